@@ -1,0 +1,85 @@
+/**
+ * The validated, typed configuration. `src/config/load.ts` turns YAML/JSON into this shape once
+ * at start (and on reload); nothing else reads raw config. Every field is filled in: defaults are
+ * applied by the loader, documented in README's config reference.
+ */
+
+export type AddressFamily = 4 | 6;
+
+export interface Endpoint {
+  /** IPv4 or IPv6 address, textual, canonical form. */
+  address: string;
+  port: number;
+  family: AddressFamily;
+}
+
+export interface NetworkConfig {
+  /** Unique name, [a-z0-9-]{1,15}; also used in TAP names and metrics labels. */
+  name: string;
+  /** VXLAN network identifier, 1..16777215 (0 is reserved here); unique. */
+  vni: number;
+  /** Linux bridge to attach to; created if missing (then removed on exit). Unique. */
+  bridge: string;
+  /** TAP device name; default `vx-<name>` truncated to 15 chars. */
+  tap: string;
+  /** Inner MTU (IP MTU of the containers); default underlay.mtu − 50 (IPv4) or − 70 (IPv6). */
+  mtu: number;
+  /** Encrypt this network's traffic (issue: encrypted networks). Default false. */
+  encrypted: boolean;
+}
+
+export interface FdbConfig {
+  /** Seconds a learned MAC stays without being seen again; default 300. */
+  ageingSeconds: number;
+  /** Most entries per network; the oldest is evicted (and counted) beyond it. Default 16384. */
+  maxEntries: number;
+}
+
+export interface UnderlayConfig {
+  /** Local underlay address: bound and sent from. */
+  address: string;
+  family: AddressFamily;
+  /** VXLAN UDP destination port (and the port we listen on); default 4789. */
+  port: number;
+  /** Underlay MTU used to derive network MTUs; default: the MTU of the interface holding `address`, else 1500. */
+  mtu: number;
+  /**
+   * Number of UDP source ports (sockets) that outbound flows are hashed over for ECMP entropy
+   * (RFC 7348 §5); default 8. 1 = send from `port` itself.
+   */
+  sourcePorts: number;
+}
+
+export interface GossipConfig {
+  /** Gossip UDP/TCP port; default 7946. */
+  port: number;
+  /** Gossip bind address; default underlay.address. */
+  address: string;
+  /** Seed hosts: address or address:port (port defaults to gossip.port). */
+  seeds: Endpoint[];
+  /** File holding the cluster keyring (one base64 key per line, first = primary). */
+  keyFile: string | null;
+  /** Named timing profile: lan (default), wan, test. */
+  profile: 'lan' | 'wan' | 'test';
+}
+
+export interface ApiConfig {
+  /** host:port of the metrics/status HTTP listener; default 127.0.0.1:9469. */
+  listen: { host: string; port: number };
+}
+
+export interface Config {
+  /** Node name; default: the hostname. */
+  node: { name: string; keyFile: string | null };
+  underlay: UnderlayConfig;
+  networks: NetworkConfig[];
+  /** Static peers (all serve every network). */
+  peers: Endpoint[];
+  fdb: FdbConfig;
+  /** Present when the `gossip` section is given. */
+  gossip: GossipConfig | null;
+  api: ApiConfig;
+  log: { level: 'trace' | 'debug' | 'info' | 'warn' | 'error' };
+  /** Where the config came from (absolute path), for reload. */
+  source: string | null;
+}

@@ -1,0 +1,92 @@
+/**
+ * Data-path counters: plain numbers in typed arrays, incremented on the hot path by index and read
+ * by the control plane (metrics, status) at scrape time. The set of drop reasons is fixed here;
+ * nothing taken from packet contents ever becomes a label.
+ *
+ * Identity (tested): for every network, rxDelivered + Σ rxDrops[reason] === rxPackets, where
+ * rxPackets counts every datagram attributed to that network (VNI known). Datagrams dropped before
+ * their VNI is known are counted in `GlobalCounters.rxDrops` only.
+ */
+
+/** Reasons an inbound (UDP → TAP) datagram is dropped. */
+export const RX_DROP_REASONS = [
+  'truncated',        // shorter than the 8-byte VXLAN header
+  'no_i_flag',        // I flag (VNI valid) not set
+  'reserved_bits',    // any reserved bit set in the VXLAN header
+  'unknown_vni',      // VNI not configured on this host
+  'runt_frame',       // inner frame shorter than an Ethernet header (14 bytes)
+  'oversize_frame',   // inner frame larger than the network MTU + Ethernet header
+  'bad_src_mac',      // inner source MAC multicast/broadcast or all-zero
+  'own_src_mac',      // inner source MAC is one of ours (loop)
+  'plaintext_on_encrypted', // plaintext VXLAN for an encrypted network
+  'decrypt_failed',   // crypto: authentication failed / replay / no session
+  'tap_write_failed', // TAP write returned an error or EAGAIN
+] as const;
+export type RxDropReason = (typeof RX_DROP_REASONS)[number];
+
+/** Reasons an outbound (TAP → UDP) frame is dropped. */
+export const TX_DROP_REASONS = [
+  'runt_frame',       // shorter than 14 bytes
+  'oversize_frame',   // VXLAN packet would exceed the underlay MTU (never fragmented)
+  'local_dst',        // destination MAC lives on this host's bridge
+  'no_peers',         // flood with no peer serving the VNI / unknown destination
+  'no_session',       // encrypted network with no session (after the queue timed out)
+  'send_failed',      // sendmmsg error / EAGAIN
+] as const;
+export type TxDropReason = (typeof TX_DROP_REASONS)[number];
+
+export const rxDropIndex = Object.fromEntries(RX_DROP_REASONS.map((r, i) => [r, i])) as Record<RxDropReason, number>;
+export const txDropIndex = Object.fromEntries(TX_DROP_REASONS.map((r, i) => [r, i])) as Record<TxDropReason, number>;
+
+/** Counters of one network (one VNI). Numbers are exact (Float64 holds integers up to 2^53). */
+export class NetworkCounters {
+  /** Datagrams received from the underlay for this VNI. */
+  rxPackets = 0;
+  rxBytes = 0;
+  /** Inner frames written to the TAP. */
+  rxDelivered = 0;
+  rxDeliveredBytes = 0;
+  readonly rxDrops = new Float64Array(RX_DROP_REASONS.length);
+  /** Frames read from the TAP. */
+  txFrames = 0;
+  txFrameBytes = 0;
+  /** UDP datagrams sent (a flooded frame counts once per peer). */
+  txPackets = 0;
+  txBytes = 0;
+  readonly txDrops = new Float64Array(TX_DROP_REASONS.length);
+  /** Frames flooded (broadcast/multicast/unknown unicast) and ARP/ND answered locally. */
+  txFlooded = 0;
+  fdbEvictions = 0;
+
+  rxDropCount(reason: RxDropReason): number {
+    return this.rxDrops[rxDropIndex[reason]];
+  }
+  txDropCount(reason: TxDropReason): number {
+    return this.txDrops[txDropIndex[reason]];
+  }
+  totalRxDrops(): number {
+    let s = 0;
+    for (const v of this.rxDrops) s += v;
+    return s;
+  }
+}
+
+/** Per-peer counters (keyed by the peer's underlay address). */
+export class PeerCounters {
+  rxPackets = 0;
+  rxBytes = 0;
+  txPackets = 0;
+  txBytes = 0;
+}
+
+/** Counters not attributable to a network. */
+export class GlobalCounters {
+  rxDatagrams = 0;
+  readonly rxDrops = new Float64Array(RX_DROP_REASONS.length);
+  /** Histogram-friendly raw batch sizes are kept by the metrics layer; these are totals. */
+  tapBatches = 0;
+  udpBatches = 0;
+  rxDropCount(reason: RxDropReason): number {
+    return this.rxDrops[rxDropIndex[reason]];
+  }
+}

@@ -1,0 +1,73 @@
+/**
+ * The data path's two I/O seams, shaped around batches (wireguard-go's tun.Device / conn.Bind):
+ * one call moves a whole batch, lengths come back in a shared typed array, and frames sit in one
+ * preallocated slab. Each seam has a real implementation (`native-io.ts`, over the addon) and an
+ * in-memory twin (`memory-io.ts`) so the same data path runs deterministically in tests.
+ *
+ * Slab layout for receive: slot i starts at `i * slotSize`. A TAP frame is read at
+ * `i * slotSize + headroom` so that the VXLAN header (and, later, crypto header) can be written in
+ * place in front of it; a UDP datagram is read at `i * slotSize` (VXLAN header first, inner frame at
+ * +8, written to the TAP from there: no copy).
+ *
+ * Send descriptors are independent of slots: descriptor j sends `lens[j]` bytes from absolute slab
+ * offset `offs[j]`; several descriptors may point at the same bytes (head-end replication).
+ *
+ * Underlay addresses are 18-byte records: 16 bytes IPv6 address (IPv4 as ::ffff:a.b.c.d) then the
+ * port, big-endian. See `addr.ts`.
+ */
+
+export const ADDR_LEN = 18;
+
+/** A receive batch: caller-owned memory the implementation fills. */
+export interface RxBatch {
+  readonly slab: Buffer;
+  readonly slotSize: number;
+  /** Byte offset within each slot where received data starts (TAP: headroom; UDP: 0). */
+  readonly headroom: number;
+  /** Number of slots; `lens.length === slots`. */
+  readonly slots: number;
+  /** Filled with the length of each received packet. */
+  readonly lens: Uint32Array;
+  /** UDP only: filled with each sender's 18-byte address record (`slots * ADDR_LEN` bytes). */
+  readonly addrs: Buffer;
+}
+
+/** A send batch of descriptors into a slab. */
+export interface TxBatch {
+  readonly slab: Buffer;
+  readonly offs: Uint32Array;
+  readonly lens: Uint32Array;
+  /** UDP only: destination 18-byte address record per descriptor. */
+  readonly addrs: Buffer;
+  /** UDP only: index of the source socket per descriptor (ECMP source-port choice). */
+  readonly srcIdx: Uint8Array;
+  /** Number of valid descriptors. */
+  count: number;
+}
+
+/** A TAP device (IFF_TAP | IFF_NO_PI), non-blocking. */
+export interface TapDevice {
+  readonly name: string;
+  /** Reads up to `batch.slots` frames; returns how many (0 when nothing is ready). Never blocks. */
+  readBatch(batch: RxBatch): number;
+  /** Writes descriptors [0, batch.count); returns how many were written (the rest: EAGAIN). */
+  writeBatch(batch: TxBatch): number;
+  /** Registers the one readability callback (level-triggered; called again while data remains). */
+  onReadable(cb: () => void): void;
+  /** MAC address of the TAP device itself (6 bytes). */
+  readonly mac: Buffer;
+  close(): void;
+}
+
+/** The underlay UDP endpoint: one receive socket on the VXLAN port, N source sockets for sending. */
+export interface UdpTransport {
+  readonly family: 4 | 6;
+  /** Number of source sockets available as `srcIdx` values. */
+  readonly sourceCount: number;
+  /** Receives up to `batch.slots` datagrams (recvmmsg); returns how many. Never blocks. */
+  recvBatch(batch: RxBatch): number;
+  /** Sends descriptors [0, batch.count) (sendmmsg, grouped by srcIdx); returns how many were sent. */
+  sendBatch(batch: TxBatch): number;
+  onReadable(cb: () => void): void;
+  close(): void;
+}

@@ -1,0 +1,53 @@
+/**
+ * One module for every vxmesh failure: one class per failure, each with a stable `code`
+ * (`ERR_VXMESH_*`) that tests and callers match on. Native (errno) failures keep the errno
+ * name in `errno`/`syscall` as Node's own system errors do.
+ */
+
+export class VxmeshError extends Error {
+  readonly code: string;
+  readonly details?: Record<string, unknown>;
+  constructor(code: string, message: string, details?: Record<string, unknown>) {
+    super(message);
+    this.name = new.target.name;
+    this.code = code;
+    this.details = details;
+  }
+}
+
+/** Bad configuration: `path` names the field (e.g. `networks[1].vni`). Exit code 2. */
+export class ConfigError extends VxmeshError {
+  readonly path: string;
+  constructor(path: string, message: string) {
+    super('ERR_VXMESH_CONFIG', path ? `${path}: ${message}` : message, { path });
+    this.path = path;
+  }
+}
+
+/** Bad command-line usage. Exit code 2. */
+export class UsageError extends VxmeshError {
+  constructor(message: string) {
+    super('ERR_VXMESH_USAGE', message);
+  }
+}
+
+/** A system call failed in the addon or in a system-changing step (TAP, UDP, bridge). */
+export class SystemError extends VxmeshError {
+  readonly syscall: string;
+  readonly errno: string;
+  constructor(code: string, message: string, syscall: string, errno: string) {
+    super(code, message, { syscall, errno });
+    this.syscall = syscall;
+    this.errno = errno;
+  }
+}
+
+export const ERR_TAP_OPEN = 'ERR_VXMESH_TAP_OPEN';
+export const ERR_UDP_BIND = 'ERR_VXMESH_UDP_BIND';
+export const ERR_NETDEV = 'ERR_VXMESH_NETDEV';
+export const ERR_NATIVE_LOAD = 'ERR_VXMESH_NATIVE_LOAD';
+
+/** Process exit codes used by the CLI. */
+export const EXIT_OK = 0;
+export const EXIT_RUNTIME = 1;
+export const EXIT_USAGE = 2;
