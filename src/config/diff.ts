@@ -1,0 +1,76 @@
+/**
+ * What changed between two validated configs, for SIGHUP reload. The agent applies the live-
+ * applicable parts (networks added/removed/changed, static peers, log level, gossip seeds and
+ * keyring) and refuses the whole reload, with reasons, if anything else changed (underlay, node
+ * identity, API listener, FDB limits, gossip port/address/profile, gossip on/off).
+ */
+
+import type { Config, Endpoint, NetworkConfig } from './types';
+
+export interface ConfigDiff {
+  /** Networks only in the new config. */
+  added: NetworkConfig[];
+  /** Networks (by VNI) only in the old config. */
+  removed: NetworkConfig[];
+  /** Same VNI, different settings: torn down and set up again. */
+  changed: Array<{ before: NetworkConfig; after: NetworkConfig }>;
+  /** Same VNI, identical settings: untouched. */
+  unchanged: NetworkConfig[];
+  peersChanged: boolean;
+  logLevelChanged: boolean;
+  /** gossip.seeds or gossip.keyFile changed (passed on to extensions). */
+  gossipChanged: boolean;
+  /** Changes that cannot be applied to a running agent; non-empty = reload refused. */
+  refused: string[];
+}
+
+const sameJson = (a: unknown, b: unknown): boolean => JSON.stringify(a) === JSON.stringify(b);
+const epKey = (e: Endpoint): string => `${e.address}|${e.port}`;
+
+export function sameEndpoints(a: Endpoint[], b: Endpoint[]): boolean {
+  const ka = a.map(epKey).sort();
+  const kb = b.map(epKey).sort();
+  return ka.length === kb.length && ka.every((k, i) => k === kb[i]);
+}
+
+export function diffConfig(before: Config, after: Config): ConfigDiff {
+  const refused: string[] = [];
+  const must = (what: string, a: unknown, b: unknown) => {
+    if (!sameJson(a, b)) refused.push(`${what} changed (${JSON.stringify(a)} → ${JSON.stringify(b)}); restart the agent to apply it`);
+  };
+  must('node', before.node, after.node);
+  must('underlay', before.underlay, after.underlay);
+  must('api.listen', before.api.listen, after.api.listen);
+  must('fdb', before.fdb, after.fdb);
+  if ((before.gossip === null) !== (after.gossip === null)) {
+    refused.push(`gossip ${after.gossip ? 'enabled' : 'disabled'}; restart the agent to apply it`);
+  } else if (before.gossip && after.gossip) {
+    must('gossip.port', before.gossip.port, after.gossip.port);
+    must('gossip.address', before.gossip.address, after.gossip.address);
+    must('gossip.profile', before.gossip.profile, after.gossip.profile);
+  }
+
+  const oldBy = new Map(before.networks.map((n) => [n.vni, n]));
+  const newBy = new Map(after.networks.map((n) => [n.vni, n]));
+  const added = after.networks.filter((n) => !oldBy.has(n.vni));
+  const removed = before.networks.filter((n) => !newBy.has(n.vni));
+  const changed: ConfigDiff['changed'] = [];
+  const unchanged: NetworkConfig[] = [];
+  for (const n of after.networks) {
+    const o = oldBy.get(n.vni);
+    if (!o) continue;
+    if (sameJson(o, n)) unchanged.push(n);
+    else changed.push({ before: o, after: n });
+  }
+  return {
+    added,
+    removed,
+    changed,
+    unchanged,
+    peersChanged: !sameEndpoints(before.peers, after.peers),
+    logLevelChanged: before.log.level !== after.log.level,
+    gossipChanged: !!before.gossip && !!after.gossip &&
+      (!sameEndpoints(before.gossip.seeds, after.gossip.seeds) || before.gossip.keyFile !== after.gossip.keyFile),
+    refused,
+  };
+}

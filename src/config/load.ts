@@ -1,0 +1,420 @@
+/**
+ * Config loader: YAML or JSON text → the typed, fully defaulted `Config` (types.ts), validated
+ * once. Every problem becomes a `ConfigError` naming the field path and what was expected
+ * (`networks[1].vni: expected an integer 1..16777215, got "abc" (line 9)`); several problems are
+ * reported together (`ConfigErrorList`). Unknown keys are errors, with a did-you-mean hint.
+ *
+ * No side effects: the only outside input is the optional `mtuLookup` (read-only) used to default
+ * `underlay.mtu`, so `vxmesh check-config` runs the very same code as the agent.
+ *
+ * Defaults, units and trade-offs are documented beside each constant below and in README.md's
+ * config reference (keep both in step).
+ */
+
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as pathMod from 'node:path';
+import * as YAML from 'yaml';
+import { ConfigError } from '../errors';
+import type { AddressFamily, Config, Endpoint, GossipConfig, NetworkConfig } from './types';
+import {
+  Problems, type Path, formatPath, mapping, list, integer, boolean, string, oneOf, unicastIp, endpoint,
+  listenAddress, ifname, describe,
+} from './check';
+
+/** VXLAN's IANA port (RFC 7348 §5). */
+export const DEFAULT_VXLAN_PORT = 4789;
+/** Gossip UDP+TCP port (Serf/memberlist's usual port). */
+export const DEFAULT_GOSSIP_PORT = 7946;
+/** Status/metrics HTTP listener: loopback only by default. */
+export const DEFAULT_API_LISTEN = { host: '127.0.0.1', port: 9469 };
+/** FDB ageing, seconds: the Linux bridge's default; shorter = faster moves, more flooding. */
+export const DEFAULT_FDB_AGEING_SECONDS = 300;
+/** FDB entries per network; the oldest is evicted beyond it (bounds memory under MAC floods). */
+export const DEFAULT_FDB_MAX_ENTRIES = 16384;
+/** UDP source sockets for ECMP entropy (RFC 7348 §5): more = better spread, more fds. */
+export const DEFAULT_SOURCE_PORTS = 8;
+/** Underlay MTU when it is neither configured nor found on an interface. */
+export const FALLBACK_UNDERLAY_MTU = 1500;
+/**
+ * Encapsulation overhead counted against the underlay MTU: outer IP + UDP (8) + VXLAN (8) + inner
+ * Ethernet (14). IPv4: 20 + 8 + 8 + 14 = 50; IPv6: 40 + 8 + 8 + 14 = 70.
+ */
+export const VXLAN_OVERHEAD: Record<AddressFamily, number> = { 4: 50, 6: 70 };
+/** Smallest network MTU: IPv4's minimum datagram size (576) / IPv6's minimum link MTU (1280). */
+export const MIN_NETWORK_MTU: Record<AddressFamily, number> = { 4: 576, 6: 1280 };
+/** Largest accepted config text, bytes (bounds parsing work). */
+export const MAX_CONFIG_BYTES = 1 << 20;
+/** Most YAML alias expansions (bounds "billion laughs"). */
+export const MAX_YAML_ALIASES = 100;
+
+export const MAX_VNI = 0xffffff;
+export const NETWORK_NAME_RE = /^[a-z0-9][a-z0-9-]{0,14}$/;
+const NODE_NAME_RE = /^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/;
+export const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error'] as const;
+export const GOSSIP_PROFILES = ['lan', 'wan', 'test'] as const;
+
+export interface ParseOptions {
+  /** 'yaml' (default when the text does not start with '{') or 'json'. */
+  format?: 'yaml' | 'json';
+  /** Where the text came from (made absolute into `Config.source`). */
+  source?: string | null;
+  /** MTU of the interface holding an address, or null (read-only; e.g. netdev.mtuOfAddress). */
+  mtuLookup?: (address: string) => number | null;
+  /** Hostname used when `node` is not given (default os.hostname()). */
+  hostname?: string;
+}
+
+/** Several config problems at once. `path` is the first problem's; `errors` has them all. */
+export class ConfigErrorList extends ConfigError {
+  readonly errors: ConfigError[];
+  constructor(errors: ConfigError[]) {
+    super(errors[0].path, '');
+    this.message = errors.map((e) => e.message).join('\n');
+    this.errors = errors;
+  }
+}
+
+/** Parses and validates config text. Throws ConfigError (or ConfigErrorList) on any problem. */
+export function parseConfig(text: string, opts: ParseOptions = {}): Config {
+  if (Buffer.byteLength(text) > MAX_CONFIG_BYTES) {
+    throw new ConfigError('', `config is larger than ${MAX_CONFIG_BYTES} bytes`);
+  }
+  const format = opts.format ?? (/^\s*\{/.test(text) ? 'json' : 'yaml');
+  const lineCounter = new YAML.LineCounter();
+  let raw: unknown;
+  let doc: YAML.Document.Parsed | null = null;
+  if (format === 'json') {
+    try {
+      raw = JSON.parse(text);
+    } catch (e) {
+      throw new ConfigError('', `invalid JSON: ${(e as Error).message}`);
+    }
+    // JSON is YAML 1.2: parse it again only to find duplicate keys and line numbers.
+    doc = YAML.parseDocument(text, { uniqueKeys: true, lineCounter, prettyErrors: true });
+    const dup = doc.errors.find((e) => e.code === 'DUPLICATE_KEY');
+    if (dup) throw yamlError(dup, 'duplicate key');
+    if (doc.errors.length) doc = null;
+  } else {
+    doc = YAML.parseDocument(text, { uniqueKeys: true, lineCounter, prettyErrors: true });
+    if (doc.errors.length) throw yamlError(doc.errors[0], 'invalid YAML');
+    try {
+      raw = doc.toJS({ maxAliasCount: MAX_YAML_ALIASES });
+    } catch (e) {
+      throw new ConfigError('', `invalid YAML: ${(e as Error).message}`);
+    }
+  }
+
+  const problems = new Problems();
+  const config = validate(problems, raw, opts);
+  if (problems.count > 0 || !config) {
+    const errors = problems.list.map((pr) => {
+      const line = doc ? locate(doc, lineCounter, pr.path) : null;
+      return new ConfigError(formatPath(pr.path), pr.message + (line ? ` (line ${line})` : ''));
+    });
+    if (errors.length === 0) errors.push(new ConfigError('', 'invalid config'));
+    throw errors.length === 1 ? errors[0] : new ConfigErrorList(errors);
+  }
+  return config;
+}
+
+/**
+ * Reads and validates a config file. Format by extension (.json; .yaml/.yml) else by content.
+ * A missing or unreadable file is a ConfigError too (exit code 2).
+ */
+export function loadConfigFile(file: string, opts: Omit<ParseOptions, 'source'> = {}): Config {
+  let text: string;
+  try {
+    const st = fs.statSync(file);
+    if (!st.isFile()) throw new ConfigError('', `cannot read config file ${file}: not a regular file`);
+    if (st.size > MAX_CONFIG_BYTES) throw new ConfigError('', `config file ${file} is larger than ${MAX_CONFIG_BYTES} bytes`);
+    text = fs.readFileSync(file, 'utf8');
+  } catch (e) {
+    if (e instanceof ConfigError) throw e;
+    const err = e as NodeJS.ErrnoException;
+    throw new ConfigError('', `cannot read config file ${file}: ${err.code ?? err.message}`);
+  }
+  const ext = pathMod.extname(file).toLowerCase();
+  const format = opts.format ?? (ext === '.json' ? 'json' : ext === '.yaml' || ext === '.yml' ? 'yaml' : undefined);
+  return parseConfig(text, { ...opts, format, source: file });
+}
+
+function yamlError(e: YAML.YAMLError, what: string): ConfigError {
+  const first = e.message.split('\n')[0].replace(/ at line \d+, column \d+:?$/, '');
+  const pos = e.linePos?.[0];
+  return new ConfigError('', `${what}: ${first}${pos ? ` (line ${pos.line}, column ${pos.col})` : ''}`);
+}
+
+/** Line of the deepest node that exists along `path` (1-based), or null. */
+function locate(doc: YAML.Document.Parsed, lc: YAML.LineCounter, path: Path): number | null {
+  for (let n = path.length; n >= 0; n--) {
+    const sub = path.slice(0, n);
+    let node: unknown;
+    if (n === 0) node = doc.contents;
+    else {
+      // For a key (unknown-key errors), point at the key itself.
+      const parent = n === 1 ? doc.contents : doc.getIn(sub.slice(0, -1), true);
+      if (YAML.isMap(parent)) {
+        const pair = parent.items.find((it) => YAML.isScalar(it.key) && it.key.value === sub[n - 1]);
+        node = pair ? (pair.key as YAML.Node) : undefined;
+      } else {
+        node = doc.getIn(sub, true);
+      }
+    }
+    const range = (node as { range?: [number, number, number] } | undefined)?.range;
+    if (range) return lc.linePos(range[0]).line;
+  }
+  return null;
+}
+
+const TOP_KEYS = ['node', 'underlay', 'networks', 'peers', 'fdb', 'gossip', 'api', 'log'] as const;
+
+function validate(p: Problems, raw: unknown, opts: ParseOptions): Config | undefined {
+  const top = mapping(p, raw, [], TOP_KEYS, 'a mapping at the top level (node, underlay, networks, ...)');
+  if (!top) return undefined;
+
+  const node = validateNode(p, top.node, opts.hostname ?? os.hostname());
+
+  // --- underlay ---
+  const u = need(p, top, 'underlay', [], 'a mapping with at least "address"')
+    ? mapping(p, top.underlay, ['underlay'], ['address', 'port', 'mtu', 'sourcePorts'])
+    : undefined;
+  let family: AddressFamily | undefined;
+  let uAddress: string | undefined;
+  let uPort = DEFAULT_VXLAN_PORT;
+  let uMtu: number | undefined;
+  let sourcePorts = DEFAULT_SOURCE_PORTS;
+  if (u) {
+    if (need(p, u, 'address', ['underlay'], 'the local underlay IPv4 or IPv6 address to bind and send from')) {
+      const ip = unicastIp(p, u.address, ['underlay', 'address']);
+      if (ip) {
+        family = ip.family;
+        uAddress = ip.address;
+      }
+    }
+    if (u.port !== undefined) uPort = integer(p, u.port, ['underlay', 'port'], 1, 65535) ?? uPort;
+    if (u.sourcePorts !== undefined) sourcePorts = integer(p, u.sourcePorts, ['underlay', 'sourcePorts'], 1, 64) ?? sourcePorts;
+    if (u.mtu !== undefined && family) {
+      const min = MIN_NETWORK_MTU[family] + VXLAN_OVERHEAD[family];
+      uMtu = integer(p, u.mtu, ['underlay', 'mtu'], min, 65535, 'bytes');
+    } else if (u.mtu !== undefined) {
+      uMtu = integer(p, u.mtu, ['underlay', 'mtu'], 626, 65535, 'bytes');
+    }
+  }
+  let mtuDerived = false;
+  if (uMtu === undefined && uAddress !== undefined) {
+    const found = opts.mtuLookup ? opts.mtuLookup(uAddress) : null;
+    uMtu = typeof found === 'number' && found > 0 ? found : FALLBACK_UNDERLAY_MTU;
+    mtuDerived = true;
+  }
+
+  // --- networks ---
+  const networks: NetworkConfig[] = [];
+  if (need(p, top, 'networks', [], 'a list of networks (name, vni, bridge)')) {
+    const nets = list(p, top.networks, ['networks'], 'networks (name, vni, bridge)');
+    const at: number[] = [];
+    nets?.forEach((n, i) => {
+      const net = validateNetwork(p, n, i, family, uMtu, mtuDerived);
+      if (net) {
+        networks.push(net);
+        at.push(i);
+      }
+    });
+    if (nets) checkUnique(p, networks, at, nets);
+  }
+
+  // --- peers ---
+  const peers: Endpoint[] = [];
+  const peerAt: number[] = [];
+  if (top.peers !== undefined) {
+    const raws = list(p, top.peers, ['peers'], 'peer addresses (address or address:port)');
+    raws?.forEach((r, i) => {
+      const ep = endpoint(p, r, ['peers', i], family, uPort);
+      if (!ep) return;
+      if (ep.address === uAddress && ep.port === uPort) {
+        p.add(['peers', i], `${describe(r)} is this node's own underlay address`);
+        return;
+      }
+      const dup = peers.findIndex((q) => q.address === ep.address && q.port === ep.port);
+      if (dup >= 0) {
+        p.add(['peers', i], `${describe(r)} is listed twice (also peers[${peerAt[dup]}])`);
+        return;
+      }
+      peers.push(ep);
+      peerAt.push(i);
+    });
+  }
+
+  // --- fdb ---
+  let ageingSeconds = DEFAULT_FDB_AGEING_SECONDS;
+  let maxEntries = DEFAULT_FDB_MAX_ENTRIES;
+  if (top.fdb !== undefined) {
+    const f = mapping(p, top.fdb, ['fdb'], ['ageingSeconds', 'maxEntries']);
+    if (f) {
+      if (f.ageingSeconds !== undefined) ageingSeconds = integer(p, f.ageingSeconds, ['fdb', 'ageingSeconds'], 1, 604800, 'seconds') ?? ageingSeconds;
+      if (f.maxEntries !== undefined) maxEntries = integer(p, f.maxEntries, ['fdb', 'maxEntries'], 1, 1 << 20, 'entries per network') ?? maxEntries;
+    }
+  }
+
+  // --- gossip ---
+  const gossip = top.gossip === undefined ? null : validateGossip(p, top.gossip, uAddress, uPort);
+
+  // --- api ---
+  let listen = { ...DEFAULT_API_LISTEN };
+  if (top.api !== undefined) {
+    const a = mapping(p, top.api, ['api'], ['listen']);
+    if (a && a.listen !== undefined) listen = listenAddress(p, a.listen, ['api', 'listen']) ?? listen;
+  }
+
+  // --- log ---
+  let level: Config['log']['level'] = 'info';
+  if (top.log !== undefined) {
+    const l = mapping(p, top.log, ['log'], ['level']);
+    if (l && l.level !== undefined) level = oneOf(p, l.level, ['log', 'level'], LOG_LEVELS) ?? level;
+  }
+
+  if (p.count > 0 || !node || !family || !uAddress || uMtu === undefined) return undefined;
+  return {
+    node,
+    underlay: { address: uAddress, family, port: uPort, mtu: uMtu, sourcePorts },
+    networks,
+    peers,
+    fdb: { ageingSeconds, maxEntries },
+    gossip,
+    api: { listen },
+    log: { level },
+    source: opts.source ? pathMod.resolve(opts.source) : null,
+  };
+}
+
+/** Reports a missing required key; returns whether it is present. */
+function need(p: Problems, o: Record<string, unknown>, key: string, at: Path, what: string): boolean {
+  if (o[key] !== undefined) return true;
+  p.add([...at, key], `missing; expected ${what}`);
+  return false;
+}
+
+function validateNode(p: Problems, v: unknown, hostname: string): Config['node'] | undefined {
+  const name = (x: unknown, path: Path) => {
+    if (typeof x !== 'string' || !NODE_NAME_RE.test(x)) {
+      return p.add(path, `expected a node name (1..63 of A-Z a-z 0-9 . _ -, starting with a letter or digit), got ${describe(x)}`);
+    }
+    return x;
+  };
+  if (v === undefined) return { name: hostname, keyFile: null };
+  if (typeof v === 'string') {
+    const n = name(v, ['node']);
+    return n ? { name: n, keyFile: null } : undefined;
+  }
+  const o = mapping(p, v, ['node'], ['name', 'keyFile'], 'a node name or a mapping {name, keyFile}');
+  if (!o) return undefined;
+  const n = o.name === undefined ? hostname : name(o.name, ['node', 'name']);
+  const keyFile = o.keyFile === undefined ? null : string(p, o.keyFile, ['node', 'keyFile'], 'a file path');
+  if (n === undefined || keyFile === undefined) return undefined;
+  return { name: n, keyFile };
+}
+
+const NETWORK_KEYS = ['name', 'vni', 'bridge', 'tap', 'mtu', 'encrypted'];
+
+function validateNetwork(
+  p: Problems,
+  v: unknown,
+  i: number,
+  family: AddressFamily | undefined,
+  uMtu: number | undefined,
+  mtuDerived: boolean,
+): NetworkConfig | undefined {
+  const at: Path = ['networks', i];
+  const o = mapping(p, v, at, NETWORK_KEYS, 'a network mapping (name, vni, bridge)');
+  if (!o) return undefined;
+  const before = p.count;
+  let name: string | undefined;
+  if (need(p, o, 'name', at, 'a network name')) {
+    if (typeof o.name !== 'string' || !NETWORK_NAME_RE.test(o.name)) {
+      p.add([...at, 'name'], `expected a network name of 1..15 characters [a-z0-9-], starting with a letter or digit, got ${describe(o.name)}`);
+    } else name = o.name;
+  }
+  const vni = need(p, o, 'vni', at, `a VXLAN network identifier 1..${MAX_VNI}`)
+    ? integer(p, o.vni, [...at, 'vni'], 1, MAX_VNI)
+    : undefined;
+  const bridge = need(p, o, 'bridge', at, 'a Linux bridge name') ? ifname(p, o.bridge, [...at, 'bridge']) : undefined;
+  const tap = o.tap === undefined ? (name ? `vx-${name}`.slice(0, 15) : undefined) : ifname(p, o.tap, [...at, 'tap']);
+  const encrypted = o.encrypted === undefined ? false : boolean(p, o.encrypted, [...at, 'encrypted']);
+
+  let mtu: number | undefined;
+  if (family && uMtu !== undefined) {
+    const max = uMtu - VXLAN_OVERHEAD[family];
+    const min = MIN_NETWORK_MTU[family];
+    if (o.mtu !== undefined) {
+      mtu = integer(p, o.mtu, [...at, 'mtu'], min, max, `bytes; at most underlay.mtu ${uMtu} − ${VXLAN_OVERHEAD[family]}`);
+    } else if (max < min) {
+      p.add(mtuDerived ? ['underlay'] : ['underlay', 'mtu'],
+        `underlay MTU ${uMtu}${mtuDerived ? ' (found on the interface)' : ''} leaves a network MTU of ${max}, below the minimum ${min}`);
+    } else {
+      mtu = max;
+    }
+  }
+  if (p.count > before || name === undefined || vni === undefined || bridge === undefined || tap === undefined || encrypted === undefined || mtu === undefined) {
+    return undefined;
+  }
+  if (tap === bridge) {
+    p.add([...at, 'tap'], `must differ from the bridge name "${bridge}"`);
+    return undefined;
+  }
+  return { name, vni, bridge, tap, mtu, encrypted };
+}
+
+/** Names, VNIs, bridges and TAPs are unique across networks; a TAP is never another network's bridge. */
+function checkUnique(p: Problems, nets: NetworkConfig[], idx: number[], raws: unknown[]): void {
+  const seen = new Map<string, number>();
+  nets.forEach((n, k) => {
+    const i = idx[k];
+    const fields: Array<[keyof NetworkConfig, string, string]> = [
+      ['name', `name:${n.name}`, `"${n.name}"`],
+      ['vni', `vni:${n.vni}`, String(n.vni)],
+      ['bridge', `if:${n.bridge}`, `"${n.bridge}"`],
+      ['tap', `if:${n.tap}`, `"${n.tap}"`],
+    ];
+    for (const [field, key, shown] of fields) {
+      const prev = seen.get(key);
+      // Bridges and TAPs share one namespace of interface names.
+      if (prev !== undefined) {
+        p.add(['networks', i, field], `${shown} is already used by networks[${prev}]${field === 'tap' && !(raws[i] as Record<string, unknown>).tap ? ' (the default TAP name is "vx-" + name, cut to 15 characters; set tap)' : ''}`);
+      } else seen.set(key, i);
+    }
+  });
+}
+
+function validateGossip(p: Problems, v: unknown, uAddress: string | undefined, uPort: number): GossipConfig | null {
+  const at: Path = ['gossip'];
+  const o = mapping(p, v, at, ['port', 'address', 'seeds', 'keyFile', 'profile'], 'a mapping (omit the section to disable gossip)');
+  if (!o) return null;
+  const port = o.port === undefined ? DEFAULT_GOSSIP_PORT : integer(p, o.port, [...at, 'port'], 1, 65535);
+  let address: string | undefined = uAddress;
+  let family: AddressFamily | undefined = uAddress ? (uAddress.includes(':') ? 6 : 4) : undefined;
+  if (o.address !== undefined) {
+    const ip = unicastIp(p, o.address, [...at, 'address']);
+    address = ip?.address;
+    family = ip?.family;
+  }
+  if (port !== undefined && address !== undefined && address === uAddress && port === uPort) {
+    p.add([...at, 'port'], `${port} is also the VXLAN port (underlay.port) on the same address`);
+  }
+  const seeds: Endpoint[] = [];
+  if (o.seeds !== undefined) {
+    const raws = list(p, o.seeds, [...at, 'seeds'], 'seed addresses (address or address:port)');
+    raws?.forEach((r, i) => {
+      const ep = endpoint(p, r, [...at, 'seeds', i], family, port ?? DEFAULT_GOSSIP_PORT);
+      if (!ep) return;
+      if (seeds.some((s) => s.address === ep.address && s.port === ep.port)) {
+        p.add([...at, 'seeds', i], `${describe(r)} is listed twice`);
+        return;
+      }
+      seeds.push(ep);
+    });
+  }
+  const keyFile = o.keyFile === undefined ? null : string(p, o.keyFile, [...at, 'keyFile'], 'a file path');
+  const profile = o.profile === undefined ? 'lan' : oneOf(p, o.profile, [...at, 'profile'], GOSSIP_PROFILES);
+  if (port === undefined || address === undefined || keyFile === undefined || profile === undefined) return null;
+  return { port, address, seeds, keyFile, profile };
+}
