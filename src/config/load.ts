@@ -136,7 +136,17 @@ export function loadConfigFile(file: string, opts: Omit<ParseOptions, 'source'> 
   }
   const ext = pathMod.extname(file).toLowerCase();
   const format = opts.format ?? (ext === '.json' ? 'json' : ext === '.yaml' || ext === '.yml' ? 'yaml' : undefined);
-  return parseConfig(text, { ...opts, format, source: file });
+  try {
+    return parseConfig(text, { ...opts, format, source: file });
+  } catch (e) {
+    if (e instanceof ConfigError) Object.defineProperty(e, 'file', { value: file, enumerable: true });
+    throw e;
+  }
+}
+
+/** The file a ConfigError from `loadConfigFile` is about, if any. */
+export function configErrorFile(e: unknown): string | undefined {
+  return (e as { file?: string } | null)?.file;
 }
 
 function yamlError(e: YAML.YAMLError, what: string): ConfigError {

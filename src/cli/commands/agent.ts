@@ -1,0 +1,177 @@
+/**
+ * `vxmesh agent --config FILE`: load the config, start the agent in the current network namespace,
+ * and run until SIGINT/SIGTERM (clean stop, exit 0). SIGHUP re-reads FILE: an invalid config is
+ * logged and the running one stays; a valid one is applied live (Agent.applyConfig).
+ * systemd: READY=1 once serving, RELOADING=1 … READY=1 around a reload, STOPPING=1 on shutdown
+ * (when NOTIFY_SOCKET is set).
+ */
+
+import * as fs from 'node:fs';
+import type { Command } from '../command';
+import { parseCommandArgs } from '../command';
+import { loadConfigFile } from '../../config/load';
+import { systemMtuLookup } from '../../config/mtu';
+import { LOG_LEVELS as CONFIG_LOG_LEVELS } from '../../config/load';
+import type { Config } from '../../config/types';
+import { createLogger, type Logger, type LogLevel } from '../../log';
+import type { Agent, AgentExtension } from '../../agent';
+import { buildExtensions } from '../extensions';
+import { ConfigError, SystemError, UsageError, VxmeshError } from '../../errors';
+
+/** CAP_NET_ADMIN is capability bit 12. */
+const CAP_NET_ADMIN = 12n;
+
+/** Whether this process holds CAP_NET_ADMIN in its effective set (from /proc/self/status). */
+export function hasNetAdmin(): boolean {
+  try {
+    const m = /^CapEff:\s*([0-9a-f]+)$/m.exec(fs.readFileSync('/proc/self/status', 'utf8'));
+    return m ? ((BigInt(`0x${m[1]}`) >> CAP_NET_ADMIN) & 1n) === 1n : true;
+  } catch {
+    return true; // cannot tell: let the TAP open report it
+  }
+}
+
+/** sd_notify through the addon, when available and NOTIFY_SOCKET is set. */
+function notifier(logger: Logger): (msg: string) => void {
+  if (!process.env.NOTIFY_SOCKET) return () => {};
+  try {
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    const { sdNotify } = require('../../native/sdnotify') as { sdNotify(m: string): boolean };
+    return (msg) => {
+      try {
+        sdNotify(msg);
+      } catch (e) {
+        logger.warn({ err: (e as Error).message }, 'sd_notify failed');
+      }
+    };
+  } catch (e) {
+    logger.warn({ err: (e as Error).message }, 'sd_notify unavailable');
+    return () => {};
+  }
+}
+
+const monotonicUsec = (): string => (process.hrtime.bigint() / 1000n).toString();
+
+export const agent: Command = {
+  name: 'agent',
+  summary: 'Run the vxmesh agent on this host (needs CAP_NET_ADMIN)',
+  usage: [
+    'Usage: vxmesh agent --config FILE [--log-level LEVEL]',
+    '',
+    'Runs the agent in the current network namespace. For each configured network it creates the',
+    'bridge if missing, creates (or attaches to) the TAP, enslaves it and sets MTUs, then carries',
+    'the bridge\'s traffic over VXLAN to the peers. Needs CAP_NET_ADMIN (root, or the systemd unit).',
+    '',
+    'Options:',
+    '  -c, --config FILE      config file (YAML or JSON); see README "Config reference"',
+    '  -l, --log-level LEVEL  override log.level: trace, debug, info, warn, error',
+    '',
+    'Signals:',
+    '  SIGINT, SIGTERM   remove what the agent created (bridges, TAPs) and exit 0',
+    '  SIGHUP            re-read FILE; a valid config is applied live (networks, peers, log level,',
+    '                    gossip seeds), an invalid one is logged and the running config stays',
+    '',
+    'Logs are JSON lines on stderr (readable lines on a terminal; VXMESH_LOG_FORMAT=json|pretty).',
+    '',
+    'Exit codes: 0 clean stop, 1 runtime failure (e.g. missing CAP_NET_ADMIN), 2 bad config or arguments.',
+  ].join('\n'),
+  async run(args) {
+    const { values } = parseCommandArgs(args, {
+      config: { type: 'string', short: 'c' },
+      'log-level': { type: 'string', short: 'l' },
+    });
+    const file = values.config;
+    if (!file) throw new UsageError('--config FILE is required');
+    const levelOverride = values['log-level'];
+    if (levelOverride !== undefined && !(CONFIG_LOG_LEVELS as readonly string[]).includes(levelOverride)) {
+      throw new UsageError(`--log-level: expected one of ${CONFIG_LOG_LEVELS.join(', ')}, got "${levelOverride}"`);
+    }
+    const lookup = systemMtuLookup() ?? undefined;
+    const load = (): Config => {
+      const c = loadConfigFile(file, { mtuLookup: lookup });
+      return levelOverride ? { ...c, log: { level: levelOverride as Config['log']['level'] } } : c;
+    };
+    const config = load(); // ConfigError → exit 2 (main)
+    const logger = createLogger({ level: config.log.level as LogLevel, bindings: { node: config.node.name } });
+    if (!hasNetAdmin()) {
+      logger.error({}, 'vxmesh agent needs CAP_NET_ADMIN: run it as root or with the capability (see deploy/vxmesh.service)');
+      return 1;
+    }
+    const notify = notifier(logger);
+
+    let extensions: AgentExtension[];
+    try {
+      extensions = buildExtensions(config, logger);
+    } catch (e) {
+      logger.error(errFields(e), `agent failed to start: ${(e as Error).message}`);
+      return e instanceof ConfigError ? 2 : 1;
+    }
+
+    let a: Agent;
+    try {
+      // Loaded here, not at CLI start: help/version/check-config never load the data path.
+      const { Agent } = await import('../../agent');
+      a = await Agent.start(config, { logger, extensions });
+    } catch (e) {
+      logger.error(errFields(e), `agent failed to start: ${(e as Error).message}`);
+      return e instanceof ConfigError ? 2 : 1;
+    }
+    notify('READY=1');
+
+    return await new Promise<number>((resolve) => {
+      let stopping = false;
+      const stop = (signal: string) => {
+        if (stopping) return;
+        stopping = true;
+        logger.info({ signal }, 'stopping');
+        notify('STOPPING=1');
+        a.stop().then(
+          () => finish(0),
+          (e) => {
+            logger.error(errFields(e), 'stop failed');
+            finish(1);
+          },
+        );
+      };
+      const reload = () => {
+        if (stopping) return;
+        notify(`RELOADING=1\nMONOTONIC_USEC=${monotonicUsec()}`);
+        let next: Config;
+        try {
+          next = load();
+        } catch (e) {
+          logger.error({ ...errFields(e), file }, `reload: new config is invalid, keeping the running config: ${(e as Error).message}`);
+          notify('READY=1');
+          return;
+        }
+        a.applyConfig(next).then(
+          (r) => {
+            logger.info({ ...r }, 'reload: config applied');
+            notify('READY=1');
+          },
+          (e) => {
+            logger.error(errFields(e), `reload: ${(e as Error).message}`);
+            notify('READY=1');
+          },
+        );
+      };
+      const onInt = () => stop('SIGINT');
+      const onTerm = () => stop('SIGTERM');
+      process.on('SIGINT', onInt);
+      process.on('SIGTERM', onTerm);
+      process.on('SIGHUP', reload);
+      const finish = (code: number) => {
+        process.off('SIGINT', onInt);
+        process.off('SIGTERM', onTerm);
+        process.off('SIGHUP', reload);
+        resolve(code);
+      };
+    });
+  },
+};
+
+function errFields(e: unknown): Record<string, unknown> {
+  if (e instanceof SystemError) return { code: e.code, syscall: e.syscall, errno: e.errno };
+  if (e instanceof VxmeshError) return { code: e.code };
+  return { err: e instanceof Error ? e.stack : String(e) };
+}

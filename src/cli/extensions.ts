@@ -1,0 +1,25 @@
+/**
+ * The agent extensions `vxmesh agent` starts, in order (gossip, crypto, metrics/health, ...).
+ * Each module that plugs into the agent adds exactly one factory line to `FACTORIES` below: a
+ * function from the validated config and the root logger to an extension, or null when the config
+ * does not enable it (e.g. no `gossip` section).
+ */
+
+import type { AgentExtension } from '../agent';
+import type { Config } from '../config/types';
+import type { Logger } from '../log';
+
+export type ExtensionFactory = (config: Config, logger: Logger) => AgentExtension | null;
+
+const FACTORIES: ExtensionFactory[] = [
+  // one line per module, e.g.: (c, l) => (c.gossip ? createGossipExtension(c, l) : null),
+];
+
+export function buildExtensions(config: Config, logger: Logger): AgentExtension[] {
+  const out: AgentExtension[] = [];
+  for (const f of FACTORIES) {
+    const ext = f(config, logger);
+    if (ext) out.push(ext);
+  }
+  return out;
+}
