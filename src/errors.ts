@@ -46,6 +46,12 @@ export const ERR_TAP_OPEN = 'ERR_VXMESH_TAP_OPEN';
 export const ERR_UDP_BIND = 'ERR_VXMESH_UDP_BIND';
 export const ERR_NETDEV = 'ERR_VXMESH_NETDEV';
 export const ERR_NATIVE_LOAD = 'ERR_VXMESH_NATIVE_LOAD';
+/** TAP read/write failed (other than EAGAIN) on an open device. */
+export const ERR_TAP_IO = 'ERR_VXMESH_TAP_IO';
+/** UDP receive failed (other than EAGAIN) on an open transport. */
+export const ERR_UDP_IO = 'ERR_VXMESH_UDP_IO';
+/** sd_notify datagram could not be sent to $NOTIFY_SOCKET. */
+export const ERR_SDNOTIFY = 'ERR_VXMESH_SDNOTIFY';
 
 /** Process exit codes used by the CLI. */
 export const EXIT_OK = 0;

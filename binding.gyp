@@ -1,0 +1,21 @@
+{
+  # vxmesh native addon: plain C, N-API (node_api.h) + libuv (uv_poll) from the Node headers.
+  # Syscall wrappers live in their own files (buildable without Node); addon.c is the only glue.
+  "targets": [
+    {
+      "target_name": "vxmesh",
+      "sources": [
+        "native/addon.c",
+        "native/tap.c",
+        "native/udp.c",
+        "native/netdev.c",
+        "native/notify.c",
+        # CRYPTO HOOK: the crypto engineer adds "native/aead.c" here (and one vx_aead_init call in addon.c).
+      ],
+      "defines": ["NAPI_VERSION=8"],
+      "cflags": ["-O2", "-Wall", "-Wextra", "-Wno-unused-parameter", "-std=gnu11"],
+      "cflags!": ["-O3"],
+      "ldflags": []
+    }
+  ]
+}

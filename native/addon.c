@@ -1,0 +1,840 @@
+/*
+ * The N-API glue of the vxmesh addon: the only file that includes node_api.h. It validates
+ * arguments (bounds of every slab access), calls the syscall wrappers in tap.c / udp.c / netdev.c /
+ * notify.c, and turns each negative errno into a JS Error with `code` (errno name), `errno`
+ * (number), `syscall` and the message "<syscall> failed: <strerror>".
+ *
+ * Handles (TAP fd, UDP transport) are napi external objects tagged with a type tag; close() is
+ * idempotent and also runs from an env cleanup hook (process/worker exit) and from the GC finalizer.
+ * Readiness: one uv_poll per handle (level-triggered, UV_READABLE), whose JS callback is registered
+ * once with pollStart() and invoked through napi_make_callback; an exception thrown by it is
+ * reported as an uncaught exception.
+ *
+ * Hot-path calls (tapRead/tapWrite/udpRecv/udpSend) move a whole batch per crossing and never
+ * allocate; per-handle statistics go to a caller-provided BigUint64Array (see udp.h VX_STAT_*).
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <net/if.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <node_api.h>
+#include <uv.h>
+
+#include "netdev.h"
+#include "notify.h"
+#include "tap.h"
+#include "udp.h"
+
+/* ---- CRYPTO HOOK (owned by the crypto engineer) -------------------------------------------------
+ * To add the AEAD functions: add "native/aead.c" to the sources in binding.gyp, declare
+ *   napi_value vx_aead_init(napi_env env, napi_value exports);
+ * here, and call it once in Init() at the line marked "CRYPTO HOOK" below.
+ * ------------------------------------------------------------------------------------------------ */
+
+enum { VX_KIND_TAP = 1, VX_KIND_UDP = 2 };
+
+static const napi_type_tag vx_handle_tag = {0x76786d6573682d68ULL, 0x616e646c652d7631ULL};
+
+typedef struct vx_handle {
+  int kind;
+  int closed;
+  napi_env env;
+  int tap_fd;     /* VX_KIND_TAP */
+  unsigned tap_flags;
+  vx_udp udp;     /* VX_KIND_UDP */
+  uint64_t *stats;
+  napi_ref stats_ref;
+  uint64_t local_stats[VX_STAT_COUNT];
+  uv_poll_t *poll;
+  napi_ref cb_ref;
+  napi_async_context actx;
+} vx_handle;
+
+/* ---- errors --------------------------------------------------------------------------------- */
+
+static napi_value make_errno_error(napi_env env, int err, const char *syscall) {
+  char msg[256], name[64];
+  snprintf(msg, sizeof msg, "%s failed: %s", syscall, strerror(err));
+  uv_err_name_r(-err, name, sizeof name);
+  napi_value m, e, code, num, sc;
+  if (napi_create_string_utf8(env, msg, NAPI_AUTO_LENGTH, &m) != napi_ok) return NULL;
+  if (napi_create_error(env, NULL, m, &e) != napi_ok) return NULL;
+  if (napi_create_string_utf8(env, name, NAPI_AUTO_LENGTH, &code) != napi_ok) return NULL;
+  if (napi_create_int32(env, err, &num) != napi_ok) return NULL;
+  if (napi_create_string_utf8(env, syscall, NAPI_AUTO_LENGTH, &sc) != napi_ok) return NULL;
+  if (napi_set_named_property(env, e, "code", code) != napi_ok) return NULL;
+  if (napi_set_named_property(env, e, "errno", num) != napi_ok) return NULL;
+  if (napi_set_named_property(env, e, "syscall", sc) != napi_ok) return NULL;
+  return e;
+}
+
+static void throw_errno(napi_env env, int err, const char *syscall) {
+  napi_value e = make_errno_error(env, err, syscall);
+  if (e != NULL) {
+    napi_throw(env, e);
+  } else {
+    bool pending = false;
+    napi_is_exception_pending(env, &pending);
+    if (!pending) napi_throw_error(env, NULL, syscall);
+  }
+}
+
+/* A failed napi call: throw (unless something is already pending) describing which call failed. */
+static void throw_napi(napi_env env, const char *what) {
+  bool pending = false;
+  napi_is_exception_pending(env, &pending);
+  if (pending) return;
+  const napi_extended_error_info *info = NULL;
+  char msg[256];
+  napi_get_last_error_info(env, &info);
+  snprintf(msg, sizeof msg, "vxmesh addon: %s failed: %s", what,
+           info && info->error_message ? info->error_message : "napi error");
+  napi_throw_error(env, "ERR_VXMESH_NAPI", msg);
+}
+
+/* Every napi call goes through CHECK: on failure it throws and returns NULL from the caller. */
+#define CHECK(env, call)              \
+  do {                                \
+    if ((call) != napi_ok) {          \
+      throw_napi((env), #call);       \
+      return NULL;                    \
+    }                                 \
+  } while (0)
+
+static napi_value arg_error(napi_env env, const char *code, const char *msg) {
+  napi_throw_type_error(env, code, msg);
+  return NULL;
+}
+
+static napi_value range_error(napi_env env, const char *msg) {
+  napi_throw_range_error(env, "ERR_OUT_OF_RANGE", msg);
+  return NULL;
+}
+
+/* ---- argument helpers (return 0 on success; on failure an exception is pending) ------------- */
+
+static int get_u32(napi_env env, napi_value v, const char *what, uint32_t *out) {
+  napi_valuetype t;
+  if (napi_typeof(env, v, &t) != napi_ok) return throw_napi(env, "napi_typeof"), -1;
+  if (t != napi_number) {
+    char msg[128];
+    snprintf(msg, sizeof msg, "%s must be a number", what);
+    arg_error(env, "ERR_INVALID_ARG_TYPE", msg);
+    return -1;
+  }
+  double d;
+  if (napi_get_value_double(env, v, &d) != napi_ok) return throw_napi(env, "napi_get_value_double"), -1;
+  if (!(d >= 0 && d <= 4294967295.0) || d != (double)(uint32_t)d) {
+    char msg[128];
+    snprintf(msg, sizeof msg, "%s must be an integer in [0, 2^32)", what);
+    range_error(env, msg);
+    return -1;
+  }
+  *out = (uint32_t)d;
+  return 0;
+}
+
+static int get_bool(napi_env env, napi_value v, bool *out) {
+  napi_value b;
+  if (napi_coerce_to_bool(env, v, &b) != napi_ok || napi_get_value_bool(env, b, out) != napi_ok)
+    return throw_napi(env, "napi_coerce_to_bool"), -1;
+  return 0;
+}
+
+/* A string of at most cap-1 bytes (longer → RangeError). */
+static int get_string(napi_env env, napi_value v, const char *what, char *buf, size_t cap) {
+  napi_valuetype t;
+  if (napi_typeof(env, v, &t) != napi_ok) return throw_napi(env, "napi_typeof"), -1;
+  if (t != napi_string) {
+    char msg[128];
+    snprintf(msg, sizeof msg, "%s must be a string", what);
+    arg_error(env, "ERR_INVALID_ARG_TYPE", msg);
+    return -1;
+  }
+  size_t len = 0;
+  if (napi_get_value_string_utf8(env, v, NULL, 0, &len) != napi_ok)
+    return throw_napi(env, "napi_get_value_string_utf8"), -1;
+  if (len >= cap) {
+    char msg[128];
+    snprintf(msg, sizeof msg, "%s is too long (%zu bytes, at most %zu)", what, len, cap - 1);
+    range_error(env, msg);
+    return -1;
+  }
+  if (napi_get_value_string_utf8(env, v, buf, cap, &len) != napi_ok)
+    return throw_napi(env, "napi_get_value_string_utf8"), -1;
+  if (strlen(buf) != len) {
+    char msg[128];
+    snprintf(msg, sizeof msg, "%s must not contain NUL", what);
+    arg_error(env, "ERR_INVALID_ARG_VALUE", msg);
+    return -1;
+  }
+  return 0;
+}
+
+/* A typed array of the given type (napi_uint8_array also accepts Buffer). */
+static int get_typed(napi_env env, napi_value v, napi_typedarray_type want, const char *what, void **data,
+                     size_t *length) {
+  bool is = false;
+  if (napi_is_typedarray(env, v, &is) != napi_ok) return throw_napi(env, "napi_is_typedarray"), -1;
+  napi_typedarray_type type;
+  size_t len = 0;
+  void *d = NULL;
+  if (is && napi_get_typedarray_info(env, v, &type, &len, &d, NULL, NULL) != napi_ok)
+    return throw_napi(env, "napi_get_typedarray_info"), -1;
+  if (!is || type != want) {
+    static const char *names[] = {"Int8Array", "Uint8Array (or Buffer)", "Uint8ClampedArray",
+                                  "Int16Array", "Uint16Array", "Int32Array", "Uint32Array",
+                                  "Float32Array", "Float64Array", "BigInt64Array", "BigUint64Array"};
+    char msg[128];
+    snprintf(msg, sizeof msg, "%s must be a %s", what, (unsigned)want < 11 ? names[want] : "typed array");
+    arg_error(env, "ERR_INVALID_ARG_TYPE", msg);
+    return -1;
+  }
+  *data = d;
+  *length = len;
+  return 0;
+}
+
+static int get_handle(napi_env env, napi_value v, int kind, vx_handle **out) {
+  bool tagged = false;
+  napi_valuetype t;
+  if (napi_typeof(env, v, &t) != napi_ok) return throw_napi(env, "napi_typeof"), -1;
+  if (t == napi_external && napi_check_object_type_tag(env, v, &vx_handle_tag, &tagged) != napi_ok)
+    return throw_napi(env, "napi_check_object_type_tag"), -1;
+  vx_handle *h = NULL;
+  if (tagged && napi_get_value_external(env, v, (void **)&h) != napi_ok)
+    return throw_napi(env, "napi_get_value_external"), -1;
+  if (!tagged || h == NULL || (kind != 0 && h->kind != kind)) {
+    arg_error(env, "ERR_INVALID_ARG_TYPE",
+              kind == VX_KIND_TAP ? "expected a TAP handle" : kind == VX_KIND_UDP ? "expected a UDP handle" : "expected a vxmesh handle");
+    return -1;
+  }
+  *out = h;
+  return 0;
+}
+
+/* Handle for an I/O call: must be open. */
+static int get_open_handle(napi_env env, napi_value v, int kind, const char *syscall, vx_handle **out) {
+  if (get_handle(env, v, kind, out) < 0) return -1;
+  if ((*out)->closed) {
+    throw_errno(env, EBADF, syscall);
+    return -1;
+  }
+  return 0;
+}
+
+static int get_args(napi_env env, napi_callback_info info, size_t want, napi_value *argv) {
+  size_t argc = want;
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok) return throw_napi(env, "napi_get_cb_info"), -1;
+  if (argc < want) {
+    char msg[64];
+    snprintf(msg, sizeof msg, "expected %zu arguments, got %zu", want, argc);
+    arg_error(env, "ERR_MISSING_ARGS", msg);
+    return -1;
+  }
+  return 0;
+}
+
+/* ---- handle lifecycle ----------------------------------------------------------------------- */
+
+static void cleanup_hook(void *arg);
+
+static void free_poll(uv_handle_t *p) { free(p); }
+
+static void handle_close(vx_handle *h, int from_hook) {
+  if (h->closed) return;
+  h->closed = 1;
+  if (h->poll != NULL) {
+    uv_poll_stop(h->poll);
+    h->poll->data = NULL;
+    uv_close((uv_handle_t *)h->poll, free_poll);
+    h->poll = NULL;
+  }
+  if (h->cb_ref != NULL) {
+    napi_delete_reference(h->env, h->cb_ref);
+    h->cb_ref = NULL;
+  }
+  if (h->actx != NULL) {
+    napi_async_destroy(h->env, h->actx);
+    h->actx = NULL;
+  }
+  if (h->stats_ref != NULL) {
+    napi_delete_reference(h->env, h->stats_ref);
+    h->stats_ref = NULL;
+  }
+  h->stats = h->local_stats;
+  if (h->kind == VX_KIND_TAP && h->tap_fd >= 0) {
+    close(h->tap_fd);
+    h->tap_fd = -1;
+  } else if (h->kind == VX_KIND_UDP) {
+    vx_udp_close(&h->udp);
+  }
+  if (!from_hook) napi_remove_env_cleanup_hook(h->env, cleanup_hook, h);
+}
+
+static void cleanup_hook(void *arg) { handle_close((vx_handle *)arg, 1); }
+
+static void finalize_handle(napi_env env, void *data, void *hint) {
+  (void)env;
+  (void)hint;
+  vx_handle *h = data;
+  handle_close(h, 0);
+  free(h);
+}
+
+/* Wraps `h` (fully initialised, fds open) in a tagged external; on failure closes and frees it. */
+static napi_value wrap_handle(napi_env env, vx_handle *h, napi_value stats) {
+  napi_value ext;
+  h->env = env;
+  if (napi_create_external(env, h, finalize_handle, NULL, &ext) != napi_ok) {
+    h->closed = 0;
+    handle_close(h, 1);
+    free(h);
+    throw_napi(env, "napi_create_external");
+    return NULL;
+  }
+  /* From here the finalizer owns h. */
+  CHECK(env, napi_add_env_cleanup_hook(env, cleanup_hook, h));
+  CHECK(env, napi_type_tag_object(env, ext, &vx_handle_tag));
+  if (stats != NULL) {
+    void *d;
+    size_t n;
+    if (get_typed(env, stats, napi_biguint64_array, "stats", &d, &n) < 0) return NULL;
+    if (n < VX_STAT_COUNT) return range_error(env, "stats must have at least 8 elements");
+    CHECK(env, napi_create_reference(env, stats, 1, &h->stats_ref));
+    h->stats = d;
+  }
+  return ext;
+}
+
+static vx_handle *new_handle(int kind) {
+  vx_handle *h = calloc(1, sizeof *h);
+  if (h == NULL) return NULL;
+  h->kind = kind;
+  h->tap_fd = -1;
+  h->udp.fd = -1;
+  h->stats = h->local_stats;
+  return h;
+}
+
+/* ---- readiness -------------------------------------------------------------------------------- */
+
+static void on_poll(uv_poll_t *p, int status, int events) {
+  (void)events;
+  vx_handle *h = p->data;
+  if (h == NULL || h->closed || h->cb_ref == NULL) return;
+  napi_env env = h->env;
+  napi_handle_scope scope;
+  if (napi_open_handle_scope(env, &scope) != napi_ok) return;
+  napi_value cb, recv, argv[1], result;
+  size_t argc = 0;
+  if (napi_get_reference_value(env, h->cb_ref, &cb) == napi_ok && cb != NULL &&
+      napi_get_global(env, &recv) == napi_ok) {
+    if (status < 0) {
+      /* The fd is in an error state: stop polling (no busy loop) and hand the error to JS. */
+      uv_poll_stop(p);
+      argv[0] = make_errno_error(env, -status, "uv_poll");
+      if (argv[0] != NULL) argc = 1;
+    }
+    napi_status st = napi_make_callback(env, h->actx, recv, cb, argc, argv, &result);
+    if (st != napi_ok) {
+      bool pending = false;
+      napi_is_exception_pending(env, &pending);
+      if (pending) {
+        napi_value exc;
+        if (napi_get_and_clear_last_exception(env, &exc) == napi_ok) napi_fatal_exception(env, exc);
+      }
+    }
+  }
+  napi_close_handle_scope(env, scope);
+}
+
+static int handle_fd(vx_handle *h) { return h->kind == VX_KIND_TAP ? h->tap_fd : h->udp.fd; }
+
+/* pollStart(handle, cb): registers (or replaces) the readability callback and starts polling. */
+static napi_value js_poll_start(napi_env env, napi_callback_info info) {
+  napi_value argv[2];
+  vx_handle *h;
+  if (get_args(env, info, 2, argv) < 0) return NULL;
+  if (get_open_handle(env, argv[0], 0, "uv_poll_start", &h) < 0) return NULL;
+  napi_valuetype t;
+  CHECK(env, napi_typeof(env, argv[1], &t));
+  if (t != napi_function) return arg_error(env, "ERR_INVALID_ARG_TYPE", "callback must be a function");
+  if (h->cb_ref != NULL) {
+    CHECK(env, napi_delete_reference(env, h->cb_ref));
+    h->cb_ref = NULL;
+  }
+  CHECK(env, napi_create_reference(env, argv[1], 1, &h->cb_ref));
+  if (h->actx == NULL) {
+    napi_value name;
+    CHECK(env, napi_create_string_utf8(env, h->kind == VX_KIND_TAP ? "vxmesh:tap" : "vxmesh:udp",
+                                       NAPI_AUTO_LENGTH, &name));
+    CHECK(env, napi_async_init(env, NULL, name, &h->actx));
+  }
+  if (h->poll == NULL) {
+    uv_loop_t *loop;
+    CHECK(env, napi_get_uv_event_loop(env, &loop));
+    uv_poll_t *p = calloc(1, sizeof *p);
+    if (p == NULL) {
+      throw_errno(env, ENOMEM, "uv_poll_init");
+      return NULL;
+    }
+    int rc = uv_poll_init(loop, p, handle_fd(h));
+    if (rc < 0) {
+      free(p);
+      throw_errno(env, -rc, "uv_poll_init");
+      return NULL;
+    }
+    p->data = h;
+    h->poll = p;
+  }
+  int rc = uv_poll_start(h->poll, UV_READABLE, on_poll);
+  if (rc < 0) {
+    throw_errno(env, -rc, "uv_poll_start");
+    return NULL;
+  }
+  return NULL;
+}
+
+/* pollStop(handle): pauses readability callbacks (pollStart resumes). */
+static napi_value js_poll_stop(napi_env env, napi_callback_info info) {
+  napi_value argv[1];
+  vx_handle *h;
+  if (get_args(env, info, 1, argv) < 0) return NULL;
+  if (get_handle(env, argv[0], 0, &h) < 0) return NULL;
+  if (!h->closed && h->poll != NULL) uv_poll_stop(h->poll);
+  return NULL;
+}
+
+/* pollRef(handle, ref): whether an active poll keeps the event loop alive (default true). */
+static napi_value js_poll_ref(napi_env env, napi_callback_info info) {
+  napi_value argv[2];
+  vx_handle *h;
+  bool ref;
+  if (get_args(env, info, 2, argv) < 0) return NULL;
+  if (get_handle(env, argv[0], 0, &h) < 0) return NULL;
+  if (get_bool(env, argv[1], &ref) < 0) return NULL;
+  if (!h->closed && h->poll != NULL) {
+    if (ref)
+      uv_ref((uv_handle_t *)h->poll);
+    else
+      uv_unref((uv_handle_t *)h->poll);
+  }
+  return NULL;
+}
+
+/* close(handle): idempotent. */
+static napi_value js_close(napi_env env, napi_callback_info info) {
+  napi_value argv[1];
+  vx_handle *h;
+  if (get_args(env, info, 1, argv) < 0) return NULL;
+  if (get_handle(env, argv[0], 0, &h) < 0) return NULL;
+  handle_close(h, 0);
+  return NULL;
+}
+
+/* isClosed(handle) → boolean. */
+static napi_value js_is_closed(napi_env env, napi_callback_info info) {
+  napi_value argv[1], r;
+  vx_handle *h;
+  if (get_args(env, info, 1, argv) < 0) return NULL;
+  if (get_handle(env, argv[0], 0, &h) < 0) return NULL;
+  CHECK(env, napi_get_boolean(env, h->closed != 0, &r));
+  return r;
+}
+
+/* ---- TAP -------------------------------------------------------------------------------------- */
+
+/* tapOpen(name, flags, stats) → [handle, kernelName, created] */
+static napi_value js_tap_open(napi_env env, napi_callback_info info) {
+  napi_value argv[3];
+  char name[256], out_name[IFNAMSIZ];
+  uint32_t flags;
+  if (get_args(env, info, 3, argv) < 0) return NULL;
+  if (get_string(env, argv[0], "name", name, sizeof name) < 0) return NULL;
+  if (get_u32(env, argv[1], "flags", &flags) < 0) return NULL;
+  if (flags & ~(VX_TAP_F_VNET_HDR | VX_TAP_F_MULTI_QUEUE | VX_TAP_F_EXCL)) return range_error(env, "unknown TAP flags");
+  const char *syscall = "open";
+  int created = 0;
+  int fd = vx_tap_open(name, flags, out_name, &created, &syscall);
+  if (fd < 0) {
+    throw_errno(env, -fd, syscall);
+    return NULL;
+  }
+  vx_handle *h = new_handle(VX_KIND_TAP);
+  if (h == NULL) {
+    close(fd);
+    throw_errno(env, ENOMEM, "malloc");
+    return NULL;
+  }
+  h->tap_fd = fd;
+  h->tap_flags = flags;
+  napi_value ext = wrap_handle(env, h, argv[2]);
+  if (ext == NULL) return NULL;
+  napi_value arr, nm, cr;
+  CHECK(env, napi_create_array_with_length(env, 3, &arr));
+  CHECK(env, napi_create_string_utf8(env, out_name, NAPI_AUTO_LENGTH, &nm));
+  CHECK(env, napi_get_boolean(env, created != 0, &cr));
+  CHECK(env, napi_set_element(env, arr, 0, ext));
+  CHECK(env, napi_set_element(env, arr, 1, nm));
+  CHECK(env, napi_set_element(env, arr, 2, cr));
+  return arr;
+}
+
+/* tapSetOffload(handle, offloads) */
+static napi_value js_tap_set_offload(napi_env env, napi_callback_info info) {
+  napi_value argv[2];
+  vx_handle *h;
+  uint32_t off;
+  if (get_args(env, info, 2, argv) < 0) return NULL;
+  if (get_open_handle(env, argv[0], VX_KIND_TAP, "ioctl(TUNSETOFFLOAD)", &h) < 0) return NULL;
+  if (get_u32(env, argv[1], "offloads", &off) < 0) return NULL;
+  const char *syscall = "ioctl(TUNSETOFFLOAD)";
+  int rc = vx_tap_set_offload(h->tap_fd, off, &syscall);
+  if (rc < 0) throw_errno(env, -rc, syscall);
+  return NULL;
+}
+
+/* Validates an rx batch: slots*slotSize <= slab, lens.length >= slots, headroom < slotSize. */
+static int check_rx(napi_env env, size_t slab_len, uint32_t slot_size, uint32_t headroom, uint32_t slots,
+                    size_t lens_len) {
+  if (slot_size == 0 || headroom >= slot_size) return range_error(env, "headroom must be < slotSize"), -1;
+  if ((uint64_t)slot_size * slots > slab_len) return range_error(env, "slots * slotSize exceeds the slab"), -1;
+  if (lens_len < slots) return range_error(env, "lens is shorter than slots"), -1;
+  return 0;
+}
+
+/* Validates tx descriptors: count <= offs/lens length; every [off, off+len) inside the slab. */
+static int check_tx(napi_env env, size_t slab_len, const uint32_t *offs, size_t offs_len, const uint32_t *lens,
+                    size_t lens_len, uint32_t count) {
+  if (count > offs_len || count > lens_len) return range_error(env, "count exceeds offs/lens"), -1;
+  for (uint32_t j = 0; j < count; j++)
+    if ((uint64_t)offs[j] + lens[j] > slab_len) {
+      char msg[96];
+      snprintf(msg, sizeof msg, "descriptor %u is outside the slab", j);
+      return range_error(env, msg), -1;
+    }
+  return 0;
+}
+
+static napi_value make_u32(napi_env env, uint32_t v) {
+  napi_value r;
+  CHECK(env, napi_create_uint32(env, v, &r));
+  return r;
+}
+
+/* tapRead(handle, slab, slotSize, headroom, slots, lens) → n */
+static napi_value js_tap_read(napi_env env, napi_callback_info info) {
+  napi_value argv[6];
+  vx_handle *h;
+  void *slab, *lens;
+  size_t slab_len, lens_len;
+  uint32_t slot_size, headroom, slots;
+  if (get_args(env, info, 6, argv) < 0) return NULL;
+  if (get_open_handle(env, argv[0], VX_KIND_TAP, "read", &h) < 0) return NULL;
+  if (get_typed(env, argv[1], napi_uint8_array, "slab", &slab, &slab_len) < 0) return NULL;
+  if (get_u32(env, argv[2], "slotSize", &slot_size) < 0) return NULL;
+  if (get_u32(env, argv[3], "headroom", &headroom) < 0) return NULL;
+  if (get_u32(env, argv[4], "slots", &slots) < 0) return NULL;
+  if (get_typed(env, argv[5], napi_uint32_array, "lens", &lens, &lens_len) < 0) return NULL;
+  if (check_rx(env, slab_len, slot_size, headroom, slots, lens_len) < 0) return NULL;
+  int n = vx_tap_read_batch(h->tap_fd, slab, slot_size, headroom, slots, lens);
+  if (n < 0) {
+    throw_errno(env, -n, "read");
+    return NULL;
+  }
+  return make_u32(env, (uint32_t)n);
+}
+
+/* tapWrite(handle, slab, offs, lens, count) → consumed */
+static napi_value js_tap_write(napi_env env, napi_callback_info info) {
+  napi_value argv[5];
+  vx_handle *h;
+  void *slab, *offs, *lens;
+  size_t slab_len, offs_len, lens_len;
+  uint32_t count;
+  if (get_args(env, info, 5, argv) < 0) return NULL;
+  if (get_open_handle(env, argv[0], VX_KIND_TAP, "write", &h) < 0) return NULL;
+  if (get_typed(env, argv[1], napi_uint8_array, "slab", &slab, &slab_len) < 0) return NULL;
+  if (get_typed(env, argv[2], napi_uint32_array, "offs", &offs, &offs_len) < 0) return NULL;
+  if (get_typed(env, argv[3], napi_uint32_array, "lens", &lens, &lens_len) < 0) return NULL;
+  if (get_u32(env, argv[4], "count", &count) < 0) return NULL;
+  if (check_tx(env, slab_len, offs, offs_len, lens, lens_len, count) < 0) return NULL;
+  uint32_t n = vx_tap_write_batch(h->tap_fd, slab, offs, lens, count, &h->stats[VX_STAT_TX_SKIPPED],
+                                  &h->stats[VX_STAT_TX_LAST_ERRNO]);
+  if (n < count) h->stats[VX_STAT_TX_EAGAIN]++;
+  return make_u32(env, n);
+}
+
+/* ---- UDP -------------------------------------------------------------------------------------- */
+
+/* udpOpen(family, address, port, sourcePorts, bufBytes, stats) → [handle, port, srcPorts[]] */
+static napi_value js_udp_open(napi_env env, napi_callback_info info) {
+  napi_value argv[6];
+  char address[INET6_ADDRSTRLEN + 8];
+  uint32_t family, port, nsrc, buf;
+  if (get_args(env, info, 6, argv) < 0) return NULL;
+  if (get_u32(env, argv[0], "family", &family) < 0) return NULL;
+  if (family != 4 && family != 6) return range_error(env, "family must be 4 or 6");
+  if (get_string(env, argv[1], "address", address, sizeof address) < 0) return NULL;
+  if (get_u32(env, argv[2], "port", &port) < 0) return NULL;
+  if (port > 65535) return range_error(env, "port must be in [0, 65535]");
+  if (get_u32(env, argv[3], "sourcePorts", &nsrc) < 0) return NULL;
+  if (nsrc < 1 || nsrc > VX_UDP_MAX_SRC) return range_error(env, "sourcePorts must be in [1, 64]");
+  if (get_u32(env, argv[4], "bufBytes", &buf) < 0) return NULL;
+  if (buf > 0x40000000u) return range_error(env, "bufBytes must be at most 1 GiB");
+  vx_handle *h = new_handle(VX_KIND_UDP);
+  if (h == NULL) {
+    throw_errno(env, ENOMEM, "malloc");
+    return NULL;
+  }
+  const char *syscall = "socket";
+  int rc = vx_udp_open(&h->udp, (int)family, address, (uint16_t)port, (int)nsrc, (int)buf, &syscall);
+  if (rc < 0) {
+    free(h);
+    throw_errno(env, -rc, syscall);
+    return NULL;
+  }
+  napi_value ext = wrap_handle(env, h, argv[5]);
+  if (ext == NULL) return NULL;
+  napi_value arr, ports, v;
+  CHECK(env, napi_create_array_with_length(env, 3, &arr));
+  CHECK(env, napi_create_array_with_length(env, (size_t)h->udp.nsrc, &ports));
+  for (int i = 0; i < h->udp.nsrc; i++) {
+    CHECK(env, napi_create_uint32(env, h->udp.src_port[i], &v));
+    CHECK(env, napi_set_element(env, ports, (uint32_t)i, v));
+  }
+  CHECK(env, napi_set_element(env, arr, 0, ext));
+  CHECK(env, napi_create_uint32(env, h->udp.port, &v));
+  CHECK(env, napi_set_element(env, arr, 1, v));
+  CHECK(env, napi_set_element(env, arr, 2, ports));
+  return arr;
+}
+
+/* udpRecv(handle, slab, slotSize, headroom, slots, lens, addrs) → n */
+static napi_value js_udp_recv(napi_env env, napi_callback_info info) {
+  napi_value argv[7];
+  vx_handle *h;
+  void *slab, *lens, *addrs;
+  size_t slab_len, lens_len, addrs_len;
+  uint32_t slot_size, headroom, slots;
+  if (get_args(env, info, 7, argv) < 0) return NULL;
+  if (get_open_handle(env, argv[0], VX_KIND_UDP, "recvmmsg", &h) < 0) return NULL;
+  if (get_typed(env, argv[1], napi_uint8_array, "slab", &slab, &slab_len) < 0) return NULL;
+  if (get_u32(env, argv[2], "slotSize", &slot_size) < 0) return NULL;
+  if (get_u32(env, argv[3], "headroom", &headroom) < 0) return NULL;
+  if (get_u32(env, argv[4], "slots", &slots) < 0) return NULL;
+  if (get_typed(env, argv[5], napi_uint32_array, "lens", &lens, &lens_len) < 0) return NULL;
+  if (get_typed(env, argv[6], napi_uint8_array, "addrs", &addrs, &addrs_len) < 0) return NULL;
+  if (check_rx(env, slab_len, slot_size, headroom, slots, lens_len) < 0) return NULL;
+  if ((uint64_t)slots * VX_ADDR_LEN > addrs_len) return range_error(env, "addrs is shorter than slots * 18");
+  int n = vx_udp_recv_batch(&h->udp, slab, slot_size, headroom, slots, lens, addrs, h->stats);
+  if (n < 0) {
+    throw_errno(env, -n, "recvmmsg");
+    return NULL;
+  }
+  return make_u32(env, (uint32_t)n);
+}
+
+/* udpSend(handle, slab, offs, lens, addrs, srcIdx, count) → consumed */
+static napi_value js_udp_send(napi_env env, napi_callback_info info) {
+  napi_value argv[7];
+  vx_handle *h;
+  void *slab, *offs, *lens, *addrs, *src;
+  size_t slab_len, offs_len, lens_len, addrs_len, src_len;
+  uint32_t count;
+  if (get_args(env, info, 7, argv) < 0) return NULL;
+  if (get_open_handle(env, argv[0], VX_KIND_UDP, "sendmmsg", &h) < 0) return NULL;
+  if (get_typed(env, argv[1], napi_uint8_array, "slab", &slab, &slab_len) < 0) return NULL;
+  if (get_typed(env, argv[2], napi_uint32_array, "offs", &offs, &offs_len) < 0) return NULL;
+  if (get_typed(env, argv[3], napi_uint32_array, "lens", &lens, &lens_len) < 0) return NULL;
+  if (get_typed(env, argv[4], napi_uint8_array, "addrs", &addrs, &addrs_len) < 0) return NULL;
+  if (get_typed(env, argv[5], napi_uint8_array, "srcIdx", &src, &src_len) < 0) return NULL;
+  if (get_u32(env, argv[6], "count", &count) < 0) return NULL;
+  if (check_tx(env, slab_len, offs, offs_len, lens, lens_len, count) < 0) return NULL;
+  if ((uint64_t)count * VX_ADDR_LEN > addrs_len) return range_error(env, "addrs is shorter than count * 18");
+  if (count > src_len) return range_error(env, "srcIdx is shorter than count");
+  uint32_t n = vx_udp_send_batch(&h->udp, slab, offs, lens, addrs, src, count, h->stats);
+  return make_u32(env, n);
+}
+
+/* ---- netdev ----------------------------------------------------------------------------------- */
+
+#define NAME_ARG(i, var, what)                                              \
+  char var[256];                                                  \
+  if (get_string(env, argv[i], what, var, sizeof var) < 0) return NULL;
+
+static napi_value result_or_throw(napi_env env, int rc, const char *syscall) {
+  if (rc < 0) {
+    throw_errno(env, -rc, syscall);
+    return NULL;
+  }
+  return make_u32(env, (uint32_t)rc);
+}
+
+static napi_value js_bridge_add(napi_env env, napi_callback_info info) {
+  napi_value argv[1];
+  const char *sc = "ioctl(SIOCBRADDBR)";
+  if (get_args(env, info, 1, argv) < 0) return NULL;
+  NAME_ARG(0, br, "bridge");
+  return result_or_throw(env, vx_bridge_add(br, &sc), sc);
+}
+
+static napi_value js_bridge_del(napi_env env, napi_callback_info info) {
+  napi_value argv[1];
+  const char *sc = "ioctl(SIOCBRDELBR)";
+  if (get_args(env, info, 1, argv) < 0) return NULL;
+  NAME_ARG(0, br, "bridge");
+  return result_or_throw(env, vx_bridge_del(br, &sc), sc);
+}
+
+/* bridgePort(bridge, ifname, add) */
+static napi_value js_bridge_port(napi_env env, napi_callback_info info) {
+  napi_value argv[3];
+  const char *sc = "ioctl(SIOCBRADDIF)";
+  bool add;
+  if (get_args(env, info, 3, argv) < 0) return NULL;
+  NAME_ARG(0, br, "bridge");
+  NAME_ARG(1, ifn, "ifname");
+  if (get_bool(env, argv[2], &add) < 0) return NULL;
+  return result_or_throw(env, vx_bridge_port(br, ifn, add, &sc), sc);
+}
+
+static napi_value js_set_mtu(napi_env env, napi_callback_info info) {
+  napi_value argv[2];
+  const char *sc = "ioctl(SIOCSIFMTU)";
+  uint32_t mtu;
+  if (get_args(env, info, 2, argv) < 0) return NULL;
+  NAME_ARG(0, name, "name");
+  if (get_u32(env, argv[1], "mtu", &mtu) < 0) return NULL;
+  if (mtu > 0x7fffffff) return range_error(env, "mtu out of range");
+  return result_or_throw(env, vx_set_mtu(name, (int)mtu, &sc), sc);
+}
+
+static napi_value js_get_mtu(napi_env env, napi_callback_info info) {
+  napi_value argv[1];
+  const char *sc = "ioctl(SIOCGIFMTU)";
+  if (get_args(env, info, 1, argv) < 0) return NULL;
+  NAME_ARG(0, name, "name");
+  return result_or_throw(env, vx_get_mtu(name, &sc), sc);
+}
+
+static napi_value js_get_flags(napi_env env, napi_callback_info info) {
+  napi_value argv[1];
+  const char *sc = "ioctl(SIOCGIFFLAGS)";
+  if (get_args(env, info, 1, argv) < 0) return NULL;
+  NAME_ARG(0, name, "name");
+  return result_or_throw(env, vx_get_flags(name, &sc), sc);
+}
+
+static napi_value js_set_up(napi_env env, napi_callback_info info) {
+  napi_value argv[2];
+  const char *sc = "ioctl(SIOCSIFFLAGS)";
+  bool up;
+  if (get_args(env, info, 2, argv) < 0) return NULL;
+  NAME_ARG(0, name, "name");
+  if (get_bool(env, argv[1], &up) < 0) return NULL;
+  return result_or_throw(env, vx_set_up(name, up, &sc), sc);
+}
+
+/* getMac(name) → Buffer(6) */
+static napi_value js_get_mac(napi_env env, napi_callback_info info) {
+  napi_value argv[1], buf;
+  const char *sc = "ioctl(SIOCGIFHWADDR)";
+  uint8_t mac[6];
+  void *data;
+  if (get_args(env, info, 1, argv) < 0) return NULL;
+  NAME_ARG(0, name, "name");
+  int rc = vx_get_mac(name, mac, &sc);
+  if (rc < 0) {
+    throw_errno(env, -rc, sc);
+    return NULL;
+  }
+  CHECK(env, napi_create_buffer_copy(env, 6, mac, &data, &buf));
+  return buf;
+}
+
+static napi_value js_if_index(napi_env env, napi_callback_info info) {
+  napi_value argv[1];
+  const char *sc = "if_nametoindex";
+  if (get_args(env, info, 1, argv) < 0) return NULL;
+  NAME_ARG(0, name, "name");
+  return result_or_throw(env, vx_ifindex(name, &sc), sc);
+}
+
+/* ---- sd_notify -------------------------------------------------------------------------------- */
+
+/* notify(socketPath, message: string) → bytes sent */
+static napi_value js_notify(napi_env env, napi_callback_info info) {
+  napi_value argv[2];
+  char path[128], msg[4096];
+  const char *sc = "sendto";
+  if (get_args(env, info, 2, argv) < 0) return NULL;
+  if (get_string(env, argv[0], "socketPath", path, sizeof path) < 0) return NULL;
+  if (get_string(env, argv[1], "message", msg, sizeof msg) < 0) return NULL;
+  return result_or_throw(env, vx_notify(path, msg, strlen(msg), &sc), sc);
+}
+
+/* ---- module ----------------------------------------------------------------------------------- */
+
+static napi_value set_u32_prop(napi_env env, napi_value obj, const char *name, uint32_t v) {
+  napi_value n;
+  CHECK(env, napi_create_uint32(env, v, &n));
+  CHECK(env, napi_set_named_property(env, obj, name, n));
+  return obj;
+}
+
+NAPI_MODULE_INIT() {
+  napi_property_descriptor fns[] = {
+      {"tapOpen", NULL, js_tap_open, NULL, NULL, NULL, napi_default, NULL},
+      {"tapSetOffload", NULL, js_tap_set_offload, NULL, NULL, NULL, napi_default, NULL},
+      {"tapRead", NULL, js_tap_read, NULL, NULL, NULL, napi_default, NULL},
+      {"tapWrite", NULL, js_tap_write, NULL, NULL, NULL, napi_default, NULL},
+      {"udpOpen", NULL, js_udp_open, NULL, NULL, NULL, napi_default, NULL},
+      {"udpRecv", NULL, js_udp_recv, NULL, NULL, NULL, napi_default, NULL},
+      {"udpSend", NULL, js_udp_send, NULL, NULL, NULL, napi_default, NULL},
+      {"pollStart", NULL, js_poll_start, NULL, NULL, NULL, napi_default, NULL},
+      {"pollStop", NULL, js_poll_stop, NULL, NULL, NULL, napi_default, NULL},
+      {"pollRef", NULL, js_poll_ref, NULL, NULL, NULL, napi_default, NULL},
+      {"close", NULL, js_close, NULL, NULL, NULL, napi_default, NULL},
+      {"isClosed", NULL, js_is_closed, NULL, NULL, NULL, napi_default, NULL},
+      {"bridgeAdd", NULL, js_bridge_add, NULL, NULL, NULL, napi_default, NULL},
+      {"bridgeDel", NULL, js_bridge_del, NULL, NULL, NULL, napi_default, NULL},
+      {"bridgePort", NULL, js_bridge_port, NULL, NULL, NULL, napi_default, NULL},
+      {"setMtu", NULL, js_set_mtu, NULL, NULL, NULL, napi_default, NULL},
+      {"getMtu", NULL, js_get_mtu, NULL, NULL, NULL, napi_default, NULL},
+      {"getFlags", NULL, js_get_flags, NULL, NULL, NULL, napi_default, NULL},
+      {"setUp", NULL, js_set_up, NULL, NULL, NULL, napi_default, NULL},
+      {"getMac", NULL, js_get_mac, NULL, NULL, NULL, napi_default, NULL},
+      {"ifIndex", NULL, js_if_index, NULL, NULL, NULL, napi_default, NULL},
+      {"notify", NULL, js_notify, NULL, NULL, NULL, napi_default, NULL},
+  };
+  CHECK(env, napi_define_properties(env, exports, sizeof fns / sizeof fns[0], fns));
+
+  napi_value k;
+  CHECK(env, napi_create_object(env, &k));
+  if (set_u32_prop(env, k, "TAP_F_VNET_HDR", VX_TAP_F_VNET_HDR) == NULL) return NULL;
+  if (set_u32_prop(env, k, "TAP_F_MULTI_QUEUE", VX_TAP_F_MULTI_QUEUE) == NULL) return NULL;
+  if (set_u32_prop(env, k, "TAP_F_EXCL", VX_TAP_F_EXCL) == NULL) return NULL;
+  if (set_u32_prop(env, k, "TUN_F_CSUM", VX_TUN_F_CSUM) == NULL) return NULL;
+  if (set_u32_prop(env, k, "TUN_F_TSO4", VX_TUN_F_TSO4) == NULL) return NULL;
+  if (set_u32_prop(env, k, "TUN_F_TSO6", VX_TUN_F_TSO6) == NULL) return NULL;
+  if (set_u32_prop(env, k, "VNET_HDR_LEN", VX_VNET_HDR_LEN) == NULL) return NULL;
+  if (set_u32_prop(env, k, "STAT_TX_SKIPPED", VX_STAT_TX_SKIPPED) == NULL) return NULL;
+  if (set_u32_prop(env, k, "STAT_TX_EMSGSIZE", VX_STAT_TX_EMSGSIZE) == NULL) return NULL;
+  if (set_u32_prop(env, k, "STAT_TX_LAST_ERRNO", VX_STAT_TX_LAST_ERRNO) == NULL) return NULL;
+  if (set_u32_prop(env, k, "STAT_RX_TRUNCATED", VX_STAT_RX_TRUNCATED) == NULL) return NULL;
+  if (set_u32_prop(env, k, "STAT_TX_EAGAIN", VX_STAT_TX_EAGAIN) == NULL) return NULL;
+  if (set_u32_prop(env, k, "STAT_COUNT", VX_STAT_COUNT) == NULL) return NULL;
+  if (set_u32_prop(env, k, "UDP_MAX_SOURCES", VX_UDP_MAX_SRC) == NULL) return NULL;
+  if (set_u32_prop(env, k, "ADDR_LEN", VX_ADDR_LEN) == NULL) return NULL;
+  CHECK(env, napi_set_named_property(env, exports, "constants", k));
+
+  /* CRYPTO HOOK: if (vx_aead_init(env, exports) == NULL) return NULL; */
+  return exports;
+}

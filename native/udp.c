@@ -1,0 +1,301 @@
+/*
+ * Underlay UDP syscalls: open (main socket + ECMP source sockets, DF, big buffers), recvmmsg into
+ * slab slots with address records, sendmmsg of descriptors grouped by source socket. See udp.h.
+ */
+#define _GNU_SOURCE
+#include "udp.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <linux/filter.h>
+#include <netinet/in.h>
+#include <string.h>
+#include <sys/random.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#define VX_CHUNK 64
+
+static void set_buffers(int fd, int bufbytes) {
+  if (bufbytes <= 0) return;
+  if (setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &bufbytes, sizeof bufbytes) < 0)
+    (void)setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &bufbytes, sizeof bufbytes);
+  if (setsockopt(fd, SOL_SOCKET, SO_SNDBUFFORCE, &bufbytes, sizeof bufbytes) < 0)
+    (void)setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &bufbytes, sizeof bufbytes);
+}
+
+/* Socket with DF always set; 0 or -errno. */
+static int make_socket(int family, int bufbytes, const char **syscall) {
+  int fd = socket(family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, IPPROTO_UDP);
+  if (fd < 0) {
+    *syscall = "socket";
+    return -errno;
+  }
+  int rc;
+  if (family == AF_INET) {
+    int v = IP_PMTUDISC_DO;
+    rc = setsockopt(fd, IPPROTO_IP, IP_MTU_DISCOVER, &v, sizeof v);
+    *syscall = "setsockopt(IP_MTU_DISCOVER)";
+  } else {
+    int one = 1, v = IPV6_PMTUDISC_DO;
+    rc = setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
+    *syscall = "setsockopt(IPV6_V6ONLY)";
+    if (rc == 0) {
+      rc = setsockopt(fd, IPPROTO_IPV6, IPV6_MTU_DISCOVER, &v, sizeof v);
+      *syscall = "setsockopt(IPV6_MTU_DISCOVER)";
+    }
+    if (rc == 0) {
+      rc = setsockopt(fd, IPPROTO_IPV6, IPV6_DONTFRAG, &one, sizeof one);
+      *syscall = "setsockopt(IPV6_DONTFRAG)";
+    }
+  }
+  if (rc < 0) {
+    int e = errno;
+    close(fd);
+    return -e;
+  }
+  set_buffers(fd, bufbytes);
+  return fd;
+}
+
+static socklen_t make_sockaddr(int family, const void *ip, uint16_t port, struct sockaddr_storage *ss) {
+  memset(ss, 0, sizeof *ss);
+  if (family == AF_INET) {
+    struct sockaddr_in *s4 = (struct sockaddr_in *)ss;
+    s4->sin_family = AF_INET;
+    s4->sin_port = htons(port);
+    memcpy(&s4->sin_addr, ip, 4);
+    return sizeof *s4;
+  }
+  struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)ss;
+  s6->sin6_family = AF_INET6;
+  s6->sin6_port = htons(port);
+  memcpy(&s6->sin6_addr, ip, 16);
+  return sizeof *s6;
+}
+
+static uint16_t bound_port(int fd) {
+  struct sockaddr_storage ss;
+  socklen_t sl = sizeof ss;
+  if (getsockname(fd, (struct sockaddr *)&ss, &sl) < 0) return 0;
+  if (ss.ss_family == AF_INET) return ntohs(((struct sockaddr_in *)&ss)->sin_port);
+  return ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
+}
+
+/* Source sockets are never read: a filter drops anything that arrives on them. */
+static void drop_all_input(int fd) {
+  struct sock_filter code[] = {{BPF_RET | BPF_K, 0, 0, 0}};
+  struct sock_fprog prog = {1, code};
+  (void)setsockopt(fd, SOL_SOCKET, SO_ATTACH_FILTER, &prog, sizeof prog);
+}
+
+void vx_udp_close(vx_udp *u) {
+  for (int i = 0; i < u->nsrc; i++)
+    if (u->src[i] >= 0 && u->src[i] != u->fd) close(u->src[i]);
+  if (u->fd >= 0) close(u->fd);
+  u->fd = -1;
+  u->nsrc = 0;
+}
+
+int vx_udp_open(vx_udp *u, int family, const char *address, uint16_t port, int nsrc, int bufbytes,
+                const char **syscall) {
+  memset(u, 0, sizeof *u);
+  u->fd = -1;
+  u->family = family == 6 ? AF_INET6 : AF_INET;
+  if (nsrc < 1 || nsrc > VX_UDP_MAX_SRC) {
+    *syscall = "socket";
+    return -EINVAL;
+  }
+  unsigned char ip[16];
+  if (inet_pton(u->family, address, ip) != 1) {
+    *syscall = "inet_pton";
+    return -EINVAL;
+  }
+  struct sockaddr_storage ss;
+  int fd = make_socket(u->family, bufbytes, syscall);
+  if (fd < 0) return fd;
+  socklen_t sl = make_sockaddr(u->family, ip, port, &ss);
+  if (bind(fd, (struct sockaddr *)&ss, sl) < 0) {
+    int e = errno;
+    close(fd);
+    *syscall = "bind";
+    return -e;
+  }
+  u->fd = fd;
+  u->port = bound_port(fd);
+  if (nsrc == 1) {
+    u->nsrc = 1;
+    u->src[0] = fd;
+    u->src_port[0] = u->port;
+    return 0;
+  }
+  for (int i = 0; i < nsrc; i++) {
+    int s = make_socket(u->family, bufbytes, syscall);
+    if (s < 0) {
+      vx_udp_close(u);
+      return s;
+    }
+    u->src[i] = s;
+    u->nsrc = i + 1;
+    int bound = 0, e = EADDRINUSE;
+    for (int attempt = 0; attempt < 256 && !bound; attempt++) {
+      uint16_t r;
+      if (getrandom(&r, sizeof r, 0) != sizeof r) r = (uint16_t)(attempt * 7919 + i * 104729);
+      uint16_t p = (uint16_t)(VX_SRC_PORT_MIN + r % (65536 - VX_SRC_PORT_MIN));
+      sl = make_sockaddr(u->family, ip, p, &ss);
+      if (bind(s, (struct sockaddr *)&ss, sl) == 0) {
+        bound = 1;
+        u->src_port[i] = p;
+      } else {
+        e = errno;
+        if (e != EADDRINUSE) break;
+      }
+    }
+    if (!bound) {
+      vx_udp_close(u);
+      *syscall = "bind";
+      return -e;
+    }
+    drop_all_input(s);
+  }
+  return 0;
+}
+
+static void to_record(const struct sockaddr_storage *ss, uint8_t *rec) {
+  if (ss->ss_family == AF_INET) {
+    const struct sockaddr_in *s4 = (const struct sockaddr_in *)ss;
+    memset(rec, 0, 10);
+    rec[10] = 0xff;
+    rec[11] = 0xff;
+    memcpy(rec + 12, &s4->sin_addr, 4);
+    memcpy(rec + 16, &s4->sin_port, 2);
+  } else if (ss->ss_family == AF_INET6) {
+    const struct sockaddr_in6 *s6 = (const struct sockaddr_in6 *)ss;
+    memcpy(rec, &s6->sin6_addr, 16);
+    memcpy(rec + 16, &s6->sin6_port, 2);
+  } else {
+    memset(rec, 0, VX_ADDR_LEN);
+  }
+}
+
+static const uint8_t v4mapped_prefix[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+
+/* Record → sockaddr for this socket's family; 0 when the record does not fit the family. */
+static socklen_t from_record(int family, const uint8_t *rec, struct sockaddr_storage *ss) {
+  uint16_t port = (uint16_t)(rec[16] << 8 | rec[17]);
+  int mapped = memcmp(rec, v4mapped_prefix, 12) == 0;
+  if (family == AF_INET) {
+    if (!mapped) return 0;
+    return make_sockaddr(AF_INET, rec + 12, port, ss);
+  }
+  if (mapped) return 0;
+  return make_sockaddr(AF_INET6, rec, port, ss);
+}
+
+int vx_udp_recv_batch(vx_udp *u, uint8_t *slab, uint32_t slot_size, uint32_t headroom,
+                      uint32_t slots, uint32_t *lens, uint8_t *addrs, uint64_t *stats) {
+  struct mmsghdr msgs[VX_CHUNK];
+  struct iovec iov[VX_CHUNK];
+  struct sockaddr_storage names[VX_CHUNK];
+  uint32_t cap = slot_size - headroom;
+  uint32_t done = 0; /* slots filled */
+  while (done < slots) {
+    uint32_t want = slots - done;
+    if (want > VX_CHUNK) want = VX_CHUNK;
+    for (uint32_t k = 0; k < want; k++) {
+      iov[k].iov_base = slab + (size_t)(done + k) * slot_size + headroom;
+      iov[k].iov_len = cap;
+      memset(&msgs[k].msg_hdr, 0, sizeof msgs[k].msg_hdr);
+      msgs[k].msg_hdr.msg_name = &names[k];
+      msgs[k].msg_hdr.msg_namelen = sizeof names[k];
+      msgs[k].msg_hdr.msg_iov = &iov[k];
+      msgs[k].msg_hdr.msg_iovlen = 1;
+      msgs[k].msg_len = 0;
+    }
+    int n = recvmmsg(u->fd, msgs, want, MSG_DONTWAIT, NULL);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      if (errno == EAGAIN || done > 0) break;
+      return -errno;
+    }
+    if (n == 0) break;
+    /* Compact: drop truncated datagrams (rare: only oversize input). */
+    uint32_t w = done;
+    for (int k = 0; k < n; k++) {
+      uint32_t slot = done + (uint32_t)k;
+      if (msgs[k].msg_hdr.msg_flags & MSG_TRUNC) {
+        stats[VX_STAT_RX_TRUNCATED]++;
+        continue;
+      }
+      if (w != slot)
+        memmove(slab + (size_t)w * slot_size + headroom, slab + (size_t)slot * slot_size + headroom,
+                msgs[k].msg_len);
+      lens[w] = msgs[k].msg_len;
+      to_record(&names[k], addrs + (size_t)w * VX_ADDR_LEN);
+      w++;
+    }
+    done = w;
+    if ((uint32_t)n < want) break;
+  }
+  return (int)done;
+}
+
+uint32_t vx_udp_send_batch(vx_udp *u, const uint8_t *slab, const uint32_t *offs, const uint32_t *lens,
+                           const uint8_t *addrs, const uint8_t *src_idx, uint32_t count, uint64_t *stats) {
+  struct mmsghdr msgs[VX_CHUNK];
+  struct iovec iov[VX_CHUNK];
+  struct sockaddr_storage names[VX_CHUNK];
+  uint32_t j = 0;
+  while (j < count) {
+    /* One run: consecutive descriptors with the same source socket, at most VX_CHUNK. */
+    uint8_t si = src_idx[j];
+    if (si >= u->nsrc) {
+      stats[VX_STAT_TX_SKIPPED]++;
+      stats[VX_STAT_TX_LAST_ERRNO] = EINVAL;
+      j++;
+      continue;
+    }
+    uint32_t m = 0;
+    uint32_t end = j;
+    while (end < count && m < VX_CHUNK && src_idx[end] == si) {
+      socklen_t sl = from_record(u->family, addrs + (size_t)end * VX_ADDR_LEN, &names[m]);
+      if (sl == 0) break; /* wrong family: handled below as a skipped descriptor */
+      iov[m].iov_base = (void *)(slab + offs[end]);
+      iov[m].iov_len = lens[end];
+      memset(&msgs[m].msg_hdr, 0, sizeof msgs[m].msg_hdr);
+      msgs[m].msg_hdr.msg_name = &names[m];
+      msgs[m].msg_hdr.msg_namelen = sl;
+      msgs[m].msg_hdr.msg_iov = &iov[m];
+      msgs[m].msg_hdr.msg_iovlen = 1;
+      m++;
+      end++;
+    }
+    if (m == 0) {
+      stats[VX_STAT_TX_SKIPPED]++;
+      stats[VX_STAT_TX_LAST_ERRNO] = EAFNOSUPPORT;
+      j++;
+      continue;
+    }
+    uint32_t sent = 0;
+    while (sent < m) {
+      int r = sendmmsg(u->src[si], msgs + sent, m - sent, MSG_DONTWAIT);
+      if (r > 0) {
+        sent += (uint32_t)r;
+        continue;
+      }
+      if (r < 0 && errno == EINTR) continue;
+      if (r < 0 && errno == EAGAIN) {
+        stats[VX_STAT_TX_EAGAIN]++;
+        return j + sent;
+      }
+      /* The descriptor at `sent` failed: skip it and go on. */
+      int e = r < 0 ? errno : EIO;
+      stats[VX_STAT_TX_SKIPPED]++;
+      if (e == EMSGSIZE) stats[VX_STAT_TX_EMSGSIZE]++;
+      stats[VX_STAT_TX_LAST_ERRNO] = (uint64_t)e;
+      sent++;
+    }
+    j += m;
+  }
+  return j;
+}

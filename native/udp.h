@@ -1,0 +1,69 @@
+/*
+ * Underlay UDP syscalls (no Node headers): one main socket bound to address:port (the only one read),
+ * plus N source sockets on random high ports for ECMP entropy (RFC 7348 §5); DF always; batched
+ * recvmmsg into slab slots with 18-byte address records; batched sendmmsg of descriptors grouped by
+ * consecutive source index. Every function returns a count or a negative errno.
+ *
+ * Address record (18 bytes, shared with src/dataplane/io.ts): 16-byte IPv6 address (IPv4 as
+ * ::ffff:a.b.c.d), then the port big-endian.
+ */
+#ifndef VX_UDP_H
+#define VX_UDP_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define VX_ADDR_LEN 18
+#define VX_UDP_MAX_SRC 64
+/* Source ports are chosen at random in [VX_SRC_PORT_MIN, 65535]. */
+#define VX_SRC_PORT_MIN 49152
+
+typedef struct vx_udp {
+  int family;                       /* AF_INET or AF_INET6 */
+  int fd;                           /* main socket: bound to address:port, polled for reading */
+  int nsrc;                         /* number of source sockets (>= 1) */
+  int src[VX_UDP_MAX_SRC];          /* src[0] == fd when nsrc == 1 */
+  uint16_t port;                    /* bound port of the main socket */
+  uint16_t src_port[VX_UDP_MAX_SRC];
+  int gso;                          /* UDP_SEGMENT usable (phase 2) */
+  int gro;                          /* UDP_GRO enabled on the main socket (phase 2) */
+} vx_udp;
+
+/* Per-handle statistics slots (the caller's BigUint64Array, see src/native/addon.ts). */
+enum {
+  VX_STAT_TX_SKIPPED = 0,   /* descriptors skipped for a per-descriptor error */
+  VX_STAT_TX_EMSGSIZE = 1,  /* ... of which EMSGSIZE (over the path MTU, DF set) */
+  VX_STAT_TX_LAST_ERRNO = 2,/* errno of the last skipped descriptor */
+  VX_STAT_RX_TRUNCATED = 3, /* datagrams larger than a slot, dropped */
+  VX_STAT_TX_EAGAIN = 4,    /* batches stopped by EAGAIN */
+  VX_STAT_COUNT = 8
+};
+
+/*
+ * Opens the transport. `family` is 4 or 6; `address` textual (IPv4 for 4, IPv6 for 6); `port` may
+ * be 0 (ephemeral). `nsrc` in [1, VX_UDP_MAX_SRC]. `bufbytes` is the SO_RCVBUF/SO_SNDBUF request
+ * (forced when privileged, else best effort). On failure everything opened is closed.
+ */
+int vx_udp_open(vx_udp *u, int family, const char *address, uint16_t port, int nsrc, int bufbytes,
+                const char **syscall);
+void vx_udp_close(vx_udp *u);
+
+/*
+ * recvmmsg on the main socket: datagram i goes to slab + i*slot_size + headroom (at most
+ * slot_size - headroom bytes), lens[i] its length, addrs + i*18 the sender record. Datagrams larger
+ * than a slot are dropped and counted in stats[VX_STAT_RX_TRUNCATED]. Returns the count (>= 0) or
+ * -errno when the first call fails with an error other than EAGAIN.
+ */
+int vx_udp_recv_batch(vx_udp *u, uint8_t *slab, uint32_t slot_size, uint32_t headroom,
+                      uint32_t slots, uint32_t *lens, uint8_t *addrs, uint64_t *stats);
+
+/*
+ * sendmmsg of descriptors [0, count): lens[j] bytes at slab + offs[j] to the record addrs + j*18,
+ * from source socket src_idx[j] (a run of equal src_idx values is one sendmmsg call). A
+ * per-descriptor error other than EAGAIN skips it (counted in stats); EAGAIN stops the batch.
+ * Returns the number of descriptors consumed (sent or skipped).
+ */
+uint32_t vx_udp_send_batch(vx_udp *u, const uint8_t *slab, const uint32_t *offs, const uint32_t *lens,
+                           const uint8_t *addrs, const uint8_t *src_idx, uint32_t count, uint64_t *stats);
+
+#endif

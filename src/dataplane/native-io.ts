@@ -1,0 +1,302 @@
+/**
+ * The real I/O seams over the native addon: `NativeTap` (a TAP device, IFF_TAP | IFF_NO_PI) and
+ * `NativeUdp` (the underlay UDP transport), implementing `TapDevice` / `UdpTransport` of `io.ts`.
+ * One addon call moves a whole batch; lengths and address records come back in the caller's typed
+ * arrays, frames in the caller's slab (see io.ts for the slab layout). Readiness comes from one
+ * libuv poll per device (level-triggered: the callback runs again on the next loop turn while data
+ * remains), so nothing ever blocks the event loop.
+ *
+ * Send semantics (both seams): the return value is the number of descriptors CONSUMED from the
+ * front of the batch — sent, or skipped because that one descriptor failed (EMSGSIZE over the path
+ * MTU with DF set, ENETUNREACH, EIO…). A short count means EAGAIN stopped the batch: descriptors
+ * [n, count) were not attempted. Skipped descriptors are counted in `stats` (`sendSkipped`,
+ * `sendMsgSize`, `lastSendErrno`), never thrown: one bad destination must not stall a batch.
+ *
+ * Statistics live in a BigUint64Array owned here and written by C (no per-packet crossing).
+ */
+import { isIP } from 'node:net';
+import type { AddressFamily } from '../config/types';
+import { ERR_TAP_IO, ERR_TAP_OPEN, ERR_UDP_BIND, ERR_UDP_IO, ERR_NETDEV } from '../errors';
+import { loadAddon, toSystemError, type NativeHandle, type VxmeshAddon } from '../native/addon';
+import type { RxBatch, TapDevice, TxBatch, UdpTransport } from './io';
+
+/** Read-only view of a device's native statistics. */
+export class NativeIoStats {
+  constructor(private readonly arr: BigUint64Array, private readonly k: VxmeshAddon['constants']) {}
+  /** Descriptors skipped because their own send/write failed (not EAGAIN). */
+  get sendSkipped(): number { return Number(this.arr[this.k.STAT_TX_SKIPPED]); }
+  /** Of those, EMSGSIZE: larger than the path MTU (DF is always set, nothing is fragmented). */
+  get sendMsgSize(): number { return Number(this.arr[this.k.STAT_TX_EMSGSIZE]); }
+  /** errno of the last skipped descriptor (0 if none yet). */
+  get lastSendErrno(): number { return Number(this.arr[this.k.STAT_TX_LAST_ERRNO]); }
+  /** Send batches cut short by EAGAIN. */
+  get sendEagain(): number { return Number(this.arr[this.k.STAT_TX_EAGAIN]); }
+  /** UDP only: datagrams larger than a receive slot, dropped. */
+  get recvTruncated(): number { return Number(this.arr[this.k.STAT_RX_TRUNCATED]); }
+}
+
+/** Options of `NativeTap.open`. */
+export interface NativeTapOptions {
+  /**
+   * Fail with EBUSY if the device already exists (IFF_TUN_EXCL) instead of attaching to it.
+   * Default false: a persistent device (`ip tuntap add mode tap`) is attached, `created` false.
+   */
+  exclusive?: boolean;
+  /**
+   * Phase 2 (fast path): IFF_VNET_HDR — every frame read or written is preceded by a 10-byte
+   * virtio_net_hdr. Default false. Only use with the *Vnet batch functions.
+   */
+  vnetHdr?: boolean;
+}
+
+/** A TAP device (IFF_TAP | IFF_NO_PI), non-blocking, O_CLOEXEC. */
+export class NativeTap implements TapDevice {
+  /** The kernel's name of the device. */
+  readonly name: string;
+  /** True when this call created the device (it disappears on close), false when attached to a persistent one. */
+  readonly created: boolean;
+  /** The TAP device's own MAC address (6 bytes). */
+  readonly mac: Buffer;
+  readonly stats: NativeIoStats;
+  private readonly addon: VxmeshAddon;
+  private readonly h: NativeHandle;
+  private readonly statsArr: BigUint64Array;
+  private errorHandler: ((err: Error) => void) | null = null;
+  private readableCb: (() => void) | null = null;
+  private isClosed = false;
+
+  private constructor(addon: VxmeshAddon, h: NativeHandle, name: string, created: boolean, mac: Buffer, stats: BigUint64Array) {
+    this.addon = addon;
+    this.h = h;
+    this.name = name;
+    this.created = created;
+    this.mac = mac;
+    this.statsArr = stats;
+    this.stats = new NativeIoStats(stats, addon.constants);
+  }
+
+  /**
+   * Opens (creating it if missing) TAP device `name` (≤ 15 bytes). Throws SystemError
+   * ERR_VXMESH_TAP_OPEN with the errno name (EPERM without CAP_NET_ADMIN, EBUSY when another
+   * process holds a non-persistent device, EINVAL for a name that exists but is not a TAP or is
+   * invalid, ENAMETOOLONG…).
+   */
+  static open(name: string, opts: NativeTapOptions = {}): NativeTap {
+    const addon = loadAddon();
+    const k = addon.constants;
+    const stats = new BigUint64Array(k.STAT_COUNT);
+    const flags = (opts.exclusive ? k.TAP_F_EXCL : 0) | (opts.vnetHdr ? k.TAP_F_VNET_HDR : 0);
+    let h: NativeHandle;
+    let kname: string;
+    let created: boolean;
+    try {
+      [h, kname, created] = addon.tapOpen(name, flags, stats);
+    } catch (err) {
+      throw toSystemError(err, ERR_TAP_OPEN, `cannot open TAP ${JSON.stringify(name)}`);
+    }
+    let mac: Buffer;
+    try {
+      mac = addon.getMac(kname);
+    } catch (err) {
+      addon.close(h);
+      throw toSystemError(err, ERR_NETDEV, `cannot read the MAC address of TAP ${kname}`);
+    }
+    return new NativeTap(addon, h, kname, created, mac, stats);
+  }
+
+  /** The raw statistics array (indices: addon constants STAT_*). */
+  get rawStats(): BigUint64Array { return this.statsArr; }
+
+  get closed(): boolean { return this.isClosed; }
+
+  /** Reads up to `batch.slots` frames at `batch.headroom` in each slot. Never blocks; 0 when nothing is ready. */
+  readBatch(batch: RxBatch): number {
+    try {
+      return this.addon.tapRead(this.h, batch.slab, batch.slotSize, batch.headroom, batch.slots, batch.lens);
+    } catch (err) {
+      throw toSystemError(err, ERR_TAP_IO, `TAP ${this.name}`);
+    }
+  }
+
+  /** Writes descriptors [0, batch.count); returns how many were consumed (see the file comment). */
+  writeBatch(batch: TxBatch): number {
+    try {
+      return this.addon.tapWrite(this.h, batch.slab, batch.offs, batch.lens, batch.count);
+    } catch (err) {
+      throw toSystemError(err, ERR_TAP_IO, `TAP ${this.name}`);
+    }
+  }
+
+  /**
+   * Registers the one readability callback (replacing an earlier one) and starts polling. If the
+   * fd reports an error, polling stops and the error goes to the `onError` handler (or is thrown
+   * as an uncaught exception when there is none).
+   */
+  onReadable(cb: () => void): void {
+    try {
+      this.addon.pollStart(this.h, (err?: Error) => this.dispatch(err));
+    } catch (err) {
+      throw toSystemError(err, ERR_TAP_IO, `TAP ${this.name}`);
+    }
+    this.readableCb = cb;
+  }
+
+  /** Handler for a poll error (device removed underneath us…). */
+  onError(cb: (err: Error) => void): void { this.errorHandler = cb; }
+
+  /** Stops readability callbacks until `resume()` (backpressure). */
+  pause(): void { if (!this.isClosed) this.addon.pollStop(this.h); }
+
+  resume(): void {
+    if (!this.isClosed && this.readableCb) this.addon.pollStart(this.h, (err?: Error) => this.dispatch(err));
+  }
+
+  /** Whether an active poll keeps the process alive (default true). */
+  setRef(ref: boolean): void { if (!this.isClosed) this.addon.pollRef(this.h, ref); }
+
+  private dispatch(err?: Error): void {
+    if (err) {
+      const e = toSystemError(err, ERR_TAP_IO, `TAP ${this.name}`) as Error;
+      if (this.errorHandler) this.errorHandler(e);
+      else throw e;
+      return;
+    }
+    if (this.readableCb) this.readableCb();
+  }
+
+  /** Stops polling and closes the fd (a device we created disappears). Idempotent. */
+  close(): void {
+    if (this.isClosed) return;
+    this.isClosed = true;
+    this.readableCb = null;
+    this.addon.close(this.h);
+  }
+}
+
+/** Options of `NativeUdp.open`. */
+export interface NativeUdpOptions {
+  /** Local address to bind and send from (IPv4 or IPv6 literal; '0.0.0.0' / '::' allowed). */
+  address: string;
+  /** Port to bind (the VXLAN port); 0 = ephemeral (tests). */
+  port: number;
+  /** Address family; default: that of `address`. */
+  family?: AddressFamily;
+  /**
+   * Number of source sockets for ECMP entropy (RFC 7348 §5), 1..64. With N > 1, N extra sockets are
+   * bound to `address` on random ports in 49152–65535 and `srcIdx` picks one per descriptor; with
+   * N = 1 everything is sent from the main socket (source port = `port`). Default 1.
+   */
+  sourcePorts?: number;
+  /** SO_RCVBUF / SO_SNDBUF request in bytes (forced when privileged). Default 8 MiB. */
+  bufferBytes?: number;
+}
+
+/** The underlay UDP transport: one main socket (polled, received from) and N source sockets. */
+export class NativeUdp implements UdpTransport {
+  readonly family: AddressFamily;
+  readonly address: string;
+  /** The bound port of the main socket (useful when opened with port 0). */
+  readonly port: number;
+  readonly sourceCount: number;
+  /** Local port of each source socket (srcIdx → port); `[port]` when sourcePorts is 1. */
+  readonly sourcePorts: readonly number[];
+  readonly stats: NativeIoStats;
+  private readonly addon: VxmeshAddon;
+  private readonly h: NativeHandle;
+  private readonly statsArr: BigUint64Array;
+  private errorHandler: ((err: Error) => void) | null = null;
+  private readableCb: (() => void) | null = null;
+  private isClosed = false;
+
+  private constructor(addon: VxmeshAddon, h: NativeHandle, family: AddressFamily, address: string, port: number,
+    sourcePorts: number[], stats: BigUint64Array) {
+    this.addon = addon;
+    this.h = h;
+    this.family = family;
+    this.address = address;
+    this.port = port;
+    this.sourcePorts = Object.freeze(sourcePorts.slice());
+    this.sourceCount = sourcePorts.length;
+    this.statsArr = stats;
+    this.stats = new NativeIoStats(stats, addon.constants);
+  }
+
+  /**
+   * Opens and binds the transport (DF always set; large socket buffers). Throws SystemError
+   * ERR_VXMESH_UDP_BIND with the errno name (EADDRINUSE, EADDRNOTAVAIL, EACCES…); EINVAL with
+   * syscall 'inet_pton' for an address that does not match the family.
+   */
+  static open(opts: NativeUdpOptions): NativeUdp {
+    const addon = loadAddon();
+    const ipFam = isIP(opts.address);
+    const family: AddressFamily = opts.family ?? (ipFam === 6 ? 6 : 4);
+    const sourcePorts = opts.sourcePorts ?? 1;
+    const stats = new BigUint64Array(addon.constants.STAT_COUNT);
+    try {
+      const [h, port, srcPorts] = addon.udpOpen(family, opts.address, opts.port, sourcePorts,
+        opts.bufferBytes ?? 8 * 1024 * 1024, stats);
+      return new NativeUdp(addon, h, family, opts.address, port, srcPorts, stats);
+    } catch (err) {
+      const where = family === 6 ? `[${opts.address}]:${opts.port}` : `${opts.address}:${opts.port}`;
+      throw toSystemError(err, ERR_UDP_BIND, `cannot open UDP socket on ${where}`);
+    }
+  }
+
+  get rawStats(): BigUint64Array { return this.statsArr; }
+
+  get closed(): boolean { return this.isClosed; }
+
+  /** recvmmsg on the main socket into slots at `batch.headroom`; fills lens and 18-byte sender records. */
+  recvBatch(batch: RxBatch): number {
+    try {
+      return this.addon.udpRecv(this.h, batch.slab, batch.slotSize, batch.headroom, batch.slots, batch.lens, batch.addrs);
+    } catch (err) {
+      throw toSystemError(err, ERR_UDP_IO, `UDP ${this.address}:${this.port}`);
+    }
+  }
+
+  /**
+   * sendmmsg of descriptors [0, batch.count) to their address records, from source socket
+   * `batch.srcIdx[j]` (runs of equal srcIdx are one syscall). Returns descriptors consumed (see the
+   * file comment). A record of the other family, or srcIdx ≥ sourceCount, is skipped and counted.
+   */
+  sendBatch(batch: TxBatch): number {
+    return this.addon.udpSend(this.h, batch.slab, batch.offs, batch.lens, batch.addrs, batch.srcIdx, batch.count);
+  }
+
+  onReadable(cb: () => void): void {
+    try {
+      this.addon.pollStart(this.h, (err?: Error) => this.dispatch(err));
+    } catch (err) {
+      throw toSystemError(err, ERR_UDP_IO, `UDP ${this.address}:${this.port}`);
+    }
+    this.readableCb = cb;
+  }
+
+  onError(cb: (err: Error) => void): void { this.errorHandler = cb; }
+
+  pause(): void { if (!this.isClosed) this.addon.pollStop(this.h); }
+
+  resume(): void {
+    if (!this.isClosed && this.readableCb) this.addon.pollStart(this.h, (err?: Error) => this.dispatch(err));
+  }
+
+  setRef(ref: boolean): void { if (!this.isClosed) this.addon.pollRef(this.h, ref); }
+
+  private dispatch(err?: Error): void {
+    if (err) {
+      const e = toSystemError(err, ERR_UDP_IO, `UDP ${this.address}:${this.port}`) as Error;
+      if (this.errorHandler) this.errorHandler(e);
+      else throw e;
+      return;
+    }
+    if (this.readableCb) this.readableCb();
+  }
+
+  close(): void {
+    if (this.isClosed) return;
+    this.isClosed = true;
+    this.readableCb = null;
+    this.addon.close(this.h);
+  }
+}
