@@ -1,0 +1,100 @@
+#!/bin/sh
+# Installs vxmesh as a systemd service from a built source tree (after `npm install`):
+#   - the program under $PREFIX (default /opt/vxmesh), `vxmesh` linked into /usr/local/bin;
+#   - the system user and group `vxmesh` (no login, no home);
+#   - /etc/vxmesh (root:vxmesh 0750) with an example vxmesh.yaml if none exists (never overwritten);
+#   - /etc/systemd/system/vxmesh.service, /etc/modules-load.d/vxmesh.conf (tun, bridge).
+# It does not enable or start the service unless --enable is given.
+#
+# Usage: deploy/install.sh [--prefix DIR] [--enable]
+# DESTDIR=/some/root installs into a staging root instead of / (the user is then added to
+# DESTDIR/etc/passwd with useradd --prefix; systemctl is not called).
+set -eu
+
+PREFIX=/opt/vxmesh
+ENABLE=0
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --prefix) PREFIX="$2"; shift 2 ;;
+    --enable) ENABLE=1; shift ;;
+    -h|--help) sed -n '2,12p' "$0"; exit 0 ;;
+    *) echo "install.sh: unknown argument: $1" >&2; exit 2 ;;
+  esac
+done
+
+SRC=$(cd "$(dirname "$0")/.." && pwd)
+D=${DESTDIR:-}
+die() { echo "install.sh: $*" >&2; exit 1; }
+
+[ "$(id -u)" = 0 ] || die "must run as root"
+for f in package.json bin/vxmesh dist/src/cli/main.js build/Release/vxmesh.node node_modules deploy/vxmesh.service; do
+  [ -e "$SRC/$f" ] || die "missing $SRC/$f: run 'npm install' in $SRC first"
+done
+command -v node >/dev/null || die "node (>= 20) not found in PATH"
+NODE_MAJOR=$(node -p 'process.versions.node.split(".")[0]')
+[ "$NODE_MAJOR" -ge 20 ] || die "node >= 20 required (found $(node --version))"
+
+# Program files.
+install -d -m 0755 "$D$PREFIX" "$D$PREFIX/build/Release" "$D/usr/local/bin"
+rm -rf "$D$PREFIX/dist" "$D$PREFIX/bin" "$D$PREFIX/node_modules"
+cp -R "$SRC/dist" "$SRC/bin" "$SRC/node_modules" "$D$PREFIX/"
+install -m 0644 "$SRC/package.json" "$D$PREFIX/package.json"
+[ -f "$SRC/README.md" ] && install -m 0644 "$SRC/README.md" "$D$PREFIX/README.md"
+install -m 0755 "$SRC/build/Release/vxmesh.node" "$D$PREFIX/build/Release/vxmesh.node"
+chmod -R u=rwX,go=rX "$D$PREFIX"
+chown -R root:root "$D$PREFIX"
+ln -sfn "$PREFIX/bin/vxmesh" "$D/usr/local/bin/vxmesh"
+
+# User and group.
+if [ -n "$D" ]; then
+  install -d "$D/etc"
+  for f in passwd group shadow gshadow; do [ -e "$D/etc/$f" ] || : > "$D/etc/$f"; done
+  USERADD_ROOT="--prefix $D"
+  lookup() { grep -q "^$2:" "$D/etc/$1"; }
+else
+  USERADD_ROOT=""
+  lookup() { getent "$1" "$2" >/dev/null; }
+fi
+NOLOGIN=/usr/sbin/nologin
+[ -x "$NOLOGIN" ] || NOLOGIN=/bin/false
+if ! lookup group vxmesh; then
+  # shellcheck disable=SC2086
+  groupadd $USERADD_ROOT --system vxmesh
+fi
+if ! lookup passwd vxmesh; then
+  # shellcheck disable=SC2086
+  useradd $USERADD_ROOT --system --gid vxmesh --no-create-home --home-dir /var/lib/vxmesh \
+    --shell "$NOLOGIN" --comment "vxmesh agent" vxmesh
+fi
+
+# Configuration (never overwritten) and directories.
+install -d -m 0750 "$D/etc/vxmesh"
+if [ ! -e "$D/etc/vxmesh/vxmesh.yaml" ]; then
+  install -m 0640 "$SRC/deploy/vxmesh.example.yaml" "$D/etc/vxmesh/vxmesh.yaml"
+  CONFIG_NEW=1
+else
+  CONFIG_NEW=0
+fi
+if [ -n "$D" ]; then
+  GID=$(awk -F: '$1 == "vxmesh" { print $3 }' "$D/etc/group")
+  chown "0:$GID" "$D/etc/vxmesh" "$D/etc/vxmesh/vxmesh.yaml"
+else
+  chown root:vxmesh "$D/etc/vxmesh" "$D/etc/vxmesh/vxmesh.yaml"
+fi
+
+# systemd unit and kernel modules.
+install -d -m 0755 "$D/etc/systemd/system" "$D/etc/modules-load.d"
+sed "s#file:///opt/vxmesh/#file://$PREFIX/#" \
+  "$SRC/deploy/vxmesh.service" > "$D/etc/systemd/system/vxmesh.service"
+chmod 0644 "$D/etc/systemd/system/vxmesh.service"
+printf 'tun\nbridge\n' > "$D/etc/modules-load.d/vxmesh.conf"
+chmod 0644 "$D/etc/modules-load.d/vxmesh.conf"
+
+if [ -z "$D" ] && [ -d /run/systemd/system ]; then
+  systemctl daemon-reload
+  if [ "$ENABLE" = 1 ]; then systemctl enable --now vxmesh.service; fi
+fi
+
+echo "vxmesh installed in $D$PREFIX"
+[ "$CONFIG_NEW" = 1 ] && echo "edit $D/etc/vxmesh/vxmesh.yaml (example installed), then: systemctl enable --now vxmesh"
+exit 0

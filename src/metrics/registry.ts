@@ -1,0 +1,271 @@
+/**
+ * The Prometheus registry of one agent, built from the data plane's own counters at scrape time.
+ *
+ * Every vxmesh metric is a prom-client Counter/Gauge whose `collect()` callback resets it and
+ * copies the current values out of the plain counters that the data path, gossip and crypto
+ * increment (src/dataplane/counters.ts and the views in sources.ts). So the hot path never calls
+ * prom-client; a scrape costs O(networks × reasons + peers + members); series of a removed network
+ * or peer disappear at the next scrape; and label values come only from config (network names,
+ * VNIs), peer addresses and fixed reason sets, never from packet contents.
+ *
+ * Sources are attached as they come up (`attachDatapath`, `attachGossip`, `attachCrypto`); a
+ * family whose source is absent has no samples (labelless ones read 0). Metric names and meanings:
+ * docs/metrics.md (a unit test checks that every family here is documented there).
+ */
+
+import { Counter, Gauge, Registry, collectDefaultMetrics, type Metric } from 'prom-client';
+import { RX_DROP_REASONS, TX_DROP_REASONS } from '../dataplane/counters';
+import { LoopMonitor, type LoopMonitorOptions } from './loop';
+import type { CryptoMetricsView, DatapathMetricsView, GossipMetricsView } from './sources';
+
+export interface VxmeshMetricsOptions {
+  /** Registry to fill (default: a new one; never the prom-client global). */
+  registry?: Registry;
+  /** prom-client's default process and Node.js metrics (process_*, nodejs_*); default true. */
+  defaultMetrics?: boolean;
+  /** The event-loop monitor, or options for a new one. */
+  loop?: LoopMonitor | LoopMonitorOptions;
+  /** Static facts for `vxmesh_info`. */
+  info?: { version: string; node: string };
+}
+
+type Labels = Record<string, string | number>;
+type Emit = (labels: Labels, value: number) => void;
+
+export class VxmeshMetrics {
+  readonly registry: Registry;
+  readonly loop: LoopMonitor;
+  private datapath: DatapathMetricsView | null = null;
+  private gossip: GossipMetricsView | null = null;
+  private crypto: CryptoMetricsView | null = null;
+  private readyFn: (() => boolean) | null = null;
+  private info: { version: string; node: string };
+  private readonly reloads = { ok: 0, refused: 0 };
+  private lastReloadOkSeconds = 0;
+  private readonly ownLoop: boolean;
+
+  constructor(opts: VxmeshMetricsOptions = {}) {
+    this.registry = opts.registry ?? new Registry();
+    this.ownLoop = !(opts.loop instanceof LoopMonitor);
+    this.loop = opts.loop instanceof LoopMonitor ? opts.loop : new LoopMonitor(opts.loop);
+    this.info = opts.info ?? { version: 'unknown', node: 'unknown' };
+    if (opts.defaultMetrics ?? true) {
+      collectDefaultMetrics({ register: this.registry });
+      // These three are gauges named like counters, which `promtool check metrics` rejects; the
+      // same figures by type remain (nodejs_active_handles{type}, …): sum() gives the totals.
+      for (const n of ['nodejs_active_handles_total', 'nodejs_active_requests_total', 'nodejs_active_resources_total']) {
+        this.registry.removeSingleMetric(n);
+      }
+    }
+    this.define();
+  }
+
+  /** The Content-Type of `metrics()` output. */
+  get contentType(): string {
+    return this.registry.contentType;
+  }
+
+  start(): void {
+    this.loop.start();
+  }
+
+  stop(): void {
+    if (this.ownLoop) this.loop.stop();
+  }
+
+  attachDatapath(dp: DatapathMetricsView | null): void {
+    this.datapath = dp;
+  }
+  attachGossip(g: GossipMetricsView | null): void {
+    this.gossip = g;
+  }
+  attachCrypto(c: CryptoMetricsView | null): void {
+    this.crypto = c;
+  }
+  setReady(fn: (() => boolean) | null): void {
+    this.readyFn = fn;
+  }
+  setInfo(info: { version: string; node: string }): void {
+    this.info = info;
+  }
+  /** Counts a configuration reload (accepted or refused). */
+  recordReload(ok: boolean, nowSeconds = Date.now() / 1000): void {
+    if (ok) {
+      this.reloads.ok++;
+      this.lastReloadOkSeconds = nowSeconds;
+    } else {
+      this.reloads.refused++;
+    }
+  }
+
+  /** The exposition text (Prometheus text format 0.0.4). */
+  metrics(): Promise<string> {
+    return this.registry.metrics();
+  }
+
+  // ---- definitions ----------------------------------------------------------------------------
+
+  private counter(name: string, help: string, labelNames: string[], fill: (emit: Emit) => void): void {
+    new Counter({
+      name, help, labelNames, registers: [this.registry],
+      collect(this: Counter<string>) {
+        this.reset();
+        fill((labels, value) => this.inc(labels, value));
+      },
+    });
+  }
+
+  private gauge(name: string, help: string, labelNames: string[], fill: (emit: Emit) => void): void {
+    new Gauge({
+      name, help, labelNames, registers: [this.registry],
+      collect(this: Gauge<string>) {
+        this.reset();
+        fill((labels, value) => this.set(labels, value));
+      },
+    });
+  }
+
+  private define(): void {
+    const dp = (): DatapathMetricsView | null => this.datapath;
+    const nets = (fn: (l: Labels, c: import('../dataplane/counters').NetworkCounters) => void) => {
+      const d = dp();
+      if (!d) return;
+      for (const n of d.networks()) fn({ network: n.config.name, vni: n.config.vni }, n.counters);
+    };
+    const net = ['network', 'vni'];
+
+    // Agent.
+    this.gauge('vxmesh_info', 'Constant 1, labelled with the vxmesh version and node name.', ['version', 'node'],
+      (emit) => emit({ version: this.info.version, node: this.info.node }, 1));
+    this.gauge('vxmesh_ready', '1 when the agent is ready (TAPs open, UDP bound, config loaded, gossip joined when seeds are set), else 0.', [],
+      (emit) => emit({}, this.readyFn?.() ? 1 : 0));
+    this.counter('vxmesh_config_reloads_total', 'Configuration reloads (SIGHUP) by result: ok (applied) or refused (invalid; the running config stays).', ['result'],
+      (emit) => { emit({ result: 'ok' }, this.reloads.ok); emit({ result: 'refused' }, this.reloads.refused); });
+    this.gauge('vxmesh_config_last_reload_success_timestamp_seconds', 'Unix time of the last successful reload (0: none since start).', [],
+      (emit) => emit({}, this.lastReloadOkSeconds));
+
+    // Data plane, per network. Inbound = underlay UDP → TAP; outbound = TAP → underlay UDP.
+    this.gauge('vxmesh_networks', 'Networks (VNIs) configured and running.', [],
+      (emit) => { let n = 0; const d = dp(); if (d) for (const _ of d.networks()) n++; emit({}, n); });
+    this.counter('vxmesh_network_rx_packets_total', 'VXLAN datagrams received for this network (VNI known). Equals delivered + dropped, exactly.', net,
+      (emit) => nets((l, c) => emit(l, c.rxPackets)));
+    this.counter('vxmesh_network_rx_bytes_total', 'Bytes of VXLAN datagrams received for this network (UDP payload: VXLAN header + inner frame).', net,
+      (emit) => nets((l, c) => emit(l, c.rxBytes)));
+    this.counter('vxmesh_network_rx_delivered_packets_total', 'Inner frames written to the network\'s TAP.', net,
+      (emit) => nets((l, c) => emit(l, c.rxDelivered)));
+    this.counter('vxmesh_network_rx_delivered_bytes_total', 'Bytes of inner frames written to the network\'s TAP.', net,
+      (emit) => nets((l, c) => emit(l, c.rxDeliveredBytes)));
+    this.counter('vxmesh_network_rx_dropped_packets_total', 'Inbound datagrams of this network dropped, by reason (fixed set).', [...net, 'reason'],
+      (emit) => nets((l, c) => RX_DROP_REASONS.forEach((reason, i) => emit({ ...l, reason }, c.rxDrops[i]))));
+    this.counter('vxmesh_network_tx_frames_total', 'Frames read from the network\'s TAP.', net,
+      (emit) => nets((l, c) => emit(l, c.txFrames)));
+    this.counter('vxmesh_network_tx_frame_bytes_total', 'Bytes of frames read from the network\'s TAP.', net,
+      (emit) => nets((l, c) => emit(l, c.txFrameBytes)));
+    this.counter('vxmesh_network_tx_packets_total', 'VXLAN datagrams sent for this network (a flooded frame counts once per peer).', net,
+      (emit) => nets((l, c) => emit(l, c.txPackets)));
+    this.counter('vxmesh_network_tx_bytes_total', 'Bytes of VXLAN datagrams sent for this network (UDP payload).', net,
+      (emit) => nets((l, c) => emit(l, c.txBytes)));
+    this.counter('vxmesh_network_tx_dropped_frames_total', 'Outbound frames of this network dropped, by reason (fixed set).', [...net, 'reason'],
+      (emit) => nets((l, c) => TX_DROP_REASONS.forEach((reason, i) => emit({ ...l, reason }, c.txDrops[i]))));
+    this.counter('vxmesh_network_tx_flooded_frames_total', 'Outbound frames flooded by head-end replication (broadcast, multicast, unknown unicast).', net,
+      (emit) => nets((l, c) => emit(l, c.txFlooded)));
+    this.counter('vxmesh_network_neigh_answered_total', 'ARP requests and IPv6 neighbour solicitations answered locally from gossip, without leaving the host.', net,
+      (emit) => { const d = dp(); if (d?.neighAnswered) for (const x of d.neighAnswered()) emit({ network: x.network, vni: x.vni }, x.count); });
+    this.counter('vxmesh_fdb_evictions_total', 'FDB entries evicted because the network\'s table was full (oldest first).', net,
+      (emit) => nets((l, c) => emit(l, c.fdbEvictions)));
+    this.gauge('vxmesh_fdb_entries', 'FDB entries now, by network and kind.', [...net, 'kind'],
+      (emit) => { const d = dp(); if (d) for (const e of d.fdbEntries()) emit({ network: e.network, vni: e.vni, kind: e.kind }, e.count); });
+
+    // Data plane, global (before a datagram's VNI is known) and I/O batches.
+    this.counter('vxmesh_rx_datagrams_total', 'UDP datagrams received on the VXLAN port, all networks and malformed ones included.', [],
+      (emit) => emit({}, dp()?.counters.rxDatagrams ?? 0));
+    this.counter('vxmesh_rx_dropped_datagrams_total', 'Datagrams dropped before their network was known (malformed header, unknown VNI), by reason.', ['reason'],
+      (emit) => { const d = dp(); if (d) RX_DROP_REASONS.forEach((reason, i) => emit({ reason }, d.counters.rxDrops[i])); });
+    this.counter('vxmesh_io_batches_total', 'Batched I/O calls that moved at least one packet, by device (tap: TAP reads, udp: UDP receives).', ['io'],
+      (emit) => { const d = dp(); if (d) { emit({ io: 'tap' }, d.counters.tapBatches); emit({ io: 'udp' }, d.counters.udpBatches); } });
+    this.registry.registerMetric(batchHistogram(() => dp()?.batchSizes?.() ?? []));
+
+    // Peers.
+    const peers = (fn: (peer: string, c: import('../dataplane/counters').PeerCounters) => void) => {
+      const d = dp();
+      if (d) for (const [peer, c] of d.peers()) fn(peer, c);
+    };
+    this.gauge('vxmesh_peers', 'Peers (underlay endpoints) the data path sends to or receives from.', [],
+      (emit) => { let n = 0; peers(() => n++); emit({}, n); });
+    this.counter('vxmesh_peer_rx_packets_total', 'VXLAN datagrams received from this peer (all networks, before validation).', ['peer'],
+      (emit) => peers((peer, c) => emit({ peer }, c.rxPackets)));
+    this.counter('vxmesh_peer_rx_bytes_total', 'Bytes received from this peer (UDP payload).', ['peer'],
+      (emit) => peers((peer, c) => emit({ peer }, c.rxBytes)));
+    this.counter('vxmesh_peer_tx_packets_total', 'VXLAN datagrams sent to this peer.', ['peer'],
+      (emit) => peers((peer, c) => emit({ peer }, c.txPackets)));
+    this.counter('vxmesh_peer_tx_bytes_total', 'Bytes sent to this peer (UDP payload).', ['peer'],
+      (emit) => peers((peer, c) => emit({ peer }, c.txBytes)));
+
+    // Gossip.
+    const g = (): GossipMetricsView | null => this.gossip;
+    this.gauge('vxmesh_gossip_members', 'Gossip members known, by state (alive, suspect, dead, left); this node included.', ['state'],
+      (emit) => { const x = g(); if (x) for (const [state, n] of Object.entries(x.membersByState())) emit({ state }, n); });
+    this.gauge('vxmesh_gossip_joined', '1 when this node has joined the gossip cluster, else 0 (also 0 when gossip is not configured).', [],
+      (emit) => { const x = g(); if (x) emit({}, x.joined() ? 1 : 0); });
+    const gc = (fn: (c: ReturnType<GossipMetricsView['counters']>) => void) => { const x = g(); if (x) fn(x.counters()); };
+    this.counter('vxmesh_gossip_probes_total', 'Direct SWIM probes sent.', [], (emit) => gc((c) => emit({}, c.probes)));
+    this.counter('vxmesh_gossip_probe_failures_total', 'Probes with no ack, direct or indirect, within the probe timeout.', [], (emit) => gc((c) => emit({}, c.probesFailed)));
+    this.counter('vxmesh_gossip_indirect_probes_total', 'Indirect probe requests sent (ping-req) after a direct probe went unanswered.', [], (emit) => gc((c) => emit({}, c.indirectProbes)));
+    this.counter('vxmesh_gossip_suspicions_total', 'Members this node started suspecting.', [], (emit) => gc((c) => emit({}, c.suspicions)));
+    this.counter('vxmesh_gossip_push_pulls_total', 'Full-state push-pull exchanges completed.', [], (emit) => gc((c) => emit({}, c.pushPulls)));
+    this.counter('vxmesh_gossip_messages_total', 'Gossip packets by direction (in, out).', ['direction'],
+      (emit) => gc((c) => { emit({ direction: 'in' }, c.messagesIn); emit({ direction: 'out' }, c.messagesOut); }));
+    this.counter('vxmesh_gossip_bytes_total', 'Gossip bytes on the wire by direction (in, out).', ['direction'],
+      (emit) => gc((c) => { emit({ direction: 'in' }, c.bytesIn); emit({ direction: 'out' }, c.bytesOut); }));
+    this.counter('vxmesh_gossip_rejected_packets_total', 'Gossip packets rejected before processing (wrong key, malformed, oversize…), by reason.', ['reason'],
+      (emit) => gc((c) => { for (const [reason, n] of Object.entries(c.rejected)) emit({ reason }, n); }));
+    this.gauge('vxmesh_peer_rtt_seconds', 'Round-trip time to a gossip member, from probe acks (smoothed).', ['peer'],
+      (emit) => { const x = g(); if (x) for (const r of x.rtts()) emit({ peer: r.peer }, r.seconds); });
+
+    // Crypto.
+    const cr = (): CryptoMetricsView | null => this.crypto;
+    this.counter('vxmesh_crypto_handshakes_total', 'Session handshakes by result.', ['result'],
+      (emit) => { const x = cr(); if (x) for (const [result, n] of Object.entries(x.counters().handshakes)) emit({ result }, n); });
+    this.counter('vxmesh_crypto_failures_total', 'Encrypted packets rejected, by reason (authentication, replay, no session…).', ['reason'],
+      (emit) => { const x = cr(); if (x) for (const [reason, n] of Object.entries(x.counters().failures)) emit({ reason }, n); });
+    this.gauge('vxmesh_crypto_sessions', 'Established encryption sessions.', [],
+      (emit) => { const x = cr(); if (x) emit({}, x.sessions()); });
+
+    // Process.
+    this.gauge('vxmesh_event_loop_delay_seconds', 'Event-loop delay over the last complete window (default 10 s), by statistic (p50, p90, p99, max, mean).', ['stat'],
+      (emit) => { const s = this.loop.stats(); for (const stat of ['p50', 'p90', 'p99', 'max', 'mean'] as const) emit({ stat }, s[stat]); });
+  }
+}
+
+/**
+ * A histogram family read from fixed-bucket counts kept by the data path. prom-client's Histogram
+ * only accumulates observations itself, so this is a minimal metric object that the registry
+ * formats like any other (`get()` returning the _bucket/_sum/_count samples).
+ */
+function batchHistogram(read: () => Iterable<import('./sources').BatchSizeView>): Metric {
+  const name = 'vxmesh_io_batch_size';
+  const help = 'Packets moved per batched I/O call, by call (tap_read, tap_write, udp_recv, udp_send).';
+  const metric = {
+    name,
+    help,
+    type: 'histogram',
+    aggregator: 'sum',
+    get() {
+      const values: { metricName: string; labels: Labels; value: number }[] = [];
+      for (const h of read()) {
+        let cum = 0;
+        h.bounds.forEach((b, i) => {
+          cum += h.counts[i] ?? 0;
+          values.push({ metricName: `${name}_bucket`, labels: { io: h.io, le: b }, value: cum });
+        });
+        cum += h.counts[h.bounds.length] ?? 0;
+        values.push({ metricName: `${name}_bucket`, labels: { io: h.io, le: '+Inf' }, value: cum });
+        values.push({ metricName: `${name}_sum`, labels: { io: h.io }, value: h.sum });
+        values.push({ metricName: `${name}_count`, labels: { io: h.io }, value: cum });
+      }
+      return { name, help, type: 'histogram', values, aggregator: 'sum' };
+    },
+    reset() {},
+  };
+  return metric as unknown as Metric;
+}

@@ -1,0 +1,71 @@
+/**
+ * What the metrics layer reads, and only at scrape time. These are the narrow, structural views of
+ * the data path, gossip and crypto state that `registry.ts` turns into Prometheus samples; the
+ * real modules satisfy them directly or through the small adapters in `adapters.ts`. Nothing here
+ * is called on the hot path.
+ */
+
+import type { GlobalCounters, NetworkCounters, PeerCounters } from '../dataplane/counters';
+
+/** One network as the data path holds it. */
+export interface NetworkView {
+  readonly config: { readonly name: string; readonly vni: number };
+  readonly counters: NetworkCounters;
+}
+
+/** Fixed-bucket batch-size counts kept by the data path (`counts[i]` = batches with size ≤ bounds[i], non-cumulative; `counts[bounds.length]` = larger). */
+export interface BatchSizeView {
+  /** Which I/O: tap_read, tap_write, udp_recv, udp_send. */
+  readonly io: string;
+  readonly bounds: readonly number[];
+  readonly counts: ArrayLike<number>;
+  /** Σ sizes (for the histogram's _sum). */
+  readonly sum: number;
+}
+
+export interface DatapathMetricsView {
+  readonly counters: GlobalCounters;
+  networks(): Iterable<NetworkView>;
+  /** Per-peer counters keyed by a stable peer label (underlay "address:port"). */
+  peers(): Iterable<[string, PeerCounters]>;
+  /** FDB entries per network name and kind (local, remote, static, gossip…). */
+  fdbEntries(): Iterable<{ network: string; vni: number; kind: string; count: number }>;
+  /** Batch-size histograms, when the data path keeps them. */
+  batchSizes?(): Iterable<BatchSizeView>;
+  /** Number of ARP/ND requests answered locally per network, when the data path counts them. */
+  neighAnswered?(): Iterable<{ network: string; vni: number; count: number }>;
+}
+
+export interface GossipMetricsView {
+  /** Members by state (alive, suspect, dead, left); every state present, 0 included. */
+  membersByState(): Record<string, number>;
+  /** Monotonic counters. */
+  counters(): {
+    probes: number;
+    probesFailed: number;
+    indirectProbes: number;
+    suspicions: number;
+    messagesIn: number;
+    messagesOut: number;
+    bytesIn: number;
+    bytesOut: number;
+    pushPulls: number;
+    /** Packets rejected before processing, by fixed reason. */
+    rejected: Record<string, number>;
+  };
+  /** Smoothed probe round-trip time per member, seconds. */
+  rtts(): Iterable<{ peer: string; seconds: number }>;
+  /** Whether this node has joined (reached a seed or another member). */
+  joined(): boolean;
+}
+
+export interface CryptoMetricsView {
+  counters(): {
+    /** Handshakes by result (initiated, completed, failed…). */
+    handshakes: Record<string, number>;
+    /** Packet-level failures by fixed reason (auth, replay, no_session…). */
+    failures: Record<string, number>;
+  };
+  /** Established sessions now. */
+  sessions(): number;
+}
