@@ -1,0 +1,307 @@
+/**
+ * Turns raw per-round samples into medians, ratios to kernel VXLAN, goal verdicts, a markdown
+ * table and a hand-written SVG bar chart. Pure functions: no I/O here (run.ts writes the files).
+ */
+
+import type { CpuWindow, RttResult, TcpResult, UdpResult } from './measure';
+import type { ScenarioId } from './scenarios';
+
+/** One scenario measured once (one round). Missing metrics failed; see `errors`. */
+export interface RoundSample {
+  scenario: ScenarioId;
+  round: number;
+  startedAt: string;
+  mtu?: number;
+  setupSeconds?: number;
+  tcp1?: TcpResult & { cpu: CpuWindow; backgroundCpuPerSec: number };
+  tcp4?: TcpResult;
+  udp?: UdpResult & { offeredPps: number; len: number };
+  rtt?: RttResult & { note?: string };
+  /** Largest VmHWM among the agent processes at the end of the round. */
+  agentPeakRssBytes?: number | null;
+  notes: string[];
+  errors: Array<{ step: string; message: string }>;
+}
+
+export interface ScenarioSummary {
+  scenario: ScenarioId;
+  label: string;
+  /** 'ok' when at least one round measured something; 'n/a' when not runnable here. */
+  status: 'ok' | 'n/a' | 'failed';
+  reason?: string;
+  rounds: number;
+  tcp1Gbps: number | null;
+  tcp4Gbps: number | null;
+  udpPps: number | null;
+  udpLossPct: number | null;
+  rttP50Us: number | null;
+  rttP99Us: number | null;
+  /** Whole-system busy CPU seconds per GB received during TCP 1 stream, minus the background load. */
+  cpuSystemPerGB: number | null;
+  /** The same without subtracting the background load. */
+  cpuSystemRawPerGB: number | null;
+  /** Agent processes' CPU seconds per GB (null for kernel paths). */
+  cpuAgentPerGB: number | null;
+  rssMB: number | null;
+  rttTool: string | null;
+  notes: string[];
+}
+
+export function median(xs: number[]): number | null {
+  const v = xs.filter((x) => Number.isFinite(x)).sort((a, b) => a - b);
+  if (v.length === 0) return null;
+  const m = v.length >> 1;
+  return v.length % 2 ? v[m] : (v[m - 1] + v[m]) / 2;
+}
+
+function med<T>(samples: RoundSample[], pick: (s: RoundSample) => T | undefined | null): number | null {
+  const xs: number[] = [];
+  for (const s of samples) {
+    const v = pick(s);
+    if (typeof v === 'number' && Number.isFinite(v)) xs.push(v);
+  }
+  return median(xs);
+}
+
+/** CPU seconds per GB (1e9 bytes) for one TCP round; `net` subtracts other tenants' load. */
+export function cpuPerGB(t: NonNullable<RoundSample['tcp1']>, which: 'system' | 'systemRaw' | 'agent'): number | null {
+  if (!t.bytes) return null;
+  const gb = t.bytes / 1e9;
+  if (which === 'agent') return t.cpu.agentSec === null ? null : t.cpu.agentSec / gb;
+  if (which === 'systemRaw') return t.cpu.systemSec / gb;
+  const net = Math.max(t.cpu.agentSec ?? 0, t.cpu.systemSec - t.backgroundCpuPerSec * t.cpu.wall);
+  return net / gb;
+}
+
+export function summarize(
+  id: ScenarioId,
+  label: string,
+  samples: RoundSample[],
+  unavailable: string | null,
+): ScenarioSummary {
+  const base: ScenarioSummary = {
+    scenario: id,
+    label,
+    status: 'ok',
+    rounds: samples.length,
+    tcp1Gbps: med(samples, (s) => (s.tcp1 ? s.tcp1.bps / 1e9 : null)),
+    tcp4Gbps: med(samples, (s) => (s.tcp4 ? s.tcp4.bps / 1e9 : null)),
+    udpPps: med(samples, (s) => s.udp?.pps),
+    udpLossPct: med(samples, (s) => s.udp?.lossPct),
+    rttP50Us: med(samples, (s) => s.rtt?.p50),
+    rttP99Us: med(samples, (s) => s.rtt?.p99),
+    cpuSystemPerGB: med(samples, (s) => (s.tcp1 ? cpuPerGB(s.tcp1, 'system') : null)),
+    cpuSystemRawPerGB: med(samples, (s) => (s.tcp1 ? cpuPerGB(s.tcp1, 'systemRaw') : null)),
+    cpuAgentPerGB: med(samples, (s) => (s.tcp1 ? cpuPerGB(s.tcp1, 'agent') : null)),
+    rssMB: (() => {
+      const xs = samples.map((s) => s.agentPeakRssBytes).filter((x): x is number => typeof x === 'number');
+      return xs.length ? Math.max(...xs) / 2 ** 20 : null;
+    })(),
+    rttTool: samples.find((s) => s.rtt)?.rtt?.tool ?? null,
+    notes: [...new Set(samples.flatMap((s) => s.notes))],
+  };
+  if (unavailable) return { ...base, status: 'n/a', reason: unavailable };
+  const anything = [base.tcp1Gbps, base.tcp4Gbps, base.udpPps, base.rttP50Us].some((x) => x !== null);
+  if (!anything) {
+    const err = samples.flatMap((s) => s.errors).map((e) => `${e.step}: ${e.message}`)[0] ?? 'no samples';
+    return { ...base, status: 'failed', reason: err };
+  }
+  return base;
+}
+
+// ---- goals ---------------------------------------------------------------------------------
+
+export interface GoalVerdict {
+  goal: string;
+  value: string;
+  pass: boolean | null;
+}
+
+export function ratio(a: number | null, b: number | null): number | null {
+  if (a === null || b === null || b === 0) return null;
+  return a / b;
+}
+
+/** The fast-path issue's goals, for one vxmesh scenario against kernel VXLAN. */
+export function goals(vx: ScenarioSummary, kernel: ScenarioSummary, encrypted = false): GoalVerdict[] {
+  const r = (a: number | null, b: number | null) => ratio(a, b);
+  const fmt = (x: number | null, d = 2) => (x === null ? 'n/a' : x.toFixed(d));
+  const check = (x: number | null, ok: (v: number) => boolean): boolean | null => (x === null ? null : ok(x));
+  const tcp = r(vx.tcp1Gbps, kernel.tcp1Gbps);
+  const out: GoalVerdict[] = [];
+  if (encrypted) {
+    out.push({ goal: 'TCP 1 stream (encrypted) ≥ 0.35 × kernel VXLAN', value: `${fmt(tcp)}×`, pass: check(tcp, (v) => v >= 0.35) });
+    return out;
+  }
+  out.push({ goal: 'TCP 1 stream ≥ 0.50 × kernel VXLAN', value: `${fmt(tcp)}×`, pass: check(tcp, (v) => v >= 0.5) });
+  const pps = r(vx.udpPps, kernel.udpPps);
+  out.push({
+    goal: 'UDP 64 B received pps ≥ kernel VXLAN, loss < 1 %',
+    value: `${fmt(pps)}×, loss ${fmt(vx.udpLossPct)} %`,
+    pass: pps === null || vx.udpLossPct === null ? null : pps >= 1 && vx.udpLossPct < 1,
+  });
+  const p50 = r(vx.rttP50Us, kernel.rttP50Us);
+  const p99 = r(vx.rttP99Us, kernel.rttP99Us);
+  out.push({ goal: 'RTT p50 ≤ 1.15 × kernel VXLAN', value: `${fmt(p50)}×`, pass: check(p50, (v) => v <= 1.15) });
+  out.push({ goal: 'RTT p99 ≤ 1.5 × kernel VXLAN', value: `${fmt(p99)}×`, pass: check(p99, (v) => v <= 1.5) });
+  const cpu = r(vx.cpuSystemPerGB, kernel.cpuSystemPerGB);
+  out.push({ goal: 'CPU per GB (system) ≤ 3 × kernel VXLAN', value: `${fmt(cpu)}×`, pass: check(cpu, (v) => v <= 3) });
+  out.push({ goal: 'agent peak RSS ≤ 150 MB', value: `${fmt(vx.rssMB, 0)} MB`, pass: check(vx.rssMB, (v) => v <= 150) });
+  return out;
+}
+
+// ---- markdown ------------------------------------------------------------------------------
+
+function num(x: number | null, digits: number): string {
+  if (x === null) return '–';
+  return x.toFixed(digits);
+}
+
+function withRatio(x: number | null, base: number | null, digits: number): string {
+  if (x === null) return '–';
+  const r = ratio(x, base);
+  return r === null ? num(x, digits) : `${num(x, digits)} (${r.toFixed(2)}×)`;
+}
+
+export interface ReportMeta {
+  timestamp: string;
+  quick: boolean;
+  rounds: number;
+  seconds: { tcp: number; udp: number; rtt: number };
+  udpOfferedPps: number;
+  machine: string;
+  commit: string;
+}
+
+export function markdown(meta: ReportMeta, sums: ScenarioSummary[]): string {
+  const k = sums.find((s) => s.scenario === 'kernel-vxlan') ?? null;
+  const kv = (f: (s: ScenarioSummary) => number | null) => (k && k.status === 'ok' ? f(k) : null);
+  const lines: string[] = [];
+  lines.push(`### vxmesh benchmark — ${meta.timestamp}${meta.quick ? ' (quick)' : ''}`);
+  lines.push('');
+  lines.push(
+    `${meta.machine}; commit ${meta.commit}. Medians of ${meta.rounds} interleaved round(s); ` +
+      `TCP ${meta.seconds.tcp} s, UDP ${meta.seconds.udp} s at ${Math.round(meta.udpOfferedPps / 1000)} kpps offered (64 B payload), RTT ${meta.seconds.rtt} s. ` +
+      'Ratios in parentheses are to kernel VXLAN (higher is better for throughput, lower for RTT/CPU/RSS).',
+  );
+  lines.push('');
+  lines.push('| path | TCP 1 stream Gbit/s | TCP 4 streams Gbit/s | UDP 64 B kpps rx | UDP loss % | RTT p50 µs | RTT p99 µs | CPU s/GB system | CPU s/GB agent | agent RSS MB |');
+  lines.push('|---|---|---|---|---|---|---|---|---|---|');
+  for (const s of sums) {
+    if (s.status !== 'ok') {
+      lines.push(`| ${s.label} | ${s.status}: ${(s.reason ?? '').replace(/\|/g, '/').replace(/\s+/g, ' ').slice(0, 160)} | | | | | | | | |`);
+      continue;
+    }
+    lines.push(
+      `| ${s.label} | ${withRatio(s.tcp1Gbps, kv((x) => x.tcp1Gbps), 2)} | ${withRatio(s.tcp4Gbps, kv((x) => x.tcp4Gbps), 2)} | ` +
+        `${withRatio(s.udpPps === null ? null : s.udpPps / 1000, kv((x) => (x.udpPps === null ? null : x.udpPps / 1000)), 1)} | ${num(s.udpLossPct, 2)} | ` +
+        `${withRatio(s.rttP50Us, kv((x) => x.rttP50Us), 1)} | ${withRatio(s.rttP99Us, kv((x) => x.rttP99Us), 1)} | ` +
+        `${withRatio(s.cpuSystemPerGB, kv((x) => x.cpuSystemPerGB), 2)} | ${num(s.cpuAgentPerGB, 2)} | ${num(s.rssMB, 0)} |`,
+    );
+  }
+  lines.push('');
+  if (k && k.status === 'ok') {
+    for (const [id, enc] of [['vxmesh', false], ['vxmesh-enc', true]] as const) {
+      const v = sums.find((s) => s.scenario === id);
+      if (!v || v.status !== 'ok') continue;
+      lines.push(`Goals (${v.label} vs kernel VXLAN, same run):`);
+      lines.push('');
+      lines.push('| goal | measured | met |');
+      lines.push('|---|---|---|');
+      for (const g of goals(v, k, enc)) lines.push(`| ${g.goal} | ${g.value} | ${g.pass === null ? 'n/a' : g.pass ? 'yes' : '**no**'} |`);
+      lines.push('');
+    }
+  }
+  const notes = sums.flatMap((s) => s.notes.map((n) => `${s.label}: ${n}`));
+  if (notes.length) {
+    lines.push('Notes:');
+    for (const n of notes) lines.push(`- ${n}`);
+    lines.push('');
+  }
+  lines.push(
+    '_CPU s/GB system_: busy CPU seconds of the whole machine per 10⁹ bytes received during the TCP 1-stream run, minus the ' +
+      'background load measured just before it (both iperf3 ends are included, as for every path). _agent_: the overlay ' +
+      'processes alone (utime+stime); kernel paths have none. RSS: peak (VmHWM) of the largest agent process.',
+  );
+  lines.push('');
+  return lines.join('\n');
+}
+
+// ---- SVG -----------------------------------------------------------------------------------
+
+const COLORS: Record<string, string> = {
+  underlay: '#9e9e9e',
+  'kernel-vxlan': '#1f77b4',
+  vxmesh: '#2ca02c',
+  'vxmesh-enc': '#98df8a',
+  nebula: '#ff7f0e',
+  tinc: '#d62728',
+};
+
+function esc(s: string): string {
+  return s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
+}
+
+/** Grouped bars: one group per metric, one bar per scenario, height = ratio to kernel VXLAN. */
+export function svgChart(meta: ReportMeta, sums: ScenarioSummary[]): string {
+  const k = sums.find((s) => s.scenario === 'kernel-vxlan' && s.status === 'ok');
+  const metrics: Array<{ label: string; sub: string; pick: (s: ScenarioSummary) => number | null }> = [
+    { label: 'TCP 1 stream', sub: 'higher is better', pick: (s) => s.tcp1Gbps },
+    { label: 'TCP 4 streams', sub: 'higher is better', pick: (s) => s.tcp4Gbps },
+    { label: 'UDP 64 B pps', sub: 'higher is better', pick: (s) => s.udpPps },
+    { label: 'RTT p50', sub: 'lower is better', pick: (s) => s.rttP50Us },
+    { label: 'RTT p99', sub: 'lower is better', pick: (s) => s.rttP99Us },
+    { label: 'CPU per GB', sub: 'lower is better', pick: (s) => s.cpuSystemPerGB },
+  ];
+  const shown = sums.filter((s) => s.status === 'ok');
+  const W = 980;
+  const H = 420;
+  const left = 60;
+  const top = 50;
+  const plotH = 260;
+  const maxR = 3;
+  const groupW = (W - left - 20) / metrics.length;
+  const barW = Math.max(6, Math.min(22, (groupW - 20) / Math.max(1, shown.length)));
+  const y = (r: number) => top + plotH - (Math.min(r, maxR) / maxR) * plotH;
+  const out: string[] = [];
+  out.push(`<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" font-family="sans-serif" font-size="12">`);
+  out.push(`<rect width="${W}" height="${H}" fill="#ffffff"/>`);
+  out.push(`<text x="${left}" y="22" font-size="15" font-weight="bold">${esc(`vxmesh benchmark ${meta.timestamp}${meta.quick ? ' (quick)' : ''}: ratio to kernel VXLAN`)}</text>`);
+  if (!k) {
+    out.push(`<text x="${left}" y="${top + 40}">kernel VXLAN was not measured: no ratios</text></svg>`);
+    return out.join('\n');
+  }
+  for (let t = 0; t <= maxR; t += 0.5) {
+    const yy = y(t).toFixed(1);
+    out.push(`<line x1="${left}" x2="${W - 20}" y1="${yy}" y2="${yy}" stroke="${t === 1 ? '#444' : '#e0e0e0'}" stroke-width="${t === 1 ? 1.5 : 1}"${t === 1 ? ' stroke-dasharray="4 3"' : ''}/>`);
+    out.push(`<text x="${left - 8}" y="${(y(t) + 4).toFixed(1)}" text-anchor="end">${t.toFixed(1)}×</text>`);
+  }
+  metrics.forEach((m, gi) => {
+    const gx = left + gi * groupW + 10;
+    const base = m.pick(k);
+    shown.forEach((s, si) => {
+      const v = m.pick(s);
+      const r = ratio(v, base);
+      const x = gx + si * barW;
+      if (r === null) {
+        out.push(`<text x="${(x + barW / 2).toFixed(1)}" y="${top + plotH - 4}" text-anchor="middle" font-size="9">–</text>`);
+        return;
+      }
+      const yy = y(r);
+      out.push(
+        `<rect x="${x.toFixed(1)}" y="${yy.toFixed(1)}" width="${(barW - 2).toFixed(1)}" height="${(top + plotH - yy).toFixed(1)}" fill="${COLORS[s.scenario] ?? '#888'}"><title>${esc(`${s.label} ${m.label}: ${r.toFixed(2)}×`)}</title></rect>`,
+      );
+      if (r > maxR) out.push(`<text x="${(x + barW / 2).toFixed(1)}" y="${(top - 4).toFixed(1)}" text-anchor="middle" font-size="9">${r.toFixed(1)}</text>`);
+    });
+    out.push(`<text x="${(gx + (shown.length * barW) / 2).toFixed(1)}" y="${top + plotH + 18}" text-anchor="middle" font-weight="bold">${esc(m.label)}</text>`);
+    out.push(`<text x="${(gx + (shown.length * barW) / 2).toFixed(1)}" y="${top + plotH + 32}" text-anchor="middle" fill="#666" font-size="10">${esc(m.sub)}</text>`);
+  });
+  shown.forEach((s, i) => {
+    const lx = left + i * 150;
+    const ly = H - 30;
+    out.push(`<rect x="${lx}" y="${ly - 10}" width="12" height="12" fill="${COLORS[s.scenario] ?? '#888'}"/>`);
+    out.push(`<text x="${lx + 18}" y="${ly}">${esc(s.label)}</text>`);
+  });
+  out.push('</svg>');
+  return out.join('\n');
+}
