@@ -31,6 +31,8 @@ import type { TapDevice, UdpTransport } from './dataplane/io';
 import { Datapath } from './dataplane/datapath';
 import { RX_DROP_REASONS, TX_DROP_REASONS, type NetworkCounters, type PeerCounters, type GlobalCounters } from './dataplane/counters';
 import { ApiServer, sendJson } from './api/server';
+import * as netdev from './dataplane/netdev';
+import { NativeTap, NativeUdp } from './dataplane/native-io';
 
 /** A plug-in started after the data path (gossip, metrics, health, crypto). */
 export interface AgentExtension {
@@ -107,12 +109,8 @@ function sysfsMaster(ifname: string): string | null {
   }
 }
 
-/** The real system: the addon's ioctls and devices, loaded only when an agent starts. */
+/** The real system: the addon's ioctls and devices (the addon loads on first use). */
 export function nativeSystem(): AgentSystem {
-  /* eslint-disable @typescript-eslint/no-require-imports */
-  const netdev = require('./dataplane/netdev') as typeof import('./dataplane/netdev');
-  const nio = require('./dataplane/native-io') as typeof import('./dataplane/native-io');
-  /* eslint-enable @typescript-eslint/no-require-imports */
   return {
     linkExists: (n) => netdev.linkExists(n),
     bridgeCreate: (n) => netdev.bridgeCreate(n),
@@ -122,8 +120,8 @@ export function nativeSystem(): AgentSystem {
     setMtu: (n, m) => netdev.setMtu(n, m),
     setUp: (n, up) => netdev.setUp(n, up),
     masterOf: sysfsMaster,
-    openTap: (n) => nio.NativeTap.open(n),
-    openUdp: (o) => nio.NativeUdp.open(o),
+    openTap: (n) => NativeTap.open(n),
+    openUdp: (o) => NativeUdp.open(o),
   };
 }
 

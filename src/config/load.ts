@@ -214,7 +214,7 @@ function validate(p: Problems, raw: unknown, opts: ParseOptions): Config | undef
   let mtuDerived = false;
   if (uMtu === undefined && uAddress !== undefined) {
     const found = opts.mtuLookup ? opts.mtuLookup(uAddress) : null;
-    uMtu = typeof found === 'number' && found > 0 ? found : FALLBACK_UNDERLAY_MTU;
+    uMtu = typeof found === 'number' && found > 0 ? Math.min(found, 65535) : FALLBACK_UNDERLAY_MTU;
     mtuDerived = true;
   }
 
@@ -385,11 +385,16 @@ function checkUnique(p: Problems, nets: NetworkConfig[], idx: number[], raws: un
       ['bridge', `if:${n.bridge}`, `"${n.bridge}"`],
       ['tap', `if:${n.tap}`, `"${n.tap}"`],
     ];
+    const defaultTap = !(raws[i] as Record<string, unknown>).tap;
+    let nameClash = false;
     for (const [field, key, shown] of fields) {
       const prev = seen.get(key);
+      if (field === 'name' && prev !== undefined) nameClash = true;
+      // A default TAP name clashes whenever the names do: report the name only.
+      if (field === 'tap' && defaultTap && nameClash) continue;
       // Bridges and TAPs share one namespace of interface names.
       if (prev !== undefined) {
-        p.add(['networks', i, field], `${shown} is already used by networks[${prev}]${field === 'tap' && !(raws[i] as Record<string, unknown>).tap ? ' (the default TAP name is "vx-" + name, cut to 15 characters; set tap)' : ''}`);
+        p.add(['networks', i, field], `${shown} is already used by networks[${prev}]${field === 'tap' && defaultTap ? ' (the default TAP name is "vx-" + name, cut to 15 characters; set tap)' : ''}`);
       } else seen.set(key, i);
     }
   });

@@ -86,7 +86,7 @@ export const agent: Command = {
     if (levelOverride !== undefined && !(CONFIG_LOG_LEVELS as readonly string[]).includes(levelOverride)) {
       throw new UsageError(`--log-level: expected one of ${CONFIG_LOG_LEVELS.join(', ')}, got "${levelOverride}"`);
     }
-    const lookup = systemMtuLookup() ?? undefined;
+    const lookup = systemMtuLookup();
     const load = (): Config => {
       const c = loadConfigFile(file, { mtuLookup: lookup });
       return levelOverride ? { ...c, log: { level: levelOverride as Config['log']['level'] } } : c;

@@ -31,13 +31,11 @@ export const checkConfig: Command = {
     let mtuFromSystem = false;
     const lookup = systemMtuLookup();
     const config = loadConfigFile(positionals[0], {
-      mtuLookup: lookup
-        ? (address) => {
-            const m = lookup(address);
-            mtuFromSystem = m !== null;
-            return m;
-          }
-        : undefined,
+      mtuLookup: (address) => {
+        const m = lookup(address);
+        mtuFromSystem = m !== null;
+        return m;
+      },
     });
     if (values.json) out(JSON.stringify(config, null, 2));
     else if (!values.quiet) out(summarize(config, mtuFromSystem));
