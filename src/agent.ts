@@ -29,7 +29,7 @@ import { diffConfig, type ConfigDiff } from './config/diff';
 import { ConfigError, SystemError, VxmeshError } from './errors';
 import type { TapDevice, UdpTransport } from './dataplane/io';
 import { Datapath } from './dataplane/datapath';
-import { RX_DROP_REASONS, TX_DROP_REASONS, type NetworkCounters, type PeerCounters, type GlobalCounters } from './dataplane/counters';
+import { RX_DROP_REASONS, TX_DROP_REASONS, type NetworkCounters, type GlobalCounters } from './dataplane/counters';
 import { ApiServer, sendJson } from './api/server';
 import * as netdev from './dataplane/netdev';
 import { NativeTap, NativeUdp } from './dataplane/native-io';
@@ -61,6 +61,7 @@ export interface AgentSystem {
   bridgeDelPort(bridge: string, ifname: string): void;
   setMtu(name: string, mtu: number): void;
   setUp(name: string, up: boolean): void;
+  isUp(name: string): boolean;
   /** Name of the bridge `ifname` is enslaved to, or null. */
   masterOf(ifname: string): string | null;
   openTap(name: string): OpenedTap;
@@ -82,6 +83,8 @@ interface NetworkState {
   config: NetworkConfig;
   tap: OpenedTap;
   bridgeCreated: boolean;
+  /** A bridge that existed but was down, brought up by us (brought down again on stop). */
+  bridgeRaised: boolean;
   /** We enslaved the TAP (false: a persistent TAP was already on this bridge). */
   portAdded: boolean;
 }
@@ -119,6 +122,7 @@ export function nativeSystem(): AgentSystem {
     bridgeDelPort: (b, i) => netdev.bridgeDelPort(b, i),
     setMtu: (n, m) => netdev.setMtu(n, m),
     setUp: (n, up) => netdev.setUp(n, up),
+    isUp: (n) => netdev.isUp(n),
     masterOf: sysfsMaster,
     openTap: (n) => NativeTap.open(n),
     openUdp: (o) => NativeUdp.open(o),
@@ -198,7 +202,6 @@ export class Agent {
       logger: this.logger.child({ component: 'datapath' }),
       clock: this.clock,
     });
-    this.datapath.setStaticPeers(c.peers);
     this.datapath.start();
     this.running = true;
 
@@ -219,7 +222,7 @@ export class Agent {
       this.startedExtensions.push(ext);
       this.logger.debug({ extension: ext.name }, 'extension started');
     }
-    this.logger.info({ node: c.node.name, networks: c.networks.map((n) => n.name), peers: c.peers.length }, 'agent started');
+    this.logger.info({ networks: c.networks.map((n) => n.name), peers: c.peers.length }, 'agent started');
   }
 
   /** Bridge, TAP, MTUs, enslave, up — undone on failure of any step. */
@@ -227,6 +230,7 @@ export class Agent {
     const sys = this.system;
     const log = this.logger.child({ network: net.name, vni: net.vni });
     let bridgeCreated = false;
+    let bridgeRaised = false;
     let tap: OpenedTap | null = null;
     let portAdded = false;
     try {
@@ -251,9 +255,14 @@ export class Agent {
       }
       sys.setUp(net.tap, true);
       if (bridgeCreated) sys.setUp(net.bridge, true);
-      return { config: net, tap, bridgeCreated, portAdded };
+      else if (!sys.isUp(net.bridge)) {
+        sys.setUp(net.bridge, true);
+        bridgeRaised = true;
+        log.info({ bridge: net.bridge }, 'existing bridge was down: brought up');
+      }
+      return { config: net, tap, bridgeCreated, bridgeRaised, portAdded };
     } catch (e) {
-      this.teardownNetwork({ config: net, tap: tap as OpenedTap, bridgeCreated, portAdded }, tap !== null);
+      this.teardownNetwork({ config: net, tap: tap as OpenedTap, bridgeCreated, bridgeRaised, portAdded }, tap !== null);
       throw e;
     }
   }
@@ -273,6 +282,7 @@ export class Agent {
       if (!s.tap.created && s.portAdded) attempt(`removing ${s.config.tap} from ${s.config.bridge}`, () => sys.bridgeDelPort(s.config.bridge, s.config.tap));
       attempt(`closing ${s.config.tap}`, () => s.tap.close());
     }
+    if (s.bridgeRaised) attempt(`bringing ${s.config.bridge} back down`, () => sys.setUp(s.config.bridge, false));
     if (s.bridgeCreated) {
       attempt(`bringing ${s.config.bridge} down`, () => sys.setUp(s.config.bridge, false));
       attempt(`deleting ${s.config.bridge}`, () => sys.bridgeDelete(s.config.bridge));
@@ -342,7 +352,7 @@ export class Agent {
     const c = this.config;
     const networks = [...this.nets.values()].map((s) => {
       const dp = this.running ? this.datapath.network(s.config.vni) : undefined;
-      const fdb = dp?.fdb as { size?: number } | undefined;
+
       return {
         name: s.config.name,
         vni: s.config.vni,
@@ -352,17 +362,16 @@ export class Agent {
         encrypted: s.config.encrypted,
         bridgeCreated: s.bridgeCreated,
         tapCreated: s.tap.created,
-        fdbSize: typeof fdb?.size === 'number' ? fdb.size : null,
+        fdbSize: dp ? dp.fdb.size : null,
         counters: dp ? countersJson(dp.counters) : null,
       };
     });
-    const peers: Array<Record<string, unknown>> = [];
-    if (this.running) {
-      const pc = this.datapath.peerCounters() as Map<string, PeerCounters> | Iterable<[string, PeerCounters]>;
-      for (const [key, v] of pc) {
-        peers.push({ peer: key, static: c.peers.some((p) => epText(p) === key || p.address === key), rxPackets: v.rxPackets, rxBytes: v.rxBytes, txPackets: v.txPackets, txBytes: v.txBytes });
-      }
-    }
+    const peers = this.running
+      ? this.datapath.peerList().map((p) => ({
+          peer: p.label, static: p.static,
+          rxPackets: p.counters.rxPackets, rxBytes: p.counters.rxBytes, txPackets: p.counters.txPackets, txBytes: p.counters.txBytes,
+        }))
+      : [];
     const extensions: Record<string, unknown> = {};
     for (const ext of this.startedExtensions) {
       if (!ext.status) continue;
