@@ -1,0 +1,505 @@
+/**
+ * Per-network forwarding database: inner MAC → where it lives (this host's bridge, or a peer host).
+ *
+ * Kinds of entries:
+ *   - local  (FDB_LOCAL):  learned from frames read from our TAP (source MAC); also carries the IPv4/
+ *                          IPv6 addresses snooped from those frames (see `localEndpoints`);
+ *   - remote (FDB_REMOTE): learned from decapsulated frames (inner source MAC → the sending peer);
+ *   - static (FDB_STATIC): set by the control plane (gossip, API) → a peer; never aged or evicted,
+ *                          not overwritten by remote learning (as the kernel treats `permanent`).
+ * Local learning overrides anything (a MAC seen on our own bridge is here, whatever gossip said);
+ * remote learning never overrides a local or a static entry.
+ *
+ * Ageing: local and remote entries expire `ageingSeconds` after they were last seen. Expired entries
+ * are dropped on lookup (so forwarding never uses a stale entry) and by a periodic sweep on the
+ * injected clock (so memory is released). Bound: at most `maxEntries` entries; inserting beyond it
+ * evicts the least recently seen dynamic entry (counted in `NetworkCounters.fdbEvictions`).
+ *
+ * Layout (hot path: lookup and refresh are O(1) and allocation-free): entries live in slots of
+ * struct-of-arrays typed arrays; an open-addressing (linear probing, backward-shift deletion) index
+ * maps the MAC, held as hi16/lo32 integers (never a boxed 48-bit double), to a slot; dynamic entries
+ * are threaded on an intrusive doubly linked list in last-seen order, so a refresh is a few integer
+ * writes, the sweep stops at the first live entry and eviction takes the head. Storage grows by
+ * doubling up to `maxEntries` (control-plane-rate allocation only).
+ */
+import type { Clock, TimerHandle } from '../clock';
+import type { FdbConfig } from '../config/types';
+import type { NetworkCounters } from './counters';
+import { formatIPv4, formatIPv6 } from './addr';
+import { macToString } from './ethernet';
+
+export const FDB_LOCAL = 0;
+export const FDB_REMOTE = 1;
+export const FDB_STATIC = 2;
+const FDB_FREE = 255;
+export type FdbKind = typeof FDB_LOCAL | typeof FDB_REMOTE | typeof FDB_STATIC;
+export const FDB_KIND_NAMES = ['local', 'remote', 'static'] as const;
+
+/** Addresses remembered per local MAC (a ring: the most recent ones win). */
+export const LOCAL_IPV4_PER_MAC = 4;
+export const LOCAL_IPV6_PER_MAC = 4;
+
+const TWO32 = 0x100000000;
+const NIL = -1;
+
+export interface FdbOptions extends FdbConfig {
+  clock: Clock;
+  /** Where evictions are counted (`fdbEvictions`). */
+  counters?: NetworkCounters;
+  /** Initial slot capacity (grows by doubling up to maxEntries); default min(maxEntries, 256). */
+  initialCapacity?: number;
+}
+
+/** A read-only view of one entry, for the control plane (status, `vxmesh fdb`, gossip). */
+export interface FdbEntryView<P> {
+  mac: string;
+  kind: 'local' | 'remote' | 'static';
+  peer: P | null;
+  /** Milliseconds since last seen (0 for static entries). */
+  idleMs: number;
+  ipv4: string[];
+  ipv6: string[];
+}
+
+function hashMac(hi: number, lo: number): number {
+  let h = Math.imul(lo ^ Math.imul(hi, 0x9e3779b1), 0x85ebca6b);
+  h ^= h >>> 15;
+  h = Math.imul(h, 0xc2b2ae35);
+  return h ^ (h >>> 13);
+}
+
+export class Fdb<P> {
+  readonly maxEntries: number;
+  readonly ageMs: number;
+  private readonly clock: Clock;
+  private readonly counters: NetworkCounters | undefined;
+  private sweepTimer: TimerHandle | null = null;
+
+  // slots
+  private cap = 0;
+  private hiA = new Uint16Array(0);
+  private loA = new Uint32Array(0);
+  private kindA = new Uint8Array(0);
+  private seenA = new Float64Array(0);
+  private prevA = new Int32Array(0);
+  private nextA = new Int32Array(0);
+  private peerA: (P | null)[] = [];
+  private ip4A = new Uint32Array(0);
+  private ip4N = new Uint8Array(0); // count (≤ LOCAL_IPV4_PER_MAC)
+  private ip4W = new Uint8Array(0); // next ring position
+  private ip6A = new Uint8Array(0);
+  private ip6N = new Uint8Array(0);
+  private ip6W = new Uint8Array(0);
+  private freeHead = NIL;
+
+  // index: open addressing, values are slot numbers, NIL = empty
+  private index = new Int32Array(0);
+  private mask = 0;
+
+  // LRU of dynamic (local + remote) entries: head = least recently seen
+  private head = NIL;
+  private tail = NIL;
+
+  /** Number of entries. */
+  size = 0;
+  /** Evictions since creation (also added to `counters.fdbEvictions`). */
+  evictions = 0;
+  /**
+   * Bumped whenever the set of local entries or their addresses changes, so the control plane
+   * (gossip) can poll `localEndpoints` cheaply.
+   */
+  localVersion = 0;
+
+  constructor(opts: FdbOptions) {
+    if (!(opts.maxEntries >= 1)) throw new RangeError('fdb.maxEntries must be ≥ 1');
+    if (!(opts.ageingSeconds > 0)) throw new RangeError('fdb.ageingSeconds must be > 0');
+    this.maxEntries = Math.floor(opts.maxEntries);
+    this.ageMs = opts.ageingSeconds * 1000;
+    this.clock = opts.clock;
+    this.counters = opts.counters;
+    this.grow(Math.max(1, Math.min(this.maxEntries, opts.initialCapacity ?? 256)));
+  }
+
+  /** Starts the periodic sweep (every ageingSeconds/4, clamped to [1 s, 30 s]). Idempotent. */
+  start(): void {
+    if (this.sweepTimer) return;
+    const every = Math.min(30_000, Math.max(1_000, this.ageMs / 4));
+    this.sweepTimer = this.clock.setInterval(every, () => this.sweep(this.clock.now()));
+  }
+
+  stop(): void {
+    this.sweepTimer?.cancel();
+    this.sweepTimer = null;
+  }
+
+  // ---- hot path -----------------------------------------------------------------------------
+
+  /**
+   * Slot of the live entry for MAC `hi:lo`, or -1. An expired dynamic entry is removed and -1
+   * returned. O(1), allocation-free.
+   */
+  lookup(hi: number, lo: number, now: number): number {
+    const s = this.find(hi, lo);
+    if (s < 0) return NIL;
+    if (this.kindA[s] !== FDB_STATIC && now - this.seenA[s] >= this.ageMs) {
+      this.remove(s);
+      return NIL;
+    }
+    return s;
+  }
+
+  kindAt(slot: number): FdbKind {
+    return this.kindA[slot] as FdbKind;
+  }
+
+  peerAt(slot: number): P | null {
+    return this.peerA[slot];
+  }
+
+  /** True when MAC `hi:lo` is a live local entry. */
+  isLocal(hi: number, lo: number, now: number): boolean {
+    const s = this.lookup(hi, lo, now);
+    return s >= 0 && this.kindA[s] === FDB_LOCAL;
+  }
+
+  /**
+   * Learns (or refreshes) MAC `hi:lo` as local. Returns its slot, or -1 when the table is full of
+   * static entries. Allocation-free unless the storage has to grow.
+   */
+  learnLocal(hi: number, lo: number, now: number): number {
+    let s = this.find(hi, lo);
+    if (s >= 0) {
+      const k = this.kindA[s];
+      if (k === FDB_LOCAL) {
+        this.touch(s, now);
+        return s;
+      }
+      if (k === FDB_STATIC) this.append(s);
+      this.kindA[s] = FDB_LOCAL;
+      this.peerA[s] = null;
+      this.ip4N[s] = 0;
+      this.ip6N[s] = 0;
+      this.localVersion++;
+      this.touch(s, now);
+      return s;
+    }
+    s = this.insert(hi, lo, FDB_LOCAL, null, now);
+    if (s >= 0) this.localVersion++;
+    return s;
+  }
+
+  /**
+   * Learns (or refreshes) MAC `hi:lo` as living behind `peer`. A local or static entry is left as it
+   * is (its slot returned). Returns -1 only when the table is full of static entries.
+   */
+  learnRemote(hi: number, lo: number, peer: P, now: number): number {
+    let s = this.find(hi, lo);
+    if (s >= 0) {
+      const k = this.kindA[s];
+      if (k === FDB_REMOTE) {
+        this.peerA[s] = peer; // moved hosts: the last sender wins
+        this.touch(s, now);
+      } else if (k === FDB_LOCAL && now - this.seenA[s] >= this.ageMs) {
+        // an expired local entry: the MAC has moved to a remote host
+        this.kindA[s] = FDB_REMOTE;
+        this.peerA[s] = peer;
+        this.localVersion++;
+        this.touch(s, now);
+      }
+      return s;
+    }
+    return this.insert(hi, lo, FDB_REMOTE, peer, now);
+  }
+
+  /** Records an IPv4 address (uint32) seen from the local entry in `slot`. */
+  noteIPv4(slot: number, ip: number): void {
+    if (this.kindA[slot] !== FDB_LOCAL || ip === 0) return;
+    const base = slot * LOCAL_IPV4_PER_MAC;
+    const n = this.ip4N[slot];
+    for (let i = 0; i < n; i++) if (this.ip4A[base + i] === ip) return;
+    const w = this.ip4W[slot];
+    this.ip4A[base + w] = ip;
+    this.ip4W[slot] = (w + 1) % LOCAL_IPV4_PER_MAC;
+    if (n < LOCAL_IPV4_PER_MAC) this.ip4N[slot] = n + 1;
+    this.localVersion++;
+  }
+
+  /** Records the IPv6 address at `buf[off]` (16 bytes) seen from the local entry in `slot`. */
+  noteIPv6(slot: number, buf: Uint8Array, off: number): void {
+    if (this.kindA[slot] !== FDB_LOCAL) return;
+    let zero = 0;
+    for (let i = 0; i < 16; i++) zero |= buf[off + i];
+    if (zero === 0) return; // :: (duplicate address detection)
+    const a = this.ip6A;
+    const base = slot * LOCAL_IPV6_PER_MAC * 16;
+    const n = this.ip6N[slot];
+    for (let i = 0; i < n; i++) {
+      const o = base + i * 16;
+      let j = 0;
+      while (j < 16 && a[o + j] === buf[off + j]) j++;
+      if (j === 16) return;
+    }
+    const w = this.ip6W[slot];
+    const o = base + w * 16;
+    for (let j = 0; j < 16; j++) a[o + j] = buf[off + j];
+    this.ip6W[slot] = (w + 1) % LOCAL_IPV6_PER_MAC;
+    if (n < LOCAL_IPV6_PER_MAC) this.ip6N[slot] = n + 1;
+    this.localVersion++;
+  }
+
+  // ---- control plane ------------------------------------------------------------------------
+
+  /**
+   * Sets a static entry MAC → peer (gossip/API). Returns false when the table is full of static
+   * entries (nothing dynamic left to evict).
+   */
+  setStatic(mac: number, peer: P): boolean {
+    const hi = Math.floor(mac / TWO32);
+    const lo = mac >>> 0;
+    const s = this.find(hi, lo);
+    if (s >= 0) {
+      if (this.kindA[s] === FDB_LOCAL) this.localVersion++;
+      if (this.kindA[s] !== FDB_STATIC) this.unlink(s);
+      this.kindA[s] = FDB_STATIC;
+      this.peerA[s] = peer;
+      return true;
+    }
+    return this.insert(hi, lo, FDB_STATIC, peer, this.clock.now()) >= 0;
+  }
+
+  /** Deletes the entry for `mac`, whatever its kind. Returns whether one existed. */
+  delete(mac: number): boolean {
+    const s = this.find(Math.floor(mac / TWO32), mac >>> 0);
+    if (s < 0) return false;
+    this.remove(s);
+    return true;
+  }
+
+  /** Slot for `mac` (no expiry check), or -1. */
+  slotOf(mac: number): number {
+    return this.find(Math.floor(mac / TWO32), mac >>> 0);
+  }
+
+  /** Removes every remote and static entry pointing at `peer` (or for which `match` is true). */
+  removeByPeer(match: (peer: P) => boolean): number {
+    let n = 0;
+    for (let s = 0; s < this.cap; s++) {
+      const k = this.kindA[s];
+      if (k === FDB_FREE || k === FDB_LOCAL) continue;
+      const p = this.peerA[s];
+      if (p !== null && match(p)) {
+        this.remove(s);
+        n++;
+      }
+    }
+    return n;
+  }
+
+  /** Removes every expired dynamic entry; returns how many. Called by the sweep timer. */
+  sweep(now: number): number {
+    let n = 0;
+    while (this.head !== NIL && now - this.seenA[this.head] >= this.ageMs) {
+      this.remove(this.head);
+      n++;
+    }
+    return n;
+  }
+
+  /** Removes every entry. */
+  clear(): void {
+    for (let s = 0; s < this.cap; s++) if (this.kindA[s] !== FDB_FREE) this.remove(s);
+  }
+
+  /** Snapshot of live entries (expired ones skipped), for status/CLI/gossip. Allocates. */
+  entries(now = this.clock.now()): FdbEntryView<P>[] {
+    const out: FdbEntryView<P>[] = [];
+    for (let s = 0; s < this.cap; s++) {
+      const k = this.kindA[s];
+      if (k === FDB_FREE) continue;
+      const idle = k === FDB_STATIC ? 0 : now - this.seenA[s];
+      if (k !== FDB_STATIC && idle >= this.ageMs) continue;
+      out.push({
+        mac: macToString(this.hiA[s] * TWO32 + this.loA[s]),
+        kind: FDB_KIND_NAMES[k],
+        peer: this.peerA[s],
+        idleMs: idle,
+        ipv4: this.ipv4Of(s),
+        ipv6: this.ipv6Of(s),
+      });
+    }
+    return out;
+  }
+
+  /** Live local entries with their snooped addresses. */
+  localEntries(now = this.clock.now()): { mac: string; ipv4: string[]; ipv6: string[] }[] {
+    return this.entries(now)
+      .filter((e) => e.kind === 'local')
+      .map((e) => ({ mac: e.mac, ipv4: e.ipv4, ipv6: e.ipv6 }));
+  }
+
+  private ipv4Of(s: number): string[] {
+    const out: string[] = [];
+    for (let i = 0; i < this.ip4N[s]; i++) out.push(formatIPv4(this.ip4A[s * LOCAL_IPV4_PER_MAC + i]));
+    return out;
+  }
+
+  private ipv6Of(s: number): string[] {
+    const out: string[] = [];
+    for (let i = 0; i < this.ip6N[s]; i++) out.push(formatIPv6(this.ip6A, (s * LOCAL_IPV6_PER_MAC + i) * 16));
+    return out;
+  }
+
+  /** Current slot capacity (grows up to maxEntries). */
+  get capacity(): number {
+    return this.cap;
+  }
+
+  // ---- internals ----------------------------------------------------------------------------
+
+  private find(hi: number, lo: number): number {
+    const idx = this.index;
+    const mask = this.mask;
+    let i = hashMac(hi, lo) & mask;
+    for (;;) {
+      const s = idx[i];
+      if (s === NIL) return NIL;
+      if (this.loA[s] === lo && this.hiA[s] === hi) return s;
+      i = (i + 1) & mask;
+    }
+  }
+
+  private insert(hi: number, lo: number, kind: FdbKind, peer: P | null, now: number): number {
+    if (this.size >= this.maxEntries) {
+      // make room: an expired head is aged out; a live one is evicted (counted)
+      if (this.head === NIL) return NIL;
+      const victim = this.head;
+      const expired = now - this.seenA[victim] >= this.ageMs;
+      this.remove(victim);
+      if (!expired) {
+        this.evictions++;
+        if (this.counters) this.counters.fdbEvictions++;
+      }
+    } else if (this.freeHead === NIL) {
+      this.grow(Math.min(this.maxEntries, this.cap * 2));
+    }
+    const s = this.freeHead;
+    this.freeHead = this.nextA[s];
+    this.hiA[s] = hi;
+    this.loA[s] = lo;
+    this.kindA[s] = kind;
+    this.peerA[s] = peer;
+    this.seenA[s] = now;
+    this.ip4N[s] = 0;
+    this.ip4W[s] = 0;
+    this.ip6N[s] = 0;
+    this.ip6W[s] = 0;
+    this.prevA[s] = NIL;
+    this.nextA[s] = NIL;
+    if (kind !== FDB_STATIC) this.append(s);
+    let i = hashMac(hi, lo) & this.mask;
+    while (this.index[i] !== NIL) i = (i + 1) & this.mask;
+    this.index[i] = s;
+    this.size++;
+    return s;
+  }
+
+  private remove(s: number): void {
+    const k = this.kindA[s];
+    if (k === FDB_FREE) return;
+    if (k === FDB_LOCAL) this.localVersion++;
+    if (k !== FDB_STATIC) this.unlink(s);
+    // backward-shift deletion from the index
+    const idx = this.index;
+    const mask = this.mask;
+    let i = hashMac(this.hiA[s], this.loA[s]) & mask;
+    while (idx[i] !== s) i = (i + 1) & mask;
+    idx[i] = NIL;
+    let j = i;
+    for (;;) {
+      j = (j + 1) & mask;
+      const t = idx[j];
+      if (t === NIL) break;
+      const home = hashMac(this.hiA[t], this.loA[t]) & mask;
+      // t may move back to the hole at i unless its home lies cyclically in (i, j]
+      const inRange = i <= j ? home > i && home <= j : home > i || home <= j;
+      if (!inRange) {
+        idx[i] = t;
+        idx[j] = NIL;
+        i = j;
+      }
+    }
+    this.kindA[s] = FDB_FREE;
+    this.peerA[s] = null;
+    this.nextA[s] = this.freeHead;
+    this.freeHead = s;
+    this.size--;
+  }
+
+  private touch(s: number, now: number): void {
+    this.seenA[s] = now;
+    if (s !== this.tail) {
+      this.unlink(s);
+      this.append(s);
+    }
+  }
+
+  private append(s: number): void {
+    this.prevA[s] = this.tail;
+    this.nextA[s] = NIL;
+    if (this.tail !== NIL) this.nextA[this.tail] = s;
+    else this.head = s;
+    this.tail = s;
+  }
+
+  private unlink(s: number): void {
+    const p = this.prevA[s];
+    const n = this.nextA[s];
+    if (p !== NIL) this.nextA[p] = n;
+    else if (this.head === s) this.head = n;
+    if (n !== NIL) this.prevA[n] = p;
+    else if (this.tail === s) this.tail = p;
+    this.prevA[s] = NIL;
+    this.nextA[s] = NIL;
+  }
+
+  private grow(newCap: number): void {
+    const old = this.cap;
+    if (newCap <= old) return;
+    const copy = <T extends Uint8Array | Uint16Array | Uint32Array | Int32Array | Float64Array>(a: T, n: number): T => {
+      const b = new (a.constructor as { new (n: number): T })(n);
+      b.set(a);
+      return b;
+    };
+    this.hiA = copy(this.hiA, newCap);
+    this.loA = copy(this.loA, newCap);
+    this.kindA = copy(this.kindA, newCap);
+    this.kindA.fill(FDB_FREE, old);
+    this.seenA = copy(this.seenA, newCap);
+    this.prevA = copy(this.prevA, newCap);
+    this.nextA = copy(this.nextA, newCap);
+    this.ip4A = copy(this.ip4A, newCap * LOCAL_IPV4_PER_MAC);
+    this.ip4N = copy(this.ip4N, newCap);
+    this.ip4W = copy(this.ip4W, newCap);
+    this.ip6A = copy(this.ip6A, newCap * LOCAL_IPV6_PER_MAC * 16);
+    this.ip6N = copy(this.ip6N, newCap);
+    this.ip6W = copy(this.ip6W, newCap);
+    for (let s = old; s < newCap; s++) this.peerA.push(null);
+    // new slots onto the free list (lowest first)
+    for (let s = newCap - 1; s >= old; s--) {
+      this.nextA[s] = this.freeHead;
+      this.freeHead = s;
+    }
+    this.cap = newCap;
+    // index: power of two ≥ 2 × capacity (load factor ≤ 0.5), rebuilt
+    let size = 8;
+    while (size < newCap * 2) size *= 2;
+    this.index = new Int32Array(size).fill(NIL);
+    this.mask = size - 1;
+    for (let s = 0; s < old; s++) {
+      if (this.kindA[s] === FDB_FREE) continue;
+      let i = hashMac(this.hiA[s], this.loA[s]) & this.mask;
+      while (this.index[i] !== NIL) i = (i + 1) & this.mask;
+      this.index[i] = s;
+    }
+  }
+}
