@@ -261,7 +261,11 @@ export class NativeUdp implements UdpTransport {
    * file comment). A record of the other family, or srcIdx ≥ sourceCount, is skipped and counted.
    */
   sendBatch(batch: TxBatch): number {
-    return this.addon.udpSend(this.h, batch.slab, batch.offs, batch.lens, batch.addrs, batch.srcIdx, batch.count);
+    try {
+      return this.addon.udpSend(this.h, batch.slab, batch.offs, batch.lens, batch.addrs, batch.srcIdx, batch.count);
+    } catch (err) {
+      throw toSystemError(err, ERR_UDP_IO, `UDP ${this.address}:${this.port}`);
+    }
   }
 
   onReadable(cb: () => void): void {

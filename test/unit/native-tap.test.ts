@@ -1,0 +1,193 @@
+/**
+ * NativeTap over a real /dev/net/tun in a fresh network namespace: create vs attach to a persistent
+ * device, batched read of a kernel-generated frame (ARP request) at a headroom, batched write of
+ * frames the kernel answers (ARP replies read back), level-triggered readiness, per-descriptor
+ * write errors skipped and counted, and errors with code/errno/syscall.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import * as dgram from 'node:dgram';
+import * as fs from 'node:fs';
+import { NativeTap } from '../../src/dataplane/native-io';
+import { linkExists } from '../../src/dataplane/netdev';
+import { loadAddon } from '../../src/native/addon';
+import { ERR_TAP_IO, ERR_TAP_OPEN, SystemError } from '../../src/errors';
+import { childMain, nativeSkipReason, runScenario, sh, untilReadable, withNetns } from './native-helpers';
+
+const SLOT = 2048;
+const HEADROOM = 64;
+const SLOTS = 8;
+
+function macOf(name: string): string {
+  return fs.readFileSync(`/sys/class/net/${name}/address`, 'utf8').trim();
+}
+const hex = (b: Uint8Array) => Buffer.from(b).toString('hex').match(/../g)!.join(':');
+
+/** An ARP request (Ethernet broadcast) from `mac`/`ip` asking who has `target`. */
+function arpRequest(mac: number[], ip: number[], target: number[]): Buffer {
+  return Buffer.from([
+    0xff, 0xff, 0xff, 0xff, 0xff, 0xff, ...mac, 0x08, 0x06,
+    0x00, 0x01, 0x08, 0x00, 6, 4, 0x00, 0x01, ...mac, ...ip, 0, 0, 0, 0, 0, 0, ...target,
+  ]);
+}
+
+function rxBatch() {
+  return {
+    slab: Buffer.alloc(SLOT * SLOTS, 0xaa),
+    slotSize: SLOT,
+    headroom: HEADROOM,
+    slots: SLOTS,
+    lens: new Uint32Array(SLOTS),
+    addrs: Buffer.alloc(0),
+  };
+}
+
+const scenarios = {
+  createAttach() {
+    const t = NativeTap.open('vxtap0');
+    assert.equal(t.created, true);
+    assert.equal(t.name, 'vxtap0');
+    assert.equal(hex(t.mac), macOf('vxtap0'));
+    assert.ok(linkExists('vxtap0'));
+    t.close();
+    t.close(); // idempotent
+    assert.equal(linkExists('vxtap0'), false, 'a created (non-persistent) TAP disappears on close');
+
+    sh('ip tuntap add dev vxpers0 mode tap');
+    const p = NativeTap.open('vxpers0');
+    assert.equal(p.created, false);
+    // IFF_TUN_EXCL on an existing device: EBUSY
+    assert.throws(() => NativeTap.open('vxpers0', { exclusive: true }),
+      (e: SystemError) => e.code === ERR_TAP_OPEN && e.errno === 'EBUSY' && e.syscall === 'ioctl(TUNSETIFF)');
+    p.close();
+    assert.ok(linkExists('vxpers0'), 'a persistent TAP survives close');
+
+    const q = NativeTap.open('vxq%d');
+    assert.match(q.name, /^vxq\d+$/);
+    assert.equal(q.created, true);
+    q.close();
+    return { persistentCreated: p.created, patternName: q.name };
+  },
+
+  async frames() {
+    const t = NativeTap.open('vxtap1');
+    sh('sysctl -qw net.ipv6.conf.vxtap1.disable_ipv6=1; ip addr add 198.18.5.1/24 dev vxtap1; ip link set vxtap1 up');
+    const rx = rxBatch();
+    // The kernel resolves 198.18.5.2 before sending a datagram there: an ARP request out of the TAP.
+    const s = dgram.createSocket('udp4');
+    await new Promise<void>((res, rej) => s.send('x', 9, '198.18.5.2', (e) => (e ? rej(e) : res())));
+    const arp = await untilReadable(t, () => {
+      const n = t.readBatch(rx);
+      assert.ok(n <= SLOTS);
+      for (let i = 0; i < n; i++) {
+        const at = i * SLOT + HEADROOM;
+        const f = rx.slab.subarray(at, at + rx.lens[i]);
+        // Bytes in front of the frame (the headroom) are never written.
+        assert.ok(rx.slab.subarray(i * SLOT, at).every((b) => b === 0xaa), 'headroom untouched');
+        if (f.readUInt16BE(12) === 0x0806 && f.readUInt16BE(20) === 1 && hex(f.subarray(38, 42)) === 'c6:12:05:02') {
+          return Buffer.from(f);
+        }
+      }
+      return undefined;
+    }, 'the ARP request on the TAP');
+    s.close();
+    assert.equal(hex(arp.subarray(0, 6)), 'ff:ff:ff:ff:ff:ff');
+    assert.equal(hex(arp.subarray(6, 12)), hex(t.mac));
+    assert.equal(hex(arp.subarray(28, 32)), 'c6:12:05:01');
+
+    // Write: a runt (skipped: EINVAL), then two ARP requests from two fake hosts at arbitrary offsets.
+    const tx = {
+      slab: Buffer.alloc(1024),
+      offs: new Uint32Array([0, 100, 301]),
+      lens: new Uint32Array(3),
+      addrs: Buffer.alloc(0),
+      srcIdx: new Uint8Array(0),
+      count: 3,
+    };
+    const r1 = arpRequest([2, 0, 0, 0, 0, 2], [198, 18, 5, 2], [198, 18, 5, 1]);
+    const r2 = arpRequest([2, 0, 0, 0, 0, 3], [198, 18, 5, 3], [198, 18, 5, 1]);
+    tx.lens[0] = 5;
+    r1.copy(tx.slab, 100);
+    tx.lens[1] = r1.length;
+    r2.copy(tx.slab, 301);
+    tx.lens[2] = r2.length;
+    assert.equal(t.writeBatch(tx), 3, 'all three descriptors consumed');
+    assert.equal(t.stats.sendSkipped, 1, 'the runt frame is skipped and counted');
+    assert.equal(t.stats.lastSendErrno, 22 /* EINVAL */);
+
+    // Replies, read one frame per callback (slots = 1): level-triggered readiness calls us again.
+    const one = { ...rx, slots: 1 };
+    const seen = new Set<string>();
+    let callbacks = 0;
+    await untilReadable(t, () => {
+      callbacks++;
+      const n = t.readBatch(one);
+      assert.ok(n <= 1);
+      if (n === 1) {
+        const f = one.slab.subarray(HEADROOM, HEADROOM + one.lens[0]);
+        if (f.readUInt16BE(12) === 0x0806 && f.readUInt16BE(20) === 2) {
+          assert.equal(hex(f.subarray(6, 12)), hex(t.mac));
+          assert.equal(hex(f.subarray(28, 32)), 'c6:12:05:01');
+          seen.add(hex(f.subarray(0, 6)));
+        }
+      }
+      return seen.size === 2 ? true : undefined;
+    }, 'two ARP replies');
+    assert.deepEqual([...seen].sort(), ['02:00:00:00:00:02', '02:00:00:00:00:03']);
+    t.close();
+    return { arpLen: arp.length, replies: [...seen].sort(), callbacks };
+  },
+
+  errors() {
+    const addon = loadAddon();
+    const bad = (name: string, errno: string) =>
+      assert.throws(() => NativeTap.open(name), (e: SystemError) => {
+        assert.ok(e instanceof SystemError);
+        assert.equal(e.code, ERR_TAP_OPEN);
+        assert.equal(e.errno, errno);
+        assert.equal(e.syscall, 'ioctl(TUNSETIFF)');
+        assert.match(e.message, /ioctl\(TUNSETIFF\) failed: /);
+        const cause = (e as { cause?: { errno?: number; code?: string } }).cause;
+        assert.equal(typeof cause?.errno, 'number');
+        assert.equal(cause?.code, errno);
+        return true;
+      });
+    bad('bad/name', 'EINVAL');
+    bad('abcdefghijklmnop', 'ENAMETOOLONG');
+    sh('ip link add vxbr9 type bridge');
+    bad('vxbr9', 'EINVAL'); // exists, but is not a TAP
+
+    const t = NativeTap.open('vxtap2');
+    const rx = rxBatch();
+    assert.throws(() => t.readBatch({ ...rx, lens: new Uint32Array(2) }), { name: 'RangeError', code: 'ERR_OUT_OF_RANGE' });
+    assert.throws(() => t.readBatch({ ...rx, headroom: SLOT }), { name: 'RangeError', code: 'ERR_OUT_OF_RANGE' });
+    assert.throws(() => t.readBatch({ ...rx, slots: SLOTS + 1, lens: new Uint32Array(SLOTS + 1) }), { code: 'ERR_OUT_OF_RANGE' });
+    const tx = { slab: Buffer.alloc(100), offs: new Uint32Array([90]), lens: new Uint32Array([20]), addrs: Buffer.alloc(0), srcIdx: new Uint8Array(0), count: 1 };
+    assert.throws(() => t.writeBatch(tx), { name: 'RangeError', code: 'ERR_OUT_OF_RANGE' });
+    assert.throws(() => t.writeBatch({ ...tx, count: 2 }), { code: 'ERR_OUT_OF_RANGE' });
+    assert.throws(() => addon.tapRead({} as never, rx.slab, SLOT, 0, 1, rx.lens), { name: 'TypeError', code: 'ERR_INVALID_ARG_TYPE' });
+    assert.equal(t.readBatch(rx), 0, 'nothing to read on a down TAP: 0, no throw');
+    t.close();
+    assert.throws(() => t.readBatch(rx), (e: SystemError) => e.code === ERR_TAP_IO && e.errno === 'EBADF' && e.syscall === 'read');
+    assert.throws(() => t.onReadable(() => {}), (e: SystemError) => e.code === ERR_TAP_IO && e.errno === 'EBADF');
+    return { ok: true };
+  },
+};
+
+if (!childMain(scenarios)) {
+  const skip = nativeSkipReason();
+  test('TAP: create vs attach to a persistent device, %d names, EXCL', { skip }, () => {
+    const r = withNetns((ns) => runScenario(ns, __filename, 'createAttach'));
+    assert.equal(r.persistentCreated, false);
+    assert.match(r.patternName, /^vxq\d+$/);
+  });
+  test('TAP: batched read at a headroom, batched write, level-triggered readiness', { skip }, () => {
+    const r = withNetns((ns) => runScenario(ns, __filename, 'frames'));
+    assert.equal(r.arpLen, 42);
+    assert.deepEqual(r.replies, ['02:00:00:00:00:02', '02:00:00:00:00:03']);
+  });
+  test('TAP: errors carry code, errno and syscall; bad batches are RangeErrors', { skip }, () => {
+    const r = withNetns((ns) => runScenario(ns, __filename, 'errors'));
+    assert.equal(r.ok, true);
+  });
+}
