@@ -1,12 +1,10 @@
 /**
  * Teardown that survives failures and Ctrl-C. Everything the harness creates on the system
- * (network namespaces, temp dirs) registers an undo step here; `runCleanups()` runs them in
+ * (labs: namespaces, processes, scratch dirs) registers an undo step here; `runCleanups()` runs them in
  * reverse order. On SIGINT/SIGTERM/uncaught errors the tracked child processes are killed by
  * PID first, then the undo steps run synchronously, then the process exits.
  */
 
-import { spawnSync } from 'node:child_process';
-import * as fs from 'node:fs';
 import { killAllTracked } from './proc';
 
 type Undo = { label: string; sync: () => void };
@@ -36,15 +34,6 @@ function safe(u: Undo): void {
 export function runCleanups(): void {
   killAllTracked();
   while (undos.length) safe(undos.pop()!);
-}
-
-/** Deletes a network namespace (synchronously; ignores "does not exist"). */
-export function deleteNetns(name: string): void {
-  spawnSync('ip', ['netns', 'del', name], { stdio: 'ignore', timeout: 10_000 });
-}
-
-export function removeDir(dir: string): void {
-  fs.rmSync(dir, { recursive: true, force: true });
 }
 
 let installed = false;

@@ -7,7 +7,8 @@
  */
 
 import * as fs from 'node:fs';
-import { Daemon, nsRun, nsSpawn, run, sleep, waitFor } from './proc';
+import type { Lab, LabProcess } from '../../src/lab/netns';
+import { sleep } from './proc';
 
 // ---- iperf3 --------------------------------------------------------------------------------
 
@@ -66,38 +67,44 @@ export function parseIperfUdp(json: string): UdpResult {
 
 const IPERF_PORT = 5201;
 
-/** iperf3 server in `ns` bound to `addr`; resolves once it listens. */
-export async function startIperfServer(ns: string, addr: string): Promise<Daemon> {
-  const d = nsSpawn(ns, 'iperf3-server', 'iperf3', ['-s', '-B', addr, '-p', String(IPERF_PORT)]);
-  const ok = await waitFor(async () => {
-    const r = await nsRun(ns, 'ss', ['-Hltn', `sport = :${IPERF_PORT}`], { timeoutMs: 5000 });
-    return r.stdout.trim().length > 0;
-  }, 5000);
-  if (!ok) {
-    await d.stop();
-    throw new Error(`iperf3 server did not start: ${d.output().slice(-400)}`);
-  }
-  return d;
+/** True once something listens on `port` (`proto` tcp or udp) inside `ns`. */
+async function listening(lab: Lab, ns: string, proto: 't' | 'u', port: number): Promise<boolean> {
+  const r = await lab.exec(ns, 'ss', [`-Hl${proto}n`, `sport = :${port}`], { check: false, timeoutMs: 5000 });
+  return r.stdout.trim().length > 0;
 }
 
-async function iperfClient(ns: string, args: string[], seconds: number): Promise<string> {
-  const r = await nsRun(ns, 'iperf3', [...args, '-p', String(IPERF_PORT), '-J', '--connect-timeout', '3000'], {
+/** iperf3 server in `ns` bound to `addr`; resolves once it listens. */
+export async function startIperfServer(lab: Lab, ns: string, addr: string): Promise<LabProcess> {
+  const p = lab.spawn(ns, 'iperf3', ['-s', '-B', addr, '-p', String(IPERF_PORT)], { name: 'iperf3-server' });
+  await lab.waitFor('iperf3 server', async () => {
+    if (!p.running()) throw new Error(`iperf3 server exited: ${p.output().slice(-400)}`);
+    return listening(lab, ns, 't', IPERF_PORT);
+  }, { timeoutMs: 5000, intervalMs: 50 });
+  return p;
+}
+
+async function iperfClient(lab: Lab, ns: string, args: string[], seconds: number): Promise<string> {
+  const r = await lab.exec(ns, 'iperf3', [...args, '-p', String(IPERF_PORT), '-J', '--connect-timeout', '3000'], {
+    check: false,
     timeoutMs: (seconds + 15) * 1000,
   });
-  if (r.timedOut) throw new Error('iperf3 client timed out');
   if (!r.stdout.trim()) throw new Error(`iperf3 client: ${r.stderr.trim() || 'no output'}`);
   return r.stdout;
 }
 
-export async function iperfTcp(ns: string, server: string, seconds: number, streams: number): Promise<TcpResult> {
-  const out = await iperfClient(ns, ['-c', server, '-t', String(seconds), '-P', String(streams)], seconds);
+export async function iperfTcp(lab: Lab, ns: string, server: string, seconds: number, streams: number): Promise<TcpResult> {
+  const out = await iperfClient(lab, ns, ['-c', server, '-t', String(seconds), '-P', String(streams)], seconds);
   return parseIperfTcp(out);
 }
 
-/** UDP with `len`-byte payloads at `pps` packets/s offered (iperf3 -b counts payload bits). */
-export async function iperfUdp(ns: string, server: string, seconds: number, len: number, pps: number): Promise<UdpResult> {
+/**
+ * UDP with `len`-byte payloads at `pps` packets/s offered (iperf3 -b counts payload bits).
+ * Socket buffers of 1 MB on both ends (-w) so scheduling hiccups of the 2-CPU machine do not
+ * show up as loss of the measuring tool itself.
+ */
+export async function iperfUdp(lab: Lab, ns: string, server: string, seconds: number, len: number, pps: number): Promise<UdpResult> {
   const bps = Math.round(pps * len * 8);
-  const out = await iperfClient(ns, ['-c', server, '-u', '-l', String(len), '-b', String(bps), '-t', String(seconds)], seconds);
+  const out = await iperfClient(lab, ns, ['-c', server, '-u', '-l', String(len), '-b', String(bps), '-w', '1M', '-t', String(seconds)], seconds);
   return parseIperfUdp(out);
 }
 
@@ -144,20 +151,18 @@ export function parsePing(text: string): RttResult {
 
 const SOCKPERF_PORT = 11111;
 
-export async function startSockperfServer(ns: string, addr: string): Promise<Daemon> {
-  const d = nsSpawn(ns, 'sockperf-server', 'sockperf', ['server', '-i', addr, '-p', String(SOCKPERF_PORT)]);
-  await waitFor(async () => {
-    const r = await nsRun(ns, 'ss', ['-Hlun', `sport = :${SOCKPERF_PORT}`], { timeoutMs: 5000 });
-    return r.stdout.trim().length > 0 || !d.alive;
-  }, 5000);
-  return d;
+export async function startSockperfServer(lab: Lab, ns: string, addr: string): Promise<LabProcess> {
+  const p = lab.spawn(ns, 'sockperf', ['server', '-i', addr, '-p', String(SOCKPERF_PORT)], { name: 'sockperf-server' });
+  await lab.waitFor('sockperf server', async () => !p.running() || listening(lab, ns, 'u', SOCKPERF_PORT), { timeoutMs: 5000, intervalMs: 50 });
+  return p;
 }
 
 /** RTT by sockperf ping-pong; falls back to a bounded fast ping when sockperf fails. */
-export async function measureRtt(ns: string, server: string, seconds: number, sockperfUp: boolean): Promise<RttResult & { note?: string }> {
+export async function measureRtt(lab: Lab, ns: string, server: string, seconds: number, sockperfUp: boolean): Promise<RttResult & { note?: string }> {
   let note: string | undefined;
   if (sockperfUp) {
-    const r = await nsRun(ns, 'sockperf', ['ping-pong', '-i', server, '-p', String(SOCKPERF_PORT), '-t', String(seconds), '--full-rtt'], {
+    const r = await lab.exec(ns, 'sockperf', ['ping-pong', '-i', server, '-p', String(SOCKPERF_PORT), '-t', String(seconds), '--full-rtt'], {
+      check: false,
       timeoutMs: (seconds + 10) * 1000,
     });
     try {
@@ -169,7 +174,7 @@ export async function measureRtt(ns: string, server: string, seconds: number, so
     note = 'sockperf server not running; ping fallback';
   }
   const count = Math.max(50, Math.min(2000, seconds * 200));
-  const r = await nsRun(ns, 'ping', ['-n', '-c', String(count), '-i', '0.005', '-W', '1', server], { timeoutMs: (count * 0.01 + 10) * 1000 });
+  const r = await lab.exec(ns, 'ping', ['-n', '-c', String(count), '-i', '0.005', '-W', '1', server], { check: false, timeoutMs: (count * 0.01 + 10) * 1000 });
   return { ...parsePing(r.stdout), note };
 }
 
@@ -221,28 +226,74 @@ export function peakRss(pid: number): number | null {
 export interface CpuWindow {
   /** Wall seconds of the window. */
   wall: number;
-  /** Whole-system busy CPU seconds in the window. */
+  /** Whole-machine busy CPU seconds in the window (includes other tenants of the machine). */
   systemSec: number;
+  /**
+   * CPU seconds of the data path alone: the load generator (a child of this process, from our
+   * cutime+cstime once reaped), the receiving server, the agents and the ksoftirqd threads. With
+   * veth links the kernel's packet processing runs in softirq on the sending task's CPU time or
+   * in ksoftirqd, so kernel paths are counted too, and other tenants' load is not.
+   */
+  pathSec: number;
   /** Agent processes' CPU seconds (utime+stime, all threads), null without agents. */
   agentSec: number | null;
 }
 
-/** Samples CPU around `fn` (whole system, and `pids` if any). */
-export async function cpuAround<T>(pids: number[], fn: () => Promise<T>): Promise<{ value: T; cpu: CpuWindow }> {
+/** cutime+cstime of this process: CPU of children it has waited for. */
+export function selfChildrenJiffies(): number {
+  const text = fs.readFileSync('/proc/self/stat', 'utf8');
+  const rest = text.slice(text.lastIndexOf(')') + 2).split(' ');
+  return Number(rest[13]) + Number(rest[14]);
+}
+
+/** PIDs of the per-CPU softirq threads. */
+export function ksoftirqdPids(): number[] {
+  const out: number[] = [];
+  for (const d of fs.readdirSync('/proc')) {
+    if (!/^\d+$/.test(d)) continue;
+    try {
+      if (fs.readFileSync(`/proc/${d}/comm`, 'utf8').startsWith('ksoftirqd/')) out.push(Number(d));
+    } catch {
+      /* raced with exit */
+    }
+  }
+  return out;
+}
+
+function sumJiffies(pids: number[]): number[] {
+  return pids.map((p) => pidCpuJiffies(p) ?? 0);
+}
+
+/**
+ * Samples CPU around `fn`, which must run the load generator as a child of this process and wait
+ * for it (so its CPU lands in our cutime). `agents`: overlay processes; `others`: long-running
+ * path processes such as the receiving server.
+ */
+export async function cpuAround<T>(agents: number[], others: number[], fn: () => Promise<T>): Promise<{ value: T; cpu: CpuWindow }> {
+  const soft = ksoftirqdPids();
   const s0 = systemCpuJiffies();
-  const a0 = pids.map(pidCpuJiffies);
+  const c0 = selfChildrenJiffies();
+  const a0 = sumJiffies(agents);
+  const o0 = sumJiffies([...others, ...soft]);
   const t0 = process.hrtime.bigint();
   const value = await fn();
   const t1 = process.hrtime.bigint();
   const s1 = systemCpuJiffies();
-  const a1 = pids.map(pidCpuJiffies);
-  let agent: number | null = null;
-  if (pids.length) {
-    agent = 0;
-    for (let i = 0; i < pids.length; i++) agent += (a1[i] ?? a0[i] ?? 0) - (a0[i] ?? 0);
-    agent /= CLK_TCK;
-  }
-  return { value, cpu: { wall: Number(t1 - t0) / 1e9, systemSec: (s1.busy - s0.busy) / CLK_TCK, agentSec: agent } };
+  const c1 = selfChildrenJiffies();
+  const a1 = sumJiffies(agents);
+  const o1 = sumJiffies([...others, ...soft]);
+  const delta = (x: number[], y: number[]) => x.reduce((acc, v, i) => acc + Math.max(0, y[i] - v), 0);
+  const agentJ = delta(a0, a1);
+  const pathJ = agentJ + delta(o0, o1) + (c1 - c0);
+  return {
+    value,
+    cpu: {
+      wall: Number(t1 - t0) / 1e9,
+      systemSec: (s1.busy - s0.busy) / CLK_TCK,
+      pathSec: pathJ / CLK_TCK,
+      agentSec: agents.length ? agentJ / CLK_TCK : null,
+    },
+  };
 }
 
 /** Busy CPU seconds per wall second of the whole machine while idle here (other tenants' load). */
@@ -252,10 +303,4 @@ export async function backgroundLoad(ms: number): Promise<number> {
   await sleep(ms);
   const s1 = systemCpuJiffies();
   return (s1.busy - s0.busy) / CLK_TCK / ((Date.now() - t0) / 1000);
-}
-
-/** True when `cmd` is on PATH. */
-export async function haveCommand(cmd: string): Promise<boolean> {
-  const r = await run('sh', ['-c', `command -v ${cmd}`], { timeoutMs: 5000 });
-  return r.code === 0;
 }
