@@ -29,6 +29,7 @@
 #include "notify.h"
 #include "tap.h"
 #include "udp.h"
+#include "aead.h" /* crypto engineer: AEAD batch functions (native/aead.c) */
 
 /* ---- CRYPTO HOOK (owned by the crypto engineer) -------------------------------------------------
  * To add the AEAD functions: add "native/aead.c" to the sources in binding.gyp, declare
@@ -682,7 +683,8 @@ static napi_value js_bridge_add(napi_env env, napi_callback_info info) {
   const char *sc = "ioctl(SIOCBRADDBR)";
   if (get_args(env, info, 1, argv) < 0) return NULL;
   NAME_ARG(0, br, "bridge");
-  return result_or_throw(env, vx_bridge_add(br, &sc), sc);
+  int rc = vx_bridge_add(br, &sc);
+  return result_or_throw(env, rc, sc);
 }
 
 static napi_value js_bridge_del(napi_env env, napi_callback_info info) {
@@ -690,7 +692,8 @@ static napi_value js_bridge_del(napi_env env, napi_callback_info info) {
   const char *sc = "ioctl(SIOCBRDELBR)";
   if (get_args(env, info, 1, argv) < 0) return NULL;
   NAME_ARG(0, br, "bridge");
-  return result_or_throw(env, vx_bridge_del(br, &sc), sc);
+  int rc = vx_bridge_del(br, &sc);
+  return result_or_throw(env, rc, sc);
 }
 
 /* bridgePort(bridge, ifname, add) */
@@ -702,7 +705,8 @@ static napi_value js_bridge_port(napi_env env, napi_callback_info info) {
   NAME_ARG(0, br, "bridge");
   NAME_ARG(1, ifn, "ifname");
   if (get_bool(env, argv[2], &add) < 0) return NULL;
-  return result_or_throw(env, vx_bridge_port(br, ifn, add, &sc), sc);
+  int rc = vx_bridge_port(br, ifn, add, &sc);
+  return result_or_throw(env, rc, sc);
 }
 
 static napi_value js_set_mtu(napi_env env, napi_callback_info info) {
@@ -713,7 +717,8 @@ static napi_value js_set_mtu(napi_env env, napi_callback_info info) {
   NAME_ARG(0, name, "name");
   if (get_u32(env, argv[1], "mtu", &mtu) < 0) return NULL;
   if (mtu > 0x7fffffff) return range_error(env, "mtu out of range");
-  return result_or_throw(env, vx_set_mtu(name, (int)mtu, &sc), sc);
+  int rc = vx_set_mtu(name, (int)mtu, &sc);
+  return result_or_throw(env, rc, sc);
 }
 
 static napi_value js_get_mtu(napi_env env, napi_callback_info info) {
@@ -721,7 +726,8 @@ static napi_value js_get_mtu(napi_env env, napi_callback_info info) {
   const char *sc = "ioctl(SIOCGIFMTU)";
   if (get_args(env, info, 1, argv) < 0) return NULL;
   NAME_ARG(0, name, "name");
-  return result_or_throw(env, vx_get_mtu(name, &sc), sc);
+  int rc = vx_get_mtu(name, &sc);
+  return result_or_throw(env, rc, sc);
 }
 
 static napi_value js_get_flags(napi_env env, napi_callback_info info) {
@@ -729,7 +735,8 @@ static napi_value js_get_flags(napi_env env, napi_callback_info info) {
   const char *sc = "ioctl(SIOCGIFFLAGS)";
   if (get_args(env, info, 1, argv) < 0) return NULL;
   NAME_ARG(0, name, "name");
-  return result_or_throw(env, vx_get_flags(name, &sc), sc);
+  int rc = vx_get_flags(name, &sc);
+  return result_or_throw(env, rc, sc);
 }
 
 static napi_value js_set_up(napi_env env, napi_callback_info info) {
@@ -739,7 +746,8 @@ static napi_value js_set_up(napi_env env, napi_callback_info info) {
   if (get_args(env, info, 2, argv) < 0) return NULL;
   NAME_ARG(0, name, "name");
   if (get_bool(env, argv[1], &up) < 0) return NULL;
-  return result_or_throw(env, vx_set_up(name, up, &sc), sc);
+  int rc = vx_set_up(name, up, &sc);
+  return result_or_throw(env, rc, sc);
 }
 
 /* getMac(name) → Buffer(6) */
@@ -764,7 +772,8 @@ static napi_value js_if_index(napi_env env, napi_callback_info info) {
   const char *sc = "if_nametoindex";
   if (get_args(env, info, 1, argv) < 0) return NULL;
   NAME_ARG(0, name, "name");
-  return result_or_throw(env, vx_ifindex(name, &sc), sc);
+  int rc = vx_ifindex(name, &sc);
+  return result_or_throw(env, rc, sc);
 }
 
 /* ---- sd_notify -------------------------------------------------------------------------------- */
@@ -777,7 +786,8 @@ static napi_value js_notify(napi_env env, napi_callback_info info) {
   if (get_args(env, info, 2, argv) < 0) return NULL;
   if (get_string(env, argv[0], "socketPath", path, sizeof path) < 0) return NULL;
   if (get_string(env, argv[1], "message", msg, sizeof msg) < 0) return NULL;
-  return result_or_throw(env, vx_notify(path, msg, strlen(msg), &sc), sc);
+  int rc = vx_notify(path, msg, strlen(msg), &sc);
+  return result_or_throw(env, rc, sc);
 }
 
 /* ---- module ----------------------------------------------------------------------------------- */
@@ -835,6 +845,7 @@ NAPI_MODULE_INIT() {
   if (set_u32_prop(env, k, "ADDR_LEN", VX_ADDR_LEN) == NULL) return NULL;
   CHECK(env, napi_set_named_property(env, exports, "constants", k));
 
-  /* CRYPTO HOOK: if (vx_aead_init(env, exports) == NULL) return NULL; */
+  /* CRYPTO HOOK (crypto engineer): aeadCreateTable/aeadSetKey/aeadClearKey/aeadSealBatch/aeadOpenBatch */
+  if (vxm_aead_init(env, exports) != napi_ok) return NULL;
   return exports;
 }
