@@ -30,14 +30,21 @@ export interface VxmeshMetricsOptions {
 }
 
 type Labels = Record<string, string | number>;
+/** A metrics source: the view, a function resolving it at scrape time, or null (absent). */
+export type Source<T> = T | (() => T | null) | null;
+
+function asGetter<T>(s: Source<T>): () => T | null {
+  if (typeof s === 'function') return s as () => T | null;
+  return () => s;
+}
 type Emit = (labels: Labels, value: number) => void;
 
 export class VxmeshMetrics {
   readonly registry: Registry;
   readonly loop: LoopMonitor;
-  private datapath: DatapathMetricsView | null = null;
-  private gossip: GossipMetricsView | null = null;
-  private crypto: CryptoMetricsView | null = null;
+  private datapath: () => DatapathMetricsView | null = () => null;
+  private gossip: () => GossipMetricsView | null = () => null;
+  private crypto: () => CryptoMetricsView | null = () => null;
   private readyFn: (() => boolean) | null = null;
   private info: { version: string; node: string };
   private readonly reloads = { ok: 0, refused: 0 };
@@ -73,14 +80,15 @@ export class VxmeshMetrics {
     if (this.ownLoop) this.loop.stop();
   }
 
-  attachDatapath(dp: DatapathMetricsView | null): void {
-    this.datapath = dp;
+  /** Attaches a source: the view itself, or a function resolving it at each scrape (null: absent). */
+  attachDatapath(dp: Source<DatapathMetricsView>): void {
+    this.datapath = asGetter(dp);
   }
-  attachGossip(g: GossipMetricsView | null): void {
-    this.gossip = g;
+  attachGossip(g: Source<GossipMetricsView>): void {
+    this.gossip = asGetter(g);
   }
-  attachCrypto(c: CryptoMetricsView | null): void {
-    this.crypto = c;
+  attachCrypto(c: Source<CryptoMetricsView>): void {
+    this.crypto = asGetter(c);
   }
   setReady(fn: (() => boolean) | null): void {
     this.readyFn = fn;
@@ -126,7 +134,7 @@ export class VxmeshMetrics {
   }
 
   private define(): void {
-    const dp = (): DatapathMetricsView | null => this.datapath;
+    const dp = (): DatapathMetricsView | null => this.datapath();
     const nets = (fn: (l: Labels, c: import('../dataplane/counters').NetworkCounters) => void) => {
       const d = dp();
       if (!d) return;
@@ -202,7 +210,7 @@ export class VxmeshMetrics {
       (emit) => peers((peer, c) => emit({ peer }, c.txBytes)));
 
     // Gossip.
-    const g = (): GossipMetricsView | null => this.gossip;
+    const g = (): GossipMetricsView | null => this.gossip();
     this.gauge('vxmesh_gossip_members', 'Gossip members known, by state (alive, suspect, dead, left); this node included.', ['state'],
       (emit) => { const x = g(); if (x) for (const [state, n] of Object.entries(x.membersByState())) emit({ state }, n); });
     this.gauge('vxmesh_gossip_joined', '1 when this node has joined the gossip cluster, else 0 (also 0 when gossip is not configured).', [],
@@ -223,7 +231,7 @@ export class VxmeshMetrics {
       (emit) => { const x = g(); if (x) for (const r of x.rtts()) emit({ peer: r.peer }, r.seconds); });
 
     // Crypto.
-    const cr = (): CryptoMetricsView | null => this.crypto;
+    const cr = (): CryptoMetricsView | null => this.crypto();
     this.counter('vxmesh_crypto_handshakes_total', 'Session handshakes by result.', ['result'],
       (emit) => { const x = cr(); if (x) for (const [result, n] of Object.entries(x.counters().handshakes)) emit({ result }, n); });
     this.counter('vxmesh_crypto_failures_total', 'Encrypted packets rejected, by reason (authentication, replay, no session…).', ['reason'],
