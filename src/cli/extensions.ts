@@ -8,11 +8,13 @@
 import type { AgentExtension } from '../agent';
 import type { Config } from '../config/types';
 import type { Logger } from '../log';
+import { createOpsExtension } from '../metrics/extension';
 
 export type ExtensionFactory = (config: Config, logger: Logger) => AgentExtension | null;
 
 const FACTORIES: ExtensionFactory[] = [
   // one line per module, e.g.: (c, l) => (c.gossip ? createGossipExtension(c, l) : null),
+  createOpsExtension, // /metrics, /healthz, /readyz, event-loop monitor (src/metrics)
 ];
 
 export function buildExtensions(config: Config, logger: Logger): AgentExtension[] {

@@ -2,8 +2,8 @@
  * `vxmesh agent --config FILE`: load the config, start the agent in the current network namespace,
  * and run until SIGINT/SIGTERM (clean stop, exit 0). SIGHUP re-reads FILE: an invalid config is
  * logged and the running one stays; a valid one is applied live (Agent.applyConfig).
- * systemd: READY=1 once serving, RELOADING=1 … READY=1 around a reload, STOPPING=1 on shutdown
- * (when NOTIFY_SOCKET is set).
+ * systemd (when NOTIFY_SOCKET is set, through the ops AgentService): READY=1 once ready,
+ * WATCHDOG=1 while the data path is healthy, RELOADING=1 … READY=1 around a reload, STOPPING=1.
  */
 
 import * as fs from 'node:fs';
@@ -13,9 +13,8 @@ import { loadConfigFile } from '../../config/load';
 import { systemMtuLookup } from '../../config/mtu';
 import { LOG_LEVELS as CONFIG_LOG_LEVELS } from '../../config/load';
 import type { Config } from '../../config/types';
-import { createLogger, type Logger, type LogLevel } from '../../log';
+import { createLogger, type LogLevel } from '../../log';
 import type { Agent, AgentExtension } from '../../agent';
-import { buildExtensions } from '../extensions';
 import { ConfigError, SystemError, UsageError, VxmeshError } from '../../errors';
 
 /** CAP_NET_ADMIN is capability bit 12. */
@@ -30,27 +29,6 @@ export function hasNetAdmin(): boolean {
     return true; // cannot tell: let the TAP open report it
   }
 }
-
-/** sd_notify through the addon, when available and NOTIFY_SOCKET is set. */
-function notifier(logger: Logger): (msg: string) => void {
-  if (!process.env.NOTIFY_SOCKET) return () => {};
-  try {
-    // eslint-disable-next-line @typescript-eslint/no-require-imports
-    const { sdNotify } = require('../../native/sdnotify') as { sdNotify(m: string): boolean };
-    return (msg) => {
-      try {
-        sdNotify(msg);
-      } catch (e) {
-        logger.warn({ err: (e as Error).message }, 'sd_notify failed');
-      }
-    };
-  } catch (e) {
-    logger.warn({ err: (e as Error).message }, 'sd_notify unavailable');
-    return () => {};
-  }
-}
-
-const monotonicUsec = (): string => (process.hrtime.bigint() / 1000n).toString();
 
 export const agent: Command = {
   name: 'agent',
@@ -97,7 +75,11 @@ export const agent: Command = {
       logger.error({}, 'vxmesh agent needs CAP_NET_ADMIN: run it as root or with the capability (see deploy/vxmesh.service)');
       return 1;
     }
-    const notify = notifier(logger);
+    // Loaded here, not at CLI start: help/version/check-config never load the data path or metrics.
+    const { buildExtensions } = await import('../extensions');
+    const { AgentService } = await import('../../metrics/service');
+    const { Agent } = await import('../../agent');
+    const service = new AgentService({ logger: logger.child({ component: 'systemd' }) });
 
     let extensions: AgentExtension[];
     try {
@@ -109,14 +91,12 @@ export const agent: Command = {
 
     let a: Agent;
     try {
-      // Loaded here, not at CLI start: help/version/check-config never load the data path.
-      const { Agent } = await import('../../agent');
       a = await Agent.start(config, { logger, extensions });
     } catch (e) {
       logger.error(errFields(e), `agent failed to start: ${(e as Error).message}`);
       return e instanceof ConfigError ? 2 : 1;
     }
-    notify('READY=1');
+    service.started(a); // READY=1 once agent.ready() passes (NOTIFY_SOCKET), watchdog
 
     return await new Promise<number>((resolve) => {
       let stopping = false;
@@ -124,7 +104,7 @@ export const agent: Command = {
         if (stopping) return;
         stopping = true;
         logger.info({ signal }, 'stopping');
-        notify('STOPPING=1');
+        service.stopping(); // STOPPING=1
         a.stop().then(
           () => finish(0),
           (e) => {
@@ -135,25 +115,23 @@ export const agent: Command = {
       };
       const reload = () => {
         if (stopping) return;
-        notify(`RELOADING=1\nMONOTONIC_USEC=${monotonicUsec()}`);
-        let next: Config;
-        try {
-          next = load();
-        } catch (e) {
-          logger.error({ ...errFields(e), file }, `reload: new config is invalid, keeping the running config: ${(e as Error).message}`);
-          notify('READY=1');
-          return;
-        }
-        a.applyConfig(next).then(
-          (r) => {
+        // RELOADING=1 … READY=1 around it; a failure (invalid or refused) keeps the running config.
+        void service.reload(async () => {
+          let next: Config;
+          try {
+            next = load();
+          } catch (e) {
+            logger.error({ ...errFields(e), file }, `reload: new config is invalid, keeping the running config: ${(e as Error).message}`);
+            throw e;
+          }
+          try {
+            const r = await a.applyConfig(next);
             logger.info({ ...r }, 'reload: config applied');
-            notify('READY=1');
-          },
-          (e) => {
+          } catch (e) {
             logger.error(errFields(e), `reload: ${(e as Error).message}`);
-            notify('READY=1');
-          },
-        );
+            throw e;
+          }
+        });
       };
       const onInt = () => stop('SIGINT');
       const onTerm = () => stop('SIGTERM');
