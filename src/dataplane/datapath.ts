@@ -1,0 +1,1140 @@
+/**
+ * The data path of one host: frames between each network's TAP ("inside") and the underlay UDP
+ * transport ("outside"), as VXLAN (RFC 7348). Hot path; batch-shaped; no per-packet allocation.
+ *
+ * Outbound (inside → outside), per TAP readiness, up to `burst` batches:
+ *   1. readBatch into the TAP slab, each frame at slot + headroom (room for VXLAN + crypto headers);
+ *   2. per frame: count; runt (< 14 B) → drop `runt_frame`;
+ *   3. learn the source MAC as local (unicast, non-zero), snoop its IPv4/IPv6/ARP sender address;
+ *   4. oversize (> MTU + 14, + 4 if VLAN-tagged, or the outer packet > underlay MTU) → `oversize_frame`;
+ *   5. destination: group bit → ARP/ND suppression (known remote target: reply written to the TAP,
+ *      frame consumed) else flood; known remote → unicast to its peer; known local → `local_dst`;
+ *      unknown → flood. Flood = head-end replication to every peer serving the VNI (descriptors
+ *      sharing the same slab bytes); no peer → `no_peers`;
+ *   6. encrypted network without cipher → `no_session`;
+ *   7. VXLAN header written in place at headroom − 8; source socket = flow hash % sourceCount;
+ *   8. encrypted network: cipher.sealBatch over the descriptors (in place);
+ *   9. ONE udp.sendBatch for the batch (more only when a flood overflows the descriptor table);
+ *      count per network and per peer; unsent → `send_failed`. ARP/ND replies: one TAP writeBatch.
+ *
+ * Inbound (outside → inside), per UDP readiness, up to `burst` batches:
+ *   1. recvBatch into the UDP slab (datagram at slot + 0), source address records alongside;
+ *   2. cipher envelopes (if a cipher is set): cipher.openBatch in place → plaintext VXLAN, consumed
+ *      control messages, or `decrypt_failed` (global: the VNI is unknown until decrypted);
+ *   3. VXLAN header: `truncated` / `no_i_flag` / `reserved_bits` (global drops);
+ *   4. VNI → network, else `unknown_vni` (global); from here counted per network (rxPackets);
+ *   5. `plaintext_on_encrypted`, `runt_frame`, `oversize_frame`, `bad_src_mac` (group or zero),
+ *      `own_src_mac` (the TAP's MAC or a local FDB entry);
+ *   6. learn the inner source MAC → the sending peer (remote entry);
+ *   7. one TAP writeBatch per network per batch, descriptors pointing INTO the receive slab at +8
+ *      (no copy); unwritten → `tap_write_failed`.
+ *   Identity per network: rxDelivered + Σ rxDrops = rxPackets.
+ *
+ * A frame never crosses from one VNI to another: outbound frames carry their TAP's VNI; inbound
+ * frames go to the TAP of the VNI in their header, and FDB / neighbour tables are per network.
+ *
+ * Control plane (any time outside a batch): start/stop, add/removeNetwork, static peers, gossip
+ * hooks (network peers, static FDB entries, neighbour entries), local endpoints, cipher.
+ */
+import type { Clock, TimerHandle } from '../clock';
+import type { AddressFamily, Config, Endpoint, FdbConfig, NetworkConfig } from '../config/types';
+import type { Logger } from '../log';
+import { nullLogger } from '../log';
+import {
+  ADDR_LEN, canonicalEndpoint, endpointToRecord, endpointToString, peerKeyOf, peerKeyOfEndpoint, recordToEndpoint,
+  type PeerKey,
+} from './addr';
+import {
+  GlobalCounters, NetworkCounters, PeerCounters, rxDropIndex, txDropIndex, type TxDropReason,
+} from './counters';
+import {
+  ETHERTYPE_ARP, ETHERTYPE_IPV4, ETHERTYPE_IPV6, ETH_HLEN, VLAN_HLEN, isVlanTpid, macEquals, toMacNumber,
+} from './ethernet';
+import { FDB_KIND_NAMES, FDB_LOCAL, Fdb } from './fdb';
+import { flowHash } from './flowhash';
+import type { RxBatch, TapDevice, TxBatch, UdpTransport } from './io';
+import { NeighTable, arpRequestTarget, arpSenderIp, ndSolicitTarget, writeArpReply, writeNdAdvert } from './neigh';
+import { VXLAN_HLEN, VXLAN_OK, vxlanCheck, vxlanVni } from './vxlan';
+
+// ---- crypto hook ----------------------------------------------------------------------------------
+
+/** Per-descriptor results of `PacketCipher.sealBatch` / `openBatch`. */
+export const CIPHER_OK = 0;
+/** seal: no session with the peer and the packet was not queued → dropped, counted `no_session`. */
+export const CIPHER_NO_SESSION = 1;
+/** seal: the cipher copied the packet and will send it (via `CipherHost.sendBatch`) or drop it later. */
+export const CIPHER_QUEUED = 2;
+/** open: a control message (handshake, cookie…) the cipher consumed; not a data packet. */
+export const CIPHER_CONSUMED = 3;
+/** open: authentication, replay or session failure → dropped, counted `decrypt_failed` (global). */
+export const CIPHER_FAILED = 4;
+
+/**
+ * Descriptors handed to the cipher, in one slab. All arrays have at least `count` entries.
+ *   seal: `offs/lens` = plaintext VXLAN packet (8-byte header + inner frame); at least
+ *         `cipher.headroom` bytes before `offs[i]` and `cipher.tailroom` bytes after the packet are
+ *         free for the cipher to write into. Descriptors never share bytes (flooded copies are
+ *         made before sealing). `addrs` = destination record; `vnis` = the network.
+ *   open: `offs/lens` = a received datagram for which `isEnvelope` was true; `addrs` = source
+ *         record; `vnis` unused. The plaintext VXLAN packet must end up inside [offs, offs+lens).
+ * The cipher sets `status[i]` and, for CIPHER_OK, `outOffs[i]`/`outLens[i]` (the sealed datagram,
+ * or the opened VXLAN packet). The bytes belong to the data path once the call returns: a cipher
+ * that queues a packet copies it.
+ */
+export interface CipherBatch {
+  readonly slab: Buffer;
+  readonly offs: Uint32Array;
+  readonly lens: Uint32Array;
+  readonly addrs: Buffer;
+  readonly vnis: Uint32Array;
+  readonly outOffs: Uint32Array;
+  readonly outLens: Uint32Array;
+  readonly status: Uint8Array;
+  count: number;
+}
+
+/** What the data path offers a cipher (given once, in `attach`). */
+export interface CipherHost {
+  readonly clock: Clock;
+  /** Sends datagrams the cipher built (handshakes, cookie replies, packets it had queued); returns how many were sent. */
+  sendBatch(batch: TxBatch): number;
+  /** Accounts data packets of network `vni` that the cipher sent later (queued ones). */
+  countTx(vni: number, packets: number, bytes: number): void;
+  /** Accounts data packets of network `vni` that the cipher dropped later (e.g. queue timeout → 'no_session'). */
+  countTxDrop(vni: number, reason: TxDropReason, packets: number): void;
+}
+
+/**
+ * The encryption hook (implemented by `src/crypto`). Used only for networks with `encrypted: true`
+ * (outbound) and for datagrams the cipher recognises as its own (inbound); plain networks stay
+ * kernel-compatible VXLAN. With no cipher set, encrypted networks send nothing (`no_session`) and
+ * plaintext received for them is dropped (`plaintext_on_encrypted`): fail closed.
+ * All calls are synchronous and happen on the data path's thread, once per batch.
+ */
+export interface PacketCipher {
+  /** Bytes the cipher writes before the VXLAN header when sealing (≤ data path headroom − 8). */
+  readonly headroom: number;
+  /** Bytes the cipher appends after the packet when sealing (tag; ≤ 64). */
+  readonly tailroom: number;
+  /** True when the datagram is a cipher message (data or control), not plaintext VXLAN. Cheap: first bytes only. */
+  isEnvelope(slab: Buffer, off: number, len: number): boolean;
+  /** Seals every descriptor in place (see CipherBatch). */
+  sealBatch(batch: CipherBatch): void;
+  /** Opens every descriptor in place (see CipherBatch). */
+  openBatch(batch: CipherBatch): void;
+  /** Called by `setCipher`: the cipher keeps `host` to send its own datagrams. */
+  attach?(host: CipherHost): void;
+  /** Called when the cipher is replaced or the data path stops. */
+  detach?(): void;
+}
+
+// ---- peers and networks ---------------------------------------------------------------------------
+
+/** A peer host on the underlay. One object per address (see `addr.ts` on why ports are not keys). */
+export class Peer {
+  readonly key: PeerKey;
+  readonly endpoint: Endpoint;
+  /** 18-byte destination record (address + VXLAN port). */
+  readonly record: Buffer;
+  readonly label: string;
+  readonly counters = new PeerCounters();
+  /** Listed in the static peer set. */
+  isStatic = false;
+
+  constructor(ep: Endpoint) {
+    this.endpoint = canonicalEndpoint(ep);
+    this.record = endpointToRecord(this.endpoint);
+    this.key = peerKeyOf(this.record, 0);
+    this.label = endpointToString(this.endpoint);
+  }
+}
+
+/** One network as the data path holds it (what `network(vni)` / `networks()` return). */
+export interface DatapathNetwork {
+  readonly config: NetworkConfig;
+  readonly counters: NetworkCounters;
+  readonly fdb: Fdb<Peer>;
+  readonly neigh: NeighTable;
+  readonly tap: TapDevice;
+  /** ARP requests / neighbour solicitations answered locally. */
+  readonly neighAnswered: number;
+}
+
+class Network implements DatapathNetwork {
+  readonly counters = new NetworkCounters();
+  readonly fdb: Fdb<Peer>;
+  readonly neigh = new NeighTable();
+  neighAnswered = 0;
+  /** Largest frame sent/accepted, untagged and 802.1Q-tagged. */
+  maxUntagged = 0;
+  maxTagged = 0;
+  /** Gossip's peer set for this VNI, or null → the static peers. */
+  override: Peer[] | null = null;
+  /** Effective flood list. */
+  floodPeers: Peer[] = [];
+  /** Inbound TAP write descriptors (into the UDP slab). */
+  tapTx!: TxBatch;
+  rxPending = 0;
+  removed = false;
+
+  constructor(readonly config: NetworkConfig, readonly tap: TapDevice, fdbCfg: FdbConfig, clock: Clock) {
+    this.fdb = new Fdb<Peer>({ ...fdbCfg, clock, counters: this.counters });
+  }
+}
+
+export interface DatapathOptions {
+  networks: { config: NetworkConfig; tap: TapDevice }[];
+  udp: UdpTransport;
+  clock: Clock;
+  /** Underlay: family (IP header size), MTU (outer packet bound), VXLAN port (learned peers' port); address → excluded from peers. */
+  underlay?: { family: AddressFamily; mtu: number; port: number; address?: string };
+  /** Static peers (serve every VNI). Default none (or `config.peers`). */
+  peers?: Endpoint[];
+  fdb?: FdbConfig;
+  /** Convenience: take underlay, peers and fdb from a full Config when not given separately. */
+  config?: Config;
+  /** Packets per I/O call; default 64. */
+  batchSize?: number;
+  /** Bytes before each TAP frame for VXLAN + crypto headers; default 64 (≥ 8 + cipher.headroom). */
+  headroom?: number;
+  /**
+   * Bytes per slab slot (TAP and UDP); default headroom + 2048, raised automatically to fit the
+   * largest network frame + 64 bytes of tailroom. The fast path (GSO) will use 64 KiB + headroom.
+   */
+  slotSize?: number;
+  /** Batches processed per readiness callback before yielding (fairness); default 8. */
+  burst?: number;
+  /** Most peers learned from traffic (static and gossip peers not limited); default 4096. */
+  maxLearnedPeers?: number;
+  logger?: Logger;
+}
+
+const TAILROOM = 64;
+const DEFAULT_FDB: FdbConfig = { ageingSeconds: 300, maxEntries: 16384 };
+const RX_TRUNCATED = rxDropIndex.truncated;
+const RX_NO_I_FLAG = rxDropIndex.no_i_flag;
+const RX_RESERVED = rxDropIndex.reserved_bits;
+const RX_UNKNOWN_VNI = rxDropIndex.unknown_vni;
+const RX_RUNT = rxDropIndex.runt_frame;
+const RX_OVERSIZE = rxDropIndex.oversize_frame;
+const RX_BAD_SRC = rxDropIndex.bad_src_mac;
+const RX_OWN_SRC = rxDropIndex.own_src_mac;
+const RX_PLAINTEXT = rxDropIndex.plaintext_on_encrypted;
+const RX_DECRYPT = rxDropIndex.decrypt_failed;
+const RX_TAP_FAIL = rxDropIndex.tap_write_failed;
+const TX_RUNT = txDropIndex.runt_frame;
+const TX_OVERSIZE = txDropIndex.oversize_frame;
+const TX_LOCAL_DST = txDropIndex.local_dst;
+const TX_NO_PEERS = txDropIndex.no_peers;
+const TX_NO_SESSION = txDropIndex.no_session;
+const TX_SEND_FAILED = txDropIndex.send_failed;
+const VXLAN_STATUS_INDEX = [-1, RX_TRUNCATED, RX_NO_I_FLAG, RX_RESERVED];
+
+// datagram states in the inbound pass
+const D_PLAIN = 0;
+const D_DECRYPTED = 1;
+const D_SKIP = 2;
+
+/** Batch-size histogram buckets: ≤1, ≤2, ≤4 … ≤128, larger. */
+const BATCH_BOUNDS = [1, 2, 4, 8, 16, 32, 64, 128] as const;
+class BatchHistogram {
+  readonly counts = new Float64Array(BATCH_BOUNDS.length + 1);
+  sum = 0;
+  constructor(readonly io: string) {}
+  add(n: number): void {
+    const b = n <= 1 ? 0 : 32 - Math.clz32(n - 1);
+    this.counts[b < BATCH_BOUNDS.length ? b : BATCH_BOUNDS.length]++;
+    this.sum += n;
+  }
+  get bounds(): readonly number[] {
+    return BATCH_BOUNDS;
+  }
+}
+
+export class Datapath {
+  readonly counters = new GlobalCounters();
+  readonly batchSize: number;
+  readonly headroom: number;
+  readonly burst: number;
+  private slotSize: number;
+  private readonly udp: UdpTransport;
+  private readonly clock: Clock;
+  private readonly log: Logger;
+  private readonly underlay: { family: AddressFamily; mtu: number; port: number; address?: string };
+  private readonly fdbCfg: FdbConfig;
+  private readonly sourceCount: number;
+  private readonly maxLearnedPeers: number;
+
+  private readonly byVni = new Map<number, Network>();
+  private readonly peersByKey = new Map<PeerKey, Peer>();
+  private staticPeers: Peer[] = [];
+  private learnedPeers = 0;
+  private cipher: PacketCipher | null = null;
+  private running = false;
+  private sweepTimer: TimerHandle | null = null;
+  private readonly registered = new WeakSet<object>();
+  private lastWarn = new Map<string, number>();
+
+  // outbound memory: TAP slots, then scratch slots for encrypted flood copies
+  private tapSlab!: Buffer;
+  private tapRx!: RxBatch;
+  private scratchBase = 0;
+  private scratchUsed = 0;
+  private tx!: TxBatch;
+  private txPeer: (Peer | null)[] = [];
+  private txCap = 0;
+  private seal!: CipherBatch;
+  private replySlab!: Buffer;
+  private replies!: TxBatch;
+
+  // inbound memory
+  private udpSlab!: Buffer;
+  private udpRx!: RxBatch;
+  private open!: CipherBatch;
+  private openIdx!: Uint32Array;
+  private dOff!: Uint32Array;
+  private dLen!: Uint32Array;
+  private dState!: Uint8Array;
+  private touched: (Network | null)[] = [];
+  private lastPeer: Peer | null = null;
+
+  private readonly hist = {
+    tapRead: new BatchHistogram('tap_read'),
+    tapWrite: new BatchHistogram('tap_write'),
+    udpRecv: new BatchHistogram('udp_recv'),
+    udpSend: new BatchHistogram('udp_send'),
+  };
+
+  constructor(opts: DatapathOptions) {
+    const cfg = opts.config;
+    this.udp = opts.udp;
+    this.clock = opts.clock;
+    this.log = opts.logger ?? nullLogger;
+    const u = opts.underlay ?? (cfg ? { family: cfg.underlay.family, mtu: cfg.underlay.mtu, port: cfg.underlay.port, address: cfg.underlay.address } : null);
+    if (!u) throw new TypeError('Datapath: underlay (or config) is required');
+    this.underlay = { ...u };
+    this.fdbCfg = opts.fdb ?? cfg?.fdb ?? DEFAULT_FDB;
+    this.batchSize = Math.max(1, Math.floor(opts.batchSize ?? 64));
+    this.headroom = Math.max(64, Math.ceil((opts.headroom ?? 64) / 8) * 8);
+    this.burst = Math.max(1, Math.floor(opts.burst ?? 8));
+    this.maxLearnedPeers = opts.maxLearnedPeers ?? 4096;
+    this.sourceCount = Math.max(1, Math.min(256, this.udp.sourceCount | 0));
+    this.slotSize = opts.slotSize ?? this.headroom + 2048;
+    for (const n of opts.networks) this.slotSize = Math.max(this.slotSize, this.neededSlot(n.config));
+    this.allocate();
+    for (const n of opts.networks) this.addNetworkInternal(n.config, n.tap);
+    const peers = opts.peers ?? cfg?.peers;
+    if (peers) this.setStaticPeers(peers);
+  }
+
+  // ---- lifecycle ------------------------------------------------------------------------------
+
+  /** Registers readiness callbacks (once per device) and starts FDB ageing. Idempotent. */
+  start(): void {
+    if (this.running) return;
+    this.running = true;
+    this.register(this.udp, () => this.udpReadable());
+    for (const net of this.byVni.values()) this.registerTap(net);
+    const every = Math.min(30_000, Math.max(1_000, (this.fdbCfg.ageingSeconds * 1000) / 4));
+    this.sweepTimer = this.clock.setInterval(every, () => this.sweep());
+  }
+
+  /**
+   * Stops forwarding: later readiness callbacks drain and discard (a level-triggered device must be
+   * read). Closing the devices is the owner's (agent's) job.
+   */
+  stop(): void {
+    if (!this.running) return;
+    this.running = false;
+    this.sweepTimer?.cancel();
+    this.sweepTimer = null;
+  }
+
+  get isRunning(): boolean {
+    return this.running;
+  }
+
+  // ---- control plane: networks ---------------------------------------------------------------
+
+  networks(): DatapathNetwork[] {
+    return [...this.byVni.values()];
+  }
+
+  network(vni: number): DatapathNetwork | undefined {
+    return this.byVni.get(vni);
+  }
+
+  /** Adds a network (reload): others are not disturbed. Throws on a duplicate VNI. */
+  addNetwork(n: { config: NetworkConfig; tap: TapDevice }): DatapathNetwork {
+    const need = this.neededSlot(n.config);
+    if (need > this.slotSize) {
+      this.slotSize = need;
+      this.allocate();
+    }
+    const net = this.addNetworkInternal(n.config, n.tap);
+    if (this.running) this.registerTap(net);
+    return net;
+  }
+
+  /** Removes a network: its FDB and neighbour table are dropped; the TAP is left to its owner to close. */
+  removeNetwork(vni: number): boolean {
+    const net = this.byVni.get(vni);
+    if (!net) return false;
+    net.removed = true;
+    this.byVni.delete(vni);
+    net.fdb.clear();
+    net.neigh.clear();
+    return true;
+  }
+
+  // ---- control plane: peers -----------------------------------------------------------------
+
+  /** Replaces the static peers (they serve every VNI without a gossip override). */
+  setStaticPeers(endpoints: readonly Endpoint[]): void {
+    const next: Peer[] = [];
+    const seen = new Set<PeerKey>();
+    for (const ep of endpoints) {
+      if (this.isSelf(ep)) continue;
+      const p = this.peerFor(ep);
+      if (seen.has(p.key)) continue;
+      seen.add(p.key);
+      next.push(p);
+    }
+    for (const old of this.staticPeers) {
+      if (seen.has(old.key)) continue;
+      old.isStatic = false;
+      // entries learned behind a peer we no longer talk to would black-hole until they age
+      for (const net of this.byVni.values()) net.fdb.removeByPeer((p) => p === old);
+    }
+    for (const p of next) p.isStatic = true;
+    this.staticPeers = next;
+    this.recomputeFlood();
+  }
+
+  /** Gossip: the peers serving `vni` (flood targets), or null to fall back to the static peers. */
+  setNetworkPeers(vni: number, endpoints: readonly Endpoint[] | null): boolean {
+    const net = this.byVni.get(vni);
+    if (!net) return false;
+    if (endpoints === null) net.override = null;
+    else {
+      const list: Peer[] = [];
+      const seen = new Set<PeerKey>();
+      for (const ep of endpoints) {
+        if (this.isSelf(ep)) continue;
+        const p = this.peerFor(ep);
+        if (!seen.has(p.key)) {
+          seen.add(p.key);
+          list.push(p);
+        }
+      }
+      net.override = list;
+    }
+    this.recomputeFlood();
+    return true;
+  }
+
+  /** Per-peer counters keyed by "address:port" (status, metrics). */
+  peerCounters(): Map<string, PeerCounters> {
+    const m = new Map<string, PeerCounters>();
+    for (const p of this.peersByKey.values()) m.set(p.label, p.counters);
+    return m;
+  }
+
+  /** Same as `peerCounters`, as the metrics view's `peers()`. */
+  peers(): Iterable<[string, PeerCounters]> {
+    return this.peerCounters();
+  }
+
+  /** Every known peer with its flags. */
+  peerList(): { endpoint: Endpoint; label: string; static: boolean; counters: PeerCounters }[] {
+    return [...this.peersByKey.values()].map((p) => ({ endpoint: p.endpoint, label: p.label, static: p.isStatic, counters: p.counters }));
+  }
+
+  // ---- control plane: FDB / neighbours (gossip) ------------------------------------------------
+
+  /** Static entry: `mac` of network `vni` lives behind `endpoint`. False for an unknown VNI or a full table. */
+  fdbSetRemote(vni: number, mac: string | number, endpoint: Endpoint): boolean {
+    const net = this.byVni.get(vni);
+    if (!net) return false;
+    return net.fdb.setStatic(toMacNumber(mac), this.peerFor(endpoint));
+  }
+
+  /** Deletes the entry for `mac` in network `vni`. */
+  fdbDelete(vni: number, mac: string | number): boolean {
+    const net = this.byVni.get(vni);
+    return net ? net.fdb.delete(toMacNumber(mac)) : false;
+  }
+
+  /** Removes every entry (all networks) behind the host at `endpoint`'s address; returns how many. */
+  fdbRemoveByPeer(endpoint: Endpoint): number {
+    const key = peerKeyOfEndpoint(endpoint);
+    let n = 0;
+    for (const net of this.byVni.values()) n += net.fdb.removeByPeer((p) => p.key === key);
+    return n;
+  }
+
+  /** ARP/ND suppression entry: `ip` of network `vni` is at `mac`. Throws TypeError on bad input. */
+  neighSet(vni: number, ip: string, mac: string | number): boolean {
+    const net = this.byVni.get(vni);
+    if (!net) return false;
+    net.neigh.set(ip, mac);
+    return true;
+  }
+
+  neighDelete(vni: number, ip: string): boolean {
+    const net = this.byVni.get(vni);
+    return net ? net.neigh.delete(ip) : false;
+  }
+
+  /** MACs seen on this host's bridge for `vni`, with the addresses they used (for gossip). */
+  localEndpoints(vni: number): { mac: string; ipv4: string[]; ipv6: string[] }[] {
+    const net = this.byVni.get(vni);
+    if (!net) return [];
+    const own = net.tap.mac;
+    const ownText = [...own].map((b) => b.toString(16).padStart(2, '0')).join(':');
+    return net.fdb.localEntries(this.clock.now()).filter((e) => e.mac !== ownText);
+  }
+
+  /** Changes whenever `localEndpoints(vni)` may have changed (cheap to poll). */
+  localVersion(vni: number): number {
+    return this.byVni.get(vni)?.fdb.localVersion ?? -1;
+  }
+
+  /** FDB entry counts per network and kind (metrics). */
+  fdbEntries(): { network: string; vni: number; kind: string; count: number }[] {
+    const out: { network: string; vni: number; kind: string; count: number }[] = [];
+    const now = this.clock.now();
+    for (const net of this.byVni.values()) {
+      const counts = [0, 0, 0];
+      for (const e of net.fdb.entries(now)) counts[FDB_KIND_NAMES.indexOf(e.kind)]++;
+      FDB_KIND_NAMES.forEach((kind, i) => out.push({ network: net.config.name, vni: net.config.vni, kind, count: counts[i] }));
+    }
+    return out;
+  }
+
+  /** ARP/ND requests answered locally, per network (metrics). */
+  neighAnswered(): { network: string; vni: number; count: number }[] {
+    return [...this.byVni.values()].map((n) => ({ network: n.config.name, vni: n.config.vni, count: n.neighAnswered }));
+  }
+
+  /** Batch-size histograms (metrics). */
+  batchSizes(): BatchHistogram[] {
+    return [this.hist.tapRead, this.hist.tapWrite, this.hist.udpRecv, this.hist.udpSend];
+  }
+
+  // ---- control plane: crypto ------------------------------------------------------------------
+
+  /** Sets (or clears, with null) the cipher for encrypted networks. Throws if it needs more room than the slots have. */
+  setCipher(cipher: PacketCipher | null): void {
+    if (cipher) {
+      if (cipher.headroom + VXLAN_HLEN > this.headroom) throw new RangeError(`cipher headroom ${cipher.headroom} + 8 > data path headroom ${this.headroom}`);
+      if (cipher.tailroom > TAILROOM) throw new RangeError(`cipher tailroom ${cipher.tailroom} > ${TAILROOM}`);
+    }
+    if (this.cipher && this.cipher !== cipher) this.cipher.detach?.();
+    this.cipher = cipher;
+    if (cipher) {
+      const host: CipherHost = {
+        clock: this.clock,
+        sendBatch: (b) => this.safeSend(b),
+        countTx: (vni, packets, bytes) => {
+          const net = this.byVni.get(vni);
+          if (net) {
+            net.counters.txPackets += packets;
+            net.counters.txBytes += bytes;
+          }
+        },
+        countTxDrop: (vni, reason, packets) => {
+          const net = this.byVni.get(vni);
+          if (net) net.counters.txDrops[txDropIndex[reason]] += packets;
+        },
+      };
+      cipher.attach?.(host);
+    }
+    for (const net of this.byVni.values()) this.computeLimits(net);
+  }
+
+  // ---- outbound (inside → outside) ------------------------------------------------------------
+
+  private tapReadable(net: Network): void {
+    for (let round = 0; round < this.burst; round++) {
+      let n: number;
+      try {
+        n = net.tap.readBatch(this.tapRx);
+      } catch (e) {
+        this.warn('tap_read', e, { tap: net.tap.name });
+        return;
+      }
+      if (n <= 0) return;
+      if (!this.running || net.removed) continue; // drain and discard
+      this.counters.tapBatches++;
+      this.hist.tapRead.add(n);
+      this.processTapBatch(net, n);
+      if (n < this.batchSize) return;
+    }
+  }
+
+  private processTapBatch(net: Network, n: number): void {
+    const now = this.clock.now();
+    const slab = this.tapSlab;
+    const lens = this.tapRx.lens;
+    const c = net.counters;
+    const fdb = net.fdb;
+    const slot = this.slotSize;
+    const head = this.headroom;
+    const enc = net.config.encrypted;
+    const vni = net.config.vni;
+    const canSend = !enc || this.cipher !== null;
+    this.tx.count = 0;
+    this.scratchUsed = 0;
+    this.replies.count = 0;
+    for (let i = 0; i < n; i++) {
+      const off = i * slot + head;
+      const len = lens[i];
+      c.txFrames++;
+      c.txFrameBytes += len;
+      if (len < ETH_HLEN) {
+        c.txDrops[TX_RUNT]++;
+        continue;
+      }
+      // learn the source as local (unicast, non-zero) and snoop its addresses
+      if ((slab[off + 6] & 1) === 0) {
+        const sHi = (slab[off + 6] << 8) | slab[off + 7];
+        const sLo = ((slab[off + 8] << 24) | (slab[off + 9] << 16) | (slab[off + 10] << 8) | slab[off + 11]) >>> 0;
+        if ((sHi | sLo) !== 0) {
+          const s = fdb.learnLocal(sHi, sLo, now);
+          if (s >= 0) this.snoop(fdb, s, off, len);
+        }
+      }
+      const tagged = isVlanTpid((slab[off + 12] << 8) | slab[off + 13]);
+      if (len > (tagged ? net.maxTagged : net.maxUntagged)) {
+        c.txDrops[TX_OVERSIZE]++;
+        continue;
+      }
+      let peer: Peer | null = null;
+      if ((slab[off] & 1) !== 0) {
+        if (!tagged && this.trySuppress(net, off, len, now)) continue;
+      } else {
+        const dHi = (slab[off] << 8) | slab[off + 1];
+        const dLo = ((slab[off + 2] << 24) | (slab[off + 3] << 16) | (slab[off + 4] << 8) | slab[off + 5]) >>> 0;
+        const s = fdb.lookup(dHi, dLo, now);
+        if (s >= 0) {
+          if (fdb.kindAt(s) === FDB_LOCAL) {
+            c.txDrops[TX_LOCAL_DST]++;
+            continue;
+          }
+          peer = fdb.peerAt(s);
+        }
+      }
+      if (peer === null && net.floodPeers.length === 0) {
+        c.txDrops[TX_NO_PEERS]++;
+        continue;
+      }
+      if (!canSend) {
+        c.txDrops[TX_NO_SESSION]++;
+        continue;
+      }
+      // VXLAN header in place, in front of the frame
+      const pkt = off - VXLAN_HLEN;
+      slab[pkt] = 0x08;
+      slab[pkt + 1] = 0;
+      slab[pkt + 2] = 0;
+      slab[pkt + 3] = 0;
+      slab[pkt + 4] = (vni >>> 16) & 0xff;
+      slab[pkt + 5] = (vni >>> 8) & 0xff;
+      slab[pkt + 6] = vni & 0xff;
+      slab[pkt + 7] = 0;
+      const plen = len + VXLAN_HLEN;
+      const src = this.sourceCount > 1 ? flowHash(slab, off, len) % this.sourceCount : 0;
+      if (peer !== null) {
+        this.emit(net, pkt, plen, src, peer);
+      } else {
+        c.txFlooded++;
+        const peers = net.floodPeers;
+        if (enc) {
+          // each peer's copy is sealed separately: copies first, the in-place one last
+          for (let p = 1; p < peers.length; p++) this.emit(net, this.copyToScratch(net, pkt, plen), plen, src, peers[p]);
+          this.emit(net, pkt, plen, src, peers[0]);
+        } else {
+          for (let p = 0; p < peers.length; p++) this.emit(net, pkt, plen, src, peers[p]);
+        }
+      }
+    }
+    if (this.replies.count > 0) {
+      const w = this.safeTapWrite(net, this.replies);
+      net.neighAnswered += w;
+      this.hist.tapWrite.add(this.replies.count);
+    }
+    this.flushTx(net);
+  }
+
+  /** Adds one send descriptor; flushes first when the table is full. */
+  private emit(net: Network, off: number, len: number, src: number, peer: Peer): void {
+    const tx = this.tx;
+    if (tx.count === this.txCap) this.flushTx(net);
+    const j = tx.count++;
+    tx.offs[j] = off;
+    tx.lens[j] = len;
+    tx.srcIdx[j] = src;
+    tx.addrs.set(peer.record, j * ADDR_LEN);
+    this.txPeer[j] = peer;
+  }
+
+  /** Copies a VXLAN packet into a scratch slot (encrypted floods only); returns its offset. */
+  private copyToScratch(net: Network, off: number, len: number): number {
+    if (this.scratchUsed === this.batchSize) this.flushTx(net);
+    const dst = this.scratchBase + this.scratchUsed * this.slotSize + this.headroom - VXLAN_HLEN;
+    this.scratchUsed++;
+    this.tapSlab.copy(this.tapSlab, dst, off, off + len);
+    return dst;
+  }
+
+  /** Seals (encrypted networks), sends the descriptors, counts. */
+  private flushTx(net: Network): void {
+    const tx = this.tx;
+    const c = net.counters;
+    if (tx.count > 0 && net.config.encrypted) {
+      const cipher = this.cipher;
+      if (cipher === null) {
+        c.txDrops[TX_NO_SESSION] += tx.count;
+        tx.count = 0;
+      } else {
+        const sb = this.seal;
+        sb.count = tx.count;
+        sb.vnis.fill(net.config.vni, 0, tx.count);
+        sb.status.fill(CIPHER_NO_SESSION, 0, tx.count);
+        try {
+          cipher.sealBatch(sb);
+        } catch (e) {
+          this.warn('seal', e, {});
+        }
+        let k = 0;
+        for (let j = 0; j < sb.count; j++) {
+          const st = sb.status[j];
+          if (st === CIPHER_OK) {
+            tx.offs[k] = sb.outOffs[j];
+            tx.lens[k] = sb.outLens[j];
+            tx.srcIdx[k] = tx.srcIdx[j];
+            if (k !== j) tx.addrs.copyWithin(k * ADDR_LEN, j * ADDR_LEN, (j + 1) * ADDR_LEN);
+            this.txPeer[k] = this.txPeer[j];
+            k++;
+          } else if (st !== CIPHER_QUEUED) {
+            c.txDrops[TX_NO_SESSION]++;
+          }
+        }
+        tx.count = k;
+      }
+    }
+    this.scratchUsed = 0;
+    if (tx.count === 0) return;
+    const count = tx.count;
+    this.hist.udpSend.add(count);
+    const sent = this.safeSend(tx);
+    for (let j = 0; j < sent; j++) {
+      const l = tx.lens[j];
+      c.txPackets++;
+      c.txBytes += l;
+      const pc = this.txPeer[j]!.counters;
+      pc.txPackets++;
+      pc.txBytes += l;
+    }
+    if (sent < count) c.txDrops[TX_SEND_FAILED] += count - sent;
+    tx.count = 0;
+  }
+
+  /** Records the IPv4/IPv6/ARP-sender address of a frame from the local entry `s`. */
+  private snoop(fdb: Fdb<Peer>, s: number, off: number, len: number): void {
+    const b = this.tapSlab;
+    const et = (b[off + 12] << 8) | b[off + 13];
+    if (et === ETHERTYPE_IPV4) {
+      if (len >= ETH_HLEN + 20 && b[off + 14] >>> 4 === 4) {
+        fdb.noteIPv4(s, ((b[off + 26] << 24) | (b[off + 27] << 16) | (b[off + 28] << 8) | b[off + 29]) >>> 0);
+      }
+    } else if (et === ETHERTYPE_IPV6) {
+      if (len >= ETH_HLEN + 40 && b[off + 14] >>> 4 === 6) fdb.noteIPv6(s, b, off + 22);
+    } else if (et === ETHERTYPE_ARP) {
+      const spa = arpSenderIp(b, off, len);
+      // only when the ARP sender hardware address is the frame's source
+      if (spa > 0 && macEquals(b, off + ETH_HLEN + 8, b, off + 6)) fdb.noteIPv4(s, spa);
+    }
+  }
+
+  /** ARP request / neighbour solicitation for a known remote endpoint → reply queued for the TAP. */
+  private trySuppress(net: Network, off: number, len: number, now: number): boolean {
+    if (net.neigh.size === 0) return false;
+    const b = this.tapSlab;
+    const et = (b[off + 12] << 8) | b[off + 13];
+    let mac = -1;
+    let isArp = false;
+    if (et === ETHERTYPE_ARP) {
+      const tpa = arpRequestTarget(b, off, len);
+      if (tpa < 0) return false;
+      mac = net.neigh.lookupV4(tpa);
+      isArp = true;
+    } else if (et === ETHERTYPE_IPV6) {
+      const t = ndSolicitTarget(b, off, len);
+      if (t < 0) return false;
+      mac = net.neigh.lookupV6(b, t);
+    } else {
+      return false;
+    }
+    if (mac < 0) return false;
+    // a target on our own bridge answers for itself
+    if (net.fdb.isLocal(Math.floor(mac / 0x100000000), mac >>> 0, now)) return false;
+    const r = this.replies;
+    if (r.count === this.batchSize) return false;
+    const o = r.count * 128;
+    r.offs[r.count] = o;
+    r.lens[r.count] = isArp ? writeArpReply(b, off, mac, this.replySlab, o) : writeNdAdvert(b, off, mac, this.replySlab, o);
+    r.count++;
+    return true;
+  }
+
+  // ---- inbound (outside → inside) -------------------------------------------------------------
+
+  private udpReadable(): void {
+    for (let round = 0; round < this.burst; round++) {
+      let n: number;
+      try {
+        n = this.udp.recvBatch(this.udpRx);
+      } catch (e) {
+        this.warn('udp_recv', e, {});
+        return;
+      }
+      if (n <= 0) return;
+      if (!this.running) continue; // drain and discard
+      this.counters.udpBatches++;
+      this.hist.udpRecv.add(n);
+      this.processUdpBatch(n);
+      if (n < this.batchSize) return;
+    }
+  }
+
+  private processUdpBatch(n: number): void {
+    const now = this.clock.now();
+    const g = this.counters;
+    const slab = this.udpSlab;
+    const lens = this.udpRx.lens;
+    const addrs = this.udpRx.addrs;
+    const slot = this.slotSize;
+    const dOff = this.dOff;
+    const dLen = this.dLen;
+    const dState = this.dState;
+    g.rxDatagrams += n;
+    for (let i = 0; i < n; i++) {
+      dOff[i] = i * slot;
+      dLen[i] = lens[i];
+      dState[i] = D_PLAIN;
+    }
+    if (this.cipher !== null) this.openEnvelopes(n);
+    let touched = 0;
+    for (let i = 0; i < n; i++) {
+      const state = dState[i];
+      if (state === D_SKIP) continue;
+      const off = dOff[i];
+      const len = dLen[i];
+      const st = vxlanCheck(slab, off, len);
+      if (st !== VXLAN_OK) {
+        g.rxDrops[VXLAN_STATUS_INDEX[st]]++;
+        continue;
+      }
+      const net = this.byVni.get(vxlanVni(slab, off));
+      if (net === undefined) {
+        g.rxDrops[RX_UNKNOWN_VNI]++;
+        continue;
+      }
+      const c = net.counters;
+      c.rxPackets++;
+      c.rxBytes += len;
+      const aOff = i * ADDR_LEN;
+      let peer = this.findPeer(addrs, aOff);
+      if (peer !== null) {
+        peer.counters.rxPackets++;
+        peer.counters.rxBytes += len;
+      }
+      if (net.config.encrypted && state !== D_DECRYPTED) {
+        c.rxDrops[RX_PLAINTEXT]++;
+        continue;
+      }
+      const inner = off + VXLAN_HLEN;
+      const ilen = len - VXLAN_HLEN;
+      if (ilen < ETH_HLEN) {
+        c.rxDrops[RX_RUNT]++;
+        continue;
+      }
+      if (ilen > (isVlanTpid((slab[inner + 12] << 8) | slab[inner + 13]) ? net.maxTagged : net.maxUntagged)) {
+        c.rxDrops[RX_OVERSIZE]++;
+        continue;
+      }
+      const sHi = (slab[inner + 6] << 8) | slab[inner + 7];
+      const sLo = ((slab[inner + 8] << 24) | (slab[inner + 9] << 16) | (slab[inner + 10] << 8) | slab[inner + 11]) >>> 0;
+      if ((sHi & 0x100) !== 0 || (sHi | sLo) === 0) {
+        c.rxDrops[RX_BAD_SRC]++;
+        continue;
+      }
+      if (macEquals(slab, inner + 6, net.tap.mac, 0) || net.fdb.isLocal(sHi, sLo, now)) {
+        c.rxDrops[RX_OWN_SRC]++;
+        continue;
+      }
+      if (peer === null) peer = this.learnPeer(addrs, aOff);
+      if (peer !== null) net.fdb.learnRemote(sHi, sLo, peer, now);
+      if (net.rxPending === 0) this.touched[touched++] = net;
+      const w = net.tapTx;
+      w.offs[net.rxPending] = inner;
+      w.lens[net.rxPending] = ilen;
+      net.rxPending++;
+    }
+    for (let t = 0; t < touched; t++) {
+      const net = this.touched[t]!;
+      this.touched[t] = null;
+      const w = net.tapTx;
+      const count = net.rxPending;
+      net.rxPending = 0;
+      w.count = count;
+      this.hist.tapWrite.add(count);
+      const written = this.safeTapWrite(net, w);
+      const c = net.counters;
+      c.rxDelivered += written;
+      for (let j = 0; j < written; j++) c.rxDeliveredBytes += w.lens[j];
+      if (written < count) c.rxDrops[RX_TAP_FAIL] += count - written;
+    }
+  }
+
+  /** Hands cipher envelopes to `openBatch`; marks each datagram decrypted, consumed or failed. */
+  private openEnvelopes(n: number): void {
+    const cipher = this.cipher!;
+    const ob = this.open;
+    const slab = this.udpSlab;
+    ob.count = 0;
+    for (let i = 0; i < n; i++) {
+      if (!cipher.isEnvelope(slab, this.dOff[i], this.dLen[i])) continue;
+      const j = ob.count++;
+      ob.offs[j] = this.dOff[i];
+      ob.lens[j] = this.dLen[i];
+      this.udpRx.addrs.copy(ob.addrs, j * ADDR_LEN, i * ADDR_LEN, (i + 1) * ADDR_LEN);
+      this.openIdx[j] = i;
+      this.dState[i] = D_SKIP;
+    }
+    if (ob.count === 0) return;
+    ob.status.fill(CIPHER_FAILED, 0, ob.count);
+    try {
+      cipher.openBatch(ob);
+    } catch (e) {
+      this.warn('open', e, {});
+    }
+    for (let j = 0; j < ob.count; j++) {
+      const i = this.openIdx[j];
+      const st = ob.status[j];
+      if (st === CIPHER_OK) {
+        const o = ob.outOffs[j];
+        const l = ob.outLens[j];
+        // the plaintext must lie inside the datagram's own slot
+        if (o >= ob.offs[j] && o + l <= ob.offs[j] + ob.lens[j]) {
+          this.dOff[i] = o;
+          this.dLen[i] = l;
+          this.dState[i] = D_DECRYPTED;
+          continue;
+        }
+        this.counters.rxDrops[RX_DECRYPT]++;
+      } else if (st !== CIPHER_CONSUMED) {
+        this.counters.rxDrops[RX_DECRYPT]++;
+      }
+    }
+  }
+
+  /** Known peer for the source record at `addrs[off]`, or null. Allocation-free for IPv4 and for repeats. */
+  private findPeer(addrs: Buffer, off: number): Peer | null {
+    const last = this.lastPeer;
+    if (last !== null) {
+      const r = last.record;
+      let k = 0;
+      while (k < 16 && r[k] === addrs[off + k]) k++;
+      if (k === 16) return last;
+    }
+    const p = this.peersByKey.get(peerKeyOf(addrs, off));
+    if (p === undefined) return null;
+    this.lastPeer = p;
+    return p;
+  }
+
+  /** A new peer learned from traffic (sent to at our VXLAN port), bounded by maxLearnedPeers. */
+  private learnPeer(addrs: Buffer, off: number): Peer | null {
+    if (this.learnedPeers >= this.maxLearnedPeers) return null;
+    const ep = recordToEndpoint(addrs, off);
+    ep.port = this.underlay.port;
+    const p = new Peer(ep);
+    this.peersByKey.set(p.key, p);
+    this.learnedPeers++;
+    this.lastPeer = p;
+    return p;
+  }
+
+  // ---- internals ----------------------------------------------------------------------------
+
+  private neededSlot(cfg: NetworkConfig): number {
+    return this.headroom + Math.max(2048, Math.ceil((cfg.mtu + ETH_HLEN + VLAN_HLEN + TAILROOM) / 64) * 64);
+  }
+
+  /** (Re)allocates slabs and batch descriptors for the current slot size and batch size. */
+  private allocate(): void {
+    const B = this.batchSize;
+    const S = this.slotSize;
+    this.txCap = Math.max(256, B * 4);
+    this.tapSlab = Buffer.alloc(S * B * 2); // B TAP slots + B scratch slots
+    this.scratchBase = S * B;
+    const lens = new Uint32Array(B);
+    this.tapRx = { slab: this.tapSlab, slotSize: S, headroom: this.headroom, slots: B, lens, addrs: Buffer.alloc(0) };
+    const txOffs = new Uint32Array(this.txCap);
+    const txLens = new Uint32Array(this.txCap);
+    const txAddrs = Buffer.alloc(this.txCap * ADDR_LEN);
+    this.tx = { slab: this.tapSlab, offs: txOffs, lens: txLens, addrs: txAddrs, srcIdx: new Uint8Array(this.txCap), count: 0 };
+    this.txPeer = new Array<Peer | null>(this.txCap).fill(null);
+    this.seal = {
+      slab: this.tapSlab, offs: txOffs, lens: txLens, addrs: txAddrs, vnis: new Uint32Array(this.txCap),
+      outOffs: new Uint32Array(this.txCap), outLens: new Uint32Array(this.txCap), status: new Uint8Array(this.txCap), count: 0,
+    };
+    this.replySlab = Buffer.alloc(B * 128);
+    this.replies = { slab: this.replySlab, offs: new Uint32Array(B), lens: new Uint32Array(B), addrs: Buffer.alloc(0), srcIdx: new Uint8Array(0), count: 0 };
+
+    this.udpSlab = Buffer.alloc(S * B);
+    this.udpRx = { slab: this.udpSlab, slotSize: S, headroom: 0, slots: B, lens: new Uint32Array(B), addrs: Buffer.alloc(B * ADDR_LEN) };
+    this.open = {
+      slab: this.udpSlab, offs: new Uint32Array(B), lens: new Uint32Array(B), addrs: Buffer.alloc(B * ADDR_LEN), vnis: new Uint32Array(B),
+      outOffs: new Uint32Array(B), outLens: new Uint32Array(B), status: new Uint8Array(B), count: 0,
+    };
+    this.openIdx = new Uint32Array(B);
+    this.dOff = new Uint32Array(B);
+    this.dLen = new Uint32Array(B);
+    this.dState = new Uint8Array(B);
+    for (const net of this.byVni.values()) this.allocateNet(net);
+  }
+
+  private allocateNet(net: Network): void {
+    const B = this.batchSize;
+    net.tapTx = { slab: this.udpSlab, offs: new Uint32Array(B), lens: new Uint32Array(B), addrs: Buffer.alloc(0), srcIdx: new Uint8Array(0), count: 0 };
+    this.touched = new Array<Network | null>(Math.max(this.touched.length, this.byVni.size + 1)).fill(null);
+  }
+
+  private addNetworkInternal(config: NetworkConfig, tap: TapDevice): Network {
+    if (!Number.isInteger(config.vni) || config.vni < 0 || config.vni > 0xffffff) throw new RangeError(`bad VNI ${config.vni}`);
+    if (this.byVni.has(config.vni)) throw new RangeError(`VNI ${config.vni} already configured`);
+    const net = new Network(config, tap, this.fdbCfg, this.clock);
+    this.byVni.set(config.vni, net);
+    this.allocateNet(net);
+    this.computeLimits(net);
+    this.recomputeFlood();
+    return net;
+  }
+
+  /** Largest frames: MTU + 14 (+ 4 tagged), and never an outer packet above the underlay MTU. */
+  private computeLimits(net: Network): void {
+    const ipHdr = this.underlay.family === 6 ? 40 : 20;
+    const overhead = net.config.encrypted && this.cipher ? this.cipher.headroom + this.cipher.tailroom : 0;
+    const outerRoom = this.underlay.mtu - ipHdr - 8 - VXLAN_HLEN - overhead;
+    net.maxUntagged = Math.min(net.config.mtu + ETH_HLEN, outerRoom);
+    net.maxTagged = Math.min(net.config.mtu + ETH_HLEN + VLAN_HLEN, outerRoom);
+  }
+
+  private recomputeFlood(): void {
+    for (const net of this.byVni.values()) net.floodPeers = net.override ?? this.staticPeers;
+  }
+
+  private isSelf(ep: Endpoint): boolean {
+    const a = this.underlay.address;
+    if (!a) return false;
+    try {
+      return peerKeyOfEndpoint(ep) === peerKeyOfEndpoint({ address: a, port: 0, family: this.underlay.family }) && ep.port === this.underlay.port;
+    } catch {
+      return false;
+    }
+  }
+
+  /**
+   * The peer object for `ep` (one per address). An existing peer at the same address but another
+   * port is replaced: its FDB entries and list memberships are dropped.
+   */
+  private peerFor(ep: Endpoint): Peer {
+    const fresh = new Peer(ep);
+    const old = this.peersByKey.get(fresh.key);
+    if (old && old.endpoint.port === fresh.endpoint.port) return old;
+    if (old) {
+      for (const net of this.byVni.values()) {
+        net.fdb.removeByPeer((p) => p === old);
+        if (net.override) net.override = net.override.filter((p) => p !== old);
+      }
+      this.staticPeers = this.staticPeers.filter((p) => p !== old);
+      if (!old.isStatic) this.learnedPeers = Math.max(0, this.learnedPeers - 1);
+      if (this.lastPeer === old) this.lastPeer = null;
+    }
+    this.peersByKey.set(fresh.key, fresh);
+    return fresh;
+  }
+
+  /** Periodic: FDB ageing, then forgetting learned peers nothing refers to any more. */
+  private sweep(): void {
+    const now = this.clock.now();
+    for (const net of this.byVni.values()) net.fdb.sweep(now);
+    const used = new Set<Peer>(this.staticPeers);
+    for (const net of this.byVni.values()) {
+      if (net.override) for (const p of net.override) used.add(p);
+      for (const e of net.fdb.entries(now)) if (e.peer) used.add(e.peer);
+    }
+    for (const [k, p] of this.peersByKey) {
+      if (!used.has(p)) {
+        this.peersByKey.delete(k);
+        if (this.lastPeer === p) this.lastPeer = null;
+      }
+    }
+    this.learnedPeers = 0;
+    for (const p of this.peersByKey.values()) if (!p.isStatic) this.learnedPeers++;
+  }
+
+  private register(dev: { onReadable(cb: () => void): void }, cb: () => void): void {
+    if (this.registered.has(dev)) return;
+    this.registered.add(dev);
+    dev.onReadable(cb);
+  }
+
+  private registerTap(net: Network): void {
+    this.register(net.tap, () => {
+      // the TAP object may outlive its network (removed, or re-added under a new Network)
+      const cur = this.tapOwner(net.tap) ?? net;
+      this.tapReadable(cur);
+    });
+  }
+
+  private tapOwner(tap: TapDevice): Network | undefined {
+    for (const net of this.byVni.values()) if (net.tap === tap) return net;
+    return undefined;
+  }
+
+  private safeSend(b: TxBatch): number {
+    try {
+      const n = this.udp.sendBatch(b);
+      return n > 0 ? Math.min(n, b.count) : 0;
+    } catch (e) {
+      this.warn('udp_send', e, {});
+      return 0;
+    }
+  }
+
+  private safeTapWrite(net: Network, b: TxBatch): number {
+    try {
+      const n = net.tap.writeBatch(b);
+      return n > 0 ? Math.min(n, b.count) : 0;
+    } catch (e) {
+      this.warn('tap_write', e, { tap: net.tap.name });
+      return 0;
+    }
+  }
+
+  /** I/O errors are counted as drops; logged at most once per 10 s per kind. */
+  private warn(kind: string, e: unknown, fields: Record<string, unknown>): void {
+    const now = this.clock.now();
+    const last = this.lastWarn.get(kind);
+    if (last !== undefined && now - last < 10_000) return;
+    this.lastWarn.set(kind, now);
+    const err = e as { message?: string; code?: string };
+    this.log.warn({ ...fields, kind, err: err?.message, code: err?.code }, 'data path I/O error');
+  }
+}
+

@@ -1,0 +1,428 @@
+/**
+ * In-memory twins of the I/O seams in `io.ts` (as wireguard-go's `tun/tuntest` and `conn/bindtest`):
+ * the same `Datapath` runs over them deterministically in unit tests and simulations.
+ *
+ *   - `MemoryTap`: a TAP device whose "kernel side" is the test: `inject(frame)` queues a frame for
+ *     `readBatch`, frames given to `writeBatch` are copied into `written`.
+ *   - `MemoryUdpNetwork`: a hub of `MemoryUdp` endpoints attached by (address, port). `sendBatch`
+ *     copies each datagram into the destination's receive queue; the source record carries the
+ *     sender's address and the port of the source socket chosen by `srcIdx` (index 0 = the
+ *     endpoint's own port, others = ephemeral ports), as the real transport does.
+ *   - `MemoryReactor`: readiness. Devices with queued data are "readable"; `run()` calls their
+ *     callbacks (level-triggered: again while data remains) until everything is quiet, in a fixed
+ *     order, so a test is a deterministic sequence of steps. With `auto: true` the reactor runs
+ *     itself on `setImmediate` whenever something is queued (for agent-level tests on real timers).
+ *
+ * Faults (the gossip simulator can reuse the pattern): `lossRate` with a seeded PRNG, `delayMs`
+ * (on the injected clock; delivered when the clock reaches it), `partition(a, b)` / `heal()`, and a
+ * general `filter` hook. Queues are bounded (`queueLimit`, like a socket buffer): overflow is
+ * dropped and counted in `overflows`. `failNextSends` / `failNextWrites` simulate EAGAIN.
+ */
+import type { Clock } from '../clock';
+import type { Endpoint } from '../config/types';
+import { endpointToRecord, isV4Mapped, recordToEndpoint } from './addr';
+import type { RxBatch, TapDevice, TxBatch, UdpTransport } from './io';
+import { ADDR_LEN } from './io';
+
+/** Something the reactor can make readable. */
+interface Readable {
+  hasData(): boolean;
+  fire(): void;
+}
+
+export class MemoryReactor {
+  private readonly sources: Readable[] = [];
+  private scheduled = false;
+  /** Total callback invocations (diagnostics). */
+  calls = 0;
+
+  constructor(readonly opts: { auto?: boolean } = {}) {}
+
+  /** @internal */
+  add(src: Readable): void {
+    this.sources.push(src);
+  }
+
+  /** @internal */
+  remove(src: Readable): void {
+    const i = this.sources.indexOf(src);
+    if (i >= 0) this.sources.splice(i, 1);
+  }
+
+  /** @internal called when data was queued somewhere. */
+  kick(): void {
+    if (!this.opts.auto || this.scheduled) return;
+    this.scheduled = true;
+    setImmediate(() => {
+      this.scheduled = false;
+      this.run();
+    });
+  }
+
+  /**
+   * Calls the callbacks of readable sources, round after round, until none has data (or
+   * `maxRounds` rounds have run: a source whose callback never drains it cannot hang a test).
+   * Returns the number of rounds run.
+   */
+  run(maxRounds = 10_000): number {
+    let rounds = 0;
+    while (rounds < maxRounds) {
+      let any = false;
+      for (const s of this.sources.slice()) {
+        if (s.hasData()) {
+          any = true;
+          this.calls++;
+          s.fire();
+        }
+      }
+      if (!any) break;
+      rounds++;
+    }
+    return rounds;
+  }
+}
+
+/** A TAP twin. */
+export class MemoryTap implements TapDevice {
+  readonly name: string;
+  readonly mac: Buffer;
+  /** Frames the data path wrote (copies), oldest first. */
+  readonly written: Buffer[] = [];
+  /** Frames queued by `inject`, not yet read. */
+  private readonly queue: Buffer[] = [];
+  private cb: (() => void) | null = null;
+  private closed = false;
+  /** The next N `writeBatch` calls write nothing (EAGAIN). */
+  failNextWrites = 0;
+  /** Most frames one `writeBatch` writes (then EAGAIN for the rest); Infinity by default. */
+  writeLimit = Infinity;
+  readBatches = 0;
+  writeBatches = 0;
+  private readonly src: Readable;
+
+  private readonly reactor: MemoryReactor;
+
+  constructor(opts: { name?: string; mac?: Buffer; reactor?: MemoryReactor } = {}) {
+    this.reactor = opts.reactor ?? new MemoryReactor();
+    this.name = opts.name ?? 'memtap';
+    this.mac = opts.mac ?? Buffer.from([0x02, 0x00, 0x5e, 0x10, 0x00, 0x01]);
+    this.src = { hasData: () => !this.closed && this.cb !== null && this.queue.length > 0, fire: () => this.cb?.() };
+    this.reactor.add(this.src);
+  }
+
+  /** Queues a frame (copied) for the data path to read. */
+  inject(frame: Uint8Array): void {
+    if (this.closed) return;
+    this.queue.push(Buffer.from(frame));
+    this.reactor.kick();
+  }
+
+  /** Frames written since the last call, removed from `written`. */
+  takeWritten(): Buffer[] {
+    return this.written.splice(0, this.written.length);
+  }
+
+  get pending(): number {
+    return this.queue.length;
+  }
+
+  readBatch(batch: RxBatch): number {
+    let n = 0;
+    this.readBatches++;
+    while (n < batch.slots && this.queue.length > 0) {
+      const f = this.queue.shift()!;
+      const room = batch.slotSize - batch.headroom;
+      const len = Math.min(f.length, room); // a real read() truncates to the buffer too
+      f.copy(batch.slab, n * batch.slotSize + batch.headroom, 0, len);
+      batch.lens[n] = len;
+      n++;
+    }
+    return n;
+  }
+
+  writeBatch(batch: TxBatch): number {
+    this.writeBatches++;
+    if (this.failNextWrites > 0) {
+      this.failNextWrites--;
+      return 0;
+    }
+    const n = Math.min(batch.count, this.writeLimit);
+    for (let i = 0; i < n; i++) {
+      this.written.push(Buffer.from(batch.slab.subarray(batch.offs[i], batch.offs[i] + batch.lens[i])));
+    }
+    return n;
+  }
+
+  onReadable(cb: () => void): void {
+    this.cb = cb;
+    if (this.queue.length) this.reactor.kick();
+  }
+
+  close(): void {
+    this.closed = true;
+    this.cb = null;
+    this.queue.length = 0;
+    this.reactor.remove(this.src);
+  }
+}
+
+/** A datagram in flight or queued. */
+export interface MemoryDatagram {
+  data: Buffer;
+  /** Source record (sender address, source-socket port). */
+  from: Buffer;
+  /** Destination record. */
+  to: Buffer;
+}
+
+/** Decision of a `filter`: deliver, drop, or deliver after a delay (ms on the hub's clock). */
+export type FilterVerdict = 'deliver' | 'drop' | number;
+
+/** Small seeded PRNG (mulberry32), so loss patterns repeat. */
+export function seededRandom(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+export interface MemoryUdpNetworkOptions {
+  reactor?: MemoryReactor;
+  /** Needed for `delayMs` and delaying filters. */
+  clock?: Clock;
+  /** Probability a datagram is lost (seeded PRNG). Default 0. */
+  lossRate?: number;
+  /** Delay applied to every datagram (ms on `clock`). Default 0 (synchronous enqueue). */
+  delayMs?: number;
+  seed?: number;
+  /** Receive queue bound per endpoint (datagrams); overflow is dropped. Default 4096. */
+  queueLimit?: number;
+}
+
+/** The hub connecting `MemoryUdp` endpoints. */
+export class MemoryUdpNetwork {
+  readonly reactor: MemoryReactor;
+  private readonly endpoints = new Map<string, MemoryUdp>();
+  private readonly clock: Clock | undefined;
+  private readonly random: () => number;
+  private nextEphemeral = 49152;
+  lossRate: number;
+  delayMs: number;
+  readonly queueLimit: number;
+  /** Optional per-datagram decision, after the built-in partition and loss checks. */
+  filter: ((d: MemoryDatagram) => FilterVerdict) | null = null;
+  private readonly cut = new Set<string>();
+  /** Datagrams delivered, lost (loss/partition/filter), sent to nowhere, dropped for a full queue. */
+  delivered = 0;
+  lost = 0;
+  unroutable = 0;
+  overflows = 0;
+  /** Every datagram handed to `sendBatch`, when `capture` is set (tests inspect the wire). */
+  capture: MemoryDatagram[] | null = null;
+
+  constructor(opts: MemoryUdpNetworkOptions = {}) {
+    this.reactor = opts.reactor ?? new MemoryReactor();
+    this.clock = opts.clock;
+    this.lossRate = opts.lossRate ?? 0;
+    this.delayMs = opts.delayMs ?? 0;
+    this.random = seededRandom(opts.seed ?? 1);
+    this.queueLimit = opts.queueLimit ?? 4096;
+  }
+
+  /**
+   * Attaches an endpoint receiving at `address:port` with `sourceCount` source sockets (index 0
+   * sends from `port`, the others from distinct ephemeral ports).
+   */
+  attach(address: string, port: number, sourceCount = 1): MemoryUdp {
+    const rec = endpointToRecord({ address, port, family: address.includes(':') ? 6 : 4 });
+    const key = rec.toString('hex');
+    if (this.endpoints.has(key)) throw new Error(`address in use: ${address}:${port}`);
+    const ports = [port];
+    for (let i = 1; i < sourceCount; i++) ports.push(this.nextEphemeral++);
+    const ep = new MemoryUdp(this, rec, ports, this.reactor);
+    this.endpoints.set(key, ep);
+    for (let i = 1; i < ports.length; i++) this.endpoints.set(srcKey(rec, ports[i]), ep);
+    return ep;
+  }
+
+  /** @internal */
+  detach(ep: MemoryUdp): void {
+    for (const [k, v] of this.endpoints) if (v === ep) this.endpoints.delete(k);
+  }
+
+  /** Cuts traffic (both ways) between every address in `a` and every address in `b`. */
+  partition(a: string[], b: string[]): void {
+    for (const x of a) for (const y of b) {
+      this.cut.add(`${canon(x)}|${canon(y)}`);
+      this.cut.add(`${canon(y)}|${canon(x)}`);
+    }
+  }
+
+  heal(): void {
+    this.cut.clear();
+  }
+
+  /** Endpoint at `address:port`, if attached. */
+  endpoint(address: string, port: number): MemoryUdp | undefined {
+    return this.endpoints.get(endpointToRecord({ address, port, family: address.includes(':') ? 6 : 4 }).toString('hex'));
+  }
+
+  /** @internal */
+  route(d: MemoryDatagram): void {
+    if (this.capture) this.capture.push(d);
+    const dst = this.endpoints.get(d.to.toString('hex'));
+    if (!dst) {
+      this.unroutable++;
+      return;
+    }
+    if (this.cut.size && this.cut.has(`${addrText(d.from)}|${addrText(d.to)}`)) {
+      this.lost++;
+      return;
+    }
+    if (this.lossRate > 0 && this.random() < this.lossRate) {
+      this.lost++;
+      return;
+    }
+    let delay = this.delayMs;
+    if (this.filter) {
+      const v = this.filter(d);
+      if (v === 'drop') {
+        this.lost++;
+        return;
+      }
+      if (typeof v === 'number') delay += v;
+    }
+    if (delay > 0) {
+      if (!this.clock) throw new Error('MemoryUdpNetwork: a delay needs a clock');
+      this.clock.setTimer(delay, () => dst.enqueue(d));
+    } else {
+      dst.enqueue(d);
+    }
+  }
+}
+
+function srcKey(rec: Buffer, port: number): string {
+  const r = Buffer.from(rec);
+  r[16] = port >>> 8;
+  r[17] = port & 0xff;
+  return r.toString('hex');
+}
+
+function canon(address: string): string {
+  return recordToEndpoint(endpointToRecord({ address, port: 0, family: address.includes(':') ? 6 : 4 }), 0).address;
+}
+
+function addrText(rec: Buffer): string {
+  return recordToEndpoint(rec, 0).address;
+}
+
+/** A UDP transport twin attached to a `MemoryUdpNetwork`. */
+export class MemoryUdp implements UdpTransport {
+  readonly family: 4 | 6;
+  readonly sourceCount: number;
+  /** Own record (receive address). */
+  readonly record: Buffer;
+  private readonly queue: MemoryDatagram[] = [];
+  private cb: (() => void) | null = null;
+  private closed = false;
+  private readonly src: Readable;
+  /** The next N `sendBatch` calls send nothing (EAGAIN). */
+  failNextSends = 0;
+  sendBatches = 0;
+  recvBatches = 0;
+  /** Datagrams sent per source index. */
+  readonly sentBySource: number[];
+
+  constructor(
+    private readonly net: MemoryUdpNetwork,
+    record: Buffer,
+    readonly sourcePorts: readonly number[],
+    private readonly reactor: MemoryReactor,
+  ) {
+    this.record = record;
+    this.family = isV4Mapped(record, 0) ? 4 : 6;
+    this.sourceCount = sourcePorts.length;
+    this.sentBySource = sourcePorts.map(() => 0);
+    this.src = { hasData: () => !this.closed && this.cb !== null && this.queue.length > 0, fire: () => this.cb?.() };
+    reactor.add(this.src);
+  }
+
+  get endpoint(): Endpoint {
+    return recordToEndpoint(this.record, 0);
+  }
+
+  get pending(): number {
+    return this.queue.length;
+  }
+
+  /** @internal */
+  enqueue(d: MemoryDatagram): void {
+    if (this.closed) return;
+    if (this.queue.length >= this.net.queueLimit) {
+      this.net.overflows++;
+      return;
+    }
+    this.net.delivered++;
+    this.queue.push(d);
+    this.reactor.kick();
+  }
+
+  /** Queues raw bytes as if sent from `from` (tests: malformed input from anywhere). */
+  injectFrom(from: Endpoint, data: Uint8Array): void {
+    this.enqueue({ data: Buffer.from(data), from: endpointToRecord(from), to: this.record });
+  }
+
+  recvBatch(batch: RxBatch): number {
+    this.recvBatches++;
+    let n = 0;
+    while (n < batch.slots && this.queue.length > 0) {
+      const d = this.queue.shift()!;
+      const room = batch.slotSize - batch.headroom;
+      const len = Math.min(d.data.length, room); // recvmmsg truncates (MSG_TRUNC) to the buffer
+      d.data.copy(batch.slab, n * batch.slotSize + batch.headroom, 0, len);
+      batch.lens[n] = len;
+      d.from.copy(batch.addrs, n * ADDR_LEN);
+      n++;
+    }
+    return n;
+  }
+
+  sendBatch(batch: TxBatch): number {
+    this.sendBatches++;
+    if (this.closed) return 0;
+    if (this.failNextSends > 0) {
+      this.failNextSends--;
+      return 0;
+    }
+    for (let i = 0; i < batch.count; i++) {
+      const idx = batch.srcIdx[i];
+      if (idx >= this.sourceCount) throw new RangeError(`srcIdx ${idx} ≥ sourceCount ${this.sourceCount}`);
+      this.sentBySource[idx]++;
+      const from = Buffer.from(this.record);
+      from[16] = this.sourcePorts[idx] >>> 8;
+      from[17] = this.sourcePorts[idx] & 0xff;
+      const to = Buffer.from(batch.addrs.subarray(i * ADDR_LEN, (i + 1) * ADDR_LEN));
+      const data = Buffer.from(batch.slab.subarray(batch.offs[i], batch.offs[i] + batch.lens[i]));
+      this.net.route({ data, from, to });
+    }
+    return batch.count;
+  }
+
+  onReadable(cb: () => void): void {
+    this.cb = cb;
+    if (this.queue.length) this.reactor.kick();
+  }
+
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.cb = null;
+    this.queue.length = 0;
+    this.reactor.remove(this.src);
+    this.net.detach(this);
+  }
+}
