@@ -226,7 +226,7 @@ export class SessionManager implements PacketCipher {
   readonly timers: SessionTimers;
 
   private readonly local: HostKey;
-  private readonly psks: Uint8Array[];
+  private psks: Uint8Array[];
   private readonly myMac1Key: Uint8Array;
   private readonly wallClock: () => number;
   private readonly random: (n: number) => Uint8Array;
@@ -281,6 +281,11 @@ export class SessionManager implements PacketCipher {
     for (let s = maxKeypairs * 2 - 1; s >= 0; s--) this.freeSlots.push(s);
     this.clock = opts.clock ?? null;
     if (this.clock) this.startClock(this.clock);
+  }
+
+  /** Replaces the PSKs (cluster keyring rotation); sessions in place keep their keys. */
+  setPsks(psks: Uint8Array[]): void {
+    this.psks = psks.length ? psks.map((p) => new Uint8Array(p)) : [new Uint8Array(32)];
   }
 
   /** Which AEAD backend is in use ('native' or 'node'). */

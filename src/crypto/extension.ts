@@ -1,0 +1,175 @@
+/**
+ * The crypto agent extension: host identity, the SessionManager installed as the data path's
+ * cipher, and peers' public keys fed from gossip (or given statically).
+ *
+ * Start: libsodium ready → host key from `node.keyFile` (default DEFAULT_HOST_KEY_FILE; created
+ * 0600 when missing) → PSKs from the cluster keyring (`gossip.keyFile`, one PSK per key, primary
+ * first; none → all-zero PSK, peers then authenticate by static key alone) → SessionManager →
+ * `datapath.setCipher()` → static peer keys (options) → gossip binding.
+ *
+ * Gossip binding (either way works):
+ *   - the gossip extension calls `onMember(event)` for member events and reads `publicKey` for
+ *     its own record (crypto must then be listed before gossip, so the key exists);
+ *   - or crypto binds itself to an extension named 'gossip' exposing `node: { on(fn), members() }`
+ *     (checked at start and then every second until found).
+ * A member record with a non-empty `publicKey` and an `underlay` "host:port" becomes a session
+ * peer on join/update/alive and is removed on dead/left/reap.
+ */
+
+import * as fs from 'node:fs';
+
+import type { Agent, AgentExtension } from '../agent';
+import { type Clock, type TimerHandle, systemClock } from '../clock';
+import type { Config, Endpoint } from '../config/types';
+import { canonicalEndpoint } from '../dataplane/addr';
+import type { Logger } from '../log';
+import { nullLogger } from '../log';
+import { cryptoReady, decodeKey, encodeKey, loadOrCreateHostKey } from './keys';
+import { SessionManager, type SessionTimers, pskFromClusterKey } from './session';
+
+export const DEFAULT_HOST_KEY_FILE = '/var/lib/vxmesh/host.key';
+
+/** The subset of a gossip member event this extension uses. */
+export interface MemberLike {
+  type: string;
+  record: { name: string; underlay: string; publicKey: string };
+}
+
+export interface CryptoExtensionOptions {
+  /** Peers not known through gossip (tests, static setups): endpoint + base64 public key. */
+  peerKeys?: { endpoint: Endpoint; publicKey: string }[];
+  /** Cluster keys (override `gossip.keyFile`). */
+  clusterKeys?: Uint8Array[];
+  timers?: Partial<SessionTimers>;
+  clock?: Clock;
+}
+
+/** Parses "host:port" / "[v6]:port" into an Endpoint, or null. */
+export function parseUnderlay(text: string): Endpoint | null {
+  const m = /^\[([^\]]+)\]:(\d+)$/.exec(text) ?? /^([^:]+):(\d+)$/.exec(text);
+  if (!m) return null;
+  const port = Number(m[2]);
+  if (!(port > 0 && port < 65536)) return null;
+  try {
+    return canonicalEndpoint({ address: m[1], port, family: m[1].includes(':') ? 6 : 4 });
+  } catch {
+    return null;
+  }
+}
+
+function readClusterKeys(file: string): Uint8Array[] {
+  const keys: Uint8Array[] = [];
+  for (const line of fs.readFileSync(file, 'utf8').split('\n')) {
+    const l = line.replace(/#.*$/, '').trim();
+    if (l) keys.push(decodeKey(l, file));
+  }
+  return keys;
+}
+
+export class CryptoExtension implements AgentExtension {
+  readonly name = 'crypto';
+  sessions: SessionManager | null = null;
+  /** Base64 X25519 public key of this host (set by start). */
+  publicKey = '';
+  private agent: Agent | null = null;
+  private bindTimer: TimerHandle | null = null;
+  private bound = false;
+  private readonly log: Logger;
+
+  constructor(private readonly config: Config, logger: Logger = nullLogger, private readonly opts: CryptoExtensionOptions = {}) {
+    this.log = logger.child({ component: 'crypto' });
+  }
+
+  async start(agent: Agent): Promise<void> {
+    await cryptoReady();
+    this.agent = agent;
+    const keyFile = this.config.node.keyFile ?? DEFAULT_HOST_KEY_FILE;
+    const key = loadOrCreateHostKey(keyFile);
+    if (key.created) this.log.info({ keyFile: key.path }, 'host key created');
+    if (key.insecureMode) this.log.warn({ keyFile: key.path }, 'host key file is readable by group or others; chmod 600 it');
+    this.publicKey = encodeKey(key.publicKey);
+    const cluster = this.opts.clusterKeys ?? (this.config.gossip?.keyFile ? readClusterKeys(this.config.gossip.keyFile) : []);
+    const sm = new SessionManager({
+      hostKey: key, psks: cluster.map(pskFromClusterKey), logger: this.log, timers: this.opts.timers, clock: this.opts.clock,
+    });
+    this.sessions = sm;
+    agent.datapath.setCipher(sm);
+    for (const p of this.opts.peerKeys ?? []) sm.setPeer(p.publicKey, p.endpoint);
+    this.log.info({ publicKey: this.publicKey, backend: sm.backend, psks: cluster.length }, 'crypto ready');
+    if (!this.tryBind()) {
+      const clock = this.opts.clock ?? systemClock;
+      this.bindTimer = clock.setInterval(1000, () => { if (this.tryBind()) { this.bindTimer?.cancel(); this.bindTimer = null; } });
+    }
+  }
+
+  /** Binds to an extension named 'gossip' that exposes `node.on` / `node.members`. */
+  private tryBind(): boolean {
+    if (this.bound || !this.agent) return this.bound;
+    const g = this.agent.extensions.find((e) => e.name === 'gossip') as unknown as { node?: { on?(fn: (ev: MemberLike) => void): void; members?(): { state: string; record: MemberLike['record'] }[] } } | undefined;
+    const node = g?.node;
+    if (!node || typeof node.on !== 'function') return false;
+    node.on((ev) => this.onMember(ev));
+    for (const m of node.members?.() ?? []) {
+      if (m.state === 'alive' || m.state === 'suspect') this.onMember({ type: 'join', record: m.record });
+    }
+    this.bound = true;
+    this.log.info('bound to gossip membership');
+    return true;
+  }
+
+  /** Feeds one gossip member event (join/update/alive add or update a peer; dead/left/reap remove it). */
+  onMember(ev: MemberLike): void {
+    const sm = this.sessions;
+    const r = ev.record;
+    if (!sm || !r.publicKey || r.publicKey === this.publicKey) return;
+    try {
+      if (ev.type === 'dead' || ev.type === 'left' || ev.type === 'reap') {
+        sm.removePeer(r.publicKey);
+        return;
+      }
+      if (ev.type === 'suspect') return;
+      const ep = parseUnderlay(r.underlay);
+      sm.setPeer(r.publicKey, ep);
+    } catch (e) {
+      this.log.warn({ member: r.name, err: (e as Error).message }, 'member record with an unusable public key or underlay');
+    }
+  }
+
+  stop(): void {
+    this.bindTimer?.cancel();
+    this.bindTimer = null;
+    if (this.agent && this.sessions) {
+      try {
+        this.agent.datapath.setCipher(null);
+      } catch { /* data path already stopped */ }
+    }
+    this.sessions?.stop();
+  }
+
+  ready(): boolean {
+    return this.sessions !== null;
+  }
+
+  status(): unknown {
+    return this.sessions ? this.sessions.status() : { publicKey: this.publicKey, started: false };
+  }
+
+  /** Reload: re-reads the cluster keyring (PSK rotation). */
+  reload(config: Config): void {
+    if (!this.sessions || this.opts.clusterKeys || !config.gossip?.keyFile) return;
+    try {
+      this.sessions.setPsks(readClusterKeys(config.gossip.keyFile).map(pskFromClusterKey));
+    } catch (e) {
+      this.log.warn({ err: (e as Error).message }, 'cluster keyring reload failed; keeping the old PSKs');
+    }
+  }
+}
+
+/**
+ * Factory for src/cli/extensions.ts: an extension when some network is encrypted or a host key
+ * file is configured; null otherwise (plain VXLAN only).
+ */
+export function createCryptoExtension(config: Config, logger: Logger): CryptoExtension | null {
+  if (!config.networks.some((n) => n.encrypted) && !config.node.keyFile) return null;
+  return new CryptoExtension(config, logger);
+}
