@@ -108,6 +108,12 @@ export class ApiServer {
     });
   }
 
+  /** 413, then the connection is closed once the answer is out (the rest of the body is not read). */
+  private tooLarge(req: http.IncomingMessage, res: http.ServerResponse): void {
+    res.on('finish', () => req.socket.destroy());
+    sendError(res, 413, `request body larger than ${this.maxBody} bytes`, { connection: 'close' });
+  }
+
   private handle(req: http.IncomingMessage, res: http.ServerResponse): void {
     const path = (req.url ?? '/').split('?')[0];
     const byMethod = this.routes.get(path);
@@ -127,8 +133,7 @@ export class ApiServer {
     }
     const declared = Number(req.headers['content-length'] ?? 0);
     if (declared > this.maxBody) {
-      sendError(res, 413, `request body larger than ${this.maxBody} bytes`, { connection: 'close' });
-      req.destroy();
+      this.tooLarge(req, res);
       return;
     }
     const chunks: Buffer[] = [];
@@ -137,9 +142,8 @@ export class ApiServer {
     req.on('data', (c: Buffer) => {
       size += c.length;
       if (size > this.maxBody) {
+        if (!aborted) this.tooLarge(req, res);
         aborted = true;
-        sendError(res, 413, `request body larger than ${this.maxBody} bytes`, { connection: 'close' });
-        req.destroy();
         return;
       }
       chunks.push(c);

@@ -1,0 +1,247 @@
+/**
+ * The Agent over in-memory devices (MemoryTap / MemoryUdpNetwork) and a recording fake of the
+ * system calls: start order and rollback, stop removing exactly what start made, extensions
+ * (order, status, failure), status/ready JSON, applyConfig (added/removed/changed networks,
+ * peers, log level, refusal), and two agents exchanging a frame end to end.
+ */
+
+import { test } from 'node:test';
+import * as assert from 'node:assert/strict';
+import { Agent, type AgentExtension, type AgentSystem, type OpenedTap } from '../../src/agent';
+import { parseConfig } from '../../src/config/load';
+import type { Config } from '../../src/config/types';
+import { MemoryReactor, MemoryTap, MemoryUdpNetwork } from '../../src/dataplane/memory-io';
+import { FakeClock } from '../../src/clock';
+import { ConfigError, SystemError } from '../../src/errors';
+import { createLogger, type Logger } from '../../src/log';
+
+interface FakeLink {
+  kind: 'bridge' | 'tap' | 'other';
+  mtu: number;
+  up: boolean;
+  master: string | null;
+  persistent: boolean;
+}
+
+/** A kernel stand-in: links by name, every call recorded, failures injectable by call prefix. */
+class FakeSystem implements AgentSystem {
+  readonly links = new Map<string, FakeLink>();
+  readonly calls: string[] = [];
+  readonly taps = new Map<string, MemoryTap>();
+  failOn: string | null = null;
+  constructor(readonly net: MemoryUdpNetwork, readonly reactor: MemoryReactor, readonly macByte = 1) {}
+  private rec(call: string): void {
+    this.calls.push(call);
+    if (this.failOn && call.startsWith(this.failOn)) throw new SystemError('ERR_VXMESH_NETDEV', `injected failure: ${call}`, 'ioctl', 'EPERM');
+  }
+  private link(name: string): FakeLink {
+    const l = this.links.get(name);
+    if (!l) throw new SystemError('ERR_VXMESH_NETDEV', `no such device ${name}`, 'ioctl', 'ENODEV');
+    return l;
+  }
+  linkExists(name: string) { return this.links.has(name); }
+  bridgeCreate(name: string) { this.rec(`bridgeCreate ${name}`); this.links.set(name, { kind: 'bridge', mtu: 1500, up: false, master: null, persistent: false }); }
+  bridgeDelete(name: string) { this.rec(`bridgeDelete ${name}`); this.link(name); this.links.delete(name); }
+  bridgeAddPort(br: string, ifname: string) { this.rec(`bridgeAddPort ${br} ${ifname}`); this.link(br); this.link(ifname).master = br; }
+  bridgeDelPort(br: string, ifname: string) { this.rec(`bridgeDelPort ${br} ${ifname}`); this.link(ifname).master = null; }
+  setMtu(name: string, mtu: number) { this.rec(`setMtu ${name} ${mtu}`); this.link(name).mtu = mtu; }
+  setUp(name: string, up: boolean) { this.rec(`setUp ${name} ${up}`); this.link(name).up = up; }
+  isUp(name: string) { return this.link(name).up; }
+  masterOf(name: string) { return this.links.get(name)?.master ?? null; }
+  openTap(name: string): OpenedTap {
+    this.rec(`openTap ${name}`);
+    const existing = this.links.get(name);
+    const created = !existing;
+    if (!existing) this.links.set(name, { kind: 'tap', mtu: 1500, up: false, master: null, persistent: false });
+    const tap = new MemoryTap({ name, reactor: this.reactor, mac: Buffer.from([0x02, 0, 0, 0, this.macByte, this.taps.size + 1]) });
+    this.taps.set(name, tap);
+    const close = tap.close.bind(tap);
+    const links = this.links;
+    const calls = this.calls;
+    return Object.assign(tap, {
+      created,
+      close() {
+        calls.push(`closeTap ${name}`);
+        close();
+        if (!links.get(name)?.persistent) links.delete(name);
+      },
+    });
+  }
+  openUdp(o: { address: string; port: number; sourcePorts: number }) {
+    this.rec(`openUdp ${o.address}:${o.port}`);
+    return this.net.attach(o.address, o.port, o.sourcePorts);
+  }
+}
+
+const noLookup = { mtuLookup: () => null, hostname: 'h' };
+function cfg(text: string): Config {
+  const c = parseConfig(text, noLookup);
+  return { ...c, api: { listen: { host: '127.0.0.1', port: 0 } } }; // ephemeral port for tests
+}
+const A = (extra = '', nets = '  - {name: blue, vni: 42, bridge: br0}\n') =>
+  cfg(`node: a\nunderlay: {address: 198.18.0.1, sourcePorts: 2}\nnetworks:\n${nets}${extra}`);
+
+function env(macByte = 1) {
+  const reactor = new MemoryReactor({ auto: true });
+  const net = new MemoryUdpNetwork({ reactor });
+  return { reactor, net, sys: new FakeSystem(net, reactor, macByte) };
+}
+
+function collectLogger(): { logger: Logger; lines: Array<Record<string, unknown>> } {
+  const lines: Array<Record<string, unknown>> = [];
+  const logger = createLogger({ level: 'debug', format: 'json', destination: { write: (s: string) => { lines.push(JSON.parse(s)); } } });
+  return { logger, lines };
+}
+
+test('start: bridge, TAP, MTUs, enslave, up, in order; stop removes exactly that', async () => {
+  const { sys } = env();
+  sys.links.set('brx', { kind: 'bridge', mtu: 1500, up: true, master: null, persistent: true });
+  sys.links.set('ptap', { kind: 'tap', mtu: 1500, up: false, master: null, persistent: true });
+  const agent = await Agent.start(A('', '  - {name: blue, vni: 42, bridge: br0}\n  - {name: red, vni: 43, bridge: brx, tap: ptap, mtu: 1400}\n'),
+    { system: sys, clock: new FakeClock(), api: false });
+  assert.deepEqual(sys.calls, [
+    'bridgeCreate br0', 'openTap vx-blue', 'setMtu vx-blue 1450', 'setMtu br0 1450', 'bridgeAddPort br0 vx-blue', 'setUp vx-blue true', 'setUp br0 true',
+    'openTap ptap', 'setMtu ptap 1400', 'bridgeAddPort brx ptap', 'setUp ptap true',
+    'openUdp 198.18.0.1:4789',
+  ]);
+  assert.deepEqual(agent.ready(), { ok: true, checks: { config: true, taps: true, udp: true, datapath: true } });
+  sys.calls.length = 0;
+  await agent.stop();
+  assert.deepEqual(sys.calls, [
+    'bridgeDelPort brx ptap', 'closeTap ptap',
+    'closeTap vx-blue', 'setUp br0 false', 'bridgeDelete br0',
+  ]);
+  assert.deepEqual([...sys.links.keys()].sort(), ['brx', 'ptap']);
+  assert.equal(sys.links.get('brx')!.up, true, 'existing bridge left up as it was');
+  await agent.stop(); // idempotent
+  assert.equal(sys.calls.length, 5);
+});
+
+test('a failure part-way undoes every earlier step and rethrows', async () => {
+  const { sys } = env();
+  sys.failOn = 'openTap vx-red';
+  await assert.rejects(
+    Agent.start(A('', '  - {name: blue, vni: 42, bridge: br0}\n  - {name: red, vni: 43, bridge: br1}\n'), { system: sys, clock: new FakeClock(), api: false }),
+    (e: unknown) => e instanceof SystemError && /injected failure: openTap vx-red/.test(e.message),
+  );
+  assert.deepEqual([...sys.links.keys()], [], 'both bridges and the first TAP removed');
+  assert.ok(sys.calls.includes('bridgeDelete br1'));
+  assert.ok(sys.calls.includes('bridgeDelete br0'));
+
+  const e2 = env();
+  const stopped: string[] = [];
+  const bad: AgentExtension = { name: 'bad', start() { throw new Error('boom'); }, stop() { stopped.push('bad'); } };
+  const good: AgentExtension = { name: 'good', start() {}, stop() { stopped.push('good'); } };
+  await assert.rejects(Agent.start(A(), { system: e2.sys, clock: new FakeClock(), api: false, extensions: [good, bad] }), /boom/);
+  assert.deepEqual(stopped, ['good'], 'only started extensions are stopped');
+  assert.deepEqual([...e2.sys.links.keys()], []);
+});
+
+test('extensions: started in order after the data path, stopped in reverse, status and ready reported', async () => {
+  const { sys } = env();
+  const order: string[] = [];
+  const mk = (name: string, ready: boolean): AgentExtension => ({
+    name,
+    start(agent) { order.push(`start ${name} (datapath running: ${agent.datapath.isRunning})`); },
+    stop() { order.push(`stop ${name}`); },
+    status: () => ({ me: name }),
+    ready: () => ready,
+  });
+  const agent = await Agent.start(A(), { system: sys, clock: new FakeClock(), extensions: [mk('x', true), mk('y', false)] });
+  try {
+    const st = agent.status();
+    assert.deepEqual(st.extensions, { x: { me: 'x' }, y: { me: 'y' } });
+    const r = agent.ready();
+    assert.equal(r.ok, false);
+    assert.equal(r.checks['ext:x'], true);
+    assert.equal(r.checks['ext:y'], false);
+    assert.equal(r.checks.api, true);
+    // GET /v1/status over HTTP is the same JSON
+    const addr = agent.api!.address()!;
+    const res = await fetch(`http://127.0.0.1:${addr.port}/v1/status`);
+    assert.equal(res.status, 200);
+    const body = await res.json() as Record<string, unknown>;
+    assert.equal(body.node, 'a');
+    assert.deepEqual((body.networks as Array<Record<string, unknown>>).map((n) => [n.name, n.vni, n.tap, n.mtu, n.bridgeCreated, n.tapCreated]), [['blue', 42, 'vx-blue', 1450, true, true]]);
+  } finally {
+    await agent.stop();
+  }
+  assert.deepEqual(order, ['start x (datapath running: true)', 'start y (datapath running: true)', 'stop y', 'stop x']);
+});
+
+test('two agents on an in-memory underlay carry a frame end to end; status counts it', async () => {
+  const { sys, net, reactor } = env(1);
+  const sysB = new FakeSystem(net, reactor, 2);
+  const a = await Agent.start(A('peers: [198.18.0.2]\n'), { system: sys, clock: new FakeClock(), api: false });
+  const b = await Agent.start(cfg('node: b\nunderlay: {address: 198.18.0.2}\nnetworks:\n  - {name: blue, vni: 42, bridge: br0}\npeers: [198.18.0.1]\n'),
+    { system: sysB, clock: new FakeClock(), api: false });
+  try {
+    const frame = Buffer.alloc(60);
+    frame.fill(0xff, 0, 6); // broadcast
+    Buffer.from([0x02, 0xaa, 0, 0, 0, 1]).copy(frame, 6);
+    frame.writeUInt16BE(0x0800, 12);
+    frame.fill(7, 14);
+    sys.taps.get('vx-blue')!.inject(frame);
+    reactor.run();
+    const got = sysB.taps.get('vx-blue')!.takeWritten();
+    assert.equal(got.length, 1);
+    assert.deepEqual(got[0], frame);
+    const sb = b.status() as { networks: Array<{ counters: { rxDelivered: number }; fdbSize: number }>; peers: Array<{ peer: string; rxPackets: number }> };
+    assert.equal(sb.networks[0].counters.rxDelivered, 1);
+    assert.equal(sb.networks[0].fdbSize, 1, 'the sender MAC was learned');
+    assert.equal(sb.peers.find((p) => p.peer.startsWith('198.18.0.1'))?.rxPackets, 1);
+    JSON.stringify(a.status()); // JSON-able
+  } finally {
+    await a.stop();
+    await b.stop();
+  }
+});
+
+test('applyConfig: networks added/removed/changed without touching the others; peers and log level; refusals change nothing', async () => {
+  const { sys } = env();
+  const { logger, lines } = collectLogger();
+  logger.level = 'info';
+  const reloads: Config[] = [];
+  const ext: AgentExtension = { name: 'x', start() {}, stop() {}, reload(c) { reloads.push(c); } };
+  const agent = await Agent.start(A('', '  - {name: blue, vni: 42, bridge: br0}\n  - {name: red, vni: 43, bridge: br1}\n'),
+    { system: sys, clock: new FakeClock(), api: false, logger, extensions: [ext] });
+  try {
+    const blueTap = sys.taps.get('vx-blue');
+    sys.calls.length = 0;
+    const r = await agent.applyConfig(A('peers: [198.18.0.5]\nlog: {level: debug}\n',
+      '  - {name: blue, vni: 42, bridge: br0}\n  - {name: red, vni: 43, bridge: br1, mtu: 1300}\n  - {name: green, vni: 44, bridge: br2}\n'));
+    assert.deepEqual(r, { added: ['green'], removed: [], changed: ['red'], peersChanged: true, logLevelChanged: true });
+    assert.ok(!sys.calls.some((c) => c.includes('vx-blue') || c.includes('br0')), `blue untouched: ${sys.calls.join(', ')}`);
+    assert.equal(sys.taps.get('vx-blue'), blueTap);
+    assert.equal(sys.links.get('vx-red')!.mtu, 1300);
+    assert.equal(sys.links.get('vx-green')!.master, 'br2');
+    assert.deepEqual(agent.datapath.networks().map((n) => n.config.vni).sort(), [42, 43, 44]);
+    assert.deepEqual(agent.datapath.peerList().filter((p) => p.static).map((p) => p.label), ['198.18.0.5:4789']);
+    assert.equal(logger.level, 'debug');
+    assert.equal(reloads.length, 1);
+    assert.equal(reloads[0].networks.length, 3);
+
+    // Removal
+    await agent.applyConfig(A('peers: [198.18.0.5]\nlog: {level: debug}\n'));
+    assert.deepEqual(agent.datapath.networks().map((n) => n.config.vni), [42]);
+    assert.equal(sys.links.has('br1') || sys.links.has('br2') || sys.links.has('vx-red'), false);
+
+    // Refused: underlay change; nothing changes.
+    sys.calls.length = 0;
+    const before = JSON.stringify(agent.config);
+    await assert.rejects(agent.applyConfig(cfg('node: a\nunderlay: {address: 198.18.0.9}\nnetworks: []\n')),
+      (e: unknown) => e instanceof ConfigError && /reload refused: underlay changed/.test(e.message));
+    assert.deepEqual(sys.calls, []);
+    assert.equal(JSON.stringify(agent.config), before);
+
+    // A network whose setup fails: the rest applies, the failure is reported, config reflects reality.
+    sys.failOn = 'bridgeCreate br3';
+    await assert.rejects(agent.applyConfig(A('peers: [198.18.0.5]\nlog: {level: debug}\n', '  - {name: blue, vni: 42, bridge: br0}\n  - {name: pink, vni: 45, bridge: br3}\n')),
+      /reload partly applied; failed: pink \(vni 45\)/);
+    assert.deepEqual(agent.config.networks.map((n) => n.name), ['blue']);
+    assert.ok(lines.some((l) => l.msg === 'network added' || l.msg === 'network removed'));
+  } finally {
+    await agent.stop();
+  }
+  assert.deepEqual([...sys.links.keys()], []);
+});
