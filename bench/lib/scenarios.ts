@@ -136,27 +136,32 @@ function vxmeshScenario(id: 'vxmesh' | 'vxmesh-enc', encrypted: boolean): Scenar
     setup: async (ctx) => {
       const { lab, dir } = ctx;
       const ns = await l2Containers(lab, L2_MTU);
-      const agents: LabProcess[] = [];
-      const handles: LabAgent[] = [];
-      for (const h of lab.hosts) {
-        const config = agentConfig(lab, h, { networks: [{ name: 'bench', vni: VNI, bridge: 'br0' }], port: VXLAN_PORT, logLevel: 'warn' });
-        if (encrypted) {
-          (config.networks as Array<Record<string, unknown>>)[0].encrypted = true;
-          config.node = { name: h.name, keyFile: path.join(dir, `${h.name}.key`) };
-          const other = lab.hosts.find((x) => x !== h)!;
-          config.gossip = { seeds: [other.address], profile: 'test' };
+      const pending: Array<Promise<LabAgent>> = [];
+      // NODE_OPTIONS only for the agents' spawns (startAgent spawns synchronously, before awaiting).
+      const saved = process.env.NODE_OPTIONS;
+      if (ctx.nodeOptions) process.env.NODE_OPTIONS = `${saved ?? ''} ${ctx.nodeOptions}`.trim();
+      try {
+        for (const h of lab.hosts) {
+          const config = agentConfig(lab, h, { networks: [{ name: 'bench', vni: VNI, bridge: 'br0' }], port: VXLAN_PORT, logLevel: 'warn' });
+          if (encrypted) {
+            (config.networks as Array<Record<string, unknown>>)[0].encrypted = true;
+            config.node = { name: h.name, keyFile: path.join(dir, `${h.name}.key`) };
+            const other = lab.hosts.find((x) => x !== h)!;
+            config.gossip = { seeds: [other.address], profile: 'test' };
+          }
+          pending.push(startAgent(lab, h, config, { readyTimeoutMs: 20_000 }));
         }
-        // NODE_OPTIONS only for the agent's spawn (startAgent spawns synchronously before awaiting).
-        const saved = process.env.NODE_OPTIONS;
-        if (ctx.nodeOptions) process.env.NODE_OPTIONS = `${saved ?? ''} ${ctx.nodeOptions}`.trim();
-        const started = startAgent(lab, h, config, { readyTimeoutMs: 20_000 });
+      } finally {
         if (saved === undefined) delete process.env.NODE_OPTIONS;
         else process.env.NODE_OPTIONS = saved;
-        const agent = await started;
-        handles.push(agent);
-        agents.push(agent.proc);
       }
-      const ok = (await reachable(lab, ns.b, '198.19.0.1', encrypted ? 10_000 : 15_000)) && (await reachable(lab, ns.a, '198.19.0.2', 5_000));
+      // Both agents start in parallel; wait for both to settle so a failure leaves no orphan wait.
+      const settled = await Promise.allSettled(pending);
+      const failed = settled.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+      if (failed) throw failed.reason;
+      const handles = settled.map((r) => (r as PromiseFulfilledResult<LabAgent>).value);
+      const agents = handles.map((a) => a.proc);
+      const ok = (await reachable(lab, ns.b, '198.19.0.1', encrypted ? 8_000 : 15_000)) && (await reachable(lab, ns.a, '198.19.0.2', 5_000));
       if (!ok && encrypted) {
         // Fail-closed data path without a cipher counts `no_session`: encryption is not wired in.
         const drops: string[] = [];
