@@ -4,8 +4,8 @@
  * crypto extensions) at scrape time, plus the event-loop monitor behind /healthz and the watchdog.
  *
  * Gossip and crypto are found among the agent's extensions by name (`gossip`, `crypto`) and read
- * through a `metricsView()` method when they offer one (see sources.ts for the shapes); their
- * metric families stay empty otherwise.
+ * through a `metricsView()` method when they offer one, else through the adapters over their
+ * public counters (adapters.ts); their metric families stay empty when they are absent.
  */
 
 import type { Agent, AgentExtension } from '../agent';
@@ -15,6 +15,7 @@ import { nullLogger } from '../log';
 import { healthzHandler, readyzHandler, type CheckReport } from '../api/health';
 import { metricsHandler } from '../api/metrics';
 import { VxmeshMetrics } from './registry';
+import { cryptoViewOf, gossipViewOf } from './adapters';
 import type { LoopMonitorOptions } from './loop';
 import type { CryptoMetricsView, DatapathMetricsView, GossipMetricsView } from './sources';
 
@@ -62,8 +63,8 @@ export class OpsExtension implements AgentExtension {
     // The Datapath satisfies the metrics view structurally (checked here by the compiler); read
     // through the agent so that a data path replaced later is still the one scraped.
     this.metrics.attachDatapath((): DatapathMetricsView | null => agent.datapath ?? null);
-    this.metrics.attachGossip(lazyView<GossipMetricsView>(agent, 'gossip'));
-    this.metrics.attachCrypto(lazyView<CryptoMetricsView>(agent, 'crypto'));
+    this.metrics.attachGossip(lazyView<GossipMetricsView>(agent, 'gossip', gossipViewOf));
+    this.metrics.attachCrypto(lazyView<CryptoMetricsView>(agent, 'crypto', cryptoViewOf));
     this.metrics.setReady(() => agent.ready().ok);
     this.metrics.setInfo({ version: this.version, node: agent.config.node.name });
     this.metrics.start();
@@ -119,11 +120,15 @@ export class OpsExtension implements AgentExtension {
   }
 }
 
-/** Resolves the named extension's `metricsView()` at each scrape (null when absent or without one). */
-function lazyView<T>(agent: Agent, name: string): () => T | null {
+/**
+ * Resolves the named extension's view at each scrape: its own `metricsView()` when it has one,
+ * else the adapter over its public counters (adapters.ts); null when the extension is absent.
+ */
+function lazyView<T>(agent: Agent, name: string, adapt: (ext: unknown) => T | null): () => T | null {
   return () => {
     const ext = agent.extensions.find((e) => e.name === name) as (AgentExtension & MaybeView<T>) | undefined;
-    return ext?.metricsView?.() ?? null;
+    if (!ext) return null;
+    return ext.metricsView ? ext.metricsView() : adapt(ext);
   };
 }
 

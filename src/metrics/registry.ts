@@ -218,17 +218,17 @@ export class VxmeshMetrics {
     const gc = (fn: (c: ReturnType<GossipMetricsView['counters']>) => void) => { const x = g(); if (x) fn(x.counters()); };
     this.counter('vxmesh_gossip_probes_total', 'Direct SWIM probes sent.', [], (emit) => gc((c) => emit({}, c.probes)));
     this.counter('vxmesh_gossip_probe_failures_total', 'Probes with no ack, direct or indirect, within the probe timeout.', [], (emit) => gc((c) => emit({}, c.probesFailed)));
-    this.counter('vxmesh_gossip_indirect_probes_total', 'Indirect probe requests sent (ping-req) after a direct probe went unanswered.', [], (emit) => gc((c) => emit({}, c.indirectProbes)));
+    this.counter('vxmesh_gossip_indirect_probes_total', 'Indirect probe requests sent (ping-req) after a direct probe went unanswered.', [], (emit) => gc((c) => { if (c.indirectProbes !== undefined) emit({}, c.indirectProbes); }));
     this.counter('vxmesh_gossip_suspicions_total', 'Members this node started suspecting.', [], (emit) => gc((c) => emit({}, c.suspicions)));
-    this.counter('vxmesh_gossip_push_pulls_total', 'Full-state push-pull exchanges completed.', [], (emit) => gc((c) => emit({}, c.pushPulls)));
+    this.counter('vxmesh_gossip_push_pulls_total', 'Full-state push-pull exchanges initiated.', [], (emit) => gc((c) => { if (c.pushPulls !== undefined) emit({}, c.pushPulls); }));
     this.counter('vxmesh_gossip_messages_total', 'Gossip packets by direction (in, out).', ['direction'],
       (emit) => gc((c) => { emit({ direction: 'in' }, c.messagesIn); emit({ direction: 'out' }, c.messagesOut); }));
     this.counter('vxmesh_gossip_bytes_total', 'Gossip bytes on the wire by direction (in, out).', ['direction'],
-      (emit) => gc((c) => { emit({ direction: 'in' }, c.bytesIn); emit({ direction: 'out' }, c.bytesOut); }));
+      (emit) => gc((c) => { if (c.bytesIn !== undefined) emit({ direction: 'in' }, c.bytesIn); if (c.bytesOut !== undefined) emit({ direction: 'out' }, c.bytesOut); }));
     this.counter('vxmesh_gossip_rejected_packets_total', 'Gossip packets rejected before processing (wrong key, malformed, oversize…), by reason.', ['reason'],
       (emit) => gc((c) => { for (const [reason, n] of Object.entries(c.rejected)) emit({ reason }, n); }));
     this.gauge('vxmesh_peer_rtt_seconds', 'Round-trip time to a gossip member, from probe acks (smoothed).', ['peer'],
-      (emit) => { const x = g(); if (x) for (const r of x.rtts()) emit({ peer: r.peer }, r.seconds); });
+      (emit) => { const x = g(); if (x?.rtts) for (const r of x.rtts()) emit({ peer: r.peer }, r.seconds); });
 
     // Crypto.
     const cr = (): CryptoMetricsView | null => this.crypto();

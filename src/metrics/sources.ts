@@ -43,18 +43,19 @@ export interface GossipMetricsView {
   counters(): {
     probes: number;
     probesFailed: number;
-    indirectProbes: number;
     suspicions: number;
     messagesIn: number;
     messagesOut: number;
-    bytesIn: number;
-    bytesOut: number;
-    pushPulls: number;
+    /** Optional ones: their families have no sample when the gossip layer does not count them. */
+    indirectProbes?: number;
+    bytesIn?: number;
+    bytesOut?: number;
+    pushPulls?: number;
     /** Packets rejected before processing, by fixed reason. */
     rejected: Record<string, number>;
   };
-  /** Smoothed probe round-trip time per member, seconds. */
-  rtts(): Iterable<{ peer: string; seconds: number }>;
+  /** Smoothed probe round-trip time per member, seconds (optional). */
+  rtts?(): Iterable<{ peer: string; seconds: number }>;
   /** Whether this node has joined (reached a seed or another member). */
   joined(): boolean;
 }
