@@ -16,6 +16,8 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <net/if.h>
+#include <netinet/in.h>
+#include <netinet/udp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,6 +29,7 @@
 
 #include "netdev.h"
 #include "notify.h"
+#include "gso.h"
 #include "tap.h"
 #include "udp.h"
 #include "aead.h" /* crypto engineer: AEAD batch functions (native/aead.c) */
@@ -54,6 +57,7 @@ typedef struct vx_handle {
   uv_poll_t *poll;
   napi_ref cb_ref;
   napi_async_context actx;
+  uint8_t *scratch; /* VX_GSO_SCRATCH bytes for segmentation (UDP, allocated on first use) */
 } vx_handle;
 
 /* ---- errors --------------------------------------------------------------------------------- */
@@ -285,6 +289,7 @@ static void finalize_handle(napi_env env, void *data, void *hint) {
   (void)hint;
   vx_handle *h = data;
   handle_close(h, 0);
+  free(h->scratch);
   free(h);
 }
 
@@ -306,7 +311,7 @@ static napi_value wrap_handle(napi_env env, vx_handle *h, napi_value stats) {
     void *d;
     size_t n;
     if (get_typed(env, stats, napi_biguint64_array, "stats", &d, &n) < 0) return NULL;
-    if (n < VX_STAT_COUNT) return range_error(env, "stats must have at least 8 elements");
+    if (n < VX_STAT_COUNT) return range_error(env, "stats must have at least STAT_COUNT elements");
     CHECK(env, napi_create_reference(env, stats, 1, &h->stats_ref));
     h->stats = d;
   }
@@ -544,6 +549,10 @@ static napi_value js_tap_read(napi_env env, napi_callback_info info) {
   if (get_u32(env, argv[4], "slots", &slots) < 0) return NULL;
   if (get_typed(env, argv[5], napi_uint32_array, "lens", &lens, &lens_len) < 0) return NULL;
   if (check_rx(env, slab_len, slot_size, headroom, slots, lens_len) < 0) return NULL;
+  if (h->tap_flags & VX_TAP_F_VNET_HDR) {
+    napi_throw_error(env, "ERR_VXMESH_VNET", "this TAP was opened with vnetHdr: read it with tapReadVnet");
+    return NULL;
+  }
   int n = vx_tap_read_batch(h->tap_fd, slab, slot_size, headroom, slots, lens);
   if (n < 0) {
     throw_errno(env, -n, "read");
@@ -566,10 +575,68 @@ static napi_value js_tap_write(napi_env env, napi_callback_info info) {
   if (get_typed(env, argv[3], napi_uint32_array, "lens", &lens, &lens_len) < 0) return NULL;
   if (get_u32(env, argv[4], "count", &count) < 0) return NULL;
   if (check_tx(env, slab_len, offs, offs_len, lens, lens_len, count) < 0) return NULL;
-  uint32_t n = vx_tap_write_batch(h->tap_fd, slab, offs, lens, count, &h->stats[VX_STAT_TX_SKIPPED],
-                                  &h->stats[VX_STAT_TX_LAST_ERRNO]);
-  if (n < count) h->stats[VX_STAT_TX_EAGAIN]++;
+  uint32_t n;
+  if (h->tap_flags & VX_TAP_F_VNET_HDR) {
+    /* Every write needs a virtio header: plain frames, coalesced where possible. */
+    n = vx_tap_write_vnet(h->tap_fd, slab, offs, lens, count, 64, h->stats);
+  } else {
+    n = vx_tap_write_batch(h->tap_fd, slab, offs, lens, count, &h->stats[VX_STAT_TX_SKIPPED],
+                           &h->stats[VX_STAT_TX_LAST_ERRNO]);
+    if (n < count) h->stats[VX_STAT_TX_EAGAIN]++;
+  }
   return make_u32(env, n);
+}
+
+/* tapReadVnet(handle, slab, slotSize, headroom, slots, lens, gso: Uint16Array(2*slots)) → n */
+static napi_value js_tap_read_vnet(napi_env env, napi_callback_info info) {
+  napi_value argv[7];
+  vx_handle *h;
+  void *slab, *lens, *gso;
+  size_t slab_len, lens_len, gso_len;
+  uint32_t slot_size, headroom, slots;
+  if (get_args(env, info, 7, argv) < 0) return NULL;
+  if (get_open_handle(env, argv[0], VX_KIND_TAP, "readv", &h) < 0) return NULL;
+  if (get_typed(env, argv[1], napi_uint8_array, "slab", &slab, &slab_len) < 0) return NULL;
+  if (get_u32(env, argv[2], "slotSize", &slot_size) < 0) return NULL;
+  if (get_u32(env, argv[3], "headroom", &headroom) < 0) return NULL;
+  if (get_u32(env, argv[4], "slots", &slots) < 0) return NULL;
+  if (get_typed(env, argv[5], napi_uint32_array, "lens", &lens, &lens_len) < 0) return NULL;
+  if (get_typed(env, argv[6], napi_uint16_array, "gso", &gso, &gso_len) < 0) return NULL;
+  if (check_rx(env, slab_len, slot_size, headroom, slots, lens_len) < 0) return NULL;
+  if (gso_len < (size_t)slots * 2) return range_error(env, "gso is shorter than 2 * slots");
+  if (!(h->tap_flags & VX_TAP_F_VNET_HDR)) {
+    napi_throw_error(env, "ERR_VXMESH_VNET", "this TAP was opened without vnetHdr: read it with tapRead");
+    return NULL;
+  }
+  int n = vx_tap_read_vnet(h->tap_fd, slab, slot_size, headroom, slots, lens, gso, h->stats);
+  if (n < 0) {
+    throw_errno(env, -n, "readv");
+    return NULL;
+  }
+  return make_u32(env, (uint32_t)n);
+}
+
+/* tapWriteVnet(handle, slab, offs, lens, count, maxMerge) → consumed (maxMerge 1 = no coalescing) */
+static napi_value js_tap_write_vnet(napi_env env, napi_callback_info info) {
+  napi_value argv[6];
+  vx_handle *h;
+  void *slab, *offs, *lens;
+  size_t slab_len, offs_len, lens_len;
+  uint32_t count, max_merge;
+  if (get_args(env, info, 6, argv) < 0) return NULL;
+  if (get_open_handle(env, argv[0], VX_KIND_TAP, "writev", &h) < 0) return NULL;
+  if (get_typed(env, argv[1], napi_uint8_array, "slab", &slab, &slab_len) < 0) return NULL;
+  if (get_typed(env, argv[2], napi_uint32_array, "offs", &offs, &offs_len) < 0) return NULL;
+  if (get_typed(env, argv[3], napi_uint32_array, "lens", &lens, &lens_len) < 0) return NULL;
+  if (get_u32(env, argv[4], "count", &count) < 0) return NULL;
+  if (get_u32(env, argv[5], "maxMerge", &max_merge) < 0) return NULL;
+  if (max_merge < 1 || max_merge > 64) return range_error(env, "maxMerge must be in [1, 64]");
+  if (check_tx(env, slab_len, offs, offs_len, lens, lens_len, count) < 0) return NULL;
+  if (!(h->tap_flags & VX_TAP_F_VNET_HDR)) {
+    napi_throw_error(env, "ERR_VXMESH_VNET", "this TAP was opened without vnetHdr: write it with tapWrite");
+    return NULL;
+  }
+  return make_u32(env, vx_tap_write_vnet(h->tap_fd, slab, offs, lens, count, (int)max_merge, h->stats));
 }
 
 /* ---- UDP -------------------------------------------------------------------------------------- */
@@ -662,6 +729,120 @@ static napi_value js_udp_send(napi_env env, napi_callback_info info) {
   if (count > src_len) return range_error(env, "srcIdx is shorter than count");
   uint32_t n = vx_udp_send_batch(&h->udp, slab, offs, lens, addrs, src, count, h->stats);
   return make_u32(env, n);
+}
+
+/* udpSendGso(handle, slab, offs, lens, addrs, srcIdx, gso: Uint16Array(2*count), prefixLen, count) → consumed */
+static napi_value js_udp_send_gso(napi_env env, napi_callback_info info) {
+  napi_value argv[9];
+  vx_handle *h;
+  void *slab, *offs, *lens, *addrs, *src, *gso;
+  size_t slab_len, offs_len, lens_len, addrs_len, src_len, gso_len;
+  uint32_t prefix_len, count;
+  if (get_args(env, info, 9, argv) < 0) return NULL;
+  if (get_open_handle(env, argv[0], VX_KIND_UDP, "sendmsg", &h) < 0) return NULL;
+  if (get_typed(env, argv[1], napi_uint8_array, "slab", &slab, &slab_len) < 0) return NULL;
+  if (get_typed(env, argv[2], napi_uint32_array, "offs", &offs, &offs_len) < 0) return NULL;
+  if (get_typed(env, argv[3], napi_uint32_array, "lens", &lens, &lens_len) < 0) return NULL;
+  if (get_typed(env, argv[4], napi_uint8_array, "addrs", &addrs, &addrs_len) < 0) return NULL;
+  if (get_typed(env, argv[5], napi_uint8_array, "srcIdx", &src, &src_len) < 0) return NULL;
+  if (get_typed(env, argv[6], napi_uint16_array, "gso", &gso, &gso_len) < 0) return NULL;
+  if (get_u32(env, argv[7], "prefixLen", &prefix_len) < 0) return NULL;
+  if (get_u32(env, argv[8], "count", &count) < 0) return NULL;
+  if (prefix_len > 64) return range_error(env, "prefixLen must be at most 64");
+  if (check_tx(env, slab_len, offs, offs_len, lens, lens_len, count) < 0) return NULL;
+  if ((uint64_t)count * VX_ADDR_LEN > addrs_len) return range_error(env, "addrs is shorter than count * 18");
+  if (count > src_len) return range_error(env, "srcIdx is shorter than count");
+  if ((uint64_t)count * 2 > gso_len) return range_error(env, "gso is shorter than 2 * count");
+  if (h->scratch == NULL) {
+    h->scratch = malloc(VX_GSO_SCRATCH);
+    if (h->scratch == NULL) {
+      throw_errno(env, ENOMEM, "malloc");
+      return NULL;
+    }
+  }
+  uint32_t n = vx_udp_send_gso(&h->udp, slab, offs, lens, addrs, src, gso, prefix_len, count, h->stats, h->scratch);
+  return make_u32(env, n);
+}
+
+/* udpSetGso(handle, enabled) → whether UDP_SEGMENT will be used (false if the kernel lacks it). */
+static napi_value js_udp_set_gso(napi_env env, napi_callback_info info) {
+  napi_value argv[2], r;
+  vx_handle *h;
+  bool on;
+  if (get_args(env, info, 2, argv) < 0) return NULL;
+  if (get_open_handle(env, argv[0], VX_KIND_UDP, "setsockopt(UDP_SEGMENT)", &h) < 0) return NULL;
+  if (get_bool(env, argv[1], &on) < 0) return NULL;
+  int zero = 0;
+  h->udp.gso = on && setsockopt(h->udp.fd, SOL_UDP, UDP_SEGMENT, &zero, sizeof zero) == 0;
+  CHECK(env, napi_get_boolean(env, h->udp.gso != 0, &r));
+  return r;
+}
+
+/* gsoSegment(frame, gsoType, mss, prefix, out, segLens) → segments (-1 not segmentable, -2 too big).
+ * The segmentation of udpSendGso, exposed for tests and micro-benchmarks; segment i is at
+ * out[i * stride] where stride = prefix.length + headers + mss (returned in segLens[segLens.length-1]). */
+static napi_value js_gso_segment(napi_env env, napi_callback_info info) {
+  napi_value argv[6], r;
+  void *frame, *prefix, *out, *seg_lens;
+  size_t frame_len, prefix_len, out_len, seg_cap;
+  uint32_t type, mss;
+  if (get_args(env, info, 6, argv) < 0) return NULL;
+  if (get_typed(env, argv[0], napi_uint8_array, "frame", &frame, &frame_len) < 0) return NULL;
+  if (get_u32(env, argv[1], "gsoType", &type) < 0) return NULL;
+  if (get_u32(env, argv[2], "mss", &mss) < 0) return NULL;
+  if (get_typed(env, argv[3], napi_uint8_array, "prefix", &prefix, &prefix_len) < 0) return NULL;
+  if (get_typed(env, argv[4], napi_uint8_array, "out", &out, &out_len) < 0) return NULL;
+  if (get_typed(env, argv[5], napi_uint32_array, "segLens", &seg_lens, &seg_cap) < 0) return NULL;
+  if (type > 255 || mss > 65535) return range_error(env, "gsoType/mss out of range");
+  if (seg_cap < 2) return range_error(env, "segLens needs at least 2 elements");
+  uint32_t stride = 0;
+  int n = vx_tso_segment(frame, frame_len, (uint8_t)type, (uint16_t)mss, prefix, prefix_len, out, out_len, seg_lens,
+                         (int)(seg_cap - 1), &stride);
+  ((uint32_t *)seg_lens)[seg_cap - 1] = stride;
+  CHECK(env, napi_create_int32(env, n, &r));
+  return r;
+}
+
+/* groCoalesce(slab, offs, lens, count, maxMerge, out, info: Uint32Array(3*count)) → frames produced.
+ * The coalescing of tapWriteVnet without the TAP: output frame i is written to out at info[3i]
+ * (length info[3i+1], virtio_net_hdr first) and merged info[3i+2] input frames. */
+static napi_value js_gro_coalesce(napi_env env, napi_callback_info info) {
+  napi_value argv[7];
+  void *slab, *offs, *lens, *out, *oinfo;
+  size_t slab_len, offs_len, lens_len, out_len, oinfo_len;
+  uint32_t count, max_merge;
+  if (get_args(env, info, 7, argv) < 0) return NULL;
+  if (get_typed(env, argv[0], napi_uint8_array, "slab", &slab, &slab_len) < 0) return NULL;
+  if (get_typed(env, argv[1], napi_uint32_array, "offs", &offs, &offs_len) < 0) return NULL;
+  if (get_typed(env, argv[2], napi_uint32_array, "lens", &lens, &lens_len) < 0) return NULL;
+  if (get_u32(env, argv[3], "count", &count) < 0) return NULL;
+  if (get_u32(env, argv[4], "maxMerge", &max_merge) < 0) return NULL;
+  if (get_typed(env, argv[5], napi_uint8_array, "out", &out, &out_len) < 0) return NULL;
+  if (get_typed(env, argv[6], napi_uint32_array, "info", &oinfo, &oinfo_len) < 0) return NULL;
+  if (max_merge < 1 || max_merge > 64) return range_error(env, "maxMerge must be in [1, 64]");
+  if (check_tx(env, slab_len, offs, offs_len, lens, lens_len, count) < 0) return NULL;
+  if ((uint64_t)count * 3 > oinfo_len) return range_error(env, "info is shorter than 3 * count");
+  uint32_t j = 0, produced = 0;
+  size_t at = 0;
+  vx_merge m;
+  uint32_t plens[64];
+  struct iovec iov[2 + 64];
+  uint32_t *inf = oinfo;
+  while (j < count) {
+    int niov = vx_tap_vnet_iov(slab, (uint32_t *)offs + j, (uint32_t *)lens + j, count - j, (int)max_merge, &m, plens, iov);
+    size_t start = at;
+    for (int k = 0; k < niov; k++) {
+      if (at + iov[k].iov_len > out_len) return range_error(env, "out is too small");
+      memcpy((uint8_t *)out + at, iov[k].iov_base, iov[k].iov_len);
+      at += iov[k].iov_len;
+    }
+    inf[3 * produced] = (uint32_t)start;
+    inf[3 * produced + 1] = (uint32_t)(at - start);
+    inf[3 * produced + 2] = (uint32_t)m.count;
+    produced++;
+    j += (uint32_t)m.count;
+  }
+  return make_u32(env, produced);
 }
 
 /* ---- netdev ----------------------------------------------------------------------------------- */
@@ -808,6 +989,12 @@ NAPI_MODULE_INIT() {
       {"udpOpen", NULL, js_udp_open, NULL, NULL, NULL, napi_default, NULL},
       {"udpRecv", NULL, js_udp_recv, NULL, NULL, NULL, napi_default, NULL},
       {"udpSend", NULL, js_udp_send, NULL, NULL, NULL, napi_default, NULL},
+      {"tapReadVnet", NULL, js_tap_read_vnet, NULL, NULL, NULL, napi_default, NULL},
+      {"tapWriteVnet", NULL, js_tap_write_vnet, NULL, NULL, NULL, napi_default, NULL},
+      {"udpSendGso", NULL, js_udp_send_gso, NULL, NULL, NULL, napi_default, NULL},
+      {"udpSetGso", NULL, js_udp_set_gso, NULL, NULL, NULL, napi_default, NULL},
+      {"gsoSegment", NULL, js_gso_segment, NULL, NULL, NULL, napi_default, NULL},
+      {"groCoalesce", NULL, js_gro_coalesce, NULL, NULL, NULL, napi_default, NULL},
       {"pollStart", NULL, js_poll_start, NULL, NULL, NULL, napi_default, NULL},
       {"pollStop", NULL, js_poll_stop, NULL, NULL, NULL, napi_default, NULL},
       {"pollRef", NULL, js_poll_ref, NULL, NULL, NULL, napi_default, NULL},
@@ -840,6 +1027,16 @@ NAPI_MODULE_INIT() {
   if (set_u32_prop(env, k, "STAT_TX_LAST_ERRNO", VX_STAT_TX_LAST_ERRNO) == NULL) return NULL;
   if (set_u32_prop(env, k, "STAT_RX_TRUNCATED", VX_STAT_RX_TRUNCATED) == NULL) return NULL;
   if (set_u32_prop(env, k, "STAT_TX_EAGAIN", VX_STAT_TX_EAGAIN) == NULL) return NULL;
+  if (set_u32_prop(env, k, "STAT_BAD_GSO", VX_STAT_BAD_GSO) == NULL) return NULL;
+  if (set_u32_prop(env, k, "STAT_COALESCED", VX_STAT_COALESCED) == NULL) return NULL;
+  if (set_u32_prop(env, k, "STAT_GSO_WRITES", VX_STAT_GSO_WRITES) == NULL) return NULL;
+  if (set_u32_prop(env, k, "STAT_GSO_SENDS", VX_STAT_GSO_SENDS) == NULL) return NULL;
+  if (set_u32_prop(env, k, "STAT_SEGMENTS", VX_STAT_SEGMENTS) == NULL) return NULL;
+  if (set_u32_prop(env, k, "STAT_GSO_FALLBACK", VX_STAT_GSO_FALLBACK) == NULL) return NULL;
+  if (set_u32_prop(env, k, "STAT_BAD_TSO", VX_STAT_BAD_TSO) == NULL) return NULL;
+  if (set_u32_prop(env, k, "GSO_TCPV4", VX_GSO_TCPV4) == NULL) return NULL;
+  if (set_u32_prop(env, k, "GSO_TCPV6", VX_GSO_TCPV6) == NULL) return NULL;
+  if (set_u32_prop(env, k, "GSO_ECN", VX_GSO_ECN) == NULL) return NULL;
   if (set_u32_prop(env, k, "STAT_COUNT", VX_STAT_COUNT) == NULL) return NULL;
   if (set_u32_prop(env, k, "UDP_MAX_SOURCES", VX_UDP_MAX_SRC) == NULL) return NULL;
   if (set_u32_prop(env, k, "ADDR_LEN", VX_ADDR_LEN) == NULL) return NULL;

@@ -11,6 +11,7 @@
 #include <net/if.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 int vx_tap_open(const char *name, unsigned flags, char *out_name, int *created, const char **syscall) {
@@ -91,6 +92,111 @@ uint32_t vx_tap_write_batch(int fd, const uint8_t *slab, const uint32_t *offs, c
       *last_errno = (uint64_t)errno;
     }
     j++;
+  }
+  return j;
+}
+
+/* ---- phase 2: IFF_VNET_HDR fast path ---- */
+
+/* Indices shared with udp.h (skipped descriptors, last errno, EAGAIN stops). */
+#define ST_TX_SKIPPED 0
+#define ST_TX_LAST_ERRNO 2
+#define ST_TX_EAGAIN 4
+
+int vx_tap_read_vnet(int fd, uint8_t *slab, uint32_t slot_size, uint32_t headroom, uint32_t slots, uint32_t *lens,
+                     uint16_t *gso, uint64_t *stats) {
+  uint32_t i = 0;
+  size_t cap = slot_size - headroom;
+  while (i < slots) {
+    vx_vnet_hdr h;
+    uint8_t *frame = slab + (size_t)i * slot_size + headroom;
+    struct iovec iov[2] = {{&h, sizeof h}, {frame, cap}};
+    ssize_t r = readv(fd, iov, 2);
+    if (r < 0) {
+      if (errno == EINTR) continue;
+      if (errno == EAGAIN || i > 0) break;
+      return -errno;
+    }
+    if ((size_t)r < sizeof h) {
+      stats[VX_STAT_BAD_GSO]++;
+      continue;
+    }
+    size_t len = (size_t)r - sizeof h;
+    if (len > cap) len = cap;
+    uint8_t type = h.gso_type & (uint8_t)~VX_GSO_ECN;
+    if (type == VX_GSO_NONE) {
+      if ((h.flags & VX_VNET_F_NEEDS_CSUM) && vx_complete_csum(frame, len, h.csum_start, h.csum_offset) < 0) {
+        stats[VX_STAT_BAD_GSO]++;
+        continue;
+      }
+      gso[2 * i] = 0;
+      gso[2 * i + 1] = 0;
+    } else if ((type == VX_GSO_TCPV4 || type == VX_GSO_TCPV6) && h.gso_size > 0) {
+      gso[2 * i] = h.gso_type;
+      gso[2 * i + 1] = h.gso_size;
+    } else {
+      stats[VX_STAT_BAD_GSO]++;
+      continue;
+    }
+    lens[i++] = (uint32_t)len;
+  }
+  return (int)i;
+}
+
+static const vx_vnet_hdr zero_vnet;
+
+int vx_tap_vnet_iov(const uint8_t *slab, const uint32_t *offs, const uint32_t *lens, uint32_t count, int max_merge,
+                    vx_merge *m, uint32_t *plens, struct iovec *iov) {
+  const uint8_t *frames[64];
+  int n = count < 64 ? (int)count : 64;
+  if (max_merge > n) max_merge = n;
+  for (int k = 0; k < n && k < max_merge; k++) frames[k] = slab + offs[k];
+  if (max_merge >= 2)
+    vx_coalesce_plan(frames, lens, n, max_merge, m, plens);
+  else {
+    memset(&m->vnet, 0, sizeof m->vnet);
+    m->count = 1;
+  }
+  if (m->count == 1) {
+    iov[0].iov_base = (void *)&zero_vnet;
+    iov[0].iov_len = sizeof zero_vnet;
+    iov[1].iov_base = (void *)(slab + offs[0]);
+    iov[1].iov_len = lens[0];
+    return 2;
+  }
+  iov[0].iov_base = &m->vnet;
+  iov[0].iov_len = sizeof m->vnet;
+  iov[1].iov_base = m->hdr;
+  iov[1].iov_len = m->hlen;
+  for (int k = 0; k < m->count; k++) {
+    iov[2 + k].iov_base = (void *)(frames[k] + m->hlen);
+    iov[2 + k].iov_len = plens[k];
+  }
+  return 2 + m->count;
+}
+
+uint32_t vx_tap_write_vnet(int fd, const uint8_t *slab, const uint32_t *offs, const uint32_t *lens, uint32_t count,
+                           int max_merge, uint64_t *stats) {
+  uint32_t j = 0;
+  vx_merge m;
+  uint32_t plens[64];
+  struct iovec iov[2 + 64];
+  while (j < count) {
+    int niov = vx_tap_vnet_iov(slab, offs + j, lens + j, count - j, max_merge, &m, plens, iov);
+    ssize_t r = writev(fd, iov, niov);
+    if (r < 0) {
+      if (errno == EINTR) continue;
+      if (errno == EAGAIN) {
+        stats[ST_TX_EAGAIN]++;
+        break;
+      }
+      stats[ST_TX_SKIPPED] += (uint64_t)m.count;
+      stats[ST_TX_LAST_ERRNO] = (uint64_t)errno;
+    } else if (m.count > 1) {
+      stats[VX_STAT_GSO_WRITES]++;
+      stats[VX_STAT_COALESCED] += (uint64_t)(m.count - 1);
+    }
+    j += (uint32_t)m.count;
   }
   return j;
 }

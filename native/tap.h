@@ -54,3 +54,38 @@ uint32_t vx_tap_write_batch(int fd, const uint8_t *slab, const uint32_t *offs, c
                             uint32_t count, uint64_t *skipped, uint64_t *last_errno);
 
 #endif
+
+/* ---- phase 2: IFF_VNET_HDR fast path (see gso.h) ---- */
+#include <sys/uio.h>
+#include "gso.h"
+
+/* Statistics slots written by the vnet functions (indices into the caller's uint64 array). */
+#define VX_STAT_BAD_GSO 8      /* frames dropped: unusable virtio header / checksum offsets / unparsable GSO */
+#define VX_STAT_COALESCED 9    /* frames merged into a preceding one (TAP write) */
+#define VX_STAT_GSO_WRITES 10  /* GSO frames written to the TAP */
+
+/*
+ * Like vx_tap_read_batch on a VX_TAP_F_VNET_HDR device: each frame's virtio_net_hdr is consumed;
+ * a partial checksum (NEEDS_CSUM, no GSO) is completed in place; gso[2i] = gso_type (VX_GSO_TCPV4 /
+ * VX_GSO_TCPV6, maybe | VX_GSO_ECN; 0 = a plain frame) and gso[2i+1] = gso_size (MSS). Frames with
+ * an unusable header are dropped and counted in stats[VX_STAT_BAD_GSO].
+ */
+int vx_tap_read_vnet(int fd, uint8_t *slab, uint32_t slot_size, uint32_t headroom, uint32_t slots, uint32_t *lens,
+                     uint16_t *gso, uint64_t *stats);
+
+/*
+ * Builds the iovec of the next output frame from descriptors [0, count): the virtio header, then
+ * either one whole frame (zero header) or a coalesced run (rewritten headers in m->hdr, then each
+ * frame's payload). `max_merge` bounds the run (1 disables coalescing). Returns the iov count;
+ * m->count descriptors are used.
+ */
+int vx_tap_vnet_iov(const uint8_t *slab, const uint32_t *offs, const uint32_t *lens, uint32_t count, int max_merge,
+                    vx_merge *m, uint32_t *plens, struct iovec *iov);
+
+/*
+ * Writes descriptors [0, count) (plain Ethernet frames) to a VX_TAP_F_VNET_HDR device, coalescing
+ * runs of consecutive TCP segments of one flow into GSO frames (max_merge frames at most; 1 = never).
+ * Per-frame errors skip the frame (or run) and are counted; EAGAIN stops. Returns descriptors consumed.
+ */
+uint32_t vx_tap_write_vnet(int fd, const uint8_t *slab, const uint32_t *offs, const uint32_t *lens, uint32_t count,
+                           int max_merge, uint64_t *stats);

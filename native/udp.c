@@ -4,11 +4,13 @@
  */
 #define _GNU_SOURCE
 #include "udp.h"
+#include "gso.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
 #include <linux/filter.h>
 #include <netinet/in.h>
+#include <netinet/udp.h>
 #include <string.h>
 #include <sys/random.h>
 #include <sys/socket.h>
@@ -123,6 +125,11 @@ int vx_udp_open(vx_udp *u, int family, const char *address, uint16_t port, int n
   }
   u->fd = fd;
   u->port = bound_port(fd);
+  {
+    /* UDP GSO available (Linux >= 4.18)? Setting a 0 segment size is a no-op probe. */
+    int zero = 0;
+    u->gso = setsockopt(fd, SOL_UDP, UDP_SEGMENT, &zero, sizeof zero) == 0;
+  }
   if (nsrc == 1) {
     u->nsrc = 1;
     u->src[0] = fd;
@@ -296,6 +303,142 @@ uint32_t vx_udp_send_batch(vx_udp *u, const uint8_t *slab, const uint32_t *offs,
       sent++;
     }
     j += m;
+  }
+  return j;
+}
+
+/* ---- phase 2: TSO super-frames → UDP GSO (UDP_SEGMENT) or sendmmsg ---- */
+
+#ifndef UDP_SEGMENT
+#define UDP_SEGMENT 103
+#endif
+#define VX_GSO_MAX_PER_SEND 64 /* UDP_MAX_SEGMENTS of older kernels */
+#define VX_GSO_MAX_BYTES 65000 /* UDP payload of one GSO send (IP length limit, with headers) */
+
+/* 1 sent, 0 skipped (error counted), -1 EAGAIN. */
+static int send_segments(vx_udp *u, int fd, struct sockaddr_storage *dst, socklen_t dl, uint8_t *buf, uint32_t stride,
+                         const uint32_t *seg_lens, int n, uint64_t *stats) {
+  int i = 0;
+  while (i < n) {
+    if (u->gso) {
+      int c = 0;
+      size_t bytes = 0;
+      while (i + c < n && c < VX_GSO_MAX_PER_SEND && bytes + seg_lens[i + c] <= VX_GSO_MAX_BYTES) {
+        bytes += seg_lens[i + c];
+        c++;
+        if (seg_lens[i + c - 1] != stride) break; /* a short segment must be the last of a send */
+      }
+      if (c == 0) c = 1, bytes = seg_lens[i];
+      struct iovec iov = {buf + (size_t)i * stride, bytes};
+      union {
+        char buf[CMSG_SPACE(sizeof(uint16_t))];
+        struct cmsghdr align;
+      } ctl;
+      struct msghdr mh;
+      memset(&mh, 0, sizeof mh);
+      mh.msg_name = dst;
+      mh.msg_namelen = dl;
+      mh.msg_iov = &iov;
+      mh.msg_iovlen = 1;
+      if (c > 1) {
+        memset(&ctl, 0, sizeof ctl);
+        mh.msg_control = ctl.buf;
+        mh.msg_controllen = sizeof ctl.buf;
+        struct cmsghdr *cm = CMSG_FIRSTHDR(&mh);
+        cm->cmsg_level = SOL_UDP;
+        cm->cmsg_type = UDP_SEGMENT;
+        cm->cmsg_len = CMSG_LEN(sizeof(uint16_t));
+        uint16_t seg = (uint16_t)stride;
+        memcpy(CMSG_DATA(cm), &seg, sizeof seg);
+      }
+      ssize_t r = sendmsg(fd, &mh, MSG_DONTWAIT);
+      if (r >= 0) {
+        if (c > 1) stats[VX_STAT_GSO_SENDS]++;
+        i += c;
+        continue;
+      }
+      if (errno == EINTR) continue;
+      if (errno == EAGAIN) return -1;
+      if (c > 1 && (errno == EIO || errno == EINVAL || errno == ENOPROTOOPT || errno == EOPNOTSUPP)) {
+        u->gso = 0; /* this path cannot segment: fall back for good */
+        stats[VX_STAT_GSO_FALLBACK]++;
+        continue;
+      }
+      stats[VX_STAT_TX_SKIPPED]++;
+      if (errno == EMSGSIZE) stats[VX_STAT_TX_EMSGSIZE]++;
+      stats[VX_STAT_TX_LAST_ERRNO] = (uint64_t)errno;
+      return 0;
+    }
+    /* Fallback: one datagram per segment. */
+    struct mmsghdr msgs[VX_CHUNK];
+    struct iovec iov[VX_CHUNK];
+    int c = n - i < VX_CHUNK ? n - i : VX_CHUNK;
+    for (int k = 0; k < c; k++) {
+      iov[k].iov_base = buf + (size_t)(i + k) * stride;
+      iov[k].iov_len = seg_lens[i + k];
+      memset(&msgs[k].msg_hdr, 0, sizeof msgs[k].msg_hdr);
+      msgs[k].msg_hdr.msg_name = dst;
+      msgs[k].msg_hdr.msg_namelen = dl;
+      msgs[k].msg_hdr.msg_iov = &iov[k];
+      msgs[k].msg_hdr.msg_iovlen = 1;
+    }
+    int r = sendmmsg(fd, msgs, (unsigned)c, MSG_DONTWAIT);
+    if (r > 0) {
+      i += r;
+      continue;
+    }
+    if (r < 0 && errno == EINTR) continue;
+    if (r < 0 && errno == EAGAIN) return -1;
+    int e = r < 0 ? errno : EIO;
+    stats[VX_STAT_TX_SKIPPED]++;
+    if (e == EMSGSIZE) stats[VX_STAT_TX_EMSGSIZE]++;
+    stats[VX_STAT_TX_LAST_ERRNO] = (uint64_t)e;
+    return 0;
+  }
+  return 1;
+}
+
+uint32_t vx_udp_send_gso(vx_udp *u, const uint8_t *slab, const uint32_t *offs, const uint32_t *lens,
+                         const uint8_t *addrs, const uint8_t *src_idx, const uint16_t *gso, uint32_t prefix_len,
+                         uint32_t count, uint64_t *stats, uint8_t *scratch) {
+  uint32_t j = 0;
+  uint32_t seg_lens[VX_GSO_MAX_SEGS];
+  while (j < count) {
+    if (gso[2 * j] == 0) {
+      /* A run of plain datagrams: the phase-1 path. */
+      uint32_t end = j;
+      while (end < count && gso[2 * end] == 0) end++;
+      uint32_t done = vx_udp_send_batch(u, slab, offs + j, lens + j, addrs + (size_t)j * VX_ADDR_LEN, src_idx + j,
+                                        end - j, stats);
+      j += done;
+      if (j < end) return j; /* EAGAIN */
+      continue;
+    }
+    uint8_t si = src_idx[j];
+    struct sockaddr_storage dst;
+    socklen_t dl = si < u->nsrc ? from_record(u->family, addrs + (size_t)j * VX_ADDR_LEN, &dst) : 0;
+    if (dl == 0 || lens[j] < prefix_len) {
+      stats[VX_STAT_TX_SKIPPED]++;
+      stats[VX_STAT_TX_LAST_ERRNO] = si < u->nsrc ? EAFNOSUPPORT : EINVAL;
+      j++;
+      continue;
+    }
+    uint32_t stride = 0;
+    int n = vx_tso_segment(slab + offs[j] + prefix_len, lens[j] - prefix_len, (uint8_t)gso[2 * j], gso[2 * j + 1],
+                           slab + offs[j], prefix_len, scratch, VX_GSO_SCRATCH, seg_lens, VX_GSO_MAX_SEGS, &stride);
+    if (n <= 0) {
+      stats[VX_STAT_BAD_TSO]++;
+      j++;
+      continue;
+    }
+    stats[VX_STAT_SEGMENTS] += (uint64_t)n;
+    if (!u->gso) stats[VX_STAT_GSO_FALLBACK]++;
+    int r = send_segments(u, u->src[si], &dst, dl, scratch, stride, seg_lens, n, stats);
+    j++; /* a super-frame cut short by EAGAIN is consumed: TCP retransmits what was lost */
+    if (r < 0) {
+      stats[VX_STAT_TX_EAGAIN]++;
+      return j;
+    }
   }
   return j;
 }

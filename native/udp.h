@@ -36,7 +36,12 @@ enum {
   VX_STAT_TX_LAST_ERRNO = 2,/* errno of the last skipped descriptor */
   VX_STAT_RX_TRUNCATED = 3, /* datagrams larger than a slot, dropped */
   VX_STAT_TX_EAGAIN = 4,    /* batches stopped by EAGAIN */
-  VX_STAT_COUNT = 8
+  /* 8..10: TAP vnet slots (tap.h) */
+  VX_STAT_GSO_SENDS = 11,   /* sendmsg calls with UDP_SEGMENT */
+  VX_STAT_SEGMENTS = 12,    /* segments cut from TSO super-frames */
+  VX_STAT_GSO_FALLBACK = 13,/* super-frames sent as one datagram per segment (sendmmsg) */
+  VX_STAT_BAD_TSO = 14,     /* super-frames dropped: not segmentable (parse, size) */
+  VX_STAT_COUNT = 16
 };
 
 /*
@@ -65,5 +70,20 @@ int vx_udp_recv_batch(vx_udp *u, uint8_t *slab, uint32_t slot_size, uint32_t hea
  */
 uint32_t vx_udp_send_batch(vx_udp *u, const uint8_t *slab, const uint32_t *offs, const uint32_t *lens,
                            const uint8_t *addrs, const uint8_t *src_idx, uint32_t count, uint64_t *stats);
+
+
+/* Scratch memory for segmentation, owned by the caller (per handle). */
+#define VX_GSO_SCRATCH (512 * 1024)
+#define VX_GSO_MAX_SEGS 256
+
+/*
+ * Like vx_udp_send_batch, but descriptor j may be a TSO super-frame: gso[2j] = gso_type
+ * (0 = plain datagram), gso[2j+1] = MSS. Its first prefix_len bytes (the VXLAN header) are copied in
+ * front of every segment; segments are sent with UDP_SEGMENT when u->gso, else one datagram each
+ * (sendmmsg). A super-frame that cannot be segmented is skipped (stats[VX_STAT_BAD_TSO]).
+ */
+uint32_t vx_udp_send_gso(vx_udp *u, const uint8_t *slab, const uint32_t *offs, const uint32_t *lens,
+                         const uint8_t *addrs, const uint8_t *src_idx, const uint16_t *gso, uint32_t prefix_len,
+                         uint32_t count, uint64_t *stats, uint8_t *scratch);
 
 #endif

@@ -36,6 +36,24 @@ export interface AddonConstants {
   readonly STAT_RX_TRUNCATED: number;
   /** stats[i]: send batches cut short by EAGAIN. */
   readonly STAT_TX_EAGAIN: number;
+  /** TAP vnet: frames dropped for an unusable virtio header / checksum offsets. */
+  readonly STAT_BAD_GSO: number;
+  /** TAP vnet write: frames merged into a preceding one (coalesced). */
+  readonly STAT_COALESCED: number;
+  /** TAP vnet write: GSO frames written. */
+  readonly STAT_GSO_WRITES: number;
+  /** UDP: sendmsg calls carrying UDP_SEGMENT. */
+  readonly STAT_GSO_SENDS: number;
+  /** UDP: segments cut from TSO super-frames. */
+  readonly STAT_SEGMENTS: number;
+  /** UDP: super-frames sent one datagram per segment (no UDP GSO). */
+  readonly STAT_GSO_FALLBACK: number;
+  /** UDP: super-frames dropped because they could not be segmented. */
+  readonly STAT_BAD_TSO: number;
+  /** virtio gso_type values (gso info arrays) and the ECN bit. */
+  readonly GSO_TCPV4: number;
+  readonly GSO_TCPV6: number;
+  readonly GSO_ECN: number;
   /** Minimum length of a stats BigUint64Array. */
   readonly STAT_COUNT: number;
   readonly UDP_MAX_SOURCES: number;
@@ -53,6 +71,16 @@ export interface VxmeshAddon {
   tapRead(h: NativeHandle, slab: Uint8Array, slotSize: number, headroom: number, slots: number, lens: Uint32Array): number;
   /** Writes descriptors [0, count); returns how many were consumed (written or skipped on error). */
   tapWrite(h: NativeHandle, slab: Uint8Array, offs: Uint32Array, lens: Uint32Array, count: number): number;
+  /**
+   * Phase 2, TAP opened with TAP_F_VNET_HDR: reads frames (virtio header consumed, partial checksums
+   * of non-GSO frames completed in place); gso[2i] = gso_type (0 plain, GSO_TCPV4/GSO_TCPV6 maybe
+   * | GSO_ECN), gso[2i+1] = MSS. A super-frame can be 64 KiB: slots must be large enough.
+   */
+  tapReadVnet(
+    h: NativeHandle, slab: Uint8Array, slotSize: number, headroom: number, slots: number, lens: Uint32Array, gso: Uint16Array,
+  ): number;
+  /** Phase 2: writes plain frames to a vnet TAP, coalescing TCP runs (≤ maxMerge frames, 1 = never). */
+  tapWriteVnet(h: NativeHandle, slab: Uint8Array, offs: Uint32Array, lens: Uint32Array, count: number, maxMerge: number): number;
   /** Opens the UDP transport. Returns [handle, bound port, source ports]. */
   udpOpen(
     family: 4 | 6, address: string, port: number, sourcePorts: number, bufBytes: number, stats: BigUint64Array,
@@ -64,6 +92,30 @@ export interface VxmeshAddon {
   udpSend(
     h: NativeHandle, slab: Uint8Array, offs: Uint32Array, lens: Uint32Array, addrs: Uint8Array, srcIdx: Uint8Array,
     count: number,
+  ): number;
+  /**
+   * Phase 2: like udpSend, but descriptor j whose gso[2j] is non-zero is a TSO super-frame behind a
+   * prefixLen-byte prefix (the VXLAN header): it is cut into gso[2j+1]-byte (MSS) segments, each
+   * behind a copy of the prefix, and sent with UDP_SEGMENT (or one datagram per segment).
+   */
+  udpSendGso(
+    h: NativeHandle, slab: Uint8Array, offs: Uint32Array, lens: Uint32Array, addrs: Uint8Array, srcIdx: Uint8Array,
+    gso: Uint16Array, prefixLen: number, count: number,
+  ): number;
+  /** Enables/disables UDP_SEGMENT use; returns whether it is in use (false when the kernel lacks it). */
+  udpSetGso(h: NativeHandle, enabled: boolean): boolean;
+  /**
+   * The segmentation of udpSendGso on its own (tests, benchmarks): returns the segment count, -1 when
+   * the frame cannot be segmented, -2 when out/segLens are too small. Segment i is at out[i * stride],
+   * segLens[i] bytes; stride is stored in segLens[segLens.length - 1].
+   */
+  gsoSegment(frame: Uint8Array, gsoType: number, mss: number, prefix: Uint8Array, out: Uint8Array, segLens: Uint32Array): number;
+  /**
+   * The coalescing of tapWriteVnet on its own: output frame i (10-byte virtio header + frame) is at
+   * out[info[3i]], info[3i+1] bytes, made of info[3i+2] inputs. Returns the number of output frames.
+   */
+  groCoalesce(
+    slab: Uint8Array, offs: Uint32Array, lens: Uint32Array, count: number, maxMerge: number, out: Uint8Array, info: Uint32Array,
   ): number;
   /** Registers (or replaces) the readability callback and starts polling (level-triggered). */
   pollStart(h: NativeHandle, cb: (err?: Error) => void): void;

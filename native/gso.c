@@ -1,0 +1,253 @@
+/*
+ * Fast-path packet work: checksums, virtio partial-checksum completion, TSO segmentation, and the
+ * TCP coalescing plan. Pure functions over memory (see gso.h); the syscalls that use them are in
+ * tap.c (readv/writev with a virtio_net_hdr) and udp.c (UDP_SEGMENT / sendmmsg).
+ */
+#define _GNU_SOURCE
+#include "gso.h"
+
+#include <arpa/inet.h>
+#include <string.h>
+
+#define TCP_FIN 0x01
+#define TCP_SYN 0x02
+#define TCP_RST 0x04
+#define TCP_PSH 0x08
+#define TCP_ACK 0x10
+#define TCP_CWR 0x80
+
+static inline uint16_t get16(const uint8_t *p) { return (uint16_t)(p[0] << 8 | p[1]); }
+static inline uint32_t get32(const uint8_t *p) {
+  return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+static inline void put16(uint8_t *p, uint16_t v) {
+  p[0] = (uint8_t)(v >> 8);
+  p[1] = (uint8_t)v;
+}
+static inline void put32(uint8_t *p, uint32_t v) {
+  p[0] = (uint8_t)(v >> 24);
+  p[1] = (uint8_t)(v >> 16);
+  p[2] = (uint8_t)(v >> 8);
+  p[3] = (uint8_t)v;
+}
+
+/* Sum of native-endian words; the one's-complement sum is byte-order independent up to a final swap. */
+uint32_t vx_csum_add(const uint8_t *p, size_t len, uint32_t sum) {
+  uint64_t s = 0;
+  while (len >= 8) {
+    uint64_t v;
+    memcpy(&v, p, 8);
+    s += v;
+    s += (s < v);
+    p += 8;
+    len -= 8;
+  }
+  uint64_t t = 0;
+  while (len >= 2) {
+    uint16_t v;
+    memcpy(&v, p, 2);
+    t += v;
+    p += 2;
+    len -= 2;
+  }
+  if (len) {
+    uint16_t v = 0;
+    memcpy(&v, p, 1); /* the odd byte is the high byte of a big-endian word: memory position 0 */
+    t += v;
+  }
+  s += t;
+  s += (s < t);
+  s = (s & 0xffffffffu) + (s >> 32);
+  s = (s & 0xffffffffu) + (s >> 32);
+  s = (s & 0xffff) + (s >> 16);
+  s = (s & 0xffff) + (s >> 16);
+  s = (s & 0xffff) + (s >> 16);
+  return sum + ntohs((uint16_t)s);
+}
+
+uint16_t vx_csum_fold(uint32_t sum) {
+  while (sum >> 16) sum = (sum & 0xffff) + (sum >> 16);
+  return (uint16_t)sum;
+}
+
+int vx_parse_tcp(const uint8_t *f, size_t len, vx_l4 *o) {
+  if (len < 14) return -1;
+  uint16_t et = get16(f + 12);
+  const uint8_t *ip = f + 14;
+  uint32_t end; /* end of the IP packet within the frame */
+  if (et == 0x0800) {
+    if (len < 14 + 20 || (ip[0] >> 4) != 4) return -1;
+    uint32_t ihl = (uint32_t)(ip[0] & 15) * 4;
+    uint32_t tot = get16(ip + 2);
+    if (ihl < 20 || tot < ihl + 20 || 14 + (size_t)tot > len) return -1;
+    if (ip[9] != 6 || (get16(ip + 6) & 0x3fff) != 0) return -1; /* TCP, not a fragment */
+    o->v6 = 0;
+    o->l4 = 14 + ihl;
+    end = 14 + tot;
+  } else if (et == 0x86dd) {
+    if (len < 14 + 40 || (ip[0] >> 4) != 6 || ip[6] != 6) return -1; /* TCP right after the header */
+    uint32_t pl = get16(ip + 4);
+    if (pl < 20 || 14 + 40 + (size_t)pl > len) return -1;
+    o->v6 = 1;
+    o->l4 = 14 + 40;
+    end = 14 + 40 + pl;
+  } else {
+    return -1;
+  }
+  o->l3 = 14;
+  uint32_t doff = (uint32_t)(f[o->l4 + 12] >> 4) * 4;
+  if (doff < 20 || o->l4 + doff > end) return -1;
+  o->hlen = o->l4 + doff;
+  o->plen = end - o->hlen;
+  return 0;
+}
+
+int vx_complete_csum(uint8_t *f, size_t len, uint16_t start, uint16_t off) {
+  if ((size_t)start + off + 2 > len) return -1;
+  f[start + off] = 0;
+  f[start + off + 1] = 0;
+  put16(f + start + off, (uint16_t)~vx_csum_fold(vx_csum_add(f + start, len - start, 0)));
+  return 0;
+}
+
+/* Pseudo-header sum (RFC 793 / RFC 8200 §8.1) for TCP of l4len bytes. */
+static uint32_t pseudo_sum(const uint8_t *f, const vx_l4 *p, uint32_t l4len) {
+  const uint8_t *ip = f + p->l3;
+  uint32_t s = p->v6 ? vx_csum_add(ip + 8, 32, 0) : vx_csum_add(ip + 12, 8, 0);
+  return s + 6 + (l4len >> 16) + (l4len & 0xffff);
+}
+
+static uint16_t ipv4_hdr_csum(const uint8_t *ip, uint32_t ihl) {
+  /* with the checksum field included the fold is 0xffff when valid; callers zero it to compute */
+  return (uint16_t)~vx_csum_fold(vx_csum_add(ip, ihl, 0));
+}
+
+int vx_tso_segment(const uint8_t *f, size_t len, uint8_t gso_type, uint16_t mss, const uint8_t *prefix,
+                   size_t prefix_len, uint8_t *out, size_t out_cap, uint32_t *seg_lens, int max_segs,
+                   uint32_t *stride_out) {
+  vx_l4 p;
+  if (mss == 0 || vx_parse_tcp(f, len, &p) < 0) return -1;
+  uint8_t t = gso_type & (uint8_t)~VX_GSO_ECN;
+  if ((t == VX_GSO_TCPV4 && p.v6) || (t == VX_GSO_TCPV6 && !p.v6) || (t != VX_GSO_TCPV4 && t != VX_GSO_TCPV6))
+    return -1;
+  uint32_t n = p.plen == 0 ? 1 : (p.plen + mss - 1) / mss;
+  if (n > (uint32_t)max_segs) return -2;
+  uint32_t stride = (uint32_t)prefix_len + p.hlen + mss;
+  uint32_t last = p.plen - (n - 1) * mss;
+  if ((uint64_t)(n - 1) * stride + prefix_len + p.hlen + last > out_cap) return -2;
+  *stride_out = stride;
+  const uint8_t *ip0 = f + p.l3;
+  uint32_t seq0 = get32(f + p.l4 + 4);
+  uint16_t id0 = p.v6 ? 0 : get16(ip0 + 4);
+  uint8_t flags0 = f[p.l4 + 13];
+  for (uint32_t i = 0; i < n; i++) {
+    uint8_t *o = out + (size_t)i * stride;
+    uint32_t chunk = i + 1 < n ? mss : last;
+    memcpy(o, prefix, prefix_len);
+    uint8_t *g = o + prefix_len;
+    memcpy(g, f, p.hlen);
+    memcpy(g + p.hlen, f + p.hlen + (size_t)i * mss, chunk);
+    uint8_t *ip = g + p.l3;
+    if (p.v6) {
+      put16(ip + 4, (uint16_t)(p.hlen - p.l4 + chunk));
+    } else {
+      uint32_t ihl = p.l4 - p.l3;
+      put16(ip + 2, (uint16_t)(ihl + p.hlen - p.l4 + chunk));
+      put16(ip + 4, (uint16_t)(id0 + i));
+      ip[10] = ip[11] = 0;
+      put16(ip + 10, ipv4_hdr_csum(ip, ihl));
+    }
+    uint8_t *th = g + p.l4;
+    put32(th + 4, seq0 + i * mss);
+    uint8_t fl = flags0;
+    if (i + 1 < n) fl &= (uint8_t)~(TCP_FIN | TCP_PSH);
+    if (i > 0) fl &= (uint8_t)~TCP_CWR;
+    th[13] = fl;
+    th[16] = th[17] = 0;
+    uint32_t l4len = p.hlen - p.l4 + chunk;
+    uint32_t s = vx_csum_add(th, l4len, pseudo_sum(g, &p, l4len));
+    put16(th + 16, (uint16_t)~vx_csum_fold(s));
+    seg_lens[i] = (uint32_t)prefix_len + p.hlen + chunk;
+  }
+  return (int)n;
+}
+
+/* IPv4 header checksum and TCP checksum of a (non-GSO) frame are valid. */
+static int csums_ok(const uint8_t *f, const vx_l4 *p) {
+  if (!p->v6 && vx_csum_fold(vx_csum_add(f + p->l3, p->l4 - p->l3, 0)) != 0xffff) return 0;
+  uint32_t l4len = p->hlen - p->l4 + p->plen;
+  return vx_csum_fold(vx_csum_add(f + p->l4, l4len, pseudo_sum(f, p, l4len))) == 0xffff;
+}
+
+void vx_coalesce_plan(const uint8_t *const *frames, const uint32_t *lens, int n, int max_count, vx_merge *m,
+                      uint32_t *plens) {
+  memset(&m->vnet, 0, sizeof m->vnet);
+  m->count = 1;
+  m->hlen = 0;
+  m->total = lens[0];
+  if (n < 2 || max_count < 2) return;
+  const uint8_t *f0 = frames[0];
+  vx_l4 p0;
+  if (vx_parse_tcp(f0, lens[0], &p0) < 0 || p0.plen == 0 || p0.hlen > sizeof m->hdr) return;
+  if (f0[p0.l4 + 13] != TCP_ACK) return; /* only plain data segments start a merge */
+  if (!csums_ok(f0, &p0)) return;
+  const uint32_t mss = p0.plen;
+  const uint32_t ihl = p0.l4 - p0.l3;
+  const uint32_t iplen_max = 65535;
+  uint32_t total = p0.plen;
+  uint32_t next_seq = get32(f0 + p0.l4 + 4) + p0.plen;
+  uint8_t last_flags = TCP_ACK;
+  plens[0] = p0.plen;
+  int k = 1;
+  while (k < n && k < max_count) {
+    const uint8_t *f = frames[k];
+    vx_l4 p;
+    if (vx_parse_tcp(f, lens[k], &p) < 0 || p.v6 != p0.v6 || p.hlen != p0.hlen || p.l4 != p0.l4) break;
+    if (p.plen == 0 || p.plen > mss) break;
+    if (memcmp(f, f0, 14) != 0) break;
+    const uint8_t *a = f + p.l3, *b = f0 + p0.l3;
+    if (p.v6) {
+      if (memcmp(a, b, 4) != 0 || memcmp(a + 6, b + 6, 34) != 0) break;
+      if (40 + p.hlen - p.l4 + total + p.plen > iplen_max + 40) break; /* payload length field */
+    } else {
+      if (memcmp(a, b, 2) != 0 || memcmp(a + 6, b + 6, 4) != 0 || memcmp(a + 12, b + 12, ihl - 12) != 0) break;
+      if (ihl + p.hlen - p.l4 + total + p.plen > iplen_max) break;
+    }
+    const uint8_t *ta = f + p.l4, *tb = f0 + p0.l4;
+    uint8_t fl = ta[13];
+    if (memcmp(ta, tb, 4) != 0 || get32(ta + 4) != next_seq || memcmp(ta + 8, tb + 8, 5) != 0) break;
+    if (fl != TCP_ACK && fl != (TCP_ACK | TCP_PSH)) break;
+    if (memcmp(ta + 14, tb + 14, 2) != 0 || memcmp(ta + 18, tb + 18, p.hlen - p.l4 - 18) != 0) break;
+    if (!csums_ok(f, &p)) break;
+    plens[k] = p.plen;
+    total += p.plen;
+    next_seq += p.plen;
+    last_flags = fl;
+    k++;
+    if (p.plen < mss || (fl & TCP_PSH)) break; /* a short or pushed segment ends the run */
+  }
+  if (k < 2) return;
+  m->count = k;
+  m->hlen = p0.hlen;
+  m->total = p0.hlen + total;
+  memcpy(m->hdr, f0, p0.hlen);
+  uint8_t *ip = m->hdr + p0.l3;
+  uint32_t l4len = p0.hlen - p0.l4 + total;
+  if (p0.v6) {
+    put16(ip + 4, (uint16_t)l4len);
+  } else {
+    put16(ip + 2, (uint16_t)(ihl + l4len));
+    ip[10] = ip[11] = 0;
+    put16(ip + 10, ipv4_hdr_csum(ip, ihl));
+  }
+  uint8_t *th = m->hdr + p0.l4;
+  th[13] = last_flags;
+  /* CHECKSUM_PARTIAL convention: the field holds the folded pseudo-header sum, not complemented. */
+  put16(th + 16, vx_csum_fold(pseudo_sum(m->hdr, &p0, l4len)));
+  m->vnet.flags = VX_VNET_F_NEEDS_CSUM;
+  m->vnet.gso_type = p0.v6 ? VX_GSO_TCPV6 : VX_GSO_TCPV4;
+  m->vnet.hdr_len = (uint16_t)p0.hlen;
+  m->vnet.gso_size = (uint16_t)mss;
+  m->vnet.csum_start = (uint16_t)p0.l4;
+  m->vnet.csum_offset = 16;
+}

@@ -1,0 +1,91 @@
+/*
+ * Fast-path packet work (no Node headers, no syscalls): Internet checksums, completion of
+ * virtio-net partial checksums, TCP segmentation of a TSO super-frame into MSS-sized inner frames
+ * (each behind a copied prefix, e.g. the VXLAN header), and the planning of TCP segment coalescing
+ * (consecutive inner segments of one flow → one GSO frame with a virtio_net_hdr).
+ *
+ * Frames are Ethernet II without VLAN tags; IPv4 (options allowed) or IPv6 without extension
+ * headers; TCP. Anything else is "not ours": segmentation fails (the caller drops and counts),
+ * coalescing leaves the frame alone.
+ */
+#ifndef VX_GSO_H
+#define VX_GSO_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* struct virtio_net_hdr (legacy, host byte order on the TAP, 10 bytes). */
+typedef struct vx_vnet_hdr {
+  uint8_t flags;       /* VX_VNET_F_* */
+  uint8_t gso_type;    /* VX_GSO_* */
+  uint16_t hdr_len;
+  uint16_t gso_size;
+  uint16_t csum_start;
+  uint16_t csum_offset;
+} __attribute__((packed)) vx_vnet_hdr;
+
+#define VX_VNET_F_NEEDS_CSUM 1
+#define VX_VNET_F_DATA_VALID 2
+#define VX_GSO_NONE 0
+#define VX_GSO_TCPV4 1
+#define VX_GSO_UDP 3
+#define VX_GSO_TCPV6 4
+#define VX_GSO_ECN 0x80
+
+/* Parsed Ethernet/IP/TCP layout of a frame. */
+typedef struct vx_l4 {
+  int v6;          /* 0 IPv4, 1 IPv6 */
+  uint32_t l3;     /* offset of the IP header (14) */
+  uint32_t l4;     /* offset of the TCP header */
+  uint32_t hlen;   /* Ethernet + IP + TCP headers */
+  uint32_t plen;   /* TCP payload bytes (from the IP length, never beyond the frame) */
+} vx_l4;
+
+/* One's-complement 32-bit accumulation of buf (big-endian 16-bit words) onto sum. */
+uint32_t vx_csum_add(const uint8_t *buf, size_t len, uint32_t sum);
+/* Folds to 16 bits (not complemented). */
+uint16_t vx_csum_fold(uint32_t sum);
+
+/* Parses an Ethernet/IPv4|IPv6/TCP frame; 0 on success, -1 if not such a frame. */
+int vx_parse_tcp(const uint8_t *f, size_t len, vx_l4 *out);
+
+/*
+ * Completes a VIRTIO_NET_HDR_F_NEEDS_CSUM checksum in place (sum from csum_start to the end,
+ * complemented, stored at csum_start + csum_offset). 0, or -1 if the offsets are out of range.
+ */
+int vx_complete_csum(uint8_t *f, size_t len, uint16_t csum_start, uint16_t csum_offset);
+
+/*
+ * Segments TSO super-frame `f` (gso_type VX_GSO_TCPV4/TCPV6, possibly | VX_GSO_ECN) into frames of
+ * at most `mss` payload bytes. Segment i is written to out + i*stride as `prefix` (prefix_len bytes)
+ * then the frame: headers copied with IPv4 total length / ID+i / header checksum, IPv6 payload
+ * length, TCP sequence, flags (FIN/PSH only on the last, CWR only on the first) and a full TCP
+ * checksum. stride = prefix_len + hlen + mss: every segment but the last fills it exactly (the
+ * layout UDP GSO needs). seg_lens[i] gets each segment's length (prefix included).
+ * Returns the number of segments, -1 if the frame is not a TCP frame of the announced family or
+ * mss is 0, -2 if more than max_segs segments or out_cap bytes would be needed.
+ */
+int vx_tso_segment(const uint8_t *f, size_t len, uint8_t gso_type, uint16_t mss, const uint8_t *prefix,
+                   size_t prefix_len, uint8_t *out, size_t out_cap, uint32_t *seg_lens, int max_segs,
+                   uint32_t *stride);
+
+/* Coalescing plan for a run of frames starting at frames[0]. */
+typedef struct vx_merge {
+  int count;             /* frames merged (1 = this frame goes alone, unmodified) */
+  vx_vnet_hdr vnet;      /* header to write before the merged frame (all zero when count == 1) */
+  uint8_t hdr[192];      /* rewritten headers of the merged frame (when count > 1) */
+  uint32_t hlen;         /* bytes in hdr; payload k is frames[k] + hlen, plens[k] bytes */
+  uint32_t total;        /* length of the merged frame (hlen + sum of payloads) */
+} vx_merge;
+
+/*
+ * Plans how many of the n frames (frames[k], lens[k]) starting at 0 merge into one TCP GSO frame:
+ * same Ethernet header, IP addresses and header fields, TCP ports/ack/window/options, contiguous
+ * sequence numbers, flags ACK (PSH allowed on the last), every segment but the last exactly the
+ * first one's size, each TCP checksum (and IPv4 header checksum) verified, merged IP length within
+ * 65535 and at most max_count frames. plens[k] receives each merged frame's payload length.
+ */
+void vx_coalesce_plan(const uint8_t *const *frames, const uint32_t *lens, int n, int max_count, vx_merge *m,
+                      uint32_t *plens);
+
+#endif
