@@ -41,6 +41,12 @@ export const FALLBACK_UNDERLAY_MTU = 1500;
  * Ethernet (14). IPv4: 20 + 8 + 8 + 14 = 50; IPv6: 40 + 8 + 8 + 14 = 70.
  */
 export const VXLAN_OVERHEAD: Record<AddressFamily, number> = { 4: 50, 6: 70 };
+/**
+ * Extra bytes per packet on an encrypted network: the crypto envelope (16-byte header + 16-byte
+ * AEAD tag; `DATA_OVERHEAD` in src/crypto/noise.ts, checked equal by a test). Encrypted networks
+ * default to 32 bytes less MTU so that a full-size frame still fits the underlay unfragmented.
+ */
+export const ENCRYPTION_OVERHEAD = 32;
 /** Smallest network MTU: IPv4's minimum datagram size (576) / IPv6's minimum link MTU (1280). */
 export const MIN_NETWORK_MTU: Record<AddressFamily, number> = { 4: 576, 6: 1280 };
 /** Largest accepted config text, bytes (bounds parsing work). */
@@ -352,11 +358,13 @@ function validateNetwork(
   const encrypted = o.encrypted === undefined ? false : boolean(p, o.encrypted, [...at, 'encrypted']);
 
   let mtu: number | undefined;
-  if (family && uMtu !== undefined) {
-    const max = uMtu - VXLAN_OVERHEAD[family];
+  if (family && uMtu !== undefined && encrypted !== undefined) {
+    const overhead = VXLAN_OVERHEAD[family] + (encrypted ? ENCRYPTION_OVERHEAD : 0);
+    const max = uMtu - overhead;
     const min = MIN_NETWORK_MTU[family];
     if (o.mtu !== undefined) {
-      mtu = integer(p, o.mtu, [...at, 'mtu'], min, max, `bytes; at most underlay.mtu ${uMtu} − ${VXLAN_OVERHEAD[family]}`);
+      mtu = integer(p, o.mtu, [...at, 'mtu'], min, max,
+        `bytes; at most underlay.mtu ${uMtu} − ${VXLAN_OVERHEAD[family]}${encrypted ? ` − ${ENCRYPTION_OVERHEAD} (encrypted)` : ''}`);
     } else if (max < min) {
       p.add(mtuDerived ? ['underlay'] : ['underlay', 'mtu'],
         `underlay MTU ${uMtu}${mtuDerived ? ' (found on the interface)' : ''} leaves a network MTU of ${max}, below the minimum ${min}`);

@@ -9,7 +9,8 @@ import * as assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { parseConfig, loadConfigFile, ConfigErrorList } from '../../src/config/load';
+import { parseConfig, loadConfigFile, ConfigErrorList, ENCRYPTION_OVERHEAD } from '../../src/config/load';
+import { DATA_OVERHEAD } from '../../src/crypto/noise';
 import { diffConfig } from '../../src/config/diff';
 import { ConfigError } from '../../src/errors';
 import type { Config } from '../../src/config/types';
@@ -91,6 +92,10 @@ test('underlay MTU: configured, looked up, or 1500; network MTU = underlay − 5
   const c6 = parseConfig('underlay: {address: "2001:2::1", mtu: 1500}\nnetworks: [{name: a, vni: 1, bridge: b}]\n', noLookup);
   assert.equal(c6.underlay.family, 6);
   assert.equal(c6.networks[0].mtu, 1430);
+  // Encrypted networks leave room for the crypto envelope.
+  const enc = parseConfig(base('', '  - {name: blue, vni: 42, bridge: br0, encrypted: true}\n'), noLookup);
+  assert.equal(enc.networks[0].mtu, 1500 - 50 - ENCRYPTION_OVERHEAD);
+  expectError(base('', '  - {name: blue, vni: 42, bridge: br0, encrypted: true, mtu: 1450}\n'), 'networks[0].mtu', /576\.\.1418 .*− 32 \(encrypted\)/);
   // Explicit network MTU within bounds
   assert.equal(parseConfig(base('', '  - {name: blue, vni: 42, bridge: br0, mtu: 1400}\n'), noLookup).networks[0].mtu, 1400);
   expectError(base('', '  - {name: blue, vni: 42, bridge: br0, mtu: 1451}\n'), 'networks[0].mtu', /expected an integer 576\.\.1450 .*got 1451/);
@@ -100,6 +105,10 @@ test('underlay MTU: configured, looked up, or 1500; network MTU = underlay − 5
   const errs = errorsOf(base(), { mtuLookup: () => 600 });
   assert.equal(errs[0].path, 'underlay');
   assert.match(errs[0].message, /network MTU of 550, below the minimum 576/);
+});
+
+test('the encrypted-network MTU allowance equals the crypto envelope size', () => {
+  assert.equal(ENCRYPTION_OVERHEAD, DATA_OVERHEAD);
 });
 
 test('VNI: integer 1..16777215, unique', () => {
