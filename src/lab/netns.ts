@@ -19,6 +19,8 @@
  * runs on SIGINT/SIGTERM (then the process exits 130/143) and, synchronously, at process exit,
  * so a crashed test leaves nothing behind.
  *
+ * The underlay behaves like a wire: veth offloads are off on `ul0` (see `underlayOffloads`).
+ *
  * Every wait is bounded (`waitFor` polls with a deadline); every exec has a timeout.
  * Addresses: only 198.18.0.0/15 (IPv4) and 2001:2::/48 (IPv6), inside the lab's namespaces.
  *
@@ -57,6 +59,7 @@ export function labSkipReason(): string | null {
   const r = spawnSync('ip', ['-V'], { encoding: 'utf8' });
   if (r.error || r.status !== 0) return 'iproute2 (`ip`) is not installed';
   if (!fs.existsSync('/proc/self/ns/net')) return 'kernel without network namespaces';
+  if (!haveTool('ethtool')) return 'ethtool is not installed (the lab turns veth offloads off on the underlay)';
   return null;
 }
 
@@ -89,6 +92,14 @@ export interface LabOptions {
   handleSignals?: boolean;
   /** Keep IPv6 enabled in container namespaces (router solicitations, DAD, MLD). Default false: quiet. */
   containerIpv6?: boolean;
+  /**
+   * Keep veth offloads on the hosts' `ul0` (default false). veth pairs hand checksum-partial and
+   * 64 KiB GSO packets across namespaces, which a real wire never carries: a kernel VXLAN peer's
+   * packets would reach a userspace socket with the inner TCP checksum unfinished and unsegmented.
+   * With offloads off (`ethtool -K ul0 tx off tso off gso off`), `ul0` finishes checksums and
+   * segments in software as a NIC would, so the underlay carries what a real wire carries.
+   */
+  underlayOffloads?: boolean;
 }
 
 export interface LabHost {
@@ -289,6 +300,7 @@ export class Lab {
   private readonly procs: Tracked[] = [];
   private readonly trace: ((line: string) => void) | null;
   private readonly containerIpv6: boolean;
+  private readonly underlayOffloads: boolean;
   private macCounter = 0;
   private destroyed = false;
   private destroying: Promise<void> | null = null;
@@ -305,6 +317,7 @@ export class Lab {
     this.switchNs = `${this.prefix}-sw`;
     this.trace = opts.trace ?? (process.env.VXMESH_LAB_TRACE === '1' ? (l) => process.stderr.write(`lab: ${l}\n`) : null);
     this.containerIpv6 = opts.containerIpv6 ?? false;
+    this.underlayOffloads = opts.underlayOffloads ?? false;
     this.dir = fs.mkdtempSync(path.join(os.tmpdir(), `${this.prefix}-`));
   }
 
@@ -349,6 +362,7 @@ export class Lab {
     const mtu = String(this.underlayMtu);
     await this.ip(ns, 'link', 'add', 'ul0', 'mtu', mtu, 'type', 'veth', 'peer', 'name', port, 'netns', this.switchNs, 'mtu', mtu);
     await this.ip(this.switchNs, 'link', 'set', port, 'master', 'sw0', 'up');
+    if (!this.underlayOffloads) await this.exec(ns, 'ethtool', ['-K', 'ul0', 'tx', 'off', 'tso', 'off', 'gso', 'off']);
     if (this.family === 4) await this.ip(ns, 'addr', 'add', `${address}/${prefixLen}`, 'dev', 'ul0');
     else await this.ip(ns, '-6', 'addr', 'add', `${address}/${prefixLen}`, 'dev', 'ul0', 'nodad');
     await this.ip(ns, 'link', 'set', 'ul0', 'up');
@@ -673,14 +687,24 @@ export class Lab {
     };
   }
 
-  /** Reads a pcap with tcpdump (`-r file -nn [-v] filter`) and returns one line per packet. */
-  async readPcap(file: string, filter = '', opts: { verbose?: boolean } = {}): Promise<string[]> {
+  /**
+   * Reads a pcap with tcpdump (`-r file -nn [-v] [-e] filter`) and returns one string per packet
+   * (tcpdump's continuation lines, e.g. a VXLAN packet's inner frame, joined with ' | ').
+   */
+  async readPcap(file: string, filter = '', opts: { verbose?: boolean; ether?: boolean } = {}): Promise<string[]> {
     const args = ['-r', file, '-nn'];
     if (opts.verbose) args.push('-v');
+    if (opts.ether) args.push('-e');
     if (filter) args.push(...filter.split(/\s+/).filter(Boolean));
     const r = await this.run('tcpdump', args, { check: false });
-    if (r.code !== 0 && !/reading from file/.test(r.stderr)) throw new LabError(`tcpdump -r failed: ${r.stderr}`);
-    return r.stdout.split('\n').filter((l) => l.trim() !== '' && !/^\s/.test(l));
+    if (r.code !== 0) throw new LabError(`tcpdump -r ${file} failed: ${r.stderr.trim()}`);
+    const packets: string[] = [];
+    for (const line of r.stdout.split('\n')) {
+      if (line.trim() === '') continue;
+      if (/^\d{2}:\d{2}:\d{2}\.\d+ /.test(line) || packets.length === 0) packets.push(line);
+      else packets[packets.length - 1] += ` | ${line.trim()}`;
+    }
+    return packets;
   }
 
   // ---------------------------------------------------------------------------------------------

@@ -5,7 +5,8 @@
  */
 
 import type { TestContext } from 'node:test';
-import { haveTool, Lab, LabContainer, LabHost, LabOptions, labSkipReason } from '../../src/lab/netns';
+import { haveTool, Lab, LabContainer, LabHost, LabOptions, labSkipReason, PingResult } from '../../src/lab/netns';
+import { agentConfig, AgentConfigOptions, LabAgent, LabNetwork, startAgent } from '../../src/lab/vxmesh';
 
 /** Reason to skip a netns test (not root, no iproute2, missing tools), or undefined to run it. */
 export function netnsSkip(...tools: string[]): string | undefined {
@@ -69,4 +70,45 @@ export function pairs<T>(xs: T[]): Array<[T, T]> {
 /** Underlay addresses of every host but `h`. */
 export function otherHosts(lab: Lab, h: LabHost): string[] {
   return lab.hosts.filter((x) => x !== h).map((x) => x.address);
+}
+
+/** Starts one vxmesh agent per host (static peers: every other host), all networks given; stopped by lab.destroy(). */
+export async function startAgents(lab: Lab, networks: LabNetwork[], opts: Partial<AgentConfigOptions> = {}, hosts: LabHost[] = lab.hosts): Promise<LabAgent[]> {
+  const agents: LabAgent[] = [];
+  for (const h of hosts) agents.push(await startAgent(lab, h, agentConfig(lab, h, { ...opts, networks })));
+  return agents;
+}
+
+/** Non-zero drop counters of an agent, as `rx:<reason>` / `tx:<reason>` (global and per network summed). */
+export async function dropsByReason(agent: LabAgent): Promise<Record<string, number>> {
+  const s = await agent.status();
+  const out: Record<string, number> = {};
+  const add = (r: Record<string, number> | undefined, prefix: string) => {
+    for (const [k, v] of Object.entries(r ?? {})) if (v) out[`${prefix}${k}`] = (out[`${prefix}${k}`] ?? 0) + v;
+  };
+  add(s.counters?.rxDrops, 'rx:');
+  for (const n of s.networks) {
+    add(n.counters?.rxDrops, 'rx:');
+    add(n.counters?.txDrops, 'tx:');
+  }
+  return out;
+}
+
+/**
+ * Pings `to` from `from` (`count` echoes, default 3) and asserts that it is reachable: at least one
+ * reply. Partial loss is reported as a test diagnostic, not a failure (the host may be loaded by
+ * parallel test files; loss is not what these tests are about — reachability and isolation are).
+ */
+export async function assertReaches(
+  t: { diagnostic(msg: string): void },
+  lab: Lab,
+  from: LabContainer,
+  to: { address: string; name?: string },
+  opts: { count?: number; size?: number; dontFragment?: boolean } = {},
+): Promise<PingResult> {
+  const count = opts.count ?? 3;
+  const p = await lab.ping(from, to.address, { count, intervalS: 0.05, size: opts.size, dontFragment: opts.dontFragment });
+  if (p.received === 0) throw new Error(`${from.name} -> ${to.name ?? to.address}: no reply\n${p.output}`);
+  if (p.received < count) t.diagnostic(`${from.name} -> ${to.name ?? to.address}: ${p.received}/${count} replies`);
+  return p;
 }

@@ -10,7 +10,7 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import { Lab } from '../../src/lab/netns';
-import { buildTopology, labFor, netnsSkip, otherHosts, pairs } from '../helpers/lab';
+import { assertReaches, buildTopology, labFor, netnsSkip, otherHosts, pairs } from '../helpers/lab';
 
 const skip = netnsSkip('tcpdump');
 
@@ -28,8 +28,7 @@ test('lab: three hosts with kernel VXLAN carry ping and TCP between every contai
   assert.equal(st.mac, topo.containers[0][0].mac);
 
   for (const [a, b] of pairs(topo.all)) {
-    const p = await lab.ping(a, b.address, { count: 2, intervalS: 0.05 });
-    assert.equal(p.received, 2, `${a.name} → ${b.name}: ${p.output}`);
+    await assertReaches(t, lab, a, b, { count: 2 });
   }
   const [a, b] = [topo.containers[0][0], topo.containers[2][1]];
   const x = await lab.tcpTransfer(a, b, { bytes: 2 << 20 });
@@ -50,8 +49,7 @@ test('lab: IPv6 underlay with kernel VXLAN; overlay MTU is underlay − 70', { s
   const topo = await buildTopology(lab, { perHost: 1 });
   for (const h of lab.hosts) await lab.addKernelVxlan(h, { vni: 7, bridge: 'br0', peers: otherHosts(lab, h) });
   assert.equal(lab.hosts[1].address, '2001:2::2');
-  const p = await lab.ping(topo.containers[0][0], topo.containers[1][0].address, { count: 2, intervalS: 0.05, size: 1330 - 28, dontFragment: true });
-  assert.equal(p.received, 2, p.output);
+  await assertReaches(t, lab, topo.containers[0][0], topo.containers[1][0], { size: 1330 - 28, dontFragment: true });
 });
 
 test('lab: spawn/stop by PID, capture, destroy removes namespaces, processes and files', { skip, timeout: 60_000 }, async () => {
