@@ -10,7 +10,8 @@
  *   5. extensions (gossip, metrics, health, crypto), in the order given.
  * `stop()` undoes exactly what start created, in reverse, and nothing else: a TAP we created
  * vanishes when closed; a persistent TAP we attached is taken off the bridge and left; a bridge we
- * created is brought down and deleted; a bridge that existed is left as it was.
+ * created is brought down and deleted; a bridge that existed is left in place (brought down again
+ * only if it was down and we brought it up).
  *
  * `applyConfig()` (SIGHUP) applies network add/remove/change, static peers, log level and gossip
  * seeds/keyring live; other changes are refused with reasons (see config/diff.ts).

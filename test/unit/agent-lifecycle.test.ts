@@ -272,3 +272,14 @@ test('runtime failures exit 1 with a clear message and leave nothing behind', { 
   assert.match(noAddr.stderr(), /EADDRNOTAVAIL/);
   assert.deepEqual([...links().keys()].sort(), before, 'bridge and TAP rolled back');
 });
+
+test('SIGTERM as soon as start-up begins still ends in a clean stop with nothing left', { skip: SKIP }, async (t) => {
+  const { ns, links } = makeNetns(t);
+  const before = [...links().keys()].sort();
+  const file = writeConfig(t, 'underlay: {address: 198.18.0.1}\nnetworks:\n  - {name: blue, vni: 42, bridge: br0}\n  - {name: red, vni: 43, bridge: br1}\n');
+  const a = startAgent(t, ns, file);
+  await a.waitLog(/^bridge created$/);
+  a.proc.kill('SIGTERM');
+  assert.equal(await a.exited, 0, a.stderr());
+  assert.deepEqual([...links().keys()].sort(), before);
+});

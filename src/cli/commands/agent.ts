@@ -89,64 +89,98 @@ export const agent: Command = {
       return e instanceof ConfigError ? 2 : 1;
     }
 
-    let a: Agent;
-    try {
-      a = await Agent.start(config, { logger, extensions });
-    } catch (e) {
-      logger.error(errFields(e), `agent failed to start: ${(e as Error).message}`);
-      return e instanceof ConfigError ? 2 : 1;
-    }
-    service.started(a); // READY=1 once agent.ready() passes (NOTIFY_SOCKET), watchdog
+    // Signals are handled from before the first system change: a SIGTERM during start-up still
+    // ends in a clean stop (after start finishes or fails), never in leftovers.
+    let a: Agent | null = null;
+    let stopping: string | null = null;
+    let reloadPending = false;
+    let finish: (code: number) => void = () => {};
+    const done = new Promise<number>((resolve) => { finish = resolve; });
 
-    return await new Promise<number>((resolve) => {
-      let stopping = false;
-      const stop = (signal: string) => {
-        if (stopping) return;
-        stopping = true;
-        logger.info({ signal }, 'stopping');
-        service.stopping(); // STOPPING=1
-        a.stop().then(
-          () => finish(0),
-          (e) => {
-            logger.error(errFields(e), 'stop failed');
-            finish(1);
-          },
-        );
-      };
-      const reload = () => {
-        if (stopping) return;
-        // RELOADING=1 … READY=1 around it; a failure (invalid or refused) keeps the running config.
-        void service.reload(async () => {
-          let next: Config;
-          try {
-            next = load();
-          } catch (e) {
-            logger.error({ ...errFields(e), file }, `reload: new config is invalid, keeping the running config: ${(e as Error).message}`);
-            throw e;
-          }
-          try {
-            const r = await a.applyConfig(next);
-            logger.info({ ...r }, 'reload: config applied');
-          } catch (e) {
-            logger.error(errFields(e), `reload: ${(e as Error).message}`);
-            throw e;
-          }
-        });
-      };
-      const onInt = () => stop('SIGINT');
-      const onTerm = () => stop('SIGTERM');
-      process.on('SIGINT', onInt);
-      process.on('SIGTERM', onTerm);
-      process.on('SIGHUP', reload);
-      const finish = (code: number) => {
-        process.off('SIGINT', onInt);
-        process.off('SIGTERM', onTerm);
-        process.off('SIGHUP', reload);
-        resolve(code);
-      };
-    });
+    const stop = (why: string, code = 0) => {
+      if (stopping) return;
+      stopping = why;
+      if (!a) return; // start-up in progress: stopped as soon as it completes
+      logger.info({ reason: why }, 'stopping');
+      service.stopping(); // STOPPING=1
+      const guard = setTimeout(() => {
+        logger.error({ timeoutMs: STOP_TIMEOUT_MS }, 'stop did not complete in time; exiting');
+        finish(1);
+      }, STOP_TIMEOUT_MS);
+      guard.unref();
+      a.stop().then(
+        () => { clearTimeout(guard); finish(code); },
+        (e) => {
+          clearTimeout(guard);
+          logger.error(errFields(e), 'stop failed');
+          finish(1);
+        },
+      );
+    };
+    const reload = () => {
+      if (stopping) return;
+      if (!a) {
+        reloadPending = true;
+        return;
+      }
+      const agentNow = a;
+      // RELOADING=1 … READY=1 around it; a failure (invalid or refused) keeps the running config.
+      void service.reload(async () => {
+        let next: Config;
+        try {
+          next = load();
+        } catch (e) {
+          logger.error({ ...errFields(e), file }, `reload: new config is invalid, keeping the running config: ${(e as Error).message}`);
+          throw e;
+        }
+        try {
+          const r = await agentNow.applyConfig(next);
+          logger.info({ ...r }, 'reload: config applied');
+        } catch (e) {
+          logger.error(errFields(e), `reload: ${(e as Error).message}`);
+          throw e;
+        }
+      });
+    };
+    // A bug must not leave bridges and TAPs behind: log it, clean up, exit 1.
+    const crash = (e: unknown) => {
+      logger.fatal(errFields(e), `unexpected error: ${e instanceof Error ? e.message : String(e)}`);
+      if (a) stop('crash', 1);
+      else finish(1);
+    };
+    const onInt = () => stop('SIGINT');
+    const onTerm = () => stop('SIGTERM');
+    process.on('SIGINT', onInt);
+    process.on('SIGTERM', onTerm);
+    process.on('SIGHUP', reload);
+    process.on('uncaughtException', crash);
+    process.on('unhandledRejection', crash);
+    try {
+      try {
+        a = await Agent.start(config, { logger, extensions });
+      } catch (e) {
+        logger.error(errFields(e), `agent failed to start: ${(e as Error).message}`);
+        return e instanceof ConfigError ? 2 : 1;
+      }
+      service.started(a); // READY=1 once agent.ready() passes (NOTIFY_SOCKET), watchdog
+      if (stopping) {
+        const why = stopping;
+        stopping = null;
+        stop(why);
+      } else if (reloadPending) reload();
+      return await done;
+    } finally {
+      process.off('SIGINT', onInt);
+      process.off('SIGTERM', onTerm);
+      process.off('SIGHUP', reload);
+      process.off('uncaughtException', crash);
+      process.off('unhandledRejection', crash);
+    }
   },
 };
+
+/** Longest a clean stop may take before the process gives up and exits 1. */
+const STOP_TIMEOUT_MS = 15_000;
 
 function errFields(e: unknown): Record<string, unknown> {
   if (e instanceof SystemError) return { code: e.code, syscall: e.syscall, errno: e.errno };
