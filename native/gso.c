@@ -104,8 +104,7 @@ int vx_parse_tcp(const uint8_t *f, size_t len, vx_l4 *o) {
 
 int vx_complete_csum(uint8_t *f, size_t len, uint16_t start, uint16_t off) {
   if ((size_t)start + off + 2 > len) return -1;
-  f[start + off] = 0;
-  f[start + off + 1] = 0;
+  /* The field already holds the pseudo-header sum: it is part of the sum, not zeroed. */
   put16(f + start + off, (uint16_t)~vx_csum_fold(vx_csum_add(f + start, len - start, 0)));
   return 0;
 }

@@ -33,6 +33,20 @@ export class NativeIoStats {
   get sendEagain(): number { return Number(this.arr[this.k.STAT_TX_EAGAIN]); }
   /** UDP only: datagrams larger than a receive slot, dropped. */
   get recvTruncated(): number { return Number(this.arr[this.k.STAT_RX_TRUNCATED]); }
+  /** vnet TAP: frames dropped for an unusable virtio header or checksum offsets. */
+  get badVnet(): number { return Number(this.arr[this.k.STAT_BAD_GSO]); }
+  /** vnet TAP write: frames merged into a preceding one. */
+  get coalesced(): number { return Number(this.arr[this.k.STAT_COALESCED]); }
+  /** vnet TAP write: GSO frames written. */
+  get gsoWrites(): number { return Number(this.arr[this.k.STAT_GSO_WRITES]); }
+  /** UDP: sendmsg calls with UDP_SEGMENT. */
+  get gsoSends(): number { return Number(this.arr[this.k.STAT_GSO_SENDS]); }
+  /** UDP: segments cut from TSO super-frames. */
+  get segments(): number { return Number(this.arr[this.k.STAT_SEGMENTS]); }
+  /** UDP: super-frames sent one datagram per segment (UDP GSO off or unavailable). */
+  get gsoFallback(): number { return Number(this.arr[this.k.STAT_GSO_FALLBACK]); }
+  /** UDP: super-frames dropped because they could not be segmented. */
+  get badTso(): number { return Number(this.arr[this.k.STAT_BAD_TSO]); }
 }
 
 /** Options of `NativeTap.open`. */
@@ -43,11 +57,18 @@ export interface NativeTapOptions {
    */
   exclusive?: boolean;
   /**
-   * Phase 2 (fast path): IFF_VNET_HDR — every frame read or written is preceded by a 10-byte
-   * virtio_net_hdr. Default false. Only use with the *Vnet batch functions.
+   * Fast path: IFF_VNET_HDR (+ TUNSETOFFLOAD checksum/TSO4/TSO6 unless `offload` is false). Reads
+   * then go through `readBatchVnet` (frames up to 64 KiB: TCP super-frames with their MSS in the gso
+   * array); `writeBatch` keeps its contract and coalesces runs of TCP segments into GSO frames.
+   * Default false (phase-1 behaviour).
    */
   vnetHdr?: boolean;
+  /** With vnetHdr: enable checksum + TSO offloads (default true). */
+  offload?: boolean;
 }
+
+/** Slot payload needed by `readBatchVnet`: a TSO super-frame is at most 64 KiB + Ethernet header. */
+export const VNET_MAX_FRAME = 65536 + 14;
 
 /** A TAP device (IFF_TAP | IFF_NO_PI), non-blocking, O_CLOEXEC. */
 export class NativeTap implements TapDevice {
@@ -58,6 +79,8 @@ export class NativeTap implements TapDevice {
   /** The TAP device's own MAC address (6 bytes). */
   readonly mac: Buffer;
   readonly stats: NativeIoStats;
+  /** Opened with IFF_VNET_HDR (fast path): read with `readBatchVnet`. */
+  readonly vnetHdr: boolean;
   private readonly addon: VxmeshAddon;
   private readonly h: NativeHandle;
   private readonly statsArr: BigUint64Array;
@@ -65,7 +88,8 @@ export class NativeTap implements TapDevice {
   private readableCb: (() => void) | null = null;
   private isClosed = false;
 
-  private constructor(addon: VxmeshAddon, h: NativeHandle, name: string, created: boolean, mac: Buffer, stats: BigUint64Array) {
+  private constructor(addon: VxmeshAddon, h: NativeHandle, name: string, created: boolean, mac: Buffer, stats: BigUint64Array,
+    vnetHdr: boolean) {
     this.addon = addon;
     this.h = h;
     this.name = name;
@@ -73,6 +97,7 @@ export class NativeTap implements TapDevice {
     this.mac = mac;
     this.statsArr = stats;
     this.stats = new NativeIoStats(stats, addon.constants);
+    this.vnetHdr = vnetHdr;
   }
 
   /**
@@ -94,6 +119,14 @@ export class NativeTap implements TapDevice {
     } catch (err) {
       throw toSystemError(err, ERR_TAP_OPEN, `cannot open TAP ${JSON.stringify(name)}`);
     }
+    if (opts.vnetHdr && opts.offload !== false) {
+      try {
+        addon.tapSetOffload(h, k.TUN_F_CSUM | k.TUN_F_TSO4 | k.TUN_F_TSO6);
+      } catch (err) {
+        addon.close(h);
+        throw toSystemError(err, ERR_TAP_OPEN, `cannot enable offloads on TAP ${kname}`);
+      }
+    }
     let mac: Buffer;
     try {
       mac = addon.getMac(kname);
@@ -101,7 +134,7 @@ export class NativeTap implements TapDevice {
       addon.close(h);
       throw toSystemError(err, ERR_NETDEV, `cannot read the MAC address of TAP ${kname}`);
     }
-    return new NativeTap(addon, h, kname, created, mac, stats);
+    return new NativeTap(addon, h, kname, created, mac, stats, !!opts.vnetHdr);
   }
 
   /** The raw statistics array (indices: addon constants STAT_*). */
@@ -118,7 +151,36 @@ export class NativeTap implements TapDevice {
     }
   }
 
-  /** Writes descriptors [0, batch.count); returns how many were consumed (see the file comment). */
+  /**
+   * Fast path (vnetHdr): reads up to `batch.slots` frames; `gso[2i]` = virtio gso_type (0 = plain
+   * frame, checksum already complete; GSO_TCPV4 / GSO_TCPV6, maybe | GSO_ECN = a TCP super-frame of
+   * `lens[i]` bytes to be cut into `gso[2i+1]`-byte (MSS) segments by `NativeUdp.sendBatchGso`).
+   * Slots need `VNET_MAX_FRAME` bytes after the headroom.
+   */
+  readBatchVnet(batch: RxBatch, gso: Uint16Array): number {
+    try {
+      return this.addon.tapReadVnet(this.h, batch.slab, batch.slotSize, batch.headroom, batch.slots, batch.lens, gso);
+    } catch (err) {
+      throw toSystemError(err, ERR_TAP_IO, `TAP ${this.name}`);
+    }
+  }
+
+  /**
+   * Fast path (vnetHdr): like `writeBatch` with an explicit bound on coalescing (`maxMerge` frames
+   * per GSO frame, 1..64; 1 = write every frame on its own).
+   */
+  writeBatchVnet(batch: TxBatch, maxMerge = 64): number {
+    try {
+      return this.addon.tapWriteVnet(this.h, batch.slab, batch.offs, batch.lens, batch.count, maxMerge);
+    } catch (err) {
+      throw toSystemError(err, ERR_TAP_IO, `TAP ${this.name}`);
+    }
+  }
+
+  /**
+   * Writes descriptors [0, batch.count); returns how many were consumed (see the file comment). On a
+   * vnetHdr TAP, runs of TCP segments of one flow are coalesced into GSO frames (invisible to callers).
+   */
   writeBatch(batch: TxBatch): number {
     try {
       return this.addon.tapWrite(this.h, batch.slab, batch.offs, batch.lens, batch.count);
@@ -207,6 +269,7 @@ export class NativeUdp implements UdpTransport {
   private errorHandler: ((err: Error) => void) | null = null;
   private readableCb: (() => void) | null = null;
   private isClosed = false;
+  private gsoOn: boolean;
 
   private constructor(addon: VxmeshAddon, h: NativeHandle, family: AddressFamily, address: string, port: number,
     sourcePorts: number[], stats: BigUint64Array) {
@@ -219,6 +282,7 @@ export class NativeUdp implements UdpTransport {
     this.sourceCount = sourcePorts.length;
     this.statsArr = stats;
     this.stats = new NativeIoStats(stats, addon.constants);
+    this.gsoOn = addon.udpSetGso(h, true);
   }
 
   /**
@@ -266,6 +330,31 @@ export class NativeUdp implements UdpTransport {
     } catch (err) {
       throw toSystemError(err, ERR_UDP_IO, `UDP ${this.address}:${this.port}`);
     }
+  }
+
+  /**
+   * Fast path: like `sendBatch`, but descriptor j with `gso[2j] !== 0` is a TSO super-frame (as read
+   * by `NativeTap.readBatchVnet`) behind a `prefixLen`-byte prefix (the VXLAN header, default 8): it
+   * is cut into MSS-sized frames (`gso[2j+1]`), each behind a copy of the prefix with correct
+   * IPv4/TCP/IPv6 checksums, and sent with UDP GSO (UDP_SEGMENT) when available, else one datagram
+   * per segment. Plain descriptors (`gso[2j] === 0`) go as in `sendBatch`. Returns descriptors consumed.
+   */
+  sendBatchGso(batch: TxBatch, gso: Uint16Array, prefixLen = 8): number {
+    try {
+      return this.addon.udpSendGso(this.h, batch.slab, batch.offs, batch.lens, batch.addrs, batch.srcIdx, gso, prefixLen,
+        batch.count);
+    } catch (err) {
+      throw toSystemError(err, ERR_UDP_IO, `UDP ${this.address}:${this.port}`);
+    }
+  }
+
+  /** Whether `sendBatchGso` uses UDP_SEGMENT (probed at open, changed by `setGso`). */
+  get gso(): boolean { return this.gsoOn; }
+
+  /** Turns UDP GSO use on/off (off = the sendmmsg fallback); returns whether it is on. */
+  setGso(enabled: boolean): boolean {
+    this.gsoOn = this.addon.udpSetGso(this.h, enabled);
+    return this.gsoOn;
   }
 
   onReadable(cb: () => void): void {
