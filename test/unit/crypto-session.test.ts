@@ -539,3 +539,30 @@ test('openBatch: a duplicate inside one batch is delivered once; control message
   b.sm.openBatch(bt);
   assert.deepEqual([...bt.status], [CIPHER_OK, CIPHER_FAILED, CIPHER_CONSUMED]);
 });
+
+test('cluster key rotation: an initiator holding [new, old] completes with a responder still on old, and after setPsks', () => {
+  const net = new Net();
+  const oldPsk = pskFromClusterKey(new Uint8Array(32).fill(1));
+  const newPsk = pskFromClusterKey(new Uint8Array(32).fill(2));
+  const a = net.add(1, { psk: newPsk });
+  const b = net.add(2, { psk: oldPsk });
+  meet(a, b);
+  a.sm.setPsks([newPsk, oldPsk]); // a already has the new key as primary, still knows the old
+  a.seal(b.endpoint, vx('rotating'));
+  net.pump();
+  assert.ok(session(a, b).current, 'response under the old PSK accepted by the keyring');
+  assert.equal(b.delivered.length, 1);
+  // b drops the old key: it now answers under the new one; a fresh handshake still completes
+  b.sm.setPsks([newPsk]);
+  const before = a.sm.counters.sessionsEstablished;
+  net.clock.advance(121_000);
+  a.seal(b.endpoint, vx('after rotation'));
+  net.pump();
+  assert.equal(a.sm.counters.sessionsEstablished, before + 1);
+  // a host that only knows the old key can no longer complete with b
+  const c = net.add(3, { psk: oldPsk });
+  meet(c, b);
+  c.seal(b.endpoint, vx('stale key'));
+  net.pump();
+  assert.equal(session(c, b).current, null);
+});

@@ -1,0 +1,105 @@
+/**
+ * The crypto agent extension against a stand-in agent: key file created, cipher installed on the
+ * data path, peers added/updated/removed from gossip member events (binding to an extension named
+ * 'gossip' exposing `node`), records without a key or with a bad one ignored, PSKs reloaded.
+ */
+import { test } from 'node:test';
+import * as assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+
+import type { Agent } from '../../src/agent';
+import { FakeClock } from '../../src/clock';
+import type { Config } from '../../src/config/types';
+import { CryptoExtension, createCryptoExtension, parseUnderlay, type MemberLike } from '../../src/crypto/extension';
+import { cryptoReady, encodeKey, generateHostKey } from '../../src/crypto/keys';
+
+function config(keyFile: string | null, encrypted = true): Config {
+  return {
+    node: { name: 'h1', keyFile },
+    underlay: { address: '198.18.0.1', family: 4, port: 4789, mtu: 1500, sourcePorts: 1 },
+    networks: [{ name: 'sec', vni: 7, bridge: 'br0', tap: 'vx-sec', mtu: 1418, encrypted }],
+    peers: [], fdb: { ageingSeconds: 300, maxEntries: 100 }, gossip: null,
+    api: { listen: { host: '127.0.0.1', port: 9469 } }, log: { level: 'info' }, source: null,
+  };
+}
+
+test('crypto ready', async () => { await cryptoReady(); });
+
+test('factory: only when a network is encrypted or a host key file is configured', () => {
+  assert.equal(createCryptoExtension(config(null, false), undefined as never), null);
+  assert.ok(createCryptoExtension(config(null, true), { child: () => ({}) } as never));
+  assert.ok(createCryptoExtension(config('/x', false), { child: () => ({}) } as never));
+});
+
+test('parseUnderlay', () => {
+  assert.deepEqual(parseUnderlay('198.18.0.2:4789'), { address: '198.18.0.2', port: 4789, family: 4 });
+  assert.deepEqual(parseUnderlay('[2001:2::5]:4790'), { address: '2001:2::5', port: 4790, family: 6 });
+  for (const bad of ['', '198.18.0.2', 'x:1', '198.18.0.2:0', '198.18.0.2:70000', '[::1]']) assert.equal(parseUnderlay(bad), null, bad);
+});
+
+test('start: key file created, cipher installed, gossip members become session peers', async () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'vxmesh-ext-'));
+  try {
+    const keyFile = path.join(dir, 'host.key');
+    const listeners: ((ev: MemberLike) => void)[] = [];
+    const k2 = encodeKey(generateHostKey().publicKey);
+    const k3 = encodeKey(generateHostKey().publicKey);
+    const gossip = {
+      name: 'gossip', start() {}, stop() {},
+      node: {
+        on: (fn: (ev: MemberLike) => void) => listeners.push(fn),
+        members: () => [{ state: 'alive', record: { name: 'h2', underlay: '198.18.0.2:4789', publicKey: k2 } }],
+      },
+    };
+    let cipher: unknown = 'unset';
+    const clock = new FakeClock(0);
+    const agent = { extensions: [gossip], datapath: { setCipher: (c: unknown) => { cipher = c; } } } as unknown as Agent;
+    const ext = new CryptoExtension(config(keyFile), undefined, { clock });
+    await ext.start(agent);
+    assert.equal(fs.statSync(keyFile).mode & 0o777, 0o600);
+    assert.equal(cipher, ext.sessions);
+    assert.match(ext.publicKey, /^[A-Za-z0-9+/]{43}=$/);
+    assert.equal(ext.ready(), true);
+    assert.equal(listeners.length, 1, 'bound to gossip at start');
+    const peers = () => (ext.status() as { peers: { publicKey: string; endpoint: { address: string } | null }[] }).peers;
+    assert.deepEqual(peers().map((p) => p.publicKey), [k2]);
+    const emit = (type: string, name: string, underlay: string, publicKey: string) => listeners[0]({ type, record: { name, underlay, publicKey } });
+    emit('join', 'h3', '198.18.0.3:4789', k3);
+    emit('join', 'h4', '198.18.0.4:4789', ''); // no key: ignored
+    emit('join', 'h5', '198.18.0.5:4789', 'garbage'); // bad key: ignored (logged)
+    emit('join', 'me', '198.18.0.1:4789', ext.publicKey); // ourselves: ignored
+    assert.deepEqual(peers().map((p) => p.publicKey).sort(), [k2, k3].sort());
+    emit('update', 'h3', '198.18.0.33:4789', k3);
+    assert.equal(peers().find((p) => p.publicKey === k3)!.endpoint!.address, '198.18.0.33');
+    assert.ok(ext.sessions!.peerByEndpoint({ address: '198.18.0.33', port: 4789, family: 4 }));
+    assert.equal(ext.sessions!.peerByEndpoint({ address: '198.18.0.3', port: 4789, family: 4 }), undefined, 'old address forgotten');
+    emit('dead', 'h2', '198.18.0.2:4789', k2);
+    assert.deepEqual(peers().map((p) => p.publicKey), [k3]);
+    ext.stop();
+    assert.equal(cipher, null, 'cipher removed on stop');
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('gossip extension appearing later is bound on the next check', async () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'vxmesh-ext-'));
+  try {
+    const clock = new FakeClock(0);
+    const exts: unknown[] = [];
+    const agent = { extensions: exts, datapath: { setCipher() {} } } as unknown as Agent;
+    const ext = new CryptoExtension(config(path.join(dir, 'k')), undefined, { clock });
+    await ext.start(agent);
+    let bound = 0;
+    exts.push({ name: 'gossip', node: { on: () => { bound++; }, members: () => [] } });
+    clock.advance(1000);
+    assert.equal(bound, 1);
+    clock.advance(5000);
+    assert.equal(bound, 1, 'bound once');
+    ext.stop();
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});
