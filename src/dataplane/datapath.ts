@@ -266,6 +266,8 @@ export class Datapath {
   private readonly maxLearnedPeers: number;
 
   private readonly byVni = new Map<number, Network>();
+  /** The same networks as an array (iterated per batch without allocating an iterator). */
+  private netList: Network[] = [];
   private readonly peersByKey = new Map<PeerKey, Peer>();
   private staticPeers: Peer[] = [];
   private learnedPeers = 0;
@@ -382,6 +384,7 @@ export class Datapath {
     if (!net) return false;
     net.removed = true;
     this.byVni.delete(vni);
+    this.netList = [...this.byVni.values()];
     net.fdb.clear();
     net.neigh.clear();
     return true;
@@ -584,6 +587,7 @@ export class Datapath {
     const enc = net.config.encrypted;
     const vni = net.config.vni;
     const canSend = !enc || this.cipher !== null;
+    fdb.setNow(now);
     this.tx.count = 0;
     this.scratchUsed = 0;
     this.replies.count = 0;
@@ -601,7 +605,7 @@ export class Datapath {
         const sHi = (slab[off + 6] << 8) | slab[off + 7];
         const sLo = ((slab[off + 8] << 24) | (slab[off + 9] << 16) | (slab[off + 10] << 8) | slab[off + 11]) >>> 0;
         if ((sHi | sLo) !== 0) {
-          const s = fdb.learnLocal(sHi, sLo, now);
+          const s = fdb.learnLocal(sHi, sLo);
           if (s >= 0) this.snoop(fdb, s, off, len);
         }
       }
@@ -612,11 +616,11 @@ export class Datapath {
       }
       let peer: Peer | null = null;
       if ((slab[off] & 1) !== 0) {
-        if (!tagged && this.trySuppress(net, off, len, now)) continue;
+        if (!tagged && this.trySuppress(net, off, len)) continue;
       } else {
         const dHi = (slab[off] << 8) | slab[off + 1];
         const dLo = ((slab[off + 2] << 24) | (slab[off + 3] << 16) | (slab[off + 4] << 8) | slab[off + 5]) >>> 0;
-        const s = fdb.lookup(dHi, dLo, now);
+        const s = fdb.lookup(dHi, dLo);
         if (s >= 0) {
           if (fdb.kindAt(s) === FDB_LOCAL) {
             c.txDrops[TX_LOCAL_DST]++;
@@ -759,7 +763,7 @@ export class Datapath {
   }
 
   /** ARP request / neighbour solicitation for a known remote endpoint → reply queued for the TAP. */
-  private trySuppress(net: Network, off: number, len: number, now: number): boolean {
+  private trySuppress(net: Network, off: number, len: number): boolean {
     if (net.neigh.size === 0) return false;
     const b = this.tapSlab;
     const et = (b[off + 12] << 8) | b[off + 13];
@@ -779,7 +783,7 @@ export class Datapath {
     }
     if (mac < 0) return false;
     // a target on our own bridge answers for itself
-    if (net.fdb.isLocal(Math.floor(mac / 0x100000000), mac >>> 0, now)) return false;
+    if (net.fdb.isLocal(Math.floor(mac / 0x100000000), mac >>> 0)) return false;
     const r = this.replies;
     if (r.count === this.batchSize) return false;
     const o = r.count * 128;
@@ -820,6 +824,8 @@ export class Datapath {
     const dLen = this.dLen;
     const dState = this.dState;
     g.rxDatagrams += n;
+    const nets = this.netList;
+    for (let k = 0; k < nets.length; k++) nets[k].fdb.setNow(now);
     for (let i = 0; i < n; i++) {
       dOff[i] = i * slot;
       dLen[i] = lens[i];
@@ -871,12 +877,12 @@ export class Datapath {
         c.rxDrops[RX_BAD_SRC]++;
         continue;
       }
-      if (macEquals(slab, inner + 6, net.tap.mac, 0) || net.fdb.isLocal(sHi, sLo, now)) {
+      if (macEquals(slab, inner + 6, net.tap.mac, 0) || net.fdb.isLocal(sHi, sLo)) {
         c.rxDrops[RX_OWN_SRC]++;
         continue;
       }
       if (peer === null) peer = this.learnPeer(addrs, aOff);
-      if (peer !== null) net.fdb.learnRemote(sHi, sLo, peer, now);
+      if (peer !== null) net.fdb.learnRemote(sHi, sLo, peer);
       if (net.rxPending === 0) this.touched[touched++] = net;
       const w = net.tapTx;
       w.offs[net.rxPending] = inner;
@@ -1019,6 +1025,7 @@ export class Datapath {
     if (this.byVni.has(config.vni)) throw new RangeError(`VNI ${config.vni} already configured`);
     const net = new Network(config, tap, this.fdbCfg, this.clock);
     this.byVni.set(config.vni, net);
+    this.netList = [...this.byVni.values()];
     this.allocateNet(net);
     this.computeLimits(net);
     this.recomputeFlood();

@@ -100,6 +100,12 @@ export class Fdb<P> {
   private head = NIL;
   private tail = NIL;
 
+  /**
+   * The data path's time for the current batch (ms), set once per batch by `setNow`: hot-path
+   * methods default their `now` to it, so no double is passed (and boxed) per call.
+   */
+  private nowMs = 0;
+
   /** Number of entries. */
   size = 0;
   /** Evictions since creation (also added to `counters.fdbEvictions`). */
@@ -134,11 +140,16 @@ export class Fdb<P> {
 
   // ---- hot path -----------------------------------------------------------------------------
 
+  /** Sets the default `now` of the hot-path methods (once per batch). */
+  setNow(now: number): void {
+    this.nowMs = now;
+  }
+
   /**
    * Slot of the live entry for MAC `hi:lo`, or -1. An expired dynamic entry is removed and -1
    * returned. O(1), allocation-free.
    */
-  lookup(hi: number, lo: number, now: number): number {
+  lookup(hi: number, lo: number, now: number = this.nowMs): number {
     const s = this.find(hi, lo);
     if (s < 0) return NIL;
     if (this.kindA[s] !== FDB_STATIC && now - this.seenA[s] >= this.ageMs) {
@@ -157,21 +168,22 @@ export class Fdb<P> {
   }
 
   /** True when MAC `hi:lo` is a live local entry. */
-  isLocal(hi: number, lo: number, now: number): boolean {
-    const s = this.lookup(hi, lo, now);
-    return s >= 0 && this.kindA[s] === FDB_LOCAL;
+  isLocal(hi: number, lo: number, now: number = this.nowMs): boolean {
+    const s = this.find(hi, lo);
+    return s >= 0 && this.kindA[s] === FDB_LOCAL && now - this.seenA[s] < this.ageMs;
   }
 
   /**
    * Learns (or refreshes) MAC `hi:lo` as local. Returns its slot, or -1 when the table is full of
    * static entries. Allocation-free unless the storage has to grow.
    */
-  learnLocal(hi: number, lo: number, now: number): number {
+  learnLocal(hi: number, lo: number, now: number = this.nowMs): number {
     let s = this.find(hi, lo);
     if (s >= 0) {
       const k = this.kindA[s];
       if (k === FDB_LOCAL) {
-        this.touch(s, now);
+        this.seenA[s] = now;
+        this.toTail(s);
         return s;
       }
       if (k === FDB_STATIC) this.append(s);
@@ -180,7 +192,8 @@ export class Fdb<P> {
       this.ip4N[s] = 0;
       this.ip6N[s] = 0;
       this.localVersion++;
-      this.touch(s, now);
+      this.seenA[s] = now;
+      this.toTail(s);
       return s;
     }
     s = this.insert(hi, lo, FDB_LOCAL, null, now);
@@ -192,19 +205,21 @@ export class Fdb<P> {
    * Learns (or refreshes) MAC `hi:lo` as living behind `peer`. A local or static entry is left as it
    * is (its slot returned). Returns -1 only when the table is full of static entries.
    */
-  learnRemote(hi: number, lo: number, peer: P, now: number): number {
+  learnRemote(hi: number, lo: number, peer: P, now: number = this.nowMs): number {
     let s = this.find(hi, lo);
     if (s >= 0) {
       const k = this.kindA[s];
       if (k === FDB_REMOTE) {
         this.peerA[s] = peer; // moved hosts: the last sender wins
-        this.touch(s, now);
+        this.seenA[s] = now;
+        this.toTail(s);
       } else if (k === FDB_LOCAL && now - this.seenA[s] >= this.ageMs) {
         // an expired local entry: the MAC has moved to a remote host
         this.kindA[s] = FDB_REMOTE;
         this.peerA[s] = peer;
         this.localVersion++;
-        this.touch(s, now);
+        this.seenA[s] = now;
+        this.toTail(s);
       }
       return s;
     }
@@ -435,8 +450,8 @@ export class Fdb<P> {
     this.size--;
   }
 
-  private touch(s: number, now: number): void {
-    this.seenA[s] = now;
+  /** Moves `s` to the most-recently-seen end (the caller has set its seen time). */
+  private toTail(s: number): void {
     if (s !== this.tail) {
       this.unlink(s);
       this.append(s);

@@ -20,7 +20,7 @@ const IPPROTO_TCP = 6;
 const IPPROTO_UDP = 17;
 const IPPROTO_SCTP = 132;
 
-/** Flow hash (uint32) of the Ethernet frame of `len` bytes at `b[off]`; `len` ≥ 14. */
+/** Flow hash (30-bit unsigned integer) of the Ethernet frame of `len` bytes at `b[off]`; `len` ≥ 14. */
 export function flowHash(b: Uint8Array, off: number, len: number): number {
   // Words are folded in with a multiply-rotate step (cheap, inlined by hand: this runs per frame),
   // then one murmur3 finaliser spreads the bits; ECMP needs spread, not cryptographic strength.
@@ -80,7 +80,8 @@ export function flowHash(b: Uint8Array, off: number, len: number): number {
   h ^= h >>> 13;
   h = Math.imul(h, 0xc2b2ae35);
   h ^= h >>> 16;
-  return h >>> 0;
+  // 30 bits: a small integer in V8 (no HeapNumber boxing when the call is not inlined).
+  return h >>> 2;
 }
 
 /** Source socket index for the frame: `flowHash % sourceCount` (0 when there is one socket). */
