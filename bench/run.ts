@@ -49,7 +49,7 @@ const USAGE = `usage: npm run bench -- [options]
   --quick              1 round, short runs (< 2 minutes)
   --rounds N           rounds per scenario, interleaved (default 3; quick 1)
   --seconds N          TCP run length in seconds (default 8; quick 2)
-  --udp-seconds N      UDP run length (default 5; quick 2)
+  --udp-seconds N      UDP run length (default 5; quick 1)
   --rtt-seconds N      sockperf ping-pong length (default 4; quick 1)
   --streams N          parallel TCP streams for the multi-stream figure (default 4)
   --udp-pps N          offered UDP rate in 64-byte packets/s (default 100000)
@@ -66,7 +66,7 @@ function parseArgs(argv: string[], repoRoot: string): Options {
     quick,
     rounds: quick ? 1 : 3,
     tcpSeconds: quick ? 2 : 8,
-    udpSeconds: quick ? 2 : 5,
+    udpSeconds: quick ? 1 : 5,
     rttSeconds: quick ? 1 : 4,
     streams: 4,
     udpPps: 100_000,
@@ -184,7 +184,7 @@ async function measureOnce(id: ScenarioId, round: number, opts: Options, repoRoo
     lab = await Lab.create({ hosts: 2, underlayMtu: 1500, handleSignals: false });
     const l = lab;
     undo = onCleanup(`lab ${l.prefix}`, () => l.destroySync());
-    const ctx: ScenarioContext = { lab, dir: lab.dir, repoRoot, nodeOptions: opts.perfDir ? '--perf-basic-prof' : '' };
+    const ctx: ScenarioContext = { lab, dir: lab.dir, repoRoot, nodeOptions: opts.perfDir ? '--perf-basic-prof' : '', quick: opts.quick };
     const p = await sc.setup(ctx);
     sample.mtu = p.mtu;
     sample.notes.push(...p.notes);

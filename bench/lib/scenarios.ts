@@ -46,6 +46,8 @@ export interface ScenarioContext {
   repoRoot: string;
   /** NODE_OPTIONS for the vxmesh agents (e.g. --perf-basic-prof); empty for none. */
   nodeOptions: string;
+  /** --quick: shorter waits before declaring a path n/a. */
+  quick: boolean;
 }
 
 export interface Scenario {
@@ -161,7 +163,7 @@ function vxmeshScenario(id: 'vxmesh' | 'vxmesh-enc', encrypted: boolean): Scenar
       if (failed) throw failed.reason;
       const handles = settled.map((r) => (r as PromiseFulfilledResult<LabAgent>).value);
       const agents = handles.map((a) => a.proc);
-      const ok = (await reachable(lab, ns.b, '198.19.0.1', encrypted ? 8_000 : 15_000)) && (await reachable(lab, ns.a, '198.19.0.2', 5_000));
+      const ok = (await reachable(lab, ns.b, '198.19.0.1', encrypted ? (ctx.quick ? 5_000 : 8_000) : 15_000)) && (await reachable(lab, ns.a, '198.19.0.2', 5_000));
       if (!ok && encrypted) {
         // Fail-closed data path without a cipher counts `no_session`: encryption is not wired in.
         const drops: string[] = [];
