@@ -16,8 +16,12 @@ const ROOT = path.resolve(__dirname, '..', '..', '..');
 const BIN = path.join(ROOT, 'bin', 'vxmesh');
 
 function vxmesh(...args: string[]): { code: number | null; stdout: string; stderr: string } {
-  const r = spawnSync(process.execPath, [BIN, ...args], { encoding: 'utf8', timeout: 30_000, env: { ...process.env, NOTIFY_SOCKET: '' } });
+  const r = spawnSync(process.execPath, [BIN, ...args], { encoding: 'utf8', timeout: 120_000, env: { ...process.env, NOTIFY_SOCKET: '' } });
   return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+function expectCode(r: { code: number | null; stderr: string }, code: number): void {
+  assert.equal(r.code, code, `exit code; stderr: ${r.stderr}`);
 }
 
 function tmpFile(name: string, text: string): { file: string; cleanup: () => void } {
@@ -29,11 +33,11 @@ function tmpFile(name: string, text: string): { file: string; cleanup: () => voi
 
 test('--help lists every command and exits 0; no arguments prints usage and exits 2', () => {
   const r = vxmesh('--help');
-  assert.equal(r.code, 0);
+  assert.equal(r.code, 0, `exit code; stderr: ${r.stderr}`);
   for (const c of commands) assert.match(r.stdout, new RegExp(`^  ${c.name} +${c.summary.replace(/[()]/g, '.')}$`, 'm'));
   assert.match(r.stdout, /Exit codes: 0 success, 1 runtime failure, 2 bad arguments or config/);
   const none = vxmesh();
-  assert.equal(none.code, 2);
+  assert.equal(none.code, 2, `exit code; stderr: ${none.stderr}`);
   assert.match(none.stderr, /Usage: vxmesh <command>/);
   assert.equal(vxmesh('help').stdout, r.stdout);
 });
@@ -52,7 +56,7 @@ test('<command> --help prints that command\'s usage for every command', () => {
 test('version prints the package version', () => {
   const pkg = JSON.parse(fs.readFileSync(path.join(ROOT, 'package.json'), 'utf8'));
   const r = vxmesh('version');
-  assert.equal(r.code, 0);
+  assert.equal(r.code, 0, `exit code; stderr: ${r.stderr}`);
   assert.match(r.stdout, new RegExp(`^vxmesh ${pkg.version.replace(/\./g, '\\.')} \\(node v\\d+`));
   assert.equal(vxmesh('--version').stdout, r.stdout);
   const j = JSON.parse(vxmesh('version', '--json').stdout);
@@ -61,33 +65,33 @@ test('version prints the package version', () => {
 
 test('unknown commands and options exit 2 with usage', () => {
   const r = vxmesh('frobnicate');
-  assert.equal(r.code, 2);
+  assert.equal(r.code, 2, `exit code; stderr: ${r.stderr}`);
   assert.match(r.stderr, /unknown command "frobnicate"/);
   assert.match(r.stderr, /Usage: vxmesh <command>/);
   assert.match(vxmesh('chek-config').stderr, /did you mean "check-config"/);
   const o = vxmesh('--frob');
-  assert.equal(o.code, 2);
+  assert.equal(o.code, 2, `exit code; stderr: ${o.stderr}`);
   assert.match(o.stderr, /unknown option "--frob"/);
   const c = vxmesh('version', '--frob');
-  assert.equal(c.code, 2);
+  assert.equal(c.code, 2, `exit code; stderr: ${c.stderr}`);
   assert.match(c.stderr, /vxmesh version: Unknown option '--frob'/);
   assert.match(c.stderr, /vxmesh version --help/);
   const h = vxmesh('help', 'nope');
-  assert.equal(h.code, 2);
+  assert.equal(h.code, 2, `exit code; stderr: ${h.stderr}`);
   assert.match(h.stderr, /unknown command "nope"/);
 });
 
 test('agent: missing or bad arguments exit 2', () => {
   const r = vxmesh('agent');
-  assert.equal(r.code, 2);
+  assert.equal(r.code, 2, `exit code; stderr: ${r.stderr}`);
   assert.match(r.stderr, /--config FILE is required/);
-  assert.equal(vxmesh('agent', '--config').code, 2);
-  assert.equal(vxmesh('agent', '--config', 'x', 'extra').code, 2);
+  expectCode(vxmesh('agent', '--config'), 2);
+  expectCode(vxmesh('agent', '--config', 'x', 'extra'), 2);
   const l = vxmesh('agent', '--config', '/nonexistent/vxmesh.yaml', '--log-level', 'loud');
-  assert.equal(l.code, 2);
+  assert.equal(l.code, 2, `exit code; stderr: ${l.stderr}`);
   assert.match(l.stderr, /--log-level: expected one of/);
   const m = vxmesh('agent', '--config', '/nonexistent/vxmesh.yaml');
-  assert.equal(m.code, 2);
+  assert.equal(m.code, 2, `exit code; stderr: ${m.stderr}`);
   assert.match(m.stderr, /cannot read config file \/nonexistent\/vxmesh\.yaml: ENOENT/);
 });
 
@@ -99,7 +103,7 @@ test('check-config: valid → 0 with a summary; --json gives the defaulted confi
     assert.match(r.stdout, /is valid/);
     assert.match(r.stdout, /blue +vni 42 +bridge br0 +tap vx-blue +mtu \d+/);
     const j = vxmesh('check-config', '--json', file);
-    assert.equal(j.code, 0);
+    assert.equal(j.code, 0, `exit code; stderr: ${j.stderr}`);
     const c = JSON.parse(j.stdout);
     assert.equal(c.networks[0].tap, 'vx-blue');
     assert.equal(c.source, file);
@@ -132,11 +136,40 @@ test('check-config: bad config → exit 2 and a message naming each field', () =
   const several = tmpFile('many.yaml', 'underlay: {address: 198.18.0.1}\nnetworks:\n  - {name: Blue, vni: 0, bridge: br0}\nlog: {level: loud}\n');
   try {
     const r = vxmesh('check-config', several.file);
-    assert.equal(r.code, 2);
+    assert.equal(r.code, 2, `exit code; stderr: ${r.stderr}`);
     for (const field of ['networks[0].name', 'networks[0].vni', 'log.level']) assert.ok(r.stderr.includes(`  ${field}: `), r.stderr);
   } finally {
     several.cleanup();
   }
-  assert.equal(vxmesh('check-config', '/nonexistent.yaml').code, 2);
-  assert.equal(vxmesh('check-config').code, 2);
+  expectCode(vxmesh('check-config', '/nonexistent.yaml'), 2);
+  expectCode(vxmesh('check-config'), 2);
+});
+
+test('keygen: a cluster key the keyring accepts; host keys printed or written 0600, never overwritten', () => {
+  const c = vxmesh('keygen', 'cluster');
+  assert.equal(c.code, 0, c.stderr);
+  assert.equal(Buffer.from(c.stdout.trim(), 'base64').length, 32);
+  assert.notEqual(vxmesh('keygen', 'cluster').stdout, c.stdout, 'keys are random');
+  const h = vxmesh('keygen', 'host');
+  assert.equal(h.code, 0, h.stderr);
+  assert.equal(Buffer.from(h.stdout.trim(), 'base64').length, 32);
+  assert.match(h.stderr, /^public key: [A-Za-z0-9+/]{43}=$/m);
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'vxkey-'));
+  try {
+    const f = path.join(dir, 'host.key');
+    const w = vxmesh('keygen', 'host', '--out', f);
+    assert.equal(w.code, 0, w.stderr);
+    assert.match(w.stdout, /public key: /);
+    assert.equal(fs.statSync(f).mode & 0o777, 0o600);
+    const first = fs.readFileSync(f, 'utf8');
+    const again = vxmesh('keygen', 'host', '--out', f);
+    assert.equal(again.code, 1, `exit code; stderr: ${again.stderr}`);
+    assert.match(again.stderr, /refusing to overwrite/);
+    assert.equal(fs.readFileSync(f, 'utf8'), first);
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+  expectCode(vxmesh('keygen'), 2);
+  expectCode(vxmesh('keygen', 'other'), 2);
+  expectCode(vxmesh('keygen', 'cluster', '--out', 'x'), 2);
 });

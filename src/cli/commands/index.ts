@@ -8,12 +8,14 @@ import { agent } from './agent';
 import { checkConfig } from './check-config';
 import { demo } from './demo';
 import { help } from './help';
+import { keygen } from './keygen';
 import { version } from './version';
 
 export const commands: readonly Command[] = [
   agent,
   checkConfig,
   demo,
+  keygen,
   version,
   help,
 ];
