@@ -14,6 +14,7 @@ import { ETHERTYPE_ARP, ETHERTYPE_IPV4, ETHERTYPE_IPV6, macToString, parseMac, w
 import { MemoryReactor, MemoryTap, MemoryUdp, MemoryUdpNetwork } from '../../src/dataplane/memory-io';
 import { icmpv6ChecksumOk } from '../../src/dataplane/neigh';
 import { VXLAN_RESERVED_BIT_POSITIONS, writeVxlanHeader } from '../../src/dataplane/vxlan';
+import { recordToEndpoint } from '../../src/dataplane/addr';
 
 const PORT = 4789;
 const ADDRS = ['198.18.0.1', '198.18.0.2', '198.18.0.3'];
@@ -709,5 +710,46 @@ describe('datapath: control plane', () => {
     assert.equal(peers.length, 2);
     assert.equal(peers.reduce((s, [, c]) => s + c.txPackets, 0), 2);
     assert.equal(parseMac(macToString(cmac(0, 1))), cmac(0, 1));
+  });
+});
+
+describe('datapath: IPv6 underlay', () => {
+  it('floods, learns and unicasts between hosts on 2001:2::/48', () => {
+    const clock = new FakeClock(0);
+    const reactor = new MemoryReactor();
+    const net = new MemoryUdpNetwork({ reactor, clock });
+    net.capture = [];
+    const addrs = ['2001:2::1', '2001:2::2', '2001:2::3'];
+    const hosts = addrs.map((addr, h) => {
+      const udp = net.attach(addr, PORT, 2);
+      const tap = new MemoryTap({ name: 'vx-blue', mac: Buffer.from([2, 0xee, 6, 0, h, 1]), reactor });
+      const dp = new Datapath({
+        networks: [{ config: netCfg('blue', BLUE, false, 1430), tap }], udp, clock,
+        underlay: { family: 6, mtu: 1500, port: PORT, address: addr },
+        peers: addrs.map((a) => ({ address: a, port: PORT, family: 6 as const })),
+        fdb: { ageingSeconds: 300, maxEntries: 1024 },
+      });
+      dp.start();
+      return { dp, tap };
+    });
+    const [A, B, C] = hosts;
+    A.tap.inject(ipv4Frame(0xffffffffffff, cmac(0, 1)));
+    reactor.run();
+    assert.equal(net.capture!.length, 2);
+    assert.equal(B.tap.takeWritten().length, 1);
+    assert.equal(C.tap.takeWritten().length, 1);
+    B.tap.inject(ipv4Frame(cmac(0, 1), cmac(1, 1)));
+    reactor.run();
+    assert.equal(net.capture!.length, 3);
+    assert.equal(recordToEndpoint(net.capture![2].to, 0).address, '2001:2::1');
+    assert.equal(A.tap.takeWritten().length, 1);
+    // MTU 1430 on a 1500 IPv6 underlay: 1444-byte frames pass, the outer packet is exactly 1500
+    A.tap.inject(ipv4Frame(cmac(1, 1), cmac(0, 1), { payload: 1430 - 28 }));
+    A.tap.inject(ipv4Frame(cmac(1, 1), cmac(0, 1), { payload: 1430 - 28 + 1 }));
+    reactor.run();
+    assert.equal(A.dp.network(BLUE)!.counters.txDropCount('oversize_frame'), 1);
+    assert.equal(Math.max(...net.capture!.map((d) => d.data.length)) + 8 + 40, 1500);
+    assert.deepEqual([...B.dp.peerCounters().keys()].sort(), ['[2001:2::1]:4789', '[2001:2::3]:4789']);
+    for (const h of hosts) identity(h.dp.network(BLUE)!.counters);
   });
 });
