@@ -222,6 +222,7 @@ async function measureOnce(id: ScenarioId, round: number, opts: Options, repoRoo
     if (p.agents.length) {
       const rss = p.agents.map((a) => peakRss(a.pid)).filter((x): x is number => x !== null);
       sample.agentPeakRssBytes = rss.length ? Math.max(...rss) : null;
+      if (p.counters && !opts.quick) sample.agentCounters = await p.counters();
       for (const a of p.agents) if (!a.running()) sample.errors.push({ step: 'agent', message: `${a.name} exited during the run: ${a.output().trim().slice(-300)}` });
     }
   } catch (e) {

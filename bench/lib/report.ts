@@ -19,6 +19,8 @@ export interface RoundSample {
   rtt?: RttResult & { note?: string };
   /** Largest VmHWM among the agent processes at the end of the round. */
   agentPeakRssBytes?: number | null;
+  /** Agent-reported counters at the end of the round (vxmesh status; full runs only). */
+  agentCounters?: Record<string, unknown>;
   notes: string[];
   errors: Array<{ step: string; message: string }>;
 }

@@ -36,6 +36,8 @@ export interface RunningPath {
   /** Agent processes (empty for kernel paths). */
   agents: LabProcess[];
   notes: string[];
+  /** Agent-reported counters (vxmesh: GET /v1/status of each agent), kept in the JSON for diagnosis. */
+  counters?: () => Promise<Record<string, unknown>>;
 }
 
 export interface ScenarioContext {
@@ -185,7 +187,20 @@ function vxmeshScenario(id: 'vxmesh' | 'vxmesh-enc', encrypted: boolean): Scenar
         const logs = agents.map((a) => `${a.name}${a.running() ? '' : ' (exited)'}: ${a.output().trim().slice(-400)}`).join(' | ');
         throw new Error(`containers not reachable through vxmesh within 20 s; ${logs}`);
       }
-      return l2Path(ns, L2_MTU, agents, encrypted ? ['encrypted: true (AEAD per issue 4)'] : []);
+      const path2 = l2Path(ns, L2_MTU, agents, encrypted ? ['encrypted: true (AEAD per issue 4)'] : []);
+      path2.counters = async () => {
+        const out: Record<string, unknown> = {};
+        for (const a of handles) {
+          try {
+            const st = await a.status();
+            out[a.host.name] = { counters: st.counters, networks: st.networks.map((n) => ({ name: n.name, counters: n.counters })), peers: st.peers };
+          } catch (e) {
+            out[a.host.name] = { error: (e as Error).message };
+          }
+        }
+        return out;
+      };
+      return path2;
     },
   };
 }
