@@ -55,6 +55,8 @@ typedef struct vx_handle {
   napi_ref stats_ref;
   uint64_t local_stats[VX_STAT_COUNT];
   uv_poll_t *poll;
+  uv_idle_t *idle;  /* UDP GRO: re-runs the callback while split datagrams are still buffered */
+  int polling;      /* poll started and not paused */
   napi_ref cb_ref;
   napi_async_context actx;
   uint8_t *scratch; /* VX_GSO_SCRATCH bytes for segmentation (UDP, allocated on first use) */
@@ -260,6 +262,13 @@ static void handle_close(vx_handle *h, int from_hook) {
     uv_close((uv_handle_t *)h->poll, free_poll);
     h->poll = NULL;
   }
+  if (h->idle != NULL) {
+    uv_idle_stop(h->idle);
+    h->idle->data = NULL;
+    uv_close((uv_handle_t *)h->idle, free_poll);
+    h->idle = NULL;
+  }
+  h->polling = 0;
   if (h->cb_ref != NULL) {
     napi_delete_reference(h->env, h->cb_ref);
     h->cb_ref = NULL;
@@ -330,10 +339,36 @@ static vx_handle *new_handle(int kind) {
 
 /* ---- readiness -------------------------------------------------------------------------------- */
 
+static void invoke_cb(vx_handle *h, int status);
+
 static void on_poll(uv_poll_t *p, int status, int events) {
   (void)events;
   vx_handle *h = p->data;
   if (h == NULL || h->closed || h->cb_ref == NULL) return;
+  if (status < 0) {
+    /* The fd is in an error state: stop polling (no busy loop) and hand the error to JS. */
+    uv_poll_stop(p);
+    h->polling = 0;
+  }
+  invoke_cb(h, status);
+}
+
+static void on_idle(uv_idle_t *i) {
+  vx_handle *h = i->data;
+  if (h == NULL || h->closed || h->cb_ref == NULL || !h->polling || !vx_udp_gro_pending(&h->udp)) {
+    uv_idle_stop(i);
+    return;
+  }
+  invoke_cb(h, 0);
+}
+
+/* After a UDP receive: keep the callback coming while GRO leftovers exist (the socket may be empty). */
+static void arm_idle(vx_handle *h) {
+  if (h->idle != NULL && h->polling && vx_udp_gro_pending(&h->udp) && !uv_is_active((uv_handle_t *)h->idle))
+    uv_idle_start(h->idle, on_idle);
+}
+
+static void invoke_cb(vx_handle *h, int status) {
   napi_env env = h->env;
   napi_handle_scope scope;
   if (napi_open_handle_scope(env, &scope) != napi_ok) return;
@@ -342,8 +377,6 @@ static void on_poll(uv_poll_t *p, int status, int events) {
   if (napi_get_reference_value(env, h->cb_ref, &cb) == napi_ok && cb != NULL &&
       napi_get_global(env, &recv) == napi_ok) {
     if (status < 0) {
-      /* The fd is in an error state: stop polling (no busy loop) and hand the error to JS. */
-      uv_poll_stop(p);
       argv[0] = make_errno_error(env, -status, "uv_poll");
       if (argv[0] != NULL) argc = 1;
     }
@@ -382,6 +415,7 @@ static napi_value js_poll_start(napi_env env, napi_callback_info info) {
                                        NAPI_AUTO_LENGTH, &name));
     CHECK(env, napi_async_init(env, NULL, name, &h->actx));
   }
+  int rc;
   if (h->poll == NULL) {
     uv_loop_t *loop;
     CHECK(env, napi_get_uv_event_loop(env, &loop));
@@ -390,7 +424,7 @@ static napi_value js_poll_start(napi_env env, napi_callback_info info) {
       throw_errno(env, ENOMEM, "uv_poll_init");
       return NULL;
     }
-    int rc = uv_poll_init(loop, p, handle_fd(h));
+    rc = uv_poll_init(loop, p, handle_fd(h));
     if (rc < 0) {
       free(p);
       throw_errno(env, -rc, "uv_poll_init");
@@ -398,12 +432,24 @@ static napi_value js_poll_start(napi_env env, napi_callback_info info) {
     }
     p->data = h;
     h->poll = p;
+    if (h->kind == VX_KIND_UDP) {
+      uv_idle_t *i = calloc(1, sizeof *i);
+      if (i == NULL || (rc = uv_idle_init(loop, i)) < 0) {
+        free(i);
+        throw_errno(env, i == NULL ? ENOMEM : -rc, "uv_idle_init");
+        return NULL;
+      }
+      i->data = h;
+      h->idle = i;
+    }
   }
-  int rc = uv_poll_start(h->poll, UV_READABLE, on_poll);
+  rc = uv_poll_start(h->poll, UV_READABLE, on_poll);
   if (rc < 0) {
     throw_errno(env, -rc, "uv_poll_start");
     return NULL;
   }
+  h->polling = 1;
+  if (h->kind == VX_KIND_UDP) arm_idle(h);
   return NULL;
 }
 
@@ -413,7 +459,11 @@ static napi_value js_poll_stop(napi_env env, napi_callback_info info) {
   vx_handle *h;
   if (get_args(env, info, 1, argv) < 0) return NULL;
   if (get_handle(env, argv[0], 0, &h) < 0) return NULL;
-  if (!h->closed && h->poll != NULL) uv_poll_stop(h->poll);
+  if (!h->closed && h->poll != NULL) {
+    uv_poll_stop(h->poll);
+    if (h->idle != NULL) uv_idle_stop(h->idle);
+    h->polling = 0;
+  }
   return NULL;
 }
 
@@ -426,10 +476,13 @@ static napi_value js_poll_ref(napi_env env, napi_callback_info info) {
   if (get_handle(env, argv[0], 0, &h) < 0) return NULL;
   if (get_bool(env, argv[1], &ref) < 0) return NULL;
   if (!h->closed && h->poll != NULL) {
-    if (ref)
+    if (ref) {
       uv_ref((uv_handle_t *)h->poll);
-    else
+      if (h->idle) uv_ref((uv_handle_t *)h->idle);
+    } else {
       uv_unref((uv_handle_t *)h->poll);
+      if (h->idle) uv_unref((uv_handle_t *)h->idle);
+    }
   }
   return NULL;
 }
@@ -702,6 +755,7 @@ static napi_value js_udp_recv(napi_env env, napi_callback_info info) {
   if (check_rx(env, slab_len, slot_size, headroom, slots, lens_len) < 0) return NULL;
   if ((uint64_t)slots * VX_ADDR_LEN > addrs_len) return range_error(env, "addrs is shorter than slots * 18");
   int n = vx_udp_recv_batch(&h->udp, slab, slot_size, headroom, slots, lens, addrs, h->stats);
+  arm_idle(h);
   if (n < 0) {
     throw_errno(env, -n, "recvmmsg");
     return NULL;
@@ -775,6 +829,24 @@ static napi_value js_udp_set_gso(napi_env env, napi_callback_info info) {
   int zero = 0;
   h->udp.gso = on && setsockopt(h->udp.fd, SOL_UDP, UDP_SEGMENT, &zero, sizeof zero) == 0;
   CHECK(env, napi_get_boolean(env, h->udp.gso != 0, &r));
+  return r;
+}
+
+/* udpSetGro(handle, enabled) → whether UDP GRO receive is on (datagrams are still handed out one per slot). */
+static napi_value js_udp_set_gro(napi_env env, napi_callback_info info) {
+  napi_value argv[2], r;
+  vx_handle *h;
+  bool on;
+  if (get_args(env, info, 2, argv) < 0) return NULL;
+  if (get_open_handle(env, argv[0], VX_KIND_UDP, "setsockopt(UDP_GRO)", &h) < 0) return NULL;
+  if (get_bool(env, argv[1], &on) < 0) return NULL;
+  const char *sc = "setsockopt(UDP_GRO)";
+  int rc = vx_udp_set_gro(&h->udp, on, &sc);
+  if (rc < 0 && on) {
+    throw_errno(env, -rc, sc);
+    return NULL;
+  }
+  CHECK(env, napi_get_boolean(env, h->udp.gro != 0, &r));
   return r;
 }
 
@@ -993,6 +1065,7 @@ NAPI_MODULE_INIT() {
       {"tapWriteVnet", NULL, js_tap_write_vnet, NULL, NULL, NULL, napi_default, NULL},
       {"udpSendGso", NULL, js_udp_send_gso, NULL, NULL, NULL, napi_default, NULL},
       {"udpSetGso", NULL, js_udp_set_gso, NULL, NULL, NULL, napi_default, NULL},
+      {"udpSetGro", NULL, js_udp_set_gro, NULL, NULL, NULL, napi_default, NULL},
       {"gsoSegment", NULL, js_gso_segment, NULL, NULL, NULL, napi_default, NULL},
       {"groCoalesce", NULL, js_gro_coalesce, NULL, NULL, NULL, napi_default, NULL},
       {"pollStart", NULL, js_poll_start, NULL, NULL, NULL, napi_default, NULL},
@@ -1034,6 +1107,7 @@ NAPI_MODULE_INIT() {
   if (set_u32_prop(env, k, "STAT_SEGMENTS", VX_STAT_SEGMENTS) == NULL) return NULL;
   if (set_u32_prop(env, k, "STAT_GSO_FALLBACK", VX_STAT_GSO_FALLBACK) == NULL) return NULL;
   if (set_u32_prop(env, k, "STAT_BAD_TSO", VX_STAT_BAD_TSO) == NULL) return NULL;
+  if (set_u32_prop(env, k, "STAT_GRO_BUFS", VX_STAT_GRO_BUFS) == NULL) return NULL;
   if (set_u32_prop(env, k, "GSO_TCPV4", VX_GSO_TCPV4) == NULL) return NULL;
   if (set_u32_prop(env, k, "GSO_TCPV6", VX_GSO_TCPV6) == NULL) return NULL;
   if (set_u32_prop(env, k, "GSO_ECN", VX_GSO_ECN) == NULL) return NULL;

@@ -11,6 +11,7 @@
 #include <linux/filter.h>
 #include <netinet/in.h>
 #include <netinet/udp.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
 #include <sys/socket.h>
@@ -92,6 +93,11 @@ static void drop_all_input(int fd) {
 }
 
 void vx_udp_close(vx_udp *u) {
+  if (u->g) {
+    free(u->g->buf);
+    free(u->g);
+    u->g = NULL;
+  }
   for (int i = 0; i < u->nsrc; i++)
     if (u->src[i] >= 0 && u->src[i] != u->fd) close(u->src[i]);
   if (u->fd >= 0) close(u->fd);
@@ -199,8 +205,13 @@ static socklen_t from_record(int family, const uint8_t *rec, struct sockaddr_sto
   return make_sockaddr(AF_INET6, rec, port, ss);
 }
 
+static int recv_gro(vx_udp *u, uint8_t *slab, uint32_t slot_size, uint32_t headroom, uint32_t slots, uint32_t *lens,
+                    uint8_t *addrs, uint64_t *stats);
+
 int vx_udp_recv_batch(vx_udp *u, uint8_t *slab, uint32_t slot_size, uint32_t headroom,
                       uint32_t slots, uint32_t *lens, uint8_t *addrs, uint64_t *stats) {
+  if (u->g && (u->gro || vx_udp_gro_pending(u)))
+    return recv_gro(u, slab, slot_size, headroom, slots, lens, addrs, stats);
   struct mmsghdr msgs[VX_CHUNK];
   struct iovec iov[VX_CHUNK];
   struct sockaddr_storage names[VX_CHUNK];
@@ -441,4 +452,116 @@ uint32_t vx_udp_send_gso(vx_udp *u, const uint8_t *slab, const uint32_t *offs, c
     }
   }
   return j;
+}
+
+/* ---- phase 2: UDP GRO receive ---- */
+
+#ifndef UDP_GRO
+#define UDP_GRO 104
+#endif
+
+int vx_udp_gro_pending(const vx_udp *u) { return u->g != NULL && u->g->cur < u->g->n; }
+
+int vx_udp_set_gro(vx_udp *u, int on, const char **syscall) {
+  if (on && u->g == NULL) {
+    vx_gro *g = calloc(1, sizeof *g);
+    if (g == NULL) return -ENOMEM;
+    g->buf = malloc((size_t)VX_GRO_BUFS * VX_GRO_BUFSZ);
+    if (g->buf == NULL) {
+      free(g);
+      return -ENOMEM;
+    }
+    u->g = g;
+  }
+  int v = on ? 1 : 0;
+  if (setsockopt(u->fd, SOL_UDP, UDP_GRO, &v, sizeof v) < 0) {
+    *syscall = "setsockopt(UDP_GRO)";
+    return -errno;
+  }
+  u->gro = on;
+  return 0;
+}
+
+/*
+ * recvmmsg into the GRO buffers, then one datagram per caller slot: a coalesced buffer holds
+ * datagrams of `seg` bytes (the last may be shorter). What does not fit stays buffered
+ * (vx_udp_gro_pending) for the next call.
+ */
+static int recv_gro(vx_udp *u, uint8_t *slab, uint32_t slot_size, uint32_t headroom, uint32_t slots, uint32_t *lens,
+                    uint8_t *addrs, uint64_t *stats) {
+  vx_gro *g = u->g;
+  uint32_t cap = slot_size - headroom;
+  uint32_t done = 0;
+  int socket_empty = 0;
+  for (;;) {
+    while (done < slots && g->cur < g->n) {
+      uint32_t L = g->len[g->cur];
+      uint32_t seg = g->seg[g->cur] ? g->seg[g->cur] : L;
+      uint32_t chunk = L - g->off < seg ? L - g->off : seg; /* 0 for an empty datagram: still one */
+      if (chunk > cap) {
+        stats[VX_STAT_RX_TRUNCATED]++;
+      } else {
+        memcpy(slab + (size_t)done * slot_size + headroom, g->buf + (size_t)g->cur * VX_GRO_BUFSZ + g->off, chunk);
+        lens[done] = chunk;
+        memcpy(addrs + (size_t)done * VX_ADDR_LEN, g->addr[g->cur], VX_ADDR_LEN);
+        done++;
+      }
+      g->off += chunk;
+      if (g->off >= L) {
+        g->cur++;
+        g->off = 0;
+      }
+    }
+    if (done == slots || socket_empty || !u->gro) break;
+    struct mmsghdr msgs[VX_GRO_BUFS];
+    struct iovec iov[VX_GRO_BUFS];
+    struct sockaddr_storage names[VX_GRO_BUFS];
+    union {
+      char buf[CMSG_SPACE(sizeof(int))];
+      struct cmsghdr align;
+    } ctl[VX_GRO_BUFS];
+    for (int k = 0; k < VX_GRO_BUFS; k++) {
+      iov[k].iov_base = g->buf + (size_t)k * VX_GRO_BUFSZ;
+      iov[k].iov_len = VX_GRO_BUFSZ;
+      memset(&msgs[k].msg_hdr, 0, sizeof msgs[k].msg_hdr);
+      msgs[k].msg_hdr.msg_name = &names[k];
+      msgs[k].msg_hdr.msg_namelen = sizeof names[k];
+      msgs[k].msg_hdr.msg_iov = &iov[k];
+      msgs[k].msg_hdr.msg_iovlen = 1;
+      msgs[k].msg_hdr.msg_control = ctl[k].buf;
+      msgs[k].msg_hdr.msg_controllen = sizeof ctl[k].buf;
+    }
+    int n = recvmmsg(u->fd, msgs, VX_GRO_BUFS, MSG_DONTWAIT, NULL);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      if (errno == EAGAIN || done > 0) break;
+      return -errno;
+    }
+    if (n == 0) break;
+    g->n = 0;
+    g->cur = 0;
+    g->off = 0;
+    for (int k = 0; k < n; k++) {
+      if (msgs[k].msg_hdr.msg_flags & MSG_TRUNC) {
+        stats[VX_STAT_RX_TRUNCATED]++;
+        continue;
+      }
+      uint16_t seg = 0;
+      for (struct cmsghdr *c = CMSG_FIRSTHDR(&msgs[k].msg_hdr); c; c = CMSG_NXTHDR(&msgs[k].msg_hdr, c)) {
+        if (c->cmsg_level == SOL_UDP && c->cmsg_type == UDP_GRO) {
+          int v;
+          memcpy(&v, CMSG_DATA(c), sizeof v);
+          if (v > 0 && v < 65536) seg = (uint16_t)v;
+        }
+      }
+      int w = g->n++;
+      if (w != k) memmove(g->buf + (size_t)w * VX_GRO_BUFSZ, g->buf + (size_t)k * VX_GRO_BUFSZ, msgs[k].msg_len);
+      g->len[w] = msgs[k].msg_len;
+      g->seg[w] = seg && seg < msgs[k].msg_len ? seg : 0;
+      if (g->seg[w]) stats[VX_STAT_GRO_BUFS]++;
+      to_record(&names[k], g->addr[w]);
+    }
+    if (n < VX_GRO_BUFS) socket_empty = 1;
+  }
+  return (int)done;
 }

@@ -18,6 +18,18 @@
 /* Source ports are chosen at random in [VX_SRC_PORT_MIN, 65535]. */
 #define VX_SRC_PORT_MIN 49152
 
+/* UDP GRO receive area: coalesced buffers are split back into datagrams for the caller's slots. */
+#define VX_GRO_BUFS 8
+#define VX_GRO_BUFSZ 65536
+typedef struct vx_gro {
+  uint8_t *buf;                        /* VX_GRO_BUFS * VX_GRO_BUFSZ bytes */
+  uint32_t len[VX_GRO_BUFS];
+  uint16_t seg[VX_GRO_BUFS];           /* segment size from the UDP_GRO cmsg; 0 = one datagram */
+  uint8_t addr[VX_GRO_BUFS][VX_ADDR_LEN];
+  int n, cur;                          /* buffers filled; the one being split */
+  uint32_t off;                        /* offset of the next datagram in buffer `cur` */
+} vx_gro;
+
 typedef struct vx_udp {
   int family;                       /* AF_INET or AF_INET6 */
   int fd;                           /* main socket: bound to address:port, polled for reading */
@@ -27,6 +39,7 @@ typedef struct vx_udp {
   uint16_t src_port[VX_UDP_MAX_SRC];
   int gso;                          /* UDP_SEGMENT usable (phase 2) */
   int gro;                          /* UDP_GRO enabled on the main socket (phase 2) */
+  vx_gro *g;                        /* allocated when GRO is first enabled */
 } vx_udp;
 
 /* Per-handle statistics slots (the caller's BigUint64Array, see src/native/addon.ts). */
@@ -41,6 +54,7 @@ enum {
   VX_STAT_SEGMENTS = 12,    /* segments cut from TSO super-frames */
   VX_STAT_GSO_FALLBACK = 13,/* super-frames sent as one datagram per segment (sendmmsg) */
   VX_STAT_BAD_TSO = 14,     /* super-frames dropped: not segmentable (parse, size) */
+  VX_STAT_GRO_BUFS = 15,    /* received buffers holding several coalesced datagrams (UDP GRO) */
   VX_STAT_COUNT = 16
 };
 
@@ -82,6 +96,11 @@ uint32_t vx_udp_send_batch(vx_udp *u, const uint8_t *slab, const uint32_t *offs,
  * front of every segment; segments are sent with UDP_SEGMENT when u->gso, else one datagram each
  * (sendmmsg). A super-frame that cannot be segmented is skipped (stats[VX_STAT_BAD_TSO]).
  */
+/* Enables/disables UDP_GRO on the main socket; 0 or -errno. */
+int vx_udp_set_gro(vx_udp *u, int on, const char **syscall);
+/* Datagrams of a GRO buffer not yet handed out (the caller must call recv again without waiting). */
+int vx_udp_gro_pending(const vx_udp *u);
+
 uint32_t vx_udp_send_gso(vx_udp *u, const uint8_t *slab, const uint32_t *offs, const uint32_t *lens,
                          const uint8_t *addrs, const uint8_t *src_idx, const uint16_t *gso, uint32_t prefix_len,
                          uint32_t count, uint64_t *stats, uint8_t *scratch);

@@ -47,6 +47,8 @@ export class NativeIoStats {
   get gsoFallback(): number { return Number(this.arr[this.k.STAT_GSO_FALLBACK]); }
   /** UDP: super-frames dropped because they could not be segmented. */
   get badTso(): number { return Number(this.arr[this.k.STAT_BAD_TSO]); }
+  /** UDP: received buffers that held several coalesced datagrams (UDP GRO). */
+  get groBuffers(): number { return Number(this.arr[this.k.STAT_GRO_BUFS]); }
 }
 
 /** Options of `NativeTap.open`. */
@@ -251,6 +253,8 @@ export interface NativeUdpOptions {
   sourcePorts?: number;
   /** SO_RCVBUF / SO_SNDBUF request in bytes (forced when privileged). Default 8 MiB. */
   bufferBytes?: number;
+  /** Fast path: enable UDP GRO receive at open (see `setGro`). Default false. */
+  gro?: boolean;
 }
 
 /** The underlay UDP transport: one main socket (polled, received from) and N source sockets. */
@@ -270,6 +274,7 @@ export class NativeUdp implements UdpTransport {
   private readableCb: (() => void) | null = null;
   private isClosed = false;
   private gsoOn: boolean;
+  private groOn = false;
 
   private constructor(addon: VxmeshAddon, h: NativeHandle, family: AddressFamily, address: string, port: number,
     sourcePorts: number[], stats: BigUint64Array) {
@@ -299,7 +304,16 @@ export class NativeUdp implements UdpTransport {
     try {
       const [h, port, srcPorts] = addon.udpOpen(family, opts.address, opts.port, sourcePorts,
         opts.bufferBytes ?? 8 * 1024 * 1024, stats);
-      return new NativeUdp(addon, h, family, opts.address, port, srcPorts, stats);
+      const u = new NativeUdp(addon, h, family, opts.address, port, srcPorts, stats);
+      if (opts.gro) {
+        try {
+          u.setGro(true);
+        } catch (err) {
+          u.close();
+          throw err;
+        }
+      }
+      return u;
     } catch (err) {
       const where = family === 6 ? `[${opts.address}]:${opts.port}` : `${opts.address}:${opts.port}`;
       throw toSystemError(err, ERR_UDP_BIND, `cannot open UDP socket on ${where}`);
@@ -350,6 +364,23 @@ export class NativeUdp implements UdpTransport {
 
   /** Whether `sendBatchGso` uses UDP_SEGMENT (probed at open, changed by `setGso`). */
   get gso(): boolean { return this.gsoOn; }
+
+  /** Whether UDP GRO receive is on (see `setGro`). */
+  get gro(): boolean { return this.groOn; }
+
+  /**
+   * Fast path: UDP GRO receive (UDP_GRO). The kernel may hand over several datagrams of one sender
+   * coalesced in one buffer (notably the UDP GSO sends of a peer over veth); `recvBatch` splits
+   * them back, one datagram per slot, so its contract is unchanged. Throws when the kernel refuses.
+   */
+  setGro(enabled: boolean): boolean {
+    try {
+      this.groOn = this.addon.udpSetGro(this.h, enabled);
+    } catch (err) {
+      throw toSystemError(err, ERR_UDP_IO, `UDP ${this.address}:${this.port}`);
+    }
+    return this.groOn;
+  }
 
   /** Turns UDP GSO use on/off (off = the sendmmsg fallback); returns whether it is on. */
   setGso(enabled: boolean): boolean {

@@ -50,6 +50,8 @@ export interface AddonConstants {
   readonly STAT_GSO_FALLBACK: number;
   /** UDP: super-frames dropped because they could not be segmented. */
   readonly STAT_BAD_TSO: number;
+  /** UDP: received buffers holding several coalesced datagrams (UDP GRO). */
+  readonly STAT_GRO_BUFS: number;
   /** virtio gso_type values (gso info arrays) and the ECN bit. */
   readonly GSO_TCPV4: number;
   readonly GSO_TCPV6: number;
@@ -102,6 +104,8 @@ export interface VxmeshAddon {
     h: NativeHandle, slab: Uint8Array, offs: Uint32Array, lens: Uint32Array, addrs: Uint8Array, srcIdx: Uint8Array,
     gso: Uint16Array, prefixLen: number, count: number,
   ): number;
+  /** Enables/disables UDP GRO receive (recv still hands out one datagram per slot); returns the state. */
+  udpSetGro(h: NativeHandle, enabled: boolean): boolean;
   /** Enables/disables UDP_SEGMENT use; returns whether it is in use (false when the kernel lacks it). */
   udpSetGso(h: NativeHandle, enabled: boolean): boolean;
   /**

@@ -2,8 +2,9 @@
  * The fast path end to end over real devices: two namespaces joined by a minimal userspace tunnel
  * built from the addon (TAP → 8-byte prefix → UDP → strip → TAP, both directions) carry a TCP
  * transfer of random data whose sha256 is compared at both ends. Modes: `plain` (phase-1 TAPs and
- * sendBatch), `gso` (IFF_VNET_HDR + TSO offloads, segmentation + UDP GSO, coalescing on write) and
- * `fallback` (the same with UDP GSO off: one datagram per segment, no coalescing).
+ * sendBatch), `gso` (IFF_VNET_HDR + TSO offloads, segmentation + UDP GSO, coalescing on write),
+ * `gro` (the same plus UDP GRO receive, split back per datagram) and `fallback` (UDP GSO off: one
+ * datagram per segment; no coalescing on write).
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -17,7 +18,7 @@ import { spawnSync } from 'node:child_process';
 const ADDR = 18;
 const BYTES = 16 * 1024 * 1024;
 
-type Mode = 'plain' | 'gso' | 'fallback';
+type Mode = 'plain' | 'gso' | 'gro' | 'fallback';
 
 /** Frames/datagrams moved by the pumps (debug output only). */
 const moved: Record<string, number> = {};
@@ -99,6 +100,10 @@ ip link set lo up; ip addr add 198.18.20.2/24 dev vxfb; ip link set vxfb up`);
       ua.setGso(false);
       ub.setGso(false);
     }
+    if (mode === 'gro') {
+      ua.setGro(true);
+      ub.setGro(true);
+    }
     pump(a, ua, ub, b, mode);
     pump(b, ub, ua, a, mode);
 
@@ -135,6 +140,7 @@ ip link set lo up; ip addr add 198.18.20.2/24 dev vxfb; ip link set vxfb up`);
       const st = {
         segments: ua.stats.segments, gsoSends: ua.stats.gsoSends, gsoFallback: ua.stats.gsoFallback, badTso: ua.stats.badTso,
         coalesced: b.stats.coalesced, gsoWrites: b.stats.gsoWrites, badVnet: a.stats.badVnet, gso: ua.gso,
+        groBuffers: ub.stats.groBuffers,
       };
       return { n: got.n, sha: got.sha === sha, ...st };
     } finally {
@@ -149,7 +155,7 @@ ip link set lo up; ip addr add 198.18.20.2/24 dev vxfb; ip link set vxfb up`);
 
 if (!childMain(scenarios)) {
   const skip = nativeSkipReason();
-  for (const mode of ['plain', 'gso', 'fallback'] as Mode[]) {
+  for (const mode of ['plain', 'gso', 'gro', 'fallback'] as Mode[]) {
     test(`fast path end to end (${mode}): 16 MiB over TCP through TAP/UDP, sha256 equal`, { skip }, () => {
       const ns1 = uniqueNetnsName();
       const ns2 = uniqueNetnsName();
@@ -162,10 +168,12 @@ if (!childMain(scenarios)) {
         assert.equal(r.sha, true);
         assert.equal(r.badTso, 0);
         assert.equal(r.badVnet, 0);
-        if (mode === 'gso') {
+        if (mode === 'gso' || mode === 'gro') {
           assert.ok(r.segments > 0, 'super-frames were segmented');
           if (r.gso) assert.ok(r.gsoSends > 0, 'UDP GSO used');
           assert.ok(r.gsoWrites > 0 && r.coalesced > 0, 'segments were coalesced on the receiving TAP');
+          if (mode === 'gro' && r.gso) assert.ok(r.groBuffers > 0, 'UDP GRO buffers were received and split');
+          if (mode === 'gso') assert.equal(r.groBuffers, 0);
         } else if (mode === 'fallback') {
           assert.ok(r.segments > 0);
           assert.equal(r.gsoSends, 0);
