@@ -17,7 +17,7 @@ import { VXLAN_RESERVED_BIT_POSITIONS, writeVxlanHeader } from '../../src/datapl
 import { recordToEndpoint } from '../../src/dataplane/addr';
 
 const PORT = 4789;
-const ADDRS = ['198.18.0.1', '198.18.0.2', '198.18.0.3'];
+const ADDRS = ['198.18.0.1', '198.18.0.2', '198.18.0.3', '198.18.0.4', '198.18.0.5', '198.18.0.6'];
 const ep = (address: string, port = PORT): Endpoint => ({ address, port, family: 4 });
 const BLUE = 42;
 const RED = 43;
@@ -289,6 +289,18 @@ describe('datapath: flooding and learning', () => {
     assert.equal(A.udp.sendBatches, 1);
     assert.equal(B.taps.get(BLUE)!.writeBatches, 1);
     assert.equal(B.taps.get(BLUE)!.written.length, 10);
+  });
+
+  it('a flood overflowing the descriptor table sends in more than one call, nothing lost', () => {
+    const { hosts, run } = lab({ hosts: 6 });
+    const [A, ...others] = hosts;
+    const frames: Buffer[] = [];
+    for (let k = 0; k < 64; k++) frames.push(ipv4Frame(0xffffffffffff, cmac(0, 1), { sport: k }));
+    for (const f of frames) A.taps.get(BLUE)!.inject(f);
+    run();
+    assert.equal(A.udp.sendBatches, 2, '64 frames × 5 peers = 320 descriptors > 256');
+    for (const h of others) assert.deepEqual(h.taps.get(BLUE)!.takeWritten(), frames);
+    assert.equal(A.dp.network(BLUE)!.counters.txPackets, 320);
   });
 
   it('processes a bounded number of batches per readiness callback (fairness)', () => {
@@ -631,6 +643,19 @@ describe('datapath: encrypted networks', () => {
     assert.equal(A.dp.network(GREEN)!.counters.txDropCount('no_session'), 1);
     assert.equal(B.taps.get(GREEN)!.written.length, 1);
     assert.equal(C.taps.get(GREEN)!.written.length, 0);
+  });
+
+  it('encrypted floods larger than the scratch area flush mid-frame and stay intact, in order', () => {
+    const { hosts, run } = lab({ hosts: 5, green: true, batchSize: 2 });
+    for (const h of hosts) h.dp.setCipher(new TestCipher());
+    const [A, ...others] = hosts;
+    const frames = [0, 1, 2, 3].map((k) => ipv4Frame(0xffffffffffff, cmac(0, 1), { payload: 20 + k }));
+    for (const f of frames) A.taps.get(GREEN)!.inject(f);
+    run();
+    for (const h of others) assert.deepEqual(h.taps.get(GREEN)!.takeWritten(), frames);
+    const c = A.dp.network(GREEN)!.counters;
+    assert.equal(c.txPackets, 16);
+    assert.equal(c.txDropCount('no_session'), 0);
   });
 
   it('rejects a cipher needing more headroom than the slots have', () => {
