@@ -134,13 +134,22 @@ function vxmeshScenario(id: 'vxmesh' | 'vxmesh-enc', encrypted: boolean): Scenar
     label: encrypted ? 'vxmesh encrypted' : 'vxmesh plaintext',
     unavailable: async ({ repoRoot }) => {
       if (!fs.existsSync(path.join(repoRoot, 'dist/src/cli/main.js'))) return 'vxmesh CLI not built (dist/src/cli/main.js missing)';
-      if (!fs.existsSync(path.join(repoRoot, 'build/Release/vxmesh.node'))) return 'vxmesh addon not built (npx node-gyp rebuild)';
+      const addon = path.join(repoRoot, 'build/Release/vxmesh.node');
+      // A rebuild in progress (build/ present, addon not yet linked): wait for it, bounded.
+      for (let i = 0; i < 60 && !fs.existsSync(addon) && fs.existsSync(path.join(repoRoot, 'build')); i++) await sleep(1000);
+      if (!fs.existsSync(addon)) return 'vxmesh addon not built (npx node-gyp rebuild)';
       return null;
     },
     setup: async (ctx) => {
       const { lab, dir } = ctx;
       const ns = await l2Containers(lab, L2_MTU);
       const pending: Array<Promise<LabAgent>> = [];
+      // Encrypted: one cluster key (gossip keyring, also the handshake PSK) shared by both hosts.
+      let clusterKeyFile: string | null = null;
+      if (encrypted) {
+        const key = (await must(process.execPath, [path.join(ctx.repoRoot, 'bin/vxmesh'), 'keygen', 'cluster'], { timeoutMs: 30_000 })).trim();
+        clusterKeyFile = lab.writeFile('cluster.keys', `${key}\n`);
+      }
       // NODE_OPTIONS only for the agents' spawns (startAgent spawns synchronously, before awaiting).
       const saved = process.env.NODE_OPTIONS;
       if (ctx.nodeOptions) process.env.NODE_OPTIONS = `${saved ?? ''} ${ctx.nodeOptions}`.trim();
@@ -151,7 +160,7 @@ function vxmeshScenario(id: 'vxmesh' | 'vxmesh-enc', encrypted: boolean): Scenar
             (config.networks as Array<Record<string, unknown>>)[0].encrypted = true;
             config.node = { name: h.name, keyFile: path.join(dir, `${h.name}.key`) };
             const other = lab.hosts.find((x) => x !== h)!;
-            config.gossip = { seeds: [other.address], profile: 'test' };
+            config.gossip = { seeds: [other.address], profile: 'test', keyFile: clusterKeyFile };
           }
           pending.push(startAgent(lab, h, config, { readyTimeoutMs: 20_000 }));
         }
