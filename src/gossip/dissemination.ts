@@ -37,7 +37,7 @@ export class Dissemination {
     const targets = n.randomMembers(n.tuning.gossipNodes, null, n.tuning.gossipToTheDeadMs);
     for (const slot of targets) {
       if (n.queue.length === 0) break;
-      n.send(n.table.records[slot].gossip, { type: PKT_GOSSIP }, true);
+      n.send(n.table.record(slot).gossip, { type: PKT_GOSSIP }, true);
     }
   }
 

@@ -60,7 +60,7 @@ export class Prober {
         this.index = 0;
       }
       const slot = this.index++;
-      if (t.isGone(slot) || t.records[slot].name === n.name) continue;
+      if (t.isGone(slot) || t.record(slot).name === n.name) continue;
       this.probe(slot);
       return;
     }
@@ -70,7 +70,7 @@ export class Prober {
   probe(slot: number): void {
     const n = this.node;
     const t = n.table;
-    const target = t.records[slot];
+    const target = t.record(slot);
     const name = target.name;
     const addr = target.gossip;
     const incarnation = t.incarnation[slot];
@@ -100,7 +100,7 @@ export class Prober {
       if (acked || !n.running) return;
       for (const h of n.randomMembers(n.tuning.indirectChecks, name)) {
         expectedNacks++;
-        n.send(t.records[h].gossip, { type: PKT_INDIRECT_PING, seq, target: name, targetAddr: addr, nack: true });
+        n.send(t.record(h).gossip, { type: PKT_INDIRECT_PING, seq, target: name, targetAddr: addr, nack: true });
       }
       this.streamPing(addr, name, interval - timeout, () => {
         streamAck = true;

@@ -51,7 +51,7 @@ export class PushPull {
     }
     const [slot] = n.randomMembers(1, null);
     if (slot === undefined) return;
-    this.exchange(n.table.records[slot].gossip, false);
+    this.exchange(n.table.record(slot).gossip, false);
   }
 
   private reconnectTick(): void {
@@ -64,7 +64,7 @@ export class PushPull {
     for (let tries = 0; tries < 16; tries++) {
       const s = Math.floor(n.rng() * t.count);
       if (t.state[s] === ST_DEAD) {
-        this.exchange(t.records[s].gossip, false);
+        this.exchange(t.record(s).gossip, false);
         return;
       }
     }
@@ -92,7 +92,7 @@ export class PushPull {
   private digest(): DigestEntry[] {
     const t = this.node.table;
     const out: DigestEntry[] = new Array(t.count);
-    for (let s = 0; s < t.count; s++) out[s] = { name: t.records[s].name, incarnation: t.incarnation[s], state: t.state[s] };
+    for (let s = 0; s < t.count; s++) out[s] = { name: t.record(s).name, incarnation: t.incarnation[s], state: t.state[s] };
     return out;
   }
 
@@ -149,7 +149,7 @@ export class PushPull {
     const out: FullEntry[] = [];
     for (const name of names) {
       const s = t.find(name);
-      if (s >= 0) out.push({ state: t.state[s], record: t.records[s] });
+      if (s >= 0) out.push({ state: t.state[s], record: t.record(s) });
     }
     return out;
   }
@@ -173,14 +173,14 @@ export class PushPull {
       if (s < seen.length) seen[s] = 1;
       const inc = t.incarnation[s];
       const st = t.state[s];
-      if (inc > d.incarnation || (inc === d.incarnation && st > d.state)) entries.push({ state: st, record: t.records[s] });
+      if (inc > d.incarnation || (inc === d.incarnation && st > d.state)) entries.push({ state: st, record: t.record(s) });
       else if (d.incarnation > inc || (d.incarnation === inc && d.state > st)) want.push(d.name);
     }
     for (let s = 0; s < seen.length && s < t.count; s++) {
       if (seen[s]) continue;
       const st = t.state[s];
       // Members the requester lacks: only live ones are worth sending (unknown dead are ignored on merge).
-      if (st === ST_ALIVE || st === ST_SUSPECT) entries.push({ state: st, record: t.records[s] });
+      if (st === ST_ALIVE || st === ST_SUSPECT) entries.push({ state: st, record: t.record(s) });
     }
     if (entries.length > LIMITS.maxMembers) entries.length = LIMITS.maxMembers;
     if (want.length > LIMITS.maxMembers) want.length = LIMITS.maxMembers;

@@ -11,7 +11,7 @@ import { FakeClock } from '../clock';
 import { RecordInterner } from './codec';
 import { GossipTuning } from './config';
 import { Keyring, sodiumReady } from './keyring';
-import { NameRegistry } from './member-table';
+import { allocateColumns, NameRegistry, RecordStore, TableColumns } from './member-table';
 import { MemoryNetwork, MemoryTransport } from './memory-transport';
 import { EndpointRecord, NodeRecord, ST_ALIVE } from './record';
 import { Rng, seededRng } from './rng';
@@ -70,8 +70,10 @@ export class Simulator {
   readonly net: MemoryNetwork;
   readonly registry = new NameRegistry();
   readonly interner = new MapInterner();
+  readonly store = new RecordStore();
   readonly nodes: SimNode[] = [];
   private readonly keys: Uint8Array[];
+  private columns: ((i: number) => TableColumns) | null = null;
   private observers: ((node: SimNode, ev: MemberEvent) => void)[] = [];
 
   private constructor(readonly opts: SimOptions) {
@@ -83,12 +85,20 @@ export class Simulator {
   static async create(opts: SimOptions): Promise<Simulator> {
     await sodiumReady();
     const sim = new Simulator(opts);
+    if (opts.n >= 1000) {
+      // Room for the initial nodes plus some joiners; beyond that tables grow by copying.
+      const cap = opts.n + 64;
+      for (let i = 0; i < cap; i++) sim.registry.id(simName(i));
+      sim.columns = allocateColumns(opts.n, cap, cap);
+    }
     for (let i = 0; i < opts.n; i++) sim.createNode(i, 0);
     if ((opts.bootstrap ?? 'converged') === 'converged') {
       const records = sim.nodes.map((s) => s.node.self);
+      const ids = Int32Array.from(records, (r) => sim.registry.id(r.name));
+      const handles = Int32Array.from(records, (r) => sim.store.put(r, records.length - 1));
       for (const s of sim.nodes) {
-        for (const r of records) if (r.name !== s.name) s.node.table.add(r, ST_ALIVE, 0);
-        s.node.table.shuffle(s.node.rng);
+        // A random rotation of one order (the prober reshuffles after its first round).
+        s.node.table.addMany(ids, records, handles, ST_ALIVE, 0, s.name, Math.floor(sim.rng() * records.length));
       }
       for (const s of sim.nodes) s.node.start();
     } else {
@@ -131,8 +141,10 @@ export class Simulator {
       rng: seededRng((this.opts.seed * 7919 + i * 104729 + initialIncarnation) >>> 0),
       registry: this.registry,
       interner: this.interner,
+      recordStore: this.store,
       initialIncarnation,
       tableCapacity: this.opts.n + 16,
+      tableColumns: this.columns && i < this.opts.n && initialIncarnation === 0 && !this.nodes[i] ? this.columns(i) : undefined,
       seeds: i === 0 ? [] : [simAddress(0)],
     });
     const sn: SimNode = { index: i, name: node.name, address, node, transport, up: true };

@@ -30,7 +30,7 @@ import {
 import { GossipTuning, suspicionMinMs } from './config';
 import { Dissemination } from './dissemination';
 import { ENVELOPE_OVERHEAD, Keyring } from './keyring';
-import { MemberTable, NameRegistry } from './member-table';
+import { MemberTable, NameRegistry, RecordStore, TableColumns } from './member-table';
 import { Prober } from './probe';
 import { PushPull } from './pushpull';
 import {
@@ -100,6 +100,10 @@ export interface GossipNodeOptions {
   /** First incarnation; use wall-clock seconds in the agent so a restarted node outranks its old self. */
   initialIncarnation?: number;
   tableCapacity?: number;
+  /** Preallocated member-table storage (simulator). */
+  tableColumns?: TableColumns;
+  /** Shared record store (simulator). */
+  recordStore?: RecordStore;
   logger?: Logger;
 }
 
@@ -164,7 +168,7 @@ export class GossipNode {
       publicKey: o.publicKey ?? '',
     };
     encodeBroadcast({ kind: BC_ALIVE, record: this.self }); // validates our own record early (throws RangeError)
-    this.table = new MemberTable(o.registry ?? new NameRegistry(), o.tableCapacity ?? 16);
+    this.table = new MemberTable(o.registry ?? new NameRegistry(), o.tableCapacity ?? 16, o.tableColumns, o.recordStore);
     this.table.add(this.self, ST_ALIVE, this.clock.now());
     this.queue = new BroadcastQueue(this.tuning.retransmitMult, () => this.table.live);
     this.awareness = new Awareness(this.tuning.awarenessMaxMultiplier);
@@ -249,7 +253,7 @@ export class GossipNode {
   private setSelf(r: NodeRecord): void {
     this.self = r;
     const slot = this.table.find(this.name);
-    this.table.records[slot] = r;
+    this.table.setRecord(slot, r);
     this.table.incarnation[slot] = r.incarnation;
     this.queue.push(this.name, encodeBroadcast({ kind: BC_ALIVE, record: r }));
   }
@@ -275,7 +279,7 @@ export class GossipNode {
 
   private info(s: number): MemberInfo {
     const t = this.table;
-    return { name: t.name(s), state: STATE_NAMES[t.state[s]], incarnation: t.incarnation[s], changedAt: t.changedAt[s], record: t.records[s] };
+    return { name: t.name(s), state: STATE_NAMES[t.state[s]], incarnation: t.incarnation[s], changedAt: t.changedAt[s], record: t.record(s) };
   }
 
   /** State code of `name` in our view, or −1 when unknown. */
@@ -317,7 +321,7 @@ export class GossipNode {
       if (st === ST_DEAD || st === ST_LEFT) {
         if (deadWithinMs < 0 || now - t.changedAt[s] > deadWithinMs) continue;
       }
-      const name = t.records[s].name;
+      const name = t.record(s).name;
       if (name === this.name || name === exclude || out.includes(s)) continue;
       out.push(s);
     }
@@ -459,9 +463,9 @@ export class GossipNode {
       else this.drop('stale');
       return;
     }
-    const prev = t.records[slot];
+    const prev = t.record(slot);
     const prevState = t.state[slot];
-    t.records[slot] = a;
+    t.setRecord(slot, a);
     t.incarnation[slot] = a.incarnation;
     this.cancelSuspicion(a.name);
     t.setState(slot, ST_ALIVE, now);
@@ -505,7 +509,7 @@ export class GossipNode {
         this.deadNode(name, incarnation, this.name);
       }
     }));
-    this.emit('suspect', t.records[slot]);
+    this.emit('suspect', t.record(slot));
   }
 
   /** Applies a `dead` message (`from === name`: the member left gracefully). */
@@ -524,7 +528,7 @@ export class GossipNode {
     t.incarnation[slot] = incarnation;
     const left = from === name;
     t.setState(slot, left ? ST_LEFT : ST_DEAD, this.clock.now());
-    this.emit(left ? 'left' : 'dead', t.records[slot]);
+    this.emit(left ? 'left' : 'dead', t.record(slot));
   }
 
   private refute(incarnation: number): void {
@@ -558,7 +562,7 @@ export class GossipNode {
     if (t.byState[ST_DEAD] + t.byState[ST_LEFT] > 0) {
       for (let s = t.count - 1; s >= 0; s--) {
         if (!t.isGone(s) || now - t.changedAt[s] < this.tuning.reapAfterMs) continue;
-        const rec = t.records[s];
+        const rec = t.record(s);
         this.tombstones.delete(rec.name);
         this.tombstones.set(rec.name, { incarnation: t.incarnation[s], at: now });
         t.remove(s);
