@@ -283,3 +283,20 @@ test('SIGTERM as soon as start-up begins still ends in a clean stop with nothing
   assert.equal(await a.exited, 0, a.stderr());
   assert.deepEqual([...links().keys()].sort(), before);
 });
+
+test('IPv6 underlay: network MTU = underlay − 70, UDP bound on the IPv6 address', { skip: SKIP }, async (t) => {
+  const { ns, links, ip } = makeNetns(t);
+  ip('addr', 'add', '2001:2::1/64', 'dev', 'u0', 'nodad');
+  const file = writeConfig(t, 'underlay: {address: "2001:2::1"}\nnetworks:\n  - {name: blue, vni: 42, bridge: br0}\npeers: ["[2001:2::2]:4789"]\n');
+  const a = startAgent(t, ns, file);
+  await a.waitLog(/^agent started$/);
+  assert.equal(links().get('vx-blue')!.mtu, 1430);
+  const s = status(ns) as { underlay: { address: string; family: number; mtu: number }; staticPeers: string[] };
+  assert.deepEqual([s.underlay.address, s.underlay.family, s.underlay.mtu], ['2001:2::1', 6, 1500]);
+  assert.deepEqual(s.staticPeers, ['[2001:2::2]:4789']);
+  const sockets = run('ip', ['netns', 'exec', ns, 'ss', '-Hunl']);
+  assert.match(sockets, /\[2001:2::1\]:4789/);
+  a.proc.kill('SIGTERM');
+  assert.equal(await a.exited, 0, a.stderr());
+  assert.equal(links().has('br0'), false);
+});
