@@ -237,22 +237,13 @@ int vx_udp_recv_batch(vx_udp *u, uint8_t *slab, uint32_t slot_size, uint32_t hea
       return -errno;
     }
     if (n == 0) break;
-    /* Compact: drop truncated datagrams (rare: only oversize input). */
-    uint32_t w = done;
+    /* A datagram larger than its slot arrives truncated (MSG_TRUNC): delivered as such, counted. */
     for (int k = 0; k < n; k++) {
-      uint32_t slot = done + (uint32_t)k;
-      if (msgs[k].msg_hdr.msg_flags & MSG_TRUNC) {
-        stats[VX_STAT_RX_TRUNCATED]++;
-        continue;
-      }
-      if (w != slot)
-        memmove(slab + (size_t)w * slot_size + headroom, slab + (size_t)slot * slot_size + headroom,
-                msgs[k].msg_len);
-      lens[w] = msgs[k].msg_len;
-      to_record(&names[k], addrs + (size_t)w * VX_ADDR_LEN);
-      w++;
+      if (msgs[k].msg_hdr.msg_flags & MSG_TRUNC) stats[VX_STAT_RX_TRUNCATED]++;
+      lens[done + (uint32_t)k] = msgs[k].msg_len;
+      to_record(&names[k], addrs + (size_t)(done + (uint32_t)k) * VX_ADDR_LEN);
     }
-    done = w;
+    done += (uint32_t)n;
     if ((uint32_t)n < want) break;
   }
   return (int)done;
@@ -498,14 +489,15 @@ static int recv_gro(vx_udp *u, uint8_t *slab, uint32_t slot_size, uint32_t headr
       uint32_t L = g->len[g->cur];
       uint32_t seg = g->seg[g->cur] ? g->seg[g->cur] : L;
       uint32_t chunk = L - g->off < seg ? L - g->off : seg; /* 0 for an empty datagram: still one */
-      if (chunk > cap) {
+      uint32_t copy = chunk;
+      if (copy > cap) {
+        copy = cap; /* truncated like recvmmsg would */
         stats[VX_STAT_RX_TRUNCATED]++;
-      } else {
-        memcpy(slab + (size_t)done * slot_size + headroom, g->buf + (size_t)g->cur * VX_GRO_BUFSZ + g->off, chunk);
-        lens[done] = chunk;
-        memcpy(addrs + (size_t)done * VX_ADDR_LEN, g->addr[g->cur], VX_ADDR_LEN);
-        done++;
       }
+      memcpy(slab + (size_t)done * slot_size + headroom, g->buf + (size_t)g->cur * VX_GRO_BUFSZ + g->off, copy);
+      lens[done] = copy;
+      memcpy(addrs + (size_t)done * VX_ADDR_LEN, g->addr[g->cur], VX_ADDR_LEN);
+      done++;
       g->off += chunk;
       if (g->off >= L) {
         g->cur++;

@@ -47,7 +47,7 @@ enum {
   VX_STAT_TX_SKIPPED = 0,   /* descriptors skipped for a per-descriptor error */
   VX_STAT_TX_EMSGSIZE = 1,  /* ... of which EMSGSIZE (over the path MTU, DF set) */
   VX_STAT_TX_LAST_ERRNO = 2,/* errno of the last skipped descriptor */
-  VX_STAT_RX_TRUNCATED = 3, /* datagrams larger than a slot, dropped */
+  VX_STAT_RX_TRUNCATED = 3, /* datagrams larger than a slot, delivered truncated */
   VX_STAT_TX_EAGAIN = 4,    /* batches stopped by EAGAIN */
   /* 8..10: TAP vnet slots (tap.h) */
   VX_STAT_GSO_SENDS = 11,   /* sendmsg calls with UDP_SEGMENT */
@@ -69,8 +69,10 @@ void vx_udp_close(vx_udp *u);
 
 /*
  * recvmmsg on the main socket: datagram i goes to slab + i*slot_size + headroom (at most
- * slot_size - headroom bytes), lens[i] its length, addrs + i*18 the sender record. Datagrams larger
- * than a slot are dropped and counted in stats[VX_STAT_RX_TRUNCATED]. Returns the count (>= 0) or
+ * slot_size - headroom bytes), lens[i] its length, addrs + i*18 the sender record. A datagram larger
+ * than a slot is delivered truncated to the slot (lens[i] = slot_size - headroom, as recvmmsg does)
+ * and counted in stats[VX_STAT_RX_TRUNCATED]: size slots larger than any valid datagram so that
+ * truncation shows as an oversize length. Returns the count (>= 0) or
  * -errno when the first call fails with an error other than EAGAIN.
  */
 int vx_udp_recv_batch(vx_udp *u, uint8_t *slab, uint32_t slot_size, uint32_t headroom,

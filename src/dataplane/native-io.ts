@@ -31,7 +31,10 @@ export class NativeIoStats {
   get lastSendErrno(): number { return Number(this.arr[this.k.STAT_TX_LAST_ERRNO]); }
   /** Send batches cut short by EAGAIN. */
   get sendEagain(): number { return Number(this.arr[this.k.STAT_TX_EAGAIN]); }
-  /** UDP only: datagrams larger than a receive slot, dropped. */
+  /**
+   * UDP only: datagrams larger than a receive slot, delivered truncated to the slot (as recvmmsg
+   * does): size slots larger than any valid datagram so that a truncated one reads as oversize.
+   */
   get recvTruncated(): number { return Number(this.arr[this.k.STAT_RX_TRUNCATED]); }
   /** vnet TAP: frames dropped for an unusable virtio header or checksum offsets. */
   get badVnet(): number { return Number(this.arr[this.k.STAT_BAD_GSO]); }
@@ -324,7 +327,11 @@ export class NativeUdp implements UdpTransport {
 
   get closed(): boolean { return this.isClosed; }
 
-  /** recvmmsg on the main socket into slots at `batch.headroom`; fills lens and 18-byte sender records. */
+  /**
+   * recvmmsg on the main socket into slots at `batch.headroom`; fills lens and 18-byte sender
+   * records. A datagram larger than a slot is delivered truncated (len = slotSize − headroom) and
+   * counted in `stats.recvTruncated`.
+   */
   recvBatch(batch: RxBatch): number {
     try {
       return this.addon.udpRecv(this.h, batch.slab, batch.slotSize, batch.headroom, batch.slots, batch.lens, batch.addrs);

@@ -32,7 +32,7 @@ export interface AddonConstants {
   readonly STAT_TX_EMSGSIZE: number;
   /** stats[i]: errno of the last skipped descriptor. */
   readonly STAT_TX_LAST_ERRNO: number;
-  /** stats[i]: received datagrams larger than a slot (dropped). */
+  /** stats[i]: received datagrams larger than a slot (delivered truncated to the slot). */
   readonly STAT_RX_TRUNCATED: number;
   /** stats[i]: send batches cut short by EAGAIN. */
   readonly STAT_TX_EAGAIN: number;
