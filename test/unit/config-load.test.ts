@@ -306,3 +306,13 @@ test('diffConfig: networks added/removed/changed, peers, log level; live-unchang
   const same = diffConfig(a, a);
   assert.equal(same.peersChanged || same.logLevelChanged || same.added.length > 0 || same.changed.length > 0, false);
 });
+
+test('the example configs shipped in deploy/ validate', () => {
+  const dir = path.resolve(__dirname, '..', '..', '..', 'deploy');
+  const examples = fs.readdirSync(dir).filter((f) => /\.(ya?ml|json)$/.test(f) && /example/.test(f));
+  assert.ok(examples.length > 0, 'at least one example config');
+  for (const f of examples) {
+    const c = loadConfigFile(path.join(dir, f), noLookup);
+    assert.ok(c.networks.length > 0, f);
+  }
+});
