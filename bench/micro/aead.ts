@@ -7,9 +7,9 @@
  * AES-GCM: that needs AES-NI, which WASM lacks); node:crypto createCipheriv (AES-256-GCM,
  * ChaCha20-Poly1305), one cipher object per packet; the addon over Node's bundled OpenSSL
  * (native/aead.c), one call per packet and one call per batch, seal and open.
- * The addon is the main one (build/Release/vxmesh.node) or, before it exists, the standalone
- * build: gcc -O2 -fPIC -shared -DNODE_GYP_MODULE_NAME=vxmesh_aead -I/usr/include/node \
- *   native/aead.c native/aead_module.c -o build/aead/vxmesh_aead.node
+ * The addon is the main one (build/Release/vxmesh.node, native/aead.c is in binding.gyp), or a
+ * standalone build of the AEAD code alone: gcc -O2 -fPIC -shared -DNODE_GYP_MODULE_NAME=vxmesh_aead \
+ *   -I/usr/include/node native/aead.c native/aead_module.c -o build/aead/vxmesh_aead.node
  * Every loop is bounded in time (--ms per case). Results feed docs/wire-format.md §AEAD.
  */
 
