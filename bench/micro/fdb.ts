@@ -46,31 +46,34 @@ const los = new Uint32Array(N);
 for (let i = 0; i < N; i++) {
   his[i] = 0x0242;
   los[i] = (Math.imul(i, 2654435761) >>> 0);
-  fdb.learnRemote(his[i], los[i], 'peer', 0);
+  fdb.learnRemote(his[i], los[i], 'peer');
 }
 let sink = 0;
 const STEP = 1000;
 let cursor = 0;
+fdb.setNow(1); // the data path sets the time once per batch
 bench('fdb lookup hit', STEP, () => {
   for (let k = 0; k < STEP; k++) {
     const i = (cursor + k * 7) % N;
-    sink += fdb.lookup(his[i], los[i], 1);
+    sink += fdb.lookup(his[i], los[i]);
   }
   cursor = (cursor + 1) % N;
 });
 bench('fdb lookup miss', STEP, () => {
-  for (let k = 0; k < STEP; k++) sink += fdb.lookup(0x0243, k, 1);
+  for (let k = 0; k < STEP; k++) sink += fdb.lookup(0x0243, k);
 });
+fdb.setNow(2);
 bench('fdb learn refresh (existing)', STEP, () => {
   for (let k = 0; k < STEP; k++) {
     const i = (cursor + k * 13) % N;
-    fdb.learnRemote(his[i], los[i], 'peer', 2);
+    fdb.learnRemote(his[i], los[i], 'peer');
   }
   cursor = (cursor + 1) % N;
 });
 let fresh = 0;
+fdb.setNow(3);
 bench('fdb learn new + evict oldest', STEP, () => {
-  for (let k = 0; k < STEP; k++) fdb.learnRemote(0x0a00, fresh++ >>> 0, 'peer', 3);
+  for (let k = 0; k < STEP; k++) fdb.learnRemote(0x0a00, fresh++ >>> 0, 'peer');
 });
 
 // reference: a Map keyed by the 48-bit number, refreshed by re-insertion (what the FDB avoids)

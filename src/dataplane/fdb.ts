@@ -101,8 +101,8 @@ export class Fdb<P> {
   private tail = NIL;
 
   /**
-   * The data path's time for the current batch (ms), set once per batch by `setNow`: hot-path
-   * methods default their `now` to it, so no double is passed (and boxed) per call.
+   * "Now" (ms, the clock's time) for the hot-path methods, set once per batch by `setNow`: the
+   * methods read it instead of taking a time argument, so no double is passed — and boxed — per call.
    */
   private nowMs = 0;
 
@@ -140,7 +140,7 @@ export class Fdb<P> {
 
   // ---- hot path -----------------------------------------------------------------------------
 
-  /** Sets the default `now` of the hot-path methods (once per batch). */
+  /** Sets the time the hot-path methods (lookup, isLocal, learn*) work at; once per batch. */
   setNow(now: number): void {
     this.nowMs = now;
   }
@@ -149,10 +149,10 @@ export class Fdb<P> {
    * Slot of the live entry for MAC `hi:lo`, or -1. An expired dynamic entry is removed and -1
    * returned. O(1), allocation-free.
    */
-  lookup(hi: number, lo: number, now: number = this.nowMs): number {
+  lookup(hi: number, lo: number): number {
     const s = this.find(hi, lo);
     if (s < 0) return NIL;
-    if (this.kindA[s] !== FDB_STATIC && now - this.seenA[s] >= this.ageMs) {
+    if (this.kindA[s] !== FDB_STATIC && this.nowMs - this.seenA[s] >= this.ageMs) {
       this.remove(s);
       return NIL;
     }
@@ -168,16 +168,17 @@ export class Fdb<P> {
   }
 
   /** True when MAC `hi:lo` is a live local entry. */
-  isLocal(hi: number, lo: number, now: number = this.nowMs): boolean {
+  isLocal(hi: number, lo: number): boolean {
     const s = this.find(hi, lo);
-    return s >= 0 && this.kindA[s] === FDB_LOCAL && now - this.seenA[s] < this.ageMs;
+    return s >= 0 && this.kindA[s] === FDB_LOCAL && this.nowMs - this.seenA[s] < this.ageMs;
   }
 
   /**
    * Learns (or refreshes) MAC `hi:lo` as local. Returns its slot, or -1 when the table is full of
    * static entries. Allocation-free unless the storage has to grow.
    */
-  learnLocal(hi: number, lo: number, now: number = this.nowMs): number {
+  learnLocal(hi: number, lo: number): number {
+    const now = this.nowMs;
     let s = this.find(hi, lo);
     if (s >= 0) {
       const k = this.kindA[s];
@@ -205,7 +206,8 @@ export class Fdb<P> {
    * Learns (or refreshes) MAC `hi:lo` as living behind `peer`. A local or static entry is left as it
    * is (its slot returned). Returns -1 only when the table is full of static entries.
    */
-  learnRemote(hi: number, lo: number, peer: P, now: number = this.nowMs): number {
+  learnRemote(hi: number, lo: number, peer: P): number {
+    const now = this.nowMs;
     let s = this.find(hi, lo);
     if (s >= 0) {
       const k = this.kindA[s];

@@ -21,34 +21,34 @@ describe('fdb learning', () => {
   it('learns local and remote entries and looks them up', () => {
     const { fdb, clock } = make();
     const now = clock.now();
-    const a = fdb.learnLocal(hi(MAC(1)), lo(MAC(1)), now);
-    const b = fdb.learnRemote(hi(MAC(2)), lo(MAC(2)), 'peerB', now);
+    const a = (fdb.setNow(now), fdb.learnLocal(hi(MAC(1)), lo(MAC(1))));
+    const b = (fdb.setNow(now), fdb.learnRemote(hi(MAC(2)), lo(MAC(2)), 'peerB'));
     assert.equal(fdb.size, 2);
-    assert.equal(fdb.lookup(hi(MAC(1)), lo(MAC(1)), now), a);
+    assert.equal((fdb.setNow(now), fdb.lookup(hi(MAC(1)), lo(MAC(1)))), a);
     assert.equal(fdb.kindAt(a), FDB_LOCAL);
     assert.equal(fdb.kindAt(b), FDB_REMOTE);
     assert.equal(fdb.peerAt(b), 'peerB');
-    assert.equal(fdb.lookup(hi(MAC(3)), lo(MAC(3)), now), -1);
+    assert.equal((fdb.setNow(now), fdb.lookup(hi(MAC(3)), lo(MAC(3)))), -1);
     // high 16 bits matter
-    assert.equal(fdb.lookup(hi(MAC(1)) ^ 1, lo(MAC(1)), now), -1);
+    assert.equal((fdb.setNow(now), fdb.lookup(hi(MAC(1)) ^ 1, lo(MAC(1)))), -1);
   });
 
   it('remote learning follows a moved MAC but never overrides local or static entries', () => {
     const { fdb, clock } = make();
     const now = clock.now();
-    const s = fdb.learnRemote(hi(MAC(2)), lo(MAC(2)), 'A', now);
-    fdb.learnRemote(hi(MAC(2)), lo(MAC(2)), 'B', now);
+    const s = (fdb.setNow(now), fdb.learnRemote(hi(MAC(2)), lo(MAC(2)), 'A'));
+    (fdb.setNow(now), fdb.learnRemote(hi(MAC(2)), lo(MAC(2)), 'B'));
     assert.equal(fdb.peerAt(s), 'B');
-    const l = fdb.learnLocal(hi(MAC(3)), lo(MAC(3)), now);
-    fdb.learnRemote(hi(MAC(3)), lo(MAC(3)), 'A', now);
+    const l = (fdb.setNow(now), fdb.learnLocal(hi(MAC(3)), lo(MAC(3))));
+    (fdb.setNow(now), fdb.learnRemote(hi(MAC(3)), lo(MAC(3)), 'A'));
     assert.equal(fdb.kindAt(l), FDB_LOCAL);
     assert.ok(fdb.setStatic(MAC(4), 'G'));
-    fdb.learnRemote(hi(MAC(4)), lo(MAC(4)), 'A', now);
+    (fdb.setNow(now), fdb.learnRemote(hi(MAC(4)), lo(MAC(4)), 'A'));
     assert.equal(fdb.peerAt(fdb.slotOf(MAC(4))), 'G');
     assert.equal(fdb.kindAt(fdb.slotOf(MAC(4))), FDB_STATIC);
     // local learning overrides remote and static
-    fdb.learnLocal(hi(MAC(2)), lo(MAC(2)), now);
-    fdb.learnLocal(hi(MAC(4)), lo(MAC(4)), now);
+    (fdb.setNow(now), fdb.learnLocal(hi(MAC(2)), lo(MAC(2))));
+    (fdb.setNow(now), fdb.learnLocal(hi(MAC(4)), lo(MAC(4))));
     assert.equal(fdb.kindAt(fdb.slotOf(MAC(2))), FDB_LOCAL);
     assert.equal(fdb.kindAt(fdb.slotOf(MAC(4))), FDB_LOCAL);
     assert.equal(fdb.peerAt(fdb.slotOf(MAC(4))), null);
@@ -56,7 +56,7 @@ describe('fdb learning', () => {
 
   it('snoops up to 4 IPv4 and 4 IPv6 addresses per local MAC (most recent kept)', () => {
     const { fdb, clock } = make();
-    const s = fdb.learnLocal(hi(MAC(1)), lo(MAC(1)), clock.now());
+    const s = (fdb.setNow(clock.now()), fdb.learnLocal(hi(MAC(1)), lo(MAC(1))));
     const v0 = fdb.localVersion;
     fdb.noteIPv4(s, 0xc6130001);
     fdb.noteIPv4(s, 0xc6130001);
@@ -79,21 +79,21 @@ describe('fdb ageing', () => {
   it('expires entries after ageingSeconds via lookup and via the sweep timer', () => {
     const { fdb, clock } = make({ ageingSeconds: 300 });
     fdb.start();
-    fdb.learnRemote(hi(MAC(1)), lo(MAC(1)), 'A', clock.now());
-    fdb.learnLocal(hi(MAC(2)), lo(MAC(2)), clock.now());
+    (fdb.setNow(clock.now()), fdb.learnRemote(hi(MAC(1)), lo(MAC(1)), 'A'));
+    (fdb.setNow(clock.now()), fdb.learnLocal(hi(MAC(2)), lo(MAC(2))));
     assert.ok(fdb.setStatic(MAC(3), 'S'));
     clock.advance(299_000);
-    assert.ok(fdb.lookup(hi(MAC(1)), lo(MAC(1)), clock.now()) >= 0);
+    assert.ok((fdb.setNow(clock.now()), fdb.lookup(hi(MAC(1)), lo(MAC(1)))) >= 0);
     // refresh MAC 2 only
-    fdb.learnLocal(hi(MAC(2)), lo(MAC(2)), clock.now());
+    (fdb.setNow(clock.now()), fdb.learnLocal(hi(MAC(2)), lo(MAC(2))));
     clock.advance(1_000);
     // lookup-time expiry, before any sweep
-    assert.equal(fdb.lookup(hi(MAC(1)), lo(MAC(1)), clock.now()), -1);
+    assert.equal((fdb.setNow(clock.now()), fdb.lookup(hi(MAC(1)), lo(MAC(1)))), -1);
     assert.equal(fdb.size, 2);
     clock.advance(330_000);
     // the sweep (every 30 s) removed MAC 2, static stays
     assert.equal(fdb.size, 1);
-    assert.ok(fdb.lookup(hi(MAC(3)), lo(MAC(3)), clock.now()) >= 0);
+    assert.ok((fdb.setNow(clock.now()), fdb.lookup(hi(MAC(3)), lo(MAC(3)))) >= 0);
     fdb.stop();
     assert.equal(clock.pending, 0);
   });
@@ -101,16 +101,16 @@ describe('fdb ageing', () => {
   it('sweep stops at the first live entry (entries kept in last-seen order)', () => {
     const { fdb, clock } = make({ ageingSeconds: 10 });
     for (let i = 0; i < 100; i++) {
-      fdb.learnRemote(hi(MAC(i)), lo(MAC(i)), 'A', clock.now());
+      (fdb.setNow(clock.now()), fdb.learnRemote(hi(MAC(i)), lo(MAC(i)), 'A'));
       clock.advance(100);
     }
     // refresh the first 10 late
-    for (let i = 0; i < 10; i++) fdb.learnRemote(hi(MAC(i)), lo(MAC(i)), 'A', clock.now());
+    for (let i = 0; i < 10; i++) (fdb.setNow(clock.now()), fdb.learnRemote(hi(MAC(i)), lo(MAC(i)), 'A'));
     clock.advance(5_000);
     const removed = fdb.sweep(clock.now());
     assert.equal(removed, 41); // MACs 10..50 were last seen ≥ 10 s ago (t ≤ 6000)
     assert.equal(fdb.size, 59);
-    for (let i = 0; i < 10; i++) assert.ok(fdb.lookup(hi(MAC(i)), lo(MAC(i)), clock.now()) >= 0);
+    for (let i = 0; i < 10; i++) assert.ok((fdb.setNow(clock.now()), fdb.lookup(hi(MAC(i)), lo(MAC(i)))) >= 0);
   });
 });
 
@@ -118,25 +118,25 @@ describe('fdb bound', () => {
   it('evicts the least recently seen entry beyond maxEntries and counts it', () => {
     const { fdb, clock, counters } = make({ maxEntries: 4, initialCapacity: 1 });
     for (let i = 0; i < 4; i++) {
-      fdb.learnRemote(hi(MAC(i)), lo(MAC(i)), 'A', clock.now());
+      (fdb.setNow(clock.now()), fdb.learnRemote(hi(MAC(i)), lo(MAC(i)), 'A'));
       clock.advance(1);
     }
-    fdb.learnRemote(hi(MAC(0)), lo(MAC(0)), 'A', clock.now()); // MAC 1 is now the oldest
-    fdb.learnLocal(hi(MAC(9)), lo(MAC(9)), clock.now());
+    (fdb.setNow(clock.now()), fdb.learnRemote(hi(MAC(0)), lo(MAC(0)), 'A')); // MAC 1 is now the oldest
+    (fdb.setNow(clock.now()), fdb.learnLocal(hi(MAC(9)), lo(MAC(9))));
     assert.equal(fdb.size, 4);
     assert.equal(fdb.capacity, 4);
     assert.equal(counters.fdbEvictions, 1);
     assert.equal(fdb.evictions, 1);
-    assert.equal(fdb.lookup(hi(MAC(1)), lo(MAC(1)), clock.now()), -1);
-    assert.ok(fdb.lookup(hi(MAC(0)), lo(MAC(0)), clock.now()) >= 0);
+    assert.equal((fdb.setNow(clock.now()), fdb.lookup(hi(MAC(1)), lo(MAC(1)))), -1);
+    assert.ok((fdb.setNow(clock.now()), fdb.lookup(hi(MAC(0)), lo(MAC(0)))) >= 0);
   });
 
   it('an expired head is aged out, not counted as an eviction', () => {
     const { fdb, clock, counters } = make({ maxEntries: 2, ageingSeconds: 1 });
-    fdb.learnRemote(hi(MAC(1)), lo(MAC(1)), 'A', clock.now());
-    fdb.learnRemote(hi(MAC(2)), lo(MAC(2)), 'A', clock.now());
+    (fdb.setNow(clock.now()), fdb.learnRemote(hi(MAC(1)), lo(MAC(1)), 'A'));
+    (fdb.setNow(clock.now()), fdb.learnRemote(hi(MAC(2)), lo(MAC(2)), 'A'));
     clock.advance(2_000);
-    fdb.learnRemote(hi(MAC(3)), lo(MAC(3)), 'A', clock.now());
+    (fdb.setNow(clock.now()), fdb.learnRemote(hi(MAC(3)), lo(MAC(3)), 'A'));
     assert.equal(counters.fdbEvictions, 0);
   });
 
@@ -145,7 +145,7 @@ describe('fdb bound', () => {
     assert.ok(fdb.setStatic(MAC(1), 'S'));
     assert.ok(fdb.setStatic(MAC(2), 'S'));
     assert.equal(fdb.setStatic(MAC(3), 'S'), false);
-    assert.equal(fdb.learnRemote(hi(MAC(4)), lo(MAC(4)), 'A', 0), -1);
+    assert.equal((fdb.setNow(0), fdb.learnRemote(hi(MAC(4)), lo(MAC(4)), 'A')), -1);
     assert.equal(fdb.size, 2);
   });
 
@@ -160,13 +160,13 @@ describe('fdb bound', () => {
       const r = rnd();
       if (r < 0.5) {
         if (model.size < 512 || model.has(mac)) {
-          fdb.learnRemote(hi(mac), lo(mac), 'P', clock.now());
+          (fdb.setNow(clock.now()), fdb.learnRemote(hi(mac), lo(mac), 'P'));
           model.set(mac, 'P');
         }
       } else if (r < 0.8) {
         assert.equal(fdb.delete(mac), model.delete(mac));
       } else {
-        assert.equal(fdb.lookup(hi(mac), lo(mac), clock.now()) >= 0, model.has(mac));
+        assert.equal((fdb.setNow(clock.now()), fdb.lookup(hi(mac), lo(mac))) >= 0, model.has(mac));
       }
     }
     assert.equal(fdb.size, model.size);
@@ -175,10 +175,10 @@ describe('fdb bound', () => {
 
   it('removeByPeer drops remote and static entries of that peer only', () => {
     const { fdb, clock } = make();
-    fdb.learnRemote(hi(MAC(1)), lo(MAC(1)), 'A', clock.now());
-    fdb.learnRemote(hi(MAC(2)), lo(MAC(2)), 'B', clock.now());
+    (fdb.setNow(clock.now()), fdb.learnRemote(hi(MAC(1)), lo(MAC(1)), 'A'));
+    (fdb.setNow(clock.now()), fdb.learnRemote(hi(MAC(2)), lo(MAC(2)), 'B'));
     fdb.setStatic(MAC(3), 'A');
-    fdb.learnLocal(hi(MAC(4)), lo(MAC(4)), clock.now());
+    (fdb.setNow(clock.now()), fdb.learnLocal(hi(MAC(4)), lo(MAC(4))));
     assert.equal(fdb.removeByPeer((p) => p === 'A'), 2);
     assert.deepEqual(fdb.entries().map((e) => e.mac).sort(), ['02:00:00:00:00:02', '02:00:00:00:00:04']);
   });
