@@ -1110,7 +1110,8 @@ export class Datapath {
   }
 
   private tapOwner(tap: TapDevice): Network | undefined {
-    for (const net of this.byVni.values()) if (net.tap === tap) return net;
+    const nets = this.netList;
+    for (let i = 0; i < nets.length; i++) if (nets[i].tap === tap) return nets[i];
     return undefined;
   }
 
