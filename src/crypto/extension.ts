@@ -96,6 +96,11 @@ export class CryptoExtension implements AgentExtension {
     agent.datapath.setCipher(sm);
     for (const p of this.opts.peerKeys ?? []) sm.setPeer(p.publicKey, p.endpoint);
     this.log.info({ publicKey: this.publicKey, backend: sm.backend, psks: cluster.length }, 'crypto ready');
+    if (!this.config.gossip && !this.opts.peerKeys?.length && this.config.networks.some((n) => n.encrypted)) {
+      // Static peers carry no public keys: without gossip no session can form, and encrypted
+      // networks stay closed (frames counted as no_session).
+      this.log.warn({ peers: this.config.peers.length }, 'encrypted networks need peers\' public keys, which gossip spreads: enable gossip, or nothing will be sent on them');
+    }
     if (!this.tryBind()) {
       const clock = this.opts.clock ?? systemClock;
       this.bindTimer = clock.setInterval(1000, () => { if (this.tryBind()) { this.bindTimer?.cancel(); this.bindTimer = null; } });

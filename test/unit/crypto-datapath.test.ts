@@ -19,19 +19,22 @@ import { cryptoReady, generateHostKey, type HostKey } from '../../src/crypto/key
 import { SessionManager, pskFromClusterKey } from '../../src/crypto/session';
 
 const PORT = 4789;
-const ADDRS = ['198.18.0.1', '198.18.0.2', '198.18.0.3'];
-const ep = (address: string): Endpoint => ({ address, port: PORT, family: 4 });
+const V4 = ['198.18.0.1', '198.18.0.2', '198.18.0.3'];
+const V6 = ['2001:2::1', '2001:2::2', '2001:2::3'];
+const ep = (address: string): Endpoint => ({ address, port: PORT, family: address.includes(':') ? 6 : 4 });
 const PLAIN = 42;
 const SECRET = 44;
 const MARKER = Buffer.from('vxmesh-secret-marker-0123456789');
 
 const cfg = (name: string, vni: number, encrypted: boolean): NetworkConfig => ({
-  name, vni, bridge: `br-${name}`, tap: `vx-${name}`, mtu: encrypted ? 1418 : 1450, encrypted,
+  name, vni, bridge: `br-${name}`, tap: `vx-${name}`, mtu: encrypted ? 1398 : 1430, encrypted,
 });
 
 interface H { addr: string; udp: MemoryUdp; dp: Datapath; taps: Map<number, MemoryTap>; key: HostKey; sm: SessionManager }
 
-function lab(opts: { psk?: (h: number) => Uint8Array } = {}) {
+function lab(opts: { psk?: (h: number) => Uint8Array; family?: 4 | 6 } = {}) {
+  const family = opts.family ?? 4;
+  const ADDRS = family === 6 ? V6 : V4;
   const clock = new FakeClock(0);
   const reactor = new MemoryReactor();
   const net = new MemoryUdpNetwork({ reactor, clock });
@@ -45,7 +48,7 @@ function lab(opts: { psk?: (h: number) => Uint8Array } = {}) {
       return { config, tap };
     });
     const dp = new Datapath({
-      networks, udp, clock, underlay: { family: 4, mtu: 1500, port: PORT, address: addr },
+      networks, udp, clock, underlay: { family, mtu: 1500, port: PORT, address: addr },
       peers: ADDRS.map(ep), fdb: { ageingSeconds: 300, maxEntries: 1024 },
     });
     dp.start();
@@ -82,8 +85,8 @@ function frame(dst: number, src: number, payload: Buffer = MARKER): Buffer {
 
 test('crypto ready', async () => { await cryptoReady(); });
 
-test('encrypted network: frames cross sealed, never in clear; plain network next to it stays plain VXLAN', () => {
-  const { hosts, run, net } = lab();
+for (const family of [4, 6] as const) test(`encrypted network (IPv${family} underlay): frames cross sealed, never in clear; plain network next to it stays plain VXLAN`, () => {
+  const { hosts, run, net } = lab({ family });
   const [A, B, C] = hosts;
   A.taps.get(SECRET)!.inject(frame(0xffffffffffff, cmac(0, 1))); // flood → B and C
   run();
