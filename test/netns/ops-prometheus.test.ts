@@ -12,10 +12,11 @@ import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { buildTopology, labFor, netnsSkip, startAgents } from '../helpers/lab';
+import { toolsSkip } from '../unit/ops-tools';
 import { httpGetJson } from '../../src/lab/vxmesh';
 import { REPO_ROOT, type Lab } from '../../src/lab/netns';
 
-const skip = netnsSkip('prometheus', 'promtool');
+const skip = netnsSkip() ?? toolsSkip('prometheus', 'promtool');
 const VNI = 42;
 const PROM = '127.0.0.1:9090';
 

@@ -12,11 +12,12 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { stringify } from 'yaml';
 import { labFor, netnsSkip } from '../helpers/lab';
+import { toolsSkip } from '../unit/ops-tools';
 import { agentConfig } from '../../src/lab/vxmesh';
 import { REPO_ROOT, type Lab } from '../../src/lab/netns';
 import { NotifyReceiver } from '../unit/ops-notify-receiver';
 
-const skip = netnsSkip('python3');
+const skip = netnsSkip() ?? toolsSkip('python3');
 
 async function metricsText(lab: Lab, ns: string, url: string): Promise<string> {
   const script = 'fetch(process.argv[1],{signal:AbortSignal.timeout(5000)}).then(async r=>{process.stdout.write(await r.text())}).catch(e=>{process.stderr.write(String(e));process.exit(4)})';

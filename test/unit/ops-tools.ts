@@ -7,6 +7,7 @@ const PACKAGES: Record<string, string> = {
   promtool: 'prometheus',
   prometheus: 'prometheus',
   python3: 'python3',
+  strace: 'strace',
 };
 
 function have(cmd: string): boolean {
@@ -35,4 +36,16 @@ export function run(cmd: string, args: string[], opts: { input?: string; cwd?: s
     input: opts.input, cwd: opts.cwd, env: opts.env ?? process.env, encoding: 'utf8', timeout: opts.timeoutMs ?? 60_000,
   });
   return { status: r.status, stdout: r.stdout ?? '', stderr: r.stderr ?? '', error: r.error };
+}
+
+/** Skip reason for a test needing `tools` (each installed first when missing and root), or undefined. */
+export function toolsSkip(...tools: string[]): string | undefined {
+  for (const t of tools) {
+    try {
+      ensureTool(t);
+    } catch (e) {
+      return (e as Error).message;
+    }
+  }
+  return undefined;
 }
