@@ -1,6 +1,8 @@
 #!/usr/bin/env node
 'use strict';
-// Runs every compiled test file (dist/test/**/*.test.js) with node:test.
+// Runs every compiled test file (dist/test/**/*.test.js) with node:test, one file at a time
+// (netns tests build many namespaces; the machines have 2 cores). A test that runs longer than
+// VXMESH_TEST_TIMEOUT_MS (default 10 minutes) fails instead of hanging the run.
 // Usage: node scripts/run-tests.js [substring-filter ...]
 const { spawnSync } = require('node:child_process');
 const fs = require('node:fs');
@@ -22,5 +24,6 @@ if (chosen.length === 0) {
   console.error('no test files found');
   process.exit(1);
 }
-const r = spawnSync(process.execPath, ['--test', '--test-reporter=spec', ...chosen], { stdio: 'inherit' });
+const timeout = Number(process.env.VXMESH_TEST_TIMEOUT_MS) || 600000;
+const r = spawnSync(process.execPath, ['--test', '--test-reporter=spec', '--test-concurrency=1', `--test-timeout=${timeout}`, ...chosen], { stdio: 'inherit' });
 process.exit(r.status === null ? 1 : r.status);
