@@ -606,7 +606,7 @@ static napi_value js_tap_read(napi_env env, napi_callback_info info) {
     napi_throw_error(env, "ERR_VXMESH_VNET", "this TAP was opened with vnetHdr: read it with tapReadVnet");
     return NULL;
   }
-  int n = vx_tap_read_batch(h->tap_fd, slab, slot_size, headroom, slots, lens);
+  int n = vx_tap_read_batch(h->tap_fd, slab, slot_size, headroom, slots, lens, &h->stats[VX_STAT_RX_TRUNCATED]);
   if (n < 0) {
     throw_errno(env, -n, "read");
     return NULL;

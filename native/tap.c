@@ -65,7 +65,7 @@ int vx_tap_set_offload(int fd, unsigned offloads, const char **syscall) {
 }
 
 int vx_tap_read_batch(int fd, uint8_t *slab, uint32_t slot_size, uint32_t headroom, uint32_t slots,
-                      uint32_t *lens) {
+                      uint32_t *lens, uint64_t *truncated) {
   uint32_t i = 0;
   size_t cap = slot_size - headroom;
   while (i < slots) {
@@ -75,6 +75,9 @@ int vx_tap_read_batch(int fd, uint8_t *slab, uint32_t slot_size, uint32_t headro
       if (errno == EAGAIN || i > 0) break;
       return -errno;
     }
+    /* The kernel cuts a frame that does not fit and returns the cut length: a frame filling the
+       whole slot may have been cut (callers size slots above the largest valid frame). */
+    if ((size_t)r >= cap) (*truncated)++;
     lens[i++] = (uint32_t)((size_t)r > cap ? cap : (size_t)r);
   }
   return (int)i;
@@ -123,6 +126,12 @@ int vx_tap_read_vnet(int fd, uint8_t *slab, uint32_t slot_size, uint32_t headroo
     }
     size_t len = (size_t)r - sizeof h;
     if (len > cap) len = cap;
+    if (len == cap) {
+      /* Filled the slot: possibly cut. Useless as a super-frame; a plain frame is delivered as is. */
+      stats[3 /* VX_STAT_RX_TRUNCATED */]++;
+      if (h.gso_type != VX_GSO_NONE) continue;
+      h.flags &= (uint8_t)~VX_VNET_F_NEEDS_CSUM;
+    }
     uint8_t type = h.gso_type & (uint8_t)~VX_GSO_ECN;
     if (type == VX_GSO_NONE) {
       if ((h.flags & VX_VNET_F_NEEDS_CSUM) && vx_complete_csum(frame, len, h.csum_start, h.csum_offset) < 0) {

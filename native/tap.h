@@ -38,12 +38,14 @@ int vx_tap_set_offload(int fd, unsigned offloads, const char **syscall);
 
 /*
  * Reads up to `slots` frames: frame i goes to slab + i*slot_size + headroom, at most
- * slot_size - headroom bytes; lens[i] gets its length. Stops at EAGAIN or when slots are full.
+ * slot_size - headroom bytes; lens[i] gets its length. The kernel cuts a longer frame to the slot
+ * and returns the cut length, so a frame that fills the slot is counted in *truncated (size slots
+ * above the largest valid frame). Stops at EAGAIN or when slots are full.
  * Returns the number of frames read (>= 0); when an error other than EAGAIN/EINTR stops the batch
  * before any frame was read returns -errno.
  */
 int vx_tap_read_batch(int fd, uint8_t *slab, uint32_t slot_size, uint32_t headroom, uint32_t slots,
-                      uint32_t *lens);
+                      uint32_t *lens, uint64_t *truncated);
 
 /*
  * Writes descriptors [0, count): descriptor j is lens[j] bytes at slab + offs[j] (bounds checked

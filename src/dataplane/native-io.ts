@@ -32,8 +32,9 @@ export class NativeIoStats {
   /** Send batches cut short by EAGAIN. */
   get sendEagain(): number { return Number(this.arr[this.k.STAT_TX_EAGAIN]); }
   /**
-   * UDP only: datagrams larger than a receive slot, delivered truncated to the slot (as recvmmsg
-   * does): size slots larger than any valid datagram so that a truncated one reads as oversize.
+   * Datagrams (UDP) or frames (TAP) larger than a receive slot, delivered truncated to the slot (as
+   * recvmmsg does; TAP: frames that fill their slot, see `readBatch`; vnet super-frames are dropped):
+   * size slots larger than any valid packet so that a truncated one reads as oversize.
    */
   get recvTruncated(): number { return Number(this.arr[this.k.STAT_RX_TRUNCATED]); }
   /** vnet TAP: frames dropped for an unusable virtio header or checksum offsets. */
@@ -147,7 +148,11 @@ export class NativeTap implements TapDevice {
 
   get closed(): boolean { return this.isClosed; }
 
-  /** Reads up to `batch.slots` frames at `batch.headroom` in each slot. Never blocks; 0 when nothing is ready. */
+  /**
+   * Reads up to `batch.slots` frames at `batch.headroom` in each slot. Never blocks; 0 when nothing
+   * is ready. A frame longer than a slot is cut by the kernel to the slot: a frame that fills its
+   * slot exactly is counted in `stats.recvTruncated` — size slots above the largest valid frame.
+   */
   readBatch(batch: RxBatch): number {
     try {
       return this.addon.tapRead(this.h, batch.slab, batch.slotSize, batch.headroom, batch.slots, batch.lens);

@@ -2,7 +2,8 @@
  * NativeTap over a real /dev/net/tun in a fresh network namespace: create vs attach to a persistent
  * device, batched read of a kernel-generated frame (ARP request) at a headroom, batched write of
  * frames the kernel answers (ARP replies read back), level-triggered readiness, per-descriptor
- * write errors skipped and counted, and errors with code/errno/syscall.
+ * write errors skipped and counted, a frame longer than its slot cut and counted, and errors with
+ * code/errno/syscall.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -134,6 +135,20 @@ const scenarios = {
       return seen.size === 2 ? true : undefined;
     }, 'two ARP replies');
     assert.deepEqual([...seen].sort(), ['02:00:00:00:00:02', '02:00:00:00:00:03']);
+
+    // A frame longer than its slot is cut to the slot and counted.
+    sh('ip neigh replace 198.18.5.9 lladdr 02:00:00:00:00:09 dev vxtap1 nud permanent');
+    const s2 = dgram.createSocket('udp4');
+    await new Promise<void>((res, rej) => s2.send(Buffer.alloc(1000, 7), 9, '198.18.5.9', (e) => (e ? rej(e) : res())));
+    s2.close();
+    const small = { ...rx, slotSize: 600 + HEADROOM, slots: 1 };
+    const cut = await untilReadable(t, () => {
+      const n = t.readBatch(small);
+      if (n === 1 && small.slab.readUInt16BE(HEADROOM + 12) === 0x0800) return small.lens[0];
+      return undefined;
+    }, 'the 1042-byte frame');
+    assert.equal(cut, 600);
+    assert.equal(t.stats.recvTruncated, 1);
     t.close();
     return { arpLen: arp.length, replies: [...seen].sort(), callbacks };
   },
