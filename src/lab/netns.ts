@@ -298,6 +298,8 @@ export class Lab {
 
   private readonly namespaces: string[] = [];
   private readonly procs: Tracked[] = [];
+  /** Short commands in flight (exec): bounded by their timeout, killed by destroy(). */
+  private readonly execs = new Set<ChildProcess>();
   private readonly trace: ((line: string) => void) | null;
   private readonly containerIpv6: boolean;
   private readonly underlayOffloads: boolean;
@@ -473,6 +475,8 @@ export class Lab {
           }
         },
       );
+      this.execs.add(child);
+      child.on('exit', () => this.execs.delete(child));
       if (opts.input !== undefined) child.stdin?.end(opts.input);
       else child.stdin?.end();
     });
@@ -732,6 +736,7 @@ export class Lab {
         this.procs.filter((t) => !t.done).map((t) => this.stop(t.info, { timeoutMs: 3000 }).catch((e) => errors.push(String(e)))),
       );
       this.destroyed = true;
+      this.killExecs();
       for (const ns of [...this.namespaces].reverse()) {
         const r = spawnSync('ip', ['netns', 'del', ns], { encoding: 'utf8' });
         if (r.status !== 0 && !/No such file/.test(r.stderr ?? '')) errors.push(`ip netns del ${ns}: ${r.stderr}`);
@@ -749,9 +754,23 @@ export class Lab {
     return this.destroying;
   }
 
+  private killExecs(): void {
+    for (const c of this.execs) {
+      if (c.pid !== undefined && c.exitCode === null && c.signalCode === null) {
+        try {
+          process.kill(c.pid, 'SIGKILL');
+        } catch {
+          /* gone */
+        }
+      }
+    }
+    this.execs.clear();
+  }
+
   /** Synchronous teardown for the process 'exit' hook: SIGKILL tracked PIDs, delete namespaces. */
   destroySync(): void {
     this.destroyed = true;
+    this.killExecs();
     for (const t of this.procs) {
       if (!t.done) {
         try {
