@@ -668,8 +668,13 @@ export class SessionManager implements PacketCipher {
     peer.hs = null;
   }
 
-  /** The cheap gate before any DH (mac1 checked by the caller): load, cookies, rate limit. */
-  private admit(msg: Uint8Array, from: Uint8Array, allowCookie: boolean): boolean {
+  /**
+   * The cheap gate before any DH (mac1 checked by the caller): load, cookies, rate limit.
+   * Initiations (`initiation` true) need a valid mac2 under load and get a cookie reply otherwise.
+   * Responses are only considered when they name one of our pending initiations (a random 32-bit
+   * index an off-path sender cannot know), so they skip the load rule and only take a token.
+   */
+  private admit(msg: Uint8Array, from: Uint8Array, initiation: boolean): boolean {
     const now = this.clock!.now();
     if (now - this.loadWindowStart >= 1000) {
       this.loadWindowStart = now;
@@ -678,10 +683,10 @@ export class SessionManager implements PacketCipher {
     this.loadCount++;
     const src = from.subarray(0, 16);
     const srcKey = Buffer.from(src).toString('latin1');
-    const underLoad = this.loadCount > this.timers.loadThreshold || !this.limiter!.peek(srcKey);
+    const underLoad = initiation && (this.loadCount > this.timers.loadThreshold || !this.limiter!.peek(srcKey));
     if (underLoad) {
       if (!this.cookies!.checkMac2(msg, src)) {
-        if (allowCookie && this.cookieLimiter!.take(srcKey)) {
+        if (this.cookieLimiter!.take(srcKey)) {
           this.counters.hsCookieSent++;
           this.sendControl(this.cookies!.createReply(msg, src), Buffer.from(from));
         } else {

@@ -566,3 +566,15 @@ test('cluster key rotation: an initiator holding [new, old] completes with a res
   net.pump();
   assert.equal(session(c, b).current, null);
 });
+
+test('an initiator under load still completes its own handshakes (responses are not cookie-gated)', () => {
+  const net = new Net();
+  const a = net.add(1, { timers: { loadThreshold: 0 } });
+  const b = net.add(2);
+  meet(a, b);
+  a.seal(b.endpoint, vx('from a loaded host'));
+  net.pump();
+  assert.ok(session(a, b).current);
+  assert.equal(b.delivered.length, 1);
+  assert.equal(a.sm.counters.hsCookieSent, 0);
+});
