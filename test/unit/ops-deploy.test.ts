@@ -230,3 +230,11 @@ test('install.sh refuses an unbuilt tree with a clear message', { skip: process.
   assert.equal(r.status, 1);
   assert.match(r.stderr, /missing .*package\.json: run 'npm install'/);
 });
+
+test('the example config installed by install.sh is valid', async () => {
+  const { loadConfigFile } = await import('../../src/config/load');
+  const c = loadConfigFile(path.join(DEPLOY, 'vxmesh.example.yaml'), { mtuLookup: () => 1500 });
+  assert.equal(c.api.listen.host, '127.0.0.1');
+  assert.equal(c.api.listen.port, 9469);
+  assert.equal(c.networks.length, 1);
+});
