@@ -263,13 +263,13 @@ function esc(s: string): string {
 /** Grouped bars: one group per metric, one bar per scenario, height = ratio to kernel VXLAN. */
 export function svgChart(meta: ReportMeta, sums: ScenarioSummary[]): string {
   const k = sums.find((s) => s.scenario === 'kernel-vxlan' && s.status === 'ok');
-  const metrics: Array<{ label: string; sub: string; pick: (s: ScenarioSummary) => number | null }> = [
-    { label: 'TCP 1 stream', sub: 'higher is better', pick: (s) => s.tcp1Gbps },
-    { label: 'TCP 4 streams', sub: 'higher is better', pick: (s) => s.tcp4Gbps },
-    { label: 'UDP 64 B pps', sub: 'higher is better', pick: (s) => s.udpPps },
-    { label: 'RTT p50', sub: 'lower is better', pick: (s) => s.rttP50Us },
-    { label: 'RTT p99', sub: 'lower is better', pick: (s) => s.rttP99Us },
-    { label: 'CPU per GB', sub: 'lower is better', pick: (s) => s.cpuPathPerGB },
+  const metrics: Array<{ label: string; sub: string; pick: (s: ScenarioSummary) => number | null; abs: (v: number) => string }> = [
+    { label: 'TCP 1 stream', sub: 'higher is better', pick: (s) => s.tcp1Gbps, abs: (v) => `${v.toFixed(2)} Gbit/s` },
+    { label: 'TCP 4 streams', sub: 'higher is better', pick: (s) => s.tcp4Gbps, abs: (v) => `${v.toFixed(2)} Gbit/s` },
+    { label: 'UDP 64 B pps', sub: 'higher is better', pick: (s) => s.udpPps, abs: (v) => `${(v / 1000).toFixed(1)} kpps` },
+    { label: 'RTT p50', sub: 'lower is better', pick: (s) => s.rttP50Us, abs: (v) => `${v.toFixed(0)} µs` },
+    { label: 'RTT p99', sub: 'lower is better', pick: (s) => s.rttP99Us, abs: (v) => `${v.toFixed(0)} µs` },
+    { label: 'CPU per GB', sub: 'lower is better', pick: (s) => s.cpuPathPerGB, abs: (v) => `${v.toFixed(2)} s/GB` },
   ];
   const shown = sums.filter((s) => s.status === 'ok');
   const W = 980;
@@ -313,6 +313,9 @@ export function svgChart(meta: ReportMeta, sums: ScenarioSummary[]): string {
     });
     out.push(`<text x="${(gx + (shown.length * barW) / 2).toFixed(1)}" y="${top + plotH + 18}" text-anchor="middle" font-weight="bold">${esc(m.label)}</text>`);
     out.push(`<text x="${(gx + (shown.length * barW) / 2).toFixed(1)}" y="${top + plotH + 32}" text-anchor="middle" fill="#666" font-size="10">${esc(m.sub)}</text>`);
+    if (base !== null) {
+      out.push(`<text x="${(gx + (shown.length * barW) / 2).toFixed(1)}" y="${top + plotH + 45}" text-anchor="middle" fill="#1f77b4" font-size="10">${esc(`kernel: ${m.abs(base)}`)}</text>`);
+    }
   });
   shown.forEach((s, i) => {
     const lx = left + i * 150;
