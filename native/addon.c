@@ -553,6 +553,11 @@ static napi_value js_tap_set_offload(napi_env env, napi_callback_info info) {
   if (get_args(env, info, 2, argv) < 0) return NULL;
   if (get_open_handle(env, argv[0], VX_KIND_TAP, "ioctl(TUNSETOFFLOAD)", &h) < 0) return NULL;
   if (get_u32(env, argv[1], "offloads", &off) < 0) return NULL;
+  if (!(h->tap_flags & VX_TAP_F_VNET_HDR)) {
+    /* Without virtio headers the kernel would hand over GSO frames we could not recognise. */
+    napi_throw_error(env, "ERR_VXMESH_VNET", "offloads need a TAP opened with vnetHdr");
+    return NULL;
+  }
   const char *syscall = "ioctl(TUNSETOFFLOAD)";
   int rc = vx_tap_set_offload(h->tap_fd, off, &syscall);
   if (rc < 0) throw_errno(env, -rc, syscall);

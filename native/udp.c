@@ -321,8 +321,9 @@ uint32_t vx_udp_send_batch(vx_udp *u, const uint8_t *slab, const uint32_t *offs,
 static int send_segments(vx_udp *u, int fd, struct sockaddr_storage *dst, socklen_t dl, uint8_t *buf, uint32_t stride,
                          const uint32_t *seg_lens, int n, uint64_t *stats) {
   int i = 0;
+  int use_gso = u->gso;
   while (i < n) {
-    if (u->gso) {
+    if (use_gso) {
       int c = 0;
       size_t bytes = 0;
       while (i + c < n && c < VX_GSO_MAX_PER_SEND && bytes + seg_lens[i + c] <= VX_GSO_MAX_BYTES) {
@@ -362,7 +363,10 @@ static int send_segments(vx_udp *u, int fd, struct sockaddr_storage *dst, sockle
       if (errno == EINTR) continue;
       if (errno == EAGAIN) return -1;
       if (c > 1 && (errno == EIO || errno == EINVAL || errno == ENOPROTOOPT || errno == EOPNOTSUPP)) {
-        u->gso = 0; /* this path cannot segment: fall back for good */
+        /* This route/device cannot take it (EIO: no checksum offload; EINVAL: segment over the MTU):
+           this super-frame goes one datagram per segment; a kernel without UDP GSO, for good. */
+        if (errno == ENOPROTOOPT || errno == EOPNOTSUPP) u->gso = 0;
+        use_gso = 0;
         stats[VX_STAT_GSO_FALLBACK]++;
         continue;
       }
