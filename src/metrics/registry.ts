@@ -8,6 +8,10 @@
  * or peer disappear at the next scrape; and label values come only from config (network names,
  * VNIs), peer addresses and fixed reason sets, never from packet contents.
  *
+ * One scrape is one consistent snapshot: prom-client calls every family's `collect()` synchronously
+ * (before its first await), on the thread that runs the data path, so no packet is processed
+ * between two families and identities such as delivered + Σ drops = received hold exactly.
+ *
  * Sources are attached as they come up (`attachDatapath`, `attachGossip`, `attachCrypto`); a
  * family whose source is absent has no samples (labelless ones read 0). Metric names and meanings:
  * docs/metrics.md (a unit test checks that every family here is documented there).
