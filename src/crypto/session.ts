@@ -202,7 +202,7 @@ export interface SessionManagerOptions {
   timers?: Partial<SessionTimers>;
   alg?: AeadAlg;
   backend?: 'auto' | 'native' | 'node';
-  /** Most keypairs alive at once (2 AEAD slots each). */
+  /** Most keypairs alive at once (2 AEAD slots each; up to 3 keypairs per peer). Default 16384. */
   maxKeypairs?: number;
   logger?: Logger;
 }
@@ -276,7 +276,7 @@ export class SessionManager implements PacketCipher {
     this.jitter = opts.jitter ?? Math.random;
     this.log = opts.logger ?? nullLogger;
     this.timers = { ...DEFAULT_TIMERS, ...(opts.timers ?? {}) };
-    const maxKeypairs = opts.maxKeypairs ?? 2048;
+    const maxKeypairs = opts.maxKeypairs ?? 16384; // EVP contexts are allocated per key, on demand
     this.table = createAeadTable(opts.alg ?? 'aes-256-gcm', maxKeypairs * 2, opts.backend ?? 'auto');
     for (let s = maxKeypairs * 2 - 1; s >= 0; s--) this.freeSlots.push(s);
     this.clock = opts.clock ?? null;

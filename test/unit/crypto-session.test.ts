@@ -20,6 +20,7 @@ import { DATA_OVERHEAD, MSG_COOKIE, MSG_DATA, MSG_INITIATION, MSG_RESPONSE } fro
 import { SessionManager, type SessionTimers, pskFromClusterKey } from '../../src/crypto/session';
 
 interface Wire { from: Endpoint; to: Endpoint; pkt: Uint8Array }
+interface HostOpts { psk?: Uint8Array; timers?: Partial<SessionTimers>; maxKeypairs?: number }
 
 const HEAD = 64;
 
@@ -36,12 +37,12 @@ class Host {
   readonly sm: SessionManager;
   readonly delivered: Uint8Array[] = [];
   readonly drops: { vni: number; reason: string; n: number }[] = [];
-  constructor(readonly net: Net, readonly endpoint: Endpoint, readonly key: HostKey, opts: { psk?: Uint8Array; timers?: Partial<SessionTimers> } = {}) {
+  constructor(readonly net: Net, readonly endpoint: Endpoint, readonly key: HostKey, opts: HostOpts = {}) {
     this.sm = this.make(opts);
   }
-  make(opts: { psk?: Uint8Array; timers?: Partial<SessionTimers> }): SessionManager {
+  make(opts: HostOpts): SessionManager {
     const sm = new SessionManager({
-      hostKey: this.key, clock: this.net.clock, psks: [opts.psk ?? this.net.psk], timers: opts.timers,
+      hostKey: this.key, clock: this.net.clock, psks: [opts.psk ?? this.net.psk], timers: opts.timers, maxKeypairs: opts.maxKeypairs,
       wallClock: () => 1.8e12 + this.net.clock.now(), jitter: () => 0.5, backend: 'auto',
     });
     sm.setSendHook((pkt, to) => this.net.wire.push({ from: this.endpoint, to: recToEp(to), pkt: new Uint8Array(pkt) }));
@@ -90,7 +91,7 @@ class Net {
   readonly wire: Wire[] = [];
   readonly hosts: Host[] = [];
   readonly psk = pskFromClusterKey(new Uint8Array(32).fill(7));
-  add(n: number, opts: { psk?: Uint8Array; timers?: Partial<SessionTimers>; key?: HostKey } = {}): Host {
+  add(n: number, opts: HostOpts & { key?: HostKey } = {}): Host {
     const h = new Host(this, ep(n), opts.key ?? generateHostKey(), opts);
     this.hosts.push(h);
     return h;
@@ -577,4 +578,29 @@ test('an initiator under load still completes its own handshakes (responses are 
   assert.ok(session(a, b).current);
   assert.equal(b.delivered.length, 1);
   assert.equal(a.sm.counters.hsCookieSent, 0);
+});
+
+test('bounded key table: previous keypairs are evicted for new sessions; when none is left, new sessions are refused without harm', () => {
+  const net = new Net();
+  const a = net.add(1, { maxKeypairs: 3 });
+  const [b, c, d, e] = [net.add(2), net.add(3), net.add(4), net.add(5)];
+  for (const x of [b, c, d, e]) meet(a, x);
+  a.seal(b.endpoint, vx('to b'));
+  a.seal(c.endpoint, vx('to c'));
+  net.pump();
+  net.clock.advance(121_000);
+  a.seal(b.endpoint, vx('rekey b')); // b: current + previous; c: current → 3 keypairs, table full
+  net.pump();
+  assert.equal(a.sm.keypairCount, 3);
+  assert.ok(session(a, b).previous);
+  a.seal(d.endpoint, vx('to d'));
+  net.pump();
+  assert.ok(session(a, d).current, 'd got the slots of b\'s previous keypair');
+  assert.equal(session(a, b).previous, null);
+  assert.equal(d.delivered.length, 1);
+  a.seal(e.endpoint, vx('to e'));
+  net.pump();
+  assert.equal(session(a, e).current, null, 'no slot left for e');
+  assert.equal(e.delivered.length, 0);
+  for (const x of [b, c, d]) assert.equal(x.open(a.endpoint, a.seal(x.endpoint, vx('still'))[1]!)[0], CIPHER_OK, 'others unaffected');
 });
