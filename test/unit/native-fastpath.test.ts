@@ -78,22 +78,24 @@ const srv = net.createServer((s) => {
   s.on('data', (d) => { h.update(d); n += d.length; });
   s.on('end', () => { process.stdout.write(JSON.stringify({ n, sha: h.digest('hex') }) + '\\n'); s.end(); srv.close(); });
 });
-srv.listen(5001, '198.18.20.2', () => process.stdout.write('listening\\n'));
+srv.listen(5001, process.argv[1], () => process.stdout.write('listening\\n'));
 setTimeout(() => process.exit(3), 60000).unref();
 `;
 
 const scenarios = {
-  async transfer(arg: { ns2: string; mode: Mode }) {
+  async transfer(arg: { ns2: string; mode: Mode; inner6?: boolean }) {
     const { ns2, mode } = arg;
+    const inner6 = !!arg.inner6;
+    const serverAddr = inner6 ? '2001:2:0:20::2' : '198.18.20.2';
     const vnet = mode !== 'plain';
     sh(`ip addr add 198.18.21.1/32 dev lo; ip addr add 198.18.21.2/32 dev lo`);
     const a = NativeTap.open('vxfa', { vnetHdr: vnet });
     const b = NativeTap.open('vxfb', { vnetHdr: vnet });
+    const addrA = inner6 ? 'ip -6 addr add 2001:2:0:20::1/64 dev vxfa nodad' : 'sysctl -qw net.ipv6.conf.vxfa.disable_ipv6=1; ip addr add 198.18.20.1/24 dev vxfa';
+    const addrB = inner6 ? 'ip -6 addr add 2001:2:0:20::2/64 dev vxfb nodad' : 'sysctl -qw net.ipv6.conf.vxfb.disable_ipv6=1; ip addr add 198.18.20.2/24 dev vxfb';
     sh(`ip link set vxfb netns ${ns2}
-sysctl -qw net.ipv6.conf.vxfa.disable_ipv6=1
-ip addr add 198.18.20.1/24 dev vxfa; ip link set vxfa up`);
-    nsSh(ns2, `sysctl -qw net.ipv6.conf.vxfb.disable_ipv6=1
-ip link set lo up; ip addr add 198.18.20.2/24 dev vxfb; ip link set vxfb up`);
+${addrA}; ip link set vxfa up`);
+    nsSh(ns2, `ip link set lo up; ${addrB}; ip link set vxfb up`);
     const ua = NativeUdp.open({ address: '198.18.21.1', port: 0 });
     const ub = NativeUdp.open({ address: '198.18.21.2', port: 0 });
     if (mode === 'fallback') {
@@ -107,7 +109,7 @@ ip link set lo up; ip addr add 198.18.20.2/24 dev vxfb; ip link set vxfb up`);
     pump(a, ua, ub, b, mode);
     pump(b, ub, ua, a, mode);
 
-    const server = spawn('ip', ['netns', 'exec', ns2, process.execPath, '-e', SERVER], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const server = spawn('ip', ['netns', 'exec', ns2, process.execPath, '-e', SERVER, serverAddr], { stdio: ['ignore', 'pipe', 'inherit'] });
     try {
       let out = '';
       const result = new Promise<{ n: number; sha: string }>((resolve, reject) => {
@@ -125,7 +127,7 @@ ip link set lo up; ip addr add 198.18.20.2/24 dev vxfb; ip link set vxfb up`);
       const data = crypto.randomBytes(BYTES);
       const sha = crypto.createHash('sha256').update(data).digest('hex');
       const t0 = process.hrtime.bigint();
-      const sock = net.connect(5001, '198.18.20.2');
+      const sock = net.connect(5001, serverAddr);
       sock.on('error', () => {});
       sock.end(data);
       const timer = setTimeout(() => server.kill(), 60000);
@@ -158,15 +160,16 @@ ip link set lo up; ip addr add 198.18.20.2/24 dev vxfb; ip link set vxfb up`);
 
 if (!childMain(scenarios)) {
   const skip = nativeSkipReason();
-  for (const mode of ['plain', 'gso', 'gro', 'fallback'] as Mode[]) {
-    test(`fast path end to end (${mode}): 16 MiB over TCP through TAP/UDP, sha256 equal`, { skip }, () => {
+  const cases: Array<[Mode, boolean]> = [['plain', false], ['gso', false], ['gro', false], ['fallback', false], ['gso', true], ['fallback', true]];
+  for (const [mode, inner6] of cases) {
+    test(`fast path end to end (${mode}, inner IPv${inner6 ? 6 : 4}): 16 MiB over TCP through TAP/UDP, sha256 equal`, { skip }, () => {
       const ns1 = uniqueNetnsName();
       const ns2 = uniqueNetnsName();
       spawnSync('ip', ['netns', 'add', ns1]);
       spawnSync('ip', ['netns', 'add', ns2]);
       try {
         nsSh(ns1, 'ip link set lo up');
-        const r = runScenario(ns1, __filename, 'transfer', { ns2, mode }, 90_000);
+        const r = runScenario(ns1, __filename, 'transfer', { ns2, mode, inner6 }, 90_000);
         assert.equal(r.n, BYTES);
         assert.equal(r.sha, true);
         assert.equal(r.badTso, 0);

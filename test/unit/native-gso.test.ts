@@ -331,3 +331,31 @@ test('TCP coalescing splits runs exactly where it must', { skip }, () => {
   const f6 = flow(true, r);
   assert.deepEqual(merged(coalesce(burst(f6, 5, mss, [pl(), pl(), pl(7)]))), [3]);
 });
+
+test('segmentation and coalescing survive mutated and truncated input (no crash, bounded output)', { skip }, () => {
+  const addon = loadAddon();
+  const k = addon.constants;
+  const seed = (Date.now() ^ 0x1234) >>> 0;
+  const r = rng(seed);
+  const out = Buffer.alloc(300_000);
+  const segLens = new Uint32Array(257);
+  for (let iter = 0; iter < 2000; iter++) {
+    const v6 = r() < 0.5;
+    const f = flow(v6, r, r() < 0.5);
+    const mss = 1 + Math.floor(r() * 1500);
+    const frames = burst(f, Math.floor(r() * 2 ** 32), mss, Array.from({ length: 1 + Math.floor(r() * 6) }, () => randomPayload(r, mss)));
+    // Mutate: flip bytes in the first 80 bytes (headers) and/or cut frames short.
+    const mutated = frames.map((fr) => {
+      let b = Buffer.from(fr);
+      const flips = Math.floor(r() * 4);
+      for (let i = 0; i < flips; i++) b[Math.floor(r() * Math.min(80, b.length))] ^= 1 << Math.floor(r() * 8);
+      if (r() < 0.3) b = b.subarray(0, Math.floor(r() * b.length));
+      return b;
+    });
+    const res = coalesce(mutated);
+    for (const x of res) assert.ok(x.frame.length <= 65535 + 14, `seed ${seed} iter ${iter}`);
+    const sf = Buffer.concat([mutated[0], ...mutated.slice(1).map((m) => m.subarray(Math.min(m.length, 66)))]);
+    const n = addon.gsoSegment(sf, v6 ? k.GSO_TCPV6 : k.GSO_TCPV4, mss, Buffer.alloc(8), out, segLens);
+    assert.ok(n >= -2 && n <= 256, `seed ${seed} iter ${iter}: ${n}`);
+  }
+});
