@@ -7,7 +7,7 @@
  *   container    `<prefix>-<name>` `eth0` at an overlay address (198.19.x.y), MTU = overlay MTU,
  *                                  its peer `<name>` in the host netns enslaved to a host bridge
  *
- * Names: the run prefix is `vxl<pid%100000>-<4 hex>` so parallel test files never collide on
+ * Names: the run prefix is `vxl<pid>-<4 hex>` so parallel test files never collide on
  * namespace names. Every interface lives inside one of the run's own namespaces (veth pairs are
  * created directly in their target namespaces), so interface names are unique per run by
  * construction; all of them are ≤ 15 characters (checked).
@@ -84,7 +84,7 @@ export interface LabOptions {
   family?: 4 | 6;
   /** MTU of the underlay links (host `ul0` and switch ports). Default 1500. */
   underlayMtu?: number;
-  /** Namespace name prefix; default `vxl<pid%100000>-<4 hex>` (unique per run). */
+  /** Namespace name prefix; default `vxl<pid>-<4 hex>` (unique per run). */
   prefix?: string;
   /** Trace every command (default: when VXMESH_LAB_TRACE=1, to stderr). */
   trace?: (line: string) => void;
@@ -314,7 +314,7 @@ export class Lab {
     this.underlayMtu = opts.underlayMtu ?? 1500;
     if (this.underlayMtu < 1280 || this.underlayMtu > 9000) throw new LabError('underlayMtu must be 1280..9000');
     this.overlayMtu = this.underlayMtu - (this.family === 4 ? 50 : 70);
-    this.prefix = opts.prefix ?? `vxl${process.pid % 100000}-${randomBytes(2).toString('hex')}`;
+    this.prefix = opts.prefix ?? `vxl${process.pid}-${randomBytes(2).toString('hex')}`;
     if (!/^[A-Za-z0-9_-]{1,40}$/.test(this.prefix)) throw new LabError(`bad prefix '${this.prefix}'`);
     this.switchNs = `${this.prefix}-sw`;
     this.trace = opts.trace ?? (process.env.VXMESH_LAB_TRACE === '1' ? (l) => process.stderr.write(`lab: ${l}\n`) : null);
