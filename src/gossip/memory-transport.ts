@@ -34,6 +34,9 @@ export class MemoryNetwork {
   private readonly nodes = new Map<string, MemoryTransport>();
   private readonly group = new Map<string, number>();
   private readonly slow = new Map<string, number>();
+  private readonly blocked = new Set<string>();
+  /** Called for every packet delivered (tests record traffic to replay it later). */
+  onDeliver: ((from: string, to: string, data: Uint8Array) => void) | null = null;
   /** Packets dropped by loss, partition, or because the destination is down. */
   readonly dropped = { loss: 0, partition: 0, down: 0 };
 
@@ -73,7 +76,24 @@ export class MemoryNetwork {
     else this.slow.delete(address);
   }
 
+  /** Blocks (or unblocks) packets and streams between `a` and `b`, both directions. */
+  blockLink(a: string, b: string, blocked = true): void {
+    for (const k of [`${a}|${b}`, `${b}|${a}`]) {
+      if (blocked) this.blocked.add(k);
+      else this.blocked.delete(k);
+    }
+  }
+
+  /** Delivers `data` to `to` as if sent by `from` (replay/forgery tests), after the usual delay. */
+  inject(from: string, to: string, data: Uint8Array): void {
+    this.clock.setTimer(this.latency(from, to), () => {
+      const dst = this.nodes.get(to);
+      if (dst && !dst.closed) dst.deliverPacket(from, data);
+    });
+  }
+
   private reachable(a: string, b: string): boolean {
+    if (this.blocked.size > 0 && this.blocked.has(`${a}|${b}`)) return false;
     return (this.group.get(a) ?? 0) === (this.group.get(b) ?? 0);
   }
 
@@ -102,6 +122,7 @@ export class MemoryNetwork {
         this.dropped.down++;
         return;
       }
+      this.onDeliver?.(from.address, to, data);
       dst.deliverPacket(from.address, data);
     });
   }

@@ -27,6 +27,8 @@ export class Prober {
   /** Probes started / failed (target suspected). */
   probes = 0;
   failures = 0;
+  /** Indirect ping requests sent (direct ack missing). */
+  indirectRequests = 0;
 
   constructor(private readonly node: GossipNode) {
     this.seq = Math.floor(node.rng() * 0x7fffffff);
@@ -100,6 +102,7 @@ export class Prober {
       if (acked || !n.running) return;
       for (const h of n.randomMembers(n.tuning.indirectChecks, name)) {
         expectedNacks++;
+        this.indirectRequests++;
         n.send(t.record(h).gossip, { type: PKT_INDIRECT_PING, seq, target: name, targetAddr: addr, nack: true });
       }
       this.streamPing(addr, name, interval - timeout, () => {
