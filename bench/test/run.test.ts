@@ -37,8 +37,9 @@ test('a short run writes results and cleans up', { skip, timeout: 180_000 }, () 
     }
     assert.equal(d.samples.length, 2);
     assert.match(fs.readFileSync(path.join(out, 'latest.md'), 'utf8'), /\| kernel VXLAN \| [0-9.]+ \(1\.00×\)/);
-    // The lab's namespaces are named vxl<pid % 100000>-<hex>-…: none of the child's may remain.
-    const left = spawnSync('ip', ['netns', 'list'], { encoding: 'utf8' }).stdout.split('\n').filter((l) => l.startsWith(`vxl${r.pid! % 100000}-`));
+    // The lab's namespaces are named vxl<pid>-<hex>-… (older labs: pid % 100000): none of the child's may remain.
+    const mine = (l: string) => l.startsWith(`vxl${r.pid}-`) || l.startsWith(`vxl${r.pid! % 100000}-`);
+    const left = spawnSync('ip', ['netns', 'list'], { encoding: 'utf8' }).stdout.split('\n').filter(mine);
     assert.deepEqual(left, []);
   } finally {
     fs.rmSync(out, { recursive: true, force: true });
