@@ -9,7 +9,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
-import { Lab } from '../../src/lab/netns';
+import { Lab, parsePing } from '../../src/lab/netns';
 import { assertReaches, buildTopology, labFor, netnsSkip, otherHosts, pairs } from '../helpers/lab';
 
 const skip = netnsSkip('tcpdump');
@@ -91,4 +91,14 @@ test('lab: waitFor is bounded and a failing command is a LabError', { skip, time
   const r = await lab.exec(lab.hosts[0].ns, 'false', [], { check: false });
   assert.equal(r.code, 1);
   assert.throws(() => lab.host(9), /no host 9/);
+  await assert.rejects(lab.addBridge(lab.hosts[0], 'a-name-too-long-x'), /1\.\.15 chars/);
+});
+
+test('lab: parsePing reads iputils summaries (all, partial, none)', () => {
+  const ok = parsePing('--- x ping statistics ---\n3 packets transmitted, 3 received, 0% packet loss, time 101ms\nrtt min/avg/max/mdev = 0.045/0.058/0.071/0.010 ms\n');
+  assert.deepEqual([ok.transmitted, ok.received, ok.rtt], [3, 3, { min: 0.045, avg: 0.058, max: 0.071, mdev: 0.01 }]);
+  const part = parsePing('5 packets transmitted, 2 received, +1 errors, 60% packet loss, time 4004ms\nrtt min/avg/max/mdev = 1.0/2.0/3.0/0.5 ms');
+  assert.deepEqual([part.transmitted, part.received, part.rtt?.avg], [5, 2, 2]);
+  const none = parsePing('3 packets transmitted, 0 received, 100% packet loss, time 2047ms\n');
+  assert.deepEqual([none.transmitted, none.received, none.rtt], [3, 0, null]);
 });
