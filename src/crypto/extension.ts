@@ -11,7 +11,8 @@
  *   - the gossip extension calls `onMember(event)` for member events and reads `publicKey` for
  *     its own record (crypto must then be listed before gossip, so the key exists);
  *   - or crypto binds itself to an extension named 'gossip' exposing `node: { on(fn), members() }`
- *     (checked at start and then every second until found).
+ *     (checked at start and then every second until found), and announces its key through
+ *     `node.updateLocal({ publicKey })` when the node's own record does not carry it yet.
  * A member record with a non-empty `publicKey` and an `underlay` "host:port" becomes a session
  * peer on join/update/alive and is removed on dead/left/reap.
  */
@@ -33,6 +34,14 @@ export const DEFAULT_HOST_KEY_FILE = '/var/lib/vxmesh/host.key';
 export interface MemberLike {
   type: string;
   record: { name: string; underlay: string; publicKey: string };
+}
+
+/** The subset of gossip's GossipNode (src/gossip/swim.ts) this extension uses. */
+interface GossipNodeLike {
+  on?(fn: (ev: MemberLike) => void): void;
+  members?(): { state: string; record: MemberLike['record'] }[];
+  updateLocal?(change: { publicKey: string }): void;
+  self?: { publicKey?: string };
 }
 
 export interface CryptoExtensionOptions {
@@ -110,10 +119,14 @@ export class CryptoExtension implements AgentExtension {
   /** Binds to an extension named 'gossip' that exposes `node.on` / `node.members`. */
   private tryBind(): boolean {
     if (this.bound || !this.agent) return this.bound;
-    const g = this.agent.extensions.find((e) => e.name === 'gossip') as unknown as { node?: { on?(fn: (ev: MemberLike) => void): void; members?(): { state: string; record: MemberLike['record'] }[] } } | undefined;
+    const g = this.agent.extensions.find((e) => e.name === 'gossip') as unknown as { node?: GossipNodeLike | null } | undefined;
     const node = g?.node;
     if (!node || typeof node.on !== 'function') return false;
     node.on((ev) => this.onMember(ev));
+    // Announce our key if gossip started without it (it may also read `publicKey` itself).
+    if (typeof node.updateLocal === 'function' && node.self?.publicKey !== this.publicKey) {
+      node.updateLocal({ publicKey: this.publicKey });
+    }
     for (const m of node.members?.() ?? []) {
       if (m.state === 'alive' || m.state === 'suspect') this.onMember({ type: 'join', record: m.record });
     }

@@ -46,9 +46,12 @@ test('start: key file created, cipher installed, gossip members become session p
     const listeners: ((ev: MemberLike) => void)[] = [];
     const k2 = encodeKey(generateHostKey().publicKey);
     const k3 = encodeKey(generateHostKey().publicKey);
+    const announced: string[] = [];
     const gossip = {
       name: 'gossip', start() {}, stop() {},
       node: {
+        self: { publicKey: '' },
+        updateLocal: (c: { publicKey: string }) => announced.push(c.publicKey),
         on: (fn: (ev: MemberLike) => void) => listeners.push(fn),
         members: () => [{ state: 'alive', record: { name: 'h2', underlay: '198.18.0.2:4789', publicKey: k2 } }],
       },
@@ -63,6 +66,7 @@ test('start: key file created, cipher installed, gossip members become session p
     assert.match(ext.publicKey, /^[A-Za-z0-9+/]{43}=$/);
     assert.equal(ext.ready(), true);
     assert.equal(listeners.length, 1, 'bound to gossip at start');
+    assert.deepEqual(announced, [ext.publicKey], 'our public key announced in the gossip record');
     const peers = () => (ext.status() as { peers: { publicKey: string; endpoint: { address: string } | null }[] }).peers;
     assert.deepEqual(peers().map((p) => p.publicKey), [k2]);
     const emit = (type: string, name: string, underlay: string, publicKey: string) => listeners[0]({ type, record: { name, underlay, publicKey } });
