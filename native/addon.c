@@ -251,7 +251,13 @@ static int get_args(napi_env env, napi_callback_info info, size_t want, napi_val
 
 static void cleanup_hook(void *arg);
 
-static void free_poll(uv_handle_t *p) { free(p); }
+/*
+ * Close callback of our uv handles: libc's free itself, not a function of this library. At worker
+ * exit Node unloads the addon before the loop runs the last close callbacks, so a callback inside
+ * this .so would be called after it was unmapped. free(void *) called with a uv_handle_t * is the
+ * usual idiom (same calling convention, pointer argument).
+ */
+#define free_poll ((uv_close_cb)(void (*)(void))free)
 
 static void handle_close(vx_handle *h, int from_hook) {
   if (h->closed) return;

@@ -71,6 +71,12 @@ export interface NativeTapOptions {
   vnetHdr?: boolean;
   /** With vnetHdr: enable checksum + TSO offloads (default true). */
   offload?: boolean;
+  /**
+   * IFF_MULTI_QUEUE: each open() of the same name attaches one more queue (fd), e.g. one per worker
+   * thread; the kernel spreads flows over the queues. All opens must agree on this flag (a
+   * single-queue persistent device refuses it with EINVAL). Default false.
+   */
+  multiQueue?: boolean;
 }
 
 /** Slot payload needed by `readBatchVnet`: a TSO super-frame is at most 64 KiB + Ethernet header. */
@@ -116,7 +122,8 @@ export class NativeTap implements TapDevice {
     const addon = loadAddon();
     const k = addon.constants;
     const stats = new BigUint64Array(k.STAT_COUNT);
-    const flags = (opts.exclusive ? k.TAP_F_EXCL : 0) | (opts.vnetHdr ? k.TAP_F_VNET_HDR : 0);
+    const flags = (opts.exclusive ? k.TAP_F_EXCL : 0) | (opts.vnetHdr ? k.TAP_F_VNET_HDR : 0)
+      | (opts.multiQueue ? k.TAP_F_MULTI_QUEUE : 0);
     let h: NativeHandle;
     let kname: string;
     let created: boolean;

@@ -63,6 +63,17 @@ const scenarios = {
     p.close();
     assert.ok(linkExists('vxpers0'), 'a persistent TAP survives close');
 
+    // Multi-queue: a second open of the same name adds a queue; the device lives until the last closes.
+    const m1 = NativeTap.open('vxmq0', { multiQueue: true });
+    const m2 = NativeTap.open('vxmq0', { multiQueue: true });
+    assert.equal(m1.created, true);
+    assert.equal(m2.created, false);
+    assert.throws(() => NativeTap.open('vxmq0'), (e: SystemError) => e.code === ERR_TAP_OPEN && e.errno === 'EINVAL');
+    m1.close();
+    assert.ok(linkExists('vxmq0'));
+    m2.close();
+    assert.equal(linkExists('vxmq0'), false);
+
     const q = NativeTap.open('vxq%d');
     assert.match(q.name, /^vxq\d+$/);
     assert.equal(q.created, true);
@@ -216,7 +227,7 @@ const scenarios = {
 
 if (!childMain(scenarios)) {
   const skip = nativeSkipReason();
-  test('TAP: create vs attach to a persistent device, %d names, EXCL', { skip }, () => {
+  test('TAP: create vs attach to a persistent device, %d names, EXCL, multi-queue', { skip }, () => {
     const r = withNetns((ns) => runScenario(ns, __filename, 'createAttach'));
     assert.equal(r.persistentCreated, false);
     assert.match(r.patternName, /^vxq\d+$/);

@@ -243,6 +243,49 @@ const scenarios = {
     return { skipped: 3, truncated: 1 };
   },
 
+  async lifecycle() {
+    setup();
+    // A worker thread opens a transport, starts polling and exits without close(): the env cleanup
+    // hook closes it, so the port is free again afterwards.
+    const { Worker } = await import('node:worker_threads');
+    const code = `
+      const { parentPort } = require('node:worker_threads');
+      const { NativeUdp } = require(${JSON.stringify(require.resolve('../../src/dataplane/native-io'))});
+      const u = NativeUdp.open({ address: '198.18.7.1', port: 0, sourcePorts: 2 });
+      u.onReadable(() => {});
+      parentPort.postMessage(u.port);
+      setImmediate(() => process.exit(0));
+    `;
+    const w = new Worker(code, { eval: true });
+    const port = await new Promise<number>((res, rej) => { w.once('message', res); w.once('error', rej); });
+    const exitCode = await new Promise<number>((res) => w.once('exit', res));
+    assert.equal(exitCode, 0);
+    const again = NativeUdp.open({ address: '198.18.7.1', port });
+    again.close();
+
+    // A transport dropped without close() (and not polling) is closed by its GC finalizer.
+    const v8 = await import('node:v8');
+    const vm = await import('node:vm');
+    v8.setFlagsFromString('--expose-gc');
+    const gc = vm.runInNewContext('gc') as () => void;
+    let dropped: NativeUdp | null = NativeUdp.open({ address: '198.18.7.1', port: 0 });
+    const port2 = dropped.port;
+    dropped = null;
+    let freed = false;
+    for (let i = 0; i < 20 && !freed; i++) {
+      gc();
+      await new Promise((r) => setImmediate(r));
+      try {
+        NativeUdp.open({ address: '198.18.7.1', port: port2 }).close();
+        freed = true;
+      } catch (e) {
+        if ((e as SystemError).errno !== 'EADDRINUSE') throw e;
+      }
+    }
+    assert.ok(freed, 'the finalizer closed the socket');
+    return { workerPort: port, gcFreed: freed };
+  },
+
   errors() {
     setup();
     const A = NativeUdp.open({ address: '198.18.7.1', port: 0 });
@@ -293,6 +336,10 @@ if (!childMain(scenarios)) {
   test('UDP: per-descriptor errors skipped and counted; truncated input delivered truncated and counted', { skip }, () => {
     const r = withNetns((ns) => runScenario(ns, __filename, 'skips'));
     assert.deepEqual(r, { skipped: 3, truncated: 1 });
+  });
+  test('UDP: handles left open are closed at worker exit (cleanup hook) and by the GC finalizer', { skip }, () => {
+    const r = withNetns((ns) => runScenario(ns, __filename, 'lifecycle'));
+    assert.equal(r.gcFreed, true);
   });
   test('UDP: bind and I/O errors carry code, errno and syscall', { skip }, () => {
     assert.equal(withNetns((ns) => runScenario(ns, __filename, 'errors')).ok, true);
