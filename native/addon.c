@@ -259,6 +259,11 @@ static void cleanup_hook(void *arg);
  */
 #define free_poll ((uv_close_cb)(void (*)(void))free)
 
+/*
+ * Stops polling, drops the JS references and closes the fds. Runs from close(), the env cleanup
+ * hook and the GC finalizer, where nothing can be reported: the statuses of these teardown calls
+ * are deliberately not checked (each only fails for arguments that cannot occur here).
+ */
 static void handle_close(vx_handle *h, int from_hook) {
   if (h->closed) return;
   h->closed = 1;
