@@ -35,9 +35,9 @@
 #include "aead.h" /* crypto engineer: AEAD batch functions (native/aead.c) */
 
 /* ---- CRYPTO HOOK (owned by the crypto engineer) -------------------------------------------------
- * To add the AEAD functions: add "native/aead.c" to the sources in binding.gyp, declare
- *   napi_value vx_aead_init(napi_env env, napi_value exports);
- * here, and call it once in Init() at the line marked "CRYPTO HOOK" below.
+ * native/aead.c (in binding.gyp) registers the AEAD functions on `exports` through
+ *   napi_status vxm_aead_init(napi_env env, napi_value exports);   (aead.h)
+ * called once at the end of the module init, at the line marked "CRYPTO HOOK" below.
  * ------------------------------------------------------------------------------------------------ */
 
 enum { VX_KIND_TAP = 1, VX_KIND_UDP = 2 };
