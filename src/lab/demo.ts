@@ -62,7 +62,7 @@ export async function runDemo(opts: DemoOptions = {}): Promise<number> {
     const [a, b, c] = [containers[0][0], containers[1][0], containers[2][1]];
     step(`Ping ${a.name} (${a.address}, on h1) -> ${b.name} (${b.address}, on h2)`);
     const p = await lab.ping(a, b.address, { count: 5, intervalS: 0.2 });
-    out(`  ${p.transmitted} packets transmitted, ${p.received} received` + (p.rtt ? `, rtt avg ${p.rtt.avg.toFixed(3)} ms` : ''));
+    out(`  ${p.transmitted} packets transmitted, ${p.received} received` + (p.rtt ? `, rtt min/avg/max ${p.rtt.min.toFixed(3)}/${p.rtt.avg.toFixed(3)}/${p.rtt.max.toFixed(3)} ms` : ''));
     if (p.received === 0) throw new Error(`ping failed:\n${p.output}`);
 
     step(`TCP transfer of ${(bytes / 1e6).toFixed(0)} MB ${a.name} (h1) -> ${c.name} (h3, ${c.address})`);
