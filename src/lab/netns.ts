@@ -24,8 +24,8 @@
  * Every wait is bounded (`waitFor` polls with a deadline); every exec has a timeout.
  * Addresses: only 198.18.0.0/15 (IPv4) and 2001:2::/48 (IPv6), inside the lab's namespaces.
  *
- * Requires root (CAP_SYS_ADMIN + CAP_NET_ADMIN) and iproute2; `labSkipReason()` says why a test
- * must skip.
+ * Requires root (CAP_SYS_ADMIN + CAP_NET_ADMIN), iproute2 and ethtool (tcpdump for `capture`);
+ * `labSkipReason()` says why a test must skip. Agents: see `vxmesh.ts`; TCP transfers: `xfer.ts`.
  */
 
 import { execFile, spawn as spawnChild, spawnSync, ChildProcess } from 'node:child_process';
@@ -52,7 +52,7 @@ export const REPO_ROOT = (() => {
   return path.resolve(__dirname, '..', '..', '..');
 })();
 
-/** Why netns tests cannot run here, or null when they can (root + `ip` + netns support). */
+/** Why netns tests cannot run here, or null when they can (Linux, root, `ip`, `ethtool`, netns support). */
 export function labSkipReason(): string | null {
   if (process.platform !== 'linux') return 'netns tests need Linux';
   if (typeof process.getuid === 'function' && process.getuid() !== 0) return 'netns tests need root';
