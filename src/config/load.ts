@@ -290,13 +290,16 @@ function validate(p: Problems, raw: unknown, opts: ParseOptions): Config | undef
   }
 
   if (p.count > 0 || !node || !family || !uAddress || uMtu === undefined) return undefined;
+  // Relative key file paths are relative to the config file (a service's cwd is /).
+  const base = opts.source ? pathMod.dirname(pathMod.resolve(opts.source)) : null;
+  const abs = (f: string | null) => (f !== null && base !== null ? pathMod.resolve(base, f) : f);
   return {
-    node,
+    node: { ...node, keyFile: abs(node.keyFile) },
     underlay: { address: uAddress, family, port: uPort, mtu: uMtu, sourcePorts },
     networks,
     peers,
     fdb: { ageingSeconds, maxEntries },
-    gossip,
+    gossip: gossip ? { ...gossip, keyFile: abs(gossip.keyFile) } : null,
     api: { listen },
     log: { level },
     source: opts.source ? pathMod.resolve(opts.source) : null,

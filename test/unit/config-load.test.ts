@@ -280,6 +280,12 @@ test('loadConfigFile: format by extension, source made absolute, unreadable file
     // .json that is not JSON is reported as such
     fs.writeFileSync(j, 'underlay: {address: 198.18.0.1}\nnetworks: []\n');
     assert.throws(() => loadConfigFile(j, noLookup), /invalid JSON/);
+    // Relative key files are relative to the config file's directory.
+    const k = path.join(dir, 'k.yaml');
+    fs.writeFileSync(k, 'node: {name: a, keyFile: keys/host.key}\nunderlay: {address: 198.18.0.1}\nnetworks: []\ngossip: {keyFile: /etc/vxmesh/cluster.key}\n');
+    const ck = loadConfigFile(k, noLookup);
+    assert.equal(ck.node.keyFile, path.join(dir, 'keys', 'host.key'));
+    assert.equal(ck.gossip?.keyFile, '/etc/vxmesh/cluster.key');
     assert.throws(() => loadConfigFile(path.join(dir, 'missing.yaml')), (e: unknown) => e instanceof ConfigError && /ENOENT/.test(e.message));
     assert.throws(() => loadConfigFile(dir), (e: unknown) => e instanceof ConfigError && /not a regular file/.test(e.message));
   } finally {
