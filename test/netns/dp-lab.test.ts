@@ -7,7 +7,8 @@
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
+import * as path from 'node:path';
 import * as fs from 'node:fs';
 import { Lab, parsePing } from '../../src/lab/netns';
 import { assertReaches, buildTopology, labFor, netnsSkip, otherHosts, pairs } from '../helpers/lab';
@@ -101,4 +102,28 @@ test('lab: parsePing reads iputils summaries (all, partial, none)', () => {
   assert.deepEqual([part.transmitted, part.received, part.rtt?.avg], [5, 2, 2]);
   const none = parsePing('3 packets transmitted, 0 received, 100% packet loss, time 2047ms\n');
   assert.deepEqual([none.transmitted, none.received, none.rtt], [3, 0, null]);
+});
+
+test('lab: SIGINT tears the lab down (namespaces, spawned processes) and exits 130', { skip, timeout: 60_000 }, async () => {
+  const netns = path.join(__dirname, '..', '..', 'src', 'lab', 'netns.js');
+  const script =
+    `const { Lab } = require(${JSON.stringify(netns)});` +
+    `Lab.create({ hosts: 2 }).then((lab) => { const p = lab.spawn(lab.hosts[0].ns, 'sleep', ['300']);` +
+    `console.log(JSON.stringify({ prefix: lab.prefix, sleeper: p.pid })); setInterval(() => {}, 1000); });`;
+  const child = spawn(process.execPath, ['-e', script], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  child.stdout.setEncoding('utf8').on('data', (d: string) => (out += d));
+  const exited = new Promise<number | null>((r) => child.on('exit', (code) => r(code)));
+  try {
+    const deadline = Date.now() + 30_000;
+    while (!out.includes('\n') && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    const info = JSON.parse(out.split('\n')[0]) as { prefix: string; sleeper: number };
+    assert.equal(Lab.listNamespaces(info.prefix).length, 3);
+    process.kill(child.pid!, 'SIGINT');
+    assert.equal(await exited, 130);
+    assert.deepEqual(Lab.listNamespaces(info.prefix), []);
+    assert.notEqual(spawnSync('kill', ['-0', String(info.sleeper)]).status, 0, 'sleeper still alive');
+  } finally {
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+  }
 });
