@@ -101,6 +101,8 @@ export interface ReloadResult {
   changed: string[];
   peersChanged: boolean;
   logLevelChanged: boolean;
+  /** gossip.seeds or gossip.keyFile changed (applied by the extensions' reload). */
+  gossipChanged: boolean;
 }
 
 /** Reads /sys/class/net/<ifname>/master (valid inside `ip netns exec`, which remounts /sys). */
@@ -466,6 +468,7 @@ export class Agent {
       changed: d.changed.map((c) => c.after.name),
       peersChanged: d.peersChanged,
       logLevelChanged: d.logLevelChanged,
+      gossipChanged: d.gossipChanged,
     };
   }
 
