@@ -72,29 +72,36 @@ uint16_t vx_csum_fold(uint32_t sum) {
 
 int vx_parse_tcp(const uint8_t *f, size_t len, vx_l4 *o) {
   if (len < 14) return -1;
+  /* Up to two VLAN tags (802.1Q / 802.1ad) between the MAC addresses and the EtherType. */
+  size_t l3 = 14;
   uint16_t et = get16(f + 12);
-  const uint8_t *ip = f + 14;
+  for (int tags = 0; (et == 0x8100 || et == 0x88a8) && tags < 2; tags++) {
+    if (len < l3 + 4) return -1;
+    et = get16(f + l3 + 2);
+    l3 += 4;
+  }
+  const uint8_t *ip = f + l3;
   uint32_t end; /* end of the IP packet within the frame */
   if (et == 0x0800) {
-    if (len < 14 + 20 || (ip[0] >> 4) != 4) return -1;
+    if (len < l3 + 20 || (ip[0] >> 4) != 4) return -1;
     uint32_t ihl = (uint32_t)(ip[0] & 15) * 4;
     uint32_t tot = get16(ip + 2);
-    if (ihl < 20 || tot < ihl + 20 || 14 + (size_t)tot > len) return -1;
+    if (ihl < 20 || tot < ihl + 20 || l3 + (size_t)tot > len) return -1;
     if (ip[9] != 6 || (get16(ip + 6) & 0x3fff) != 0) return -1; /* TCP, not a fragment */
     o->v6 = 0;
-    o->l4 = 14 + ihl;
-    end = 14 + tot;
+    o->l4 = (uint32_t)l3 + ihl;
+    end = (uint32_t)l3 + tot;
   } else if (et == 0x86dd) {
-    if (len < 14 + 40 || (ip[0] >> 4) != 6 || ip[6] != 6) return -1; /* TCP right after the header */
+    if (len < l3 + 40 || (ip[0] >> 4) != 6 || ip[6] != 6) return -1; /* TCP right after the header */
     uint32_t pl = get16(ip + 4);
-    if (pl < 20 || 14 + 40 + (size_t)pl > len) return -1;
+    if (pl < 20 || l3 + 40 + (size_t)pl > len) return -1;
     o->v6 = 1;
-    o->l4 = 14 + 40;
-    end = 14 + 40 + pl;
+    o->l4 = (uint32_t)l3 + 40;
+    end = (uint32_t)l3 + 40 + pl;
   } else {
     return -1;
   }
-  o->l3 = 14;
+  o->l3 = (uint32_t)l3;
   uint32_t doff = (uint32_t)(f[o->l4 + 12] >> 4) * 4;
   if (doff < 20 || o->l4 + doff > end) return -1;
   o->hlen = o->l4 + doff;
@@ -203,7 +210,7 @@ void vx_coalesce_plan(const uint8_t *const *frames, const uint32_t *lens, int n,
     vx_l4 p;
     if (vx_parse_tcp(f, lens[k], &p) < 0 || p.v6 != p0.v6 || p.hlen != p0.hlen || p.l4 != p0.l4) break;
     if (p.plen == 0 || p.plen > mss) break;
-    if (memcmp(f, f0, 14) != 0) break;
+    if (p.l3 != p0.l3 || memcmp(f, f0, p.l3) != 0) break; /* MACs and VLAN tags */
     const uint8_t *a = f + p.l3, *b = f0 + p0.l3;
     if (p.v6) {
       if (memcmp(a, b, 4) != 0 || memcmp(a + 6, b + 6, 34) != 0) break;

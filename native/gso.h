@@ -4,8 +4,8 @@
  * (each behind a copied prefix, e.g. the VXLAN header), and the planning of TCP segment coalescing
  * (consecutive inner segments of one flow → one GSO frame with a virtio_net_hdr).
  *
- * Frames are Ethernet II without VLAN tags; IPv4 (options allowed) or IPv6 without extension
- * headers; TCP. Anything else is "not ours": segmentation fails (the caller drops and counts),
+ * Frames are Ethernet II with up to two VLAN tags (802.1Q / 802.1ad); IPv4 (options allowed) or
+ * IPv6 without extension headers; TCP. Anything else is "not ours": segmentation fails (the caller drops and counts),
  * coalescing leaves the frame alone.
  */
 #ifndef VX_GSO_H
@@ -35,7 +35,7 @@ typedef struct vx_vnet_hdr {
 /* Parsed Ethernet/IP/TCP layout of a frame. */
 typedef struct vx_l4 {
   int v6;          /* 0 IPv4, 1 IPv6 */
-  uint32_t l3;     /* offset of the IP header (14) */
+  uint32_t l3;     /* offset of the IP header (14, 18 or 22 with VLAN tags) */
   uint32_t l4;     /* offset of the TCP header */
   uint32_t hlen;   /* Ethernet + IP + TCP headers */
   uint32_t plen;   /* TCP payload bytes (from the IP length, never beyond the frame) */

@@ -39,6 +39,8 @@ interface Flow {
   options: number[];
   /** IPv4 options (multiple of 4 bytes). */
   ipOptions: number[];
+  /** VLAN tags between the MACs and the EtherType (0, 1 or 2 × 4 bytes). */
+  vlan: number[];
 }
 
 const TCP_FIN = 0x01, TCP_SYN = 0x02, TCP_PSH = 0x08, TCP_ACK = 0x10, TCP_CWR = 0x80;
@@ -57,12 +59,13 @@ function flow(v6: boolean, r: () => number, withOptions = true): Flow {
     tos: 0,
     options: withOptions ? [1, 1, 8, 10, ...b(8)] : [], // NOP NOP timestamps
     ipOptions: !v6 && withOptions && r() < 0.3 ? [1, 1, 1, 0] : [],
+    vlan: r() < 0.15 ? [0x81, 0x00, 0, 42] : r() < 0.05 ? [0x88, 0xa8, 0, 7, 0x81, 0x00, 0, 42] : [],
   };
 }
 
 /** The reference: an Ethernet/IP/TCP frame built from scratch with correct checksums. */
 function frame(f: Flow, seq: number, flags: number, payload: Buffer, ipId = 0, tcpCheck?: number): Buffer {
-  const eth = Buffer.from([2, 0, 0, 0, 0, 1, 2, 0, 0, 0, 0, 2, ...(f.v6 ? [0x86, 0xdd] : [0x08, 0x00])]);
+  const eth = Buffer.from([2, 0, 0, 0, 0, 1, 2, 0, 0, 0, 0, 2, ...f.vlan, ...(f.v6 ? [0x86, 0xdd] : [0x08, 0x00])]);
   const tcp = Buffer.alloc(20 + f.options.length);
   tcp.writeUInt16BE(f.sport, 0);
   tcp.writeUInt16BE(f.dport, 2);
@@ -179,7 +182,7 @@ test('TSO segmentation rejects what it cannot cut', { skip }, () => {
   const addon = loadAddon();
   const k = addon.constants;
   const r = rng(7);
-  const f4 = flow(false, r);
+  const f4 = { ...flow(false, r), vlan: [] };
   const sf = frame(f4, 1, TCP_ACK, randomPayload(r, 5000), 1);
   const out = Buffer.alloc(70000);
   const segLens = new Uint32Array(257);
@@ -237,7 +240,7 @@ test('TCP coalescing: one GSO frame whose completed checksum equals the referenc
     const v6 = r() < 0.5;
     const f = flow(v6, r, r() < 0.7);
     const mss = 1 + Math.floor(r() * 1460);
-    const hdr = (v6 ? 54 : 34 + f.ipOptions.length) + 20 + f.options.length;
+    const hdr = f.vlan.length + (v6 ? 54 : 34 + f.ipOptions.length) + 20 + f.options.length;
     const maxCount = Math.min(64, Math.floor((65535 - hdr) / mss));
     const count = 2 + Math.floor(r() * Math.max(1, maxCount - 2));
     const payloads = Array.from({ length: count }, (_, i) =>
@@ -249,7 +252,7 @@ test('TCP coalescing: one GSO frame whose completed checksum equals the referenc
     const res = coalesce(frames);
     assert.equal(res.length, 1, ctx);
     const { vnet, frame: merged } = res[0];
-    const l4 = v6 ? 54 : 34 + f.ipOptions.length;
+    const l4 = f.vlan.length + (v6 ? 54 : 34 + f.ipOptions.length);
     assert.equal(vnet[0], 1, `${ctx} NEEDS_CSUM`);
     assert.equal(vnet[1], v6 ? k.GSO_TCPV6 : k.GSO_TCPV4, ctx);
     assert.equal(vnet.readUInt16LE(2), hdr, `${ctx} hdr_len`);
@@ -273,7 +276,7 @@ test('TCP coalescing: one GSO frame whose completed checksum equals the referenc
 
 test('TCP coalescing splits runs exactly where it must', { skip }, () => {
   const r = rng(11);
-  const f = flow(false, r);
+  const f = { ...flow(false, r), vlan: [] as number[] };
   const mss = 1000;
   const pl = (n = mss) => randomPayload(r, n);
   const merged = (res: ReturnType<typeof coalesce>) => res.map((x) => x.merged);
@@ -327,6 +330,11 @@ test('TCP coalescing splits runs exactly where it must', { skip }, () => {
   // Non-TCP and garbage frames pass through untouched.
   const junk = [Buffer.from('not a frame'), Buffer.alloc(60)];
   assert.deepEqual(merged(coalesce(junk)), [1, 1]);
+  // Another VLAN in between splits; the same VLAN merges.
+  const fv = { ...f, vlan: [0x81, 0x00, 0, 42] };
+  const fw = { ...f, vlan: [0x81, 0x00, 0, 43] };
+  assert.deepEqual(merged(coalesce([...burst(fv, 1, mss, [pl(), pl()]), ...burst(fw, 1 + 2 * mss, mss, [pl()])])), [2, 1]);
+  assert.deepEqual(merged(coalesce([...burst(f, 1, mss, [pl()]), ...burst(fv, 1 + mss, mss, [pl()])])), [1, 1]);
   // IPv6 too.
   const f6 = flow(true, r);
   assert.deepEqual(merged(coalesce(burst(f6, 5, mss, [pl(), pl(), pl(7)]))), [3]);
