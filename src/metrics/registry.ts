@@ -1,29 +1,30 @@
 /**
  * The Prometheus registry of one agent, built from the data plane's own counters at scrape time.
  *
- * Every vxmesh metric is a prom-client Counter/Gauge whose `collect()` callback resets it and
- * copies the current values out of the plain counters that the data path, gossip and crypto
- * increment (src/dataplane/counters.ts and the views in sources.ts). So the hot path never calls
- * prom-client; a scrape costs O(networks × reasons + peers + members); series of a removed network
+ * Every vxmesh metric family is a `Family` (family.ts) registered in a prom-client Registry beside
+ * prom-client's default process metrics: at each scrape its callback copies the current values out
+ * of the plain counters that the data path, gossip and crypto increment (src/dataplane/counters.ts
+ * and the views in sources.ts) and renders them. So the hot path never calls prom-client; a scrape costs O(networks × reasons + peers + members); series of a removed network
  * or peer disappear at the next scrape; and label values come only from config (network names,
  * VNIs), peer addresses and fixed reason sets, never from packet contents.
  *
- * One scrape is one consistent snapshot: prom-client calls every family's `collect()` synchronously
- * (before its first await), on the thread that runs the data path, so no packet is processed
+ * One scrape is one consistent snapshot: the registry renders every family synchronously (before
+ * its first await), on the thread that runs the data path, so no packet is processed
  * between two families and identities such as delivered + Σ drops = received hold exactly.
  *
  * Sources are attached as they come up (`attachDatapath`, `attachGossip`, `attachCrypto`); a
- * family whose source is absent has no samples (labelless ones read 0). Metric names and meanings:
+ * family whose source is absent has no samples. Metric names and meanings:
  * docs/metrics.md (a unit test checks that every family here is documented there).
  */
 
-import { Counter, Gauge, Registry, collectDefaultMetrics, type Metric } from 'prom-client';
+import { Registry, collectDefaultMetrics, type Metric } from 'prom-client';
+import { Family, FastRegistry, type Emit, type LabelValues } from './family';
 import { RX_DROP_REASONS, TX_DROP_REASONS } from '../dataplane/counters';
 import { LoopMonitor, type LoopMonitorOptions } from './loop';
 import type { CryptoMetricsView, DatapathMetricsView, GossipMetricsView } from './sources';
 
 export interface VxmeshMetricsOptions {
-  /** Registry to fill (default: a new one; never the prom-client global). */
+  /** Registry to fill (default: a new FastRegistry; never the prom-client global). A plain Registry works too, with prom-client's slower formatter. */
   registry?: Registry;
   /** prom-client's default process and Node.js metrics (process_*, nodejs_*); default true. */
   defaultMetrics?: boolean;
@@ -33,7 +34,7 @@ export interface VxmeshMetricsOptions {
   info?: { version: string; node: string };
 }
 
-type Labels = Record<string, string | number>;
+type Labels = LabelValues;
 /** A metrics source: the view, a function resolving it at scrape time, or null (absent). */
 export type Source<T> = T | (() => T | null) | null;
 
@@ -41,7 +42,6 @@ function asGetter<T>(s: Source<T>): () => T | null {
   if (typeof s === 'function') return s as () => T | null;
   return () => s;
 }
-type Emit = (labels: Labels, value: number) => void;
 
 export class VxmeshMetrics {
   readonly registry: Registry;
@@ -56,7 +56,7 @@ export class VxmeshMetrics {
   private readonly ownLoop: boolean;
 
   constructor(opts: VxmeshMetricsOptions = {}) {
-    this.registry = opts.registry ?? new Registry();
+    this.registry = opts.registry ?? new FastRegistry();
     this.ownLoop = !(opts.loop instanceof LoopMonitor);
     this.loop = opts.loop instanceof LoopMonitor ? opts.loop : new LoopMonitor(opts.loop);
     this.info = opts.info ?? { version: 'unknown', node: 'unknown' };
@@ -117,24 +117,16 @@ export class VxmeshMetrics {
 
   // ---- definitions ----------------------------------------------------------------------------
 
+  private family(type: 'counter' | 'gauge', name: string, help: string, labelNames: string[], fill: (emit: Emit) => void): void {
+    this.registry.registerMetric(new Family(name, help, type, labelNames, fill) as unknown as Metric);
+  }
+
   private counter(name: string, help: string, labelNames: string[], fill: (emit: Emit) => void): void {
-    new Counter({
-      name, help, labelNames, registers: [this.registry],
-      collect(this: Counter<string>) {
-        this.reset();
-        fill((labels, value) => this.inc(labels, value));
-      },
-    });
+    this.family('counter', name, help, labelNames, fill);
   }
 
   private gauge(name: string, help: string, labelNames: string[], fill: (emit: Emit) => void): void {
-    new Gauge({
-      name, help, labelNames, registers: [this.registry],
-      collect(this: Gauge<string>) {
-        this.reset();
-        fill((labels, value) => this.set(labels, value));
-      },
-    });
+    this.family('gauge', name, help, labelNames, fill);
   }
 
   private define(): void {
@@ -168,7 +160,7 @@ export class VxmeshMetrics {
     this.counter('vxmesh_network_rx_delivered_bytes_total', 'Bytes of inner frames written to the network\'s TAP.', net,
       (emit) => nets((l, c) => emit(l, c.rxDeliveredBytes)));
     this.counter('vxmesh_network_rx_dropped_packets_total', 'Inbound datagrams of this network dropped, by reason (fixed set).', [...net, 'reason'],
-      (emit) => nets((l, c) => RX_DROP_REASONS.forEach((reason, i) => emit({ ...l, reason }, c.rxDrops[i]))));
+      (emit) => nets((l, c) => { for (let i = 0; i < RX_DROP_REASONS.length; i++) emit({ network: l.network, vni: l.vni, reason: RX_DROP_REASONS[i] }, c.rxDrops[i]); }));
     this.counter('vxmesh_network_tx_frames_total', 'Frames read from the network\'s TAP.', net,
       (emit) => nets((l, c) => emit(l, c.txFrames)));
     this.counter('vxmesh_network_tx_frame_bytes_total', 'Bytes of frames read from the network\'s TAP.', net,
@@ -178,7 +170,7 @@ export class VxmeshMetrics {
     this.counter('vxmesh_network_tx_bytes_total', 'Bytes of VXLAN datagrams sent for this network (UDP payload).', net,
       (emit) => nets((l, c) => emit(l, c.txBytes)));
     this.counter('vxmesh_network_tx_dropped_frames_total', 'Outbound frames of this network dropped, by reason (fixed set).', [...net, 'reason'],
-      (emit) => nets((l, c) => TX_DROP_REASONS.forEach((reason, i) => emit({ ...l, reason }, c.txDrops[i]))));
+      (emit) => nets((l, c) => { for (let i = 0; i < TX_DROP_REASONS.length; i++) emit({ network: l.network, vni: l.vni, reason: TX_DROP_REASONS[i] }, c.txDrops[i]); }));
     this.counter('vxmesh_network_tx_flooded_frames_total', 'Outbound frames flooded by head-end replication (broadcast, multicast, unknown unicast).', net,
       (emit) => nets((l, c) => emit(l, c.txFlooded)));
     this.counter('vxmesh_network_neigh_answered_total', 'ARP requests and IPv6 neighbour solicitations answered locally from gossip, without leaving the host.', net,
@@ -217,7 +209,7 @@ export class VxmeshMetrics {
     const g = (): GossipMetricsView | null => this.gossip();
     this.gauge('vxmesh_gossip_members', 'Gossip members known, by state (alive, suspect, dead, left); this node included.', ['state'],
       (emit) => { const x = g(); if (x) for (const [state, n] of Object.entries(x.membersByState())) emit({ state }, n); });
-    this.gauge('vxmesh_gossip_joined', '1 when this node has joined the gossip cluster, else 0 (also 0 when gossip is not configured).', [],
+    this.gauge('vxmesh_gossip_joined', '1 when this node has joined the gossip cluster, else 0 (absent when gossip is not configured).', [],
       (emit) => { const x = g(); if (x) emit({}, x.joined() ? 1 : 0); });
     const gc = (fn: (c: ReturnType<GossipMetricsView['counters']>) => void) => { const x = g(); if (x) fn(x.counters()); };
     this.counter('vxmesh_gossip_probes_total', 'Direct SWIM probes sent.', [], (emit) => gc((c) => emit({}, c.probes)));
@@ -250,34 +242,23 @@ export class VxmeshMetrics {
 }
 
 /**
- * A histogram family read from fixed-bucket counts kept by the data path. prom-client's Histogram
- * only accumulates observations itself, so this is a minimal metric object that the registry
- * formats like any other (`get()` returning the _bucket/_sum/_count samples).
+ * The batch-size histogram, from fixed-bucket counts kept by the data path (non-cumulative per
+ * bucket there; cumulative `le` buckets here, `+Inf` = the count).
  */
 function batchHistogram(read: () => Iterable<import('./sources').BatchSizeView>): Metric {
   const name = 'vxmesh_io_batch_size';
   const help = 'Packets moved per batched I/O call, by call (tap_read, tap_write, udp_recv, udp_send).';
-  const metric = {
-    name,
-    help,
-    type: 'histogram',
-    aggregator: 'sum',
-    get() {
-      const values: { metricName: string; labels: Labels; value: number }[] = [];
-      for (const h of read()) {
-        let cum = 0;
-        h.bounds.forEach((b, i) => {
-          cum += h.counts[i] ?? 0;
-          values.push({ metricName: `${name}_bucket`, labels: { io: h.io, le: b }, value: cum });
-        });
-        cum += h.counts[h.bounds.length] ?? 0;
-        values.push({ metricName: `${name}_bucket`, labels: { io: h.io, le: '+Inf' }, value: cum });
-        values.push({ metricName: `${name}_sum`, labels: { io: h.io }, value: h.sum });
-        values.push({ metricName: `${name}_count`, labels: { io: h.io }, value: cum });
-      }
-      return { name, help, type: 'histogram', values, aggregator: 'sum' };
-    },
-    reset() {},
-  };
-  return metric as unknown as Metric;
+  return new Family(name, help, 'histogram', ['io', 'le'], (emit) => {
+    for (const h of read()) {
+      let cum = 0;
+      h.bounds.forEach((b, i) => {
+        cum += h.counts[i] ?? 0;
+        emit({ io: h.io, le: b }, cum, '_bucket');
+      });
+      cum += h.counts[h.bounds.length] ?? 0;
+      emit({ io: h.io, le: '+Inf' }, cum, '_bucket');
+      emit({ io: h.io }, h.sum, '_sum');
+      emit({ io: h.io }, cum, '_count');
+    }
+  }) as unknown as Metric;
 }
