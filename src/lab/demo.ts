@@ -8,7 +8,7 @@
  */
 
 import { stringify } from 'yaml';
-import { Lab, LabContainer, labSkipReason } from './netns';
+import { haveTool, Lab, LabContainer, labSkipReason } from './netns';
 import { agentConfig, LabAgent, startAgent } from './vxmesh';
 
 export interface DemoOptions {
@@ -61,9 +61,19 @@ export async function runDemo(opts: DemoOptions = {}): Promise<number> {
 
     const [a, b, c] = [containers[0][0], containers[1][0], containers[2][1]];
     step(`Ping ${a.name} (${a.address}, on h1) -> ${b.name} (${b.address}, on h2)`);
+    const cap = haveTool('tcpdump') ? await lab.capture(lab.hosts[0].ns, 'ul0', 'udp dst port 4789', { name: 'demo' }) : null;
     const p = await lab.ping(a, b.address, { count: 5, intervalS: 0.2 });
     out(`  ${p.transmitted} packets transmitted, ${p.received} received` + (p.rtt ? `, rtt min/avg/max ${p.rtt.min.toFixed(3)}/${p.rtt.avg.toFixed(3)}/${p.rtt.max.toFixed(3)} ms` : ''));
     if (p.received === 0) throw new Error(`ping failed:\n${p.output}`);
+    if (cap) {
+      const pkts = (await lab.readPcap(await cap.stop())).filter((l) => / ICMP echo /.test(l));
+      out('  on the underlay of h1 (tcpdump), an echo request and its reply as VXLAN:');
+      for (const pkt of pkts.slice(0, 2)) {
+        const [outer, inner] = pkt.replace(/^\S+ /, '').split(' | ');
+        out(`    ${outer}`);
+        if (inner) out(`      ${inner}`);
+      }
+    }
 
     step(`TCP transfer of ${(bytes / 1e6).toFixed(0)} MB ${a.name} (h1) -> ${c.name} (h3, ${c.address})`);
     const t0 = process.hrtime.bigint();
