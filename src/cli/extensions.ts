@@ -10,12 +10,13 @@ import type { Config } from '../config/types';
 import type { Logger } from '../log';
 import { createOpsExtension } from '../metrics/extension';
 import { createCryptoExtension } from '../crypto/extension';
+import { createGossipExtension } from '../gossip/extension';
 
 export type ExtensionFactory = (config: Config, logger: Logger) => AgentExtension | null;
 
 const FACTORIES: ExtensionFactory[] = [
   createCryptoExtension, // host key + sessions for encrypted networks (src/crypto); before gossip, which announces its public key
-  // one line per module, e.g.: (c, l) => (c.gossip ? createGossipExtension(c, l) : null),
+  createGossipExtension, // membership, FDB/flood lists/ARP suppression from gossip (src/gossip); when `gossip` is configured
   createOpsExtension, // /metrics, /healthz, /readyz, event-loop monitor (src/metrics)
 ];
 

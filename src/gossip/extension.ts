@@ -1,0 +1,328 @@
+/**
+ * The gossip agent extension: runs a GossipNode on the real UDP/TCP transport and feeds the data
+ * plane from membership.
+ *
+ *   start: cluster keyring (gossip.keyFile) → bind gossip.address:port → announce our record
+ *          (name, underlay VXLAN endpoint, VNIs served, local endpoints from the bridges, the
+ *          crypto extension's public key) → join the seeds → serve GET /v1/members, /v1/fdb.
+ *   member alive/updated → FDB: remote MAC → that host (fdbSetRemote); ARP/ND suppression
+ *          entries (neighSet); per-VNI flood lists = hosts serving that VNI (setNetworkPeers).
+ *   member dead/left/reaped → its FDB entries dropped (fdbRemoveByPeer), neighbours deleted,
+ *          flood lists recomputed.
+ *   local endpoints change (Datapath.localVersion, polled) → our record is re-announced.
+ *   stop:  graceful leave (others show us `left`), then shutdown.
+ */
+import * as fs from 'node:fs';
+import type { Agent, AgentExtension } from '../agent';
+import { sendJson } from '../api/server';
+import type { Clock, TimerHandle } from '../clock';
+import type { Config, Endpoint } from '../config/types';
+import { ConfigError } from '../errors';
+import type { Logger } from '../log';
+import { formatAddr, parseAddr } from './addr';
+import { GossipTuning, tuningFor } from './config';
+import { Keyring, parseKeyFile, sodiumReady } from './keyring';
+import { EndpointRecord, NodeRecord } from './record';
+import { GossipNode, MemberEvent } from './swim';
+import { Transport } from './transport';
+import { UdpGossipTransport } from './udp-transport';
+
+export interface GossipExtensionOptions {
+  /** Transport override (tests: a MemoryTransport); default UDP+TCP on gossip.address:port. */
+  transport?: Transport;
+  /** Cluster keys override (first primary); default: read gossip.keyFile. */
+  keys?: Uint8Array[];
+  tuning?: Partial<GossipTuning>;
+  /** ms between checks of the bridges' endpoints for changes; default 1000. */
+  endpointPollMs?: number;
+}
+
+interface Programmed {
+  underlay: Endpoint;
+  /** "vni|mac" → mac */
+  macs: Map<string, { vni: number; mac: string }>;
+  /** "vni|ip" → ip */
+  ips: Map<string, { vni: number; ip: string }>;
+}
+
+/** Parses a record's "host:port" underlay into an Endpoint. */
+export function underlayEndpoint(text: string): Endpoint | null {
+  const p = parseAddr(text);
+  return p ? { address: p.host, port: p.port, family: p.family } : null;
+}
+
+export function readKeyring(file: string): Uint8Array[] {
+  let text: string;
+  try {
+    text = fs.readFileSync(file, 'utf8');
+  } catch (e) {
+    throw new ConfigError('gossip.keyFile', `cannot read ${file}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+  }
+  return parseKeyFile(text, file);
+}
+
+export class GossipExtension implements AgentExtension {
+  readonly name = 'gossip';
+  node: GossipNode | null = null;
+  private agent: Agent | null = null;
+  private config: Config;
+  private readonly log: Logger;
+  private readonly programmed = new Map<string, Programmed>();
+  private pollTimer: TimerHandle | null = null;
+  private floodTimer: TimerHandle | null = null;
+  private lastLocal = '';
+  private clock!: Clock;
+  private joined = 0;
+
+  constructor(config: Config, logger: Logger, private readonly opts: GossipExtensionOptions = {}) {
+    if (!config.gossip) throw new ConfigError('gossip', 'gossip section missing');
+    this.config = config;
+    this.log = logger.child({ component: 'gossip' });
+  }
+
+  async start(agent: Agent): Promise<void> {
+    this.agent = agent;
+    this.clock = agent.clock;
+    const g = this.config.gossip!;
+    await sodiumReady();
+    const keys = this.opts.keys ?? (g.keyFile ? readKeyring(g.keyFile) : null);
+    if (!keys) throw new ConfigError('gossip.keyFile', 'a cluster key is required (every gossip packet is encrypted); create one with `vxmesh keygen cluster`');
+    const tuning = tuningFor(g.profile, this.opts.tuning);
+    const transport = this.opts.transport ?? (await UdpGossipTransport.bind({ host: g.address, port: g.port, streamTimeoutMs: tuning.streamTimeoutMs }));
+    const seeds = g.seeds.map((s) => formatAddr(s.address, s.port));
+    const crypto = agent.extensions.find((e) => e.name === 'crypto') as { publicKey?: string } | undefined;
+    const node = new GossipNode({
+      name: this.config.node.name,
+      transport,
+      keyring: new Keyring(keys),
+      clock: agent.clock,
+      tuning,
+      underlay: formatAddr(this.config.underlay.address, this.config.underlay.port),
+      vnis: this.config.networks.map((n) => n.vni),
+      endpoints: this.localEndpoints(),
+      publicKey: typeof crypto?.publicKey === 'string' ? crypto.publicKey : '',
+      seeds,
+      // Wall-clock seconds: a restarted agent out-ranks every record of its previous life.
+      initialIncarnation: Math.floor(Date.now() / 1000),
+      logger: this.log,
+    });
+    this.node = node;
+    node.on((ev) => this.onEvent(ev));
+    node.start();
+    this.log.info({ address: transport.address, seeds, profile: g.profile }, 'gossip started');
+    if (seeds.length > 0) {
+      node.join(seeds, (n) => {
+        this.joined = n;
+        if (n === 0) this.log.warn({ seeds }, 'no seed answered yet; will keep trying');
+        else this.log.info({ answered: n, members: node.liveMembers }, 'joined the cluster');
+      });
+    }
+    agent.api?.route('GET', '/v1/members', (_req, res) => sendJson(res, 200, { members: this.members() }));
+    agent.api?.route('GET', '/v1/fdb', (_req, res) => sendJson(res, 200, { networks: this.fdb() }));
+    const every = this.opts.endpointPollMs ?? 1000;
+    this.pollTimer = agent.clock.setInterval(every, () => this.pollLocal());
+  }
+
+  /** Our bridges' endpoints, as announced (only networks we serve; bounded by the codec limits). */
+  private localEndpoints(): EndpointRecord[] {
+    const out: EndpointRecord[] = [];
+    const dp = this.agent?.datapath;
+    if (!dp) return out;
+    for (const n of this.config.networks) {
+      for (const e of dp.localEndpoints(n.vni)) {
+        if (out.length >= 4096) break;
+        out.push({ vni: n.vni, mac: e.mac, ips: [...e.ipv4, ...e.ipv6].slice(0, 16) });
+      }
+    }
+    out.sort((a, b) => a.vni - b.vni || (a.mac < b.mac ? -1 : a.mac > b.mac ? 1 : 0));
+    return out;
+  }
+
+  private pollLocal(): void {
+    const node = this.node;
+    const dp = this.agent?.datapath;
+    if (!node || !dp) return;
+    const version = this.config.networks.map((n) => dp.localVersion(n.vni)).join(',');
+    if (version === this.lastLocal) return;
+    this.lastLocal = version;
+    try {
+      node.updateLocal({ endpoints: this.localEndpoints() });
+    } catch (e) {
+      this.log.warn({ err: (e as Error).message }, 'cannot announce local endpoints');
+    }
+  }
+
+  private onEvent(ev: MemberEvent): void {
+    if (ev.name === this.config.node.name) return;
+    const lvl = ev.type === 'dead' || ev.type === 'left' || ev.type === 'join' ? 'info' : 'debug';
+    this.log[lvl]({ member: ev.name, event: ev.type, incarnation: ev.record.incarnation }, `member ${ev.type}`);
+    this.sync(ev.name);
+    this.scheduleFlood();
+  }
+
+  /** Brings the data plane in line with our view of member `name`. */
+  private sync(name: string): void {
+    const dp = this.agent?.datapath;
+    const node = this.node;
+    if (!dp || !node) return;
+    const m = node.member(name);
+    const prev = this.programmed.get(name);
+    const live = m && (m.state === 'alive' || m.state === 'suspect');
+    const ep = live ? underlayEndpoint(m.record.underlay) : null;
+    if (!live || !ep) {
+      if (prev) {
+        dp.fdbRemoveByPeer(prev.underlay);
+        for (const { vni, ip } of prev.ips.values()) dp.neighDelete(vni, ip);
+        this.programmed.delete(name);
+      }
+      return;
+    }
+    const cur: Programmed = { underlay: ep, macs: new Map(), ips: new Map() };
+    if (prev && (prev.underlay.address !== ep.address || prev.underlay.port !== ep.port)) {
+      dp.fdbRemoveByPeer(prev.underlay);
+    }
+    for (const e of m.record.endpoints) {
+      if (!dp.network(e.vni)) continue;
+      const k = `${e.vni}|${e.mac}`;
+      cur.macs.set(k, { vni: e.vni, mac: e.mac });
+      if (!dp.fdbSetRemote(e.vni, e.mac, ep)) this.log.debug({ member: name, vni: e.vni, mac: e.mac }, 'FDB full or network gone');
+      for (const ip of e.ips) {
+        try {
+          dp.neighSet(e.vni, ip, e.mac);
+          cur.ips.set(`${e.vni}|${ip}`, { vni: e.vni, ip });
+        } catch (err) {
+          this.log.debug({ member: name, ip, err: (err as Error).message }, 'unusable neighbour entry');
+        }
+      }
+    }
+    if (prev) {
+      for (const [k, { vni, mac }] of prev.macs) if (!cur.macs.has(k)) dp.fdbDelete(vni, mac);
+      for (const [k, { vni, ip }] of prev.ips) if (!cur.ips.has(k)) dp.neighDelete(vni, ip);
+    }
+    this.programmed.set(name, cur);
+  }
+
+  private scheduleFlood(): void {
+    if (this.floodTimer) return;
+    this.floodTimer = this.clock.setTimer(20, () => {
+      this.floodTimer = null;
+      this.recomputeFlood();
+    });
+  }
+
+  /** Flood list per VNI: the live members serving it (plus static peers, if any). */
+  private recomputeFlood(): void {
+    const dp = this.agent?.datapath;
+    const node = this.node;
+    if (!dp || !node) return;
+    const byVni = new Map<number, Endpoint[]>();
+    for (const n of this.config.networks) byVni.set(n.vni, [...this.config.peers]);
+    for (const m of node.members()) {
+      if (m.name === node.name || (m.state !== 'alive' && m.state !== 'suspect')) continue;
+      const ep = underlayEndpoint(m.record.underlay);
+      if (!ep) continue;
+      for (const v of m.record.vnis) byVni.get(v)?.push(ep);
+    }
+    for (const [vni, eps] of byVni) dp.setNetworkPeers(vni, eps);
+  }
+
+  /** Members for status and GET /v1/members. */
+  members(): {
+    name: string; state: string; incarnation: number; since: string; address: string; underlay: string;
+    vnis: number[]; endpoints: number; self: boolean;
+  }[] {
+    const node = this.node;
+    if (!node) return [];
+    const nowWall = Date.now();
+    const now = this.clock.now();
+    return node.members().map((m) => ({
+      name: m.name,
+      state: m.state,
+      incarnation: m.incarnation,
+      since: new Date(nowWall - (now - m.changedAt)).toISOString(),
+      address: m.record.gossip,
+      underlay: m.record.underlay,
+      vnis: m.record.vnis,
+      endpoints: m.record.endpoints.length,
+      self: m.name === node.name,
+    }));
+  }
+
+  /** FDB entries per network for GET /v1/fdb. */
+  fdb(): { network: string; vni: number; entries: { mac: string; kind: string; peer: string | null; idleMs: number; ips: string[] }[] }[] {
+    const dp = this.agent?.datapath;
+    if (!dp) return [];
+    return dp.networks().map((n) => ({
+      network: n.config.name,
+      vni: n.config.vni,
+      entries: n.fdb.entries().map((e) => ({
+        mac: e.mac,
+        kind: e.kind,
+        peer: e.peer ? (e.peer as unknown as { label: string }).label : null,
+        idleMs: Math.round(e.idleMs),
+        ips: [...e.ipv4, ...e.ipv6],
+      })),
+    }));
+  }
+
+  status(): unknown {
+    const node = this.node;
+    if (!node) return { started: false };
+    const fdbEntries = this.agent?.datapath ? this.agent.datapath.networks().reduce((n, x) => n + x.fdb.entries().length, 0) : 0;
+    return {
+      self: node.name,
+      address: node.transport.address,
+      incarnation: node.self.incarnation,
+      profile: this.config.gossip?.profile,
+      seedsAnswered: this.joined,
+      liveMembers: node.liveMembers,
+      healthScore: node.awareness.getHealthScore(),
+      fdbEntries,
+      members: this.members(),
+      stats: node.stats,
+    };
+  }
+
+  ready(): boolean {
+    return this.node !== null && this.node.running;
+  }
+
+  reload(config: Config): void {
+    const node = this.node;
+    this.config = config;
+    if (!node || !config.gossip) return;
+    node.seeds = config.gossip.seeds.map((s) => formatAddr(s.address, s.port));
+    if (config.gossip.keyFile && !this.opts.keys) {
+      try {
+        node.keyring.replace(readKeyring(config.gossip.keyFile));
+        this.log.info({ keys: node.keyring.size }, 'cluster keyring reloaded');
+      } catch (e) {
+        this.log.warn({ err: (e as Error).message }, 'cluster keyring reload failed; keeping the old keys');
+      }
+    }
+    try {
+      node.updateLocal({ vnis: config.networks.map((n) => n.vni), endpoints: this.localEndpoints() });
+    } catch (e) {
+      this.log.warn({ err: (e as Error).message }, 'cannot announce the new networks');
+    }
+    for (const m of node.members()) if (m.name !== node.name) this.sync(m.name);
+    this.recomputeFlood();
+  }
+
+  async stop(): Promise<void> {
+    this.pollTimer?.cancel();
+    this.floodTimer?.cancel();
+    const node = this.node;
+    if (!node) return;
+    await new Promise<void>((resolve) => node.leave(() => resolve()));
+    await node.shutdown();
+    this.log.info({}, 'left the cluster');
+  }
+}
+
+/** Factory for src/cli/extensions.ts: a gossip extension when the config has a `gossip` section. */
+export function createGossipExtension(config: Config, logger: Logger): AgentExtension | null {
+  return config.gossip ? new GossipExtension(config, logger) : null;
+}
+
+export type { NodeRecord };
