@@ -17,6 +17,16 @@
  *   9. ONE udp.sendBatch for the batch (more only when a flood overflows the descriptor table);
  *      count per network and per peer; unsent → `send_failed`. ARP/ND replies: one TAP writeBatch.
  *
+ * Fast path (a network whose TAP reports `vnetHdr`, see `VnetTapDevice`): step 1 is `readBatchVnet`
+ * into 64 KiB slots of their own slab (TSO super-frames with their gso type and MSS); steps 2–7 run
+ * once per super-frame (one FDB decision, one VXLAN header); step 4 checks what goes on the wire (a
+ * super-frame: every MSS-sized segment, headers included, must fit; else `oversize_frame`); step 9
+ * is `sendBatchGso`, where the transport cuts super-frames into segments behind a copy of the VXLAN
+ * header (UDP GSO or sendmmsg). Counters: txFrames/txFrameBytes count what the TAP gave (a
+ * super-frame once), txPackets/txBytes what goes on the wire (one per segment, VXLAN header +
+ * segment bytes, computed from the parsed headers exactly as the transport cuts them).
+ * Encrypted networks are sealed per datagram and refuse a vnet TAP (the agent opens theirs without).
+ *
  * Inbound (outside → inside), per UDP readiness, up to `burst` batches:
  *   1. recvBatch into the UDP slab (datagram at slot + 0), source address records alongside;
  *   2. cipher envelopes (if a cipher is set): cipher.openBatch in place → plaintext VXLAN, consumed
@@ -27,7 +37,9 @@
  *      `own_src_mac` (the TAP's MAC or a local FDB entry);
  *   6. learn the inner source MAC → the sending peer (remote entry);
  *   7. one TAP writeBatch per network per batch, descriptors pointing INTO the receive slab at +8
- *      (no copy); unwritten → `tap_write_failed`.
+ *      (no copy); unwritten → `tap_write_failed`. (With UDP GRO on, the transport splits coalesced
+ *      buffers back into datagrams; a vnet TAP's writeBatch coalesces TCP segment runs into GSO
+ *      frames: both invisible here.)
  *   Identity per network: rxDelivered + Σ rxDrops = rxPackets.
  *
  * A frame never crosses from one VNI to another: outbound frames carry their TAP's VNI; inbound
@@ -128,6 +140,84 @@ export interface PacketCipher {
   detach?(): void;
 }
 
+// ---- fast-path seams ----------------------------------------------------------------------------
+
+/**
+ * A TAP opened with IFF_VNET_HDR (`NativeTap` with `vnetHdr: true`): frames come with their virtio
+ * gso type and MSS (`gso[2i]`, `gso[2i+1]`; type 0 = a plain frame whose checksum is complete) and
+ * may be TCP super-frames of up to `VNET_FRAME_MAX` bytes; slots need that much after the headroom.
+ * `writeBatch` keeps its contract (the device coalesces TCP segment runs itself).
+ */
+export interface VnetTapDevice extends TapDevice {
+  readonly vnetHdr: boolean;
+  readBatchVnet(batch: RxBatch, gso: Uint16Array): number;
+}
+
+/**
+ * A transport that can cut TSO super-frames (`NativeUdp.sendBatchGso`): descriptor j with
+ * `gso[2j] !== 0` is a `prefixLen`-byte prefix + super-frame sent as MSS-sized segments.
+ */
+export interface GsoUdpTransport extends UdpTransport {
+  sendBatchGso(batch: TxBatch, gso: Uint16Array, prefixLen?: number): number;
+}
+
+/** Largest frame a vnet TAP hands over (64 KiB TSO super-frame + Ethernet header; = native-io VNET_MAX_FRAME). */
+export const VNET_FRAME_MAX = 65536 + 14;
+/** virtio_net_hdr gso types (linux/virtio_net.h). */
+const GSO_TCPV4 = 1;
+const GSO_TCPV6 = 4;
+const GSO_ECN = 0x80;
+/** Most segments the transport cuts one super-frame into (native VX_GSO_MAX_SEGS). */
+const GSO_MAX_SEGS = 256;
+
+export function isVnetTap(tap: TapDevice): tap is VnetTapDevice {
+  const t = tap as Partial<VnetTapDevice>;
+  return t.vnetHdr === true && typeof t.readBatchVnet === 'function';
+}
+
+export function isGsoUdp(udp: UdpTransport): udp is GsoUdpTransport {
+  return typeof (udp as Partial<GsoUdpTransport>).sendBatchGso === 'function';
+}
+
+/** Payload bytes after the headers of the last super-frame parsed by `tsoHeaderLen`. */
+let tsoPayload = 0;
+
+/**
+ * Header length (Ethernet + IP + TCP) of TCP super-frame `b[off, off+len)` of virtio type `type`,
+ * parsed exactly as the transport's segmenter does (native gso.c `vx_parse_tcp`: untagged IPv4
+ * without fragmentation or IPv6 with TCP as next header; bytes past the IP length are not sent);
+ * sets `tsoPayload`. −1 when the transport could not cut it.
+ */
+export function tsoHeaderLen(b: Buffer, off: number, len: number, type: number): number {
+  const t = type & ~GSO_ECN;
+  if (len < ETH_HLEN) return -1;
+  const et = (b[off + 12] << 8) | b[off + 13];
+  const ip = off + ETH_HLEN;
+  let l4: number;
+  let end: number;
+  if (et === ETHERTYPE_IPV4 && t === GSO_TCPV4) {
+    if (len < ETH_HLEN + 20 || b[ip] >>> 4 !== 4) return -1;
+    const ihl = (b[ip] & 15) * 4;
+    const tot = (b[ip + 2] << 8) | b[ip + 3];
+    if (ihl < 20 || tot < ihl + 20 || ETH_HLEN + tot > len) return -1;
+    if (b[ip + 9] !== 6 || (((b[ip + 6] << 8) | b[ip + 7]) & 0x3fff) !== 0) return -1;
+    l4 = ETH_HLEN + ihl;
+    end = ETH_HLEN + tot;
+  } else if (et === ETHERTYPE_IPV6 && t === GSO_TCPV6) {
+    if (len < ETH_HLEN + 40 || b[ip] >>> 4 !== 6 || b[ip + 6] !== 6) return -1;
+    const pl = (b[ip + 4] << 8) | b[ip + 5];
+    if (pl < 20 || ETH_HLEN + 40 + pl > len) return -1;
+    l4 = ETH_HLEN + 40;
+    end = ETH_HLEN + 40 + pl;
+  } else {
+    return -1;
+  }
+  const doff = (b[off + l4 + 12] >>> 4) * 4;
+  if (doff < 20 || l4 + doff > end) return -1;
+  tsoPayload = end - l4 - doff;
+  return l4 + doff;
+}
+
 // ---- peers and networks ---------------------------------------------------------------------------
 
 /** A peer host on the underlay. One object per address (see `addr.ts` on why ports are not keys). */
@@ -176,9 +266,12 @@ class Network implements DatapathNetwork {
   tapTx!: TxBatch;
   rxPending = 0;
   removed = false;
+  /** The TAP is a vnet TAP: read with readBatchVnet into the 64 KiB slab (fast path). */
+  readonly vnet: boolean;
 
   constructor(readonly config: NetworkConfig, readonly tap: TapDevice, fdbCfg: FdbConfig, clock: Clock) {
     this.fdb = new Fdb<Peer>({ ...fdbCfg, clock, counters: this.counters });
+    this.vnet = isVnetTap(tap);
   }
 }
 
@@ -199,7 +292,8 @@ export interface DatapathOptions {
   headroom?: number;
   /**
    * Bytes per slab slot (TAP and UDP); default headroom + 2048, raised automatically to fit the
-   * largest network frame + 64 bytes of tailroom. The fast path (GSO) will use 64 KiB + headroom.
+   * largest network frame + 64 bytes of tailroom. Vnet TAPs (fast path) read into a separate slab
+   * of `batchSize` slots of headroom + VNET_FRAME_MAX (+ tailroom), allocated with the first one.
    */
   slotSize?: number;
   /** Batches processed per readiness callback before yielding (fairness); default 8. */
@@ -285,6 +379,20 @@ export class Datapath {
   private tx!: TxBatch;
   private txPeer: (Peer | null)[] = [];
   private txCap = 0;
+  /** Per send descriptor: virtio gso type + MSS (0 = plain), datagrams and bytes it puts on the wire. */
+  private txGso!: Uint16Array;
+  private txSegs!: Uint16Array;
+  private txWire!: Uint32Array;
+
+  // fast path memory (allocated with the first vnet TAP): 64 KiB slots; `vtx` shares tx's arrays
+  private readonly gsoUdp: GsoUdpTransport | null;
+  private vnetSlab: Buffer | null = null;
+  private vnetSlot = 0;
+  private vnetRx!: RxBatch;
+  private vnetGso!: Uint16Array;
+  private vtx!: TxBatch;
+  /** The descriptor table in use (tx, or vtx while a vnet batch is processed). */
+  private cur!: TxBatch;
   private seal!: CipherBatch;
   private replySlab!: Buffer;
   private replies!: TxBatch;
@@ -321,6 +429,7 @@ export class Datapath {
     this.burst = Math.max(1, Math.floor(opts.burst ?? 8));
     this.maxLearnedPeers = opts.maxLearnedPeers ?? 4096;
     this.sourceCount = Math.max(1, Math.min(256, this.udp.sourceCount | 0));
+    this.gsoUdp = isGsoUdp(this.udp) ? this.udp : null;
     this.slotSize = opts.slotSize ?? this.headroom + 2048;
     for (const n of opts.networks) this.slotSize = Math.max(this.slotSize, this.neededSlot(n.config));
     this.allocate();
@@ -562,7 +671,7 @@ export class Datapath {
     for (let round = 0; round < this.burst; round++) {
       let n: number;
       try {
-        n = net.tap.readBatch(this.tapRx);
+        n = net.vnet ? (net.tap as VnetTapDevice).readBatchVnet(this.vnetRx, this.vnetGso) : net.tap.readBatch(this.tapRx);
       } catch (e) {
         this.warn('tap_read', e, { tap: net.tap.name });
         return;
@@ -571,24 +680,34 @@ export class Datapath {
       if (!this.running || net.removed) continue; // drain and discard
       this.counters.tapBatches++;
       this.hist.tapRead.add(n);
-      this.processTapBatch(net, n);
+      if (net.vnet) {
+        this.cur = this.vtx;
+        try {
+          this.processTapBatch(net, n, this.vnetSlab!, this.vnetSlot, this.vnetRx.lens, this.vnetGso);
+        } finally {
+          this.cur = this.tx;
+        }
+      } else {
+        this.processTapBatch(net, n, this.tapSlab, this.slotSize, this.tapRx.lens, null);
+      }
       if (n < this.batchSize) return;
     }
   }
 
-  private processTapBatch(net: Network, n: number): void {
+  /**
+   * Steps 2–9 of the outbound pipeline over `n` frames at `slab[i * slot + headroom]`. `gso` (vnet
+   * TAPs only) holds each frame's virtio gso type and MSS; descriptors go to `this.cur`.
+   */
+  private processTapBatch(net: Network, n: number, slab: Buffer, slot: number, lens: Uint32Array, gso: Uint16Array | null): void {
     const now = this.clock.now();
-    const slab = this.tapSlab;
-    const lens = this.tapRx.lens;
     const c = net.counters;
     const fdb = net.fdb;
-    const slot = this.slotSize;
     const head = this.headroom;
     const enc = net.config.encrypted;
     const vni = net.config.vni;
     const canSend = !enc || this.cipher !== null;
     fdb.setNow(now);
-    this.tx.count = 0;
+    this.cur.count = 0;
     this.scratchUsed = 0;
     this.replies.count = 0;
     for (let i = 0; i < n; i++) {
@@ -606,17 +725,36 @@ export class Datapath {
         const sLo = ((slab[off + 8] << 24) | (slab[off + 9] << 16) | (slab[off + 10] << 8) | slab[off + 11]) >>> 0;
         if ((sHi | sLo) !== 0) {
           const s = fdb.learnLocal(sHi, sLo);
-          if (s >= 0) this.snoop(fdb, s, off, len);
+          if (s >= 0) this.snoop(slab, fdb, s, off, len);
         }
       }
       const tagged = isVlanTpid((slab[off + 12] << 8) | slab[off + 13]);
-      if (len > (tagged ? net.maxTagged : net.maxUntagged)) {
-        c.txDrops[TX_OVERSIZE]++;
-        continue;
+      // what goes on the wire: the frame itself, or (TSO super-frame) each of its segments
+      const gsoType = gso === null ? 0 : gso[2 * i];
+      let segs = 1;
+      let wire = len + VXLAN_HLEN;
+      if (gsoType === 0) {
+        if (len > (tagged ? net.maxTagged : net.maxUntagged)) {
+          c.txDrops[TX_OVERSIZE]++;
+          continue;
+        }
+      } else {
+        const mss = gso![2 * i + 1];
+        const hlen = this.gsoUdp === null || mss === 0 ? -1 : tsoHeaderLen(slab, off, len, gsoType);
+        if (hlen < 0 || hlen + mss > net.maxUntagged) {
+          c.txDrops[TX_OVERSIZE]++;
+          continue;
+        }
+        segs = tsoPayload === 0 ? 1 : Math.ceil(tsoPayload / mss);
+        if (segs > GSO_MAX_SEGS) {
+          c.txDrops[TX_OVERSIZE]++;
+          continue;
+        }
+        wire = segs * (VXLAN_HLEN + hlen) + tsoPayload;
       }
       let peer: Peer | null = null;
       if ((slab[off] & 1) !== 0) {
-        if (!tagged && this.trySuppress(net, off, len)) continue;
+        if (!tagged && gsoType === 0 && this.trySuppress(slab, net, off, len)) continue;
       } else {
         const dHi = (slab[off] << 8) | slab[off + 1];
         const dLo = ((slab[off + 2] << 24) | (slab[off + 3] << 16) | (slab[off + 4] << 8) | slab[off + 5]) >>> 0;
@@ -649,17 +787,18 @@ export class Datapath {
       slab[pkt + 7] = 0;
       const plen = len + VXLAN_HLEN;
       const src = this.sourceCount > 1 ? flowHash(slab, off, len) % this.sourceCount : 0;
+      const mss = gsoType === 0 ? 0 : gso![2 * i + 1];
       if (peer !== null) {
-        this.emit(net, pkt, plen, src, peer);
+        this.emit(net, pkt, plen, src, peer, gsoType, mss, segs, wire);
       } else {
         c.txFlooded++;
         const peers = net.floodPeers;
         if (enc) {
-          // each peer's copy is sealed separately: copies first, the in-place one last
-          for (let p = 1; p < peers.length; p++) this.emit(net, this.copyToScratch(net, pkt, plen), plen, src, peers[p]);
-          this.emit(net, pkt, plen, src, peers[0]);
+          // each peer's copy is sealed separately: copies first, the in-place one last (never vnet)
+          for (let p = 1; p < peers.length; p++) this.emit(net, this.copyToScratch(net, pkt, plen), plen, src, peers[p], 0, 0, 1, plen);
+          this.emit(net, pkt, plen, src, peers[0], 0, 0, 1, plen);
         } else {
-          for (let p = 0; p < peers.length; p++) this.emit(net, pkt, plen, src, peers[p]);
+          for (let p = 0; p < peers.length; p++) this.emit(net, pkt, plen, src, peers[p], gsoType, mss, segs, wire);
         }
       }
     }
@@ -671,15 +810,23 @@ export class Datapath {
     this.flushTx(net);
   }
 
-  /** Adds one send descriptor; flushes first when the table is full. */
-  private emit(net: Network, off: number, len: number, src: number, peer: Peer): void {
-    const tx = this.tx;
+  /**
+   * Adds one send descriptor (`gsoType`/`mss` non-zero: a super-frame that becomes `segs` datagrams,
+   * `wire` bytes in all); flushes first when the table is full.
+   */
+  private emit(net: Network, off: number, len: number, src: number, peer: Peer, gsoType: number, mss: number, segs: number,
+    wire: number): void {
+    const tx = this.cur;
     if (tx.count === this.txCap) this.flushTx(net);
     const j = tx.count++;
     tx.offs[j] = off;
     tx.lens[j] = len;
     tx.srcIdx[j] = src;
     tx.addrs.set(peer.record, j * ADDR_LEN);
+    this.txGso[2 * j] = gsoType;
+    this.txGso[2 * j + 1] = mss;
+    this.txSegs[j] = segs;
+    this.txWire[j] = wire;
     this.txPeer[j] = peer;
   }
 
@@ -694,7 +841,7 @@ export class Datapath {
 
   /** Seals (encrypted networks), sends the descriptors, counts. */
   private flushTx(net: Network): void {
-    const tx = this.tx;
+    const tx = this.cur;
     const c = net.counters;
     if (tx.count > 0 && net.config.encrypted) {
       const cipher = this.cipher;
@@ -718,6 +865,7 @@ export class Datapath {
             tx.offs[k] = sb.outOffs[j];
             tx.lens[k] = sb.outLens[j];
             tx.srcIdx[k] = tx.srcIdx[j];
+            this.txWire[k] = sb.outLens[j];
             if (k !== j) tx.addrs.copyWithin(k * ADDR_LEN, j * ADDR_LEN, (j + 1) * ADDR_LEN);
             this.txPeer[k] = this.txPeer[j];
             k++;
@@ -732,22 +880,27 @@ export class Datapath {
     if (tx.count === 0) return;
     const count = tx.count;
     this.hist.udpSend.add(count);
-    const sent = this.safeSend(tx);
-    for (let j = 0; j < sent; j++) {
-      const l = tx.lens[j];
-      c.txPackets++;
-      c.txBytes += l;
+    const sent = tx === this.vtx ? this.safeSendGso(tx) : this.safeSend(tx);
+    const segs = this.txSegs;
+    const wire = this.txWire;
+    let failed = 0;
+    for (let j = 0; j < count; j++) {
+      if (j >= sent) {
+        failed += segs[j];
+        continue;
+      }
       const pc = this.txPeer[j]!.counters;
-      pc.txPackets++;
-      pc.txBytes += l;
+      c.txPackets += segs[j];
+      c.txBytes += wire[j];
+      pc.txPackets += segs[j];
+      pc.txBytes += wire[j];
     }
-    if (sent < count) c.txDrops[TX_SEND_FAILED] += count - sent;
+    if (failed > 0) c.txDrops[TX_SEND_FAILED] += failed;
     tx.count = 0;
   }
 
   /** Records the IPv4/IPv6/ARP-sender address of a frame from the local entry `s`. */
-  private snoop(fdb: Fdb<Peer>, s: number, off: number, len: number): void {
-    const b = this.tapSlab;
+  private snoop(b: Buffer, fdb: Fdb<Peer>, s: number, off: number, len: number): void {
     const et = (b[off + 12] << 8) | b[off + 13];
     if (et === ETHERTYPE_IPV4) {
       if (len >= ETH_HLEN + 20 && b[off + 14] >>> 4 === 4) {
@@ -763,9 +916,8 @@ export class Datapath {
   }
 
   /** ARP request / neighbour solicitation for a known remote endpoint → reply queued for the TAP. */
-  private trySuppress(net: Network, off: number, len: number): boolean {
+  private trySuppress(b: Buffer, net: Network, off: number, len: number): boolean {
     if (net.neigh.size === 0) return false;
-    const b = this.tapSlab;
     const et = (b[off + 12] << 8) | b[off + 13];
     let mac = -1;
     let isArp = false;
@@ -993,7 +1145,12 @@ export class Datapath {
     const txLens = new Uint32Array(this.txCap);
     const txAddrs = Buffer.alloc(this.txCap * ADDR_LEN);
     this.tx = { slab: this.tapSlab, offs: txOffs, lens: txLens, addrs: txAddrs, srcIdx: new Uint8Array(this.txCap), count: 0 };
+    this.cur = this.tx;
     this.txPeer = new Array<Peer | null>(this.txCap).fill(null);
+    this.txGso = new Uint16Array(2 * this.txCap);
+    this.txSegs = new Uint16Array(this.txCap);
+    this.txWire = new Uint32Array(this.txCap);
+    if (this.vnetSlab !== null) this.allocateVnet();
     this.seal = {
       slab: this.tapSlab, offs: txOffs, lens: txLens, addrs: txAddrs, vnis: new Uint32Array(this.txCap),
       outOffs: new Uint32Array(this.txCap), outLens: new Uint32Array(this.txCap), status: new Uint8Array(this.txCap), count: 0,
@@ -1014,6 +1171,22 @@ export class Datapath {
     for (const net of this.byVni.values()) this.allocateNet(net);
   }
 
+  /**
+   * Fast-path slab: `batchSize` slots of headroom + VNET_FRAME_MAX + tailroom (≈ 4.2 MB for 64), and
+   * `vtx`, the descriptor table over it (the same arrays as `tx`: one batch is processed at a time).
+   */
+  private allocateVnet(): void {
+    const B = this.batchSize;
+    if (this.vnetSlab === null) {
+      this.vnetSlot = Math.ceil((this.headroom + VNET_FRAME_MAX + TAILROOM) / 64) * 64;
+      this.vnetSlab = Buffer.alloc(this.vnetSlot * B);
+      this.vnetRx = { slab: this.vnetSlab, slotSize: this.vnetSlot, headroom: this.headroom, slots: B, lens: new Uint32Array(B), addrs: Buffer.alloc(0) };
+      this.vnetGso = new Uint16Array(2 * B);
+    }
+    const t = this.tx;
+    this.vtx = { slab: this.vnetSlab, offs: t.offs, lens: t.lens, addrs: t.addrs, srcIdx: t.srcIdx, count: 0 };
+  }
+
   private allocateNet(net: Network): void {
     const B = this.batchSize;
     net.tapTx = { slab: this.udpSlab, offs: new Uint32Array(B), lens: new Uint32Array(B), addrs: Buffer.alloc(0), srcIdx: new Uint8Array(0), count: 0 };
@@ -1024,6 +1197,9 @@ export class Datapath {
     if (!Number.isInteger(config.vni) || config.vni < 0 || config.vni > 0xffffff) throw new RangeError(`bad VNI ${config.vni}`);
     if (this.byVni.has(config.vni)) throw new RangeError(`VNI ${config.vni} already configured`);
     const net = new Network(config, tap, this.fdbCfg, this.clock);
+    // sealing works per datagram: a TSO super-frame could not be sealed whole
+    if (net.vnet && config.encrypted) throw new RangeError(`network ${config.name}: an encrypted network needs a TAP without IFF_VNET_HDR`);
+    if (net.vnet && this.vnetSlab === null) this.allocateVnet();
     this.byVni.set(config.vni, net);
     this.netList = [...this.byVni.values()];
     this.allocateNet(net);
@@ -1118,6 +1294,17 @@ export class Datapath {
   private safeSend(b: TxBatch): number {
     try {
       const n = this.udp.sendBatch(b);
+      return n > 0 ? Math.min(n, b.count) : 0;
+    } catch (e) {
+      this.warn('udp_send', e, {});
+      return 0;
+    }
+  }
+
+  /** The vnet batch: super-frames are cut by the transport (descriptor gso info in `txGso`). */
+  private safeSendGso(b: TxBatch): number {
+    try {
+      const n = this.gsoUdp !== null ? this.gsoUdp.sendBatchGso(b, this.txGso, VXLAN_HLEN) : this.udp.sendBatch(b);
       return n > 0 ? Math.min(n, b.count) : 0;
     } catch (e) {
       this.warn('udp_send', e, {});
