@@ -10,12 +10,16 @@ import { demo } from './demo';
 import { help } from './help';
 import { keygen } from './keygen';
 import { version } from './version';
+import { status } from './status';
+import { members } from './members';
+import { fdb } from './fdb';
 
 export const commands: readonly Command[] = [
   agent,
   checkConfig,
   demo,
   keygen,
+  status, members, fdb, // gossip engineer's: control-API views
   version,
   help,
 ];

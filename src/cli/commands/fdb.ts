@@ -1,0 +1,42 @@
+/** `vxmesh fdb [--json] [--api ADDR]`: forwarding database per network (GET /v1/fdb) as a table. */
+
+import type { Command } from '../command';
+import { out, parseCommandArgs } from '../command';
+import { API_OPTIONS, apiGet, table } from './status';
+
+interface FdbJson {
+  networks: { network: string; vni: number; entries: { mac: string; kind: string; peer: string | null; idleMs: number; ips: string[] }[] }[];
+}
+
+export function renderFdb(r: FdbJson): string {
+  const rows: (string | number)[][] = [];
+  for (const n of r.networks) {
+    for (const e of n.entries) rows.push([n.network, n.vni, e.mac, e.kind, e.peer ?? '(local)', e.ips.join(',') || '-', e.kind === 'static' ? '-' : `${Math.round(e.idleMs / 1000)}s`]);
+  }
+  if (rows.length === 0) return '(no entries)';
+  return table(['NETWORK', 'VNI', 'MAC', 'KIND', 'HOST', 'IPS', 'IDLE'], rows);
+}
+
+export const fdb: Command = {
+  name: 'fdb',
+  summary: 'Show the forwarding database: which host each MAC lives behind',
+  usage: [
+    'Usage: vxmesh fdb [--json] [--api HOST:PORT]',
+    '',
+    'Reads GET /v1/fdb from the agent: per network, every MAC with its kind (local = learned on',
+    'this host\'s bridge, remote = learned from VXLAN traffic, static = programmed from gossip),',
+    'the host (underlay endpoint) it lives behind, its IP addresses and idle time.',
+    '',
+    'Options:',
+    '      --json            print the raw JSON',
+    '  -a, --api HOST:PORT   the agent\'s api.listen (default 127.0.0.1:9469)',
+    '',
+    'Exit codes: 0 success, 1 agent unreachable or gossip off, 2 bad arguments.',
+  ].join('\n'),
+  async run(args) {
+    const { values } = parseCommandArgs(args, API_OPTIONS);
+    const r = (await apiGet(values.api, '/v1/fdb')) as FdbJson;
+    out(values.json ? JSON.stringify(r, null, 2) : renderFdb(r));
+    return 0;
+  },
+};
