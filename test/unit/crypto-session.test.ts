@@ -12,6 +12,7 @@ import * as assert from 'node:assert/strict';
 import { FakeClock } from '../../src/clock';
 import type { Endpoint } from '../../src/config/types';
 import { ADDR_LEN, endpointToRecord } from '../../src/dataplane/addr';
+import { seededRandom } from '../../src/dataplane/memory-io';
 import {
   CIPHER_CONSUMED, CIPHER_FAILED, CIPHER_NO_SESSION, CIPHER_OK, CIPHER_QUEUED, type CipherBatch,
 } from '../../src/dataplane/datapath';
@@ -603,4 +604,42 @@ test('bounded key table: previous keypairs are evicted for new sessions; when no
   assert.equal(session(a, e).current, null, 'no slot left for e');
   assert.equal(e.delivered.length, 0);
   for (const x of [b, c, d]) assert.equal(x.open(a.endpoint, a.seal(x.endpoint, vx('still'))[1]!)[0], CIPHER_OK, 'others unaffected');
+});
+
+test('garbage envelopes (random types 1-4, lengths, bytes) never throw and never deliver', () => {
+  const { a, b } = established();
+  const r = seededRandom(99);
+  const rnd = (n: number): number => Math.floor(r() * n);
+  const bt = batch(64, 64 * 256);
+  const kp = session(b, a).current!;
+  const before = kp.replay.snapshot();
+  let delivered = 0;
+  for (let round = 0; round < 200; round++) {
+    bt.count = 64;
+    for (let i = 0; i < 64; i++) {
+      const len = rnd(4) === 0 ? [148, 92, 64, 32][rnd(4)] : 4 + rnd(200);
+      bt.offs[i] = i * 256;
+      bt.lens[i] = len;
+      for (let k = 0; k < len; k++) bt.slab[i * 256 + k] = rnd(256);
+      bt.slab[i * 256] = 1 + rnd(4);
+      bt.slab[i * 256 + 1] = bt.slab[i * 256 + 2] = bt.slab[i * 256 + 3] = 0;
+      if (rnd(3) === 0 && len >= 16) { // a real index and a fresh counter: only the tag can reject it
+        bt.slab.writeUInt32LE(kp.localIndex, i * 256 + 4);
+        bt.slab.writeUInt32LE(100 + rnd(5000), i * 256 + 8);
+        bt.slab.writeUInt32LE(0, i * 256 + 12);
+      }
+      endpointToRecord(a.endpoint).copy(bt.addrs, i * ADDR_LEN);
+      bt.status[i] = CIPHER_FAILED;
+    }
+    b.sm.openBatch(bt);
+    for (let i = 0; i < 64; i++) {
+      assert.ok(bt.status[i] === CIPHER_FAILED || bt.status[i] === CIPHER_CONSUMED, `status ${bt.status[i]}`);
+      if (bt.status[i] === CIPHER_OK) delivered++;
+    }
+  }
+  assert.equal(delivered, 0);
+  assert.deepEqual(kp.replay.snapshot(), before);
+  assert.ok(b.sm.counters.rxBadTag > 0 && b.sm.counters.hsBadMac > 0);
+  // the real session still works
+  assert.equal(b.open(a.endpoint, a.seal(b.endpoint, vx('after the storm'))[1]!)[0], CIPHER_OK);
 });
