@@ -14,7 +14,7 @@
  * Gossip (src/gossip/swim.ts `GossipNode`, on `extension.node`):
  *   members by state from `node.members()`; probes and failures from `node.prober`; suspicions,
  *   packets and drops (by the fixed GossipDropReason set) from `node.stats`; bytes from
- *   `node.transport.stats`; joined from the extension's `ready()`.
+ *   `node.transport.stats`; joined from the given check (readiness.ts), else the extension's `ready()`.
  */
 
 import type { CryptoMetricsView, GossipMetricsView } from './sources';
@@ -80,7 +80,7 @@ interface GossipExtensionLike {
 const STATES = ['alive', 'suspect', 'dead', 'left'];
 
 /** The gossip extension's view, or null while it has no node. */
-export function gossipViewOf(ext: unknown): GossipMetricsView | null {
+export function gossipViewOf(ext: unknown, joined?: () => boolean): GossipMetricsView | null {
   const e = ext as GossipExtensionLike | null;
   const node = e?.node;
   if (!node) return null;
@@ -107,6 +107,6 @@ export function gossipViewOf(ext: unknown): GossipMetricsView | null {
       };
     },
     rtts: node.rtts ? () => node.rtts!() : undefined,
-    joined: () => (e.ready ? e.ready() : true),
+    joined: joined ?? (() => (e.ready ? e.ready() : true)),
   };
 }

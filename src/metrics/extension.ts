@@ -16,6 +16,7 @@ import { healthzHandler, readyzHandler, type CheckReport } from '../api/health';
 import { metricsHandler } from '../api/metrics';
 import { VxmeshMetrics } from './registry';
 import { cryptoViewOf, gossipViewOf } from './adapters';
+import { gossipJoined, serviceReady } from './readiness';
 import type { LoopMonitorOptions } from './loop';
 import type { CryptoMetricsView, DatapathMetricsView, GossipMetricsView } from './sources';
 
@@ -63,16 +64,16 @@ export class OpsExtension implements AgentExtension {
     // The Datapath satisfies the metrics view structurally (checked here by the compiler); read
     // through the agent so that a data path replaced later is still the one scraped.
     this.metrics.attachDatapath((): DatapathMetricsView | null => agent.datapath ?? null);
-    this.metrics.attachGossip(lazyView<GossipMetricsView>(agent, 'gossip', gossipViewOf));
+    this.metrics.attachGossip(lazyView<GossipMetricsView>(agent, 'gossip', (ext) => gossipViewOf(ext, () => gossipJoined(agent))));
     this.metrics.attachCrypto(lazyView<CryptoMetricsView>(agent, 'crypto', cryptoViewOf));
-    this.metrics.setReady(() => agent.ready().ok);
+    this.metrics.setReady(() => serviceReady(agent).ok);
     this.metrics.setInfo({ version: this.version, node: agent.config.node.name });
     this.metrics.start();
     const api = agent.api;
     if (api) {
       api.route('GET', '/metrics', metricsHandler(this.metrics));
       api.route('GET', '/healthz', healthzHandler(() => this.liveness()));
-      api.route('GET', '/readyz', readyzHandler(() => agent.ready()));
+      api.route('GET', '/readyz', readyzHandler(() => serviceReady(agent)));
     } else {
       this.logger.warn({}, 'no control API: /metrics, /healthz and /readyz are not served');
     }

@@ -7,8 +7,9 @@
  *   on SIGHUP:  await service.reload(() => agent.applyConfig(load()));   // RELOADING=1 … READY=1
  *   on SIGTERM: service.stopping(); await agent.stop();                  // STOPPING=1
  *
- * READY=1 is sent only when `agent.ready().ok` (TAPs open, UDP bound, config loaded, extensions —
- * gossip joined when seeds are set — ready), checked at once and then every `readyPollMs`. The
+ * READY=1 is sent only when the service is ready (readiness.ts: `agent.ready()` — TAPs open, UDP
+ * bound, config loaded, extensions ready — and gossip joined when seeds are set), checked at once
+ * and then every `readyPollMs`. The
  * watchdog pings only while the data path is healthy (the ops extension's verdict: data path
  * running, UDP socket open, event loop not stalled). Reload results are counted in the ops
  * extension's metrics (`vxmesh_config_reloads_total`).
@@ -21,6 +22,7 @@ import type { Logger } from '../log';
 import { nullLogger } from '../log';
 import { OpsExtension } from './extension';
 import { SystemdNotifier } from './systemd';
+import { serviceReady } from './readiness';
 
 export interface AgentServiceOptions {
   notifier?: SystemdNotifier;
@@ -101,7 +103,7 @@ export class AgentService {
 
   private checkReady(): boolean {
     if (this.stopped || this.announced || !this.agent) return true;
-    const r = this.agent.ready();
+    const r = serviceReady(this.agent);
     if (!r.ok) {
       if (!this.waitingLogged) {
         this.waitingLogged = true;
