@@ -65,8 +65,10 @@ export interface AgentSystem {
   isUp(name: string): boolean;
   /** Name of the bridge `ifname` is enslaved to, or null. */
   masterOf(ifname: string): string | null;
-  openTap(name: string): OpenedTap;
-  openUdp(opts: { address: string; port: number; family: 4 | 6; sourcePorts: number }): UdpTransport;
+  /** `vnetHdr`: the fast path (IFF_VNET_HDR + checksum/TSO offloads), see config `underlay.offload`. */
+  openTap(name: string, opts?: { vnetHdr: boolean }): OpenedTap;
+  /** `gro`: try UDP GRO receive (fast path); a kernel without it leaves it off, no error. */
+  openUdp(opts: { address: string; port: number; family: 4 | 6; sourcePorts: number; gro?: boolean }): UdpTransport;
 }
 
 export interface AgentOptions {
@@ -127,8 +129,18 @@ export function nativeSystem(): AgentSystem {
     setUp: (n, up) => netdev.setUp(n, up),
     isUp: (n) => netdev.isUp(n),
     masterOf: sysfsMaster,
-    openTap: (n) => NativeTap.open(n),
-    openUdp: (o) => NativeUdp.open(o),
+    openTap: (n, o) => NativeTap.open(n, { vnetHdr: o?.vnetHdr ?? false }),
+    openUdp: (o) => {
+      const u = NativeUdp.open({ address: o.address, port: o.port, family: o.family, sourcePorts: o.sourcePorts });
+      if (o.gro) {
+        try {
+          u.setGro(true);
+        } catch {
+          // no UDP_GRO in this kernel: datagrams arrive one by one (correct, slower)
+        }
+      }
+      return u;
+    },
   };
 }
 
@@ -195,8 +207,9 @@ export class Agent {
     for (const net of c.networks) this.nets.set(net.vni, this.setupNetwork(net));
 
     const u = c.underlay;
-    this.udp = this.system.openUdp({ address: u.address, port: u.port, family: u.family, sourcePorts: u.sourcePorts });
-    this.logger.info({ address: u.address, port: u.port, sourcePorts: u.sourcePorts }, 'underlay UDP bound');
+    const gro = u.offload !== false;
+    this.udp = this.system.openUdp({ address: u.address, port: u.port, family: u.family, sourcePorts: u.sourcePorts, ...(gro ? { gro } : {}) });
+    this.logger.info({ address: u.address, port: u.port, sourcePorts: u.sourcePorts, offload: gro }, 'underlay UDP bound');
 
     this.datapath = new Datapath({
       config: c,
@@ -242,8 +255,21 @@ export class Agent {
         bridgeCreated = true;
         log.info({ bridge: net.bridge }, 'bridge created');
       }
-      tap = sys.openTap(net.tap);
-      log.info({ tap: net.tap, created: tap.created }, tap.created ? 'TAP created' : 'persistent TAP attached');
+      // fast path (vnet TAP, TSO) for plaintext networks unless underlay.offload is false;
+      // encrypted networks seal per datagram and keep a plain TAP
+      const vnetHdr = this.config.underlay.offload !== false && !net.encrypted;
+      if (vnetHdr) {
+        try {
+          tap = sys.openTap(net.tap, { vnetHdr });
+        } catch (e) {
+          log.warn({ tap: net.tap, err: (e as Error).message }, 'TAP offloads unavailable; using plain frames');
+          tap = sys.openTap(net.tap);
+        }
+      } else {
+        tap = sys.openTap(net.tap);
+      }
+      log.info({ tap: net.tap, created: tap.created, vnetHdr: (tap as { vnetHdr?: boolean }).vnetHdr === true },
+        tap.created ? 'TAP created' : 'persistent TAP attached');
       sys.setMtu(net.tap, net.mtu);
       if (bridgeCreated) sys.setMtu(net.bridge, net.mtu);
       const master = sys.masterOf(net.tap);

@@ -48,6 +48,14 @@ export interface UnderlayConfig {
    * (RFC 7348 §5); default 8. 1 = send from `port` itself.
    */
   sourcePorts: number;
+  /**
+   * Fast path (issue 5): open plaintext networks' TAPs with IFF_VNET_HDR + checksum/TSO offloads and
+   * the UDP socket with UDP GRO, so the kernel hands over 64 KiB TCP super-frames that are sent as
+   * UDP GSO segments. Default true; false = one frame per read/datagram (phase-1 behaviour), e.g.
+   * to rule the offloads out when debugging. Encrypted networks never use it. Always set by the
+   * loader; absent (hand-built configs) means true.
+   */
+  offload?: boolean;
 }
 
 export interface GossipConfig {
