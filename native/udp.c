@@ -249,14 +249,34 @@ int vx_udp_recv_batch(vx_udp *u, uint8_t *slab, uint32_t slot_size, uint32_t hea
   return (int)done;
 }
 
-uint32_t vx_udp_send_batch(vx_udp *u, const uint8_t *slab, const uint32_t *offs, const uint32_t *lens,
-                           const uint8_t *addrs, const uint8_t *src_idx, uint32_t count, uint64_t *stats) {
+#ifndef UDP_SEGMENT
+#define UDP_SEGMENT 103
+#endif
+#define VX_GSO_MAX_PER_SEND 64 /* UDP_MAX_SEGMENTS of older kernels */
+#define VX_GSO_MAX_BYTES 65000 /* UDP payload of one GSO send (IP length limit, with headers) */
+#define VX_IOV_MAX 256
+
+/*
+ * sendmmsg of descriptors; with `batching`, a run of consecutive descriptors to the same destination
+ * from the same socket whose lengths are equal (the last may be shorter) becomes ONE message with
+ * UDP_SEGMENT set to that length: the kernel cuts it into exactly those datagrams (same bytes on the
+ * wire), and the whole run crosses the stack, the veth and a UDP_GRO receiver as one skb. A run the
+ * kernel refuses as a whole is resent one datagram per descriptor (per-descriptor error semantics).
+ */
+static uint32_t send_plain(vx_udp *u, const uint8_t *slab, const uint32_t *offs, const uint32_t *lens,
+                           const uint8_t *addrs, const uint8_t *src_idx, uint32_t count, uint64_t *stats,
+                           int batching) {
   struct mmsghdr msgs[VX_CHUNK];
-  struct iovec iov[VX_CHUNK];
+  struct iovec iov[VX_IOV_MAX];
   struct sockaddr_storage names[VX_CHUNK];
+  union {
+    char buf[CMSG_SPACE(sizeof(uint16_t))];
+    struct cmsghdr align;
+  } ctl[VX_CHUNK];
+  uint32_t first[VX_CHUNK], ndesc[VX_CHUNK];
   uint32_t j = 0;
   while (j < count) {
-    /* One run: consecutive descriptors with the same source socket, at most VX_CHUNK. */
+    /* One run: consecutive descriptors with the same source socket, at most VX_CHUNK messages. */
     uint8_t si = src_idx[j];
     if (si >= u->nsrc) {
       stats[VX_STAT_TX_SKIPPED]++;
@@ -264,20 +284,46 @@ uint32_t vx_udp_send_batch(vx_udp *u, const uint8_t *slab, const uint32_t *offs,
       j++;
       continue;
     }
-    uint32_t m = 0;
-    uint32_t end = j;
-    while (end < count && m < VX_CHUNK && src_idx[end] == si) {
+    uint32_t m = 0, end = j, used = 0;
+    while (end < count && m < VX_CHUNK && src_idx[end] == si && used < VX_IOV_MAX) {
       socklen_t sl = from_record(u->family, addrs + (size_t)end * VX_ADDR_LEN, &names[m]);
       if (sl == 0) break; /* wrong family: handled below as a skipped descriptor */
-      iov[m].iov_base = (void *)(slab + offs[end]);
-      iov[m].iov_len = lens[end];
+      uint32_t g = 1, seg = lens[end], total = lens[end];
+      if (batching && seg > 0) {
+        const uint8_t *rec = addrs + (size_t)end * VX_ADDR_LEN;
+        while (end + g < count && g < VX_GSO_MAX_PER_SEND && used + g < VX_IOV_MAX && src_idx[end + g] == si &&
+               lens[end + g] > 0 && lens[end + g] <= seg && total + lens[end + g] <= VX_GSO_MAX_BYTES &&
+               memcmp(addrs + (size_t)(end + g) * VX_ADDR_LEN, rec, VX_ADDR_LEN) == 0) {
+          total += lens[end + g];
+          g++;
+          if (lens[end + g - 1] < seg) break; /* a shorter datagram ends the run */
+        }
+      }
+      for (uint32_t k = 0; k < g; k++) {
+        iov[used + k].iov_base = (void *)(slab + offs[end + k]);
+        iov[used + k].iov_len = lens[end + k];
+      }
       memset(&msgs[m].msg_hdr, 0, sizeof msgs[m].msg_hdr);
       msgs[m].msg_hdr.msg_name = &names[m];
       msgs[m].msg_hdr.msg_namelen = sl;
-      msgs[m].msg_hdr.msg_iov = &iov[m];
-      msgs[m].msg_hdr.msg_iovlen = 1;
+      msgs[m].msg_hdr.msg_iov = &iov[used];
+      msgs[m].msg_hdr.msg_iovlen = g;
+      if (g > 1) {
+        memset(&ctl[m], 0, sizeof ctl[m]);
+        msgs[m].msg_hdr.msg_control = ctl[m].buf;
+        msgs[m].msg_hdr.msg_controllen = sizeof ctl[m].buf;
+        struct cmsghdr *cm = CMSG_FIRSTHDR(&msgs[m].msg_hdr);
+        cm->cmsg_level = SOL_UDP;
+        cm->cmsg_type = UDP_SEGMENT;
+        cm->cmsg_len = CMSG_LEN(sizeof(uint16_t));
+        uint16_t s16 = (uint16_t)seg;
+        memcpy(CMSG_DATA(cm), &s16, sizeof s16);
+      }
+      first[m] = end;
+      ndesc[m] = g;
       m++;
-      end++;
+      end += g;
+      used += g;
     }
     if (m == 0) {
       stats[VX_STAT_TX_SKIPPED]++;
@@ -289,33 +335,44 @@ uint32_t vx_udp_send_batch(vx_udp *u, const uint8_t *slab, const uint32_t *offs,
     while (sent < m) {
       int r = sendmmsg(u->src[si], msgs + sent, m - sent, MSG_DONTWAIT);
       if (r > 0) {
+        for (uint32_t k = sent; k < sent + (uint32_t)r; k++)
+          if (ndesc[k] > 1) stats[VX_STAT_GSO_SENDS]++;
         sent += (uint32_t)r;
         continue;
       }
       if (r < 0 && errno == EINTR) continue;
       if (r < 0 && errno == EAGAIN) {
         stats[VX_STAT_TX_EAGAIN]++;
-        return j + sent;
+        return first[sent];
       }
-      /* The descriptor at `sent` failed: skip it and go on. */
       int e = r < 0 ? errno : EIO;
+      if (ndesc[sent] > 1) {
+        /* The kernel refused the run as a whole: one datagram per descriptor decides each one. */
+        uint32_t f = first[sent];
+        uint32_t done = send_plain(u, slab, offs + f, lens + f, addrs + (size_t)f * VX_ADDR_LEN, src_idx + f,
+                                   ndesc[sent], stats, 0);
+        if (done < ndesc[sent]) return f + done; /* EAGAIN */
+        if (e == ENOPROTOOPT || e == EOPNOTSUPP) u->gso = 0;
+        sent++;
+        continue;
+      }
+      /* The descriptor of this message failed: skip it and go on. */
       stats[VX_STAT_TX_SKIPPED]++;
       if (e == EMSGSIZE) stats[VX_STAT_TX_EMSGSIZE]++;
       stats[VX_STAT_TX_LAST_ERRNO] = (uint64_t)e;
       sent++;
     }
-    j += m;
+    j = end;
   }
   return j;
 }
 
-/* ---- phase 2: TSO super-frames → UDP GSO (UDP_SEGMENT) or sendmmsg ---- */
+uint32_t vx_udp_send_batch(vx_udp *u, const uint8_t *slab, const uint32_t *offs, const uint32_t *lens,
+                           const uint8_t *addrs, const uint8_t *src_idx, uint32_t count, uint64_t *stats) {
+  return send_plain(u, slab, offs, lens, addrs, src_idx, count, stats, u->gso);
+}
 
-#ifndef UDP_SEGMENT
-#define UDP_SEGMENT 103
-#endif
-#define VX_GSO_MAX_PER_SEND 64 /* UDP_MAX_SEGMENTS of older kernels */
-#define VX_GSO_MAX_BYTES 65000 /* UDP payload of one GSO send (IP length limit, with headers) */
+/* ---- phase 2: TSO super-frames → UDP GSO (UDP_SEGMENT) or sendmmsg ---- */
 
 /* 1 sent, 0 skipped (error counted), -1 EAGAIN. */
 static int send_segments(vx_udp *u, int fd, struct sockaddr_storage *dst, socklen_t dl, uint8_t *buf, uint32_t stride,

@@ -105,26 +105,31 @@ export function sh(script: string): string {
 
 /**
  * Waits (bounded) until `poll()` returns a non-undefined value, calling it from the device's
- * readability callback. Rejects after `timeoutMs` with `what` in the message.
+ * readability callback; then pauses the device so that a later wait does not find its data read
+ * by this (finished) callback. Rejects after `timeoutMs` with `what` in the message.
  */
 export function untilReadable<T>(
-  dev: { onReadable(cb: () => void): void },
+  dev: { onReadable(cb: () => void): void; pause?(): void },
   poll: () => T | undefined,
   what: string,
   timeoutMs = 5000,
 ): Promise<T> {
   return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`timed out waiting for ${what}`)), timeoutMs);
+    let done = false;
+    const finish = (fn: () => void) => {
+      done = true;
+      clearTimeout(timer);
+      dev.pause?.();
+      fn();
+    };
+    const timer = setTimeout(() => finish(() => reject(new Error(`timed out waiting for ${what}`))), timeoutMs);
     dev.onReadable(() => {
+      if (done) return;
       try {
         const v = poll();
-        if (v !== undefined) {
-          clearTimeout(timer);
-          resolve(v);
-        }
+        if (v !== undefined) finish(() => resolve(v));
       } catch (e) {
-        clearTimeout(timer);
-        reject(e);
+        finish(() => reject(e));
       }
     });
   });

@@ -243,6 +243,45 @@ const scenarios = {
     return { skipped: 3, truncated: 1 };
   },
 
+  async batching() {
+    setup();
+    const A = NativeUdp.open({ address: '198.18.7.1', port: 0 });
+    const B = NativeUdp.open({ address: '198.18.7.2', port: 0 });
+    const C = NativeUdp.open({ address: '198.18.7.2', port: 0 });
+    const toB = record('198.18.7.2', B.port);
+    const toC = record('198.18.7.2', C.port);
+    // Equal-sized runs to one destination (sent as UDP GSO messages when the kernel has it),
+    // interleaved with other sizes and another destination: the wire carries exactly the same
+    // datagrams, in order.
+    const sizes = [...new Array(40).fill(700), 300, 700, 700, 1200, 64, 64, 64, ...new Array(70).fill(100), 9];
+    const dst = sizes.map((_, i) => (i === 43 || i === 100 ? toC : toB));
+    const check = async (label: string) => {
+      const pls = sizes.map((n, i) => payload(i & 0xff, n));
+      assert.equal(A.sendBatch(txBatch(pls, dst, sizes.map(() => 0))), sizes.length, label);
+      const gotB = await receive(B, sizes.length - 2).catch((e) => { throw new Error(`${label}: B: ${e.message}`); });
+      const gotC = await receive(C, 2).catch((e) => { throw new Error(`${label}: C: ${e.message}`); });
+      const wantB = pls.filter((_, i) => dst[i] === toB);
+      assert.equal(gotB.length, wantB.length, label);
+      gotB.forEach(([p], i) => assert.ok(p.equals(wantB[i]), `${label}: datagram ${i} to B`));
+      assert.ok(gotC[0][0].equals(pls[43]) && gotC[1][0].equals(pls[100]), `${label}: datagrams to C`);
+    };
+    const gsoOn = A.gso;
+    await check('gso on');
+    const gsoSends = A.stats.gsoSends;
+    if (gsoOn) assert.ok(gsoSends >= 3, `equal-sized runs went out as UDP GSO messages (${gsoSends})`);
+    B.setGro(true);
+    await check('gso on, GRO receive');
+    const groBuffers = B.stats.groBuffers;
+    if (gsoOn) assert.ok(groBuffers >= 1, 'the receiver got coalesced buffers and split them');
+    A.setGso(false);
+    await check('gso off');
+    assert.equal(A.stats.gsoSends, gsoSends * 2, 'no UDP GSO with it switched off');
+    A.close();
+    B.close();
+    C.close();
+    return { gso: gsoOn, gsoSends, groBuffers };
+  },
+
   async lifecycle() {
     setup();
     // A worker thread opens a transport, starts polling and exits without close(): the env cleanup
@@ -336,6 +375,10 @@ if (!childMain(scenarios)) {
   test('UDP: per-descriptor errors skipped and counted; truncated input delivered truncated and counted', { skip }, () => {
     const r = withNetns((ns) => runScenario(ns, __filename, 'skips'));
     assert.deepEqual(r, { skipped: 3, truncated: 1 });
+  });
+  test('UDP: equal-sized runs to one destination go out as UDP GSO messages, same datagrams on the wire (GRO split too)', { skip }, () => {
+    const r = withNetns((ns) => runScenario(ns, __filename, 'batching'));
+    if (r.gso) assert.ok(r.gsoSends >= 3 && r.groBuffers >= 1);
   });
   test('UDP: handles left open are closed at worker exit (cleanup hook) and by the GC finalizer', { skip }, () => {
     const r = withNetns((ns) => runScenario(ns, __filename, 'lifecycle'));
