@@ -86,7 +86,20 @@ export function parseConfig(text: string, opts: ParseOptions = {}): Config {
   if (Buffer.byteLength(text) > MAX_CONFIG_BYTES) {
     throw new ConfigError('', `config is larger than ${MAX_CONFIG_BYTES} bytes`);
   }
-  const format = opts.format ?? (/^\s*\{/.test(text) ? 'json' : 'yaml');
+  // Without an explicit format, text starting with '{' is JSON — unless it does not parse as
+  // JSON, then it is YAML in flow style (`{underlay: {address: …}}`).
+  let format = opts.format;
+  if (!format) {
+    format = 'yaml';
+    if (/^\s*\{/.test(text)) {
+      try {
+        JSON.parse(text);
+        format = 'json';
+      } catch {
+        /* YAML flow style */
+      }
+    }
+  }
   const lineCounter = new YAML.LineCounter();
   let raw: unknown;
   let doc: YAML.Document.Parsed | null = null;

@@ -249,7 +249,9 @@ test('JSON: by content or by option, same validation, duplicate keys rejected', 
   assert.equal(errs[0].path, 'networks[0].vni');
   assert.match(errs[0].message, /got "abc" \(line 8\)/);
   assert.match(errorsOf('{"underlay": {"address": "198.18.0.1"}, "underlay": {}}')[0].message, /duplicate key/);
-  assert.match(errorsOf('{"underlay": ')[0].message, /invalid JSON/);
+  assert.match(errorsOf('{"underlay": ', { ...noLookup, format: 'json' })[0].message, /invalid JSON/);
+  // Text starting with '{' that is not JSON is YAML flow style.
+  assert.equal(parseConfig('{underlay: {address: 198.18.0.1}, networks: []}', noLookup).underlay.address, '198.18.0.1');
   assert.match(errorsOf('{"a":1}', { ...noLookup, format: 'json' })[0].message, /^a: unknown key/);
 });
 
