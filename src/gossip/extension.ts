@@ -278,6 +278,8 @@ export class GossipExtension implements AgentExtension {
       liveMembers: node.liveMembers,
       healthScore: node.awareness.getHealthScore(),
       fdbEntries,
+      /** ARP requests / neighbour solicitations answered locally from gossip, per network. */
+      neighAnswered: this.agent?.datapath?.neighAnswered ? this.agent.datapath.neighAnswered() : [],
       members: this.members(),
       stats: node.stats,
     };

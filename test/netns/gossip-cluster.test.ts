@@ -29,7 +29,7 @@ async function stateIn(lab: Lab, a: LabAgent, name: string): Promise<string | un
   return (await members(lab, a)).find((m) => m.name === name)?.state;
 }
 
-test('five hosts from one seed: converge, full reachability, crash → dead + FDB dropped, restart → rejoin, SIGTERM → left', { skip: netnsSkip(), timeout: 300_000 }, async (t) => {
+test('five hosts from one seed: converge, full reachability, crash → dead + FDB dropped, restart → rejoin, SIGTERM → left', { skip: netnsSkip(), timeout: 480_000 }, async (t) => {
   const lab = await labFor(t, { hosts: 5 });
   const topo = await buildTopology(lab, { perHost: 1 });
   const keyFile = lab.writeFile('cluster.key', `${await generateClusterKey()}\n`);
@@ -59,6 +59,17 @@ test('five hosts from one seed: converge, full reachability, crash → dead + FD
     await assertReaches(t, lab, a, b);
     await assertReaches(t, lab, b, a);
   }
+
+  // ARP for a container known through gossip is answered on the host, not flooded (counted).
+  const answered = async (): Promise<number> => {
+    const st = await agents[0].status();
+    const g = (st.extensions as Record<string, { neighAnswered: { count: number }[] }>).gossip;
+    return g.neighAnswered.reduce((n, x) => n + x.count, 0);
+  };
+  const before = await answered();
+  await lab.exec(all[0].ns, 'ip', ['neigh', 'flush', 'all']);
+  await assertReaches(t, lab, all[0], all[2]);
+  assert.ok((await answered()) > before, 'h1 answered the ARP request for h3c1 locally');
 
   // Host 5's container MAC is now announced by gossip and programmed as a static entry elsewhere.
   const victim = agents[4];
