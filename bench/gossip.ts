@@ -10,8 +10,11 @@
  *      streams, encryption included).
  *
  * Writes bench/results/gossip.md, gossip.json and gossip.svg. Options (environment):
- *   GOSSIP_BENCH_SIZES=100,1000,10000   GOSSIP_BENCH_FP_SIZES=100,1000   GOSSIP_BENCH_FP_MINUTES=30
- *   GOSSIP_BENCH_SEED=1
+ *   GOSSIP_BENCH_SIZES=100,1000,10000   GOSSIP_BENCH_DEATH_SIZES=100,1000
+ *   GOSSIP_BENCH_FP_SIZES=100,1000      GOSSIP_BENCH_FP_MINUTES=30   GOSSIP_BENCH_SEED=1
+ * Each finished measurement is merged into bench/results/gossip.json (replacing the same kind
+ * and N), and the markdown and chart are rendered from everything there, so parts can be run
+ * separately (e.g. GOSSIP_BENCH_SIZES= GOSSIP_BENCH_DEATH_SIZES= GOSSIP_BENCH_FP_SIZES=1000).
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -20,7 +23,7 @@ import { ST_ALIVE } from '../src/gossip/record';
 import { Simulator } from '../src/gossip/simulator';
 
 const SEED = Number(process.env.GOSSIP_BENCH_SEED ?? 1);
-const SIZES = (process.env.GOSSIP_BENCH_SIZES ?? '100,1000,10000').split(',').map(Number);
+const SIZES = (process.env.GOSSIP_BENCH_SIZES ?? '100,1000,10000').split(',').filter(Boolean).map(Number);
 const FP_SIZES = (process.env.GOSSIP_BENCH_FP_SIZES ?? '100,1000').split(',').filter(Boolean).map(Number);
 const FP_MINUTES = Number(process.env.GOSSIP_BENCH_FP_MINUTES ?? 30);
 const DEATH_SIZES = (process.env.GOSSIP_BENCH_DEATH_SIZES ?? '100,1000').split(',').filter(Boolean).map(Number);
@@ -232,57 +235,87 @@ ${panel(380, 'Gossip KB/s per node (steady)', bwBars, 'KB/s', 5)}
 `;
 }
 
-async function main(): Promise<void> {
-  const t0 = Date.now();
-  const joins: JoinResult[] = [];
-  const bws: BwResult[] = [];
-  const deaths: DeathResult[] = [];
-  const fps: FpResult[] = [];
-  for (const n of SIZES) {
-    const r = await joinAndBandwidth(n);
-    joins.push(r.join);
-    bws.push(r.bw);
-    if (global.gc) global.gc();
-  }
-  for (const n of DEATH_SIZES) deaths.push(await death(n));
-  for (const n of FP_SIZES) fps.push(await falsePositives(n));
+interface Results { seed: number; joins: JoinResult[]; deaths: DeathResult[]; fps: FpResult[]; bws: BwResult[]; wallS: Record<string, number> }
 
+const RESULTS_DIR = path.join(__dirname, '..', '..', 'bench', 'results');
+const RESULTS_JSON = path.join(RESULTS_DIR, 'gossip.json');
+
+function load(): Results {
+  try {
+    const r = JSON.parse(fs.readFileSync(RESULTS_JSON, 'utf8')) as Results;
+    if (r.seed === SEED && Array.isArray(r.joins)) return { ...r, wallS: r.wallS ?? {} };
+  } catch {
+    // none yet
+  }
+  return { seed: SEED, joins: [], deaths: [], fps: [], bws: [], wallS: {} };
+}
+
+/** Merges one finished measurement (replacing the same kind and N) and re-renders md + svg. */
+function save<K extends 'joins' | 'deaths' | 'fps' | 'bws'>(kind: K, item: Results[K][number], wallS: number): void {
+  const r = load();
+  const list = (r[kind] as { n: number }[]).filter((x) => x.n !== item.n);
+  list.push(item);
+  list.sort((a, b) => a.n - b.n);
+  (r as unknown as Record<string, unknown>)[kind] = list;
+  r.wallS[`${kind}:${item.n}`] = Math.round(wallS);
+  fs.mkdirSync(RESULTS_DIR, { recursive: true });
+  fs.writeFileSync(`${RESULTS_JSON}.tmp`, JSON.stringify(r, null, 1));
+  fs.renameSync(`${RESULTS_JSON}.tmp`, RESULTS_JSON);
+  fs.writeFileSync(path.join(RESULTS_DIR, 'gossip.md'), render(r));
+  fs.writeFileSync(path.join(RESULTS_DIR, 'gossip.svg'), svg(r.joins, r.bws));
+}
+
+function render(r: Results): string {
   const lines: string[] = [];
   lines.push(`# Gossip benchmark (simulator)`, '');
-  lines.push(`Generated ${new Date().toISOString()} by \`npm run bench:gossip\` (bench/gossip.ts), seed ${SEED}, profile \`lan\``);
+  lines.push(`Updated ${new Date().toISOString()} by \`npm run bench:gossip\` (bench/gossip.ts), seed ${r.seed}, profile \`lan\``);
   lines.push(`(probe 1 s, probe timeout 0.5 s, gossip every 200 ms to 3 members, λ = 4, suspicion ${tuning.suspicionMult}·log10(N)·probe … ×${tuning.suspicionMaxTimeoutMult}, k = ${tuning.suspicionConfirmations}).`);
-  lines.push(`Real gossip code (codec, XChaCha20-Poly1305 keyring, SWIM/Lifeguard, push-pull) on a FakeClock; one-way delay 0.5–1 ms. Wall time ${((Date.now() - t0) / 1000).toFixed(0)} s.`, '');
+  lines.push(`Real gossip code (codec, XChaCha20-Poly1305 keyring, SWIM/Lifeguard, push-pull) on a FakeClock; one-way delay 0.5–1 ms.`);
+  lines.push(`Wall time per part (s): ${Object.entries(r.wallS).map(([k, v]) => `${k} ${v}`).join(', ')}.`, '');
   lines.push('## Join dissemination (no loss)', '');
   lines.push('| N | trials | 99% know: median / max (s) | 100% know: median / max (s) | goal |');
   lines.push('|---:|---:|---:|---:|---|');
-  for (const j of joins) {
+  for (const j of r.joins) {
     lines.push(`| ${j.n} | ${j.trials} | ${sec(median(j.t99))} / ${sec(Math.max(...j.t99))} | ${sec(median(j.t100))} / ${sec(Math.max(...j.t100))} | ${j.n === 10000 ? 'all within 2 s p99' : ''} |`);
   }
   lines.push('', '## Failure detection (10% packet loss)', '');
   lines.push('| N | kills | dead by all: median / p99 (s) | per observer: median / p99 (s) | not detected by all within 120 s | goal |');
   lines.push('|---:|---:|---:|---:|---:|---|');
-  for (const d of deaths) {
+  for (const d of r.deaths) {
     lines.push(`| ${d.n} | ${d.kills} | ${sec(median(d.allMs))} / ${sec(quantile(d.allMs, 0.99))} | ${sec(median(d.observerMs))} / ${sec(quantile(d.observerMs, 0.99))} | ${d.undetected} | ${d.n === 1000 ? '≤ 10 s median, ≤ 30 s p99' : ''} |`);
   }
-  lines.push('', `## False positives (${FP_MINUTES} simulated minutes, 5% loss, 1% slow nodes: +0.2–0.6 s per packet each way)`, '');
-  lines.push('| N | slow nodes | false "dead" verdicts (observer × member) | members ever falsely dead | suspicions started (all observers) | refutations | bytes/s per node | goal |');
-  lines.push('|---:|---:|---:|---:|---:|---:|---:|---|');
-  for (const f of fps) {
-    lines.push(`| ${f.n} | ${f.slow} | ${f.falseDead} | ${f.falseDeadMembers} | ${f.suspicions} | ${f.refutations} | ${f.bytesPerNodeS.toFixed(0)} | 0 |`);
+  lines.push('', '## False positives (5% loss, 1% slow nodes: +0.2–0.6 s per packet each way), nobody fails', '');
+  lines.push('| N | simulated minutes | slow nodes | false "dead" verdicts (observer × member) | members ever falsely dead | suspicions started (all observers) | refutations | bytes/s per node | goal |');
+  lines.push('|---:|---:|---:|---:|---:|---:|---:|---:|---|');
+  for (const f of r.fps) {
+    lines.push(`| ${f.n} | ${f.minutes} | ${f.slow} | ${f.falseDead} | ${f.falseDeadMembers} | ${f.suspicions} | ${f.refutations} | ${f.bytesPerNodeS.toFixed(0)} | 0 |`);
   }
   lines.push('', '## Bandwidth, steady state (no loss)', '');
   lines.push('| N | window (s) | bytes/s per node (total) | packets | push-pull streams | goal |');
   lines.push('|---:|---:|---:|---:|---:|---|');
-  for (const b of bws) {
+  for (const b of r.bws) {
     lines.push(`| ${b.n} | ${b.windowS} | ${b.bytesPerNodeS.toFixed(0)} | ${b.packetBytesPerNodeS.toFixed(0)} | ${b.streamBytesPerNodeS.toFixed(0)} | ${b.n === 10000 ? '≤ 5 KB/s' : ''} |`);
   }
   lines.push('', '![chart](gossip.svg)', '');
-  const dir = path.join(__dirname, '..', '..', 'bench', 'results');
-  fs.mkdirSync(dir, { recursive: true });
-  fs.writeFileSync(path.join(dir, 'gossip.md'), lines.join('\n'));
-  fs.writeFileSync(path.join(dir, 'gossip.json'), JSON.stringify({ seed: SEED, tuning, joins, deaths, fps, bws }, null, 1));
-  fs.writeFileSync(path.join(dir, 'gossip.svg'), svg(joins, bws));
-  process.stdout.write(lines.join('\n') + '\n');
+  return lines.join('\n');
+}
+
+async function main(): Promise<void> {
+  for (const n of SIZES) {
+    const t = Date.now();
+    const r = await joinAndBandwidth(n);
+    save('joins', r.join, (Date.now() - t) / 1000);
+    save('bws', r.bw, 0);
+  }
+  for (const n of DEATH_SIZES) {
+    const t = Date.now();
+    save('deaths', await death(n), (Date.now() - t) / 1000);
+  }
+  for (const n of FP_SIZES) {
+    const t = Date.now();
+    save('fps', await falsePositives(n), (Date.now() - t) / 1000);
+  }
+  process.stdout.write(render(load()) + '\n');
 }
 
 main().catch((e) => {

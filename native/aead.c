@@ -23,6 +23,15 @@
  *   aeadOpenBatch(table, slab, offs, lens, slots, count, status): number
  *                 // lens = whole packet lengths (header + ciphertext + tag); returns #opened;
  *                 // status[i] = 1 when packet i authenticated and was decrypted in place, else 0.
+ *   aeadSealTso(table, slot, frame: Uint8Array, gsoType, mss, prefix: 24-byte Uint8Array,
+ *               out: Uint8Array, outLens: Uint32Array): number
+ *                 // Cuts a TSO super-frame into MSS-sized TCP segments (gso.c's vx_tso_segment) and
+ *                 // seals each as a data message: prefix = data header (16, counter = base) + VXLAN
+ *                 // header (8); segment i gets counter base + i. Sealed datagram i is at
+ *                 // out[i * stride], outLens[i] bytes; every one but the last is exactly `stride`
+ *                 // bytes (the UDP GSO layout); stride is stored in outLens[outLens.length - 1].
+ *                 // Returns the segment count; -1 not a segmentable frame; -2 out/outLens too small;
+ *                 // -3 no key in slot.
  */
 #include <stdint.h>
 #include <stdlib.h>
@@ -31,6 +40,7 @@
 #include <openssl/evp.h>
 
 #include "aead.h"
+#include "gso.h"
 
 #define VXM_AEAD_HDR 16
 #define VXM_AEAD_TAG 16
@@ -212,6 +222,68 @@ static napi_value aead_batch(napi_env env, napi_callback_info info, int enc) {
 static napi_value aead_seal_batch(napi_env env, napi_callback_info info) { return aead_batch(env, info, 1); }
 static napi_value aead_open_batch(napi_env env, napi_callback_info info) { return aead_batch(env, info, 0); }
 
+#define VXM_TSO_PREFIX (VXM_AEAD_HDR + 8)
+#define VXM_TSO_MAX_SEGS 256
+
+static napi_value aead_seal_tso(napi_env env, napi_callback_info info) {
+  size_t argc = 8; napi_value argv[8];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  vxm_aead_table *t; uint32_t slot, gso_type, mss;
+  uint8_t *frame, *prefix, *out; size_t frame_len, prefix_len, out_len;
+  uint32_t *out_lens; size_t n_lens;
+  if (argc < 8 || get_table(env, argv[0], &t) != 0 || napi_get_value_uint32(env, argv[1], &slot) != napi_ok ||
+      get_u8(env, argv[2], &frame, &frame_len) != 0 || napi_get_value_uint32(env, argv[3], &gso_type) != napi_ok ||
+      napi_get_value_uint32(env, argv[4], &mss) != napi_ok || get_u8(env, argv[5], &prefix, &prefix_len) != 0 ||
+      get_u8(env, argv[6], &out, &out_len) != 0 || get_u32(env, argv[7], &out_lens, &n_lens) != 0 ||
+      prefix_len != VXM_TSO_PREFIX || n_lens < 2 || gso_type > 255 || mss == 0 || mss > 65535)
+    return vxm_throw(env, "ERR_VXMESH_AEAD", "aeadSealTso: bad arguments (table, slot, frame, gsoType, mss, prefix[24], out, outLens)");
+  int32_t rc;
+  napi_value r;
+  if (slot >= t->nslots || !t->ctx[slot]) {
+    rc = -3;
+  } else {
+    vx_l4 l4;
+    if (vx_parse_tcp(frame, frame_len, &l4) != 0) {
+      rc = -1;
+    } else {
+      size_t nseg = l4.plen == 0 ? 1 : (l4.plen + mss - 1) / mss;
+      size_t max_segs = n_lens - 1 < VXM_TSO_MAX_SEGS ? n_lens - 1 : VXM_TSO_MAX_SEGS;
+      size_t seg_stride = VXM_TSO_PREFIX + l4.hlen + mss;
+      if (nseg > max_segs || nseg * (seg_stride + VXM_AEAD_TAG) > out_len) {
+        rc = -2;
+      } else {
+        uint32_t stride = 0;
+        int n = vx_tso_segment(frame, frame_len, (uint8_t)gso_type, (uint16_t)mss, prefix, VXM_TSO_PREFIX, out,
+                               out_len, out_lens, (int)max_segs, &stride);
+        if (n <= 0) {
+          rc = n == -2 ? -2 : -1;
+        } else {
+          /* Open a 16-byte gap after every segment for its tag, last segment first (memmove). */
+          uint32_t sstride = stride + VXM_AEAD_TAG;
+          if ((size_t)n * sstride > out_len) {
+            napi_create_int32(env, -2, &r);
+            return r;
+          }
+          for (int i = n - 1; i > 0; i--) memmove(out + (size_t)i * sstride, out + (size_t)i * stride, out_lens[i]);
+          uint64_t base = 0;
+          for (int b = 7; b >= 0; b--) base = (base << 8) | prefix[8 + b];
+          rc = n;
+          for (int i = 0; i < n; i++) {
+            uint8_t *p = out + (size_t)i * sstride;
+            uint64_t c = base + (uint64_t)i;
+            for (int b = 0; b < 8; b++) p[8 + b] = (uint8_t)(c >> (8 * b));
+            if (!vxm_one(t->ctx[slot], 1, p, out_lens[i] - VXM_AEAD_HDR)) { rc = -3; break; }
+            out_lens[i] += VXM_AEAD_TAG;
+          }
+          out_lens[n_lens - 1] = sstride;
+        }
+      }
+    }
+  }
+  CHECK(napi_create_int32(env, rc, &r));
+  return r;
+}
+
 napi_status vxm_aead_init(napi_env env, napi_value exports) {
   napi_property_descriptor props[] = {
     { "aeadCreateTable", NULL, aead_create_table, NULL, NULL, NULL, napi_enumerable, NULL },
@@ -219,6 +291,7 @@ napi_status vxm_aead_init(napi_env env, napi_value exports) {
     { "aeadClearKey", NULL, aead_clear_key, NULL, NULL, NULL, napi_enumerable, NULL },
     { "aeadSealBatch", NULL, aead_seal_batch, NULL, NULL, NULL, napi_enumerable, NULL },
     { "aeadOpenBatch", NULL, aead_open_batch, NULL, NULL, NULL, napi_enumerable, NULL },
+    { "aeadSealTso", NULL, aead_seal_tso, NULL, NULL, NULL, napi_enumerable, NULL },
   };
   return napi_define_properties(env, exports, sizeof props / sizeof props[0], props);
 }

@@ -1,8 +1,8 @@
 /*
  * native/aead_module.c — standalone module wrapper around aead.c, used only when the AEAD code is
  * built on its own (bench/micro/aead.ts via scripts in that file, or `gcc` by hand) before or
- * without the main addon. The main addon (native/addon.c) calls vxm_aead_init() itself and does
- * not compile this file.
+ * without the main addon (compile it with native/aead.c and native/gso.c). The main addon
+ * (native/addon.c) calls vxm_aead_init() itself and does not compile this file.
  */
 #include "aead.h"
 

@@ -49,6 +49,15 @@ export interface AeadTable {
    * undefined). Returns how many authenticated.
    */
   openBatch(slab: Uint8Array, offs: Uint32Array, lens: Uint32Array, slots: Uint32Array, count: number, status: Uint8Array): number;
+  /**
+   * Native backend only (undefined otherwise): cuts TSO super-frame `frame` (virtio gso type, MSS)
+   * into TCP segments and seals each behind `prefix` (16-byte data header whose counter is the base
+   * + 8-byte VXLAN header); segment i gets counter base + i. Sealed datagram i is at
+   * `out[i * stride]`, `outLens[i]` bytes, all but the last exactly `stride` (UDP GSO layout);
+   * stride in `outLens[outLens.length - 1]`. Returns the count; -1 not segmentable, -2 no room,
+   * -3 no key.
+   */
+  sealTso?(slot: number, frame: Uint8Array, gsoType: number, mss: number, prefix: Uint8Array, out: Uint8Array, outLens: Uint32Array): number;
 }
 
 interface NativeAeadFns {
@@ -57,6 +66,8 @@ interface NativeAeadFns {
   aeadClearKey(t: unknown, slot: number): void;
   aeadSealBatch(t: unknown, slab: Uint8Array, offs: Uint32Array, lens: Uint32Array, slots: Uint32Array, count: number, status: Uint8Array): number;
   aeadOpenBatch(t: unknown, slab: Uint8Array, offs: Uint32Array, lens: Uint32Array, slots: Uint32Array, count: number, status: Uint8Array): number;
+  /** Present in addon builds that include it (native/aead.c + gso.c). */
+  aeadSealTso?(t: unknown, slot: number, frame: Uint8Array, gsoType: number, mss: number, prefix: Uint8Array, out: Uint8Array, outLens: Uint32Array): number;
 }
 
 let nativeFns: NativeAeadFns | null | undefined;
@@ -95,8 +106,13 @@ export function loadNativeAead(): NativeAeadFns | null {
 class NativeTable implements AeadTable {
   readonly backend = 'native' as const;
   private readonly t: unknown;
+  readonly sealTso?: AeadTable['sealTso'];
   constructor(private readonly fns: NativeAeadFns, readonly alg: AeadAlg, readonly slots: number) {
     this.t = fns.aeadCreateTable(alg === 'aes-256-gcm' ? 0 : 1, slots);
+    const tso = fns.aeadSealTso;
+    if (typeof tso === 'function') {
+      this.sealTso = (slot, frame, gsoType, mss, prefix, out, outLens) => tso(this.t, slot, frame, gsoType, mss, prefix, out, outLens);
+    }
   }
   setKey(slot: number, key: Uint8Array): void {
     checkKey(key);

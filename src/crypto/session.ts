@@ -213,6 +213,8 @@ export function pskFromClusterKey(clusterKey: Uint8Array): Uint8Array {
 }
 
 const MAX_PACKET = 65535;
+/** Most segments native/aead.c cuts from one super-frame (VXM_TSO_MAX_SEGS). */
+const TSO_MAX_SEGS = 256;
 
 /**
  * The session layer: peers, handshakes, keypairs, and the data path's PacketCipher. Control
@@ -464,6 +466,50 @@ export class SessionManager implements PacketCipher {
       }
     }
   }
+
+  /**
+   * Fast-path building block (the data path does not call it yet; encrypted networks use plain
+   * TAPs today): seals a TSO super-frame for the peer at `addrs[addrOff]` as MSS-sized data
+   * messages in `out` (see AeadTable.sealTso for the layout: UDP GSO-ready, stride in
+   * `outLens[outLens.length - 1]`), each segment with the next counter of the current keypair.
+   * `vxlanHeader` (8 bytes) goes inside every segment's ciphertext. Returns the number of
+   * datagrams; 0 when there is no usable session (a handshake is started; the super-frame is
+   * dropped and TCP retransmits) or the native backend lacks TSO sealing; < 0 as sealTso.
+   */
+  sealSuperFrame(
+    addrs: Uint8Array, addrOff: number, vxlanHeader: Uint8Array, frame: Uint8Array, gsoType: number, mss: number,
+    out: Uint8Array, outLens: Uint32Array,
+  ): number {
+    const now = this.clock!.now();
+    const peer = this.peersByAddr.get(peerKeyOf(addrs, addrOff));
+    if (!peer || !this.table.sealTso) {
+      this.counters.txNoSession++;
+      return 0;
+    }
+    const kp = this.usableSend(peer, now);
+    if (!kp) {
+      this.beginHandshake(peer);
+      this.counters.txNoSession++;
+      return 0;
+    }
+    const prefix = this.tsoPrefix;
+    prefix[0] = MSG_DATA;
+    writeU32LE(prefix, 4, kp.remoteIndex);
+    writeCounter(prefix, 8, kp.sendCounter);
+    prefix.set(vxlanHeader.subarray(0, 8), DATA_HEADER_LEN);
+    const n = this.table.sealTso(kp.sendSlot, frame, gsoType, mss, prefix, out, outLens);
+    if (n > 0) {
+      kp.sendCounter += n;
+      this.counters.txSealed += n;
+      this.keepFreshSending(peer, kp, now);
+    } else if (n === -3) {
+      // sealing failed part-way: some counters may have been used; never hand them out again
+      kp.sendCounter += TSO_MAX_SEGS;
+    }
+    return n;
+  }
+
+  private readonly tsoPrefix = new Uint8Array(DATA_HEADER_LEN + 8);
 
   private writeHeader(slab: Uint8Array, off: number, kp: Keypair): void {
     slab[off] = MSG_DATA;
