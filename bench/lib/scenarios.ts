@@ -14,6 +14,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { Lab, LabProcess } from '../../src/lab/netns';
+import { ENCRYPTION_OVERHEAD } from '../../src/config/load';
 import { agentConfig, LabAgent, startAgent } from '../../src/lab/vxmesh';
 import { haveCommand, must, sleep } from './proc';
 
@@ -142,7 +143,9 @@ function vxmeshScenario(id: 'vxmesh' | 'vxmesh-enc', encrypted: boolean): Scenar
     },
     setup: async (ctx) => {
       const { lab, dir } = ctx;
-      const ns = await l2Containers(lab, L2_MTU);
+      // Containers use the network's MTU, as an operator would: encrypted networks carry 32 bytes more.
+      const mtu = encrypted ? L2_MTU - ENCRYPTION_OVERHEAD : L2_MTU;
+      const ns = await l2Containers(lab, mtu);
       const pending: Array<Promise<LabAgent>> = [];
       // Encrypted: one cluster key (gossip keyring, also the handshake PSK) shared by both hosts.
       let clusterKeyFile: string | null = null;
@@ -196,7 +199,7 @@ function vxmeshScenario(id: 'vxmesh' | 'vxmesh-enc', encrypted: boolean): Scenar
         const logs = agents.map((a) => `${a.name}${a.running() ? '' : ' (exited)'}: ${a.output().trim().slice(-400)}`).join(' | ');
         throw new Error(`containers not reachable through vxmesh within 20 s; ${logs}`);
       }
-      const path2 = l2Path(ns, L2_MTU, agents, encrypted ? ['encrypted: true (AEAD per issue 4)'] : []);
+      const path2 = l2Path(ns, mtu, agents, encrypted ? [`encrypted: true, container MTU ${mtu} (network MTU: underlay − 50 − ${ENCRYPTION_OVERHEAD})`] : []);
       path2.counters = async () => {
         const out: Record<string, unknown> = {};
         for (const a of handles) {
