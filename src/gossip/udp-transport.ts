@@ -15,6 +15,8 @@ import { Transport, TransportHandler, TransportStats, newTransportStats } from '
 export const ERR_GOSSIP_BIND = 'ERR_VXMESH_GOSSIP_BIND';
 const MAX_FRAME = LIMITS.maxStream + ENVELOPE_OVERHEAD;
 const MAX_DATAGRAM = LIMITS.maxPacket + ENVELOPE_OVERHEAD;
+/** Concurrent inbound streams served; more are closed at once (counted as stream errors). */
+const MAX_INBOUND_STREAMS = 32;
 
 export interface UdpTransportStats extends TransportStats {
   /** Datagrams or stream frames refused for size, and send errors. */
@@ -22,10 +24,14 @@ export interface UdpTransportStats extends TransportStats {
   sendErrors: number;
 }
 
-/** Reads one length-prefixed frame from `sock`; `cb` once with the frame or an error. */
+/**
+ * Reads one length-prefixed frame from `sock`; `cb` once with the frame or an error. A length
+ * above the limit is refused at once; memory grows only with the bytes actually received.
+ */
 function readFrame(sock: net.Socket, cb: (err: Error | null, frame?: Buffer) => void): void {
   let head: Buffer | null = Buffer.alloc(0);
-  let body: Buffer | null = null;
+  let want = -1;
+  const chunks: Buffer[] = [];
   let got = 0;
   let done = false;
   const finish = (err: Error | null, frame?: Buffer): void => {
@@ -41,16 +47,16 @@ function readFrame(sock: net.Socket, cb: (err: Error | null, frame?: Buffer) => 
       head = Buffer.concat([head, c.subarray(0, need)]);
       c = c.subarray(need);
       if (head.length < 4) return;
-      const len = head.readUInt32BE(0);
+      want = head.readUInt32BE(0);
       head = null;
-      if (len > MAX_FRAME) return finish(Object.assign(new Error(`stream frame of ${len} bytes exceeds ${MAX_FRAME}`), { code: 'oversized' }));
-      body = Buffer.allocUnsafe(len);
+      if (want > MAX_FRAME) return finish(Object.assign(new Error(`stream frame of ${want} bytes exceeds ${MAX_FRAME}`), { code: 'oversized' }));
     }
-    if (!body) return;
-    const n = Math.min(c.length, body.length - got);
-    c.copy(body, got, 0, n);
-    got += n;
-    if (got === body.length) finish(null, body);
+    if (c.length > want - got) c = c.subarray(0, want - got);
+    if (c.length > 0) {
+      chunks.push(Buffer.from(c));
+      got += c.length;
+    }
+    if (got === want) finish(null, chunks.length === 1 ? chunks[0] : Buffer.concat(chunks, got));
   };
   sock.on('data', onData);
   sock.once('end', () => finish(new Error('stream closed before a full frame')));
@@ -68,6 +74,7 @@ export class UdpGossipTransport implements Transport {
   readonly stats: UdpTransportStats = { ...newTransportStats(), oversized: 0, sendErrors: 0 };
   private handler: TransportHandler | null = null;
   private closed = false;
+  private inbound = 0;
   private readonly open = new Set<net.Socket>();
   private readonly addrCache = new Map<string, { host: string; port: number }>();
 
@@ -121,6 +128,13 @@ export class UdpGossipTransport implements Transport {
   }
 
   private serve(sock: net.Socket): void {
+    if (this.inbound >= MAX_INBOUND_STREAMS) {
+      this.stats.streamErrors++;
+      sock.destroy();
+      return;
+    }
+    this.inbound++;
+    sock.once('close', () => this.inbound--);
     this.open.add(sock);
     sock.setNoDelay(true);
     sock.setTimeout(this.streamTimeoutMs, () => sock.destroy());
