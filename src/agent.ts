@@ -34,6 +34,7 @@ import { RX_DROP_REASONS, TX_DROP_REASONS, type NetworkCounters, type GlobalCoun
 import { ApiServer, sendJson } from './api/server';
 import * as netdev from './dataplane/netdev';
 import { NativeTap, NativeUdp } from './dataplane/native-io';
+import { loadNativeAead } from './crypto/aead';
 
 /** A plug-in started after the data path (gossip, metrics, health, crypto). */
 export interface AgentExtension {
@@ -255,9 +256,10 @@ export class Agent {
         bridgeCreated = true;
         log.info({ bridge: net.bridge }, 'bridge created');
       }
-      // fast path (vnet TAP, TSO) for plaintext networks unless underlay.offload is false;
-      // encrypted networks seal per datagram and keep a plain TAP
-      const vnetHdr = this.config.underlay.offload !== false && !net.encrypted;
+      // fast path (vnet TAP, TSO) unless underlay.offload is false; encrypted networks too when the
+      // native AEAD can seal TSO super-frames (the data path hands them to cipher.sealSuperFrame),
+      // else they keep a plain TAP and are sealed per datagram
+      const vnetHdr = this.config.underlay.offload !== false && (!net.encrypted || nativeTsoSealing());
       if (vnetHdr) {
         try {
           tap = sys.openTap(net.tap, { vnetHdr });
@@ -502,4 +504,10 @@ export class Agent {
   staticPeers(): Endpoint[] {
     return this.config.peers;
   }
+}
+
+/** Whether the addon's AEAD can seal TSO super-frames (aeadSealTso): encrypted networks may then use a vnet TAP. */
+function nativeTsoSealing(): boolean {
+  const fns = loadNativeAead() as { aeadSealTso?: unknown } | null;
+  return fns !== null && typeof fns.aeadSealTso === 'function';
 }

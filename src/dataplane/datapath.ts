@@ -25,7 +25,9 @@
  * header (UDP GSO or sendmmsg). Counters: txFrames/txFrameBytes count what the TAP gave (a
  * super-frame once), txPackets/txBytes what goes on the wire (one per segment, VXLAN header +
  * segment bytes, computed from the parsed headers exactly as the transport cuts them).
- * Encrypted networks are sealed per datagram and refuse a vnet TAP (the agent opens theirs without).
+ * Encrypted networks on a vnet TAP: a TSO super-frame is handed (with its VXLAN header) to
+ * `cipher.sealSuperFrame`, which cuts and seals it; the sealed datagrams go out at once with
+ * `sendBatch` after what was queued before it. Plain frames are sealed per datagram as in step 8.
  *
  * Inbound (outside → inside), per UDP readiness, up to `burst` batches:
  *   1. recvBatch into the UDP slab (datagram at slot + 0), source address records alongside;
@@ -134,6 +136,19 @@ export interface PacketCipher {
   sealBatch(batch: CipherBatch): void;
   /** Opens every descriptor in place (see CipherBatch). */
   openBatch(batch: CipherBatch): void;
+  /**
+   * Fast path (vnet TAP on an encrypted network): seals one TCP super-frame for the peer whose
+   * 18-byte record is at `addrs[addrOff]`. The cipher cuts `frame` (Ethernet frame, virtio
+   * `gsoType`, `mss`) into exactly the segments the plaintext path cuts, each behind a copy of the
+   * 8-byte `vxlanHeader`, and seals each as one datagram with consecutive counters. Datagram i is
+   * at `out[i * stride]`, `outLens[i]` bytes, where `stride = outLens[outLens.length - 1]` (all but
+   * the last are exactly `stride` bytes: UDP-GSO layout). Returns the number of datagrams; 0 when
+   * there is no usable session (nothing queued: the data path counts `no_session`, TCP
+   * retransmits); < 0 when the frame cannot be cut (−1) or `out` is too small (−2) or sealing
+   * failed (−3). `frame` is only read. Networks with a vnet TAP need a cipher that has it.
+   */
+  sealSuperFrame?(addrs: Uint8Array, addrOff: number, vxlanHeader: Uint8Array, frame: Uint8Array, gsoType: number, mss: number,
+    out: Uint8Array, outLens: Uint32Array): number;
   /** Called by `setCipher`: the cipher keeps `host` to send its own datagrams. */
   attach?(host: CipherHost): void;
   /** Called when the cipher is replaced or the data path stops. */
@@ -394,6 +409,13 @@ export class Datapath {
   /** The descriptor table in use (tx, or vtx while a vnet batch is processed). */
   private cur!: TxBatch;
   private seal!: CipherBatch;
+  /** `seal` over the vnet slab (same arrays). */
+  private vseal!: CipherBatch;
+  /** Encrypted fast path: sealed datagrams of one super-frame (UDP-GSO layout, stride last in encLens), their send table. */
+  private encOut!: Buffer;
+  private encLens!: Uint32Array;
+  private encTx!: TxBatch;
+  private readonly encVxlan = Buffer.alloc(VXLAN_HLEN);
   private replySlab!: Buffer;
   private replies!: TxBatch;
 
@@ -641,6 +663,11 @@ export class Datapath {
     if (cipher) {
       if (cipher.headroom + VXLAN_HLEN > this.headroom) throw new RangeError(`cipher headroom ${cipher.headroom} + 8 > data path headroom ${this.headroom}`);
       if (cipher.tailroom > TAILROOM) throw new RangeError(`cipher tailroom ${cipher.tailroom} > ${TAILROOM}`);
+      if (cipher.sealSuperFrame === undefined) {
+        for (const net of this.byVni.values()) {
+          if (net.vnet && net.config.encrypted) throw new RangeError(`network ${net.config.name} has a vnet TAP: the cipher must implement sealSuperFrame`);
+        }
+      }
     }
     if (this.cipher && this.cipher !== cipher) this.cipher.detach?.();
     this.cipher = cipher;
@@ -740,7 +767,8 @@ export class Datapath {
         }
       } else {
         const mss = gso![2 * i + 1];
-        const hlen = this.gsoUdp === null || mss === 0 ? -1 : tsoHeaderLen(slab, off, len, gsoType);
+        // plaintext: the transport cuts super-frames (needs sendBatchGso); encrypted: the cipher does
+        const hlen = (this.gsoUdp === null && !enc) || mss === 0 ? -1 : tsoHeaderLen(slab, off, len, gsoType);
         if (hlen < 0 || hlen + mss > net.maxUntagged) {
           c.txDrops[TX_OVERSIZE]++;
           continue;
@@ -788,14 +816,38 @@ export class Datapath {
       const plen = len + VXLAN_HLEN;
       const src = this.sourceCount > 1 ? flowHash(slab, off, len) % this.sourceCount : 0;
       const mss = gsoType === 0 ? 0 : gso![2 * i + 1];
+      if (enc && gsoType !== 0) {
+        // encrypted super-frame: what is queued goes first (order within a flow), then the cipher
+        // cuts and seals it and the datagrams are sent right away
+        this.flushTx(net);
+        if (peer !== null) {
+          this.sealSuper(net, slab, pkt, off, len, src, peer, gsoType, mss);
+        } else {
+          c.txFlooded++;
+          const peers = net.floodPeers;
+          for (let p = 0; p < peers.length; p++) this.sealSuper(net, slab, pkt, off, len, src, peers[p], gsoType, mss);
+        }
+        continue;
+      }
       if (peer !== null) {
         this.emit(net, pkt, plen, src, peer, gsoType, mss, segs, wire);
       } else {
         c.txFlooded++;
         const peers = net.floodPeers;
-        if (enc) {
-          // each peer's copy is sealed separately: copies first, the in-place one last (never vnet)
-          for (let p = 1; p < peers.length; p++) this.emit(net, this.copyToScratch(net, pkt, plen), plen, src, peers[p], 0, 0, 1, plen);
+        if (enc && gso !== null) {
+          // vnet slab (no scratch slots there): every peer's copy goes to the plain slab's scratch
+          // slots and is sealed and sent before the next frame (queued ones first: order kept)
+          this.flushTx(net);
+          this.cur = this.tx;
+          try {
+            for (let p = 0; p < peers.length; p++) this.emit(net, this.copyToScratch(net, slab, pkt, plen), plen, src, peers[p], 0, 0, 1, plen);
+            this.flushTx(net);
+          } finally {
+            this.cur = this.vtx;
+          }
+        } else if (enc) {
+          // each peer's copy is sealed separately: copies first, the in-place one last
+          for (let p = 1; p < peers.length; p++) this.emit(net, this.copyToScratch(net, slab, pkt, plen), plen, src, peers[p], 0, 0, 1, plen);
           this.emit(net, pkt, plen, src, peers[0], 0, 0, 1, plen);
         } else {
           for (let p = 0; p < peers.length; p++) this.emit(net, pkt, plen, src, peers[p], gsoType, mss, segs, wire);
@@ -830,13 +882,60 @@ export class Datapath {
     this.txPeer[j] = peer;
   }
 
-  /** Copies a VXLAN packet into a scratch slot (encrypted floods only); returns its offset. */
-  private copyToScratch(net: Network, off: number, len: number): number {
+  /** Copies a VXLAN packet from `from` into a scratch slot of the plain slab (encrypted floods only); returns its offset. */
+  private copyToScratch(net: Network, from: Buffer, off: number, len: number): number {
     if (this.scratchUsed === this.batchSize) this.flushTx(net);
     const dst = this.scratchBase + this.scratchUsed * this.slotSize + this.headroom - VXLAN_HLEN;
     this.scratchUsed++;
-    this.tapSlab.copy(this.tapSlab, dst, off, off + len);
+    from.copy(this.tapSlab, dst, off, off + len);
     return dst;
+  }
+
+  /**
+   * Encrypted fast path: the VXLAN packet at `slab[pkt]` (header at `pkt`, TSO super-frame at `off`,
+   * `len` bytes) sealed by `cipher.sealSuperFrame` into `encOut` and sent to `peer` at once (one
+   * sendBatch of per-datagram descriptors). Fail closed: no cipher / no session → `no_session`,
+   * never plaintext. Counts the datagrams that reached the wire.
+   */
+  private sealSuper(net: Network, slab: Buffer, pkt: number, off: number, len: number, src: number, peer: Peer,
+    gsoType: number, mss: number): void {
+    const c = net.counters;
+    const cipher = this.cipher;
+    let n = 0;
+    if (cipher !== null && cipher.sealSuperFrame !== undefined) {
+      slab.copy(this.encVxlan, 0, pkt, pkt + VXLAN_HLEN);
+      try {
+        n = cipher.sealSuperFrame(peer.record, 0, this.encVxlan, slab.subarray(off, off + len), gsoType, mss, this.encOut, this.encLens);
+      } catch (e) {
+        this.warn('seal', e, {});
+        n = -3;
+      }
+    }
+    if (n <= 0) {
+      c.txDrops[n === -1 || n === -2 ? TX_OVERSIZE : TX_NO_SESSION]++;
+      return;
+    }
+    const lens = this.encLens;
+    const stride = lens[lens.length - 1];
+    const b = this.encTx;
+    const rec = peer.record;
+    for (let i = 0; i < n; i++) {
+      b.offs[i] = i * stride;
+      b.lens[i] = lens[i];
+      b.srcIdx[i] = src;
+      b.addrs.set(rec, i * ADDR_LEN);
+    }
+    b.count = n;
+    this.hist.udpSend.add(n);
+    const sent = this.safeSend(b);
+    let bytes = 0;
+    for (let i = 0; i < sent; i++) bytes += lens[i];
+    c.txPackets += sent;
+    c.txBytes += bytes;
+    peer.counters.txPackets += sent;
+    peer.counters.txBytes += bytes;
+    if (sent < n) c.txDrops[TX_SEND_FAILED] += n - sent;
+    b.count = 0;
   }
 
   /** Seals (encrypted networks), sends the descriptors, counts. */
@@ -849,7 +948,7 @@ export class Datapath {
         c.txDrops[TX_NO_SESSION] += tx.count;
         tx.count = 0;
       } else {
-        const sb = this.seal;
+        const sb = tx === this.vtx ? this.vseal : this.seal;
         sb.count = tx.count;
         sb.vnis.fill(net.config.vni, 0, tx.count);
         sb.status.fill(CIPHER_NO_SESSION, 0, tx.count);
@@ -1155,6 +1254,7 @@ export class Datapath {
       slab: this.tapSlab, offs: txOffs, lens: txLens, addrs: txAddrs, vnis: new Uint32Array(this.txCap),
       outOffs: new Uint32Array(this.txCap), outLens: new Uint32Array(this.txCap), status: new Uint8Array(this.txCap), count: 0,
     };
+    if (this.vnetSlab !== null) this.vseal = { ...this.seal, slab: this.vnetSlab };
     this.replySlab = Buffer.alloc(B * 128);
     this.replies = { slab: this.replySlab, offs: new Uint32Array(B), lens: new Uint32Array(B), addrs: Buffer.alloc(0), srcIdx: new Uint8Array(0), count: 0 };
 
@@ -1185,6 +1285,16 @@ export class Datapath {
     }
     const t = this.tx;
     this.vtx = { slab: this.vnetSlab, offs: t.offs, lens: t.lens, addrs: t.addrs, srcIdx: t.srcIdx, count: 0 };
+    if (this.seal !== undefined) this.vseal = { ...this.seal, slab: this.vnetSlab };
+    if (this.encOut === undefined) {
+      // sealed super-frame: ≤ 256 segments × (cipher + VXLAN + headers) + 64 KiB payload
+      this.encOut = Buffer.alloc(256 * 1024);
+      this.encLens = new Uint32Array(GSO_MAX_SEGS + 1);
+      this.encTx = {
+        slab: this.encOut, offs: new Uint32Array(GSO_MAX_SEGS), lens: new Uint32Array(GSO_MAX_SEGS),
+        addrs: Buffer.alloc(GSO_MAX_SEGS * ADDR_LEN), srcIdx: new Uint8Array(GSO_MAX_SEGS), count: 0,
+      };
+    }
   }
 
   private allocateNet(net: Network): void {
@@ -1197,8 +1307,10 @@ export class Datapath {
     if (!Number.isInteger(config.vni) || config.vni < 0 || config.vni > 0xffffff) throw new RangeError(`bad VNI ${config.vni}`);
     if (this.byVni.has(config.vni)) throw new RangeError(`VNI ${config.vni} already configured`);
     const net = new Network(config, tap, this.fdbCfg, this.clock);
-    // sealing works per datagram: a TSO super-frame could not be sealed whole
-    if (net.vnet && config.encrypted) throw new RangeError(`network ${config.name}: an encrypted network needs a TAP without IFF_VNET_HDR`);
+    // an encrypted vnet TAP needs a cipher that seals TSO super-frames (no cipher yet: fail closed until set)
+    if (net.vnet && config.encrypted && this.cipher !== null && this.cipher.sealSuperFrame === undefined) {
+      throw new RangeError(`network ${config.name}: the cipher cannot seal TSO super-frames; an encrypted network needs a TAP without IFF_VNET_HDR`);
+    }
     if (net.vnet && this.vnetSlab === null) this.allocateVnet();
     this.byVni.set(config.vni, net);
     this.netList = [...this.byVni.values()];

@@ -2,7 +2,7 @@
  * `underlay.offload` (fast path switch): parsed and validated by the loader (default true, a boolean,
  * a restart-only change), and what the agent does with it: plaintext networks' TAPs opened with
  * vnetHdr and the UDP socket with GRO when on; plain TAPs and no GRO when off; encrypted networks
- * never get a vnet TAP; a TAP that refuses offloads falls back to plain frames.
+ * get a vnet TAP only when the native AEAD seals TSO super-frames; a TAP that refuses offloads falls back to plain frames.
  */
 import { test } from 'node:test';
 import * as assert from 'node:assert/strict';
@@ -10,6 +10,7 @@ import { Agent, type AgentSystem, type OpenedTap } from '../../src/agent';
 import { diffConfig } from '../../src/config/diff';
 import { ConfigErrorList, parseConfig } from '../../src/config/load';
 import type { Config } from '../../src/config/types';
+import { loadNativeAead } from '../../src/crypto/aead';
 import { MemoryReactor, MemoryTap, MemoryUdpNetwork } from '../../src/dataplane/memory-io';
 import { ConfigError, SystemError } from '../../src/errors';
 
@@ -81,11 +82,13 @@ async function startWith(c: Config, sys: OpenRecorder): Promise<Agent> {
 
 const twoNets = '  - {name: blue, vni: 42, bridge: br0}\n  - {name: green, vni: 44, bridge: br1, encrypted: true}\n';
 
-test('agent: offload on → plaintext TAPs with vnetHdr, encrypted TAPs without, UDP with GRO', async () => {
+test('agent: offload on → plaintext TAPs with vnetHdr, encrypted ones too when the addon seals TSO, UDP with GRO', async () => {
   const sys = new OpenRecorder();
   const agent = await startWith(parseConfig(text('', twoNets), noLookup), sys);
+  const fns = loadNativeAead() as { aeadSealTso?: unknown } | null;
+  const tso = fns !== null && typeof fns.aeadSealTso === 'function';
   try {
-    assert.deepEqual(sys.tapOpens, [{ name: 'vx-blue', vnetHdr: true }, { name: 'vx-green', vnetHdr: false }]);
+    assert.deepEqual(sys.tapOpens, [{ name: 'vx-blue', vnetHdr: true }, { name: 'vx-green', vnetHdr: tso }]);
     assert.deepEqual(sys.udpOpens, [{ gro: true }]);
   } finally {
     await agent.stop();

@@ -5,7 +5,8 @@
  * `sendBatchGso`. Checked: VXLAN header in place, one FDB decision per super-frame, flood
  * replication (descriptors share the bytes and the gso info), wire-size rules (segments must fit;
  * plain frames over MTU + 14 dropped), counters (txPackets = segments on the wire, exactly), the
- * fallback when the transport cannot segment, and that encrypted networks refuse a vnet TAP. The
+ * fallback when the transport cannot segment, and that an encrypted network takes a vnet TAP only
+ * with a cipher that has sealSuperFrame (its sealing: dp-encrypted-tso.test.ts). The
  * segment and byte counting is also checked against the addon's own segmenter (when built).
  */
 import assert from 'node:assert/strict';
@@ -175,11 +176,19 @@ describe('datapath fast path: seams are picked by what the devices report', () =
     assert.equal(isGsoUdp(new UdpTwin()), false);
   });
 
-  it('an encrypted network refuses a vnet TAP (sealing is per datagram)', () => {
-    assert.throws(() => new Datapath({
+  it('an encrypted network takes a vnet TAP only with a cipher that has sealSuperFrame', () => {
+    const dp = new Datapath({
       networks: [{ config: netCfg(true), tap: new VnetTwin() }], udp: new GsoUdpTwin(), clock: new FakeClock(0),
       underlay: { family: 4, mtu: 1500, port: PORT, address: ME },
-    }), RangeError);
+    });
+    const perDatagram = { headroom: 16, tailroom: 16, isEnvelope: () => false, sealBatch: () => {}, openBatch: () => {} };
+    assert.throws(() => dp.setCipher(perDatagram), RangeError);
+    dp.setCipher({ ...perDatagram, sealSuperFrame: () => 0 });
+    dp.setCipher(null);
+    // and with such a cipher already set, an encrypted vnet network is refused
+    const dp2 = new Datapath({ networks: [], udp: new GsoUdpTwin(), clock: new FakeClock(0), underlay: { family: 4, mtu: 1500, port: PORT, address: ME } });
+    dp2.setCipher(perDatagram);
+    assert.throws(() => dp2.addNetwork({ config: netCfg(true), tap: new VnetTwin() }), RangeError);
   });
 });
 
