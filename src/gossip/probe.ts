@@ -83,11 +83,15 @@ export class Prober {
     let nacks = 0;
     let expectedNacks = 0;
     let streamAck = false;
+    let indirectSent = false;
+    const sentAt = n.clock.now();
     this.probes++;
     this.handlers.set(seq, {
       onAck: () => {
         if (acked) return;
         acked = true;
+        // Only a direct ack (before any indirect request went out) measures the path to the member.
+        if (!indirectSent) this.recordRtt(name, n.clock.now() - sentAt);
         this.handlers.delete(seq);
         indirectTimer.cancel();
         endTimer.cancel();
@@ -100,6 +104,7 @@ export class Prober {
     n.send(addr, { type: PKT_PING, seq, target: name, source: n.name });
     const indirectTimer = n.clock.setTimer(timeout, () => {
       if (acked || !n.running) return;
+      indirectSent = true;
       for (const h of n.randomMembers(n.tuning.indirectChecks, name)) {
         expectedNacks++;
         this.indirectRequests++;
@@ -117,6 +122,24 @@ export class Prober {
       n.awareness.applyDelta(expectedNacks > 0 ? expectedNacks - nacks : 1);
       n.suspectNode(name, incarnation, n.name);
     });
+  }
+
+  /**
+   * Smoothed round-trip time per member from direct probe acks (milliseconds; TCP-style EWMA,
+   * srtt += (sample − srtt) / 8), read by metrics as `vxmesh_peer_rtt_seconds`. Bounded by the
+   * member table: entries of reaped members are removed with `forgetRtt`.
+   */
+  readonly rttMs = new Map<string, number>();
+
+  private recordRtt(name: string, sample: number): void {
+    if (!(sample >= 0) || !Number.isFinite(sample)) return;
+    const prev = this.rttMs.get(name);
+    this.rttMs.set(name, prev === undefined ? sample : prev + (sample - prev) / 8);
+  }
+
+  /** Drops the RTT estimate of a member that is gone. */
+  forgetRtt(name: string): void {
+    this.rttMs.delete(name);
   }
 
   /** Pings over the stream transport; calls `onAck` if the member answers within `timeoutMs`. */

@@ -282,6 +282,17 @@ export class GossipNode {
     return { name: t.name(s), state: STATE_NAMES[t.state[s]], incarnation: t.incarnation[s], changedAt: t.changedAt[s], record: t.record(s) };
   }
 
+  /**
+   * Smoothed round-trip time to each alive or suspect member, from direct probe acks (metrics:
+   * `vxmesh_peer_rtt_seconds`). Members never acked directly have no entry.
+   */
+  *rtts(): Iterable<{ peer: string; seconds: number }> {
+    for (const [name, ms] of this.prober.rttMs) {
+      const st = this.stateOf(name);
+      if (st === ST_ALIVE || st === ST_SUSPECT) yield { peer: name, seconds: ms / 1000 };
+    }
+  }
+
   /** State code of `name` in our view, or −1 when unknown. */
   stateOf(name: string): number {
     const s = this.table.find(name);
@@ -566,6 +577,7 @@ export class GossipNode {
         this.tombstones.delete(rec.name);
         this.tombstones.set(rec.name, { incarnation: t.incarnation[s], at: now });
         t.remove(s);
+        this.prober.forgetRtt(rec.name);
         this.emit('reap', rec);
       }
     }
