@@ -53,7 +53,7 @@
 import type { Clock, TimerHandle } from '../clock';
 import type { AddressFamily, Config, Endpoint, FdbConfig, NetworkConfig } from '../config/types';
 import type { Logger } from '../log';
-import { nullLogger } from '../log';
+import { LogLimiter, nullLogger } from '../log';
 import {
   ADDR_LEN, canonicalEndpoint, endpointToRecord, endpointToString, peerKeyOf, peerKeyOfEndpoint, recordToEndpoint,
   type PeerKey,
@@ -384,7 +384,7 @@ export class Datapath {
   private running = false;
   private sweepTimer: TimerHandle | null = null;
   private readonly registered = new WeakSet<object>();
-  private lastWarn = new Map<string, number>();
+  private readonly warnings: LogLimiter;
 
   // outbound memory: TAP slots, then scratch slots for encrypted flood copies
   private tapSlab!: Buffer;
@@ -442,6 +442,7 @@ export class Datapath {
     this.udp = opts.udp;
     this.clock = opts.clock;
     this.log = opts.logger ?? nullLogger;
+    this.warnings = new LogLimiter(this.log, { intervalMs: 10_000, burst: 1, clock: this.clock });
     const u = opts.underlay ?? (cfg ? { family: cfg.underlay.family, mtu: cfg.underlay.mtu, port: cfg.underlay.port, address: cfg.underlay.address } : null);
     if (!u) throw new TypeError('Datapath: underlay (or config) is required');
     this.underlay = { ...u };
@@ -1434,14 +1435,9 @@ export class Datapath {
     }
   }
 
-  /** I/O errors are counted as drops; logged at most once per 10 s per kind. */
+  /** I/O errors are counted as drops; logged at most once per 10 s per kind (with a suppressed count). */
   private warn(kind: string, e: unknown, fields: Record<string, unknown>): void {
-    const now = this.clock.now();
-    const last = this.lastWarn.get(kind);
-    if (last !== undefined && now - last < 10_000) return;
-    this.lastWarn.set(kind, now);
     const err = e as { message?: string; code?: string };
-    this.log.warn({ ...fields, kind, err: err?.message, code: err?.code }, 'data path I/O error');
+    this.warnings.log('warn', kind, { ...fields, kind, err: err?.message, code: err?.code }, 'data path I/O error');
   }
 }
-
