@@ -11,6 +11,7 @@
         "native/netdev.c",
         "native/notify.c",
         "native/gso.c",
+        "native/reader.c",
         "native/aead.c",  # crypto engineer: batched AEAD over Node's OpenSSL (vxm_aead_init called from addon.c)
       ],
       "defines": ["NAPI_VERSION=8"],

@@ -32,6 +32,7 @@
 #include "gso.h"
 #include "tap.h"
 #include "udp.h"
+#include "reader.h"
 #include "aead.h" /* crypto engineer: AEAD batch functions (native/aead.c) */
 
 /* ---- CRYPTO HOOK (owned by the crypto engineer) -------------------------------------------------
@@ -60,6 +61,9 @@ typedef struct vx_handle {
   napi_ref cb_ref;
   napi_async_context actx;
   uint8_t *scratch; /* VX_GSO_SCRATCH bytes for segmentation (UDP, allocated on first use) */
+  vx_reader *reader;  /* TAP reader thread (readerStart), or NULL */
+  uv_async_t *async;  /* wakes the loop when the reader published a batch */
+  napi_ref reader_refs[3]; /* slab, lens, gso of the reader ring (kept alive while it runs) */
 } vx_handle;
 
 /* ---- errors --------------------------------------------------------------------------------- */
@@ -264,9 +268,29 @@ static void cleanup_hook(void *arg);
  * hook and the GC finalizer, where nothing can be reported: the statuses of these teardown calls
  * are deliberately not checked (each only fails for arguments that cannot occur here).
  */
+static void reader_teardown(vx_handle *h) {
+  if (h->reader != NULL) {
+    vx_reader_stop(h->reader); /* joined: the thread no longer touches the slabs or the async */
+    free(h->reader);
+    h->reader = NULL;
+  }
+  if (h->async != NULL) {
+    h->async->data = NULL;
+    uv_close((uv_handle_t *)h->async, free_poll);
+    h->async = NULL;
+  }
+  for (int i = 0; i < 3; i++) {
+    if (h->reader_refs[i] != NULL) {
+      napi_delete_reference(h->env, h->reader_refs[i]);
+      h->reader_refs[i] = NULL;
+    }
+  }
+}
+
 static void handle_close(vx_handle *h, int from_hook) {
   if (h->closed) return;
   h->closed = 1;
+  reader_teardown(h);
   if (h->poll != NULL) {
     uv_poll_stop(h->poll);
     h->poll->data = NULL;
@@ -406,26 +430,41 @@ static void invoke_cb(vx_handle *h, int status) {
 
 static int handle_fd(vx_handle *h) { return h->kind == VX_KIND_TAP ? h->tap_fd : h->udp.fd; }
 
+/* Registers (or replaces) the handle's JS callback `fn` (a function, else TypeError); 0 or -1 (thrown). */
+static int set_callback(napi_env env, vx_handle *h, napi_value fn, const char *resource) {
+  napi_valuetype t;
+  if (napi_typeof(env, fn, &t) != napi_ok) {
+    throw_napi(env, "napi_typeof");
+    return -1;
+  }
+  if (t != napi_function) {
+    arg_error(env, "ERR_INVALID_ARG_TYPE", "callback must be a function");
+    return -1;
+  }
+  if (h->cb_ref != NULL) {
+    if (napi_delete_reference(env, h->cb_ref) != napi_ok) {
+      throw_napi(env, "napi_delete_reference");
+      return -1;
+    }
+    h->cb_ref = NULL;
+  }
+  napi_value name;
+  if (napi_create_reference(env, fn, 1, &h->cb_ref) != napi_ok ||
+      (h->actx == NULL && (napi_create_string_utf8(env, resource, NAPI_AUTO_LENGTH, &name) != napi_ok ||
+                           napi_async_init(env, NULL, name, &h->actx) != napi_ok))) {
+    throw_napi(env, "callback registration");
+    return -1;
+  }
+  return 0;
+}
+
 /* pollStart(handle, cb): registers (or replaces) the readability callback and starts polling. */
 static napi_value js_poll_start(napi_env env, napi_callback_info info) {
   napi_value argv[2];
   vx_handle *h;
   if (get_args(env, info, 2, argv) < 0) return NULL;
   if (get_open_handle(env, argv[0], 0, "uv_poll_start", &h) < 0) return NULL;
-  napi_valuetype t;
-  CHECK(env, napi_typeof(env, argv[1], &t));
-  if (t != napi_function) return arg_error(env, "ERR_INVALID_ARG_TYPE", "callback must be a function");
-  if (h->cb_ref != NULL) {
-    CHECK(env, napi_delete_reference(env, h->cb_ref));
-    h->cb_ref = NULL;
-  }
-  CHECK(env, napi_create_reference(env, argv[1], 1, &h->cb_ref));
-  if (h->actx == NULL) {
-    napi_value name;
-    CHECK(env, napi_create_string_utf8(env, h->kind == VX_KIND_TAP ? "vxmesh:tap" : "vxmesh:udp",
-                                       NAPI_AUTO_LENGTH, &name));
-    CHECK(env, napi_async_init(env, NULL, name, &h->actx));
-  }
+  if (set_callback(env, h, argv[1], h->kind == VX_KIND_TAP ? "vxmesh:tap" : "vxmesh:udp") < 0) return NULL;
   int rc;
   if (h->poll == NULL) {
     uv_loop_t *loop;
@@ -1059,6 +1098,143 @@ static napi_value js_notify(napi_env env, napi_callback_info info) {
   return result_or_throw(env, rc, sc);
 }
 
+/* ---- TAP reader thread (reader.c) ---------------------------------------------------------------- */
+
+static void on_reader_async(uv_async_t *a) {
+  vx_handle *h = a->data;
+  if (h == NULL || h->closed || h->cb_ref == NULL || h->reader == NULL) return;
+  invoke_cb(h, 0);
+}
+
+static void reader_notify(void *arg) { uv_async_send((uv_async_t *)arg); }
+
+/*
+ * readerStart(handle, slab, slotSize, headroom, slots, nslabs, lens: Uint32Array(nslabs*slots),
+ *             gso: Uint16Array(nslabs*2*slots), cb): starts a thread that reads the TAP into slab
+ * k (bytes [k*slots*slotSize, (k+1)*slots*slotSize)) and calls cb on the loop when batches are
+ * ready (take them with readerNext/readerRelease). The TAP is then no longer polled by the loop.
+ */
+static napi_value js_reader_start(napi_env env, napi_callback_info info) {
+  napi_value argv[9];
+  vx_handle *h;
+  void *slab, *lens, *gso;
+  size_t slab_len, lens_len, gso_len;
+  uint32_t slot_size, headroom, slots, nslabs;
+  if (get_args(env, info, 9, argv) < 0) return NULL;
+  if (get_open_handle(env, argv[0], VX_KIND_TAP, "readerStart", &h) < 0) return NULL;
+  if (get_typed(env, argv[1], napi_uint8_array, "slab", &slab, &slab_len) < 0) return NULL;
+  if (get_u32(env, argv[2], "slotSize", &slot_size) < 0) return NULL;
+  if (get_u32(env, argv[3], "headroom", &headroom) < 0) return NULL;
+  if (get_u32(env, argv[4], "slots", &slots) < 0) return NULL;
+  if (get_u32(env, argv[5], "nslabs", &nslabs) < 0) return NULL;
+  if (get_typed(env, argv[6], napi_uint32_array, "lens", &lens, &lens_len) < 0) return NULL;
+  if (get_typed(env, argv[7], napi_uint16_array, "gso", &gso, &gso_len) < 0) return NULL;
+  if (nslabs < 1 || nslabs > VX_READER_MAX_SLABS) return range_error(env, "nslabs must be in [1, 8]");
+  if (check_rx(env, slab_len / nslabs, slot_size, headroom, slots, lens_len / nslabs) < 0) return NULL;
+  if (gso_len < (size_t)nslabs * slots * 2) return range_error(env, "gso is shorter than 2 * slots * nslabs");
+  if (h->reader != NULL) return arg_error(env, "ERR_VXMESH_READER", "the reader thread is already running");
+  if (set_callback(env, h, argv[8], "vxmesh:tap-reader") < 0) return NULL;
+  if (h->poll != NULL) {
+    uv_poll_stop(h->poll);
+    h->polling = 0;
+  }
+  uv_loop_t *loop;
+  CHECK(env, napi_get_uv_event_loop(env, &loop));
+  vx_reader *r = calloc(1, sizeof *r);
+  uv_async_t *a = calloc(1, sizeof *a);
+  int rc = (r == NULL || a == NULL) ? -ENOMEM : uv_async_init(loop, a, on_reader_async);
+  if (rc < 0) {
+    free(r);
+    free(a);
+    throw_errno(env, -rc, "uv_async_init");
+    return NULL;
+  }
+  a->data = h;
+  h->async = a;
+  for (int i = 0; i < 3; i++) CHECK(env, napi_create_reference(env, argv[i == 0 ? 1 : 5 + i], 1, &h->reader_refs[i]));
+  r->fd = h->tap_fd;
+  r->vnet = (h->tap_flags & VX_TAP_F_VNET_HDR) != 0;
+  r->efd = -1;
+  r->nslabs = nslabs;
+  r->slot_size = slot_size;
+  r->headroom = headroom;
+  r->slots = slots;
+  for (uint32_t k = 0; k < nslabs; k++) {
+    r->slab[k] = (uint8_t *)slab + (size_t)k * slots * slot_size;
+    r->lens[k] = (uint32_t *)lens + (size_t)k * slots;
+    r->gso[k] = (uint16_t *)gso + (size_t)k * slots * 2;
+  }
+  r->stats = h->stats;
+  r->notify = reader_notify;
+  r->notify_arg = a;
+  const char *sc = "readerStart";
+  rc = vx_reader_start(r, &sc);
+  if (rc < 0) {
+    free(r);
+    reader_teardown(h);
+    throw_errno(env, -rc, sc);
+    return NULL;
+  }
+  h->reader = r;
+  return NULL;
+}
+
+/* readerNext(handle) → (k << 16 | n) for the oldest published batch, or -1; throws the thread's error once. */
+static napi_value js_reader_next(napi_env env, napi_callback_info info) {
+  napi_value argv[1], out;
+  vx_handle *h;
+  if (get_args(env, info, 1, argv) < 0) return NULL;
+  if (get_open_handle(env, argv[0], VX_KIND_TAP, "readerNext", &h) < 0) return NULL;
+  if (h->reader == NULL) return arg_error(env, "ERR_VXMESH_READER", "no reader thread on this TAP");
+  uint32_t k, n;
+  int r = vx_reader_next(h->reader, &k, &n);
+  if (r < 0) {
+    throw_errno(env, -r, "readv");
+    return NULL;
+  }
+  CHECK(env, napi_create_int32(env, r == 0 ? -1 : (int32_t)(k << 16 | n), &out));
+  return out;
+}
+
+/* readerRelease(handle): the oldest published batch's slab goes back to the thread. */
+static napi_value js_reader_release(napi_env env, napi_callback_info info) {
+  napi_value argv[1];
+  vx_handle *h;
+  if (get_args(env, info, 1, argv) < 0) return NULL;
+  if (get_open_handle(env, argv[0], VX_KIND_TAP, "readerRelease", &h) < 0) return NULL;
+  if (h->reader != NULL) vx_reader_release(h->reader);
+  return NULL;
+}
+
+/* readerStop(handle): joins the thread (idempotent); the ring's memory is the caller's again. */
+static napi_value js_reader_stop(napi_env env, napi_callback_info info) {
+  napi_value argv[1];
+  vx_handle *h;
+  if (get_args(env, info, 1, argv) < 0) return NULL;
+  if (get_handle(env, argv[0], VX_KIND_TAP, &h) < 0) return NULL;
+  if (!h->closed) reader_teardown(h);
+  return NULL;
+}
+
+/* readerStats(handle) → [thread wake-ups from poll, waits for a free slab] (0s without a reader). */
+static napi_value js_reader_stats(napi_env env, napi_callback_info info) {
+  napi_value argv[1], arr, v;
+  vx_handle *h;
+  if (get_args(env, info, 1, argv) < 0) return NULL;
+  if (get_handle(env, argv[0], VX_KIND_TAP, &h) < 0) return NULL;
+  double w = 0, f = 0;
+  if (h->reader != NULL) {
+    w = (double)atomic_load(&h->reader->wakeups);
+    f = (double)atomic_load(&h->reader->full_waits);
+  }
+  CHECK(env, napi_create_array_with_length(env, 2, &arr));
+  CHECK(env, napi_create_double(env, w, &v));
+  CHECK(env, napi_set_element(env, arr, 0, v));
+  CHECK(env, napi_create_double(env, f, &v));
+  CHECK(env, napi_set_element(env, arr, 1, v));
+  return arr;
+}
+
 /* ---- module ----------------------------------------------------------------------------------- */
 
 static napi_value set_u32_prop(napi_env env, napi_value obj, const char *name, uint32_t v) {
@@ -1085,6 +1261,11 @@ NAPI_MODULE_INIT() {
       {"gsoSegment", NULL, js_gso_segment, NULL, NULL, NULL, napi_default, NULL},
       {"groCoalesce", NULL, js_gro_coalesce, NULL, NULL, NULL, napi_default, NULL},
       {"pollStart", NULL, js_poll_start, NULL, NULL, NULL, napi_default, NULL},
+      {"readerStart", NULL, js_reader_start, NULL, NULL, NULL, napi_default, NULL},
+      {"readerNext", NULL, js_reader_next, NULL, NULL, NULL, napi_default, NULL},
+      {"readerRelease", NULL, js_reader_release, NULL, NULL, NULL, napi_default, NULL},
+      {"readerStop", NULL, js_reader_stop, NULL, NULL, NULL, napi_default, NULL},
+      {"readerStats", NULL, js_reader_stats, NULL, NULL, NULL, napi_default, NULL},
       {"pollStop", NULL, js_poll_stop, NULL, NULL, NULL, napi_default, NULL},
       {"pollRef", NULL, js_poll_ref, NULL, NULL, NULL, napi_default, NULL},
       {"close", NULL, js_close, NULL, NULL, NULL, napi_default, NULL},

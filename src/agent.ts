@@ -218,6 +218,7 @@ export class Agent {
       networks: [...this.nets.values()].map((s) => ({ config: s.config, tap: s.tap })),
       logger: this.logger.child({ component: 'datapath' }),
       clock: this.clock,
+      tapThreads: u.tapThreads === true && u.offload !== false,
     });
     this.datapath.start();
     this.running = true;
@@ -393,6 +394,7 @@ export class Agent {
         encrypted: s.config.encrypted,
         bridgeCreated: s.bridgeCreated,
         tapCreated: s.tap.created,
+        tapReader: this.running ? this.datapath.tapReaderStats(s.tap) : null,
         fdbSize: dp ? dp.fdb.size : null,
         counters: dp ? countersJson(dp.counters) : null,
       };

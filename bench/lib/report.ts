@@ -252,6 +252,7 @@ const COLORS: Record<string, string> = {
   'kernel-vxlan': '#1f77b4',
   vxmesh: '#2ca02c',
   'vxmesh-enc': '#98df8a',
+  'vxmesh-thr': '#aec7e8',
   nebula: '#ff7f0e',
   tinc: '#d62728',
 };

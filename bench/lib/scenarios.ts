@@ -7,6 +7,7 @@
  *   kernel-vxlan  container → bridge → Linux vxlan dev → underlay → vxlan dev → bridge → container
  *   vxmesh        container → bridge → TAP → vxmesh agent → UDP → agent → TAP → bridge → container
  *   vxmesh-enc    the same with `encrypted: true`
+ *   vxmesh-thr    vxmesh plaintext with `underlay.tapThreads: true` (TAP reads on an addon thread)
  *   nebula        container → bridge (gateway) → route → nebula tun (unsafe_routes) → … (L3)
  *   tinc          container → bridge → tinc tap (Mode = switch) → tincd → … (L2)
  */
@@ -18,8 +19,8 @@ import { ENCRYPTION_OVERHEAD } from '../../src/config/load';
 import { agentConfig, LabAgent, startAgent } from '../../src/lab/vxmesh';
 import { haveCommand, must, sleep } from './proc';
 
-export type ScenarioId = 'underlay' | 'kernel-vxlan' | 'vxmesh' | 'vxmesh-enc' | 'nebula' | 'tinc';
-export const ALL_SCENARIOS: ScenarioId[] = ['underlay', 'kernel-vxlan', 'vxmesh', 'vxmesh-enc', 'nebula', 'tinc'];
+export type ScenarioId = 'underlay' | 'kernel-vxlan' | 'vxmesh' | 'vxmesh-enc' | 'vxmesh-thr' | 'nebula' | 'tinc';
+export const ALL_SCENARIOS: ScenarioId[] = ['underlay', 'kernel-vxlan', 'vxmesh', 'vxmesh-enc', 'vxmesh-thr', 'nebula', 'tinc'];
 
 /** Thrown by a scenario's setup when the path cannot be measured here (reported as n/a, not retried). */
 export class NotAvailable extends Error {}
@@ -129,10 +130,10 @@ const kernelVxlan: Scenario = {
 
 // ---- vxmesh --------------------------------------------------------------------------------
 
-function vxmeshScenario(id: 'vxmesh' | 'vxmesh-enc', encrypted: boolean): Scenario {
+function vxmeshScenario(id: 'vxmesh' | 'vxmesh-enc' | 'vxmesh-thr', encrypted: boolean, tapThreads = false): Scenario {
   return {
     id,
-    label: encrypted ? 'vxmesh encrypted' : 'vxmesh plaintext',
+    label: encrypted ? 'vxmesh encrypted' : tapThreads ? 'vxmesh plaintext, TAP threads' : 'vxmesh plaintext',
     unavailable: async ({ repoRoot }) => {
       if (!fs.existsSync(path.join(repoRoot, 'dist/src/cli/main.js'))) return 'vxmesh CLI not built (dist/src/cli/main.js missing)';
       const addon = path.join(repoRoot, 'build/Release/vxmesh.node');
@@ -159,6 +160,7 @@ function vxmeshScenario(id: 'vxmesh' | 'vxmesh-enc', encrypted: boolean): Scenar
       try {
         for (const h of lab.hosts) {
           const config = agentConfig(lab, h, { networks: [{ name: 'bench', vni: VNI, bridge: 'br0' }], port: VXLAN_PORT, logLevel: 'warn' });
+          if (tapThreads) (config.underlay as Record<string, unknown>).tapThreads = true;
           if (encrypted) {
             (config.networks as Array<Record<string, unknown>>)[0].encrypted = true;
             config.node = { name: h.name, keyFile: path.join(dir, `${h.name}.key`) };
@@ -355,6 +357,7 @@ export const SCENARIOS: Record<ScenarioId, Scenario> = {
   'kernel-vxlan': kernelVxlan,
   vxmesh: vxmeshScenario('vxmesh', false),
   'vxmesh-enc': vxmeshScenario('vxmesh-enc', true),
+  'vxmesh-thr': vxmeshScenario('vxmesh-thr', false, true),
   nebula,
   tinc,
 };

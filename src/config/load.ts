@@ -206,7 +206,7 @@ function validate(p: Problems, raw: unknown, opts: ParseOptions): Config | undef
 
   // --- underlay ---
   const u = need(p, top, 'underlay', [], 'a mapping with at least "address"')
-    ? mapping(p, top.underlay, ['underlay'], ['address', 'port', 'mtu', 'sourcePorts', 'offload'])
+    ? mapping(p, top.underlay, ['underlay'], ['address', 'port', 'mtu', 'sourcePorts', 'offload', 'tapThreads'])
     : undefined;
   let family: AddressFamily | undefined;
   let uAddress: string | undefined;
@@ -214,6 +214,7 @@ function validate(p: Problems, raw: unknown, opts: ParseOptions): Config | undef
   let uMtu: number | undefined;
   let sourcePorts = DEFAULT_SOURCE_PORTS;
   let offload = true; // fast path: vnet TAPs with TSO + UDP GSO/GRO (types.ts UnderlayConfig.offload)
+  let tapThreads = false; // TAP reads on an addon thread (types.ts UnderlayConfig.tapThreads)
   if (u) {
     if (need(p, u, 'address', ['underlay'], 'the local underlay IPv4 or IPv6 address to bind and send from')) {
       const ip = unicastIp(p, u.address, ['underlay', 'address']);
@@ -225,6 +226,7 @@ function validate(p: Problems, raw: unknown, opts: ParseOptions): Config | undef
     if (u.port !== undefined) uPort = integer(p, u.port, ['underlay', 'port'], 1, 65535) ?? uPort;
     if (u.sourcePorts !== undefined) sourcePorts = integer(p, u.sourcePorts, ['underlay', 'sourcePorts'], 1, 64) ?? sourcePorts;
     if (u.offload !== undefined) offload = boolean(p, u.offload, ['underlay', 'offload']) ?? offload;
+    if (u.tapThreads !== undefined) tapThreads = boolean(p, u.tapThreads, ['underlay', 'tapThreads']) ?? tapThreads;
     if (u.mtu !== undefined && family) {
       const min = MIN_NETWORK_MTU[family] + VXLAN_OVERHEAD[family];
       uMtu = integer(p, u.mtu, ['underlay', 'mtu'], min, 65535, 'bytes');
@@ -310,7 +312,7 @@ function validate(p: Problems, raw: unknown, opts: ParseOptions): Config | undef
   const abs = (f: string | null) => (f !== null && base !== null ? pathMod.resolve(base, f) : f);
   return {
     node: { ...node, keyFile: abs(node.keyFile) },
-    underlay: { address: uAddress, family, port: uPort, mtu: uMtu, sourcePorts, offload },
+    underlay: { address: uAddress, family, port: uPort, mtu: uMtu, sourcePorts, offload, tapThreads },
     networks,
     peers,
     fdb: { ageingSeconds, maxEntries },

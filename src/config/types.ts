@@ -56,6 +56,12 @@ export interface UnderlayConfig {
    * loader; absent (hand-built configs) means true.
    */
   offload?: boolean;
+  /**
+   * Read each fast-path TAP on an addon thread (a second core does the per-frame read syscalls
+   * while the agent's JS thread processes the previous batch). Default false: on the reference
+   * 2-core machine it did not pay (bench/results/threads-*.md). Needs `offload`.
+   */
+  tapThreads?: boolean;
 }
 
 export interface GossipConfig {

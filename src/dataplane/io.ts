@@ -71,3 +71,19 @@ export interface UdpTransport {
   onReadable(cb: () => void): void;
   close(): void;
 }
+
+/**
+ * The memory of a TAP reader thread's ring (`NativeTap.startReader`, `underlay.tapThreads`):
+ * `nslabs` slabs of `slots` slots of `slotSize` bytes (frame at `headroom`); slab k is bytes
+ * [k·slots·slotSize, (k+1)·slots·slotSize), its lengths at lens[k·slots…], its virtio gso type/MSS
+ * pairs at gso[2·k·slots…] (vnet TAPs).
+ */
+export interface TapReaderRing {
+  readonly slab: Buffer;
+  readonly slotSize: number;
+  readonly headroom: number;
+  readonly slots: number;
+  readonly nslabs: number;
+  readonly lens: Uint32Array;
+  readonly gso: Uint16Array;
+}

@@ -18,7 +18,7 @@ import { isIP } from 'node:net';
 import type { AddressFamily } from '../config/types';
 import { ERR_TAP_IO, ERR_TAP_OPEN, ERR_UDP_BIND, ERR_UDP_IO, ERR_NETDEV } from '../errors';
 import { loadAddon, toSystemError, type NativeHandle, type VxmeshAddon } from '../native/addon';
-import type { RxBatch, TapDevice, TxBatch, UdpTransport } from './io';
+import type { RxBatch, TapDevice, TapReaderRing, TxBatch, UdpTransport } from './io';
 
 /** Read-only view of a device's native statistics. */
 export class NativeIoStats {
@@ -99,6 +99,7 @@ export class NativeTap implements TapDevice {
   private errorHandler: ((err: Error) => void) | null = null;
   private readableCb: (() => void) | null = null;
   private isClosed = false;
+  private readerOn = false;
 
   private constructor(addon: VxmeshAddon, h: NativeHandle, name: string, created: boolean, mac: Buffer, stats: BigUint64Array,
     vnetHdr: boolean) {
@@ -223,11 +224,56 @@ export class NativeTap implements TapDevice {
   /** Handler for a poll error (device removed underneath us…). */
   onError(cb: (err: Error) => void): void { this.errorHandler = cb; }
 
+  /**
+   * Moves the TAP's reads to an addon thread (`ReaderTapDevice`): frames are read into `ring`
+   * (`nslabs` slabs of `slots` slots of `slotSize` bytes, frame at `headroom`) while the JS thread
+   * processes earlier batches; `cb` runs on the loop when batches are ready (take them with
+   * `readerNext`, give them back with `readerRelease`, oldest first). Replaces `onReadable`.
+   */
+  startReader(ring: TapReaderRing, cb: () => void): void {
+    try {
+      this.addon.readerStart(this.h, ring.slab, ring.slotSize, ring.headroom, ring.slots, ring.nslabs, ring.lens, ring.gso,
+        (err?: Error) => this.dispatch(err));
+    } catch (err) {
+      throw toSystemError(err, ERR_TAP_IO, `TAP ${this.name}`);
+    }
+    this.readableCb = cb;
+    this.readerOn = true;
+  }
+
+  /** The oldest ready batch as `(k << 16) | n` (slab k, n frames), or -1. Throws the thread's read error once. */
+  readerNext(): number {
+    try {
+      return this.addon.readerNext(this.h);
+    } catch (err) {
+      throw toSystemError(err, ERR_TAP_IO, `TAP ${this.name}`);
+    }
+  }
+
+  /** Gives the oldest batch's slab back to the reader thread. */
+  readerRelease(): void { this.addon.readerRelease(this.h); }
+
+  /** Stops the reader thread (idempotent; `close` does it too). */
+  stopReader(): void {
+    if (!this.isClosed) this.addon.readerStop(this.h);
+    this.readerOn = false;
+  }
+
+  /** Reader thread figures: wake-ups from poll and waits for a free slab (zeros without one). */
+  readerStats(): { wakeups: number; fullWaits: number } {
+    if (this.isClosed) return { wakeups: 0, fullWaits: 0 };
+    const [wakeups, fullWaits] = this.addon.readerStats(this.h);
+    return { wakeups, fullWaits };
+  }
+
+  /** Whether reads run on the reader thread. */
+  get reading(): boolean { return this.readerOn; }
+
   /** Stops readability callbacks until `resume()` (backpressure). */
   pause(): void { if (!this.isClosed) this.addon.pollStop(this.h); }
 
   resume(): void {
-    if (!this.isClosed && this.readableCb) this.addon.pollStart(this.h, (err?: Error) => this.dispatch(err));
+    if (!this.isClosed && this.readableCb && !this.readerOn) this.addon.pollStart(this.h, (err?: Error) => this.dispatch(err));
   }
 
   /** Whether an active poll keeps the process alive (default true). */

@@ -125,6 +125,23 @@ export interface VxmeshAddon {
   pollStart(h: NativeHandle, cb: (err?: Error) => void): void;
   /** Pauses readability callbacks. */
   pollStop(h: NativeHandle): void;
+  /**
+   * Starts the TAP reader thread: it reads batches (tapRead/tapReadVnet semantics) into slab k of
+   * `nslabs` (bytes [k·slots·slotSize, (k+1)·slots·slotSize)), lens[k·slots…], gso[2·k·slots…] and
+   * calls `cb` on the loop when batches are ready. The TAP is no longer polled by the loop.
+   */
+  readerStart(
+    h: NativeHandle, slab: Uint8Array, slotSize: number, headroom: number, slots: number, nslabs: number, lens: Uint32Array,
+    gso: Uint16Array, cb: (err?: Error) => void,
+  ): void;
+  /** The oldest published batch as (k << 16 | n), or -1; throws the thread's read error once. */
+  readerNext(h: NativeHandle): number;
+  /** Gives the oldest published batch's slab back to the thread. */
+  readerRelease(h: NativeHandle): void;
+  /** Stops and joins the reader thread (idempotent). */
+  readerStop(h: NativeHandle): void;
+  /** [thread wake-ups from poll, waits for a free slab]. */
+  readerStats(h: NativeHandle): [number, number];
   /** Whether the active poll keeps the event loop alive (default true). */
   pollRef(h: NativeHandle, ref: boolean): void;
   /** Stops polling and closes the fd(s); idempotent. */

@@ -5,7 +5,8 @@
  * and off (phase-1 path). With offloads on the sender really carried TSO super-frames (it put more
  * datagrams on the wire than it read frames from the TAP); with them off one frame is one
  * datagram. Nothing is dropped but local_dst, and a full-MTU ping with DF still passes (the wire
- * never carries more than the MTU). Also over an IPv6 underlay with offloads on.
+ * never carries more than the MTU). Also over an IPv6 underlay with offloads on, and with the TAPs
+ * read on addon threads (`underlay.tapThreads`: the reader thread really ran, and nothing changes).
  */
 
 import { test } from 'node:test';
@@ -17,8 +18,8 @@ const skip = netnsSkip();
 const VNI = 42;
 const BYTES = 50 * 1000 * 1000;
 
-for (const [offload, family] of [[true, 4], [false, 4], [true, 6]] as const) {
-  test(`fast path (offload ${offload ? 'on' : 'off'}, IPv${family} underlay): 50 MB both ways, sha256 equal end to end`,
+for (const [offload, family, threads] of [[true, 4, false], [false, 4, false], [true, 6, false], [true, 4, true]] as const) {
+  test(`fast path (offload ${offload ? 'on' : 'off'}, IPv${family} underlay${threads ? ', TAP reader threads' : ''}): 50 MB both ways, sha256 equal end to end`,
     { skip, timeout: 240_000 }, async (t) => {
       const lab = await labFor(t, { hosts: 2, family });
       const topo = await buildTopology(lab, { perHost: 1 });
@@ -26,6 +27,7 @@ for (const [offload, family] of [[true, 4], [false, 4], [true, 6]] as const) {
       for (const h of lab.hosts) {
         const cfg = agentConfig(lab, h, { networks: [{ name: 'blue', vni: VNI, bridge: 'br0' }], logLevel: 'warn' });
         (cfg.underlay as Record<string, unknown>).offload = offload;
+        if (threads) (cfg.underlay as Record<string, unknown>).tapThreads = true;
         agents.push(await startAgent(lab, h, cfg));
       }
       const [a, b] = topo.all;
@@ -48,6 +50,10 @@ for (const [offload, family] of [[true, 4], [false, 4], [true, 6]] as const) {
         } else {
           assert.ok(n.txPackets <= n.txFrames, `${ag.host.name}: one datagram per frame (txPackets ${n.txPackets}, txFrames ${n.txFrames})`);
         }
+        const st = (await ag.status()) as unknown as { networks: Array<{ vni: number; tapReader: { wakeups: number } | null }> };
+        const reader = st.networks.find((x) => x.vni === VNI)?.tapReader ?? null;
+        if (threads) assert.ok(reader !== null && reader.wakeups > 0, `${ag.host.name}: the TAP reader thread ran (${JSON.stringify(reader)})`);
+        else assert.equal(reader, null, `${ag.host.name}: TAP read on the loop`);
         const drops = await dropsByReason(ag);
         delete drops['tx:local_dst'];
         assert.deepEqual(drops, {}, `${ag.host.name} drops`);

@@ -117,3 +117,19 @@ test('agent: a TAP that refuses offloads is reopened plain and the agent starts'
     await agent.stop();
   }
 });
+
+test('underlay.tapThreads defaults to false, must be a boolean, and needs a restart', () => {
+  assert.equal(parseConfig(text(), noLookup).underlay.tapThreads, false);
+  assert.equal(parseConfig(text('  tapThreads: true\n'), noLookup).underlay.tapThreads, true);
+  let err: unknown;
+  try {
+    parseConfig(text('  tapThreads: "on"\n'), noLookup);
+  } catch (e) {
+    err = e;
+  }
+  assert.ok(err instanceof ConfigError);
+  const errs = err instanceof ConfigErrorList ? err.errors : [err];
+  assert.equal(errs[0].path, 'underlay.tapThreads');
+  const d = diffConfig(parseConfig(text(), noLookup), parseConfig(text('  tapThreads: true\n'), noLookup));
+  assert.ok(d.refused.some((r) => r.startsWith('underlay changed')), JSON.stringify(d.refused));
+});
