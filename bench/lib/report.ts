@@ -46,6 +46,8 @@ export interface ScenarioSummary {
   cpuSystemPerGB: number | null;
   /** Agent processes' CPU seconds per GB (null for kernel paths). */
   cpuAgentPerGB: number | null;
+  /** CPUs busy with the data path during the TCP 1-stream run (path CPU seconds / wall seconds; the machine has meta.cpus). */
+  tcp1BusyCpus: number | null;
   rssMB: number | null;
   rttTool: string | null;
   notes: string[];
@@ -97,6 +99,7 @@ export function summarize(
     cpuPathPerGB: med(samples, (s) => (s.tcp1 ? cpuPerGB(s.tcp1, 'path') : null)),
     cpuSystemPerGB: med(samples, (s) => (s.tcp1 ? cpuPerGB(s.tcp1, 'system') : null)),
     cpuAgentPerGB: med(samples, (s) => (s.tcp1 ? cpuPerGB(s.tcp1, 'agent') : null)),
+    tcp1BusyCpus: med(samples, (s) => (s.tcp1 && s.tcp1.cpu.wall > 0 ? s.tcp1.cpu.pathSec / s.tcp1.cpu.wall : null)),
     rssMB: (() => {
       const xs = samples.map((s) => s.agentPeakRssBytes).filter((x): x is number => typeof x === 'number');
       return xs.length ? Math.max(...xs) / 2 ** 20 : null;
@@ -201,18 +204,18 @@ export function markdown(meta: ReportMeta, sums: ScenarioSummary[]): string {
     );
   }
   lines.push('');
-  lines.push('| path | TCP 1 stream Gbit/s | TCP 4 streams Gbit/s | UDP 64 B kpps rx (sent) | UDP loss % | RTT p50 µs | RTT p99 µs | CPU s/GB path | CPU s/GB agent | agent RSS MB |');
-  lines.push('|---|---|---|---|---|---|---|---|---|---|');
+  lines.push('| path | TCP 1 stream Gbit/s | TCP 4 streams Gbit/s | UDP 64 B kpps rx (sent) | UDP loss % | RTT p50 µs | RTT p99 µs | CPU s/GB path | CPU s/GB agent | CPUs busy (TCP 1) | agent RSS MB |');
+  lines.push('|---|---|---|---|---|---|---|---|---|---|---|');
   for (const s of sums) {
     if (s.status !== 'ok') {
-      lines.push(`| ${s.label} | ${s.status}: ${(s.reason ?? '').replace(/\|/g, '/').replace(/\s+/g, ' ').slice(0, 160)} | | | | | | | | |`);
+      lines.push(`| ${s.label} | ${s.status}: ${(s.reason ?? '').replace(/\|/g, '/').replace(/\s+/g, ' ').slice(0, 160)} | | | | | | | | | |`);
       continue;
     }
     lines.push(
       `| ${s.label} | ${withRatio(s.tcp1Gbps, kv((x) => x.tcp1Gbps), 2)} | ${withRatio(s.tcp4Gbps, kv((x) => x.tcp4Gbps), 2)} | ` +
         `${withRatio(s.udpPps === null ? null : s.udpPps / 1000, kv((x) => (x.udpPps === null ? null : x.udpPps / 1000)), 1)}${s.udpSentPps === null ? '' : ` [${(s.udpSentPps / 1000).toFixed(1)}]`} | ${num(s.udpLossPct, 2)} | ` +
         `${withRatio(s.rttP50Us, kv((x) => x.rttP50Us), 1)} | ${withRatio(s.rttP99Us, kv((x) => x.rttP99Us), 1)} | ` +
-        `${withRatio(s.cpuPathPerGB, kv((x) => x.cpuPathPerGB), 2)} | ${num(s.cpuAgentPerGB, 2)} | ${num(s.rssMB, 0)} |`,
+        `${withRatio(s.cpuPathPerGB, kv((x) => x.cpuPathPerGB), 2)} | ${num(s.cpuAgentPerGB, 2)} | ${s.tcp1BusyCpus === null ? '–' : `${s.tcp1BusyCpus.toFixed(2)} / ${meta.cpus}`} | ${num(s.rssMB, 0)} |`,
     );
   }
   lines.push('');
@@ -239,7 +242,8 @@ export function markdown(meta: ReportMeta, sums: ScenarioSummary[]): string {
       'achieved. _CPU s/GB path_: CPU seconds of the data path per 10⁹ bytes received during the TCP 1-stream run — both ' +
       'iperf3 ends, the agents and the ksoftirqd threads (kernel packet processing runs there or on the sender\'s time), ' +
       'so other work on the machine is not counted. _agent_: the overlay processes alone (utime+stime); kernel paths have ' +
-      'none. RSS: peak (VmHWM) of the largest agent process. RTT: sockperf UDP ping-pong round trips.',
+      'none. _CPUs busy_: the data path\'s CPU seconds per wall second during the TCP 1-stream run (how much of the machine ' +
+      'the path used; what is left is what more threads could use). RSS: peak (VmHWM) of the largest agent process. RTT: sockperf UDP ping-pong round trips.',
   );
   lines.push('');
   return lines.join('\n');
