@@ -395,6 +395,7 @@ export class Agent {
         bridgeCreated: s.bridgeCreated,
         tapCreated: s.tap.created,
         tapReader: this.running ? this.datapath.tapReaderStats(s.tap) : null,
+        tapQueueDrops: s.tap.queueDrops?.() ?? null,
         fdbSize: dp ? dp.fdb.size : null,
         counters: dp ? countersJson(dp.counters) : null,
       };

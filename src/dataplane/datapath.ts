@@ -689,6 +689,16 @@ export class Datapath {
     return [...this.byVni.values()].map((n) => ({ network: n.config.name, vni: n.config.vni, count: n.neighAnswered }));
   }
 
+  /** Frames lost in each TAP's kernel queue before the agent read them (metrics; TAPs that can tell). */
+  tapQueueDrops(): { network: string; vni: number; count: number }[] {
+    const out: { network: string; vni: number; count: number }[] = [];
+    for (const n of this.byVni.values()) {
+      const c = n.tap.queueDrops?.() ?? null;
+      if (c !== null) out.push({ network: n.config.name, vni: n.config.vni, count: c });
+    }
+    return out;
+  }
+
   /** Batch-size histograms (metrics). */
   batchSizes(): BatchHistogram[] {
     return [this.hist.tapRead, this.hist.tapWrite, this.hist.udpRecv, this.hist.udpSend];

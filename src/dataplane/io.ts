@@ -56,6 +56,12 @@ export interface TapDevice {
   onReadable(cb: () => void): void;
   /** MAC address of the TAP device itself (6 bytes). */
   readonly mac: Buffer;
+  /**
+   * Frames the kernel dropped because the TAP's queue (txqueuelen) was full before they were read:
+   * lost in front of the agent, invisible to its own counters (the device's tx_dropped). Optional;
+   * null when unknown.
+   */
+  queueDrops?(): number | null;
   close(): void;
 }
 

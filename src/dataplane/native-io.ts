@@ -14,6 +14,7 @@
  *
  * Statistics live in a BigUint64Array owned here and written by C (no per-packet crossing).
  */
+import * as fs from 'node:fs';
 import { isIP } from 'node:net';
 import type { AddressFamily } from '../config/types';
 import { ERR_TAP_IO, ERR_TAP_OPEN, ERR_UDP_BIND, ERR_UDP_IO, ERR_NETDEV } from '../errors';
@@ -257,6 +258,16 @@ export class NativeTap implements TapDevice {
   stopReader(): void {
     if (!this.isClosed) this.addon.readerStop(this.h);
     this.readerOn = false;
+  }
+
+  /** The kernel's tx_dropped of this TAP (frames lost because its queue was full), or null if unreadable. */
+  queueDrops(): number | null {
+    try {
+      const v = Number(fs.readFileSync(`/sys/class/net/${this.name}/statistics/tx_dropped`, 'latin1').trim());
+      return Number.isSafeInteger(v) && v >= 0 ? v : null;
+    } catch {
+      return null;
+    }
   }
 
   /** Reader thread figures: wake-ups from poll and waits for a free slab (zeros without one). */

@@ -175,6 +175,8 @@ export class VxmeshMetrics {
       (emit) => nets((l, c) => emit(l, c.txFlooded)));
     this.counter('vxmesh_network_neigh_answered_total', 'ARP requests and IPv6 neighbour solicitations answered locally from gossip, without leaving the host.', net,
       (emit) => { const d = dp(); if (d?.neighAnswered) for (const x of d.neighAnswered()) emit({ network: x.network, vni: x.vni }, x.count); });
+    this.counter('vxmesh_network_tap_queue_dropped_frames_total', 'Frames the kernel dropped because the network\'s TAP queue (txqueuelen) was full before the agent read them (the TAP\'s tx_dropped).', net,
+      (emit) => { const d = dp(); if (d?.tapQueueDrops) for (const x of d.tapQueueDrops()) emit({ network: x.network, vni: x.vni }, x.count); });
     this.counter('vxmesh_fdb_evictions_total', 'FDB entries evicted because the network\'s table was full (oldest first).', net,
       (emit) => nets((l, c) => emit(l, c.fdbEvictions)));
     this.gauge('vxmesh_fdb_entries', 'FDB entries now, by network and kind.', [...net, 'kind'],

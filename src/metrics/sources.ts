@@ -32,6 +32,8 @@ export interface DatapathMetricsView {
   fdbEntries(): Iterable<{ network: string; vni: number; kind: string; count: number }>;
   /** Batch-size histograms, when the data path keeps them. */
   batchSizes?(): Iterable<BatchSizeView>;
+  /** Frames the kernel dropped in each network's TAP queue before the agent read them, where known. */
+  tapQueueDrops?(): Iterable<{ network: string; vni: number; count: number }>;
   /** Number of ARP/ND requests answered locally per network, when the data path counts them. */
   neighAnswered?(): Iterable<{ network: string; vni: number; count: number }>;
 }

@@ -275,6 +275,24 @@ async function readerScenario() {
 
 (scenarios as unknown as Record<string, () => Promise<unknown>>).reader = readerScenario;
 
+/** queueDrops(): frames the kernel dropped because nobody read the TAP and its queue was full. */
+async function queueDropsScenario() {
+  const t = NativeTap.open('vxtap4');
+  sh('sysctl -qw net.ipv6.conf.vxtap4.disable_ipv6=1; ip link set vxtap4 txqueuelen 4; ip addr add 198.18.7.1/24 dev vxtap4; ' +
+    'ip link set vxtap4 up; ip neigh replace 198.18.7.2 lladdr 02:00:00:00:00:02 dev vxtap4');
+  const before = t.queueDrops();
+  assert.equal(typeof before, 'number');
+  const s = dgram.createSocket('udp4');
+  for (let i = 0; i < 50; i++) await new Promise<void>((res, rej) => s.send('x', 9, '198.18.7.2', (e) => (e ? rej(e) : res())));
+  s.close();
+  const after = t.queueDrops()!;
+  assert.ok(after - before! >= 40, `50 datagrams into a 4-frame queue nobody reads: ${after - before!} dropped`);
+  t.close();
+  assert.equal(t.queueDrops(), null, 'a closed (removed) TAP has no counter');
+  return { dropped: after - before! };
+}
+(scenarios as unknown as Record<string, () => Promise<unknown>>).queueDrops = queueDropsScenario;
+
 if (!childMain(scenarios)) {
   const skip = nativeSkipReason();
   test('TAP: create vs attach to a persistent device, %d names, EXCL, multi-queue', { skip }, () => {
@@ -293,6 +311,10 @@ if (!childMain(scenarios)) {
   test('TAP reader thread: batches handed over through the ring, a full ring waits, close joins it', { skip }, () => {
     const r = withNetns((ns) => runScenario(ns, __filename, 'reader'));
     assert.ok(r.seen >= 10);
+  });
+  test('TAP: queueDrops() counts frames the kernel dropped in front of a TAP nobody reads', { skip }, () => {
+    const r = withNetns((ns) => runScenario(ns, __filename, 'queueDrops'));
+    assert.ok(r.dropped >= 40);
   });
   test('TAP: errors carry code, errno and syscall; bad batches are RangeErrors', { skip }, () => {
     const r = withNetns((ns) => runScenario(ns, __filename, 'errors'));

@@ -353,3 +353,16 @@ test('promtool check metrics accepts the full exposition (default process metric
     m.stop();
   }
 });
+
+test('TAP queue drops: the kernel counter of each TAP that can tell, absent for one that cannot', async () => {
+  const { a } = testbed();
+  let dropped = 7;
+  (a.taps.blue as unknown as { queueDrops(): number | null }).queueDrops = () => dropped;
+  (a.taps.red as unknown as { queueDrops(): number | null }).queueDrops = () => null; // sysfs unreadable
+  let s = await a.scrape();
+  assert.equal(value(s, 'vxmesh_network_tap_queue_dropped_frames_total', BLUE), 7);
+  assert.deepEqual(select(s, 'vxmesh_network_tap_queue_dropped_frames_total', RED), []);
+  dropped = 9;
+  s = await a.scrape();
+  assert.equal(value(s, 'vxmesh_network_tap_queue_dropped_frames_total', BLUE), 9);
+});
