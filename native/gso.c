@@ -70,7 +70,8 @@ uint16_t vx_csum_fold(uint32_t sum) {
   return (uint16_t)sum;
 }
 
-int vx_parse_tcp(const uint8_t *f, size_t len, vx_l4 *o) {
+/* Parses Ethernet (+ up to two VLAN tags) / IPv4|IPv6 / `proto` (6 TCP, 17 UDP); see vx_parse_tcp. */
+static int parse_l4(const uint8_t *f, size_t len, uint8_t proto, vx_l4 *o) {
   if (len < 14) return -1;
   /* Up to two VLAN tags (802.1Q / 802.1ad) between the MAC addresses and the EtherType. */
   size_t l3 = 14;
@@ -86,15 +87,15 @@ int vx_parse_tcp(const uint8_t *f, size_t len, vx_l4 *o) {
     if (len < l3 + 20 || (ip[0] >> 4) != 4) return -1;
     uint32_t ihl = (uint32_t)(ip[0] & 15) * 4;
     uint32_t tot = get16(ip + 2);
-    if (ihl < 20 || tot < ihl + 20 || l3 + (size_t)tot > len) return -1;
-    if (ip[9] != 6 || (get16(ip + 6) & 0x3fff) != 0) return -1; /* TCP, not a fragment */
+    if (ihl < 20 || tot < ihl + (proto == 6 ? 20 : 8) || l3 + (size_t)tot > len) return -1;
+    if (ip[9] != proto || (get16(ip + 6) & 0x3fff) != 0) return -1; /* proto, not a fragment */
     o->v6 = 0;
     o->l4 = (uint32_t)l3 + ihl;
     end = (uint32_t)l3 + tot;
   } else if (et == 0x86dd) {
-    if (len < l3 + 40 || (ip[0] >> 4) != 6 || ip[6] != 6) return -1; /* TCP right after the header */
+    if (len < l3 + 40 || (ip[0] >> 4) != 6 || ip[6] != proto) return -1; /* proto right after the header */
     uint32_t pl = get16(ip + 4);
-    if (pl < 20 || l3 + 40 + (size_t)pl > len) return -1;
+    if (pl < (proto == 6 ? 20u : 8u) || l3 + 40 + (size_t)pl > len) return -1;
     o->v6 = 1;
     o->l4 = (uint32_t)l3 + 40;
     end = (uint32_t)l3 + 40 + pl;
@@ -102,12 +103,22 @@ int vx_parse_tcp(const uint8_t *f, size_t len, vx_l4 *o) {
     return -1;
   }
   o->l3 = (uint32_t)l3;
-  uint32_t doff = (uint32_t)(f[o->l4 + 12] >> 4) * 4;
-  if (doff < 20 || o->l4 + doff > end) return -1;
-  o->hlen = o->l4 + doff;
+  o->proto = proto;
+  if (proto == 17) {
+    if (get16(f + o->l4 + 4) != end - o->l4) return -1; /* UDP length = IP payload */
+    o->hlen = o->l4 + 8;
+  } else {
+    uint32_t doff = (uint32_t)(f[o->l4 + 12] >> 4) * 4;
+    if (doff < 20 || o->l4 + doff > end) return -1;
+    o->hlen = o->l4 + doff;
+  }
   o->plen = end - o->hlen;
   return 0;
 }
+
+int vx_parse_tcp(const uint8_t *f, size_t len, vx_l4 *o) { return parse_l4(f, len, 6, o); }
+
+int vx_udp_coalescing = 1;
 
 int vx_complete_csum(uint8_t *f, size_t len, uint16_t start, uint16_t off) {
   if ((size_t)start + off + 2 > len) return -1;
@@ -116,11 +127,11 @@ int vx_complete_csum(uint8_t *f, size_t len, uint16_t start, uint16_t off) {
   return 0;
 }
 
-/* Pseudo-header sum (RFC 793 / RFC 8200 §8.1) for TCP of l4len bytes. */
+/* Pseudo-header sum (RFC 793 / RFC 768 / RFC 8200 §8.1) for p->proto of l4len bytes. */
 static uint32_t pseudo_sum(const uint8_t *f, const vx_l4 *p, uint32_t l4len) {
   const uint8_t *ip = f + p->l3;
   uint32_t s = p->v6 ? vx_csum_add(ip + 8, 32, 0) : vx_csum_add(ip + 12, 8, 0);
-  return s + 6 + (l4len >> 16) + (l4len & 0xffff);
+  return s + p->proto + (l4len >> 16) + (l4len & 0xffff);
 }
 
 static uint16_t ipv4_hdr_csum(const uint8_t *ip, uint32_t ihl) {
@@ -178,11 +189,74 @@ int vx_tso_segment(const uint8_t *f, size_t len, uint8_t gso_type, uint16_t mss,
   return (int)n;
 }
 
-/* IPv4 header checksum and TCP checksum of a (non-GSO) frame are valid. */
+/* IPv4 header checksum and TCP/UDP checksum of a (non-GSO) frame are valid. */
 static int csums_ok(const uint8_t *f, const vx_l4 *p) {
   if (!p->v6 && vx_csum_fold(vx_csum_add(f + p->l3, p->l4 - p->l3, 0)) != 0xffff) return 0;
   uint32_t l4len = p->hlen - p->l4 + p->plen;
   return vx_csum_fold(vx_csum_add(f + p->l4, l4len, pseudo_sum(f, p, l4len))) == 0xffff;
+}
+
+/*
+ * UDP: a run of datagrams of one flow (same Ethernet header, IP header but for the IPv4 ID, which
+ * must count up by one as the kernel's segmentation will rewrite it, the lengths and the header
+ * checksum; same ports), every payload the first one's size but the last (which may be shorter),
+ * each with a valid non-zero UDP checksum → one UDP_L4 GSO frame. The kernel's segmentation then
+ * gives back exactly these datagrams (lengths, IDs and checksums recomputed to the same values).
+ */
+static void udp_plan(const uint8_t *const *frames, const uint32_t *lens, int n, int max_count, vx_merge *m,
+                     uint32_t *plens, const vx_l4 *p0) {
+  const uint8_t *f0 = frames[0];
+  if (p0->plen == 0 || p0->hlen > sizeof m->hdr || get16(f0 + p0->l4 + 6) == 0 || !csums_ok(f0, p0)) return;
+  const uint32_t seg = p0->plen;
+  const uint32_t ihl = p0->l4 - p0->l3;
+  const uint8_t *b = f0 + p0->l3;
+  uint32_t total = seg;
+  plens[0] = seg;
+  int k = 1;
+  while (k < n && k < max_count) {
+    const uint8_t *f = frames[k];
+    vx_l4 p;
+    if (parse_l4(f, lens[k], 17, &p) < 0 || p.v6 != p0->v6 || p.l3 != p0->l3 || p.l4 != p0->l4) break;
+    if (p.plen == 0 || p.plen > seg || memcmp(f, f0, p.l3) != 0) break;
+    const uint8_t *a = f + p.l3;
+    if (p.v6) {
+      if (memcmp(a, b, 4) != 0 || memcmp(a + 6, b + 6, 34) != 0) break;
+      if (8 + total + p.plen > 65535) break;
+    } else {
+      if (a[0] != b[0] || a[1] != b[1] || memcmp(a + 6, b + 6, 4) != 0 || memcmp(a + 12, b + 12, ihl - 12) != 0) break;
+      if (get16(a + 4) != (uint16_t)(get16(b + 4) + k)) break;
+      if (ihl + 8 + total + p.plen > 65535) break;
+    }
+    if (memcmp(f + p.l4, f0 + p0->l4, 4) != 0 || get16(f + p.l4 + 6) == 0 || !csums_ok(f, &p)) break;
+    plens[k] = p.plen;
+    total += p.plen;
+    k++;
+    if (p.plen < seg) break; /* a shorter datagram ends the run */
+  }
+  if (k < 2) return;
+  m->count = k;
+  m->hlen = p0->hlen;
+  m->total = p0->hlen + total;
+  memcpy(m->hdr, f0, p0->hlen);
+  uint8_t *ip = m->hdr + p0->l3;
+  uint32_t l4len = 8 + total;
+  if (p0->v6) {
+    put16(ip + 4, (uint16_t)l4len);
+  } else {
+    put16(ip + 2, (uint16_t)(ihl + l4len));
+    ip[10] = ip[11] = 0;
+    put16(ip + 10, ipv4_hdr_csum(ip, ihl));
+  }
+  uint8_t *uh = m->hdr + p0->l4;
+  put16(uh + 4, (uint16_t)l4len);
+  /* CHECKSUM_PARTIAL convention: the folded pseudo-header sum, not complemented. */
+  put16(uh + 6, vx_csum_fold(pseudo_sum(m->hdr, p0, l4len)));
+  m->vnet.flags = VX_VNET_F_NEEDS_CSUM;
+  m->vnet.gso_type = VX_GSO_UDP_L4;
+  m->vnet.hdr_len = (uint16_t)p0->hlen;
+  m->vnet.gso_size = (uint16_t)seg;
+  m->vnet.csum_start = (uint16_t)p0->l4;
+  m->vnet.csum_offset = 6;
 }
 
 void vx_coalesce_plan(const uint8_t *const *frames, const uint32_t *lens, int n, int max_count, vx_merge *m,
@@ -194,7 +268,11 @@ void vx_coalesce_plan(const uint8_t *const *frames, const uint32_t *lens, int n,
   if (n < 2 || max_count < 2) return;
   const uint8_t *f0 = frames[0];
   vx_l4 p0;
-  if (vx_parse_tcp(f0, lens[0], &p0) < 0 || p0.plen == 0 || p0.hlen > sizeof m->hdr) return;
+  if (vx_parse_tcp(f0, lens[0], &p0) < 0) {
+    if (vx_udp_coalescing && parse_l4(f0, lens[0], 17, &p0) == 0) udp_plan(frames, lens, n, max_count, m, plens, &p0);
+    return;
+  }
+  if (p0.plen == 0 || p0.hlen > sizeof m->hdr) return;
   if (f0[p0.l4 + 13] != TCP_ACK) return; /* only plain data segments start a merge */
   if (!csums_ok(f0, &p0)) return;
   const uint32_t mss = p0.plen;

@@ -2,7 +2,8 @@
  * Fast-path packet work (no Node headers, no syscalls): Internet checksums, completion of
  * virtio-net partial checksums, TCP segmentation of a TSO super-frame into MSS-sized inner frames
  * (each behind a copied prefix, e.g. the VXLAN header), and the planning of TCP segment coalescing
- * (consecutive inner segments of one flow → one GSO frame with a virtio_net_hdr).
+ * (consecutive inner segments of one flow → one GSO frame with a virtio_net_hdr; TCP, and UDP
+ * datagram runs as UDP_L4 GSO).
  *
  * Frames are Ethernet II with up to two VLAN tags (802.1Q / 802.1ad); IPv4 (options allowed) or
  * IPv6 without extension headers; TCP. Anything else is "not ours": segmentation fails (the caller drops and counts),
@@ -30,6 +31,7 @@ typedef struct vx_vnet_hdr {
 #define VX_GSO_TCPV4 1
 #define VX_GSO_UDP 3
 #define VX_GSO_TCPV6 4
+#define VX_GSO_UDP_L4 5
 #define VX_GSO_ECN 0x80
 
 /* Parsed Ethernet/IP/TCP layout of a frame. */
@@ -38,7 +40,8 @@ typedef struct vx_l4 {
   uint32_t l3;     /* offset of the IP header (14, 18 or 22 with VLAN tags) */
   uint32_t l4;     /* offset of the TCP header */
   uint32_t hlen;   /* Ethernet + IP + TCP headers */
-  uint32_t plen;   /* TCP payload bytes (from the IP length, never beyond the frame) */
+  uint32_t plen;   /* TCP/UDP payload bytes (from the IP length, never beyond the frame) */
+  uint8_t proto;   /* 6 TCP, 17 UDP */
 } vx_l4;
 
 /* One's-complement 32-bit accumulation of buf (big-endian 16-bit words) onto sum. */
@@ -78,12 +81,17 @@ typedef struct vx_merge {
   uint32_t total;        /* length of the merged frame (hlen + sum of payloads) */
 } vx_merge;
 
+/* Whether vx_coalesce_plan also merges UDP datagram runs into UDP_L4 GSO frames (default 1). */
+extern int vx_udp_coalescing;
+
 /*
  * Plans how many of the n frames (frames[k], lens[k]) starting at 0 merge into one TCP GSO frame:
  * same Ethernet header, IP addresses and header fields, TCP ports/ack/window/options, contiguous
  * sequence numbers, flags ACK (PSH allowed on the last), every segment but the last exactly the
  * first one's size, each TCP checksum (and IPv4 header checksum) verified, merged IP length within
- * 65535 and at most max_count frames. plens[k] receives each merged frame's payload length.
+ * 65535 and at most max_count frames. With vx_udp_coalescing, a run of UDP datagrams of one flow
+ * (IPv4 IDs counting up, equal payload sizes but the last, valid non-zero checksums) merges into
+ * one UDP_L4 GSO frame the same way. plens[k] receives each merged frame's payload length.
  */
 void vx_coalesce_plan(const uint8_t *const *frames, const uint32_t *lens, int n, int max_count, vx_merge *m,
                       uint32_t *plens);

@@ -199,6 +199,11 @@ uint32_t vx_tap_write_vnet(int fd, const uint8_t *slab, const uint32_t *offs, co
         stats[ST_TX_EAGAIN]++;
         break;
       }
+      if (errno == EINVAL && m.count > 1 && m.vnet.gso_type == VX_GSO_UDP_L4 && vx_udp_coalescing) {
+        /* A kernel without UDP_L4 GSO on tun writes (before Linux 6.2): stop merging UDP, resend. */
+        vx_udp_coalescing = 0;
+        continue;
+      }
       stats[ST_TX_SKIPPED] += (uint64_t)m.count;
       stats[ST_TX_LAST_ERRNO] = (uint64_t)errno;
     } else if (m.count > 1) {

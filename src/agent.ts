@@ -396,6 +396,7 @@ export class Agent {
         tapCreated: s.tap.created,
         tapReader: this.running ? this.datapath.tapReaderStats(s.tap) : null,
         tapQueueDrops: s.tap.queueDrops?.() ?? null,
+        tapWrites: tapWriteStats(s.tap),
         fdbSize: dp ? dp.fdb.size : null,
         counters: dp ? countersJson(dp.counters) : null,
       };
@@ -507,6 +508,12 @@ export class Agent {
   staticPeers(): Endpoint[] {
     return this.config.peers;
   }
+}
+
+/** Coalescing on a fast-path TAP's writes (GSO frames written, frames merged into them), or null. */
+function tapWriteStats(tap: TapDevice): { gsoWrites: number; coalesced: number } | null {
+  const st = (tap as Partial<{ vnetHdr: boolean; stats: { gsoWrites: number; coalesced: number } }>);
+  return st.vnetHdr === true && st.stats ? { gsoWrites: st.stats.gsoWrites, coalesced: st.stats.coalesced } : null;
 }
 
 /** Whether the addon's AEAD can seal TSO super-frames (aeadSealTso): encrypted networks may then use a vnet TAP. */

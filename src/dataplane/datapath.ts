@@ -40,8 +40,8 @@
  *   6. learn the inner source MAC → the sending peer (remote entry);
  *   7. one TAP writeBatch per network per batch, descriptors pointing INTO the receive slab at +8
  *      (no copy); unwritten → `tap_write_failed`. (With UDP GRO on, the transport splits coalesced
- *      buffers back into datagrams; a vnet TAP's writeBatch coalesces TCP segment runs into GSO
- *      frames: both invisible here.)
+ *      buffers back into datagrams; a vnet TAP's writeBatch coalesces TCP segment runs and runs of
+ *      equal-sized UDP datagrams of one flow into GSO frames: both invisible here.)
  *   Identity per network: rxDelivered + Σ rxDrops = rxPackets.
  *
  * A frame never crosses from one VNI to another: outbound frames carry their TAP's VNI; inbound

@@ -198,7 +198,7 @@ export class NativeTap implements TapDevice {
 
   /**
    * Writes descriptors [0, batch.count); returns how many were consumed (see the file comment). On a
-   * vnetHdr TAP, runs of TCP segments of one flow are coalesced into GSO frames (invisible to callers).
+   * vnetHdr TAP, runs of TCP segments (or of equal-sized UDP datagrams) of one flow are coalesced into GSO frames (invisible to callers).
    */
   writeBatch(batch: TxBatch): number {
     try {

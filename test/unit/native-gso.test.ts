@@ -4,7 +4,8 @@
  * IPv4 header / TCP checksum of every segment compared byte for byte with frames built from
  * scratch) and TCP coalescing (the merged frame's virtio_net_hdr, headers and partial checksum;
  * completing the checksum gives exactly the reference frame; segmenting it again gives back the
- * inputs), plus every reason a run is split. No root needed.
+ * inputs), UDP datagram coalescing into UDP_L4 GSO frames (the same checks, segmented back by a JS
+ * reference of the kernel's UDP GSO), plus every reason a run is split. No root needed.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -63,9 +64,53 @@ function flow(v6: boolean, r: () => number, withOptions = true): Flow {
   };
 }
 
+/** Ethernet header (with the flow's VLAN tags) of the reference frames. */
+function ethHeader(f: Flow): Buffer {
+  return Buffer.from([2, 0, 0, 0, 0, 1, 2, 0, 0, 0, 0, 2, ...f.vlan, ...(f.v6 ? [0x86, 0xdd] : [0x08, 0x00])]);
+}
+
+/** The IP header (IPv4: DF, ID, header checksum) and the pseudo-header for `proto` over l4len bytes. */
+function ipHeaders(f: Flow, proto: number, l4len: number, ipId: number): { ip: Buffer; pseudo: Buffer } {
+  let ip: Buffer;
+  let pseudo: Buffer;
+  if (f.v6) {
+    ip = Buffer.alloc(40);
+    ip[0] = 0x60;
+    ip.writeUInt16BE(l4len, 4);
+    ip[6] = proto;
+    ip[7] = f.ttl;
+    Buffer.from(f.src).copy(ip, 8);
+    Buffer.from(f.dst).copy(ip, 24);
+    pseudo = Buffer.alloc(40);
+    Buffer.from(f.src).copy(pseudo, 0);
+    Buffer.from(f.dst).copy(pseudo, 16);
+    pseudo.writeUInt32BE(l4len, 32);
+    pseudo[39] = proto;
+  } else {
+    ip = Buffer.alloc(20 + f.ipOptions.length);
+    ip[0] = 0x40 | (ip.length / 4);
+    ip[1] = f.tos;
+    ip.writeUInt16BE(ip.length + l4len, 2);
+    ip.writeUInt16BE(ipId & 0xffff, 4);
+    ip.writeUInt16BE(0x4000, 6); // DF
+    ip[8] = f.ttl;
+    ip[9] = proto;
+    Buffer.from(f.src).copy(ip, 12);
+    Buffer.from(f.dst).copy(ip, 16);
+    Buffer.from(f.ipOptions).copy(ip, 20);
+    ip.writeUInt16BE(inetChecksum(ip), 10);
+    pseudo = Buffer.alloc(12);
+    Buffer.from(f.src).copy(pseudo, 0);
+    Buffer.from(f.dst).copy(pseudo, 4);
+    pseudo[9] = proto;
+    pseudo.writeUInt16BE(l4len, 10);
+  }
+  return { ip, pseudo };
+}
+
 /** The reference: an Ethernet/IP/TCP frame built from scratch with correct checksums. */
 function frame(f: Flow, seq: number, flags: number, payload: Buffer, ipId = 0, tcpCheck?: number): Buffer {
-  const eth = Buffer.from([2, 0, 0, 0, 0, 1, 2, 0, 0, 0, 0, 2, ...f.vlan, ...(f.v6 ? [0x86, 0xdd] : [0x08, 0x00])]);
+  const eth = ethHeader(f);
   const tcp = Buffer.alloc(20 + f.options.length);
   tcp.writeUInt16BE(f.sport, 0);
   tcp.writeUInt16BE(f.dport, 2);
@@ -75,41 +120,7 @@ function frame(f: Flow, seq: number, flags: number, payload: Buffer, ipId = 0, t
   tcp[13] = flags;
   tcp.writeUInt16BE(f.window, 14);
   Buffer.from(f.options).copy(tcp, 20);
-  const l4len = tcp.length + payload.length;
-  let ip: Buffer;
-  let pseudo: Buffer;
-  if (f.v6) {
-    ip = Buffer.alloc(40);
-    ip[0] = 0x60;
-    ip.writeUInt16BE(l4len, 4);
-    ip[6] = 6;
-    ip[7] = f.ttl;
-    Buffer.from(f.src).copy(ip, 8);
-    Buffer.from(f.dst).copy(ip, 24);
-    pseudo = Buffer.alloc(40);
-    Buffer.from(f.src).copy(pseudo, 0);
-    Buffer.from(f.dst).copy(pseudo, 16);
-    pseudo.writeUInt32BE(l4len, 32);
-    pseudo[39] = 6;
-  } else {
-    ip = Buffer.alloc(20 + f.ipOptions.length);
-    ip[0] = 0x40 | (ip.length / 4);
-    ip[1] = f.tos;
-    ip.writeUInt16BE(ip.length + l4len, 2);
-    ip.writeUInt16BE(ipId & 0xffff, 4);
-    ip.writeUInt16BE(0x4000, 6); // DF
-    ip[8] = f.ttl;
-    ip[9] = 6;
-    Buffer.from(f.src).copy(ip, 12);
-    Buffer.from(f.dst).copy(ip, 16);
-    Buffer.from(f.ipOptions).copy(ip, 20);
-    ip.writeUInt16BE(inetChecksum(ip), 10);
-    pseudo = Buffer.alloc(12);
-    Buffer.from(f.src).copy(pseudo, 0);
-    Buffer.from(f.dst).copy(pseudo, 4);
-    pseudo[9] = 6;
-    pseudo.writeUInt16BE(l4len, 10);
-  }
+  const { ip, pseudo } = ipHeaders(f, 6, tcp.length + payload.length, ipId);
   const seg = Buffer.concat([tcp, payload]);
   const check = tcpCheck ?? inetChecksum(Buffer.concat([pseudo, seg]));
   seg.writeUInt16BE(check, 16);
@@ -366,4 +377,125 @@ test('segmentation and coalescing survive mutated and truncated input (no crash,
     const n = addon.gsoSegment(sf, v6 ? k.GSO_TCPV6 : k.GSO_TCPV4, mss, Buffer.alloc(8), out, segLens);
     assert.ok(n >= -2 && n <= 256, `seed ${seed} iter ${iter}: ${n}`);
   }
+});
+
+// ---- UDP datagram runs → UDP_L4 GSO frames --------------------------------------------------
+
+/** An Ethernet/IP/UDP datagram built from scratch; `check` overrides the UDP checksum (0 = none). */
+function udpFrame(f: Flow, payload: Buffer, ipId: number, check?: number): Buffer {
+  const eth = ethHeader(f);
+  const l4len = 8 + payload.length;
+  const udp = Buffer.alloc(l4len);
+  udp.writeUInt16BE(f.sport, 0);
+  udp.writeUInt16BE(f.dport, 2);
+  udp.writeUInt16BE(l4len, 4);
+  payload.copy(udp, 8);
+  const { ip, pseudo } = ipHeaders(f, 17, l4len, ipId);
+  const c = check ?? (inetChecksum(Buffer.concat([pseudo, udp])) || 0xffff);
+  udp.writeUInt16BE(c, 6);
+  return Buffer.concat([eth, ip, udp]);
+}
+
+/**
+ * The kernel's UDP GSO segmentation, written out plainly: cut the payload every gso_size bytes;
+ * each datagram gets the headers with IPv4 total length, ID (first + i) and header checksum,
+ * IPv6 payload length, UDP length, and a full UDP checksum (0 sent as 0xffff).
+ */
+function udpSegmentRef(merged: Buffer, vnet: Buffer, v6: boolean, l3: number): Buffer[] {
+  const hdrLen = vnet.readUInt16LE(2);
+  const seg = vnet.readUInt16LE(4);
+  const l4 = vnet.readUInt16LE(6);
+  const ihl = l4 - l3;
+  const payload = merged.subarray(hdrLen);
+  const out: Buffer[] = [];
+  const id0 = v6 ? 0 : merged.readUInt16BE(l3 + 4);
+  for (let i = 0, at = 0; at < payload.length; i++, at += seg) {
+    const p = payload.subarray(at, Math.min(payload.length, at + seg));
+    const fr = Buffer.concat([merged.subarray(0, hdrLen), p]);
+    const l4len = 8 + p.length;
+    let pseudo: Buffer;
+    if (v6) {
+      fr.writeUInt16BE(l4len, l3 + 4);
+      pseudo = Buffer.alloc(40);
+      fr.copy(pseudo, 0, l3 + 8, l3 + 40);
+      pseudo.writeUInt32BE(l4len, 32);
+      pseudo[39] = 17;
+    } else {
+      fr.writeUInt16BE(ihl + l4len, l3 + 2);
+      fr.writeUInt16BE((id0 + i) & 0xffff, l3 + 4);
+      fr.writeUInt16BE(0, l3 + 10);
+      fr.writeUInt16BE(inetChecksum(fr.subarray(l3, l4)), l3 + 10);
+      pseudo = Buffer.alloc(12);
+      fr.copy(pseudo, 0, l3 + 12, l3 + 20);
+      pseudo[9] = 17;
+      pseudo.writeUInt16BE(l4len, 10);
+    }
+    fr.writeUInt16BE(l4len, l4 + 4);
+    fr.writeUInt16BE(0, l4 + 6);
+    fr.writeUInt16BE(inetChecksum(Buffer.concat([pseudo, fr.subarray(l4)])) || 0xffff, l4 + 6);
+    out.push(fr);
+  }
+  return out;
+}
+
+test('UDP coalescing: one UDP_L4 GSO frame whose completed checksum equals the reference, and that segments back into the inputs', { skip }, () => {
+  const seed = (Date.now() ^ 0x1717) >>> 0;
+  const r = rng(seed);
+  for (let iter = 0; iter < 200; iter++) {
+    const v6 = r() < 0.5;
+    const f = flow(v6, r, r() < 0.7);
+    const seg = 1 + Math.floor(r() * 1400);
+    const l4 = 14 + f.vlan.length + (v6 ? 40 : 20 + f.ipOptions.length);
+    const maxCount = Math.min(64, Math.floor((65535 - (l4 - 14 - f.vlan.length) - 8) / seg));
+    const count = 2 + Math.floor(r() * Math.max(1, maxCount - 2));
+    const payloads = Array.from({ length: count }, (_, i) => randomPayload(r, i === count - 1 ? 1 + Math.floor(r() * seg) : seg));
+    const id0 = Math.floor(r() * 65536);
+    const frames = payloads.map((p, i) => udpFrame(f, p, id0 + i));
+    const ctx = `seed ${seed} iter ${iter} v6=${v6} seg=${seg} count=${count}`;
+    const res = coalesce(frames);
+    assert.equal(res.length, 1, ctx);
+    const { vnet, frame: merged } = res[0];
+    assert.equal(vnet[0], 1, `${ctx} NEEDS_CSUM`);
+    assert.equal(vnet[1], 5, `${ctx} VIRTIO_NET_HDR_GSO_UDP_L4`);
+    assert.equal(vnet.readUInt16LE(2), l4 + 8, `${ctx} hdr_len`);
+    assert.equal(vnet.readUInt16LE(4), seg, `${ctx} gso_size`);
+    assert.equal(vnet.readUInt16LE(6), l4, `${ctx} csum_start`);
+    assert.equal(vnet.readUInt16LE(8), 6, `${ctx} csum_offset`);
+    const want = udpFrame(f, Buffer.concat(payloads), id0);
+    const done = completeCsum(merged, l4, 6);
+    if (done.readUInt16BE(l4 + 6) === 0) done.writeUInt16BE(0xffff, l4 + 6);
+    assert.ok(done.equals(want), `${ctx}: merged frame (checksum completed) equals the reference`);
+    const back = udpSegmentRef(merged, vnet, v6, 14 + f.vlan.length);
+    assert.equal(back.length, count, ctx);
+    back.forEach((b, i) => assert.ok(b.equals(frames[i]), `${ctx}: datagram ${i} comes back byte for byte`));
+  }
+});
+
+test('UDP coalescing splits runs exactly where it must', { skip }, () => {
+  const r = rng(23);
+  const f = { ...flow(false, r, false), vlan: [] as number[] };
+  const p = (n: number) => randomPayload(r, n);
+  const merged = (frames: Buffer[]) => coalesce(frames).map((x) => x.merged);
+  const run = (n: number, id0 = 1000, size = 64) => Array.from({ length: n }, (_, i) => udpFrame(f, p(size), id0 + i));
+  assert.deepEqual(merged(run(10)), [10], 'one flow, equal sizes, IDs counting up');
+  const noCsum = run(4);
+  noCsum[0] = udpFrame(f, p(64), 1000, 0);
+  assert.deepEqual(merged(noCsum), [1, 3], 'a datagram without a checksum goes alone (the kernel would add one)');
+  const bad = run(5);
+  bad[2][bad[2].length - 1] ^= 1; // payload bit flip: checksum no longer valid
+  assert.deepEqual(merged(bad), [2, 1, 2], 'a bad checksum is never merged (it stays bad on delivery)');
+  const gap = [...run(3, 1000), ...run(3, 1004)];
+  assert.deepEqual(merged(gap), [3, 3], 'an IPv4 ID gap ends the run (segmentation renumbers from the first)');
+  const otherPort = run(4);
+  otherPort[2] = udpFrame({ ...f, dport: f.dport ^ 1 }, p(64), 1002);
+  assert.deepEqual(merged(otherPort), [2, 1, 1], 'another flow ends the run');
+  const bigger = [...run(2, 1000, 64), udpFrame(f, p(65), 1002)];
+  assert.deepEqual(merged(bigger), [2, 1], 'a larger datagram ends the run');
+  const shorter = [...run(2, 1000, 64), udpFrame(f, p(10), 1002), udpFrame(f, p(64), 1003)];
+  assert.deepEqual(merged(shorter), [3, 1], 'a shorter datagram is the last of its run');
+  const ttl = run(3);
+  ttl[1] = udpFrame({ ...f, ttl: 63 }, p(64), 1001);
+  assert.deepEqual(merged(ttl), [1, 1, 1], 'IP header fields must match');
+  assert.deepEqual(merged(run(10)).length, 1);
+  assert.deepEqual(coalesce(run(10), 4).map((x) => x.merged), [4, 4, 2], 'at most maxMerge datagrams per frame');
 });
