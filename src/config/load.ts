@@ -16,7 +16,7 @@ import * as os from 'node:os';
 import * as pathMod from 'node:path';
 import * as YAML from 'yaml';
 import { ConfigError } from '../errors';
-import type { AddressFamily, Config, Endpoint, GossipConfig, NetworkConfig } from './types';
+import type { AddressFamily, Config, Endpoint, GossipConfig, NetworkConfig, PeerKey } from './types';
 import {
   Problems, type Path, formatPath, mapping, list, integer, boolean, string, oneOf, unicastIp, endpoint,
   listenAddress, ifname, describe,
@@ -259,10 +259,29 @@ function validate(p: Problems, raw: unknown, opts: ParseOptions): Config | undef
   // --- peers ---
   const peers: Endpoint[] = [];
   const peerAt: number[] = [];
+  const peerKeys: PeerKey[] = [];
   if (top.peers !== undefined) {
-    const raws = list(p, top.peers, ['peers'], 'peer addresses (address or address:port)');
+    const raws = list(p, top.peers, ['peers'], 'peer addresses (address or address:port, or {address, publicKey})');
     raws?.forEach((r, i) => {
-      const ep = endpoint(p, r, ['peers', i], family, uPort);
+      // A peer is "address[:port]", or a mapping {address, publicKey} for encryption without gossip.
+      let publicKey: string | undefined;
+      let addr: unknown = r;
+      let addrAt: Path = ['peers', i];
+      if (r !== null && typeof r === 'object' && !Array.isArray(r)) {
+        const m = mapping(p, r, ['peers', i], ['address', 'publicKey']);
+        if (!m) return;
+        if (!need(p, m, 'address', ['peers', i], 'the peer\'s underlay address (address or address:port)')) return;
+        addr = m.address;
+        addrAt = ['peers', i, 'address'];
+        if (m.publicKey !== undefined) {
+          if (typeof m.publicKey !== 'string' || !/^[A-Za-z0-9+/]{43}=$/.test(m.publicKey.trim())) {
+            p.add(['peers', i, 'publicKey'], `expected the peer's host public key, 32 bytes in base64 (44 characters, as \`vxmesh keygen host\` prints it), got ${describe(m.publicKey)}`);
+            return;
+          }
+          publicKey = m.publicKey.trim();
+        }
+      }
+      const ep = endpoint(p, addr, addrAt, family, uPort);
       if (!ep) return;
       if (ep.address === uAddress && ep.port === uPort) {
         p.add(['peers', i], `${describe(r)} is this node's own underlay address`);
@@ -272,6 +291,14 @@ function validate(p: Problems, raw: unknown, opts: ParseOptions): Config | undef
       if (dup >= 0) {
         p.add(['peers', i], `${describe(r)} is listed twice (also peers[${peerAt[dup]}])`);
         return;
+      }
+      if (publicKey !== undefined) {
+        const same = peerKeys.findIndex((k) => k.publicKey === publicKey);
+        if (same >= 0) {
+          p.add(['peers', i, 'publicKey'], `the same public key as another peer (${peerKeys[same].endpoint.address}): each host has its own key`);
+          return;
+        }
+        peerKeys.push({ endpoint: ep, publicKey });
       }
       peers.push(ep);
       peerAt.push(i);
@@ -315,6 +342,7 @@ function validate(p: Problems, raw: unknown, opts: ParseOptions): Config | undef
     underlay: { address: uAddress, family, port: uPort, mtu: uMtu, sourcePorts, offload, tapThreads },
     networks,
     peers,
+    peerKeys,
     fdb: { ageingSeconds, maxEntries },
     gossip: gossip ? { ...gossip, keyFile: abs(gossip.keyFile) } : null,
     api: { listen },

@@ -82,6 +82,12 @@ export interface ApiConfig {
   listen: { host: string; port: number };
 }
 
+/** A static peer's host public key (base64 X25519, as `vxmesh keygen host` prints it). */
+export interface PeerKey {
+  endpoint: Endpoint;
+  publicKey: string;
+}
+
 export interface Config {
   /** Node name; default: the hostname. */
   node: { name: string; keyFile: string | null };
@@ -89,6 +95,12 @@ export interface Config {
   networks: NetworkConfig[];
   /** Static peers (all serve every network). */
   peers: Endpoint[];
+  /**
+   * Static peers given with their host public key (`peers: [{address, publicKey}]`): encrypted
+   * networks can then run without gossip (sessions authenticated by these pinned keys). Absent or
+   * empty when none.
+   */
+  peerKeys?: PeerKey[];
   fdb: FdbConfig;
   /** Present when the `gossip` section is given. */
   gossip: GossipConfig | null;

@@ -104,11 +104,13 @@ export class CryptoExtension implements AgentExtension {
     this.sessions = sm;
     agent.datapath.setCipher(sm);
     for (const p of this.opts.peerKeys ?? []) sm.setPeer(p.publicKey, p.endpoint);
-    this.log.info({ publicKey: this.publicKey, backend: sm.backend, psks: cluster.length }, 'crypto ready');
-    if (!this.config.gossip && !this.opts.peerKeys?.length && this.config.networks.some((n) => n.encrypted)) {
-      // Static peers carry no public keys: without gossip no session can form, and encrypted
-      // networks stay closed (frames counted as no_session).
-      this.log.warn({ peers: this.config.peers.length }, 'encrypted networks need peers\' public keys, which gossip spreads: enable gossip, or nothing will be sent on them');
+    this.applyStaticKeys(this.config.peerKeys ?? []);
+    this.log.info({ publicKey: this.publicKey, backend: sm.backend, psks: cluster.length, staticPeerKeys: this.staticKeys.size }, 'crypto ready');
+    const keyless = this.config.peers.filter((e) => !(this.config.peerKeys ?? []).some((k) => k.endpoint.address === e.address && k.endpoint.port === e.port));
+    if (!this.config.gossip && !this.opts.peerKeys?.length && keyless.length > 0 && this.config.networks.some((n) => n.encrypted)) {
+      // Static peers without a publicKey and no gossip: no session can form with them, and
+      // encrypted networks send them nothing (frames counted as no_session).
+      this.log.warn({ peers: keyless.map((e) => e.address) }, 'encrypted networks need each peer\'s public key: give peers as {address, publicKey} or enable gossip, or nothing will be sent to these peers');
     }
     if (!this.tryBind()) {
       const clock = this.opts.clock ?? systemClock;
@@ -172,8 +174,30 @@ export class CryptoExtension implements AgentExtension {
     return this.sessions ? this.sessions.status() : { publicKey: this.publicKey, started: false };
   }
 
-  /** Reload: re-reads the cluster keyring (PSK rotation). */
+  /** Static peers' public keys from the config (base64 → endpoint), as last applied. */
+  private readonly staticKeys = new Map<string, string>();
+
+  /** Pins the config's static peer keys: new and moved ones set, ones no longer listed forgotten. */
+  private applyStaticKeys(keys: readonly { endpoint: Endpoint; publicKey: string }[]): void {
+    const sm = this.sessions;
+    if (!sm) return;
+    const next = new Map(keys.map((k) => [k.publicKey, `${k.endpoint.address}|${k.endpoint.port}`]));
+    for (const [pub] of this.staticKeys) if (!next.has(pub)) sm.removePeer(pub);
+    for (const k of keys) {
+      if (this.staticKeys.get(k.publicKey) === next.get(k.publicKey)) continue;
+      try {
+        sm.setPeer(k.publicKey, k.endpoint);
+      } catch (e) {
+        this.log.warn({ peer: k.endpoint.address, err: (e as Error).message }, 'static peer public key unusable');
+      }
+    }
+    this.staticKeys.clear();
+    for (const [pub, at] of next) this.staticKeys.set(pub, at);
+  }
+
+  /** Reload: static peer keys, and the cluster keyring (PSK rotation). */
   reload(config: Config): void {
+    this.applyStaticKeys(config.peerKeys ?? []);
     if (!this.sessions || this.opts.clusterKeys || !config.gossip?.keyFile) return;
     try {
       this.sessions.setPsks(readClusterKeys(config.gossip.keyFile).map(pskFromClusterKey));

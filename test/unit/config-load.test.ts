@@ -67,6 +67,7 @@ test('the issue example validates as is, with every default applied', () => {
       { address: '198.18.0.2', port: 4789, family: 4 },
       { address: '198.18.0.3', port: 4789, family: 4 },
     ],
+    peerKeys: [],
     fdb: { ageingSeconds: 300, maxEntries: 16384 },
     gossip: null,
     api: { listen: { host: '127.0.0.1', port: 9469 } },
@@ -323,4 +324,21 @@ test('the example configs shipped in deploy/ validate', () => {
     const c = loadConfigFile(path.join(dir, f), noLookup);
     assert.ok(c.networks.length > 0, f);
   }
+});
+
+test('peers with a public key ({address, publicKey}): pinned keys for encrypted networks without gossip', () => {
+  const K1 = 'q83vEjRWeJq83vEjRWeJq83vEjRWeJq83vEjRWeJq80=';
+  const K2 = 'AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=';
+  const c = parseConfig(base(`peers:\n  - {address: 198.18.0.2, publicKey: "${K1}"}\n  - "198.18.0.3:8472"\n  - {address: "198.18.0.4:4790", publicKey: "${K2}"}\n  - {address: 198.18.0.5}\n`), noLookup);
+  assert.deepEqual(c.peers.map((e) => `${e.address}:${e.port}`), ['198.18.0.2:4789', '198.18.0.3:8472', '198.18.0.4:4790', '198.18.0.5:4789']);
+  assert.deepEqual(c.peerKeys, [
+    { endpoint: { address: '198.18.0.2', port: 4789, family: 4 }, publicKey: K1 },
+    { endpoint: { address: '198.18.0.4', port: 4790, family: 4 }, publicKey: K2 },
+  ]);
+  expectError(base('peers: [{address: 198.18.0.2, publicKey: "short"}]\n'), 'peers[0].publicKey', /32 bytes in base64 \(44 characters/);
+  expectError(base('peers: [{address: 198.18.0.2, publicKey: 42}]\n'), 'peers[0].publicKey', /got 42/);
+  expectError(base('peers: [{publicKey: "' + K1 + '"}]\n'), 'peers[0].address', /missing/);
+  expectError(base('peers: [{address: 198.18.0.2, key: "' + K1 + '"}]\n'), 'peers[0].key', /unknown key/);
+  expectError(base('peers: [{address: "2001:2::2", publicKey: "' + K1 + '"}]\n'), 'peers[0].address', /same family as the underlay/);
+  expectError(base(`peers:\n  - {address: 198.18.0.2, publicKey: "${K1}"}\n  - {address: 198.18.0.3, publicKey: "${K1}"}\n`), 'peers[1].publicKey', /same public key as another peer/);
 });

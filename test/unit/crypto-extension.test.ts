@@ -107,3 +107,27 @@ test('gossip extension appearing later is bound on the next check', async () => 
     fs.rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('static peer keys from the config: pinned at start, added, moved and forgotten on reload', async () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'vxmesh-ext-'));
+  try {
+    const k2 = encodeKey(generateHostKey().publicKey);
+    const k3 = encodeKey(generateHostKey().publicKey);
+    const ep = (a: string) => ({ address: a, port: 4789, family: 4 as const });
+    const c = { ...config(path.join(dir, 'host.key')), peers: [ep('198.18.0.2')], peerKeys: [{ endpoint: ep('198.18.0.2'), publicKey: k2 }] };
+    const agent = { extensions: [], datapath: { setCipher() {} } } as unknown as Agent;
+    const ext = new CryptoExtension(c, undefined, { clock: new FakeClock(0) });
+    await ext.start(agent);
+    const peers = () => (ext.status() as { peers: { publicKey: string; endpoint: { address: string } | null }[] }).peers
+      .map((p) => `${p.publicKey}@${p.endpoint?.address}`).sort();
+    assert.deepEqual(peers(), [`${k2}@198.18.0.2`]);
+    ext.reload({ ...c, peerKeys: [{ endpoint: ep('198.18.0.22'), publicKey: k2 }, { endpoint: ep('198.18.0.3'), publicKey: k3 }] });
+    assert.deepEqual(peers(), [`${k2}@198.18.0.22`, `${k3}@198.18.0.3`].sort(), 'moved and added');
+    assert.equal(ext.sessions!.peerByEndpoint(ep('198.18.0.2')), undefined, 'the old address is forgotten');
+    ext.reload({ ...c, peerKeys: [{ endpoint: ep('198.18.0.3'), publicKey: k3 }] });
+    assert.deepEqual(peers(), [`${k3}@198.18.0.3`], 'a key no longer listed is forgotten');
+    ext.stop();
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});
