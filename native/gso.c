@@ -206,7 +206,7 @@ static int csums_ok(const uint8_t *f, const vx_l4 *p) {
 static void udp_plan(const uint8_t *const *frames, const uint32_t *lens, int n, int max_count, vx_merge *m,
                      uint32_t *plens, const vx_l4 *p0) {
   const uint8_t *f0 = frames[0];
-  if (p0->plen == 0 || p0->hlen > sizeof m->hdr || get16(f0 + p0->l4 + 6) == 0 || !csums_ok(f0, p0)) return;
+  if (p0->plen == 0 || p0->hlen > sizeof m->hdr || get16(f0 + p0->l4 + 6) == 0) return;
   const uint32_t seg = p0->plen;
   const uint32_t ihl = p0->l4 - p0->l3;
   const uint8_t *b = f0 + p0->l3;
@@ -227,7 +227,9 @@ static void udp_plan(const uint8_t *const *frames, const uint32_t *lens, int n, 
       if (get16(a + 4) != (uint16_t)(get16(b + 4) + k)) break;
       if (ihl + 8 + total + p.plen > 65535) break;
     }
-    if (memcmp(f + p.l4, f0 + p0->l4, 4) != 0 || get16(f + p.l4 + 6) == 0 || !csums_ok(f, &p)) break;
+    if (memcmp(f + p.l4, f0 + p0->l4, 4) != 0 || get16(f + p.l4 + 6) == 0) break;
+    /* The first datagram's checksum only once a second one could join it (a lone one is never summed). */
+    if ((k == 1 && !csums_ok(f0, p0)) || !csums_ok(f, &p)) break;
     plens[k] = p.plen;
     total += p.plen;
     k++;
@@ -274,7 +276,6 @@ void vx_coalesce_plan(const uint8_t *const *frames, const uint32_t *lens, int n,
   }
   if (p0.plen == 0 || p0.hlen > sizeof m->hdr) return;
   if (f0[p0.l4 + 13] != TCP_ACK) return; /* only plain data segments start a merge */
-  if (!csums_ok(f0, &p0)) return;
   const uint32_t mss = p0.plen;
   const uint32_t ihl = p0.l4 - p0.l3;
   const uint32_t iplen_max = 65535;
@@ -302,7 +303,8 @@ void vx_coalesce_plan(const uint8_t *const *frames, const uint32_t *lens, int n,
     if (memcmp(ta, tb, 4) != 0 || get32(ta + 4) != next_seq || memcmp(ta + 8, tb + 8, 5) != 0) break;
     if (fl != TCP_ACK && fl != (TCP_ACK | TCP_PSH)) break;
     if (memcmp(ta + 14, tb + 14, 2) != 0 || memcmp(ta + 18, tb + 18, p.hlen - p.l4 - 18) != 0) break;
-    if (!csums_ok(f, &p)) break;
+    /* The first segment's checksums only once a second one could join it (a lone one is never summed). */
+    if ((k == 1 && !csums_ok(f0, &p0)) || !csums_ok(f, &p)) break;
     plens[k] = p.plen;
     total += p.plen;
     next_seq += p.plen;
