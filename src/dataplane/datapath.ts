@@ -553,6 +553,8 @@ export class Datapath {
     if (!net) return false;
     net.removed = true;
     this.byVni.delete(vni);
+    // the reader's ring stays referenced by its thread's callback until the owner closes the TAP
+    if (!this.netList.some((n) => n !== net && n.tap === net.tap)) this.readers.delete(net.tap);
     this.netList = [...this.byVni.values()];
     net.fdb.clear();
     net.neigh.clear();
