@@ -1,8 +1,7 @@
 /** `vxmesh fdb [--json] [--api ADDR]`: forwarding database per network (GET /v1/fdb) as a table. */
 
 import type { Command } from '../command';
-import { out, parseCommandArgs } from '../command';
-import { API_OPTIONS, apiGet, table } from './status';
+import { apiViewCommand, table } from './status';
 
 interface FdbJson {
   networks: { network: string; vni: number; entries: { mac: string; kind: string; peer: string | null; idleMs: number; ips: string[] }[] }[];
@@ -17,26 +16,15 @@ export function renderFdb(r: FdbJson): string {
   return table(['NETWORK', 'VNI', 'MAC', 'KIND', 'HOST', 'IPS', 'IDLE'], rows);
 }
 
-export const fdb: Command = {
+export const fdb: Command = apiViewCommand<FdbJson>({
   name: 'fdb',
   summary: 'Show the forwarding database: which host each MAC lives behind',
-  usage: [
-    'Usage: vxmesh fdb [--json] [--api HOST:PORT]',
-    '',
+  path: '/v1/fdb',
+  about: [
     'Reads GET /v1/fdb from the agent: per network, every MAC with its kind (local = learned on',
     'this host\'s bridge, remote = learned from VXLAN traffic, static = programmed from gossip),',
     'the host (underlay endpoint) it lives behind, its IP addresses and idle time.',
-    '',
-    'Options:',
-    '      --json            print the raw JSON',
-    '  -a, --api HOST:PORT   the agent\'s api.listen (default 127.0.0.1:9469)',
-    '',
-    'Exit codes: 0 success, 1 agent unreachable or gossip off, 2 bad arguments.',
-  ].join('\n'),
-  async run(args) {
-    const { values } = parseCommandArgs(args, API_OPTIONS);
-    const r = (await apiGet(values.api, '/v1/fdb')) as FdbJson;
-    out(values.json ? JSON.stringify(r, null, 2) : renderFdb(r));
-    return 0;
-  },
-};
+  ],
+  exitOne: 'agent unreachable or gossip off',
+  render: renderFdb,
+});

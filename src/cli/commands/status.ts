@@ -91,26 +91,43 @@ export function renderStatus(s: StatusJson): string {
   return lines.join('\n');
 }
 
-export const status: Command = {
+/**
+ * A read-only command over one API path: `vxmesh <name> [--json] [--api HOST:PORT]` GETs `path`
+ * and prints the raw JSON or `render(json)`. `about` is the help text between synopsis and options.
+ */
+export function apiViewCommand<T>(spec: { name: string; summary: string; path: string; about: string[]; exitOne: string; render(r: T): string }): Command {
+  return {
+    name: spec.name,
+    summary: spec.summary,
+    usage: [
+      `Usage: vxmesh ${spec.name} [--json] [--api HOST:PORT]`,
+      '',
+      ...spec.about,
+      '',
+      'Options:',
+      '      --json            print the raw JSON',
+      '  -a, --api HOST:PORT   the agent\'s api.listen (default 127.0.0.1:9469)',
+      '',
+      `Exit codes: 0 success, 1 ${spec.exitOne}, 2 bad arguments.`,
+    ].join('\n'),
+    async run(args) {
+      const { values } = parseCommandArgs(args, API_OPTIONS);
+      const r = await apiGet(values.api, spec.path);
+      out(values.json ? JSON.stringify(r, null, 2) : spec.render(r as T));
+      return 0;
+    },
+  };
+}
+
+export const status: Command = apiViewCommand<StatusJson>({
   name: 'status',
   summary: 'Show the running agent: networks, peers, gossip members',
-  usage: [
-    'Usage: vxmesh status [--json] [--api HOST:PORT]',
-    '',
+  path: '/v1/status',
+  about: [
     'Reads GET /v1/status from the agent\'s control API and prints this node, its networks',
     '(with FDB sizes), peers, and the gossip members with their state (alive, suspect, dead,',
     'left) and time of the last change.',
-    '',
-    'Options:',
-    '      --json            print the raw JSON',
-    '  -a, --api HOST:PORT   the agent\'s api.listen (default 127.0.0.1:9469)',
-    '',
-    'Exit codes: 0 success, 1 agent unreachable or API error, 2 bad arguments.',
-  ].join('\n'),
-  async run(args) {
-    const { values } = parseCommandArgs(args, API_OPTIONS);
-    const s = await apiGet(values.api, '/v1/status');
-    out(values.json ? JSON.stringify(s, null, 2) : renderStatus(s as StatusJson));
-    return 0;
-  },
-};
+  ],
+  exitOne: 'agent unreachable or API error',
+  render: renderStatus,
+});
