@@ -15,6 +15,7 @@ import { CIPHER_OK, CIPHER_FAILED, type CipherBatch } from '../../src/dataplane/
 import { loadNativeAead } from '../../src/crypto/aead';
 import { cryptoReady, generateHostKey } from '../../src/crypto/keys';
 import { SessionManager } from '../../src/crypto/session';
+import { tcpSuperFrame } from '../helpers/vnet';
 
 const fns = loadNativeAead() as unknown as { aeadSealTso?: unknown; gsoSegment?: (...a: unknown[]) => number } | null;
 let gsoSegment: ((f: Uint8Array, t: number, mss: number, p: Uint8Array, out: Uint8Array, l: Uint32Array) => number) | undefined;
@@ -23,29 +24,6 @@ try {
   gsoSegment = (require('../../src/native/addon') as { loadAddon(): { gsoSegment?: typeof gsoSegment } }).loadAddon().gsoSegment;
 } catch { /* not built */ }
 const skip = !fns || typeof fns.aeadSealTso !== 'function' ? 'addon without aeadSealTso' : !gsoSegment ? 'addon without gsoSegment' : false;
-
-function tcpSuperFrame(payload: number): Uint8Array {
-  const f = Buffer.alloc(14 + 20 + 20 + payload);
-  f.writeUIntBE(0x020000000002, 0, 6);
-  f.writeUIntBE(0x020000000001, 6, 6);
-  f.writeUInt16BE(0x0800, 12);
-  f[14] = 0x45;
-  f.writeUInt16BE(40 + payload, 16);
-  f.writeUInt16BE(0x1234, 18);
-  f[22] = 64;
-  f[23] = 6;
-  f.writeUInt32BE(0xc6130001, 26);
-  f.writeUInt32BE(0xc6130002, 30);
-  f.writeUInt16BE(40000, 34);
-  f.writeUInt16BE(5001, 36);
-  f.writeUInt32BE(1000, 38);
-  f.writeUInt32BE(1, 42);
-  f[46] = 0x50;
-  f[47] = 0x18; // ACK|PSH
-  f.writeUInt16BE(65535, 48);
-  for (let i = 0; i < payload; i++) f[54 + i] = (i * 7) & 0xff;
-  return f;
-}
 
 test('super-frame sealed as the same segments the plaintext path cuts, UDP-GSO layout, peer opens all', { skip }, async () => {
   await cryptoReady();

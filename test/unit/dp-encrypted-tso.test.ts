@@ -13,13 +13,13 @@ import * as assert from 'node:assert/strict';
 
 import { FakeClock } from '../../src/clock';
 import type { Endpoint, NetworkConfig } from '../../src/config/types';
-import { Datapath, VNET_FRAME_MAX, type CipherBatch, type PacketCipher } from '../../src/dataplane/datapath';
+import { Datapath, type CipherBatch, type PacketCipher } from '../../src/dataplane/datapath';
 import { ETHERTYPE_IPV4, writeEthHeader } from '../../src/dataplane/ethernet';
-import type { RxBatch, TxBatch } from '../../src/dataplane/io';
 import { MemoryReactor, MemoryTap, MemoryUdpNetwork } from '../../src/dataplane/memory-io';
 import { loadNativeAead } from '../../src/crypto/aead';
 import { cryptoReady, generateHostKey } from '../../src/crypto/keys';
 import { SessionManager, pskFromClusterKey } from '../../src/crypto/session';
+import { VnetTwin, tcpSuperFrame } from '../helpers/vnet';
 
 const fns = loadNativeAead() as unknown as { aeadSealTso?: unknown } | null;
 type Seg = (f: Uint8Array, t: number, mss: number, p: Uint8Array, out: Uint8Array, l: Uint32Array) => number;
@@ -41,34 +41,6 @@ const MAC_B = 0x020000000002;
 const GSO_TCPV4 = 1;
 const MSS = 1340;
 
-/** A scripted vnet TAP: `inject` queues a frame with its gso info, `fire` runs the readiness callback. */
-class VnetTwin {
-  readonly vnetHdr = true;
-  readonly name = 'vx-s';
-  readonly mac = Buffer.from([2, 0xee, 0, 0, 0, 1]);
-  private readonly queue: { frame: Buffer; type: number; mss: number }[] = [];
-  private cb: (() => void) | null = null;
-  inject(frame: Buffer, type = 0, mss = 0): void { this.queue.push({ frame, type, mss }); }
-  fire(): void { while (this.queue.length > 0 && this.cb) this.cb(); }
-  readBatchVnet(b: RxBatch, gso: Uint16Array): number {
-    assert.ok(b.slotSize - b.headroom >= VNET_FRAME_MAX);
-    let n = 0;
-    while (n < b.slots && this.queue.length > 0) {
-      const q = this.queue.shift()!;
-      q.frame.copy(b.slab, n * b.slotSize + b.headroom);
-      b.lens[n] = q.frame.length;
-      gso[2 * n] = q.type;
-      gso[2 * n + 1] = q.mss;
-      n++;
-    }
-    return n;
-  }
-  readBatch(_b: RxBatch): number { return 0; }
-  writeBatch(b: TxBatch): number { return b.count; }
-  onReadable(cb: () => void): void { this.cb = cb; }
-  close(): void {}
-}
-
 function udpFrame(marker: Buffer): Buffer {
   const f = Buffer.alloc(14 + 20 + marker.length);
   writeEthHeader(f, 0, MAC_B, MAC_A, ETHERTYPE_IPV4);
@@ -83,25 +55,8 @@ function udpFrame(marker: Buffer): Buffer {
 }
 
 /** A TCP/IPv4 super-frame A → B whose payload is a repeated marker (must never appear on the wire). */
-function tcpSuperFrame(payload: number, marker: Buffer): Buffer {
-  const f = Buffer.alloc(14 + 20 + 20 + payload);
-  writeEthHeader(f, 0, MAC_B, MAC_A, ETHERTYPE_IPV4);
-  f[14] = 0x45;
-  f.writeUInt16BE(40 + payload, 16);
-  f.writeUInt16BE(0x1234, 18);
-  f[22] = 64;
-  f[23] = 6;
-  f.writeUInt32BE(0xc6130001, 26);
-  f.writeUInt32BE(0xc6130002, 30);
-  f.writeUInt16BE(40000, 34);
-  f.writeUInt16BE(5001, 36);
-  f.writeUInt32BE(1000, 38);
-  f.writeUInt32BE(1, 42);
-  f[46] = 0x50;
-  f[47] = 0x18;
-  f.writeUInt16BE(65535, 48);
-  for (let i = 0; i < payload; i++) f[54 + i] = marker[i % marker.length];
-  return f;
+function markedSuperFrame(payload: number, marker: Buffer): Buffer {
+  return tcpSuperFrame(payload, (i) => marker[i % marker.length]);
 }
 
 function lab(withCipher = true) {
@@ -109,7 +64,7 @@ function lab(withCipher = true) {
   const reactor = new MemoryReactor();
   const net = new MemoryUdpNetwork({ reactor, clock });
   net.capture = [];
-  const vtap = new VnetTwin();
+  const vtap = new VnetTwin('vx-s');
   const btap = new MemoryTap({ name: 'vx-s', mac: Buffer.from([2, 0xee, 0, 0, 0, 2]), reactor });
   const mk = (addr: string, tap: VnetTwin | MemoryTap) => {
     const dp = new Datapath({
@@ -172,7 +127,7 @@ test('encrypted super-frame: sealed as N datagrams after what was queued, opened
 
     // a small frame queued before the super-frame in the same TAP batch, then the super-frame
     const before = udpFrame(Buffer.from('before-the-super-frame'));
-    const sf = tcpSuperFrame(20_000, marker);
+    const sf = markedSuperFrame(20_000, marker);
     vtap.inject(before);
     vtap.inject(sf, GSO_TCPV4, MSS);
     run();
@@ -215,7 +170,7 @@ test('encrypted super-frame without a session or without a cipher: counted no_se
     try {
       // partition the underlay so no handshake completes
       net.partition([A_ADDR], [B_ADDR]);
-      vtap.inject(tcpSuperFrame(8_000, Buffer.from('no-session-marker')), GSO_TCPV4, MSS);
+      vtap.inject(markedSuperFrame(8_000, Buffer.from('no-session-marker')), GSO_TCPV4, MSS);
       run();
       const c = a.network(VNI)!.counters;
       assert.equal(c.txDropCount('no_session'), 1, `super-frame dropped as no_session (cipher: ${withCipher})`);

@@ -15,12 +15,13 @@ import { FakeClock } from '../../src/clock';
 import type { Endpoint, NetworkConfig } from '../../src/config/types';
 import { recordToEndpoint } from '../../src/dataplane/addr';
 import { txDropIndex } from '../../src/dataplane/counters';
-import { Datapath, VNET_FRAME_MAX, isGsoUdp, isVnetTap, tsoHeaderLen } from '../../src/dataplane/datapath';
+import { Datapath, isGsoUdp, isVnetTap, tsoHeaderLen } from '../../src/dataplane/datapath';
 import { ETHERTYPE_IPV4, ETHERTYPE_IPV6, writeEthHeader } from '../../src/dataplane/ethernet';
-import type { RxBatch, TxBatch } from '../../src/dataplane/io';
+import type { TxBatch } from '../../src/dataplane/io';
 import { ADDR_LEN } from '../../src/dataplane/io';
 import { loadAddon } from '../../src/native/addon';
 import { addonSkipReason } from './native-helpers';
+import { VnetTwin } from '../helpers/vnet';
 
 const PORT = 4789;
 const VNI = 42;
@@ -30,45 +31,6 @@ const ep = (address: string): Endpoint => ({ address, port: PORT, family: 4 });
 const GSO_TCPV4 = 1;
 const GSO_TCPV6 = 4;
 const GSO_ECN = 0x80;
-
-interface Queued { frame: Buffer; type: number; mss: number }
-
-/** A scripted vnet TAP: `inject` queues a frame with its gso info; `fire` runs the readiness callback. */
-class VnetTwin {
-  readonly vnetHdr = true;
-  readonly name = 'vx-twin';
-  readonly mac = Buffer.from([2, 0xee, 0, 0, 0, 1]);
-  readonly queue: Queued[] = [];
-  readonly written: Buffer[] = [];
-  plainReads = 0;
-  private cb: (() => void) | null = null;
-
-  inject(frame: Buffer, type = 0, mss = 0): void { this.queue.push({ frame, type, mss }); }
-  fire(): void { while (this.queue.length > 0 && this.cb) this.cb(); }
-  readBatchVnet(b: RxBatch, gso: Uint16Array): number {
-    assert.ok(b.slotSize - b.headroom >= VNET_FRAME_MAX, 'vnet slots hold a 64 KiB super-frame');
-    let n = 0;
-    while (n < b.slots && this.queue.length > 0) {
-      const q = this.queue.shift()!;
-      q.frame.copy(b.slab, n * b.slotSize + b.headroom);
-      b.lens[n] = q.frame.length;
-      gso[2 * n] = q.type;
-      gso[2 * n + 1] = q.mss;
-      n++;
-    }
-    return n;
-  }
-  readBatch(_b: RxBatch): number {
-    this.plainReads++;
-    return 0;
-  }
-  writeBatch(b: TxBatch): number {
-    for (let j = 0; j < b.count; j++) this.written.push(Buffer.from(b.slab.subarray(b.offs[j], b.offs[j] + b.lens[j])));
-    return b.count;
-  }
-  onReadable(cb: () => void): void { this.cb = cb; }
-  close(): void {}
-}
 
 interface Sent { bytes: Buffer; type: number; mss: number; to: string; off: number; src: number }
 
