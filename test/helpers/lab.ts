@@ -112,3 +112,11 @@ export async function assertReaches(
   if (p.received < count) t.diagnostic(`${from.name} -> ${to.name ?? to.address}: ${p.received}/${count} replies`);
   return p;
 }
+
+/** Pings `to` from `from` `count` times with `marker` (≤ 16 bytes) as the payload pattern; returns replies received. */
+export async function pingWithMarker(lab: Lab, from: LabContainer, to: LabContainer, marker: string, count = 5): Promise<number> {
+  const r = await lab.exec(from.ns, 'ping', ['-n', '-q', '-c', String(count), '-i', '0.1', '-W', '2', '-p', Buffer.from(marker).toString('hex'), to.address],
+    { check: false, timeoutMs: 20_000 });
+  const m = /(\d+) received/.exec(r.stdout);
+  return m ? Number(m[1]) : 0;
+}

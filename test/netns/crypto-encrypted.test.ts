@@ -19,13 +19,12 @@ import { generateHostKey, cryptoReady, encodeKey } from '../../src/crypto/keys';
 import type { Lab, LabContainer, LabHost } from '../../src/lab/netns';
 import { LabAgent, agentConfig } from '../../src/lab/vxmesh';
 import { stringify } from 'yaml';
-import { labFor, netnsSkip } from '../helpers/lab';
+import { labFor, netnsSkip, pingWithMarker } from '../helpers/lab';
 
 const skip = netnsSkip('tcpdump');
 const VNI = 77;
 const MTU = 1500 - 82; // encrypted: 32 bytes more than plain VXLAN's 50
 const MARKER = 'VXM-SECRET-MARK!';
-const MARKER_HEX = Buffer.from(MARKER).toString('hex');
 
 interface Setup {
   lab: Lab;
@@ -88,11 +87,7 @@ async function startCryptoAgent(s: Setup, host: LabHost): Promise<LabAgent> {
   return agent;
 }
 
-async function pingMarker(lab: Lab, from: LabContainer, to: LabContainer, count = 5): Promise<number> {
-  const r = await lab.exec(from.ns, 'ping', ['-n', '-q', '-c', String(count), '-i', '0.1', '-W', '2', '-p', MARKER_HEX, to.address], { check: false, timeoutMs: 20_000 });
-  const m = /(\d+) received/.exec(r.stdout);
-  return m ? Number(m[1]) : 0;
-}
+const pingMarker = (lab: Lab, from: LabContainer, to: LabContainer, count = 5) => pingWithMarker(lab, from, to, MARKER, count);
 
 async function cryptoStatus(a: LabAgent): Promise<{ peers: { publicKey: string; session: unknown }[]; counters: Record<string, number> }> {
   const s = await a.status();

@@ -13,7 +13,7 @@ import * as path from 'node:path';
 
 import type { Lab, LabContainer } from '../../src/lab/netns';
 import { agentConfig, startAgent, type LabAgent } from '../../src/lab/vxmesh';
-import { labFor, netnsSkip } from '../helpers/lab';
+import { labFor, netnsSkip, pingWithMarker } from '../helpers/lab';
 
 const skip = netnsSkip('tcpdump');
 const VNI = 78;
@@ -21,12 +21,7 @@ const MTU = 1500 - 82;
 const MARKER = 'VXM-STATIC-MARK!';
 const BIN = path.join(__dirname, '..', '..', '..', 'bin', 'vxmesh');
 
-async function pingMarker(lab: Lab, from: LabContainer, to: LabContainer, count = 5): Promise<number> {
-  const r = await lab.exec(from.ns, 'ping', ['-n', '-q', '-c', String(count), '-i', '0.1', '-W', '2', '-p', Buffer.from(MARKER).toString('hex'), to.address],
-    { check: false, timeoutMs: 20_000 });
-  const m = /(\d+) received/.exec(r.stdout);
-  return m ? Number(m[1]) : 0;
-}
+const pingMarker = (lab: Lab, from: LabContainer, to: LabContainer, count = 5) => pingWithMarker(lab, from, to, MARKER, count);
 
 test('encrypted network with static peers and pinned public keys (no gossip): reachable, nothing in clear, an unpinned host gets nothing in',
   { skip, timeout: 150_000 }, async (t) => {
