@@ -26,7 +26,7 @@ import {
   startSockperfServer,
 } from './lib/measure';
 import { haveCommand, run } from './lib/proc';
-import { Lab, LabProcess } from '../src/lab/netns';
+import { Lab, LabProcess } from '../lab/netns';
 import { goals, markdown, median, ReportMeta, RoundSample, ScenarioSummary, summarize, svgChart } from './lib/report';
 import { ALL_SCENARIOS, NotAvailable, RunningPath, ScenarioContext, ScenarioId, SCENARIOS } from './lib/scenarios';
 

@@ -7,7 +7,7 @@
  */
 
 import * as fs from 'node:fs';
-import type { Lab, LabProcess } from '../../src/lab/netns';
+import type { Lab, LabProcess } from '../../lab/netns';
 import { sleep } from './proc';
 
 // ---- iperf3 --------------------------------------------------------------------------------

@@ -2,7 +2,7 @@
  * Process helpers for commands the harness runs in its own namespace (key generation, apt-get,
  * `command -v`): run with a hard time limit, never throw for a non-zero exit unless asked.
  * Anything inside the testbed (servers, agents, perf/strace attached to them) is started through
- * the Lab (src/lab/netns.ts), which tracks PIDs and kills exactly those on teardown.
+ * the Lab (lab/netns.ts), which tracks PIDs and kills exactly those on teardown.
  */
 
 import { spawn, ChildProcess } from 'node:child_process';

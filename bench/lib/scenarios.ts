@@ -14,9 +14,9 @@
 
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import type { Lab, LabProcess } from '../../src/lab/netns';
+import type { Lab, LabProcess } from '../../lab/netns';
 import { ENCRYPTION_OVERHEAD } from '../../src/config/load';
-import { agentConfig, LabAgent, startAgent } from '../../src/lab/vxmesh';
+import { agentConfig, LabAgent, startAgent } from '../../lab/vxmesh';
 import { haveCommand, must, sleep } from './proc';
 
 export type ScenarioId = 'underlay' | 'kernel-vxlan' | 'vxmesh' | 'vxmesh-enc' | 'vxmesh-thr' | 'nebula' | 'tinc';

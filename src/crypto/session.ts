@@ -29,7 +29,7 @@ import { ADDR_LEN, endpointToRecord, peerKeyOf, recordToEndpoint, type PeerKey }
 import {
   CIPHER_CONSUMED, CIPHER_FAILED, CIPHER_NO_SESSION, CIPHER_OK, CIPHER_QUEUED,
   type CipherBatch, type CipherHost, type PacketCipher,
-} from '../dataplane/datapath';
+} from '../dataplane/cipher-seam';
 import type { TxBatch } from '../dataplane/io';
 import type { Logger } from '../log';
 import { nullLogger } from '../log';

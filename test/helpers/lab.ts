@@ -1,12 +1,12 @@
 /**
- * Test-side helpers over `src/lab/netns.ts`: skip reasons, a lab that is destroyed in `t.after`,
+ * Test-side helpers over `lab/netns.ts`: skip reasons, a lab that is destroyed in `t.after`,
  * and the standard topology of the data-plane tests (N hosts, one bridge each, M containers per
  * host on one overlay subnet).
  */
 
 import type { TestContext } from 'node:test';
-import { haveTool, Lab, LabContainer, LabHost, LabOptions, labSkipReason, PingResult } from '../../src/lab/netns';
-import { agentConfig, AgentConfigOptions, LabAgent, LabNetwork, startAgent } from '../../src/lab/vxmesh';
+import { haveTool, Lab, LabContainer, LabHost, LabOptions, labSkipReason, PingResult } from '../../lab/netns';
+import { agentConfig, AgentConfigOptions, LabAgent, LabNetwork, startAgent } from '../../lab/vxmesh';
 
 /** Reason to skip a netns test (not root, no iproute2, missing tools), or undefined to run it. */
 export function netnsSkip(...tools: string[]): string | undefined {

@@ -16,8 +16,8 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 
 import { generateHostKey, cryptoReady, encodeKey } from '../../src/crypto/keys';
-import type { Lab, LabContainer, LabHost } from '../../src/lab/netns';
-import { LabAgent, agentConfig } from '../../src/lab/vxmesh';
+import type { Lab, LabContainer, LabHost } from '../../lab/netns';
+import { LabAgent, agentConfig } from '../../lab/vxmesh';
 import { stringify } from 'yaml';
 import { labFor, netnsSkip, pingWithMarker } from '../helpers/lab';
 

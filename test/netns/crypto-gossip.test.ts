@@ -12,8 +12,8 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 
 import type { Config } from '../../src/config/types';
-import type { LabContainer } from '../../src/lab/netns';
-import { agentConfig, startAgent, type LabAgent } from '../../src/lab/vxmesh';
+import type { LabContainer } from '../../lab/netns';
+import { agentConfig, startAgent, type LabAgent } from '../../lab/vxmesh';
 import { generateClusterKey } from '../../src/gossip/keyring';
 import { labFor, netnsSkip } from '../helpers/lab';
 

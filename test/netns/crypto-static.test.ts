@@ -11,8 +11,8 @@ import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 
-import type { Lab, LabContainer } from '../../src/lab/netns';
-import { agentConfig, startAgent, type LabAgent } from '../../src/lab/vxmesh';
+import type { Lab, LabContainer } from '../../lab/netns';
+import { agentConfig, startAgent, type LabAgent } from '../../lab/vxmesh';
 import { labFor, netnsSkip, pingWithMarker } from '../helpers/lab';
 
 const skip = netnsSkip('tcpdump');

@@ -1,12 +1,12 @@
 /**
- * `vxmesh demo` (src/lab/demo.ts) end to end: three hosts, agents, ping, a TCP transfer with
+ * `vxmesh demo` (lab/demo.ts) end to end: three hosts, agents, ping, a TCP transfer with
  * matching sha256, counters, and a teardown that leaves no namespace behind.
  */
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { Lab } from '../../src/lab/netns';
-import { runDemo } from '../../src/lab/demo';
+import { Lab } from '../../lab/netns';
+import { runDemo } from '../../lab/demo';
 import { netnsSkip } from '../helpers/lab';
 
 test('demo: runs, transfers intact, tears down', { skip: netnsSkip(), timeout: 240_000 }, async () => {

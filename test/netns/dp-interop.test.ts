@@ -7,7 +7,7 @@
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { haveTool } from '../../src/lab/netns';
+import { haveTool } from '../../lab/netns';
 import { assertReaches, buildTopology, labFor, netnsSkip, startAgents } from '../helpers/lab';
 
 const skip = netnsSkip('tcpdump');

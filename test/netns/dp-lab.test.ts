@@ -1,5 +1,5 @@
 /**
- * The testbed itself (src/lab/netns.ts), validated with the kernel's VXLAN on every host, so a
+ * The testbed itself (lab/netns.ts), validated with the kernel's VXLAN on every host, so a
  * failure in the vxmesh tests points at vxmesh and not at the lab: namespaces and names, MTUs,
  * cross-host ping and TCP through kernel VXLAN, PID-tracked processes, captures, and a teardown
  * that leaves nothing behind.
@@ -10,7 +10,7 @@ import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
 import * as path from 'node:path';
 import * as fs from 'node:fs';
-import { Lab, parsePing } from '../../src/lab/netns';
+import { Lab, parsePing } from '../../lab/netns';
 import { assertReaches, buildTopology, labFor, netnsSkip, otherHosts, pairs } from '../helpers/lab';
 
 const skip = netnsSkip('tcpdump');
@@ -105,7 +105,7 @@ test('lab: parsePing reads iputils summaries (all, partial, none)', () => {
 });
 
 test('lab: SIGINT tears the lab down (namespaces, spawned processes) and exits 130', { skip, timeout: 60_000 }, async () => {
-  const netns = path.join(__dirname, '..', '..', 'src', 'lab', 'netns.js');
+  const netns = path.join(__dirname, '..', '..', 'lab', 'netns.js');
   const script =
     `const { Lab } = require(${JSON.stringify(netns)});` +
     `Lab.create({ hosts: 2 }).then((lab) => { const p = lab.spawn(lab.hosts[0].ns, 'sleep', ['300']);` +

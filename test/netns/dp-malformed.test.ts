@@ -14,7 +14,7 @@ import assert from 'node:assert/strict';
 import * as path from 'node:path';
 import { assertReaches, buildTopology, labFor, netnsSkip, startAgents } from '../helpers/lab';
 import { encodeDatagrams } from '../helpers/udp-replay';
-import { rxDropTotal, type AgentStatus } from '../../src/lab/vxmesh';
+import { rxDropTotal, type AgentStatus } from '../../lab/vxmesh';
 
 const skip = netnsSkip('tcpdump');
 const VNI = 42;

@@ -11,7 +11,7 @@
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { agentConfig, startAgent, type LabAgent } from '../../src/lab/vxmesh';
+import { agentConfig, startAgent, type LabAgent } from '../../lab/vxmesh';
 import { assertReaches, buildTopology, dropsByReason, labFor, netnsSkip } from '../helpers/lab';
 
 const skip = netnsSkip();

@@ -8,8 +8,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 
 import { generateClusterKey } from '../../src/gossip/keyring';
-import type { Lab, LabHost } from '../../src/lab/netns';
-import { agentConfig, httpGetJson, startAgent, type LabAgent } from '../../src/lab/vxmesh';
+import type { Lab, LabHost } from '../../lab/netns';
+import { agentConfig, httpGetJson, startAgent, type LabAgent } from '../../lab/vxmesh';
 import { assertReaches, buildTopology, labFor, netnsSkip, pairs } from '../helpers/lab';
 
 const VNI = 42;

@@ -9,7 +9,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as path from 'node:path';
 import { labFor, netnsSkip, startAgents } from '../helpers/lab';
-import { REPO_ROOT, type Lab } from '../../src/lab/netns';
+import { REPO_ROOT, type Lab } from '../../lab/netns';
 import { parseExposition, sum, value, type Sample } from '../unit/ops-expo';
 
 const skip = netnsSkip();

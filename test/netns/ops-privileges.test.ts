@@ -11,8 +11,8 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { stringify } from 'yaml';
 import { labFor, netnsSkip, startAgents } from '../helpers/lab';
-import { agentConfig } from '../../src/lab/vxmesh';
-import { REPO_ROOT } from '../../src/lab/netns';
+import { agentConfig } from '../../lab/vxmesh';
+import { REPO_ROOT } from '../../lab/netns';
 import { toolsSkip } from '../unit/ops-tools';
 
 const skip = netnsSkip('setpriv') ?? toolsSkip();

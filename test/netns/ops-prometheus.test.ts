@@ -13,8 +13,8 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { buildTopology, labFor, netnsSkip, startAgents } from '../helpers/lab';
 import { toolsSkip } from '../unit/ops-tools';
-import { httpGetJson } from '../../src/lab/vxmesh';
-import { REPO_ROOT, type Lab } from '../../src/lab/netns';
+import { httpGetJson } from '../../lab/vxmesh';
+import { REPO_ROOT, type Lab } from '../../lab/netns';
 
 const skip = netnsSkip() ?? toolsSkip('prometheus', 'promtool');
 const VNI = 42;

@@ -18,8 +18,8 @@ import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import { stringify } from 'yaml';
 import { buildTopology, labFor, netnsSkip, startAgents } from '../helpers/lab';
-import { parsePing, type Lab } from '../../src/lab/netns';
-import type { LabAgent, LabNetwork } from '../../src/lab/vxmesh';
+import { parsePing, type Lab } from '../../lab/netns';
+import type { LabAgent, LabNetwork } from '../../lab/vxmesh';
 
 const skip = netnsSkip('ping');
 const BLUE: LabNetwork = { name: 'blue', vni: 42, bridge: 'br0' };

@@ -13,8 +13,8 @@ import * as path from 'node:path';
 import { stringify } from 'yaml';
 import { labFor, netnsSkip } from '../helpers/lab';
 import { toolsSkip } from '../unit/ops-tools';
-import { agentConfig } from '../../src/lab/vxmesh';
-import { REPO_ROOT, type Lab } from '../../src/lab/netns';
+import { agentConfig } from '../../lab/vxmesh';
+import { REPO_ROOT, type Lab } from '../../lab/netns';
 import { NotifyReceiver } from '../unit/ops-notify-receiver';
 
 const skip = netnsSkip() ?? toolsSkip('python3');

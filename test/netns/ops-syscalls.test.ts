@@ -13,8 +13,8 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { stringify } from 'yaml';
 import { buildTopology, labFor, netnsSkip, startAgents } from '../helpers/lab';
-import { agentConfig } from '../../src/lab/vxmesh';
-import { REPO_ROOT } from '../../src/lab/netns';
+import { agentConfig } from '../../lab/vxmesh';
+import { REPO_ROOT } from '../../lab/netns';
 import { ensureTool, run, toolsSkip } from '../unit/ops-tools';
 
 const skip = netnsSkip() ?? toolsSkip('strace', 'systemd-analyze');

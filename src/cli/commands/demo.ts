@@ -1,4 +1,4 @@
-/** `vxmesh demo`: the three-host lab in network namespaces (src/lab/demo.ts, the lab's code). */
+/** `vxmesh demo`: the three-host lab in network namespaces (lab/demo.ts, the lab's code). */
 
 import type { Command } from '../command';
 import { parseCommandArgs } from '../command';
@@ -17,7 +17,7 @@ export const demo: Command = {
   ].join('\n'),
   async run(args) {
     parseCommandArgs(args, {});
-    const { runDemo } = (await import('../../lab/demo')) as { runDemo: () => Promise<number | void> };
+    const { runDemo } = (await import('../../../lab/demo')) as { runDemo: () => Promise<number | void> };
     const r = await runDemo();
     return typeof r === 'number' ? r : 0;
   },

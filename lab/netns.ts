@@ -33,7 +33,7 @@ import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { VxmeshError } from '../errors';
+import { VxmeshError } from '../src/errors';
 
 /** Error raised by lab operations (a command failed, a wait timed out). */
 export class LabError extends VxmeshError {
@@ -42,14 +42,14 @@ export class LabError extends VxmeshError {
   }
 }
 
-/** Repository root (dist/src/lab/netns.js → ../../..; src/lab/netns.ts when run by ts tools). */
+/** Repository root (dist/lab/netns.js → ../../..; src/lab/netns.ts when run by ts tools). */
 export const REPO_ROOT = (() => {
   let dir = __dirname;
   for (let i = 0; i < 5; i++) {
     if (fs.existsSync(path.join(dir, 'package.json'))) return dir;
     dir = path.dirname(dir);
   }
-  return path.resolve(__dirname, '..', '..', '..');
+  return path.resolve(__dirname, '..', '..');
 })();
 
 /** Why netns tests cannot run here, or null when they can (Linux, root, `ip`, `ethtool`, netns support). */
@@ -647,7 +647,7 @@ export class Lab {
 
   /**
    * Sends `bytes` random bytes over TCP from `from` to `to` (a sink process in the receiver's
-   * namespace listening on `port`), and returns both sides' sha256. Uses `src/lab/xfer.ts`.
+   * namespace listening on `port`), and returns both sides' sha256. Uses `lab/xfer.ts`.
    */
   async tcpTransfer(from: LabContainer, to: LabContainer, opts: { bytes?: number; port?: number; timeoutMs?: number } = {}): Promise<TransferResult> {
     const bytes = opts.bytes ?? 1 << 20;

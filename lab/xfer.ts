@@ -1,5 +1,5 @@
 /**
- * Tiny TCP transfer tool for the lab (run inside a namespace with `node dist/src/lab/xfer.js`):
+ * Tiny TCP transfer tool for the lab (run inside a namespace with `node dist/lab/xfer.js`):
  *
  *   sink   <address> <port> [timeoutMs]          listen, print "listening", accept ONE connection,
  *                                                hash everything received, print {"bytes","sha256"}

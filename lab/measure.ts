@@ -3,7 +3,7 @@
  * hosts with one container each, container-to-container ping RTT and single-stream TCP throughput,
  * first through the kernel's VXLAN (on both hosts), then through vxmesh agents, same namespaces.
  *
- *   node dist/src/lab/measure.js [--pings 50] [--interval 0.01] [--seconds 5] [--json]
+ *   node dist/lab/measure.js [--pings 50] [--interval 0.01] [--seconds 5] [--json]
  *
  * Commands used (inside the container namespaces):
  *   ping -n -q -c 50 -i 0.01 <peer>           → rtt avg/mdev
