@@ -12,7 +12,7 @@
  * A record is length-prefixed (varuint) so it can be skipped or interned without parsing.
  */
 import { bytesToIp, ipToBytes, parseAddr, formatAddr } from './addr';
-import { EndpointRecord, NodeRecord, PROTOCOL_VERSION, ST_LEFT } from './record';
+import { EndpointRecord, NodeRecord, PROTOCOL_VERSION, RecordSection, ST_LEFT } from './record';
 
 export const LIMITS = {
   /** Largest plaintext packet accepted (UDP payload bound). */
@@ -28,6 +28,10 @@ export const LIMITS = {
   /** Most members in one push-pull message. */
   maxMembers: 200_000,
   maxRecord: 256 * 1024,
+  /** Record sections (gossip API `setSection`): most per record, name and data bytes. */
+  maxSections: 16,
+  maxSectionName: 32,
+  maxSectionData: 64 * 1024,
 } as const;
 
 export type CodecReason = 'truncated' | 'oversized' | 'bad_length' | 'bad_version' | 'bad_type' | 'bad_value' | 'trailing';
@@ -270,6 +274,15 @@ function writeRecordBody(w: Writer, r: NodeRecord): void {
     for (const ip of e.ips) w.ip(ip);
   }
   w.str(r.publicKey, LIMITS.maxPublicKey);
+  const secs = r.sections ?? [];
+  if (secs.length > 0) {
+    if (secs.length > LIMITS.maxSections) throw new RangeError('too many record sections');
+    w.varuint(secs.length);
+    for (const s of secs) {
+      w.str(s.name, LIMITS.maxSectionName);
+      w.str(s.data, LIMITS.maxSectionData);
+    }
+  }
 }
 
 /** Writes a length-prefixed record. */
@@ -311,7 +324,16 @@ function readRecordBody(r: Reader): NodeRecord {
     endpoints[i] = { vni, mac, ips };
   }
   const publicKey = r.str(LIMITS.maxPublicKey);
-  return { name, incarnation, protocol, gossip, underlay, vnis, endpoints, publicKey };
+  if (r.remaining === 0) return { name, incarnation, protocol, gossip, underlay, vnis, endpoints, publicKey };
+  const ns = r.count(LIMITS.maxSections, 2, 'sections');
+  if (ns === 0) throw new CodecError('bad_value', 'empty section list is not encoded');
+  const sections: RecordSection[] = new Array(ns);
+  for (let i = 0; i < ns; i++) {
+    const sname = r.str(LIMITS.maxSectionName);
+    if (sname.length === 0) throw new CodecError('bad_value', 'empty section name');
+    sections[i] = { name: sname, data: r.str(LIMITS.maxSectionData) };
+  }
+  return { name, incarnation, protocol, gossip, underlay, vnis, endpoints, publicKey, sections };
 }
 
 export function readRecord(r: Reader, interner?: RecordInterner): NodeRecord {

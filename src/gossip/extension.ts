@@ -22,7 +22,7 @@ import type { Logger } from '../log';
 import { formatAddr, parseAddr } from './addr';
 import { GossipTuning, tuningFor } from './config';
 import { Keyring, parseKeyFile, sodiumReady } from './keyring';
-import { EndpointRecord, NodeRecord } from './record';
+import { EndpointRecord, MemberState, NodeRecord, RecordSection } from './record';
 import { GossipNode, MemberEvent } from './swim';
 import { Transport } from './transport';
 import { UdpGossipTransport } from './udp-transport';
@@ -73,6 +73,12 @@ export class GossipExtension implements AgentExtension {
   private lastLocal = '';
   private clock!: Clock;
   private joined = 0;
+  /** Record sections published by other extensions (setSection), by name. */
+  private readonly localSections = new Map<string, string>();
+  /** Endpoints other extensions announce (setAnnouncedEndpoints), by source. */
+  private readonly announced = new Map<string, EndpointRecord[]>();
+  private readonly changeListeners = new Set<() => void>();
+  private announceDirty = false;
 
   constructor(config: Config, logger: Logger, private readonly opts: GossipExtensionOptions = {}) {
     if (!config.gossip) throw new ConfigError('gossip', 'gossip section missing');
@@ -109,6 +115,7 @@ export class GossipExtension implements AgentExtension {
     this.node = node;
     node.on((ev) => this.onEvent(ev));
     node.start();
+    if (this.localSections.size > 0) node.updateLocal({ sections: this.sectionList() });
     this.log.info({ address: transport.address, seeds, profile: g.profile }, 'gossip started');
     if (seeds.length > 0) {
       node.join(seeds, (n) => {
@@ -123,17 +130,85 @@ export class GossipExtension implements AgentExtension {
     this.pollTimer = agent.clock.setInterval(every, () => this.pollLocal());
   }
 
-  /** Our bridges' endpoints, as announced (only networks we serve; bounded by the codec limits). */
+  // --- API for other extensions (endpoints, IPAM): record sections and announced endpoints ---
+
+  /**
+   * Publishes (or with null removes) this node's record section `name` ([a-z0-9-]{1,32}, data at
+   * most 64 KiB): re-announced at once (new incarnation). Before start it is kept and announced
+   * at start. Throws RangeError when the record would not encode (too large).
+   */
+  setSection(name: string, data: string | null): void {
+    if (!/^[a-z0-9-]{1,32}$/.test(name)) throw new RangeError(`bad section name "${name}"`);
+    if (data === null) this.localSections.delete(name);
+    else this.localSections.set(name, data);
+    this.node?.updateLocal({ sections: this.sectionList() });
+  }
+
+  /** Section `name` of every member we know (ourselves included), with its state. */
+  sections(name: string): { node: string; state: MemberState; changedAt: number; self: boolean; data: string }[] {
+    const node = this.node;
+    if (!node) return [];
+    const out: { node: string; state: MemberState; changedAt: number; self: boolean; data: string }[] = [];
+    for (const m of node.members()) {
+      const s = m.record.sections?.find((x) => x.name === name);
+      if (s) out.push({ node: m.name, state: m.state, changedAt: m.changedAt, self: m.name === node.name, data: s.data });
+    }
+    return out;
+  }
+
+  /**
+   * Endpoints announced with those learned on the bridges, so that every host's FDB and ARP/ND
+   * suppression know them before their first frame. `source` names the caller (replaces its list).
+   */
+  setAnnouncedEndpoints(source: string, eps: EndpointRecord[]): void {
+    if (eps.length === 0) this.announced.delete(source);
+    else this.announced.set(source, eps.map((e) => ({ vni: e.vni, mac: e.mac.toLowerCase(), ips: [...e.ips] })));
+    this.announceDirty = true;
+    this.pollLocal();
+  }
+
+  /** Calls `cb` after any member change (join, update, state change, reap); returns an unsubscribe. */
+  onMembersChange(cb: () => void): () => void {
+    this.changeListeners.add(cb);
+    return () => this.changeListeners.delete(cb);
+  }
+
+  /** This node's name in gossip. */
+  get nodeName(): string {
+    return this.config.node.name;
+  }
+
+  private sectionList(): RecordSection[] {
+    return [...this.localSections].sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0)).map(([name, data]) => ({ name, data }));
+  }
+
+  /** Our bridges' endpoints plus the announced ones (only networks we serve; bounded by the codec limits). */
   private localEndpoints(): EndpointRecord[] {
     const out: EndpointRecord[] = [];
-    const dp = this.agent?.datapath;
-    if (!dp) return out;
-    for (const n of this.config.networks) {
-      for (const e of dp.localEndpoints(n.vni)) {
-        if (out.length >= 4096) break;
-        out.push({ vni: n.vni, mac: e.mac, ips: [...e.ipv4, ...e.ipv6].slice(0, 16) });
+    const byKey = new Map<string, EndpointRecord>();
+    for (const list of this.announced.values()) {
+      for (const e of list) {
+        const k = `${e.vni}|${e.mac}`;
+        const prev = byKey.get(k);
+        if (prev) prev.ips = [...new Set([...prev.ips, ...e.ips])].slice(0, 16);
+        else if (byKey.size < 4096) byKey.set(k, { vni: e.vni, mac: e.mac, ips: e.ips.slice(0, 16) });
       }
     }
+    const dp = this.agent?.datapath;
+    for (const n of dp ? this.config.networks : []) {
+      for (const e of dp!.localEndpoints(n.vni)) {
+        const k = `${n.vni}|${e.mac}`;
+        const prev = byKey.get(k);
+        const ips = [...e.ipv4, ...e.ipv6];
+        if (prev) {
+          prev.ips = [...new Set([...prev.ips, ...ips])].slice(0, 16);
+          continue;
+        }
+        if (out.length + byKey.size >= 4096) break;
+        out.push({ vni: n.vni, mac: e.mac, ips: ips.slice(0, 16) });
+      }
+    }
+    out.push(...byKey.values());
     out.sort((a, b) => a.vni - b.vni || (a.mac < b.mac ? -1 : a.mac > b.mac ? 1 : 0));
     return out;
   }
@@ -143,7 +218,8 @@ export class GossipExtension implements AgentExtension {
     const dp = this.agent?.datapath;
     if (!node || !dp) return;
     const version = this.config.networks.map((n) => dp.localVersion(n.vni)).join(',');
-    if (version === this.lastLocal) return;
+    if (version === this.lastLocal && !this.announceDirty) return;
+    this.announceDirty = false;
     this.lastLocal = version;
     try {
       node.updateLocal({ endpoints: this.localEndpoints() });
@@ -158,6 +234,13 @@ export class GossipExtension implements AgentExtension {
     this.log[lvl]({ member: ev.name, event: ev.type, incarnation: ev.record.incarnation }, `member ${ev.type}`);
     this.sync(ev.name);
     this.scheduleFlood();
+    for (const cb of this.changeListeners) {
+      try {
+        cb();
+      } catch (e) {
+        this.log.warn({ err: (e as Error).message }, 'member change listener failed');
+      }
+    }
   }
 
   /** Brings the data plane in line with our view of member `name`. */

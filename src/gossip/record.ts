@@ -34,6 +34,19 @@ export interface NodeRecord {
   endpoints: EndpointRecord[];
   /** Public key for data-plane encryption (opaque string, may be empty). */
   publicKey: string;
+  /**
+   * Sections other extensions publish through the gossip API (e.g. `ipam` leases, `endpoints`
+   * metadata), sorted by name; absent or empty when none. Encoded after the public key only when
+   * non-empty, so records without sections keep their exact bytes.
+   */
+  sections?: RecordSection[];
+}
+
+/** One named, opaque (usually JSON) section of a node record. */
+export interface RecordSection {
+  /** [a-z0-9-]{1,32}. */
+  name: string;
+  data: string;
 }
 
 /** Member states. `left` (graceful leave) is distinct from `dead` (failed). */
@@ -56,6 +69,10 @@ export function sameContent(a: NodeRecord, b: NodeRecord): boolean {
   if (a.name !== b.name || a.protocol !== b.protocol || a.gossip !== b.gossip || a.underlay !== b.underlay) return false;
   if (a.publicKey !== b.publicKey || a.vnis.length !== b.vnis.length || a.endpoints.length !== b.endpoints.length) return false;
   for (let i = 0; i < a.vnis.length; i++) if (a.vnis[i] !== b.vnis[i]) return false;
+  const sa = a.sections ?? [];
+  const sb = b.sections ?? [];
+  if (sa.length !== sb.length) return false;
+  for (let i = 0; i < sa.length; i++) if (sa[i].name !== sb[i].name || sa[i].data !== sb[i].data) return false;
   for (let i = 0; i < a.endpoints.length; i++) {
     const x = a.endpoints[i];
     const y = b.endpoints[i];

@@ -238,7 +238,7 @@ export class GossipNode {
   }
 
   /** Changes what we announce (VNIs, endpoints, public key): bumps our incarnation and gossips it. */
-  updateLocal(change: Partial<Pick<NodeRecord, 'vnis' | 'endpoints' | 'publicKey' | 'underlay'>>): void {
+  updateLocal(change: Partial<Pick<NodeRecord, 'vnis' | 'endpoints' | 'publicKey' | 'underlay' | 'sections'>>): void {
     const next: NodeRecord = {
       ...this.self,
       ...change,
