@@ -3,7 +3,7 @@
  * FILE` inside the host's namespace (PID tracked by the Lab), wait until its `GET /v1/status` says
  * ready, read counters from it, stop it with SIGTERM (the agent then removes what it created).
  *
- * The status JSON is `Agent.status()` (src/agent.ts): per-network counters under
+ * The status JSON is `Agent.status()` (src/agent/status.ts): per-network counters under
  * `networks[i].counters` (rxDrops/txDrops by reason) and global ones under `counters`.
  */
 

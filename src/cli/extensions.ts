@@ -5,7 +5,7 @@
  * does not enable it (e.g. no `gossip` section).
  */
 
-import type { AgentExtension } from '../agent';
+import type { AgentExtension } from '../agent/agent';
 import type { Config } from '../config/types';
 import type { Logger } from '../log';
 import { createOpsExtension } from '../metrics/extension';

@@ -19,7 +19,7 @@
 
 import * as fs from 'node:fs';
 
-import type { Agent, AgentExtension } from '../agent';
+import type { Agent, AgentExtension } from '../agent/agent';
 import { type Clock, type TimerHandle, systemClock } from '../clock';
 import type { Config, Endpoint } from '../config/types';
 import { canonicalEndpoint } from '../dataplane/addr';

@@ -13,7 +13,7 @@
  *   stop:  graceful leave (others show us `left`), then shutdown.
  */
 import * as fs from 'node:fs';
-import type { Agent, AgentExtension } from '../agent';
+import type { Agent, AgentExtension } from '../agent/agent';
 import { sendJson } from '../api/server';
 import type { Clock, TimerHandle } from '../clock';
 import type { Config, Endpoint } from '../config/types';

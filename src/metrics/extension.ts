@@ -8,7 +8,7 @@
  * public counters (adapters.ts); their metric families stay empty when they are absent.
  */
 
-import type { Agent, AgentExtension } from '../agent';
+import type { Agent, AgentExtension } from '../agent/agent';
 import type { Config } from '../config/types';
 import type { Logger } from '../log';
 import { nullLogger } from '../log';

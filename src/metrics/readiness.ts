@@ -6,7 +6,7 @@
  * cluster has nobody to join and must not wait for the others).
  */
 
-import type { Agent, ReadyReport } from '../agent';
+import type { Agent, ReadyReport } from '../agent/agent';
 
 interface GossipLike {
   node?: { liveMembers?: number } | null;

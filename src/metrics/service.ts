@@ -15,7 +15,7 @@
  * extension's metrics (`vxmesh_config_reloads_total`).
  */
 
-import type { Agent } from '../agent';
+import type { Agent } from '../agent/agent';
 import type { Clock, TimerHandle } from '../clock';
 import { systemClock } from '../clock';
 import type { Logger } from '../log';

@@ -10,7 +10,7 @@
  */
 import * as fs from 'node:fs';
 
-import { Agent } from '../../src/agent';
+import { Agent } from '../../src/agent/agent';
 import { loadConfigFile } from '../../src/config/load';
 import { CryptoExtension } from '../../src/crypto/extension';
 import { decodeKey } from '../../src/crypto/keys';

@@ -7,7 +7,7 @@
 
 import { test } from 'node:test';
 import * as assert from 'node:assert/strict';
-import { Agent, type AgentExtension, type AgentSystem, type OpenedTap } from '../../src/agent';
+import { Agent, type AgentExtension, type AgentSystem, type OpenedTap } from '../../src/agent/agent';
 import { parseConfig } from '../../src/config/load';
 import type { Config } from '../../src/config/types';
 import { MemoryReactor, MemoryTap, MemoryUdpNetwork } from '../../src/dataplane/memory-io';

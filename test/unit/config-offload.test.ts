@@ -6,7 +6,7 @@
  */
 import { test } from 'node:test';
 import * as assert from 'node:assert/strict';
-import { Agent, type AgentSystem, type OpenedTap } from '../../src/agent';
+import { Agent, type AgentSystem, type OpenedTap } from '../../src/agent/agent';
 import { diffConfig } from '../../src/config/diff';
 import { ConfigErrorList, parseConfig } from '../../src/config/load';
 import type { Config } from '../../src/config/types';

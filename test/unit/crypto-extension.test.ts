@@ -9,7 +9,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 
-import type { Agent } from '../../src/agent';
+import type { Agent } from '../../src/agent/agent';
 import { FakeClock } from '../../src/clock';
 import type { Config } from '../../src/config/types';
 import { CryptoExtension, createCryptoExtension, parseUnderlay, type MemberLike } from '../../src/crypto/extension';

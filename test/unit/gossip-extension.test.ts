@@ -7,7 +7,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import type { Agent } from '../../src/agent';
+import type { Agent } from '../../src/agent/agent';
 import { FakeClock } from '../../src/clock';
 import type { Config, Endpoint } from '../../src/config/types';
 import { tuningFor } from '../../src/gossip/config';

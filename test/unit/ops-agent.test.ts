@@ -7,7 +7,7 @@ import * as fs from 'node:fs';
 import * as http from 'node:http';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { Agent, type AgentExtension, type AgentSystem, type OpenedTap } from '../../src/agent';
+import { Agent, type AgentExtension, type AgentSystem, type OpenedTap } from '../../src/agent/agent';
 import { parseConfig } from '../../src/config/load';
 import type { Config } from '../../src/config/types';
 import { MemoryReactor, MemoryTap, MemoryUdpNetwork } from '../../src/dataplane/memory-io';

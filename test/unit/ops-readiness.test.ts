@@ -1,7 +1,7 @@
 // Service readiness: agent.ready() plus gossipJoined when seeds are set (a seed itself is joined).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import type { Agent } from '../../src/agent';
+import type { Agent } from '../../src/agent/agent';
 import type { GossipConfig } from '../../src/config/types';
 import { gossipJoined, serviceReady } from '../../src/metrics/readiness';
 

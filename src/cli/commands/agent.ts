@@ -14,7 +14,7 @@ import { systemMtuLookup } from '../../config/mtu';
 import { LOG_LEVELS as CONFIG_LOG_LEVELS } from '../../config/load';
 import type { Config } from '../../config/types';
 import { createLogger, type LogLevel } from '../../log';
-import type { Agent, AgentExtension } from '../../agent';
+import type { Agent, AgentExtension } from '../../agent/agent';
 import { ConfigError, SystemError, UsageError, VxmeshError } from '../../errors';
 
 /** CAP_NET_ADMIN is capability bit 12. */
@@ -78,7 +78,7 @@ export const agent: Command = {
     // Loaded here, not at CLI start: help/version/check-config never load the data path or metrics.
     const { buildExtensions } = await import('../extensions');
     const { AgentService } = await import('../../metrics/service');
-    const { Agent } = await import('../../agent');
+    const { Agent } = await import('../../agent/agent');
     const service = new AgentService({ logger: logger.child({ component: 'systemd' }) });
 
     let extensions: AgentExtension[];

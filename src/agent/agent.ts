@@ -1,0 +1,245 @@
+/**
+ * The vxmesh agent: owns the system resources of one host and wires the data path to them.
+ *
+ * Start, in order (each step undone in reverse if a later one fails):
+ *   1. per network: bridge, TAP, MTUs, enslave, up (netsetup.ts);
+ *   2. the underlay UDP transport (receive socket on the VXLAN port + source sockets);
+ *   3. the Datapath over those seams;
+ *   4. the control API (GET /v1/status built in, status.ts);
+ *   5. extensions (gossip, metrics, health, crypto), in the order given.
+ * `stop()` undoes exactly what start created, in reverse, and nothing else: a TAP we created
+ * vanishes when closed; a persistent TAP we attached is taken off the bridge and left; a bridge we
+ * created is brought down and deleted; a bridge that existed is left in place (brought down again
+ * only if it was down and we brought it up).
+ *
+ * `applyConfig()` (SIGHUP, reload.ts) applies network add/remove/change, static peers, log level
+ * and gossip seeds/keyring live; other changes are refused with reasons (see config/diff.ts).
+ *
+ * All system calls go through `AgentSystem` (system.ts; default: the addon), so the lifecycle can
+ * also run over in-memory devices.
+ */
+
+import type { Clock } from '../clock';
+import { systemClock } from '../clock';
+import type { Logger } from '../log';
+import { nullLogger } from '../log';
+import type { Config, Endpoint } from '../config/types';
+import { SystemError, VxmeshError } from '../errors';
+import type { UdpTransport } from '../dataplane/io';
+import { Datapath } from '../dataplane/datapath';
+import { ApiServer, sendJson } from '../api/server';
+import { nativeSystem, type AgentSystem } from './system';
+import { setupNetwork, teardownNetwork, type NetworkState } from './netsetup';
+import { buildStatus, epText } from './status';
+import { applyReload, type ReloadResult } from './reload';
+
+export type { AgentSystem, OpenedTap } from './system';
+export { nativeSystem } from './system';
+export type { ReloadResult } from './reload';
+
+/** A plug-in started after the data path (gossip, metrics, health, crypto). */
+export interface AgentExtension {
+  readonly name: string;
+  start(agent: Agent): Promise<void> | void;
+  stop(): Promise<void> | void;
+  /** JSON-able; appears as `status().extensions[name]`. */
+  status?(): unknown;
+  /** Contributes `ext:<name>` to `ready().checks`. */
+  ready?(): boolean;
+  /** Called on a reload the agent accepted, after the agent applied its part. */
+  reload?(config: Config): Promise<void> | void;
+}
+
+export interface AgentOptions {
+  logger?: Logger;
+  clock?: Clock;
+  extensions?: AgentExtension[];
+  /** System calls; default: the addon (netdev.ts, native-io.ts). */
+  system?: AgentSystem;
+  /** Start the control API on config.api.listen (default true). */
+  api?: boolean;
+}
+
+export interface ReadyReport {
+  ok: boolean;
+  checks: Record<string, boolean>;
+}
+
+export class Agent {
+  config: Config;
+  readonly logger: Logger;
+  readonly clock: Clock;
+  readonly extensions: AgentExtension[];
+  readonly system: AgentSystem;
+  datapath!: Datapath;
+  api: ApiServer | null = null;
+  udp: UdpTransport | null = null;
+  private readonly nets = new Map<number, NetworkState>();
+  private startedAt = 0;
+  private running = false;
+  private stopping: Promise<void> | null = null;
+  private startedExtensions: AgentExtension[] = [];
+  /** Serializes reloads and stop. */
+  private queue: Promise<unknown> = Promise.resolve();
+
+  private constructor(config: Config, opts: AgentOptions) {
+    this.config = config;
+    this.logger = opts.logger ?? nullLogger;
+    this.clock = opts.clock ?? systemClock;
+    this.extensions = opts.extensions ?? [];
+    this.system = opts.system ?? nativeSystem();
+  }
+
+  /** Sets everything up (see the file comment); on failure undoes what was done and rethrows. */
+  static async start(config: Config, opts: AgentOptions = {}): Promise<Agent> {
+    const agent = new Agent(config, opts);
+    try {
+      await agent.startAll(opts.api !== false);
+    } catch (e) {
+      await agent.teardown().catch((e2) => agent.logger.error({ err: (e2 as Error).message }, 'cleanup after failed start failed'));
+      throw e;
+    }
+    return agent;
+  }
+
+  private async startAll(withApi: boolean): Promise<void> {
+    const c = this.config;
+    this.startedAt = this.clock.now();
+    for (const net of c.networks) this.nets.set(net.vni, setupNetwork(this.system, c, net, this.logger));
+
+    const u = c.underlay;
+    const gro = u.offload !== false;
+    this.udp = this.system.openUdp({ address: u.address, port: u.port, family: u.family, sourcePorts: u.sourcePorts, ...(gro ? { gro } : {}) });
+    this.logger.info({ address: u.address, port: u.port, sourcePorts: u.sourcePorts, offload: gro }, 'underlay UDP bound');
+
+    this.datapath = new Datapath({
+      config: c,
+      udp: this.udp,
+      networks: [...this.nets.values()].map((s) => ({ config: s.config, tap: s.tap })),
+      logger: this.logger.child({ component: 'datapath' }),
+      clock: this.clock,
+      tapThreads: u.tapThreads === true && u.offload !== false,
+    });
+    this.datapath.start();
+    this.running = true;
+
+    if (withApi) {
+      this.api = new ApiServer({ host: c.api.listen.host, port: c.api.listen.port, logger: this.logger.child({ component: 'api' }) });
+      this.api.route('GET', '/v1/status', (_req, res) => sendJson(res, 200, this.status()));
+      try {
+        const a = await this.api.listen();
+        this.logger.info({ listen: epText({ address: a.address, port: a.port }) }, 'control API listening');
+      } catch (e) {
+        const err = e as NodeJS.ErrnoException;
+        throw new SystemError('ERR_VXMESH_API_LISTEN', `cannot listen on api.listen ${epText({ address: c.api.listen.host, port: c.api.listen.port })}: ${err.code ?? err.message}`, 'listen', err.code ?? 'EIO');
+      }
+    }
+
+    for (const ext of this.extensions) {
+      await ext.start(this);
+      this.startedExtensions.push(ext);
+      this.logger.debug({ extension: ext.name }, 'extension started');
+    }
+    this.logger.info({ networks: c.networks.map((n) => n.name), peers: c.peers.length }, 'agent started');
+  }
+
+  /** Stops extensions, API, data path, UDP, then every network; idempotent. */
+  stop(): Promise<void> {
+    if (!this.stopping) {
+      const p = this.queue.catch(() => undefined).then(() => this.teardown());
+      this.queue = p;
+      this.stopping = p;
+    }
+    return this.stopping;
+  }
+
+  private async teardown(): Promise<void> {
+    for (const ext of [...this.startedExtensions].reverse()) {
+      try {
+        await ext.stop();
+      } catch (e) {
+        this.logger.warn({ extension: ext.name, err: (e as Error).message }, 'extension stop failed');
+      }
+    }
+    this.startedExtensions = [];
+    if (this.api) {
+      await this.api.close();
+      this.api = null;
+    }
+    if (this.running) {
+      try {
+        this.datapath.stop();
+      } catch (e) {
+        this.logger.warn({ err: (e as Error).message }, 'datapath stop failed');
+      }
+      this.running = false;
+    }
+    if (this.udp) {
+      try {
+        this.udp.close();
+      } catch (e) {
+        this.logger.warn({ err: (e as Error).message }, 'UDP close failed');
+      }
+      this.udp = null;
+    }
+    for (const s of [...this.nets.values()].reverse()) teardownNetwork(this.system, s, this.logger);
+    this.nets.clear();
+    this.logger.info({}, 'agent stopped');
+  }
+
+  /** Is the agent serving: every TAP open, UDP bound, data path running, API up, extensions ready. */
+  ready(): ReadyReport {
+    const checks: Record<string, boolean> = {
+      config: true,
+      taps: this.running && this.config.networks.every((n) => this.nets.has(n.vni)),
+      udp: this.udp !== null,
+      datapath: this.running,
+    };
+    if (this.api) checks.api = this.api.address() !== null;
+    for (const ext of this.startedExtensions) if (ext.ready) checks[`ext:${ext.name}`] = ext.ready();
+    return { ok: Object.values(checks).every(Boolean), checks };
+  }
+
+  /** Everything an operator wants to see, JSON-able (served at GET /v1/status; see status.ts). */
+  status(): Record<string, unknown> {
+    return buildStatus({
+      config: this.config,
+      running: this.running,
+      datapath: this.running ? this.datapath : undefined,
+      networks: this.nets.values(),
+      uptimeSeconds: Math.round((this.clock.now() - this.startedAt) / 1000),
+      ready: this.ready(),
+      extensions: this.startedExtensions,
+    });
+  }
+
+  /**
+   * Applies a new validated config (SIGHUP). Refuses (ConfigError listing the reasons, nothing
+   * changed) when something that cannot change live changed. Unchanged networks are not touched.
+   */
+  applyConfig(next: Config): Promise<ReloadResult> {
+    const run = this.queue.catch(() => undefined).then(() => this.apply(next));
+    this.queue = run;
+    return run;
+  }
+
+  private async apply(next: Config): Promise<ReloadResult> {
+    if (this.stopping || !this.running) throw new VxmeshError('ERR_VXMESH_NOT_RUNNING', 'agent is not running');
+    const agent = this;
+    const target = {
+      get config() { return agent.config; },
+      set config(c: Config) { agent.config = c; },
+      system: this.system,
+      logger: this.logger,
+      datapath: this.datapath,
+      nets: this.nets,
+      extensions: this.startedExtensions,
+    };
+    return applyReload(target, next);
+  }
+
+  /** The configured static peers (for extensions). */
+  staticPeers(): Endpoint[] {
+    return this.config.peers;
+  }
+}

@@ -1,0 +1,99 @@
+/**
+ * The agent's status document (GET /v1/status, `vxmesh status`): networks with their devices and
+ * counters, peers, global counters, readiness and each extension's own status. Built from a
+ * read-only view of the agent so the shape lives in one place.
+ */
+
+import type { Config } from '../config/types';
+import type { TapDevice } from '../dataplane/io';
+import type { Datapath } from '../dataplane/datapath';
+import { RX_DROP_REASONS, TX_DROP_REASONS, type NetworkCounters, type GlobalCounters } from '../dataplane/counters';
+import type { NetworkState } from './netsetup';
+
+/** What status reads from the agent. */
+export interface StatusView {
+  readonly config: Config;
+  readonly running: boolean;
+  readonly datapath: Datapath | undefined;
+  readonly networks: Iterable<NetworkState>;
+  readonly uptimeSeconds: number;
+  readonly ready: unknown;
+  readonly extensions: readonly { name: string; status?(): unknown }[];
+}
+
+export const epText = (e: { address: string; port: number }): string => (e.address.includes(':') ? `[${e.address}]:${e.port}` : `${e.address}:${e.port}`);
+
+export function countersJson(c: NetworkCounters): Record<string, unknown> {
+  const rxDrops: Record<string, number> = {};
+  RX_DROP_REASONS.forEach((r, i) => { rxDrops[r] = c.rxDrops[i]; });
+  const txDrops: Record<string, number> = {};
+  TX_DROP_REASONS.forEach((r, i) => { txDrops[r] = c.txDrops[i]; });
+  return {
+    rxPackets: c.rxPackets, rxBytes: c.rxBytes, rxDelivered: c.rxDelivered, rxDeliveredBytes: c.rxDeliveredBytes, rxDrops,
+    txFrames: c.txFrames, txFrameBytes: c.txFrameBytes, txPackets: c.txPackets, txBytes: c.txBytes, txDrops,
+    txFlooded: c.txFlooded, fdbEvictions: c.fdbEvictions,
+  };
+}
+
+export function globalJson(c: GlobalCounters): Record<string, unknown> {
+  const rxDrops: Record<string, number> = {};
+  RX_DROP_REASONS.forEach((r, i) => { rxDrops[r] = c.rxDrops[i]; });
+  return { rxDatagrams: c.rxDatagrams, rxDrops, tapBatches: c.tapBatches, udpBatches: c.udpBatches };
+}
+
+/** Coalescing on a fast-path TAP's writes (GSO frames written, frames merged into them), or null. */
+export function tapWriteStats(tap: TapDevice): { gsoWrites: number; coalesced: number } | null {
+  const st = (tap as Partial<{ vnetHdr: boolean; stats: { gsoWrites: number; coalesced: number } }>);
+  return st.vnetHdr === true && st.stats ? { gsoWrites: st.stats.gsoWrites, coalesced: st.stats.coalesced } : null;
+}
+
+/** Everything an operator wants to see, JSON-able. */
+export function buildStatus(v: StatusView): Record<string, unknown> {
+  const c = v.config;
+  const dpath = v.running ? v.datapath : undefined;
+  const networks = [...v.networks].map((s) => {
+    const dp = dpath ? dpath.network(s.config.vni) : undefined;
+    return {
+      name: s.config.name,
+      vni: s.config.vni,
+      bridge: s.config.bridge,
+      tap: s.config.tap,
+      mtu: s.config.mtu,
+      encrypted: s.config.encrypted,
+      bridgeCreated: s.bridgeCreated,
+      tapCreated: s.tap.created,
+      tapReader: dpath ? dpath.tapReaderStats(s.tap) : null,
+      tapQueueDrops: s.tap.queueDrops?.() ?? null,
+      tapWrites: tapWriteStats(s.tap),
+      fdbSize: dp ? dp.fdb.size : null,
+      counters: dp ? countersJson(dp.counters) : null,
+    };
+  });
+  const peers = dpath
+    ? dpath.peerList().map((p) => ({
+        peer: p.label, static: p.static,
+        rxPackets: p.counters.rxPackets, rxBytes: p.counters.rxBytes, txPackets: p.counters.txPackets, txBytes: p.counters.txBytes,
+      }))
+    : [];
+  const extensions: Record<string, unknown> = {};
+  for (const ext of v.extensions) {
+    if (!ext.status) continue;
+    try {
+      extensions[ext.name] = ext.status();
+    } catch (e) {
+      extensions[ext.name] = { error: (e as Error).message };
+    }
+  }
+  return {
+    node: c.node.name,
+    pid: process.pid,
+    uptimeSeconds: v.uptimeSeconds,
+    ready: v.ready,
+    underlay: { address: c.underlay.address, port: c.underlay.port, family: c.underlay.family, mtu: c.underlay.mtu, sourcePorts: c.underlay.sourcePorts },
+    staticPeers: c.peers.map(epText),
+    networks,
+    peers,
+    counters: dpath ? globalJson(dpath.counters) : null,
+    extensions,
+  };
+}
