@@ -6,7 +6,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import type { Agent } from '../../src/agent';
+import type { Agent } from '../../src/agent/agent';
 import { FakeClock } from '../../src/clock';
 import type { Config } from '../../src/config/types';
 import { BC_ALIVE, decodeBroadcast, encodeBroadcast, CodecError } from '../../src/gossip/codec';
