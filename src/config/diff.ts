@@ -1,7 +1,7 @@
 /**
  * What changed between two validated configs, for SIGHUP reload. The agent applies the live-
- * applicable parts (networks added/removed/changed, static peers, log level, gossip seeds and
- * keyring) and refuses the whole reload, with reasons, if anything else changed (underlay, node
+ * applicable parts (networks added/removed/changed, a network's `acceptFrom` (in place, the network
+ * is not torn down), static peers, log level, gossip seeds and keyring) and refuses the whole reload, with reasons, if anything else changed (underlay, node
  * identity, API listener, FDB limits, gossip port/address/profile, gossip on/off).
  */
 
@@ -16,6 +16,11 @@ export interface ConfigDiff {
   changed: Array<{ before: NetworkConfig; after: NetworkConfig }>;
   /** Same VNI, identical settings: untouched. */
   unchanged: NetworkConfig[];
+  /**
+   * Networks (new config) whose only change is `acceptFrom`: applied in place (also listed in
+   * `unchanged`, since nothing is torn down). A network in `changed` gets its new one anyway.
+   */
+  acceptFromChanged: NetworkConfig[];
   peersChanged: boolean;
   logLevelChanged: boolean;
   /** gossip.seeds or gossip.keyFile changed (passed on to extensions). */
@@ -56,17 +61,24 @@ export function diffConfig(before: Config, after: Config): ConfigDiff {
   const removed = before.networks.filter((n) => !newBy.has(n.vni));
   const changed: ConfigDiff['changed'] = [];
   const unchanged: NetworkConfig[] = [];
+  const acceptFromChanged: NetworkConfig[] = [];
+  // absent (hand-built configs) = known
+  const accept = (n: NetworkConfig) => n.acceptFrom ?? 'known';
+  const setup = (n: NetworkConfig) => ({ ...n, acceptFrom: undefined });
   for (const n of after.networks) {
     const o = oldBy.get(n.vni);
     if (!o) continue;
-    if (sameJson(o, n)) unchanged.push(n);
-    else changed.push({ before: o, after: n });
+    if (sameJson(setup(o), setup(n))) {
+      unchanged.push(n);
+      if (!sameJson(accept(o), accept(n))) acceptFromChanged.push(n);
+    } else changed.push({ before: o, after: n });
   }
   return {
     added,
     removed,
     changed,
     unchanged,
+    acceptFromChanged,
     peersChanged: !sameEndpoints(before.peers, after.peers),
     logLevelChanged: before.log.level !== after.log.level,
     gossipChanged: !!before.gossip && !!after.gossip &&

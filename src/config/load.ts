@@ -16,11 +16,12 @@ import * as os from 'node:os';
 import * as pathMod from 'node:path';
 import * as YAML from 'yaml';
 import { ConfigError } from '../errors';
-import type { AddressFamily, Config, Endpoint, GossipConfig, NetworkConfig, PeerKey } from './types';
+import type { AcceptFrom, AddressFamily, Config, Endpoint, GossipConfig, NetworkConfig, PeerKey } from './types';
 import {
   Problems, type Path, formatPath, mapping, list, integer, boolean, string, oneOf, unicastIp, endpoint,
-  listenAddress, ifname, describe,
+  listenAddress, ifname, describe, didYouMean,
 } from './check';
+import { MAX_ACCEPT_CIDRS, parseCidr } from '../dataplane/admission';
 
 /** VXLAN's IANA port (RFC 7348 §5). */
 export const DEFAULT_VXLAN_PORT = 4789;
@@ -34,6 +35,12 @@ export const DEFAULT_FDB_AGEING_SECONDS = 300;
 export const DEFAULT_FDB_MAX_ENTRIES = 16384;
 /** UDP source sockets for ECMP entropy (RFC 7348 §5): more = better spread, more fds. */
 export const DEFAULT_SOURCE_PORTS = 8;
+/**
+ * Most peers learned from traffic (senders let in by a network's `acceptFrom`, issue 18); beyond it
+ * the longest-idle learned peer is evicted (counted). Static peers and gossip members do not count.
+ * Bounds memory and per-peer metric series (4 per peer) whatever the senders do.
+ */
+export const DEFAULT_MAX_LEARNED_PEERS = 1024;
 /** Underlay MTU when it is neither configured nor found on an interface. */
 export const FALLBACK_UNDERLAY_MTU = 1500;
 /**
@@ -206,7 +213,7 @@ function validate(p: Problems, raw: unknown, opts: ParseOptions): Config | undef
 
   // --- underlay ---
   const u = need(p, top, 'underlay', [], 'a mapping with at least "address"')
-    ? mapping(p, top.underlay, ['underlay'], ['address', 'port', 'mtu', 'sourcePorts', 'offload', 'tapThreads'])
+    ? mapping(p, top.underlay, ['underlay'], ['address', 'port', 'mtu', 'sourcePorts', 'offload', 'tapThreads', 'maxLearnedPeers'])
     : undefined;
   let family: AddressFamily | undefined;
   let uAddress: string | undefined;
@@ -215,6 +222,7 @@ function validate(p: Problems, raw: unknown, opts: ParseOptions): Config | undef
   let sourcePorts = DEFAULT_SOURCE_PORTS;
   let offload = true; // fast path: vnet TAPs with TSO + UDP GSO/GRO (types.ts UnderlayConfig.offload)
   let tapThreads = false; // TAP reads on an addon thread (types.ts UnderlayConfig.tapThreads)
+  let maxLearnedPeers = DEFAULT_MAX_LEARNED_PEERS;
   if (u) {
     if (need(p, u, 'address', ['underlay'], 'the local underlay IPv4 or IPv6 address to bind and send from')) {
       const ip = unicastIp(p, u.address, ['underlay', 'address']);
@@ -227,6 +235,7 @@ function validate(p: Problems, raw: unknown, opts: ParseOptions): Config | undef
     if (u.sourcePorts !== undefined) sourcePorts = integer(p, u.sourcePorts, ['underlay', 'sourcePorts'], 1, 64) ?? sourcePorts;
     if (u.offload !== undefined) offload = boolean(p, u.offload, ['underlay', 'offload']) ?? offload;
     if (u.tapThreads !== undefined) tapThreads = boolean(p, u.tapThreads, ['underlay', 'tapThreads']) ?? tapThreads;
+    if (u.maxLearnedPeers !== undefined) maxLearnedPeers = integer(p, u.maxLearnedPeers, ['underlay', 'maxLearnedPeers'], 1, 65536, 'peers') ?? maxLearnedPeers;
     if (u.mtu !== undefined && family) {
       const min = MIN_NETWORK_MTU[family] + VXLAN_OVERHEAD[family];
       uMtu = integer(p, u.mtu, ['underlay', 'mtu'], min, 65535, 'bytes');
@@ -339,7 +348,7 @@ function validate(p: Problems, raw: unknown, opts: ParseOptions): Config | undef
   const abs = (f: string | null) => (f !== null && base !== null ? pathMod.resolve(base, f) : f);
   return {
     node: { ...node, keyFile: abs(node.keyFile) },
-    underlay: { address: uAddress, family, port: uPort, mtu: uMtu, sourcePorts, offload, tapThreads },
+    underlay: { address: uAddress, family, port: uPort, mtu: uMtu, sourcePorts, offload, tapThreads, maxLearnedPeers },
     networks,
     peers,
     peerKeys,
@@ -378,7 +387,7 @@ function validateNode(p: Problems, v: unknown, hostname: string): Config['node']
   return { name: n, keyFile };
 }
 
-const NETWORK_KEYS = ['name', 'vni', 'bridge', 'tap', 'mtu', 'encrypted'];
+const NETWORK_KEYS = ['name', 'vni', 'bridge', 'tap', 'mtu', 'encrypted', 'acceptFrom'];
 
 function validateNetwork(
   p: Problems,
@@ -404,6 +413,7 @@ function validateNetwork(
   const bridge = need(p, o, 'bridge', at, 'a Linux bridge name') ? ifname(p, o.bridge, [...at, 'bridge']) : undefined;
   const tap = o.tap === undefined ? (name ? `vx-${name}`.slice(0, 15) : undefined) : ifname(p, o.tap, [...at, 'tap']);
   const encrypted = o.encrypted === undefined ? false : boolean(p, o.encrypted, [...at, 'encrypted']);
+  const acceptFrom = o.acceptFrom === undefined ? 'known' : acceptFromValue(p, o.acceptFrom, [...at, 'acceptFrom'], family, encrypted);
 
   let mtu: number | undefined;
   if (family && uMtu !== undefined && encrypted !== undefined) {
@@ -420,14 +430,54 @@ function validateNetwork(
       mtu = max;
     }
   }
-  if (p.count > before || name === undefined || vni === undefined || bridge === undefined || tap === undefined || encrypted === undefined || mtu === undefined) {
+  if (p.count > before || name === undefined || vni === undefined || bridge === undefined || tap === undefined || encrypted === undefined || mtu === undefined || acceptFrom === undefined) {
     return undefined;
   }
   if (tap === bridge) {
     p.add([...at, 'tap'], `must differ from the bridge name "${bridge}"`);
     return undefined;
   }
-  return { name, vni, bridge, tap, mtu, encrypted };
+  return { name, vni, bridge, tap, mtu, encrypted, acceptFrom };
+}
+
+const ACCEPT_WORDS = ['known', 'any'] as const;
+
+/**
+ * `networks[].acceptFrom`: `known`, `any`, or a list of CIDRs of the underlay's family (a bare
+ * address = one host), at most MAX_ACCEPT_CIDRS, no host bits set. Plaintext networks only.
+ */
+function acceptFromValue(p: Problems, v: unknown, at: Path, family: AddressFamily | undefined, encrypted: boolean | undefined): AcceptFrom | undefined {
+  const what = `"known" (static peers and gossip members serving the network), "any", or a list of CIDRs such as [198.18.0.0/15]`;
+  if (encrypted === true && v !== 'known') {
+    return p.add(at, 'only for plaintext networks: an encrypted network accepts nothing but datagrams of an authenticated session');
+  }
+  if (typeof v === 'string') {
+    if ((ACCEPT_WORDS as readonly string[]).includes(v)) return v as 'known' | 'any';
+    const hint = didYouMean(v, ACCEPT_WORDS);
+    // a single CIDR given without a list is a likely slip: say so
+    const single = 'cidr' in parseCidr(v) ? ` (a list, e.g. [${v}]?)` : '';
+    return p.add(at, `expected ${what}, got ${describe(v)}${hint ? ` (did you mean "${hint}"?)` : single}`);
+  }
+  const raws = list(p, v, at, 'CIDRs, or "known" / "any"');
+  if (!raws) return undefined;
+  if (raws.length > MAX_ACCEPT_CIDRS) return p.add(at, `at most ${MAX_ACCEPT_CIDRS} CIDRs, got ${raws.length}`);
+  const out: string[] = [];
+  const before = p.count;
+  raws.forEach((r, i) => {
+    if (typeof r !== 'string') return p.add([...at, i], `expected a CIDR (address/length), got ${describe(r)}`);
+    const c = parseCidr(r);
+    if ('error' in c) {
+      if (c.error === 'host_bits') return p.add([...at, i], `${describe(r)} has bits set after the prefix length (did you mean "${c.hint}"?)`);
+      if (c.error === 'length') return p.add([...at, i], `expected a prefix length 0..32 (IPv4) or 0..128 (IPv6) after "/", got ${describe(r)}`);
+      return p.add([...at, i], `expected a CIDR (address/length, e.g. 198.18.0.0/15 or 2001:2::/48), got ${describe(r)}`);
+    }
+    if (family && c.cidr.family !== family) {
+      return p.add([...at, i], `${describe(r)} is IPv${c.cidr.family} but the underlay is IPv${family}: it would never match`);
+    }
+    if (out.includes(c.cidr.text)) return p.add([...at, i], `${describe(r)} is listed twice`);
+    out.push(c.cidr.text);
+  });
+  return p.count > before ? undefined : out;
 }
 
 /** Names, VNIs, bridges and TAPs are unique across networks; a TAP is never another network's bridge. */

@@ -13,6 +13,15 @@ export interface Endpoint {
   family: AddressFamily;
 }
 
+/**
+ * Which hosts a plaintext network accepts VXLAN from (issue 18; src/dataplane/admission.ts):
+ * `known` (default) = its static peers and the live gossip members serving its VNI; `any` = every
+ * sender; a list of CIDRs = the known hosts plus senders inside these prefixes (canonical text,
+ * e.g. `198.18.0.0/15`, `2001:2::/48`). Unknown senders that are let in are learned as peers,
+ * bounded by `underlay.maxLearnedPeers`.
+ */
+export type AcceptFrom = 'known' | 'any' | string[];
+
 export interface NetworkConfig {
   /** Unique name, [a-z0-9-]{1,15}; also used in TAP names and metrics labels. */
   name: string;
@@ -26,6 +35,12 @@ export interface NetworkConfig {
   mtu: number;
   /** Encrypt this network's traffic (issue: encrypted networks). Default false. */
   encrypted: boolean;
+  /**
+   * Senders accepted on a plaintext network (see `AcceptFrom`); default `known`. Not allowed on an
+   * encrypted network (a session is the admission there). Always set by the loader; absent
+   * (hand-built configs) means `known`.
+   */
+  acceptFrom?: AcceptFrom;
 }
 
 export interface FdbConfig {
@@ -62,6 +77,12 @@ export interface UnderlayConfig {
    * 2-core machine it did not pay (bench/results/threads-*.md). Needs `offload`.
    */
   tapThreads?: boolean;
+  /**
+   * Most peers learned from traffic (senders a network's `acceptFrom` lets in); beyond it the
+   * longest-idle learned peer is evicted and counted. Static peers and gossip members are not
+   * counted. Default 1024. Always set by the loader; absent (hand-built configs) means 1024.
+   */
+  maxLearnedPeers?: number;
 }
 
 export interface GossipConfig {
