@@ -9,12 +9,15 @@
  *   4. ONE native AEAD call seals every descriptor in place (tag after the packet)
  *   5. rekey check (initiator, age ≥ 120 s or counter ≥ 2^60) → handshake in the background
  * Inbound pipeline (openBatch):
- *   1. handshake/cookie messages → the state machine (CIPHER_CONSUMED)
+ *   1. handshake/cookie messages → staged for step 5 (CIPHER_CONSUMED)
  *   2. data: receiver index → keypair; expired / replayed (window check only) → CIPHER_FAILED
  *   3. ONE native AEAD call opens the rest in place
  *   4. replay window updated only for packets whose tag verified; a responder's new keypair is
- *      confirmed (made current) by its first authenticated packet; empty body = keepalive
- *      (CIPHER_CONSUMED); else CIPHER_OK with the VXLAN packet at +16.
+ *      confirmed (made current) by its first authenticated packet (its queue flush is staged);
+ *      empty body = keepalive (CIPHER_CONSUMED); else CIPHER_OK with the VXLAN packet at +16.
+ *   5. staged control work, after every descriptor has its result: queue flushes of confirmed
+ *      sessions, then the handshake messages in arrival order (replies, queue flushes,
+ *      keepalives). Nothing sealed here touches the batch's descriptors or scratch.
  *
  * Timers run on the injected Clock (host.clock, or `opts.clock`): handshake retries (1, 2, 4, 5,
  * 5… s plus 0–333 ms jitter, given up after 90 s), keypair expiry, queue timeout.
@@ -261,6 +264,15 @@ export class SessionManager implements PacketCipher {
   private dIdx = new Uint32Array(0);
   private dKp: (Keypair | null)[] = [];
   private dCounter = new Float64Array(0);
+  // control work found while opening a batch, run after it (descriptor indices; peers to flush)
+  private stagedCtl = new Uint32Array(0);
+  private stagedCtlCount = 0;
+  private readonly stagedFlush: SessionPeer[] = [];
+  // sealOne's own descriptor (queued packets, keepalives): never the batch scratch above
+  private readonly oneOffs = new Uint32Array(1);
+  private readonly oneLens = new Uint32Array(1);
+  private readonly oneSlots = new Uint32Array(1);
+  private readonly oneStatus = new Uint8Array(1);
 
   // control sends: a small slab reused per send
   private readonly ctl: TxBatch = {
@@ -412,6 +424,7 @@ export class SessionManager implements PacketCipher {
     this.dIdx = new Uint32Array(c);
     this.dCounter = new Float64Array(c);
     this.dKp = new Array(c).fill(null);
+    this.stagedCtl = new Uint32Array(c);
     this.cap = c;
   }
 
@@ -553,13 +566,15 @@ export class SessionManager implements PacketCipher {
     const now = this.clock!.now();
     this.grow(b.count);
     let m = 0;
+    this.stagedCtlCount = 0;
     for (let j = 0; j < b.count; j++) {
       const off = b.offs[j];
       const len = b.lens[j];
       const t = b.slab[off];
       if (t !== MSG_DATA) {
+        // handshake/cookie: handled after the batch (it may seal and send: queue flush, keepalive)
         b.status[j] = CIPHER_CONSUMED;
-        this.handleControl(b.slab.subarray(off, off + len), b.addrs.subarray(j * ADDR_LEN, (j + 1) * ADDR_LEN));
+        this.stagedCtl[this.stagedCtlCount++] = j;
         continue;
       }
       b.status[j] = CIPHER_FAILED;
@@ -590,7 +605,12 @@ export class SessionManager implements PacketCipher {
       this.dCounter[m] = ctr;
       m++;
     }
-    if (m === 0) return;
+    if (m > 0) this.openData(b, m, now);
+    this.runStaged(b);
+  }
+
+  /** Steps 3–4 of the inbound pipeline for the `m` data descriptors collected by openBatch. */
+  private openData(b: CipherBatch, m: number, now: number): void {
     this.table.openBatch(b.slab, this.dOffs, this.dLens, this.dSlots, m, this.dStatus);
     for (let i = 0; i < m; i++) {
       const j = this.dIdx[i];
@@ -618,6 +638,20 @@ export class SessionManager implements PacketCipher {
     }
   }
 
+  /** Control work of the batch just opened, in arrival order: confirmed sessions' queues, then handshakes. */
+  private runStaged(b: CipherBatch): void {
+    const flush = this.stagedFlush;
+    for (let i = 0; i < flush.length; i++) this.flushQueue(flush[i]);
+    flush.length = 0;
+    const n = this.stagedCtlCount;
+    this.stagedCtlCount = 0;
+    for (let i = 0; i < n; i++) {
+      const j = this.stagedCtl[i];
+      const off = b.offs[j];
+      this.handleControl(b.slab.subarray(off, off + b.lens[j]), b.addrs.subarray(j * ADDR_LEN, (j + 1) * ADDR_LEN));
+    }
+  }
+
   private usableRecv(kp: Keypair, now: number): boolean {
     const p = kp.peer;
     if (now - kp.created >= this.timers.rejectAfterTimeMs) return false;
@@ -631,7 +665,7 @@ export class SessionManager implements PacketCipher {
       // key confirmation: the initiator used the new keypair, so we may send on it too
       this.rotateIn(p, kp, now);
       p.next = null;
-      this.flushQueue(p);
+      if (p.queue.length > 0) this.stagedFlush.push(p); // sent after the batch (runStaged)
     }
     if (kp === p.current && kp.isInitiator && !p.hs && now - kp.created >= this.timers.rejectAfterTimeMs - RECV_REKEY_SLACK_MS) {
       this.beginHandshake(p);
@@ -938,13 +972,13 @@ export class SessionManager implements PacketCipher {
     this.sendControl(buf, peer.record!);
   }
 
+  /** Seals one message at `buf[DATA_HEADER_LEN..]` (its own descriptor: safe inside a batch call). */
   private sealOne(buf: Uint8Array, len: number, kp: Keypair): boolean {
-    this.grow(1);
     this.writeHeader(buf, 0, kp);
-    this.dOffs[0] = 0;
-    this.dLens[0] = len;
-    this.dSlots[0] = kp.sendSlot;
-    return this.table.sealBatch(buf, this.dOffs, this.dLens, this.dSlots, 1, this.dStatus) === 1;
+    this.oneOffs[0] = 0;
+    this.oneLens[0] = len;
+    this.oneSlots[0] = kp.sendSlot;
+    return this.table.sealBatch(buf, this.oneOffs, this.oneLens, this.oneSlots, 1, this.oneStatus) === 1;
   }
 
   private flushQueue(peer: SessionPeer): void {

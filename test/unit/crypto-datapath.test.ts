@@ -13,7 +13,8 @@ import { FakeClock } from '../../src/clock';
 import type { Endpoint, NetworkConfig } from '../../src/config/types';
 import { Datapath } from '../../src/dataplane/datapath';
 import { writeEthHeader, ETHERTYPE_IPV4 } from '../../src/dataplane/ethernet';
-import { MemoryReactor, MemoryTap, MemoryUdp, MemoryUdpNetwork } from '../../src/dataplane/memory-io';
+import { type MemoryDatagram, MemoryReactor, MemoryTap, MemoryUdp, MemoryUdpNetwork } from '../../src/dataplane/memory-io';
+import { endpointToRecord } from '../../src/dataplane/addr';
 import { writeVxlanHeader } from '../../src/dataplane/vxlan';
 import { cryptoReady, generateHostKey, type HostKey } from '../../src/crypto/keys';
 import { SessionManager, pskFromClusterKey } from '../../src/crypto/session';
@@ -166,4 +167,64 @@ test('a host with another cluster key gets nothing in; its queued frames end as 
   assert.equal(A.taps.get(SECRET)!.takeWritten().length, 0);
   assert.ok(C.dp.network(SECRET)!.counters.txDropCount('no_session') >= 1);
   assert.equal(C.sm.counters.sessionsEstablished, 0);
+});
+
+test('one 64-datagram receive batch mixing plain VXLAN, sealed data and a handshake response: every frame delivered with its own bytes', () => {
+  const { hosts, run, net, reactor } = lab();
+  const [A, B, C] = hosts;
+  const keyOf = (h: H): string => Buffer.from(h.key.publicKey).toString('base64');
+  // sessions A↔B and A↔C (A initiates), then A forgets B so that its next frame to B waits for a new handshake
+  A.taps.get(SECRET)!.inject(frame(0xffffffffffff, cmac(0, 1)));
+  run();
+  for (const h of hosts) for (const t of h.taps.values()) t.takeWritten();
+  A.sm.removePeer(keyOf(B));
+  A.sm.setPeer(B.key.publicKey, ep(B.addr));
+  // stash what B answers A (its handshake response) and what C seals for A
+  const stash: MemoryDatagram[] = [];
+  const from = (d: MemoryDatagram, h: H): boolean => d.from.readUInt8(15) === h.addr.split('.').map(Number)[3];
+  const toA = (d: MemoryDatagram): boolean => d.to.readUInt8(15) === 1;
+  net.filter = (d) => (toA(d) && (from(d, B) || from(d, C)) ? (stash.push(d), 'drop') : 'deliver');
+  const queued = frame(cmac(1, 9), cmac(0, 1), Buffer.from('queued-while-handshaking-0123456789'));
+  A.taps.get(SECRET)!.inject(queued); // unknown MAC: flooded, sealed for C at once, queued for B
+  run();
+  const response = stash.filter((d) => from(d, B) && d.data[0] === 2);
+  assert.equal(response.length, 1, 'B answered A\'s initiation');
+  assert.equal(C.taps.get(SECRET)!.takeWritten().length, 1);
+  stash.length = 0;
+  const sealedFrames: Buffer[] = [];
+  for (let k = 0; k < 40; k++) {
+    const f = frame(cmac(0, 1), cmac(2, 1), Buffer.from(`sealed-from-C-${k}-`.padEnd(40 + k, 'x')));
+    sealedFrames.push(f);
+    C.taps.get(SECRET)!.inject(f);
+  }
+  run();
+  const sealed = stash.filter((d) => from(d, C) && d.data[0] === 4);
+  assert.equal(sealed.length, 40);
+  net.filter = null;
+  // the batch: plain VXLAN in slot 0, 20 sealed, the response, 20 sealed, plain VXLAN to 64
+  const plainFrames: Buffer[] = [];
+  const plain = (k: number): MemoryDatagram => {
+    const inner = frame(0xffffffffffff, cmac(1, 2), Buffer.from(`plain-${k}-`.padEnd(30 + k, 'p')));
+    plainFrames.push(inner);
+    const d = Buffer.alloc(8 + inner.length);
+    writeVxlanHeader(d, 0, PLAIN);
+    inner.copy(d, 8);
+    return { data: d, from: endpointToRecord(ep(B.addr)), to: A.udp.record };
+  };
+  const batch: MemoryDatagram[] = [plain(0), ...sealed.slice(0, 20), response[0], ...sealed.slice(20)];
+  while (batch.length < 64) batch.push(plain(plainFrames.length));
+  for (const d of batch) A.udp.enqueue(d);
+  const reads: number[] = [];
+  const recv = A.udp.recvBatch.bind(A.udp);
+  A.udp.recvBatch = (rb) => { const n = recv(rb); reads.push(n); return n; };
+  reactor.run();
+  assert.equal(reads[0], 64, 'one receive batch of 64 datagrams');
+  const gotPlain = A.taps.get(PLAIN)!.takeWritten();
+  const gotSealed = A.taps.get(SECRET)!.takeWritten();
+  assert.deepEqual(gotPlain.map((f) => f.toString('hex')), plainFrames.map((f) => f.toString('hex')), 'plain frames intact');
+  assert.deepEqual(gotSealed.map((f) => f.toString('hex')), sealedFrames.map((f) => f.toString('hex')), 'sealed frames intact');
+  assert.equal(A.dp.counters.rxDropCount('decrypt_failed'), 0);
+  // the frame A queued for B went out after the batch, on the new session
+  run();
+  assert.deepEqual(B.taps.get(SECRET)!.takeWritten().map((f) => f.toString('hex')), [queued.toString('hex')]);
 });
