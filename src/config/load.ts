@@ -175,14 +175,14 @@ export function configErrorFile(e: unknown): string | undefined {
   return (e as { file?: string } | null)?.file;
 }
 
-function yamlError(e: YAML.YAMLError, what: string): ConfigError {
+export function yamlError(e: YAML.YAMLError, what: string): ConfigError {
   const first = e.message.split('\n')[0].replace(/ at line \d+, column \d+:?$/, '');
   const pos = e.linePos?.[0];
   return new ConfigError('', `${what}: ${first}${pos ? ` (line ${pos.line}, column ${pos.col})` : ''}`);
 }
 
 /** Line of the deepest node that exists along `path` (1-based), or null. */
-function locate(doc: YAML.Document.Parsed, lc: YAML.LineCounter, path: Path): number | null {
+export function locate(doc: YAML.Document.Parsed, lc: YAML.LineCounter, path: Path): number | null {
   for (let n = path.length; n >= 0; n--) {
     const sub = path.slice(0, n);
     let node: unknown;
