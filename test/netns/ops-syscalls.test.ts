@@ -15,7 +15,7 @@ import { stringify } from 'yaml';
 import { buildTopology, labFor, netnsSkip, startAgents } from '../helpers/lab';
 import { agentConfig } from '../../lab/vxmesh';
 import { REPO_ROOT } from '../../lab/netns';
-import { ensureTool, run, toolsSkip } from '../unit/ops-tools';
+import { run, toolsSkip } from '../unit/ops-tools';
 
 const skip = netnsSkip() ?? toolsSkip('strace', 'systemd-analyze');
 const UNIT = path.join(REPO_ROOT, 'deploy', 'vxmesh.service');
@@ -57,7 +57,6 @@ function allowedFamilies(): Set<string> {
 }
 
 test('every system call and socket family the agent uses is allowed by the unit', { skip, timeout: 180_000 }, async (t) => {
-  ensureTool('systemd-analyze');
   const lab = await labFor(t, { hosts: 2 });
   const topo = await buildTopology(lab, { perHost: 1 });
   const [h1, h2] = lab.hosts;

@@ -11,7 +11,7 @@ import { VxmeshMetrics } from '../../src/metrics/registry';
 import { LoopMonitor } from '../../src/metrics/loop';
 import type { CryptoMetricsView, GossipMetricsView } from '../../src/metrics/sources';
 import { parseExposition, select, sum, value, type Sample } from './ops-expo';
-import { ensureTool, run } from './ops-tools';
+import { run, toolsSkip } from './ops-tools';
 
 const mac = (s: string): Buffer => Buffer.from(s.split(':').map((h) => parseInt(h, 16)));
 const A1 = mac('02:aa:00:00:00:01');
@@ -335,8 +335,7 @@ test('event-loop delay: windowed figures, and a blocked loop reads as stalled', 
   }
 });
 
-test('promtool check metrics accepts the full exposition (default process metrics included)', async () => {
-  ensureTool('promtool');
+test('promtool check metrics accepts the full exposition (default process metrics included)', { skip: toolsSkip('promtool') }, async () => {
   const { reactor, a } = testbed();
   for (let i = 0; i < 3; i++) a.taps.blue.inject(frame(B1, A1));
   reactor.run();
