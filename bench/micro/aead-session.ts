@@ -11,7 +11,7 @@
 import { FakeClock } from '../../src/clock';
 import type { Endpoint } from '../../src/config/types';
 import { ADDR_LEN, endpointToRecord } from '../../src/dataplane/addr';
-import { CIPHER_OK, type CipherBatch } from '../../src/dataplane/datapath';
+import { CIPHER_OK, type CipherBatch } from '../../src/dataplane/cipher-seam';
 import { createAeadTable } from '../../src/crypto/aead';
 import { cryptoReady, generateHostKey } from '../../src/crypto/keys';
 import { SessionManager } from '../../src/crypto/session';
@@ -35,7 +35,7 @@ function cpuUs(fn: () => void): number {
 function batch(): CipherBatch {
   return {
     slab: Buffer.alloc(N * SLOT), offs: new Uint32Array(N), lens: new Uint32Array(N), addrs: Buffer.alloc(N * ADDR_LEN),
-    vnis: new Uint32Array(N), outOffs: new Uint32Array(N), outLens: new Uint32Array(N), status: new Uint8Array(N), count: N,
+    vnis: new Uint32Array(N), outOffs: new Uint32Array(N), outLens: new Uint32Array(N), status: new Uint8Array(N), senders: new Uint32Array(N), count: N,
   };
 }
 

@@ -14,7 +14,7 @@ import { FakeClock } from '../../src/clock';
 import { Datapath } from '../../src/dataplane/datapath';
 import { macHi, macLo, writeEthHeader } from '../../src/dataplane/ethernet';
 import { flowHash } from '../../src/dataplane/flowhash';
-import type { RxBatch, TapDevice, TxBatch, UdpTransport } from '../../src/dataplane/io';
+import type { RxBatch, TapDevice, TxBatch, UdpTransport } from '../../src/dataplane/seams';
 import { endpointToRecord } from '../../src/dataplane/addr';
 import { vxlanCheck, vxlanVni, writeVxlanHeader } from '../../src/dataplane/vxlan';
 

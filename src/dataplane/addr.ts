@@ -13,7 +13,7 @@
  * strings (allocated: IPv6 peers are looked up once per batch run, not per packet — see datapath).
  */
 import type { AddressFamily, Endpoint } from '../config/types';
-import { ADDR_LEN } from './io';
+import { ADDR_LEN } from './seams';
 
 export { ADDR_LEN };
 

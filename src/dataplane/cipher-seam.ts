@@ -3,8 +3,9 @@
  * data path offers it. src/crypto imports this file, never the data path itself.
  */
 import type { Clock } from '../clock';
+import type { Endpoint } from '../config/types';
 import type { TxDropReason } from './counters';
-import type { TxBatch } from './io';
+import type { TxBatch } from './seams';
 
 /** Per-descriptor results of `PacketCipher.sealBatch` / `openBatch`. */
 export const CIPHER_OK = 0;
@@ -26,7 +27,10 @@ export const CIPHER_FAILED = 4;
  *   open: `offs/lens` = a received datagram for which `isEnvelope` was true; `addrs` = source
  *         record; `vnis` unused. The plaintext VXLAN packet must end up inside [offs, offs+lens).
  * The cipher sets `status[i]` and, for CIPHER_OK, `outOffs[i]`/`outLens[i]` (the sealed datagram,
- * or the opened VXLAN packet). The bytes belong to the data path once the call returns: a cipher
+ * or the opened VXLAN packet); open, CIPHER_OK: `senders[i]` = a nonzero id of the host whose
+ * session authenticated the datagram (the same id for as long as that host's key is known; see
+ * `PacketCipher.senderEndpoint`). The data path learns inner MACs against that host, not against
+ * the outer source address, which anyone can forge. The bytes belong to the data path once the call returns: a cipher
  * that queues a packet copies it.
  */
 export interface CipherBatch {
@@ -38,6 +42,8 @@ export interface CipherBatch {
   readonly outOffs: Uint32Array;
   readonly outLens: Uint32Array;
   readonly status: Uint8Array;
+  /** open: the authenticated sending host's id per CIPHER_OK descriptor (nonzero); seal: unused. */
+  readonly senders: Uint32Array;
   count: number;
 }
 
@@ -83,6 +89,13 @@ export interface PacketCipher {
    */
   sealSuperFrame?(addrs: Uint8Array, addrOff: number, vxlanHeader: Uint8Array, frame: Uint8Array, gsoType: number, mss: number,
     out: Uint8Array, outLens: Uint32Array): number;
+  /**
+   * The underlay endpoint the session of sending host `id` (a `CipherBatch.senders` value) is bound
+   * to, or null when the id is unknown (forgotten host). Control-plane rate: the data path asks once
+   * per new id and caches the answer until the cipher is replaced; it asks again for an id whose
+   * endpoint it has not seen before (a host that moved keeps its id).
+   */
+  senderEndpoint?(id: number): Endpoint | null;
   /** Called by `setCipher`: the cipher keeps `host` to send its own datagrams. */
   attach?(host: CipherHost): void;
   /** Called when the cipher is replaced or the data path stops. */

@@ -90,3 +90,21 @@ export class GlobalCounters {
     return this.rxDrops[rxDropIndex[reason]];
   }
 }
+
+/** Batch-size histogram buckets: ≤1, ≤2, ≤4 … ≤128, larger. */
+const BATCH_BOUNDS = [1, 2, 4, 8, 16, 32, 64, 128] as const;
+
+/** Sizes of the batches one kind of I/O call moved (metrics). */
+export class BatchHistogram {
+  readonly counts = new Float64Array(BATCH_BOUNDS.length + 1);
+  sum = 0;
+  constructor(readonly io: string) {}
+  add(n: number): void {
+    const b = n <= 1 ? 0 : 32 - Math.clz32(n - 1);
+    this.counts[b < BATCH_BOUNDS.length ? b : BATCH_BOUNDS.length]++;
+    this.sum += n;
+  }
+  get bounds(): readonly number[] {
+    return BATCH_BOUNDS;
+  }
+}

@@ -21,8 +21,8 @@
 import type { Clock } from '../clock';
 import type { Endpoint } from '../config/types';
 import { endpointToRecord, isV4Mapped, recordToEndpoint } from './addr';
-import type { RxBatch, TapDevice, TxBatch, UdpTransport } from './io';
-import { ADDR_LEN } from './io';
+import type { RxBatch, TapDevice, TxBatch, UdpTransport } from './seams';
+import { ADDR_LEN } from './seams';
 
 /** Something the reactor can make readable. */
 interface Readable {

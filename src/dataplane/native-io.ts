@@ -19,7 +19,7 @@ import { isIP } from 'node:net';
 import type { AddressFamily } from '../config/types';
 import { ERR_TAP_IO, ERR_TAP_OPEN, ERR_UDP_BIND, ERR_UDP_IO, ERR_NETDEV } from '../errors';
 import { loadAddon, toSystemError, type NativeHandle, type VxmeshAddon } from '../native/addon';
-import type { RxBatch, TapDevice, TapReaderRing, TxBatch, UdpTransport } from './io';
+import type { RxBatch, TapDevice, TapReaderRing, TxBatch, UdpTransport } from './seams';
 
 /** Read-only view of a device's native statistics. */
 export class NativeIoStats {

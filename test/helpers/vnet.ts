@@ -3,8 +3,8 @@
  * `VnetTapDevice` without a kernel) and an IPv4 TCP super-frame builder.
  */
 import assert from 'node:assert/strict';
-import type { RxBatch, TxBatch } from '../../src/dataplane/io';
-import { VNET_FRAME_MAX } from '../../src/dataplane/datapath';
+import type { RxBatch, TxBatch } from '../../src/dataplane/seams';
+import { VNET_FRAME_MAX } from '../../src/dataplane/seams';
 
 interface Queued { frame: Buffer; type: number; mss: number }
 

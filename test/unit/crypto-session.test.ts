@@ -15,7 +15,7 @@ import { ADDR_LEN, endpointToRecord } from '../../src/dataplane/addr';
 import { seededRandom } from '../../src/dataplane/memory-io';
 import {
   CIPHER_CONSUMED, CIPHER_FAILED, CIPHER_NO_SESSION, CIPHER_OK, CIPHER_QUEUED, type CipherBatch,
-} from '../../src/dataplane/datapath';
+} from '../../src/dataplane/cipher-seam';
 import { cryptoReady, generateHostKey, type HostKey } from '../../src/crypto/keys';
 import { DATA_OVERHEAD, MSG_COOKIE, MSG_DATA, MSG_INITIATION, MSG_RESPONSE } from '../../src/crypto/noise';
 import { SessionManager, type SessionTimers, pskFromClusterKey } from '../../src/crypto/session';
@@ -28,7 +28,7 @@ const HEAD = 64;
 function batch(cap: number, slabSize = cap * 2048): CipherBatch {
   return {
     slab: Buffer.alloc(slabSize), offs: new Uint32Array(cap), lens: new Uint32Array(cap), addrs: Buffer.alloc(cap * ADDR_LEN),
-    vnis: new Uint32Array(cap), outOffs: new Uint32Array(cap), outLens: new Uint32Array(cap), status: new Uint8Array(cap), count: 0,
+    vnis: new Uint32Array(cap), outOffs: new Uint32Array(cap), outLens: new Uint32Array(cap), status: new Uint8Array(cap), senders: new Uint32Array(cap), count: 0,
   };
 }
 

@@ -11,7 +11,7 @@ import * as assert from 'node:assert/strict';
 import { FakeClock } from '../../src/clock';
 import type { Endpoint } from '../../src/config/types';
 import { ADDR_LEN, endpointToRecord } from '../../src/dataplane/addr';
-import { CIPHER_OK, CIPHER_FAILED, type CipherBatch } from '../../src/dataplane/datapath';
+import { CIPHER_OK, CIPHER_FAILED, type CipherBatch } from '../../src/dataplane/cipher-seam';
 import { loadNativeAead } from '../../src/crypto/aead';
 import { cryptoReady, generateHostKey } from '../../src/crypto/keys';
 import { SessionManager } from '../../src/crypto/session';
@@ -43,7 +43,7 @@ test('super-frame sealed as the same segments the plaintext path cuts, UDP-GSO l
   const open = (to: SessionManager, from: Endpoint, pkt: Uint8Array): [number, Uint8Array | null] => {
     const c: CipherBatch = {
       slab: Buffer.alloc(pkt.length + 64), offs: new Uint32Array(1), lens: new Uint32Array([pkt.length]), addrs: endpointToRecord(from),
-      vnis: new Uint32Array(1), outOffs: new Uint32Array(1), outLens: new Uint32Array(1), status: new Uint8Array([CIPHER_FAILED]), count: 1,
+      vnis: new Uint32Array(1), outOffs: new Uint32Array(1), outLens: new Uint32Array(1), status: new Uint8Array([CIPHER_FAILED]), senders: new Uint32Array(1), count: 1,
     };
     c.slab.set(pkt, 0);
     to.openBatch(c);
@@ -83,7 +83,7 @@ test('super-frame sealed as the same segments the plaintext path cuts, UDP-GSO l
   // the next ordinary packet continues after the TSO counters (no reuse)
   const sb: CipherBatch = {
     slab: Buffer.alloc(256), offs: new Uint32Array([64]), lens: new Uint32Array([30]), addrs: Buffer.from(recB),
-    vnis: new Uint32Array([42]), outOffs: new Uint32Array(1), outLens: new Uint32Array(1), status: new Uint8Array(1), count: 1,
+    vnis: new Uint32Array([42]), outOffs: new Uint32Array(1), outLens: new Uint32Array(1), status: new Uint8Array(1), senders: new Uint32Array(1), count: 1,
   };
   sb.slab.set(vxlan, 64);
   a.sealBatch(sb);

@@ -8,8 +8,9 @@ import { FakeClock } from '../../src/clock';
 import type { Endpoint, NetworkConfig } from '../../src/config/types';
 import { RX_DROP_REASONS, type NetworkCounters } from '../../src/dataplane/counters';
 import {
-  CIPHER_CONSUMED, CIPHER_FAILED, CIPHER_OK, Datapath, type CipherBatch, type CipherHost, type PacketCipher,
-} from '../../src/dataplane/datapath';
+  CIPHER_CONSUMED, CIPHER_FAILED, CIPHER_OK, type CipherBatch, type CipherHost, type PacketCipher,
+} from '../../src/dataplane/cipher-seam';
+import { Datapath } from '../../src/dataplane/datapath';
 import { ETHERTYPE_ARP, ETHERTYPE_IPV4, ETHERTYPE_IPV6, macToString, parseMac, writeEthHeader } from '../../src/dataplane/ethernet';
 import { MemoryReactor, MemoryTap, MemoryUdp, MemoryUdpNetwork } from '../../src/dataplane/memory-io';
 import { icmpv6ChecksumOk } from '../../src/dataplane/neigh';

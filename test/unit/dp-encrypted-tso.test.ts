@@ -13,7 +13,8 @@ import * as assert from 'node:assert/strict';
 
 import { FakeClock } from '../../src/clock';
 import type { Endpoint, NetworkConfig } from '../../src/config/types';
-import { Datapath, type CipherBatch, type PacketCipher } from '../../src/dataplane/datapath';
+import type { CipherBatch, PacketCipher } from '../../src/dataplane/cipher-seam';
+import { Datapath } from '../../src/dataplane/datapath';
 import { ETHERTYPE_IPV4, writeEthHeader } from '../../src/dataplane/ethernet';
 import { MemoryReactor, MemoryTap, MemoryUdpNetwork } from '../../src/dataplane/memory-io';
 import { loadNativeAead } from '../../src/crypto/aead';

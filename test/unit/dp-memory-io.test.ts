@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { FakeClock } from '../../src/clock';
 import { endpointToRecord, recordToEndpoint } from '../../src/dataplane/addr';
-import type { RxBatch, TxBatch } from '../../src/dataplane/io';
+import type { RxBatch, TxBatch } from '../../src/dataplane/seams';
 import { MemoryReactor, MemoryTap, MemoryUdpNetwork } from '../../src/dataplane/memory-io';
 
 function rx(slots = 8, slotSize = 256, headroom = 0): RxBatch {

@@ -1,0 +1,60 @@
+/**
+ * One network (one VNI) as the data path holds it: its config, TAP, counters, FDB, neighbour
+ * table, flood list and frame-size limits. A frame never crosses from one network to another.
+ */
+import type { Clock } from '../clock';
+import type { AddressFamily, FdbConfig, NetworkConfig } from '../config/types';
+import { NetworkCounters } from './counters';
+import { ETH_HLEN, VLAN_HLEN } from './ethernet';
+import { Fdb } from './fdb';
+import { NeighTable } from './neigh';
+import type { Peer } from './peers';
+import { isVnetTap, type TapDevice, type TxBatch } from './seams';
+import { VXLAN_HLEN } from './vxlan';
+
+/** One network as the data path holds it (what `network(vni)` / `networks()` return). */
+export interface DatapathNetwork {
+  readonly config: NetworkConfig;
+  readonly counters: NetworkCounters;
+  readonly fdb: Fdb<Peer>;
+  readonly neigh: NeighTable;
+  readonly tap: TapDevice;
+  /** ARP requests / neighbour solicitations answered locally. */
+  readonly neighAnswered: number;
+}
+
+export class Network implements DatapathNetwork {
+  readonly counters = new NetworkCounters();
+  readonly fdb: Fdb<Peer>;
+  readonly neigh = new NeighTable();
+  neighAnswered = 0;
+  /** Largest frame sent/accepted, untagged and 802.1Q-tagged. */
+  maxUntagged = 0;
+  maxTagged = 0;
+  /** Gossip's peer set for this VNI, or null → the static peers. */
+  override: Peer[] | null = null;
+  /** Effective flood list. */
+  floodPeers: Peer[] = [];
+  /** Inbound TAP write descriptors (into the UDP slab). */
+  tapTx!: TxBatch;
+  rxPending = 0;
+  removed = false;
+  /** The TAP is a vnet TAP: read with readBatchVnet into the 64 KiB slab (fast path). */
+  readonly vnet: boolean;
+
+  constructor(readonly config: NetworkConfig, readonly tap: TapDevice, fdbCfg: FdbConfig, clock: Clock) {
+    this.fdb = new Fdb<Peer>({ ...fdbCfg, clock, counters: this.counters });
+    this.vnet = isVnetTap(tap);
+  }
+
+  /**
+   * Largest frames: MTU + 14 (+ 4 tagged), and never an outer packet above the underlay MTU
+   * (`overhead`: the cipher's header + tag on an encrypted network).
+   */
+  computeLimits(family: AddressFamily, underlayMtu: number, overhead: number): void {
+    const ipHdr = family === 6 ? 40 : 20;
+    const outerRoom = underlayMtu - ipHdr - 8 - VXLAN_HLEN - overhead;
+    this.maxUntagged = Math.min(this.config.mtu + ETH_HLEN, outerRoom);
+    this.maxTagged = Math.min(this.config.mtu + ETH_HLEN + VLAN_HLEN, outerRoom);
+  }
+}

@@ -1,0 +1,276 @@
+/**
+ * Inbound: VXLAN datagrams from the underlay ("outside") go to the TAP of their network
+ * ("inside"). Hot path; batch-shaped; no per-packet allocation. Per UDP readiness, up to `burst`
+ * batches; each function below is named after its stage:
+ *
+ *   1. recv          one recvBatch into the UDP slab (datagram at slot + 0), source address
+ *                    records alongside;
+ *   2. open          cipher envelopes (if a cipher is set): cipher.openBatch in place → plaintext
+ *                    VXLAN, consumed control messages, or `decrypt_failed` (global: the VNI is
+ *                    unknown until decrypted);
+ *   3. checkVxlan    `truncated` / `no_i_flag` / `reserved_bits` (global drops);
+ *   4. network       VNI → network, else `unknown_vni` (global); from here counted per network
+ *                    (rxPackets) and per peer;
+ *   5. checkFrame    `plaintext_on_encrypted`, `runt_frame`, `oversize_frame`, `bad_src_mac`
+ *                    (group or zero);
+ *   6. checkOwner    `own_src_mac` (the TAP's MAC or a local FDB entry);
+ *                    (a policy ingress stage goes after this one)
+ *   7. learnRemote   the inner source MAC → the sending peer (remote FDB entry);
+ *   8. deliver       one TAP writeBatch per network per batch, descriptors pointing INTO the
+ *                    receive slab at +8 (no copy);
+ *   9. count         rxDelivered; unwritten → `tap_write_failed`.
+ *
+ * (With UDP GRO on, the transport splits coalesced buffers back into datagrams; a vnet TAP's
+ * writeBatch coalesces TCP segment runs and runs of equal-sized UDP datagrams of one flow into GSO
+ * frames: both invisible here.) Identity per network: rxDelivered + Σ rxDrops = rxPackets.
+ */
+import { ADDR_LEN } from './addr';
+import { CIPHER_CONSUMED, CIPHER_FAILED, CIPHER_OK } from './cipher-seam';
+import type { PathContext } from './context';
+import { rxDropIndex } from './counters';
+import { ETH_HLEN, isVlanTpid, macEquals } from './ethernet';
+import type { Network } from './network';
+import type { Peer } from './peers';
+import type { InboundSlabs } from './slabs';
+import { tapWriteTable } from './slabs';
+import { VXLAN_HLEN, VXLAN_OK, vxlanCheck, vxlanVni } from './vxlan';
+
+const RX_TRUNCATED = rxDropIndex.truncated;
+const RX_NO_I_FLAG = rxDropIndex.no_i_flag;
+const RX_RESERVED = rxDropIndex.reserved_bits;
+const RX_UNKNOWN_VNI = rxDropIndex.unknown_vni;
+const RX_RUNT = rxDropIndex.runt_frame;
+const RX_OVERSIZE = rxDropIndex.oversize_frame;
+const RX_BAD_SRC = rxDropIndex.bad_src_mac;
+const RX_OWN_SRC = rxDropIndex.own_src_mac;
+const RX_PLAINTEXT = rxDropIndex.plaintext_on_encrypted;
+const RX_DECRYPT = rxDropIndex.decrypt_failed;
+const RX_TAP_FAIL = rxDropIndex.tap_write_failed;
+const VXLAN_STATUS_INDEX = [-1, RX_TRUNCATED, RX_NO_I_FLAG, RX_RESERVED];
+
+/** Datagram states between `open` and the per-datagram stages. */
+const D_PLAIN = 0;
+const D_DECRYPTED = 1;
+const D_SKIP = 2;
+
+/** No drop: the frame goes on. */
+const PASS = -1;
+
+export class Outside {
+  /** Inbound memory (replaced by `reallocate`). */
+  mem: InboundSlabs;
+  private readonly slot: () => number;
+  /** Networks with descriptors pending in this batch. */
+  private touched: (Network | null)[] = [];
+
+  constructor(private readonly ctx: PathContext, mem: InboundSlabs, slotSize: () => number) {
+    this.mem = mem;
+    this.slot = slotSize;
+  }
+
+  /** New inbound memory (larger slots): every network's TAP write table is rebuilt over it. */
+  reallocate(mem: InboundSlabs): void {
+    this.mem = mem;
+    for (const net of this.ctx.byVni.values()) this.addNetwork(net);
+  }
+
+  /** Gives `net` its TAP write table and room in the per-batch list. */
+  addNetwork(net: Network): void {
+    net.tapTx = tapWriteTable(this.ctx.batchSize, this.mem.udpSlab);
+    this.touched = new Array<Network | null>(Math.max(this.touched.length, this.ctx.byVni.size + 1)).fill(null);
+  }
+
+  // ---- 1. recv --------------------------------------------------------------------------------
+
+  /** UDP readiness: up to `burst` batches. */
+  recv(): void {
+    const ctx = this.ctx;
+    for (let round = 0; round < ctx.burst; round++) {
+      let n: number;
+      try {
+        n = ctx.udp.recvBatch(this.mem.udpRx);
+      } catch (e) {
+        ctx.warn('udp_recv', e, {});
+        return;
+      }
+      if (n <= 0) return;
+      if (!ctx.running) continue; // drain and discard
+      ctx.counters.udpBatches++;
+      ctx.hist.udpRecv.add(n);
+      this.datagrams(n);
+      if (n < ctx.batchSize) return;
+    }
+  }
+
+  /** Stages 2–9 over the `n` datagrams just received. */
+  private datagrams(n: number): void {
+    const ctx = this.ctx;
+    const g = ctx.counters;
+    const m = this.mem;
+    const slab = m.udpSlab;
+    const lens = m.udpRx.lens;
+    const addrs = m.udpRx.addrs;
+    const slot = this.slot();
+    const dOff = m.dOff;
+    const dLen = m.dLen;
+    const dState = m.dState;
+    const peers = ctx.peers;
+    g.rxDatagrams += n;
+    const now = ctx.clock.now();
+    const nets = ctx.netList;
+    for (let k = 0; k < nets.length; k++) nets[k].fdb.setNow(now);
+    for (let i = 0; i < n; i++) {
+      dOff[i] = i * slot;
+      dLen[i] = lens[i];
+      dState[i] = D_PLAIN;
+    }
+    // 2. open
+    if (ctx.cipher !== null) this.open(n);
+    let touched = 0;
+    for (let i = 0; i < n; i++) {
+      const state = dState[i];
+      if (state === D_SKIP) continue;
+      const off = dOff[i];
+      const len = dLen[i];
+      // 3. VXLAN check
+      const st = vxlanCheck(slab, off, len);
+      if (st !== VXLAN_OK) {
+        g.rxDrops[VXLAN_STATUS_INDEX[st]]++;
+        continue;
+      }
+      // 4. network
+      const net = ctx.byVni.get(vxlanVni(slab, off));
+      if (net === undefined) {
+        g.rxDrops[RX_UNKNOWN_VNI]++;
+        continue;
+      }
+      const c = net.counters;
+      c.rxPackets++;
+      c.rxBytes += len;
+      const aOff = i * ADDR_LEN;
+      let peer = peers.find(addrs, aOff);
+      if (peer !== null) {
+        peer.counters.rxPackets++;
+        peer.counters.rxBytes += len;
+      }
+      const inner = off + VXLAN_HLEN;
+      const ilen = len - VXLAN_HLEN;
+      // 5. frame check
+      let drop = this.checkFrame(net, state === D_DECRYPTED, slab, inner, ilen);
+      // 6. owner check
+      if (drop === PASS) drop = this.checkOwner(net, slab, inner);
+      if (drop !== PASS) {
+        c.rxDrops[drop]++;
+        continue;
+      }
+      // 7. learn remote
+      if (peer === null) peer = peers.learn(addrs, aOff);
+      if (peer !== null) this.learnRemote(net, slab, inner, peer);
+      // 8. deliver (queued; written per network below)
+      if (net.rxPending === 0) this.touched[touched++] = net;
+      const w = net.tapTx;
+      w.offs[net.rxPending] = inner;
+      w.lens[net.rxPending] = ilen;
+      net.rxPending++;
+    }
+    this.deliver(touched);
+  }
+
+  // ---- 2. open --------------------------------------------------------------------------------
+
+  /** Hands cipher envelopes to `openBatch`; marks each datagram decrypted, consumed or failed. */
+  private open(n: number): void {
+    const ctx = this.ctx;
+    const cipher = ctx.cipher!;
+    const m = this.mem;
+    const ob = m.open;
+    const slab = m.udpSlab;
+    ob.count = 0;
+    for (let i = 0; i < n; i++) {
+      if (!cipher.isEnvelope(slab, m.dOff[i], m.dLen[i])) continue;
+      const j = ob.count++;
+      ob.offs[j] = m.dOff[i];
+      ob.lens[j] = m.dLen[i];
+      m.udpRx.addrs.copy(ob.addrs, j * ADDR_LEN, i * ADDR_LEN, (i + 1) * ADDR_LEN);
+      m.openIdx[j] = i;
+      m.dState[i] = D_SKIP;
+    }
+    if (ob.count === 0) return;
+    ob.status.fill(CIPHER_FAILED, 0, ob.count);
+    ob.senders.fill(0, 0, ob.count);
+    try {
+      cipher.openBatch(ob);
+    } catch (e) {
+      ctx.warn('open', e, {});
+    }
+    for (let j = 0; j < ob.count; j++) {
+      const i = m.openIdx[j];
+      const st = ob.status[j];
+      if (st === CIPHER_OK) {
+        const o = ob.outOffs[j];
+        const l = ob.outLens[j];
+        // the plaintext must lie inside the datagram's own slot
+        if (o >= ob.offs[j] && o + l <= ob.offs[j] + ob.lens[j]) {
+          m.dOff[i] = o;
+          m.dLen[i] = l;
+          m.dState[i] = D_DECRYPTED;
+          continue;
+        }
+        ctx.counters.rxDrops[RX_DECRYPT]++;
+      } else if (st !== CIPHER_CONSUMED) {
+        ctx.counters.rxDrops[RX_DECRYPT]++;
+      }
+    }
+  }
+
+  // ---- 5. frame check -------------------------------------------------------------------------
+
+  /** The inner frame at `slab[inner]` (`ilen` bytes): PASS, or the drop reason's index. */
+  private checkFrame(net: Network, decrypted: boolean, slab: Buffer, inner: number, ilen: number): number {
+    if (net.config.encrypted && !decrypted) return RX_PLAINTEXT;
+    if (ilen < ETH_HLEN) return RX_RUNT;
+    if (ilen > (isVlanTpid((slab[inner + 12] << 8) | slab[inner + 13]) ? net.maxTagged : net.maxUntagged)) return RX_OVERSIZE;
+    if ((slab[inner + 6] & 1) !== 0) return RX_BAD_SRC;
+    if ((slab[inner + 6] | slab[inner + 7] | slab[inner + 8] | slab[inner + 9] | slab[inner + 10] | slab[inner + 11]) === 0) return RX_BAD_SRC;
+    return PASS;
+  }
+
+  // ---- 6. owner check -------------------------------------------------------------------------
+
+  /** PASS, or `own_src_mac` when the inner source MAC is this host's (the TAP's, or a local entry). */
+  private checkOwner(net: Network, slab: Buffer, inner: number): number {
+    if (macEquals(slab, inner + 6, net.tap.mac, 0)) return RX_OWN_SRC;
+    const sHi = (slab[inner + 6] << 8) | slab[inner + 7];
+    const sLo = ((slab[inner + 8] << 24) | (slab[inner + 9] << 16) | (slab[inner + 10] << 8) | slab[inner + 11]) >>> 0;
+    return net.fdb.isLocal(sHi, sLo) ? RX_OWN_SRC : PASS;
+  }
+
+  // ---- 7. learn remote ------------------------------------------------------------------------
+
+  private learnRemote(net: Network, slab: Buffer, inner: number, peer: Peer): void {
+    const sHi = (slab[inner + 6] << 8) | slab[inner + 7];
+    const sLo = ((slab[inner + 8] << 24) | (slab[inner + 9] << 16) | (slab[inner + 10] << 8) | slab[inner + 11]) >>> 0;
+    net.fdb.learnRemote(sHi, sLo, peer);
+  }
+
+  // ---- 8. deliver, 9. count -------------------------------------------------------------------
+
+  /** One TAP writeBatch per network that got frames in this batch; counts what was written. */
+  private deliver(touched: number): void {
+    const ctx = this.ctx;
+    for (let t = 0; t < touched; t++) {
+      const net = this.touched[t]!;
+      this.touched[t] = null;
+      const w = net.tapTx;
+      const count = net.rxPending;
+      net.rxPending = 0;
+      w.count = count;
+      ctx.hist.tapWrite.add(count);
+      const written = ctx.safeTapWrite(net, w);
+      const c = net.counters;
+      c.rxDelivered += written;
+      for (let j = 0; j < written; j++) c.rxDeliveredBytes += w.lens[j];
+      if (written < count) c.rxDrops[RX_TAP_FAIL] += count - written;
+    }
+  }
+}

@@ -1,0 +1,148 @@
+/**
+ * Peers: the hosts on the underlay this data path sends to and hears from. One `Peer` object per
+ * underlay address (see `addr.ts` on why ports are not keys), shared by every network. The table
+ * keeps the static peers (serve every VNI), the peers gossip names per network, and peers learned
+ * from traffic (bounded by `maxLearnedPeers`). Control-plane rate, except `find` and `learn`.
+ */
+import type { AddressFamily, Endpoint } from '../config/types';
+import {
+  canonicalEndpoint, endpointToRecord, endpointToString, peerKeyOf, peerKeyOfEndpoint, recordToEndpoint, type PeerKey,
+} from './addr';
+import { PeerCounters } from './counters';
+import type { Network } from './network';
+
+/** A peer host on the underlay. */
+export class Peer {
+  readonly key: PeerKey;
+  readonly endpoint: Endpoint;
+  /** 18-byte destination record (address + VXLAN port). */
+  readonly record: Buffer;
+  readonly label: string;
+  readonly counters = new PeerCounters();
+  /** Listed in the static peer set. */
+  isStatic = false;
+
+  constructor(ep: Endpoint) {
+    this.endpoint = canonicalEndpoint(ep);
+    this.record = endpointToRecord(this.endpoint);
+    this.key = peerKeyOf(this.record, 0);
+    this.label = endpointToString(this.endpoint);
+  }
+}
+
+/** Underlay facts the peer table needs: its own address (never a peer) and the VXLAN port. */
+export interface PeerUnderlay {
+  family: AddressFamily;
+  port: number;
+  address?: string;
+}
+
+export class PeerTable {
+  readonly byKey = new Map<PeerKey, Peer>();
+  staticPeers: Peer[] = [];
+  private learned = 0;
+  /** The last peer `find` returned (most datagrams in a batch come from the same one). */
+  private last: Peer | null = null;
+
+  constructor(private readonly underlay: PeerUnderlay, private readonly maxLearned: number,
+    private readonly nets: ReadonlyMap<number, Network>) {}
+
+  /** True when `ep` is this host's own underlay endpoint. */
+  isSelf(ep: Endpoint): boolean {
+    const a = this.underlay.address;
+    if (!a) return false;
+    try {
+      return peerKeyOfEndpoint(ep) === peerKeyOfEndpoint({ address: a, port: 0, family: this.underlay.family }) && ep.port === this.underlay.port;
+    } catch {
+      return false;
+    }
+  }
+
+  /** Unique peers for `endpoints`, self excluded, in order. */
+  resolve(endpoints: readonly Endpoint[]): Peer[] {
+    const list: Peer[] = [];
+    const seen = new Set<PeerKey>();
+    for (const ep of endpoints) {
+      if (this.isSelf(ep)) continue;
+      const p = this.peerFor(ep);
+      if (seen.has(p.key)) continue;
+      seen.add(p.key);
+      list.push(p);
+    }
+    return list;
+  }
+
+  /** Replaces the static peers; FDB entries behind a peer no longer listed are dropped. */
+  setStatic(endpoints: readonly Endpoint[]): void {
+    const next = this.resolve(endpoints);
+    const keep = new Set(next.map((p) => p.key));
+    for (const old of this.staticPeers) {
+      if (keep.has(old.key)) continue;
+      old.isStatic = false;
+      // entries learned behind a peer we no longer talk to would black-hole until they age
+      for (const net of this.nets.values()) net.fdb.removeByPeer((p) => p === old);
+    }
+    for (const p of next) p.isStatic = true;
+    this.staticPeers = next;
+  }
+
+  /**
+   * The peer object for `ep` (one per address). An existing peer at the same address but another
+   * port is replaced: its FDB entries and list memberships are dropped.
+   */
+  peerFor(ep: Endpoint): Peer {
+    const fresh = new Peer(ep);
+    const old = this.byKey.get(fresh.key);
+    if (old && old.endpoint.port === fresh.endpoint.port) return old;
+    if (old) {
+      for (const net of this.nets.values()) {
+        net.fdb.removeByPeer((p) => p === old);
+        if (net.override) net.override = net.override.filter((p) => p !== old);
+      }
+      this.staticPeers = this.staticPeers.filter((p) => p !== old);
+      if (!old.isStatic) this.learned = Math.max(0, this.learned - 1);
+      if (this.last === old) this.last = null;
+    }
+    this.byKey.set(fresh.key, fresh);
+    return fresh;
+  }
+
+  /** Known peer for the source record at `addrs[off]`, or null. Allocation-free for IPv4 and for repeats. */
+  find(addrs: Buffer, off: number): Peer | null {
+    const last = this.last;
+    if (last !== null) {
+      const r = last.record;
+      let k = 0;
+      while (k < 16 && r[k] === addrs[off + k]) k++;
+      if (k === 16) return last;
+    }
+    const p = this.byKey.get(peerKeyOf(addrs, off));
+    if (p === undefined) return null;
+    this.last = p;
+    return p;
+  }
+
+  /** A new peer learned from traffic (sent to at our VXLAN port), bounded by maxLearnedPeers. */
+  learn(addrs: Buffer, off: number): Peer | null {
+    if (this.learned >= this.maxLearned) return null;
+    const ep = recordToEndpoint(addrs, off);
+    ep.port = this.underlay.port;
+    const p = new Peer(ep);
+    this.byKey.set(p.key, p);
+    this.learned++;
+    this.last = p;
+    return p;
+  }
+
+  /** Forgets learned peers nothing refers to any more (`used`: static, gossip and FDB peers). */
+  forgetUnused(used: Set<Peer>): void {
+    for (const [k, p] of this.byKey) {
+      if (!used.has(p)) {
+        this.byKey.delete(k);
+        if (this.last === p) this.last = null;
+      }
+    }
+    this.learned = 0;
+    for (const p of this.byKey.values()) if (!p.isStatic) this.learned++;
+  }
+}

@@ -1,0 +1,141 @@
+/**
+ * The data path's I/O seams (TAP, UDP, and their fast-path extensions: vnet TAP, TAP reader thread, GSO transport), shaped around batches (wireguard-go's tun.Device / conn.Bind):
+ * one call moves a whole batch, lengths come back in a shared typed array, and frames sit in one
+ * preallocated slab. Each seam has a real implementation (`native-io.ts`, over the addon) and an
+ * in-memory twin (`memory-io.ts`) so the same data path runs deterministically in tests.
+ *
+ * Slab layout for receive: slot i starts at `i * slotSize`. A TAP frame is read at
+ * `i * slotSize + headroom` so that the VXLAN header (and, later, crypto header) can be written in
+ * place in front of it; a UDP datagram is read at `i * slotSize` (VXLAN header first, inner frame at
+ * +8, written to the TAP from there: no copy).
+ *
+ * Send descriptors are independent of slots: descriptor j sends `lens[j]` bytes from absolute slab
+ * offset `offs[j]`; several descriptors may point at the same bytes (head-end replication).
+ *
+ * Underlay addresses are 18-byte records: 16 bytes IPv6 address (IPv4 as ::ffff:a.b.c.d) then the
+ * port, big-endian. See `addr.ts`.
+ */
+
+export const ADDR_LEN = 18;
+
+/** A receive batch: caller-owned memory the implementation fills. */
+export interface RxBatch {
+  readonly slab: Buffer;
+  readonly slotSize: number;
+  /** Byte offset within each slot where received data starts (TAP: headroom; UDP: 0). */
+  readonly headroom: number;
+  /** Number of slots; `lens.length === slots`. */
+  readonly slots: number;
+  /** Filled with the length of each received packet. */
+  readonly lens: Uint32Array;
+  /** UDP only: filled with each sender's 18-byte address record (`slots * ADDR_LEN` bytes). */
+  readonly addrs: Buffer;
+}
+
+/** A send batch of descriptors into a slab. */
+export interface TxBatch {
+  readonly slab: Buffer;
+  readonly offs: Uint32Array;
+  readonly lens: Uint32Array;
+  /** UDP only: destination 18-byte address record per descriptor. */
+  readonly addrs: Buffer;
+  /** UDP only: index of the source socket per descriptor (ECMP source-port choice). */
+  readonly srcIdx: Uint8Array;
+  /** Number of valid descriptors. */
+  count: number;
+}
+
+/** A TAP device (IFF_TAP | IFF_NO_PI), non-blocking. */
+export interface TapDevice {
+  readonly name: string;
+  /** Reads up to `batch.slots` frames; returns how many (0 when nothing is ready). Never blocks. */
+  readBatch(batch: RxBatch): number;
+  /** Writes descriptors [0, batch.count); returns how many were written (the rest: EAGAIN). */
+  writeBatch(batch: TxBatch): number;
+  /** Registers the one readability callback (level-triggered; called again while data remains). */
+  onReadable(cb: () => void): void;
+  /** MAC address of the TAP device itself (6 bytes). */
+  readonly mac: Buffer;
+  /**
+   * Frames the kernel dropped because the TAP's queue (txqueuelen) was full before they were read:
+   * lost in front of the agent, invisible to its own counters (the device's tx_dropped). Optional;
+   * null when unknown.
+   */
+  queueDrops?(): number | null;
+  close(): void;
+}
+
+/** The underlay UDP endpoint: one receive socket on the VXLAN port, N source sockets for sending. */
+export interface UdpTransport {
+  readonly family: 4 | 6;
+  /** Number of source sockets available as `srcIdx` values. */
+  readonly sourceCount: number;
+  /** Receives up to `batch.slots` datagrams (recvmmsg); returns how many. Never blocks. */
+  recvBatch(batch: RxBatch): number;
+  /** Sends descriptors [0, batch.count) (sendmmsg, grouped by srcIdx); returns how many were sent. */
+  sendBatch(batch: TxBatch): number;
+  onReadable(cb: () => void): void;
+  close(): void;
+}
+
+/**
+ * The memory of a TAP reader thread's ring (`NativeTap.startReader`, `underlay.tapThreads`):
+ * `nslabs` slabs of `slots` slots of `slotSize` bytes (frame at `headroom`); slab k is bytes
+ * [k·slots·slotSize, (k+1)·slots·slotSize), its lengths at lens[k·slots…], its virtio gso type/MSS
+ * pairs at gso[2·k·slots…] (vnet TAPs).
+ */
+export interface TapReaderRing {
+  readonly slab: Buffer;
+  readonly slotSize: number;
+  readonly headroom: number;
+  readonly slots: number;
+  readonly nslabs: number;
+  readonly lens: Uint32Array;
+  readonly gso: Uint16Array;
+}
+
+// ---- fast-path seams ----------------------------------------------------------------------------
+
+/**
+ * A TAP opened with IFF_VNET_HDR (`NativeTap` with `vnetHdr: true`): frames come with their virtio
+ * gso type and MSS (`gso[2i]`, `gso[2i+1]`; type 0 = a plain frame whose checksum is complete) and
+ * may be TCP super-frames of up to `VNET_FRAME_MAX` bytes; slots need that much after the headroom.
+ * `writeBatch` keeps its contract (the device coalesces TCP segment runs itself).
+ */
+export interface VnetTapDevice extends TapDevice {
+  readonly vnetHdr: boolean;
+  readBatchVnet(batch: RxBatch, gso: Uint16Array): number;
+}
+
+/**
+ * A TAP whose reads can run on an addon thread (`NativeTap`): batches are read into a ring of
+ * slabs while the data path processes earlier ones; taken and released oldest first.
+ */
+export interface ReaderTapDevice extends VnetTapDevice {
+  startReader(ring: TapReaderRing, cb: () => void): void;
+  /** `(k << 16) | n`, or -1 when no batch is ready. */
+  readerNext(): number;
+  readerRelease(): void;
+}
+
+/**
+ * A transport that can cut TSO super-frames (`NativeUdp.sendBatchGso`): descriptor j with
+ * `gso[2j] !== 0` is a `prefixLen`-byte prefix + super-frame sent as MSS-sized segments.
+ */
+export interface GsoUdpTransport extends UdpTransport {
+  sendBatchGso(batch: TxBatch, gso: Uint16Array, prefixLen?: number): number;
+}
+
+/** Largest frame a vnet TAP hands over (64 KiB TSO super-frame + Ethernet header; = native-io VNET_MAX_FRAME). */
+export const VNET_FRAME_MAX = 65536 + 14;
+
+/** True for a TAP that reads TSO super-frames (`readBatchVnet`). */
+export function isVnetTap(tap: TapDevice): tap is VnetTapDevice {
+  const t = tap as Partial<VnetTapDevice>;
+  return t.vnetHdr === true && typeof t.readBatchVnet === 'function';
+}
+
+/** True for a transport that cuts TSO super-frames (`sendBatchGso`). */
+export function isGsoUdp(udp: UdpTransport): udp is GsoUdpTransport {
+  return typeof (udp as Partial<GsoUdpTransport>).sendBatchGso === 'function';
+}

@@ -1,0 +1,54 @@
+/**
+ * TCP super-frames (TSO, read from a vnet TAP): what the transport's segmenter (native gso.c) will
+ * make of one, computed in JS so that size checks and counters agree with the wire exactly.
+ */
+import { ETHERTYPE_IPV4, ETHERTYPE_IPV6, ETH_HLEN } from './ethernet';
+
+/** virtio_net_hdr gso types (linux/virtio_net.h). */
+export const GSO_TCPV4 = 1;
+export const GSO_TCPV6 = 4;
+export const GSO_ECN = 0x80;
+/** Most segments the transport cuts one super-frame into (native VX_GSO_MAX_SEGS). */
+export const GSO_MAX_SEGS = 256;
+
+/** What `tsoHeaderLen` found besides the header length. */
+export interface TsoInfo {
+  /** TCP payload bytes after the headers (what is cut into MSS-sized segments). */
+  payload: number;
+}
+
+/**
+ * Header length (Ethernet + IP + TCP) of TCP super-frame `b[off, off+len)` of virtio type `type`,
+ * parsed exactly as the transport's segmenter does (native gso.c `vx_parse_tcp`: untagged IPv4
+ * without fragmentation or IPv6 with TCP as next header; bytes past the IP length are not sent);
+ * sets `out.payload` when given. −1 when the transport could not cut it.
+ */
+export function tsoHeaderLen(b: Buffer, off: number, len: number, type: number, out?: TsoInfo): number {
+  const t = type & ~GSO_ECN;
+  if (len < ETH_HLEN) return -1;
+  const et = (b[off + 12] << 8) | b[off + 13];
+  const ip = off + ETH_HLEN;
+  let l4: number;
+  let end: number;
+  if (et === ETHERTYPE_IPV4 && t === GSO_TCPV4) {
+    if (len < ETH_HLEN + 20 || b[ip] >>> 4 !== 4) return -1;
+    const ihl = (b[ip] & 15) * 4;
+    const tot = (b[ip + 2] << 8) | b[ip + 3];
+    if (ihl < 20 || tot < ihl + 20 || ETH_HLEN + tot > len) return -1;
+    if (b[ip + 9] !== 6 || (((b[ip + 6] << 8) | b[ip + 7]) & 0x3fff) !== 0) return -1;
+    l4 = ETH_HLEN + ihl;
+    end = ETH_HLEN + tot;
+  } else if (et === ETHERTYPE_IPV6 && t === GSO_TCPV6) {
+    if (len < ETH_HLEN + 40 || b[ip] >>> 4 !== 6 || b[ip + 6] !== 6) return -1;
+    const pl = (b[ip + 4] << 8) | b[ip + 5];
+    if (pl < 20 || ETH_HLEN + 40 + pl > len) return -1;
+    l4 = ETH_HLEN + 40;
+    end = ETH_HLEN + 40 + pl;
+  } else {
+    return -1;
+  }
+  const doff = (b[off + l4 + 12] >>> 4) * 4;
+  if (doff < 20 || l4 + doff > end) return -1;
+  if (out !== undefined) out.payload = end - l4 - doff;
+  return l4 + doff;
+}
