@@ -46,6 +46,7 @@ export function diffConfig(before: Config, after: Config): ConfigDiff {
   must('node', before.node, after.node);
   must('underlay', before.underlay, after.underlay);
   must('api.listen', before.api.listen, after.api.listen);
+  must('api.metricsListen', before.api.metricsListen ?? null, after.api.metricsListen ?? null);
   must('fdb', before.fdb, after.fdb);
   if ((before.gossip === null) !== (after.gossip === null)) {
     refused.push(`gossip ${after.gossip ? 'enabled' : 'disabled'}; restart the agent to apply it`);

@@ -330,9 +330,17 @@ function validate(p: Problems, raw: unknown, opts: ParseOptions): Config | undef
 
   // --- api ---
   let listen = { ...DEFAULT_API_LISTEN };
+  let metricsListen: { host: string; port: number } | null = null;
   if (top.api !== undefined) {
-    const a = mapping(p, top.api, ['api'], ['listen']);
+    const a = mapping(p, top.api, ['api'], ['listen', 'metricsListen']);
     if (a && a.listen !== undefined) listen = listenAddress(p, a.listen, ['api', 'listen']) ?? listen;
+    if (a && a.metricsListen !== undefined) {
+      metricsListen = listenAddress(p, a.metricsListen, ['api', 'metricsListen']) ?? null;
+      if (metricsListen && metricsListen.port === listen.port && metricsListen.port !== 0 &&
+          (metricsListen.host === listen.host || ['0.0.0.0', '::'].includes(metricsListen.host) || ['0.0.0.0', '::'].includes(listen.host))) {
+        p.add(['api', 'metricsListen'], `${describe(a.metricsListen)} overlaps api.listen (same port): use another port`);
+      }
+    }
   }
 
   // --- log ---
@@ -354,7 +362,7 @@ function validate(p: Problems, raw: unknown, opts: ParseOptions): Config | undef
     peerKeys,
     fdb: { ageingSeconds, maxEntries },
     gossip: gossip ? { ...gossip, keyFile: abs(gossip.keyFile) } : null,
-    api: { listen },
+    api: { listen, metricsListen },
     log: { level },
     source: opts.source ? pathMod.resolve(opts.source) : null,
   };

@@ -101,6 +101,12 @@ export interface GossipConfig {
 export interface ApiConfig {
   /** host:port of the metrics/status HTTP listener; default 127.0.0.1:9469. */
   listen: { host: string; port: number };
+  /**
+   * host:port of a second listener serving only GET /metrics (no status, FDB or members: those
+   * are unauthenticated on `listen`), for exposing metrics to a Prometheus server off the host.
+   * Default none (null). Absent (hand-built configs) means none.
+   */
+  metricsListen?: { host: string; port: number } | null;
 }
 
 /** A static peer's host public key (base64 X25519, as `vxmesh keygen host` prints it). */

@@ -1,5 +1,7 @@
 /**
- * The ops extension of the agent: GET /metrics, /healthz and /readyz on the agent's ApiServer,
+ * The ops extension of the agent: GET /metrics, /healthz and /readyz on the agent's ApiServer
+ * (and GET /metrics alone on `api.metricsListen` when configured: a listener that can be exposed
+ * to a Prometheus server without exposing status, members and the FDB),
  * backed by a `VxmeshMetrics` registry that reads the data path (and, when present, the gossip and
  * crypto extensions) at scrape time, plus the event-loop monitor behind /healthz and the watchdog.
  *
@@ -13,6 +15,8 @@ import type { Config } from '../config/types';
 import type { Logger } from '../log';
 import { nullLogger } from '../log';
 import { healthzHandler, readyzHandler, type CheckReport } from '../api/health';
+import { ApiServer } from '../api/server';
+import { SystemError } from '../errors';
 import { metricsHandler } from '../api/metrics';
 import { VxmeshMetrics } from './registry';
 import { cryptoViewOf, gossipViewOf } from './adapters';
@@ -52,6 +56,8 @@ export class OpsExtension implements AgentExtension {
   private agent: Agent | null = null;
   private readonly logger: Logger;
   private readonly version: string;
+  /** The /metrics-only listener (`api.metricsListen`), when configured. */
+  metricsServer: ApiServer | null = null;
 
   constructor(opts: OpsExtensionOptions = {}) {
     this.logger = opts.logger ?? nullLogger;
@@ -59,7 +65,7 @@ export class OpsExtension implements AgentExtension {
     this.metrics = new VxmeshMetrics({ loop: opts.loop, defaultMetrics: opts.defaultMetrics });
   }
 
-  start(agent: Agent): void {
+  start(agent: Agent): void | Promise<void> {
     this.agent = agent;
     // The Datapath satisfies the metrics view structurally (checked here by the compiler); read
     // through the agent so that a data path replaced later is still the one scraped.
@@ -77,13 +83,35 @@ export class OpsExtension implements AgentExtension {
     } else {
       this.logger.warn({}, 'no control API: /metrics, /healthz and /readyz are not served');
     }
+    const ml = agent.config.api.metricsListen;
+    if (ml) return this.listenMetrics(ml);
   }
 
-  stop(): void {
+  /** Opens the /metrics-only listener; a failure to bind fails the start (as api.listen does). */
+  private async listenMetrics(at: { host: string; port: number }): Promise<void> {
+    const srv = new ApiServer({ host: at.host, port: at.port, logger: this.logger, maxBodyBytes: 0, maxConnections: 16 });
+    srv.route('GET', '/metrics', metricsHandler(this.metrics));
+    const shown = at.host.includes(':') ? `[${at.host}]:${at.port}` : `${at.host}:${at.port}`;
+    try {
+      const a = await srv.listen();
+      this.metricsServer = srv;
+      this.logger.info({ listen: a.family === 'IPv6' ? `[${a.address}]:${a.port}` : `${a.address}:${a.port}` }, 'metrics listener (GET /metrics only)');
+    } catch (e) {
+      // not started as far as the agent knows: undo our part (routes, monitor) here
+      await this.stop();
+      const err = e as NodeJS.ErrnoException;
+      throw new SystemError('ERR_VXMESH_API_LISTEN', `cannot listen on api.metricsListen ${shown}: ${err.code ?? err.message}`, 'listen', err.code ?? 'EIO');
+    }
+  }
+
+  async stop(): Promise<void> {
     const api = this.agent?.api;
     if (api) for (const p of ROUTES) api.unroute('GET', p);
+    const srv = this.metricsServer;
+    this.metricsServer = null;
     this.metrics.stop();
     this.agent = null;
+    if (srv) await srv.close();
   }
 
   reload(config: Config): void {
@@ -117,7 +145,11 @@ export class OpsExtension implements AgentExtension {
 
   status(): unknown {
     const s = this.metrics.loop.stats();
-    return { eventLoopDelayMs: { p50: s.p50 * 1000, p99: s.p99 * 1000, max: s.max * 1000 } };
+    const ml = this.metricsServer?.address() ?? null;
+    return {
+      eventLoopDelayMs: { p50: s.p50 * 1000, p99: s.p99 * 1000, max: s.max * 1000 },
+      metricsListen: ml ? (ml.family === 'IPv6' ? `[${ml.address}]:${ml.port}` : `${ml.address}:${ml.port}`) : null,
+    };
   }
 }
 

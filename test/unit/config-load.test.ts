@@ -70,7 +70,7 @@ test('the issue example validates as is, with every default applied', () => {
     peerKeys: [],
     fdb: { ageingSeconds: 300, maxEntries: 16384 },
     gossip: null,
-    api: { listen: { host: '127.0.0.1', port: 9469 } },
+    api: { listen: { host: '127.0.0.1', port: 9469 }, metricsListen: null },
     log: { level: 'info' },
     source: null,
   } satisfies Config);
