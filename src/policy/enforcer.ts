@@ -1,0 +1,248 @@
+/**
+ * Policy on one network's data path: the stage both pipelines call ("[policy egress]" in
+ * dataplane/inside.ts, "[policy ingress]" in dataplane/outside.ts) once per frame. Allocation-free.
+ *
+ *   1. parse (packet.ts): ARP/ND/MLD pass; non-IP frames are dropped (`non_ip`) while any endpoint
+ *      of the network is isolated, else pass;
+ *   2. remote frames only: the inner source address must be an endpoint of the host that sent the
+ *      frame (its gossip endpoint records), else `spoofed`;
+ *   3. ICMP errors pass when the flow they quote is tracked (path MTU, unreachables), else go on
+ *      as an ICMP flow;
+ *   4. conntrack hit under the current policy version → pass; under an older version → the
+ *      original flow is checked again: still allowed → pass (entry re-stamped), else the entry is
+ *      removed and the frame dropped (`revoked`): a policy change stops connections it no longer allows;
+ *   5. a new flow: CompiledPolicy.check (source's egress AND destination's ingress) → allowed: a
+ *      conntrack entry, pass; denied: counted by the side that denied, recorded in the denial
+ *      ring, dropped — or, with `policyMode: audit`, counted as would-deny and passed.
+ */
+import type { Clock } from '../clock';
+import { formatIPv4, formatIPv6 } from '../dataplane/addr';
+import { CompiledPolicy, DENY_EGRESS, DENY_INGRESS, EGRESS, INGRESS } from './compile';
+import { Conntrack, DEFAULT_CONNTRACK_ENTRIES } from './conntrack';
+import { FlowKey, KIND_CONTROL, KIND_ERROR, KIND_OTHER, parseFrame } from './packet';
+
+/** Counter slots of `PolicyEnforcer.counters`. */
+export const PC_ALLOWED_NEW = 0; // new flows allowed
+export const PC_ALLOWED_TRACKED = 1; // frames passed by conntrack
+export const PC_DENIED_EGRESS = 2;
+export const PC_DENIED_INGRESS = 3;
+export const PC_AUDIT_EGRESS = 4; // audit mode: would have been denied by egress
+export const PC_AUDIT_INGRESS = 5;
+export const PC_SPOOFED = 6;
+export const PC_NON_IP = 7;
+export const PC_REVOKED = 8;
+export const PC_RELATED = 9; // ICMP errors passed for a tracked flow
+export const PC_SLOTS = 10;
+
+/** Denial reasons recorded in the ring. */
+export const DENY_REASONS = ['egress', 'ingress', 'egress+ingress', 'spoofed', 'non_ip', 'revoked'] as const;
+export type DenyReason = (typeof DENY_REASONS)[number];
+
+export interface Denial {
+  time: number;
+  reason: DenyReason;
+  audit: boolean;
+  src: string;
+  dst: string;
+  srcEndpoint: string | null;
+  dstEndpoint: string | null;
+  protocol: number;
+  port: number;
+  /** Node name of the host the frame came from (remote frames). */
+  fromHost: string | null;
+}
+
+export interface EnforcerOptions {
+  clock: Clock;
+  /** Conntrack entries (bounded; evictions counted). */
+  conntrackEntries?: number;
+  /** Denials kept for `vxmesh policy denials`. */
+  denialRing?: number;
+  audit?: boolean;
+  seed?: number;
+}
+
+export const DEFAULT_DENIAL_RING = 256;
+
+export class PolicyEnforcer {
+  readonly counters = new Float64Array(PC_SLOTS);
+  readonly conntrack: Conntrack;
+  audit: boolean;
+  private compiled: CompiledPolicy | null = null;
+  private readonly clock: Clock;
+  private readonly key = new FlowKey();
+  private readonly tmpSrc = new Uint8Array(16);
+  private readonly tmpDst = new Uint8Array(16);
+  // The denial ring, in typed arrays (written on the deny path without allocation).
+  private readonly ringSize: number;
+  private ringNext = 0;
+  private ringCount = 0;
+  private readonly rTime: Float64Array;
+  private readonly rSrc: Uint8Array;
+  private readonly rDst: Uint8Array;
+  private readonly rProto: Uint8Array;
+  private readonly rPort: Uint16Array;
+  private readonly rReason: Uint8Array;
+  private readonly rAudit: Uint8Array;
+  private readonly rSrcIdx: Int32Array;
+  private readonly rDstIdx: Int32Array;
+  private readonly rHost: (string | null)[];
+  private readonly rCompiled: (CompiledPolicy | null)[];
+
+  constructor(opts: EnforcerOptions) {
+    this.clock = opts.clock;
+    this.audit = opts.audit ?? false;
+    this.conntrack = new Conntrack(opts.conntrackEntries ?? DEFAULT_CONNTRACK_ENTRIES, opts.seed);
+    const n = (this.ringSize = Math.max(1, opts.denialRing ?? DEFAULT_DENIAL_RING));
+    this.rTime = new Float64Array(n);
+    this.rSrc = new Uint8Array(n * 16);
+    this.rDst = new Uint8Array(n * 16);
+    this.rProto = new Uint8Array(n);
+    this.rPort = new Uint16Array(n);
+    this.rReason = new Uint8Array(n);
+    this.rAudit = new Uint8Array(n);
+    this.rSrcIdx = new Int32Array(n);
+    this.rDstIdx = new Int32Array(n);
+    this.rHost = new Array<string | null>(n).fill(null);
+    this.rCompiled = new Array<CompiledPolicy | null>(n).fill(null);
+  }
+
+  /** The network's compiled policy (null: no policy and no default deny: every frame passes). */
+  setCompiled(cp: CompiledPolicy | null): void {
+    this.compiled = cp;
+  }
+
+  get policy(): CompiledPolicy | null {
+    return this.compiled;
+  }
+
+  /** True when the network has anything to enforce (the data path may skip the stage otherwise). */
+  get active(): boolean {
+    return this.compiled !== null && this.compiled.anyIsolated;
+  }
+
+  /**
+   * The verdict for the frame at b[off..off+len): true = pass. `fromHost` is the node name of the
+   * host that sent a remote frame (null for frames from this host's bridge).
+   */
+  filter(b: Uint8Array, off: number, len: number, fromHost: string | null): boolean {
+    const cp = this.compiled;
+    if (cp === null) return true;
+    const k = this.key;
+    const kind = parseFrame(b, off, len, k);
+    if (kind === KIND_CONTROL) return true;
+    if (kind === KIND_OTHER) {
+      if (!cp.anyIsolated) return true;
+      this.counters[PC_NON_IP]++;
+      return this.deny(4, -1, -1, fromHost, cp);
+    }
+    const sIdx = cp.endpointOf(k.src, 0);
+    if (fromHost !== null && (sIdx < 0 || cp.endpoints[sIdx].host !== fromHost)) {
+      this.counters[PC_SPOOFED]++;
+      return this.deny(3, sIdx, cp.endpointOf(k.dst, 0), fromHost, cp);
+    }
+    if (!cp.anyIsolated) return true;
+    const now = this.clock.now();
+    const ct = this.conntrack;
+    if (kind === KIND_ERROR) {
+      const r = k.related!;
+      // The quoted packet went from us towards the error's sender: its flow is (r.src → r.dst).
+      if (ct.lookup(r.src, 0, r.sport, r.dst, 0, r.dport, r.proto, now) >= 0) {
+        this.counters[PC_RELATED]++;
+        return true;
+      }
+    }
+    const slot = ct.lookup(k.src, 0, k.sport, k.dst, 0, k.dport, k.proto, now);
+    if (slot >= 0) {
+      if (ct.version(slot) === cp.version) {
+        this.counters[PC_ALLOWED_TRACKED]++;
+        return true;
+      }
+      const [, dp, proto] = ct.originalFlow(slot, this.tmpSrc, 0, this.tmpDst, 0);
+      const v = cp.check(cp.endpointOf(this.tmpSrc, 0), this.tmpSrc, 0, cp.endpointOf(this.tmpDst, 0), this.tmpDst, 0, proto, portOf(proto, dp));
+      if (v === 0) {
+        ct.setVersion(slot, cp.version);
+        this.counters[PC_ALLOWED_TRACKED]++;
+        return true;
+      }
+      if (!this.audit) ct.remove(slot);
+      else ct.setVersion(slot, cp.version);
+      this.counters[PC_REVOKED]++;
+      return this.deny(5, sIdx, cp.endpointOf(k.dst, 0), fromHost, cp);
+    }
+    const dIdx = cp.endpointOf(k.dst, 0);
+    const v = cp.check(sIdx, k.src, 0, dIdx, k.dst, 0, k.proto, portOf(k.proto, k.dport));
+    if (v === 0) {
+      ct.insert(k.src, 0, k.sport, k.dst, 0, k.dport, k.proto, cp.version, now);
+      this.counters[PC_ALLOWED_NEW]++;
+      return true;
+    }
+    if (this.audit) {
+      // Track the flow so that it is counted once, not per packet.
+      ct.insert(k.src, 0, k.sport, k.dst, 0, k.dport, k.proto, cp.version, now);
+      if (v & DENY_EGRESS) this.counters[PC_AUDIT_EGRESS]++;
+      if (v & DENY_INGRESS) this.counters[PC_AUDIT_INGRESS]++;
+    } else {
+      if (v & DENY_EGRESS) this.counters[PC_DENIED_EGRESS]++;
+      if (v & DENY_INGRESS) this.counters[PC_DENIED_INGRESS]++;
+    }
+    return this.deny(v === (DENY_EGRESS | DENY_INGRESS) ? 2 : v === DENY_EGRESS ? 0 : 1, sIdx, dIdx, fromHost, cp);
+  }
+
+  /** Records a denial; returns the verdict (false, or true in audit mode for policy denials). */
+  private deny(reason: number, sIdx: number, dIdx: number, fromHost: string | null, cp: CompiledPolicy): boolean {
+    const i = this.ringNext;
+    this.ringNext = (i + 1) % this.ringSize;
+    if (this.ringCount < this.ringSize) this.ringCount++;
+    const k = this.key;
+    this.rTime[i] = this.clock.now();
+    this.rSrc.set(k.src, i * 16);
+    this.rDst.set(k.dst, i * 16);
+    this.rProto[i] = k.proto;
+    this.rPort[i] = k.dport;
+    this.rReason[i] = reason;
+    const audit = this.audit && reason <= 2;
+    this.rAudit[i] = audit ? 1 : 0;
+    this.rSrcIdx[i] = sIdx;
+    this.rDstIdx[i] = dIdx;
+    this.rHost[i] = fromHost;
+    this.rCompiled[i] = cp;
+    return audit;
+  }
+
+  /** The recorded denials, oldest first (control plane). */
+  denials(): Denial[] {
+    const out: Denial[] = [];
+    for (let n = 0; n < this.ringCount; n++) {
+      const i = (this.ringNext - this.ringCount + n + this.ringSize) % this.ringSize;
+      const cp = this.rCompiled[i];
+      const name = (idx: number): string | null => (idx >= 0 && cp ? cp.endpoints[idx]?.name ?? null : null);
+      out.push({
+        time: this.rTime[i],
+        reason: DENY_REASONS[this.rReason[i]],
+        audit: this.rAudit[i] === 1,
+        src: ipText(this.rSrc, i * 16),
+        dst: ipText(this.rDst, i * 16),
+        srcEndpoint: name(this.rSrcIdx[i]),
+        dstEndpoint: name(this.rDstIdx[i]),
+        protocol: this.rProto[i],
+        port: this.rPort[i],
+        fromHost: this.rHost[i],
+      });
+    }
+    return out;
+  }
+}
+
+/** The port a rule sees: ICMP and other port-less protocols have none. */
+function portOf(proto: number, dport: number): number {
+  return proto === 6 || proto === 17 || proto === 132 ? dport : 0;
+}
+
+function ipText(b: Uint8Array, off: number): string {
+  let v4 = b[off + 10] === 0xff && b[off + 11] === 0xff;
+  for (let i = 0; i < 10 && v4; i++) v4 = b[off + i] === 0;
+  return v4 ? formatIPv4(((b[off + 12] << 24) >>> 0) + (b[off + 13] << 16) + (b[off + 14] << 8) + b[off + 15]) : formatIPv6(b, off);
+}
+
+export { EGRESS, INGRESS };
