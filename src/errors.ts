@@ -57,3 +57,12 @@ export const ERR_SDNOTIFY = 'ERR_VXMESH_SDNOTIFY';
 export const EXIT_OK = 0;
 export const EXIT_RUNTIME = 1;
 export const EXIT_USAGE = 2;
+
+/** A state file under `stateDir` that cannot be read or does not parse: never silently reset. */
+export class StateError extends VxmeshError {
+  readonly file: string;
+  constructor(file: string, message: string) {
+    super('ERR_VXMESH_STATE', `state file ${file}: ${message} (fix or remove the file; the agent does not reset it on its own)`, { file });
+    this.file = file;
+  }
+}
