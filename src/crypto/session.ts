@@ -1,5 +1,9 @@
 /**
- * Sessions between this host and its peers, and the data path's `PacketCipher` (SessionManager).
+ * The data path's `PacketCipher` (SessionManager): seals and opens batches with the peers'
+ * keypairs, and the control-plane entry points for peers (setPeer/removePeer, status). The parts
+ * it drives have their own files: handshake-fsm.ts (when to handshake, what a handshake message
+ * does), keypairs.ts (keys in the AEAD table, rotation, expiry), queue.ts (packets waiting for a
+ * session), timers.ts (protocol timers and the decisions made from them), peer.ts (one peer).
  *
  * Outbound pipeline (sealBatch, one call per data-path batch):
  *   1. destination record → peer (by address; ports are ECMP source ports, see dataplane/addr.ts)
@@ -19,9 +23,8 @@
  *      sessions, then the handshake messages in arrival order (replies, queue flushes,
  *      keepalives). Nothing sealed here touches the batch's descriptors or scratch.
  *
- * Timers run on the injected Clock (host.clock, or `opts.clock`): handshake retries (1, 2, 4, 5,
- * 5… s plus 0–333 ms jitter, given up after 90 s), keypair expiry, queue timeout.
- * Wire format, key schedule and timers: docs/wire-format.md.
+ * Timers run on the injected Clock (host.clock, or `opts.clock`): handshake retries, keypair
+ * expiry, queue timeout (timers.ts). Wire format, key schedule and timers: docs/wire-format.md.
  */
 
 import sodium from 'libsodium-wrappers';
@@ -37,154 +40,18 @@ import type { TxBatch } from '../dataplane/io';
 import type { Logger } from '../log';
 import { nullLogger } from '../log';
 import { type AeadAlg, type AeadTable, createAeadTable } from './aead';
-import {
-  CookieChecker, type InitiatorState, RateLimiter, type SessionKeys, checkMac1, consumeCookieReply,
-  consumeInitiation, consumeResponse, createInitiation, createResponse,
-} from './handshake';
+import { CipherCounters } from './counters';
+import { HandshakeFsm } from './handshake-fsm';
+import { type Keypair, KeypairTable } from './keypairs';
 import { type HostKey, assertReady, decodeKey, encodeKey } from './keys';
-import {
-  DATA_HEADER_LEN, DATA_OVERHEAD, MSG_COOKIE, MSG_DATA, MSG_INITIATION, MSG_RESPONSE, compareBytes,
-  encodeTimestamp, mac1Key, readCounter, readU32LE, writeCounter, writeU32LE,
-} from './noise';
-import { ReplayWindow } from './replay';
+import { DATA_HEADER_LEN, DATA_OVERHEAD, MSG_DATA, MSG_INITIATION, readCounter, readU32LE, writeCounter, writeU32LE } from './noise';
+import { SessionPeer } from './peer';
+import { DEFAULT_TIMERS, type SessionTimers, canSend, expired, rekeyOnReceive, rekeyOnSend } from './timers';
 
-/** Protocol timers and limits (docs/wire-format.md §Timers). Defaults are WireGuard's where it has one. */
-export interface SessionTimers {
-  /** Initiator starts a new handshake when sending on a keypair this old. */
-  rekeyAfterTimeMs: number;
-  /** A keypair is never used (either direction) past this age. */
-  rejectAfterTimeMs: number;
-  /** A handshake is retried for this long, then abandoned (queued packets dropped). */
-  rekeyAttemptTimeMs: number;
-  /** First retry after this; doubled each attempt up to `retryMaxMs`; plus 0..`retryJitterMs`. */
-  retryInitialMs: number;
-  retryMaxMs: number;
-  retryJitterMs: number;
-  /** After a rotation the previous keypair is still accepted (receive only) for this long. */
-  previousGraceMs: number;
-  /** A packet waiting for a session is dropped (`no_session`) after this long. */
-  queueTimeoutMs: number;
-  /** At most this many packets wait per peer; more → dropped (`no_session`). */
-  queueMax: number;
-  /** Start a handshake when a keypair has sealed this many messages. */
-  rekeyAfterMessages: number;
-  /** Refuse a keypair past this many messages (both directions). */
-  rejectAfterMessages: number;
-  /** A data packet with an unknown index from a known peer address triggers a handshake at most this often. */
-  unknownIndexHandshakeMs: number;
-  /** Housekeeping period (expiry, queue timeouts). */
-  tickMs: number;
-  /** Handshake messages per second (all sources) above which mac2 (a cookie) is required. */
-  loadThreshold: number;
-  /** Per-source handshake token bucket. */
-  ratePerSec: number;
-  rateBurst: number;
-}
-
-export const DEFAULT_TIMERS: SessionTimers = {
-  rekeyAfterTimeMs: 120_000,
-  rejectAfterTimeMs: 180_000,
-  rekeyAttemptTimeMs: 90_000,
-  retryInitialMs: 1_000,
-  retryMaxMs: 5_000,
-  retryJitterMs: 333,
-  previousGraceMs: 10_000,
-  queueTimeoutMs: 3_000,
-  queueMax: 64,
-  rekeyAfterMessages: 2 ** 60,
-  // WireGuard: 2^64 − 2^13 − 1. Counters here are exact JS integers (< 2^53); no key lives long
-  // enough (180 s) to come near either bound.
-  rejectAfterMessages: Number.MAX_SAFE_INTEGER,
-  unknownIndexHandshakeMs: 1_000,
-  tickMs: 250,
-  loadThreshold: 200,
-  ratePerSec: 20,
-  rateBurst: 5,
-};
-
-/** Keep-alive/timeout slack used by the receive-side rekey trigger (WireGuard: 10 s + 5 s). */
-const RECV_REKEY_SLACK_MS = 15_000;
-
-/** Counters of the session layer (exported by metrics; names are stable). */
-export class CipherCounters {
-  txSealed = 0;
-  txQueued = 0;
-  txQueueSent = 0;
-  txNoSession = 0;
-  txKeepalives = 0;
-  rxOpened = 0;
-  rxKeepalives = 0;
-  rxBadTag = 0;
-  rxReplay = 0;
-  rxUnknownIndex = 0;
-  rxExpired = 0;
-  rxMalformed = 0;
-  hsInitiationSent = 0;
-  hsInitiationRecv = 0;
-  hsResponseSent = 0;
-  hsResponseRecv = 0;
-  hsCookieSent = 0;
-  hsCookieRecv = 0;
-  hsBadMac = 0;
-  hsRateLimited = 0;
-  hsUnknownPeer = 0;
-  hsUnknownIndex = 0;
-  hsReplayedInitiation = 0;
-  hsInvalid = 0;
-  hsTieBreakIgnored = 0;
-  /** Handshake messages that reached Diffie-Hellman (the expensive step). */
-  hsDh = 0;
-  handshakeTimeouts = 0;
-  sessionsEstablished = 0;
-}
-
-/** One direction-pair of transport keys (a "keypair" in WireGuard's words). */
-export interface Keypair {
-  readonly peer: SessionPeer;
-  readonly localIndex: number;
-  readonly remoteIndex: number;
-  readonly sendSlot: number;
-  readonly recvSlot: number;
-  readonly created: number;
-  readonly isInitiator: boolean;
-  sendCounter: number;
-  readonly replay: ReplayWindow;
-  /** Test hook: a hash of the send key (to prove keys differ); never the key itself. */
-  readonly sendKeyId: string;
-}
-
-interface Queued {
-  readonly buf: Uint8Array; // DATA_HEADER_LEN + packet + 16 bytes tag room
-  readonly len: number;     // plaintext VXLAN packet length
-  readonly vni: number;
-  readonly at: number;
-}
-
-/** A peer host as the session layer knows it. */
-export class SessionPeer {
-  readonly keyB64: string;
-  record: Buffer | null = null;
-  addrKey: PeerKey | null = null;
-  current: Keypair | null = null;
-  previous: Keypair | null = null;
-  previousUntil = 0;
-  next: Keypair | null = null;
-  /** Pending initiation (we are initiator). */
-  hs: InitiatorState | null = null;
-  hsStartedAt = 0;
-  hsAttempt = 0;
-  hsTimer: TimerHandle | null = null;
-  lastTimestamp: Uint8Array | null = null;
-  cookie: Uint8Array | null = null;
-  cookieAt = 0;
-  lastUnknownIndexHs = -Infinity;
-  queue: Queued[] = [];
-  lastHandshakeAt = -1;
-
-  constructor(readonly publicKey: Uint8Array) {
-    this.keyB64 = encodeKey(publicKey);
-  }
-}
+export { CipherCounters } from './counters';
+export type { Keypair } from './keypairs';
+export { SessionPeer } from './peer';
+export { DEFAULT_TIMERS, type SessionTimers } from './timers';
 
 export interface SessionManagerOptions {
   hostKey: HostKey;
@@ -219,6 +86,9 @@ const MAX_PACKET = 65535;
 /** Most segments native/aead.c cuts from one super-frame (VXM_TSO_MAX_SEGS). */
 const TSO_MAX_SEGS = 256;
 
+const copyPsks = (psks: Uint8Array[] | undefined): Uint8Array[] =>
+  psks && psks.length ? psks.map((p) => new Uint8Array(p)) : [new Uint8Array(32)];
+
 /**
  * The session layer: peers, handshakes, keypairs, and the data path's PacketCipher. Control
  * plane: `setPeer`/`removePeer` (from gossip records or static config), `start`/`stop`
@@ -231,29 +101,17 @@ export class SessionManager implements PacketCipher {
   readonly timers: SessionTimers;
 
   private readonly local: HostKey;
-  private psks: Uint8Array[];
-  private readonly myMac1Key: Uint8Array;
-  private readonly wallClock: () => number;
-  private readonly random: (n: number) => Uint8Array;
-  private readonly jitter: () => number;
   private readonly log: Logger;
   private readonly table: AeadTable;
-  private readonly freeSlots: number[] = [];
+  private readonly keypairs: KeypairTable;
+  private readonly fsm: HandshakeFsm;
   private clock: Clock | null;
   private host: CipherHost | null = null;
   private sendHook: ((pkt: Uint8Array, to: Buffer) => void) | null = null;
   private tickTimer: TimerHandle | null = null;
-  private cookies: CookieChecker | null = null;
-  private limiter: RateLimiter | null = null;
-  private cookieLimiter: RateLimiter | null = null;
-  private lastTs = 0;
-  private loadWindowStart = 0;
-  private loadCount = 0;
 
   private readonly peersByKey = new Map<string, SessionPeer>();
   private readonly peersByAddr = new Map<PeerKey, SessionPeer>();
-  private readonly keypairs = new Map<number, Keypair>();
-  private readonly pending = new Map<number, SessionPeer>();
 
   // per-batch scratch (grown on demand)
   private cap = 0;
@@ -273,6 +131,7 @@ export class SessionManager implements PacketCipher {
   private readonly oneLens = new Uint32Array(1);
   private readonly oneSlots = new Uint32Array(1);
   private readonly oneStatus = new Uint8Array(1);
+  private readonly tsoPrefix = new Uint8Array(DATA_HEADER_LEN + 8);
 
   // control sends: a small slab reused per send
   private readonly ctl: TxBatch = {
@@ -283,23 +142,32 @@ export class SessionManager implements PacketCipher {
   constructor(opts: SessionManagerOptions) {
     assertReady();
     this.local = opts.hostKey;
-    this.psks = opts.psks && opts.psks.length ? opts.psks.map((p) => new Uint8Array(p)) : [new Uint8Array(32)];
-    this.myMac1Key = mac1Key(this.local.publicKey);
-    this.wallClock = opts.wallClock ?? Date.now;
-    this.random = opts.random ?? ((n) => sodium.randombytes_buf(n));
-    this.jitter = opts.jitter ?? Math.random;
     this.log = opts.logger ?? nullLogger;
     this.timers = { ...DEFAULT_TIMERS, ...(opts.timers ?? {}) };
     const maxKeypairs = opts.maxKeypairs ?? 16384; // EVP contexts are allocated per key, on demand
     this.table = createAeadTable(opts.alg ?? 'aes-256-gcm', maxKeypairs * 2, opts.backend ?? 'auto');
-    for (let s = maxKeypairs * 2 - 1; s >= 0; s--) this.freeSlots.push(s);
+    this.keypairs = new KeypairTable(this.table, maxKeypairs, this.timers, this.counters, this.log, () => this.peersByKey.values());
+    this.fsm = new HandshakeFsm({
+      peerByKey: (k) => this.peersByKey.get(k),
+      bindSource: (peer, from) => this.bindSource(peer, from),
+      sendControl: (pkt, to) => this.sendControl(pkt, to),
+      established: (peer, kp) => {
+        if (peer.queue.length === 0) this.sendKeepalive(peer, kp);
+        else this.flushQueue(peer);
+      },
+      gaveUp: (peer) => this.dropQueue(peer, Infinity),
+    }, {
+      local: this.local, psks: copyPsks(opts.psks), timers: this.timers, counters: this.counters, keypairs: this.keypairs,
+      wallClock: opts.wallClock ?? Date.now, random: opts.random ?? ((n) => sodium.randombytes_buf(n)),
+      jitter: opts.jitter ?? Math.random, log: this.log,
+    });
     this.clock = opts.clock ?? null;
     if (this.clock) this.startClock(this.clock);
   }
 
   /** Replaces the PSKs (cluster keyring rotation); sessions in place keep their keys. */
   setPsks(psks: Uint8Array[]): void {
-    this.psks = psks.length ? psks.map((p) => new Uint8Array(p)) : [new Uint8Array(32)];
+    this.fsm.setPsks(copyPsks(psks));
   }
 
   /** Which AEAD backend is in use ('native' or 'node'). */
@@ -329,10 +197,7 @@ export class SessionManager implements PacketCipher {
 
   private startClock(clock: Clock): void {
     this.clock = clock;
-    this.cookies = new CookieChecker(clock, this.local.publicKey, this.random);
-    this.limiter = new RateLimiter(clock, this.timers.ratePerSec, this.timers.rateBurst);
-    this.cookieLimiter = new RateLimiter(clock, this.timers.ratePerSec, this.timers.rateBurst);
-    this.loadWindowStart = clock.now();
+    this.fsm.start(clock);
     this.tickTimer = clock.setInterval(this.timers.tickMs, () => this.tick());
   }
 
@@ -357,15 +222,22 @@ export class SessionManager implements PacketCipher {
       p = new SessionPeer(pub);
       this.peersByKey.set(k, p);
     }
-    if (endpoint) {
-      const rec = endpointToRecord(endpoint);
-      const ak = peerKeyOf(rec, 0);
-      if (p.addrKey !== null && p.addrKey !== ak && this.peersByAddr.get(p.addrKey) === p) this.peersByAddr.delete(p.addrKey);
-      p.record = rec;
-      p.addrKey = ak;
-      this.peersByAddr.set(ak, p);
-    }
+    if (endpoint) this.bindRecord(p, endpointToRecord(endpoint));
     return p;
+  }
+
+  /** Binds `p`'s sessions to the underlay record `rec` (its address key; the old one released). */
+  private bindRecord(p: SessionPeer, rec: Buffer): void {
+    const ak = peerKeyOf(rec, 0);
+    if (p.addrKey !== null && p.addrKey !== ak && this.peersByAddr.get(p.addrKey) === p) this.peersByAddr.delete(p.addrKey);
+    p.record = rec;
+    p.addrKey = ak;
+    this.peersByAddr.set(ak, p);
+  }
+
+  /** A known key initiated from an endpoint we had none for (no gossip record yet): answer its source. */
+  private bindSource(p: SessionPeer, from: Uint8Array): void {
+    this.bindRecord(p, Buffer.from(from));
   }
 
   /** Forgets a peer and its sessions. */
@@ -501,7 +373,7 @@ export class SessionManager implements PacketCipher {
     }
     const kp = this.usableSend(peer, now);
     if (!kp) {
-      this.beginHandshake(peer);
+      this.fsm.begin(peer);
       this.counters.txNoSession++;
       return 0;
     }
@@ -522,8 +394,6 @@ export class SessionManager implements PacketCipher {
     return n;
   }
 
-  private readonly tsoPrefix = new Uint8Array(DATA_HEADER_LEN + 8);
-
   private writeHeader(slab: Uint8Array, off: number, kp: Keypair): void {
     slab[off] = MSG_DATA;
     slab[off + 1] = 0;
@@ -535,27 +405,19 @@ export class SessionManager implements PacketCipher {
 
   private usableSend(peer: SessionPeer, now: number): Keypair | null {
     const kp = peer.current;
-    if (!kp) return null;
-    if (now - kp.created >= this.timers.rejectAfterTimeMs || kp.sendCounter >= this.timers.rejectAfterMessages) return null;
-    return kp;
+    return kp !== null && canSend(this.timers, kp, now) ? kp : null;
   }
 
   private keepFreshSending(peer: SessionPeer, kp: Keypair, now: number): void {
-    if (peer.hs) return;
-    if (kp.sendCounter >= this.timers.rekeyAfterMessages || (kp.isInitiator && now - kp.created >= this.timers.rekeyAfterTimeMs)) {
-      this.beginHandshake(peer);
-    }
+    if (!peer.hs && rekeyOnSend(this.timers, kp, now)) this.fsm.begin(peer);
   }
 
   private enqueue(peer: SessionPeer, slab: Uint8Array, off: number, len: number, vni: number, now: number): number {
-    this.beginHandshake(peer);
-    if (peer.queue.length >= this.timers.queueMax || len > MAX_PACKET) {
+    this.fsm.begin(peer);
+    if (!peer.queue.push(slab, off, len, vni, now, this.timers.queueMax)) {
       this.counters.txNoSession++;
       return CIPHER_NO_SESSION;
     }
-    const buf = new Uint8Array(DATA_HEADER_LEN + len + 16);
-    buf.set(slab.subarray(off, off + len), DATA_HEADER_LEN);
-    peer.queue.push({ buf, len, vni, at: now });
     this.counters.txQueued++;
     return CIPHER_QUEUED;
   }
@@ -648,13 +510,13 @@ export class SessionManager implements PacketCipher {
     for (let i = 0; i < n; i++) {
       const j = this.stagedCtl[i];
       const off = b.offs[j];
-      this.handleControl(b.slab.subarray(off, off + b.lens[j]), b.addrs.subarray(j * ADDR_LEN, (j + 1) * ADDR_LEN));
+      this.fsm.handle(b.slab.subarray(off, off + b.lens[j]), b.addrs.subarray(j * ADDR_LEN, (j + 1) * ADDR_LEN));
     }
   }
 
   private usableRecv(kp: Keypair, now: number): boolean {
     const p = kp.peer;
-    if (now - kp.created >= this.timers.rejectAfterTimeMs) return false;
+    if (expired(this.timers, kp, now)) return false;
     if (kp === p.previous && now > p.previousUntil) return false;
     return kp === p.current || kp === p.previous || kp === p.next;
   }
@@ -663,13 +525,11 @@ export class SessionManager implements PacketCipher {
     const p = kp.peer;
     if (kp === p.next) {
       // key confirmation: the initiator used the new keypair, so we may send on it too
-      this.rotateIn(p, kp, now);
+      this.keypairs.rotateIn(p, kp, now);
       p.next = null;
       if (p.queue.length > 0) this.stagedFlush.push(p); // sent after the batch (runStaged)
     }
-    if (kp === p.current && kp.isInitiator && !p.hs && now - kp.created >= this.timers.rejectAfterTimeMs - RECV_REKEY_SLACK_MS) {
-      this.beginHandshake(p);
-    }
+    if (kp === p.current && !p.hs && rekeyOnReceive(this.timers, kp, now)) this.fsm.begin(p);
   }
 
   private onUnknownIndex(addrs: Buffer, off: number, now: number): void {
@@ -677,274 +537,24 @@ export class SessionManager implements PacketCipher {
     if (!p || p.hs || now - p.lastUnknownIndexHs < this.timers.unknownIndexHandshakeMs) return;
     // The peer uses a session we do not have (we restarted, or it expired here): re-handshake.
     p.lastUnknownIndexHs = now;
-    this.beginHandshake(p);
+    this.fsm.begin(p);
   }
 
-  // ---- handshake state machine -----------------------------------------------------------------
+  // ---- handshakes (handshake-fsm.ts) -----------------------------------------------------------
 
   /** Handles one handshake or cookie message from `from` (18-byte record). Never throws. */
   handleControl(msg: Uint8Array, from: Uint8Array): void {
-    try {
-      switch (msg[0]) {
-        case MSG_INITIATION: this.onInitiation(msg, from); break;
-        case MSG_RESPONSE: this.onResponse(msg, from); break;
-        case MSG_COOKIE: this.onCookie(msg); break;
-        default: this.counters.hsInvalid++;
-      }
-    } catch (e) {
-      this.counters.hsInvalid++;
-      this.log.debug({ err: (e as Error).message }, 'handshake message rejected');
-    }
+    this.fsm.handle(msg, from);
   }
 
   /** Starts a handshake with `peer` unless one is in progress (idempotent). */
   beginHandshake(peer: SessionPeer): void {
-    if (peer.hs || !peer.record || !this.clock) return;
-    peer.hsStartedAt = this.clock.now();
-    peer.hsAttempt = 0;
-    this.sendInitiation(peer);
+    this.fsm.begin(peer);
   }
 
-  private sendInitiation(peer: SessionPeer): void {
-    const clock = this.clock!;
-    this.clearPending(peer);
-    const idx = this.newIndex();
-    const cookie = peer.cookie && clock.now() - peer.cookieAt < 120_000 - 10_000 ? peer.cookie : null;
-    const r = createInitiation(this.local, peer.publicKey, idx, this.nextTimestamp(), this.random(32), cookie);
-    if (!r) {
-      this.counters.hsInvalid++;
-      return;
-    }
-    peer.hs = r.state;
-    this.pending.set(idx, peer);
-    this.counters.hsInitiationSent++;
-    this.sendControl(r.msg, peer.record!);
-    const base = Math.min(this.timers.retryInitialMs * 2 ** peer.hsAttempt, this.timers.retryMaxMs);
-    const delay = base + this.jitter() * this.timers.retryJitterMs;
-    const st = r.state;
-    peer.hsTimer = clock.setTimer(delay, () => this.onRetry(peer, st));
-  }
-
-  private onRetry(peer: SessionPeer, st: InitiatorState): void {
-    if (peer.hs !== st) return;
-    const now = this.clock!.now();
-    if (now - peer.hsStartedAt >= this.timers.rekeyAttemptTimeMs) {
-      this.counters.handshakeTimeouts++;
-      this.clearPending(peer);
-      this.dropQueue(peer, Infinity);
-      return;
-    }
-    peer.hsAttempt++;
-    this.sendInitiation(peer);
-  }
-
-  private clearPending(peer: SessionPeer): void {
-    if (peer.hsTimer) peer.hsTimer.cancel();
-    peer.hsTimer = null;
-    if (peer.hs) {
-      this.pending.delete(peer.hs.localIndex);
-      peer.hs.ephPriv.fill(0);
-    }
-    peer.hs = null;
-  }
-
-  /**
-   * The cheap gate before any DH (mac1 checked by the caller): load, cookies, rate limit.
-   * Initiations (`initiation` true) need a valid mac2 under load and get a cookie reply otherwise.
-   * Responses are only considered when they name one of our pending initiations (a random 32-bit
-   * index an off-path sender cannot know), so they skip the load rule and only take a token.
-   */
-  private admit(msg: Uint8Array, from: Uint8Array, initiation: boolean): boolean {
-    const now = this.clock!.now();
-    if (now - this.loadWindowStart >= 1000) {
-      this.loadWindowStart = now;
-      this.loadCount = 0;
-    }
-    this.loadCount++;
-    const src = from.subarray(0, 16);
-    const srcKey = Buffer.from(src).toString('latin1');
-    const underLoad = initiation && (this.loadCount > this.timers.loadThreshold || !this.limiter!.peek(srcKey));
-    if (underLoad) {
-      if (!this.cookies!.checkMac2(msg, src)) {
-        if (this.cookieLimiter!.take(srcKey)) {
-          this.counters.hsCookieSent++;
-          this.sendControl(this.cookies!.createReply(msg, src), Buffer.from(from));
-        } else {
-          this.counters.hsRateLimited++;
-        }
-        return false;
-      }
-    }
-    if (!this.limiter!.take(srcKey)) {
-      this.counters.hsRateLimited++;
-      return false;
-    }
-    return true;
-  }
-
-  private onInitiation(msg: Uint8Array, from: Uint8Array): void {
-    if (!checkMac1(msg, this.myMac1Key)) {
-      this.counters.hsBadMac++;
-      return;
-    }
-    if (!this.admit(msg, from, true)) return;
-    this.counters.hsDh++;
-    const init = consumeInitiation(this.local, msg);
-    if (!init) {
-      this.counters.hsInvalid++;
-      return;
-    }
-    const peer = this.peersByKey.get(encodeKey(init.peerStatic));
-    if (!peer) {
-      this.counters.hsUnknownPeer++;
-      return;
-    }
-    if (peer.lastTimestamp && compareBytes(init.timestamp, peer.lastTimestamp) <= 0) {
-      this.counters.hsReplayedInitiation++;
-      return;
-    }
-    peer.lastTimestamp = init.timestamp;
-    this.counters.hsInitiationRecv++;
-    if (peer.hs) {
-      // Simultaneous initiation: the host with the lower static public key keeps its own
-      // initiation (and ignores the peer's); the other abandons its own and responds. Exactly
-      // one handshake completes.
-      if (compareBytes(this.local.publicKey, peer.publicKey) < 0) {
-        this.counters.hsTieBreakIgnored++;
-        return;
-      }
-      this.clearPending(peer);
-    }
-    if (!peer.record) {
-      // known key, unknown endpoint (no gossip record yet): answer the source's VXLAN address
-      peer.record = Buffer.from(from);
-      peer.addrKey = peerKeyOf(peer.record, 0);
-      this.peersByAddr.set(peer.addrKey, peer);
-    }
-    const idx = this.newIndex();
-    const r = createResponse(init, idx, this.random(32), this.psks[0], null);
-    if (!r) {
-      this.counters.hsInvalid++;
-      return;
-    }
-    const kp = this.newKeypair(peer, r.keys, idx, init.senderIndex, false);
-    if (!kp) return;
-    if (peer.next) this.destroyKeypair(peer.next);
-    peer.next = kp;
-    peer.lastHandshakeAt = this.clock!.now();
-    this.counters.hsResponseSent++;
-    this.sendControl(r.msg, peer.record);
-  }
-
-  private onResponse(msg: Uint8Array, from: Uint8Array): void {
-    if (!checkMac1(msg, this.myMac1Key)) {
-      this.counters.hsBadMac++;
-      return;
-    }
-    const peer = this.pending.get(readU32LE(msg, 8));
-    if (!peer || !peer.hs) {
-      this.counters.hsUnknownIndex++;
-      return;
-    }
-    if (!this.admit(msg, from, false)) return;
-    this.counters.hsDh++;
-    const st = peer.hs;
-    const r = consumeResponse(this.local, st, msg, this.psks);
-    if (!r) {
-      this.counters.hsInvalid++;
-      return;
-    }
-    this.counters.hsResponseRecv++;
-    if (peer.hsTimer) peer.hsTimer.cancel();
-    peer.hsTimer = null;
-    this.pending.delete(st.localIndex);
-    st.ephPriv.fill(0);
-    peer.hs = null;
-    const kp = this.newKeypair(peer, r.keys, st.localIndex, r.senderIndex, true);
-    if (!kp) return;
-    const now = this.clock!.now();
-    if (peer.next) {
-      this.destroyKeypair(peer.next);
-      peer.next = null;
-    }
-    this.rotateIn(peer, kp, now);
-    peer.lastHandshakeAt = now;
-    if (peer.queue.length === 0) this.sendKeepalive(peer, kp);
-    else this.flushQueue(peer);
-  }
-
-  private onCookie(msg: Uint8Array): void {
-    const peer = this.pending.get(readU32LE(msg, 4));
-    if (!peer || !peer.hs) {
-      this.counters.hsUnknownIndex++;
-      return;
-    }
-    const cookie = consumeCookieReply(msg, peer.publicKey, peer.hs.mac1);
-    if (!cookie) {
-      this.counters.hsInvalid++;
-      return;
-    }
-    this.counters.hsCookieRecv++;
-    peer.cookie = cookie;
-    peer.cookieAt = this.clock!.now();
-  }
-
-  /** kp becomes current; the old current becomes previous (receive-only, for `previousGraceMs`). */
-  private rotateIn(peer: SessionPeer, kp: Keypair, now: number): void {
-    if (peer.previous) this.destroyKeypair(peer.previous);
-    peer.previous = peer.current;
-    peer.previousUntil = now + this.timers.previousGraceMs;
-    peer.current = kp;
-    this.counters.sessionsEstablished++;
-  }
-
-  private newKeypair(peer: SessionPeer, keys: SessionKeys, localIndex: number, remoteIndex: number, isInitiator: boolean): Keypair | null {
-    if (this.freeSlots.length < 2) {
-      // evict: previous keypairs first
-      for (const p of this.peersByKey.values()) {
-        if (p.previous) { this.destroyKeypair(p.previous); p.previous = null; }
-        if (this.freeSlots.length >= 2) break;
-      }
-      if (this.freeSlots.length < 2) {
-        this.log.warn({ peer: peer.keyB64 }, 'no AEAD slots left for a new session');
-        return null;
-      }
-    }
-    const sendSlot = this.freeSlots.pop()!;
-    const recvSlot = this.freeSlots.pop()!;
-    this.table.setKey(sendSlot, keys.send);
-    this.table.setKey(recvSlot, keys.recv);
-    const kp: Keypair = {
-      peer, localIndex, remoteIndex, sendSlot, recvSlot, created: this.clock!.now(), isInitiator, sendCounter: 0,
-      replay: new ReplayWindow(this.timers.rejectAfterMessages),
-      sendKeyId: Buffer.from(sodium.crypto_generichash(8, keys.send, null)).toString('hex'),
-    };
-    keys.send.fill(0);
-    keys.recv.fill(0);
-    this.keypairs.set(localIndex, kp);
-    return kp;
-  }
-
-  private destroyKeypair(kp: Keypair): void {
-    if (this.keypairs.get(kp.localIndex) === kp) this.keypairs.delete(kp.localIndex);
-    this.table.clearKey(kp.sendSlot);
-    this.table.clearKey(kp.recvSlot);
-    this.freeSlots.push(kp.sendSlot, kp.recvSlot);
-  }
-
-  private newIndex(): number {
-    for (;;) {
-      const r = this.random(4);
-      const idx = (r[0] | (r[1] << 8) | (r[2] << 16) | (r[3] << 24)) >>> 0;
-      if (!this.keypairs.has(idx) && !this.pending.has(idx)) return idx;
-    }
-  }
-
-  /** Strictly increasing 12-byte timestamps (µs of the wall clock). */
-  private nextTimestamp(): Uint8Array {
-    const us = Math.max(this.lastTs + 1, Math.floor(this.wallClock() * 1000));
-    this.lastTs = us;
-    return encodeTimestamp(us);
+  /** Abandons our pending initiation with `peer` (queued packets stay queued). */
+  abandonHandshake(peer: SessionPeer): void {
+    this.fsm.clear(peer);
   }
 
   // ---- sending our own datagrams -----------------------------------------------------------------
@@ -983,9 +593,7 @@ export class SessionManager implements PacketCipher {
 
   private flushQueue(peer: SessionPeer): void {
     const now = this.clock!.now();
-    const q = peer.queue;
-    peer.queue = [];
-    for (const item of q) {
+    for (const item of peer.queue.takeAll()) {
       const kp = this.usableSend(peer, now);
       if (!kp || now - item.at > this.timers.queueTimeoutMs || !this.sealOne(item.buf, item.len, kp)) {
         this.counters.txNoSession++;
@@ -999,22 +607,18 @@ export class SessionManager implements PacketCipher {
     }
   }
 
+  private readonly onQueueDrop = (vni: number): void => {
+    this.counters.txNoSession++;
+    this.host?.countTxDrop(vni, 'no_session', 1);
+  };
+
   private dropQueue(peer: SessionPeer, olderThan: number): void {
-    const now = this.clock ? this.clock.now() : 0;
-    const keep: Queued[] = [];
-    for (const item of peer.queue) {
-      if (olderThan === Infinity || now - item.at > olderThan) {
-        this.counters.txNoSession++;
-        this.host?.countTxDrop(item.vni, 'no_session', 1);
-      } else keep.push(item);
-    }
-    peer.queue = keep;
+    peer.queue.expire(this.clock ? this.clock.now() : 0, olderThan, this.onQueueDrop);
   }
 
   private dropPeerState(p: SessionPeer): void {
-    this.clearPending(p);
-    for (const kp of [p.current, p.previous, p.next]) if (kp) this.destroyKeypair(kp);
-    p.current = p.previous = p.next = null;
+    this.fsm.clear(p);
+    this.keypairs.forget(p);
     this.dropQueue(p, Infinity);
   }
 
@@ -1023,21 +627,14 @@ export class SessionManager implements PacketCipher {
   /** Expires keypairs and queued packets; sweeps rate-limiter state. Runs every `tickMs`. */
   tick(): void {
     const now = this.clock!.now();
-    const reject = this.timers.rejectAfterTimeMs;
     for (const p of this.peersByKey.values()) {
-      if (p.current && now - p.current.created >= reject) { this.destroyKeypair(p.current); p.current = null; }
-      if (p.next && now - p.next.created >= reject) { this.destroyKeypair(p.next); p.next = null; }
-      if (p.previous && (now > p.previousUntil || now - p.previous.created >= reject)) {
-        this.destroyKeypair(p.previous);
-        p.previous = null;
-      }
+      this.keypairs.expire(p, now);
       if (p.queue.length) {
         this.dropQueue(p, this.timers.queueTimeoutMs);
-        if (p.queue.length && !p.hs) this.beginHandshake(p);
+        if (p.queue.length && !p.hs) this.fsm.begin(p);
       }
     }
-    this.limiter?.sweep();
-    this.cookieLimiter?.sweep();
+    this.fsm.sweep();
   }
 
   /** Test/status: the keypairs of a peer. */

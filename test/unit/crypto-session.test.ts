@@ -454,7 +454,7 @@ test('bad mac1 is dropped before any DH; a flood from one source is rate-limited
   const peerB = evil.sm.peer(Buffer.from(b.key.publicKey).toString('base64'))!;
   for (let i = 0; i < 200; i++) {
     evil.seal(b.endpoint, vx('x'));
-    (evil.sm as unknown as { clearPending(p: unknown): void }).clearPending(peerB);
+    evil.sm.abandonHandshake(peerB);
   }
   const flood = net.wire.splice(0);
   assert.equal(flood.length, 200);
