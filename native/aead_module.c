@@ -1,17 +1,9 @@
 /*
- * native/aead_module.c — standalone module wrapper around aead.c, used only when the AEAD code is
- * built on its own (bench/micro/aead.ts via scripts in that file, or `gcc` by hand) before or
- * without the main addon (compile it with native/aead.c and native/gso.c). The main addon
- * (native/addon.c) calls vxm_aead_init() itself and does not compile this file.
+ * Standalone module of the AEAD functions alone (bench/micro/aead.ts loads build/aead/vxmesh_aead.node
+ * when the main addon is not built): the same glue as the main addon (aead_glue.c over napi_util.c).
+ *   gcc -O2 -fPIC -shared -DNODE_GYP_MODULE_NAME=vxmesh_aead -I/usr/include/node native/aead.c \
+ *     native/aead_glue.c native/napi_util.c native/gso.c native/aead_module.c -o build/aead/vxmesh_aead.node
  */
-#include "aead.h"
+#include "napi_util.h"
 
-static napi_value vxm_aead_module_init(napi_env env, napi_value exports) {
-  if (vxm_aead_init(env, exports) != napi_ok) {
-    napi_throw_error(env, "ERR_VXMESH_AEAD", "vxm_aead_init failed");
-    return NULL;
-  }
-  return exports;
-}
-
-NAPI_MODULE(NODE_GYP_MODULE_NAME, vxm_aead_module_init)
+NAPI_MODULE_INIT() { return vx_aead_glue_init(env, exports) < 0 ? NULL : exports; }

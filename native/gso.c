@@ -118,8 +118,6 @@ static int parse_l4(const uint8_t *f, size_t len, uint8_t proto, vx_l4 *o) {
 
 int vx_parse_tcp(const uint8_t *f, size_t len, vx_l4 *o) { return parse_l4(f, len, 6, o); }
 
-int vx_udp_coalescing = 1;
-
 int vx_complete_csum(uint8_t *f, size_t len, uint16_t start, uint16_t off) {
   if ((size_t)start + off + 2 > len) return -1;
   /* The field already holds the pseudo-header sum: it is part of the sum, not zeroed. */
@@ -261,7 +259,7 @@ static void udp_plan(const uint8_t *const *frames, const uint32_t *lens, int n, 
   m->vnet.csum_offset = 6;
 }
 
-void vx_coalesce_plan(const uint8_t *const *frames, const uint32_t *lens, int n, int max_count, vx_merge *m,
+void vx_coalesce_plan(const uint8_t *const *frames, const uint32_t *lens, int n, int max_count, int udp, vx_merge *m,
                       uint32_t *plens) {
   memset(&m->vnet, 0, sizeof m->vnet);
   m->count = 1;
@@ -271,7 +269,7 @@ void vx_coalesce_plan(const uint8_t *const *frames, const uint32_t *lens, int n,
   const uint8_t *f0 = frames[0];
   vx_l4 p0;
   if (vx_parse_tcp(f0, lens[0], &p0) < 0) {
-    if (vx_udp_coalescing && parse_l4(f0, lens[0], 17, &p0) == 0) udp_plan(frames, lens, n, max_count, m, plens, &p0);
+    if (udp && parse_l4(f0, lens[0], 17, &p0) == 0) udp_plan(frames, lens, n, max_count, m, plens, &p0);
     return;
   }
   if (p0.plen == 0 || p0.hlen > sizeof m->hdr) return;

@@ -81,19 +81,16 @@ typedef struct vx_merge {
   uint32_t total;        /* length of the merged frame (hlen + sum of payloads) */
 } vx_merge;
 
-/* Whether vx_coalesce_plan also merges UDP datagram runs into UDP_L4 GSO frames (default 1). */
-extern int vx_udp_coalescing;
-
 /*
  * Plans how many of the n frames (frames[k], lens[k]) starting at 0 merge into one TCP GSO frame:
  * same Ethernet header, IP addresses and header fields, TCP ports/ack/window/options, contiguous
  * sequence numbers, flags ACK (PSH allowed on the last), every segment but the last exactly the
  * first one's size, each TCP checksum (and IPv4 header checksum) verified, merged IP length within
- * 65535 and at most max_count frames. With vx_udp_coalescing, a run of UDP datagrams of one flow
+ * 65535 and at most max_count frames. With `udp` non-zero, a run of UDP datagrams of one flow
  * (IPv4 IDs counting up, equal payload sizes but the last, valid non-zero checksums) merges into
  * one UDP_L4 GSO frame the same way. plens[k] receives each merged frame's payload length.
  */
-void vx_coalesce_plan(const uint8_t *const *frames, const uint32_t *lens, int n, int max_count, vx_merge *m,
+void vx_coalesce_plan(const uint8_t *const *frames, const uint32_t *lens, int n, int max_count, int udp, vx_merge *m,
                       uint32_t *plens);
 
 #endif

@@ -7,6 +7,7 @@
 #include "netdev.h"
 
 #include <errno.h>
+#include <linux/ethtool.h>
 #include <linux/sockios.h>
 #include <net/if.h>
 #include <string.h>
@@ -138,4 +139,130 @@ int vx_ifindex(const char *name, const char **syscall) {
     return -errno;
   }
   return (int)idx;
+}
+
+/* ---- ethtool (SIOCETHTOOL) ---- */
+
+static int ethtool_ioctl(const char *name, void *data, const char *call, const char **syscall) {
+  struct ifreq ifr;
+  memset(&ifr, 0, sizeof ifr);
+  ifr.ifr_data = data;
+  return ifreq_ioctl(name, SIOCETHTOOL, &ifr, call, syscall);
+}
+
+int vx_ethtool_value(const char *name, uint32_t cmd, uint32_t on, const char **syscall) {
+  int get;
+  switch (cmd) {
+    case ETHTOOL_GRXCSUM: case ETHTOOL_GTXCSUM: case ETHTOOL_GSG: case ETHTOOL_GTSO: case ETHTOOL_GGSO:
+    case ETHTOOL_GGRO:
+      get = 1;
+      break;
+    case ETHTOOL_SRXCSUM: case ETHTOOL_STXCSUM: case ETHTOOL_SSG: case ETHTOOL_STSO: case ETHTOOL_SGSO:
+    case ETHTOOL_SGRO:
+      get = 0;
+      break;
+    default:
+      *syscall = "ioctl(SIOCETHTOOL)";
+      return -EINVAL;
+  }
+  struct ethtool_value v = {.cmd = cmd, .data = get ? 0 : (on ? 1 : 0)};
+  int rc = ethtool_ioctl(name, &v, "ioctl(SIOCETHTOOL)", syscall);
+  if (rc < 0) return rc;
+  return get ? (v.data != 0) : 0;
+}
+
+/* Number of ETH_SS_FEATURES strings of the device, or -errno. */
+static int features_count(const char *name, const char **syscall) {
+  struct {
+    struct ethtool_sset_info hdr;
+    uint32_t len;
+  } info;
+  memset(&info, 0, sizeof info);
+  info.hdr.cmd = ETHTOOL_GSSET_INFO;
+  info.hdr.sset_mask = 1ULL << ETH_SS_FEATURES;
+  int rc = ethtool_ioctl(name, &info, "ioctl(SIOCETHTOOL, ETHTOOL_GSSET_INFO)", syscall);
+  if (rc < 0) return rc;
+  if (!(info.hdr.sset_mask & (1ULL << ETH_SS_FEATURES))) {
+    *syscall = "ioctl(SIOCETHTOOL, ETHTOOL_GSSET_INFO)";
+    return -EOPNOTSUPP;
+  }
+  if (info.len > VX_FEATURES_MAX) {
+    *syscall = "ioctl(SIOCETHTOOL, ETHTOOL_GSSET_INFO)";
+    return -E2BIG;
+  }
+  return (int)info.len;
+}
+
+#define FEATURE_BLOCKS ((VX_FEATURES_MAX + 31) / 32)
+
+int vx_features_get(const char *name, vx_feature *out, int cap, const char **syscall) {
+  int n = features_count(name, syscall);
+  if (n < 0) return n;
+  /* Static sizes (VX_FEATURES_MAX): no allocation, and a count that changed in between is harmless. */
+  struct {
+    struct ethtool_gstrings hdr;
+    uint8_t data[VX_FEATURES_MAX * ETH_GSTRING_LEN];
+  } strs;
+  memset(&strs, 0, sizeof strs);
+  strs.hdr.cmd = ETHTOOL_GSTRINGS;
+  strs.hdr.string_set = ETH_SS_FEATURES;
+  strs.hdr.len = (uint32_t)n;
+  int rc = ethtool_ioctl(name, &strs, "ioctl(SIOCETHTOOL, ETHTOOL_GSTRINGS)", syscall);
+  if (rc < 0) return rc;
+  struct {
+    struct ethtool_gfeatures hdr;
+    struct ethtool_get_features_block blocks[FEATURE_BLOCKS];
+  } feat;
+  memset(&feat, 0, sizeof feat);
+  feat.hdr.cmd = ETHTOOL_GFEATURES;
+  feat.hdr.size = (uint32_t)((n + 31) / 32);
+  rc = ethtool_ioctl(name, &feat, "ioctl(SIOCETHTOOL, ETHTOOL_GFEATURES)", syscall);
+  if (rc < 0) return rc;
+  int m = n < (int)strs.hdr.len ? n : (int)strs.hdr.len;
+  for (int i = 0; i < m && i < cap; i++) {
+    memcpy(out[i].name, strs.data + (size_t)i * ETH_GSTRING_LEN, ETH_GSTRING_LEN);
+    out[i].name[VX_FEATURE_NAME_LEN - 1] = 0;
+    const struct ethtool_get_features_block *b = &feat.blocks[i / 32];
+    uint32_t bit = 1u << (i % 32);
+    out[i].active = (b->active & bit) != 0;
+    out[i].requested = (b->requested & bit) != 0;
+    out[i].changeable = (b->available & bit) != 0 && !(b->never_changed & bit);
+  }
+  return m;
+}
+
+int vx_feature_set(const char *name, int index, int on, const char **syscall) {
+  int n = features_count(name, syscall);
+  if (n < 0) return n;
+  if (index < 0 || index >= n) {
+    *syscall = "ioctl(SIOCETHTOOL, ETHTOOL_SFEATURES)";
+    return -EINVAL;
+  }
+  struct {
+    struct ethtool_sfeatures hdr;
+    struct ethtool_set_features_block blocks[FEATURE_BLOCKS];
+  } req;
+  memset(&req, 0, sizeof req);
+  req.hdr.cmd = ETHTOOL_SFEATURES;
+  req.hdr.size = (uint32_t)((n + 31) / 32);
+  uint32_t bit = 1u << (index % 32);
+  req.blocks[index / 32].valid = bit;
+  req.blocks[index / 32].requested = on ? bit : 0;
+  struct ifreq ifr;
+  memset(&ifr, 0, sizeof ifr);
+  ifr.ifr_data = (void *)&req;
+  /* SFEATURES returns its ETHTOOL_F_* flags as the ioctl's (non-negative) result. */
+  int rc = check_name(name, syscall, "ioctl(SIOCETHTOOL, ETHTOOL_SFEATURES)");
+  if (rc < 0) return rc;
+  int fd = ctl_socket(syscall);
+  if (fd < 0) return fd;
+  strncpy(ifr.ifr_name, name, IFNAMSIZ - 1);
+  rc = ioctl(fd, SIOCETHTOOL, &ifr);
+  int e = errno;
+  close(fd);
+  if (rc < 0) {
+    *syscall = "ioctl(SIOCETHTOOL, ETHTOOL_SFEATURES)";
+    return -e;
+  }
+  return rc;
 }

@@ -1,5 +1,6 @@
 /*
- * Network-device ioctls (no Node headers): bridges, ports, MTU, up/down, MAC, ifindex.
+ * Network-device ioctls (no Node headers): bridges, ports, MTU, up/down, MAC, ifindex, and the
+ * ethtool offload settings (SIOCETHTOOL; what `ethtool -k/-K` does, without the binary).
  * Every function returns >= 0 on success or -errno and names the failing syscall in `*syscall`.
  */
 #ifndef VX_NETDEV_H
@@ -21,5 +22,34 @@ int vx_set_up(const char *name, int up, const char **syscall);
 int vx_get_mac(const char *name, uint8_t *mac, const char **syscall);
 /* Returns the ifindex (> 0) or -errno (ENODEV when absent). */
 int vx_ifindex(const char *name, const char **syscall);
+
+/*
+ * ethtool, legacy one-group commands (struct ethtool_value): `cmd` is one of ETHTOOL_G{RXCSUM,
+ * TXCSUM,SG,TSO,GSO,GRO} (returns 0/1) or ETHTOOL_S* (sets `on`; returns 0). The kernel maps each
+ * group to its features (e.g. STXCSUM = every tx checksum feature, STSO = every TSO feature), as
+ * `ethtool -K dev tx off` does. Returns -errno (EOPNOTSUPP: the device cannot change it).
+ */
+int vx_ethtool_value(const char *name, uint32_t cmd, uint32_t on, const char **syscall);
+
+#define VX_FEATURE_NAME_LEN 32 /* ETH_GSTRING_LEN */
+#define VX_FEATURES_MAX 256    /* the kernel has < 100 netdev features */
+
+/* One device feature (ETH_SS_FEATURES string set; `ethtool -k` lines). */
+typedef struct vx_feature {
+  char name[VX_FEATURE_NAME_LEN]; /* e.g. "tx-checksum-ip-generic", "rx-gro" (NUL-terminated) */
+  uint8_t active;                 /* currently on */
+  uint8_t requested;              /* wanted by the user (may differ from active while dependencies forbid it) */
+  uint8_t changeable;             /* available: not [fixed] */
+} vx_feature;
+
+/* Fills out[0..min(n, cap)) with the device's features; returns n (their number) or -errno. */
+int vx_features_get(const char *name, vx_feature *out, int cap, const char **syscall);
+
+/*
+ * Sets feature `index` (a position from vx_features_get) on or off (ETHTOOL_SFEATURES). Returns
+ * the kernel's ETHTOOL_F_* flags (0: done; 1 UNSUPPORTED: not changeable; 2 WISH: recorded but
+ * not in effect, e.g. a dependency is off) or -errno.
+ */
+int vx_feature_set(const char *name, int index, int on, const char **syscall);
 
 #endif

@@ -116,9 +116,10 @@ int vx_reader_next(vx_reader *r, uint32_t *k, uint32_t *n) {
     *n = r->count[*k];
     return 1;
   }
-  int e = atomic_exchange_explicit(&r->err, 0, memory_order_acq_rel);
-  return e != 0 ? -e : 0;
+  return 0;
 }
+
+int vx_reader_error(vx_reader *r) { return atomic_load_explicit(&r->err, memory_order_acquire); }
 
 void vx_reader_release(vx_reader *r) {
   uint32_t t = atomic_load_explicit(&r->tail, memory_order_relaxed);

@@ -6,7 +6,9 @@
  * slab `k % nslabs` belongs to the thread while it is not published, to JS from publication to
  * release. The thread blocks in poll() when the TAP is empty or every slab is published, and is
  * woken by an eventfd (release, stop). After every publication it calls `notify` (uv_async_send,
- * which coalesces), so JS wakes at most once per drained ring.
+ * which coalesces), so JS wakes at most once per drained ring. A read error other than
+ * EAGAIN/EINTR (the device was deleted: EBADFD, EIO…) ends the thread: it stores the errno
+ * (vx_reader_error) and calls `notify` once more, so the owner learns of it without polling.
  */
 #ifndef VX_READER_H
 #define VX_READER_H
@@ -40,8 +42,10 @@ typedef struct vx_reader {
 int vx_reader_start(vx_reader *r, const char **syscall);
 /* Stops and joins the thread; the slabs are the caller's again. Idempotent. */
 void vx_reader_stop(vx_reader *r);
-/* Next published batch: 1 with k and n set, 0 when none, -errno once if the thread stopped on an error. */
+/* Next published batch: 1 with k and n set, 0 when none. */
 int vx_reader_next(vx_reader *r, uint32_t *k, uint32_t *n);
+/* The errno the thread stopped on (read/readv error, EIO for POLLERR/POLLNVAL), 0 while it runs. */
+int vx_reader_error(vx_reader *r);
 /* Releases the oldest published batch (its slab goes back to the thread). */
 void vx_reader_release(vx_reader *r);
 

@@ -4,6 +4,7 @@
  */
 #define _GNU_SOURCE
 #include "tap.h"
+#include "udp.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -84,27 +85,28 @@ int vx_tap_read_batch(int fd, uint8_t *slab, uint32_t slot_size, uint32_t headro
 }
 
 uint32_t vx_tap_write_batch(int fd, const uint8_t *slab, const uint32_t *offs, const uint32_t *lens,
-                            uint32_t count, uint64_t *skipped, uint64_t *last_errno) {
+                            uint32_t count, int32_t *status, uint64_t *stats) {
   uint32_t j = 0;
   while (j < count) {
     ssize_t r = write(fd, slab + offs[j], lens[j]);
+    int e = 0;
     if (r < 0) {
       if (errno == EINTR) continue;
-      if (errno == EAGAIN) break;
-      (*skipped)++;
-      *last_errno = (uint64_t)errno;
+      if (errno == EAGAIN) {
+        stats[VX_STAT_TX_EAGAIN]++;
+        break;
+      }
+      e = errno;
+      stats[VX_STAT_TX_SKIPPED]++;
+      stats[VX_STAT_TX_LAST_ERRNO] = (uint64_t)e;
     }
+    if (status != NULL) status[j] = e;
     j++;
   }
   return j;
 }
 
 /* ---- phase 2: IFF_VNET_HDR fast path ---- */
-
-/* Indices shared with udp.h (skipped descriptors, last errno, EAGAIN stops). */
-#define ST_TX_SKIPPED 0
-#define ST_TX_LAST_ERRNO 2
-#define ST_TX_EAGAIN 4
 
 int vx_tap_read_vnet(int fd, uint8_t *slab, uint32_t slot_size, uint32_t headroom, uint32_t slots, uint32_t *lens,
                      uint16_t *gso, uint64_t *stats) {
@@ -128,7 +130,7 @@ int vx_tap_read_vnet(int fd, uint8_t *slab, uint32_t slot_size, uint32_t headroo
     if (len > cap) len = cap;
     if (len == cap) {
       /* Filled the slot: possibly cut. Useless as a super-frame; a plain frame is delivered as is. */
-      stats[3 /* VX_STAT_RX_TRUNCATED */]++;
+      stats[VX_STAT_RX_TRUNCATED]++;
       if (h.gso_type != VX_GSO_NONE) continue;
       h.flags &= (uint8_t)~VX_VNET_F_NEEDS_CSUM;
     }
@@ -155,13 +157,13 @@ int vx_tap_read_vnet(int fd, uint8_t *slab, uint32_t slot_size, uint32_t headroo
 static const vx_vnet_hdr zero_vnet;
 
 int vx_tap_vnet_iov(const uint8_t *slab, const uint32_t *offs, const uint32_t *lens, uint32_t count, int max_merge,
-                    vx_merge *m, uint32_t *plens, struct iovec *iov) {
+                    int udp, vx_merge *m, uint32_t *plens, struct iovec *iov) {
   const uint8_t *frames[64];
   int n = count < 64 ? (int)count : 64;
   if (max_merge > n) max_merge = n;
   for (int k = 0; k < n && k < max_merge; k++) frames[k] = slab + offs[k];
   if (max_merge >= 2)
-    vx_coalesce_plan(frames, lens, n, max_merge, m, plens);
+    vx_coalesce_plan(frames, lens, n, max_merge, udp, m, plens);
   else {
     memset(&m->vnet, 0, sizeof m->vnet);
     m->count = 1;
@@ -185,31 +187,36 @@ int vx_tap_vnet_iov(const uint8_t *slab, const uint32_t *offs, const uint32_t *l
 }
 
 uint32_t vx_tap_write_vnet(int fd, const uint8_t *slab, const uint32_t *offs, const uint32_t *lens, uint32_t count,
-                           int max_merge, uint64_t *stats) {
+                           int max_merge, int *udp_coalescing, int32_t *status, uint64_t *stats) {
   uint32_t j = 0;
   vx_merge m;
   uint32_t plens[64];
   struct iovec iov[2 + 64];
   while (j < count) {
-    int niov = vx_tap_vnet_iov(slab, offs + j, lens + j, count - j, max_merge, &m, plens, iov);
+    int niov = vx_tap_vnet_iov(slab, offs + j, lens + j, count - j, max_merge, *udp_coalescing, &m, plens, iov);
     ssize_t r = writev(fd, iov, niov);
+    int e = 0;
     if (r < 0) {
       if (errno == EINTR) continue;
       if (errno == EAGAIN) {
-        stats[ST_TX_EAGAIN]++;
+        stats[VX_STAT_TX_EAGAIN]++;
         break;
       }
-      if (errno == EINVAL && m.count > 1 && m.vnet.gso_type == VX_GSO_UDP_L4 && vx_udp_coalescing) {
-        /* A kernel without UDP_L4 GSO on tun writes (before Linux 6.2): stop merging UDP, resend. */
-        vx_udp_coalescing = 0;
+      if (errno == EINVAL && m.count > 1 && m.vnet.gso_type == VX_GSO_UDP_L4 && *udp_coalescing) {
+        /* A kernel without UDP_L4 GSO on tun writes (before Linux 6.2): stop merging UDP on this
+           device, resend the same descriptors unmerged. */
+        *udp_coalescing = 0;
         continue;
       }
-      stats[ST_TX_SKIPPED] += (uint64_t)m.count;
-      stats[ST_TX_LAST_ERRNO] = (uint64_t)errno;
+      e = errno;
+      stats[VX_STAT_TX_SKIPPED] += (uint64_t)m.count;
+      stats[VX_STAT_TX_LAST_ERRNO] = (uint64_t)e;
     } else if (m.count > 1) {
       stats[VX_STAT_GSO_WRITES]++;
       stats[VX_STAT_COALESCED] += (uint64_t)(m.count - 1);
     }
+    if (status != NULL)
+      for (int k = 0; k < m.count; k++) status[j + (uint32_t)k] = e;
     j += (uint32_t)m.count;
   }
   return j;

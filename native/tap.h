@@ -49,11 +49,13 @@ int vx_tap_read_batch(int fd, uint8_t *slab, uint32_t slot_size, uint32_t headro
 
 /*
  * Writes descriptors [0, count): descriptor j is lens[j] bytes at slab + offs[j] (bounds checked
- * by the caller). A per-frame error other than EAGAIN skips that frame (*skipped++, *last_errno set);
- * EAGAIN stops. Returns the number of descriptors consumed (written or skipped).
+ * by the caller). A per-frame error other than EAGAIN skips that frame (stats VX_STAT_TX_SKIPPED,
+ * VX_STAT_TX_LAST_ERRNO); EAGAIN stops the batch (VX_STAT_TX_EAGAIN). Returns the number of
+ * descriptors consumed; when `status` is not NULL, status[j] for each consumed j is 0 (written) or
+ * the positive errno that skipped it. Descriptors [returned, count) were not attempted.
  */
 uint32_t vx_tap_write_batch(int fd, const uint8_t *slab, const uint32_t *offs, const uint32_t *lens,
-                            uint32_t count, uint64_t *skipped, uint64_t *last_errno);
+                            uint32_t count, int32_t *status, uint64_t *stats);
 
 #endif
 
@@ -78,16 +80,19 @@ int vx_tap_read_vnet(int fd, uint8_t *slab, uint32_t slot_size, uint32_t headroo
 /*
  * Builds the iovec of the next output frame from descriptors [0, count): the virtio header, then
  * either one whole frame (zero header) or a coalesced run (rewritten headers in m->hdr, then each
- * frame's payload). `max_merge` bounds the run (1 disables coalescing). Returns the iov count;
- * m->count descriptors are used.
+ * frame's payload). `max_merge` bounds the run (1 disables coalescing); `udp` also merges UDP
+ * datagram runs (UDP_L4). Returns the iov count; m->count descriptors are used.
  */
 int vx_tap_vnet_iov(const uint8_t *slab, const uint32_t *offs, const uint32_t *lens, uint32_t count, int max_merge,
-                    vx_merge *m, uint32_t *plens, struct iovec *iov);
+                    int udp, vx_merge *m, uint32_t *plens, struct iovec *iov);
 
 /*
  * Writes descriptors [0, count) (plain Ethernet frames) to a VX_TAP_F_VNET_HDR device, coalescing
- * runs of consecutive TCP segments of one flow into GSO frames (max_merge frames at most; 1 = never).
- * Per-frame errors skip the frame (or run) and are counted; EAGAIN stops. Returns descriptors consumed.
+ * runs of consecutive TCP segments of one flow into GSO frames (max_merge frames at most; 1 = never)
+ * and, while *udp_coalescing (the device's own flag: cleared when its kernel refuses UDP_L4 GSO),
+ * UDP datagram runs. Per-frame errors skip the frame (or the whole merged run) and are counted;
+ * EAGAIN stops. Returns descriptors consumed; status as vx_tap_write_batch (a refused run gives
+ * each of its descriptors the errno).
  */
 uint32_t vx_tap_write_vnet(int fd, const uint8_t *slab, const uint32_t *offs, const uint32_t *lens, uint32_t count,
-                           int max_merge, uint64_t *stats);
+                           int max_merge, int *udp_coalescing, int32_t *status, uint64_t *stats);

@@ -263,9 +263,22 @@ int vx_udp_recv_batch(vx_udp *u, uint8_t *slab, uint32_t slot_size, uint32_t hea
  * wire), and the whole run crosses the stack, the veth and a UDP_GRO receiver as one skb. A run the
  * kernel refuses as a whole is resent one datagram per descriptor (per-descriptor error semantics).
  */
+#define SET_STATUS(st, j, v) \
+  do {                         \
+    if ((st) != NULL) (st)[j] = (v); \
+  } while (0)
+
+/* A skipped descriptor: counted, and its errno in status. */
+static void skip_desc(uint64_t *stats, int32_t *status, uint32_t j, int e) {
+  stats[VX_STAT_TX_SKIPPED]++;
+  if (e == EMSGSIZE) stats[VX_STAT_TX_EMSGSIZE]++;
+  stats[VX_STAT_TX_LAST_ERRNO] = (uint64_t)e;
+  SET_STATUS(status, j, e);
+}
+
 static uint32_t send_plain(vx_udp *u, const uint8_t *slab, const uint32_t *offs, const uint32_t *lens,
-                           const uint8_t *addrs, const uint8_t *src_idx, uint32_t count, uint64_t *stats,
-                           int batching) {
+                           const uint8_t *addrs, const uint8_t *src_idx, uint32_t count, int32_t *status,
+                           uint64_t *stats, int batching) {
   struct mmsghdr msgs[VX_CHUNK];
   struct iovec iov[VX_IOV_MAX];
   struct sockaddr_storage names[VX_CHUNK];
@@ -279,8 +292,7 @@ static uint32_t send_plain(vx_udp *u, const uint8_t *slab, const uint32_t *offs,
     /* One run: consecutive descriptors with the same source socket, at most VX_CHUNK messages. */
     uint8_t si = src_idx[j];
     if (si >= u->nsrc) {
-      stats[VX_STAT_TX_SKIPPED]++;
-      stats[VX_STAT_TX_LAST_ERRNO] = EINVAL;
+      skip_desc(stats, status, j, EINVAL);
       j++;
       continue;
     }
@@ -326,8 +338,7 @@ static uint32_t send_plain(vx_udp *u, const uint8_t *slab, const uint32_t *offs,
       used += g;
     }
     if (m == 0) {
-      stats[VX_STAT_TX_SKIPPED]++;
-      stats[VX_STAT_TX_LAST_ERRNO] = EAFNOSUPPORT;
+      skip_desc(stats, status, j, EAFNOSUPPORT);
       j++;
       continue;
     }
@@ -335,8 +346,11 @@ static uint32_t send_plain(vx_udp *u, const uint8_t *slab, const uint32_t *offs,
     while (sent < m) {
       int r = sendmmsg(u->src[si], msgs + sent, m - sent, MSG_DONTWAIT);
       if (r > 0) {
-        for (uint32_t k = sent; k < sent + (uint32_t)r; k++)
+        for (uint32_t k = sent; k < sent + (uint32_t)r; k++) {
           if (ndesc[k] > 1) stats[VX_STAT_GSO_SENDS]++;
+          if (status != NULL)
+            for (uint32_t d = 0; d < ndesc[k]; d++) status[first[k] + d] = 0;
+        }
         sent += (uint32_t)r;
         continue;
       }
@@ -350,16 +364,14 @@ static uint32_t send_plain(vx_udp *u, const uint8_t *slab, const uint32_t *offs,
         /* The kernel refused the run as a whole: one datagram per descriptor decides each one. */
         uint32_t f = first[sent];
         uint32_t done = send_plain(u, slab, offs + f, lens + f, addrs + (size_t)f * VX_ADDR_LEN, src_idx + f,
-                                   ndesc[sent], stats, 0);
+                                   ndesc[sent], status != NULL ? status + f : NULL, stats, 0);
         if (done < ndesc[sent]) return f + done; /* EAGAIN */
         if (e == ENOPROTOOPT || e == EOPNOTSUPP) u->gso = 0;
         sent++;
         continue;
       }
       /* The descriptor of this message failed: skip it and go on. */
-      stats[VX_STAT_TX_SKIPPED]++;
-      if (e == EMSGSIZE) stats[VX_STAT_TX_EMSGSIZE]++;
-      stats[VX_STAT_TX_LAST_ERRNO] = (uint64_t)e;
+      skip_desc(stats, status, first[sent], e);
       sent++;
     }
     j = end;
@@ -368,15 +380,16 @@ static uint32_t send_plain(vx_udp *u, const uint8_t *slab, const uint32_t *offs,
 }
 
 uint32_t vx_udp_send_batch(vx_udp *u, const uint8_t *slab, const uint32_t *offs, const uint32_t *lens,
-                           const uint8_t *addrs, const uint8_t *src_idx, uint32_t count, uint64_t *stats) {
-  return send_plain(u, slab, offs, lens, addrs, src_idx, count, stats, u->gso);
+                           const uint8_t *addrs, const uint8_t *src_idx, uint32_t count, int32_t *status,
+                           uint64_t *stats) {
+  return send_plain(u, slab, offs, lens, addrs, src_idx, count, status, stats, u->gso);
 }
 
 /* ---- phase 2: TSO super-frames → UDP GSO (UDP_SEGMENT) or sendmmsg ---- */
 
-/* 1 sent, 0 skipped (error counted), -1 EAGAIN. */
+/* 1 sent, 0 skipped (*err = its errno), -1 EAGAIN. */
 static int send_segments(vx_udp *u, int fd, struct sockaddr_storage *dst, socklen_t dl, uint8_t *buf, uint32_t stride,
-                         const uint32_t *seg_lens, int n, uint64_t *stats) {
+                         const uint32_t *seg_lens, int n, uint64_t *stats, int *err) {
   int i = 0;
   int use_gso = u->gso;
   while (i < n) {
@@ -427,9 +440,7 @@ static int send_segments(vx_udp *u, int fd, struct sockaddr_storage *dst, sockle
         stats[VX_STAT_GSO_FALLBACK]++;
         continue;
       }
-      stats[VX_STAT_TX_SKIPPED]++;
-      if (errno == EMSGSIZE) stats[VX_STAT_TX_EMSGSIZE]++;
-      stats[VX_STAT_TX_LAST_ERRNO] = (uint64_t)errno;
+      *err = errno;
       return 0;
     }
     /* Fallback: one datagram per segment. */
@@ -452,10 +463,7 @@ static int send_segments(vx_udp *u, int fd, struct sockaddr_storage *dst, sockle
     }
     if (r < 0 && errno == EINTR) continue;
     if (r < 0 && errno == EAGAIN) return -1;
-    int e = r < 0 ? errno : EIO;
-    stats[VX_STAT_TX_SKIPPED]++;
-    if (e == EMSGSIZE) stats[VX_STAT_TX_EMSGSIZE]++;
-    stats[VX_STAT_TX_LAST_ERRNO] = (uint64_t)e;
+    *err = r < 0 ? errno : EIO;
     return 0;
   }
   return 1;
@@ -463,7 +471,7 @@ static int send_segments(vx_udp *u, int fd, struct sockaddr_storage *dst, sockle
 
 uint32_t vx_udp_send_gso(vx_udp *u, const uint8_t *slab, const uint32_t *offs, const uint32_t *lens,
                          const uint8_t *addrs, const uint8_t *src_idx, const uint16_t *gso, uint32_t prefix_len,
-                         uint32_t count, uint64_t *stats, uint8_t *scratch) {
+                         uint32_t count, int32_t *status, uint64_t *stats, uint8_t *scratch) {
   uint32_t j = 0;
   uint32_t seg_lens[VX_GSO_MAX_SEGS];
   while (j < count) {
@@ -472,7 +480,7 @@ uint32_t vx_udp_send_gso(vx_udp *u, const uint8_t *slab, const uint32_t *offs, c
       uint32_t end = j;
       while (end < count && gso[2 * end] == 0) end++;
       uint32_t done = vx_udp_send_batch(u, slab, offs + j, lens + j, addrs + (size_t)j * VX_ADDR_LEN, src_idx + j,
-                                        end - j, stats);
+                                        end - j, status != NULL ? status + j : NULL, stats);
       j += done;
       if (j < end) return j; /* EAGAIN */
       continue;
@@ -481,8 +489,7 @@ uint32_t vx_udp_send_gso(vx_udp *u, const uint8_t *slab, const uint32_t *offs, c
     struct sockaddr_storage dst;
     socklen_t dl = si < u->nsrc ? from_record(u->family, addrs + (size_t)j * VX_ADDR_LEN, &dst) : 0;
     if (dl == 0 || lens[j] < prefix_len) {
-      stats[VX_STAT_TX_SKIPPED]++;
-      stats[VX_STAT_TX_LAST_ERRNO] = si < u->nsrc ? EAFNOSUPPORT : EINVAL;
+      skip_desc(stats, status, j, si < u->nsrc && lens[j] >= prefix_len ? EAFNOSUPPORT : EINVAL);
       j++;
       continue;
     }
@@ -491,13 +498,17 @@ uint32_t vx_udp_send_gso(vx_udp *u, const uint8_t *slab, const uint32_t *offs, c
                            slab + offs[j], prefix_len, scratch, VX_GSO_SCRATCH, seg_lens, VX_GSO_MAX_SEGS, &stride);
     if (n <= 0) {
       stats[VX_STAT_BAD_TSO]++;
+      SET_STATUS(status, j, EINVAL);
       j++;
       continue;
     }
     stats[VX_STAT_SEGMENTS] += (uint64_t)n;
     if (!u->gso) stats[VX_STAT_GSO_FALLBACK]++;
-    int r = send_segments(u, u->src[si], &dst, dl, scratch, stride, seg_lens, n, stats);
-    j++; /* a super-frame cut short by EAGAIN is consumed: TCP retransmits what was lost */
+    int e = 0;
+    int r = send_segments(u, u->src[si], &dst, dl, scratch, stride, seg_lens, n, stats, &e);
+    if (r == 0) skip_desc(stats, status, j, e);
+    else SET_STATUS(status, j, r < 0 ? EAGAIN : 0);
+    j++; /* a super-frame cut short by EAGAIN is consumed (status EAGAIN): TCP retransmits what was lost */
     if (r < 0) {
       stats[VX_STAT_TX_EAGAIN]++;
       return j;

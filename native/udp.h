@@ -82,29 +82,36 @@ int vx_udp_recv_batch(vx_udp *u, uint8_t *slab, uint32_t slot_size, uint32_t hea
  * sendmmsg of descriptors [0, count): lens[j] bytes at slab + offs[j] to the record addrs + j*18,
  * from source socket src_idx[j] (a run of equal src_idx values is one sendmmsg call). A
  * per-descriptor error other than EAGAIN skips it (counted in stats); EAGAIN stops the batch.
- * Returns the number of descriptors consumed (sent or skipped).
+ * Returns the number of descriptors consumed (sent or skipped). When `status` is not NULL,
+ * status[j] for each consumed j is 0 (sent) or the positive errno that skipped it (EMSGSIZE,
+ * ENETUNREACH, EHOSTUNREACH, EINVAL for a bad source index, EAFNOSUPPORT for an address of the
+ * other family, ...). Descriptors [returned, count) were not attempted (EAGAIN).
  */
 uint32_t vx_udp_send_batch(vx_udp *u, const uint8_t *slab, const uint32_t *offs, const uint32_t *lens,
-                           const uint8_t *addrs, const uint8_t *src_idx, uint32_t count, uint64_t *stats);
+                           const uint8_t *addrs, const uint8_t *src_idx, uint32_t count, int32_t *status,
+                           uint64_t *stats);
 
 
 /* Scratch memory for segmentation, owned by the caller (per handle). */
 #define VX_GSO_SCRATCH (512 * 1024)
 #define VX_GSO_MAX_SEGS 256
 
-/*
- * Like vx_udp_send_batch, but descriptor j may be a TSO super-frame: gso[2j] = gso_type
- * (0 = plain datagram), gso[2j+1] = MSS. Its first prefix_len bytes (the VXLAN header) are copied in
- * front of every segment; segments are sent with UDP_SEGMENT when u->gso, else one datagram each
- * (sendmmsg). A super-frame that cannot be segmented is skipped (stats[VX_STAT_BAD_TSO]).
- */
 /* Enables/disables UDP_GRO on the main socket; 0 or -errno. */
 int vx_udp_set_gro(vx_udp *u, int on, const char **syscall);
 /* Datagrams of a GRO buffer not yet handed out (the caller must call recv again without waiting). */
 int vx_udp_gro_pending(const vx_udp *u);
 
+/*
+ * Like vx_udp_send_batch, but descriptor j may be a TSO super-frame: gso[2j] = gso_type
+ * (0 = plain datagram), gso[2j+1] = MSS. Its first prefix_len bytes (the VXLAN header) are copied in
+ * front of every segment; segments are sent with UDP_SEGMENT when u->gso, else one datagram each
+ * (sendmmsg). A super-frame that cannot be segmented is skipped (stats[VX_STAT_BAD_TSO], status
+ * EINVAL); one whose segments were refused gets the errno; one cut short by EAGAIN after some of
+ * its segments went out is consumed with status EAGAIN (and ends the batch). `scratch` is the
+ * caller's VX_GSO_SCRATCH bytes.
+ */
 uint32_t vx_udp_send_gso(vx_udp *u, const uint8_t *slab, const uint32_t *offs, const uint32_t *lens,
                          const uint8_t *addrs, const uint8_t *src_idx, const uint16_t *gso, uint32_t prefix_len,
-                         uint32_t count, uint64_t *stats, uint8_t *scratch);
+                         uint32_t count, int32_t *status, uint64_t *stats, uint8_t *scratch);
 
 #endif

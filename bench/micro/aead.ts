@@ -9,7 +9,8 @@
  * (native/aead.c), one call per packet and one call per batch, seal and open.
  * The addon is the main one (build/Release/vxmesh.node, native/aead.c is in binding.gyp), or a
  * standalone build of the AEAD code alone: gcc -O2 -fPIC -shared -DNODE_GYP_MODULE_NAME=vxmesh_aead \
- *   -I/usr/include/node native/aead.c native/aead_module.c native/gso.c -o build/aead/vxmesh_aead.node
+ *   -I/usr/include/node native/aead.c native/aead_glue.c native/napi_util.c native/gso.c native/aead_module.c \
+ *   -o build/aead/vxmesh_aead.node
  * Every loop is bounded in time (--ms per case). Results feed docs/wire-format.md §AEAD.
  */
 

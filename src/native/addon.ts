@@ -9,6 +9,20 @@
  * project's `SystemError` with a stable vxmesh code. Argument errors (wrong types, a descriptor
  * outside the slab) are TypeError/RangeError with Node-style codes (ERR_INVALID_ARG_TYPE,
  * ERR_OUT_OF_RANGE); they signal a caller bug and are passed through unchanged.
+ *
+ * Per-descriptor send outcomes: tapWrite, tapWriteVnet, udpSend and udpSendGso take an optional
+ * trailing `status: Int32Array` (length ≥ count). They return the number of descriptors CONSUMED;
+ * for each j < returned, status[j] is 0 when descriptor j was sent/written, or the positive errno
+ * that skipped it (EMSGSIZE over the path MTU, ENETUNREACH/EHOSTUNREACH no route, EINVAL bad
+ * source index or unsegmentable super-frame, EAFNOSUPPORT address of the other family, EAGAIN a
+ * super-frame cut short after some of its segments went out…). Descriptors [returned, count) were
+ * not attempted (the socket or TAP was full: EAGAIN); send them again later or count them dropped.
+ * ERRNO below maps the numbers to names.
+ *
+ * Device errors are never thrown from the loop: a poll error (uv_poll) or a reader-thread error
+ * (the TAP was deleted under a running reader: readv fails, e.g. EBADFD) is passed to the
+ * readiness callback as its `err` argument, once; the thread then stops, and readerStats()[2]
+ * keeps its errno until the next readerStart. readerNext never throws for it.
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -60,7 +74,30 @@ export interface AddonConstants {
   readonly STAT_COUNT: number;
   readonly UDP_MAX_SOURCES: number;
   readonly ADDR_LEN: number;
+  /** SIOCETHTOOL legacy one-group commands (ethtoolValue): get (0/1) and set. */
+  readonly ETHTOOL_GRXCSUM: number;
+  readonly ETHTOOL_SRXCSUM: number;
+  readonly ETHTOOL_GTXCSUM: number;
+  readonly ETHTOOL_STXCSUM: number;
+  readonly ETHTOOL_GSG: number;
+  readonly ETHTOOL_SSG: number;
+  readonly ETHTOOL_GTSO: number;
+  readonly ETHTOOL_STSO: number;
+  readonly ETHTOOL_GGSO: number;
+  readonly ETHTOOL_SGSO: number;
+  readonly ETHTOOL_GGRO: number;
+  readonly ETHTOOL_SGRO: number;
 }
+
+/** One device feature as `ethtool -k` lists it: [kernel name, active, requested, changeable (not fixed)]. */
+export type NativeFeature = [name: string, active: boolean, requested: boolean, changeable: boolean];
+
+/** Linux errno values that appear in send status arrays (x86-64 / generic). */
+export const ERRNO = {
+  EIO: 5, EAGAIN: 11, ENOMEM: 12, EINVAL: 22, ENOBUFS: 105, EMSGSIZE: 90, EAFNOSUPPORT: 97,
+  EADDRNOTAVAIL: 99, ENETDOWN: 100, ENETUNREACH: 101, ECONNREFUSED: 111, EHOSTDOWN: 112, EHOSTUNREACH: 113,
+  EPERM: 1, EBADFD: 77,
+} as const;
 
 /** The raw addon surface. Every call is synchronous and non-blocking. */
 export interface VxmeshAddon {
@@ -71,8 +108,11 @@ export interface VxmeshAddon {
   tapSetOffload(h: NativeHandle, offloads: number): void;
   /** Reads up to `slots` frames into slab slots at `headroom`; returns the count (0 when none). */
   tapRead(h: NativeHandle, slab: Uint8Array, slotSize: number, headroom: number, slots: number, lens: Uint32Array): number;
-  /** Writes descriptors [0, count); returns how many were consumed (written or skipped on error). */
-  tapWrite(h: NativeHandle, slab: Uint8Array, offs: Uint32Array, lens: Uint32Array, count: number): number;
+  /**
+   * Writes descriptors [0, count); returns how many were consumed (written or skipped on error).
+   * status[j] (j < returned): 0 written, else the errno that skipped it (see the module comment).
+   */
+  tapWrite(h: NativeHandle, slab: Uint8Array, offs: Uint32Array, lens: Uint32Array, count: number, status?: Int32Array): number;
   /**
    * Phase 2, TAP opened with TAP_F_VNET_HDR: reads frames (virtio header consumed, partial checksums
    * of non-GSO frames completed in place); gso[2i] = gso_type (0 plain, GSO_TCPV4/GSO_TCPV6 maybe
@@ -81,8 +121,13 @@ export interface VxmeshAddon {
   tapReadVnet(
     h: NativeHandle, slab: Uint8Array, slotSize: number, headroom: number, slots: number, lens: Uint32Array, gso: Uint16Array,
   ): number;
-  /** Phase 2: writes plain frames to a vnet TAP, coalescing TCP runs (≤ maxMerge frames, 1 = never). */
-  tapWriteVnet(h: NativeHandle, slab: Uint8Array, offs: Uint32Array, lens: Uint32Array, count: number, maxMerge: number): number;
+  /**
+   * Phase 2: writes plain frames to a vnet TAP, coalescing TCP runs (≤ maxMerge frames, 1 = never).
+   * Returns descriptors consumed; status as tapWrite (a refused merged run gives each of its frames the errno).
+   */
+  tapWriteVnet(
+    h: NativeHandle, slab: Uint8Array, offs: Uint32Array, lens: Uint32Array, count: number, maxMerge: number, status?: Int32Array,
+  ): number;
   /** Opens the UDP transport. Returns [handle, bound port, source ports]. */
   udpOpen(
     family: 4 | 6, address: string, port: number, sourcePorts: number, bufBytes: number, stats: BigUint64Array,
@@ -91,18 +136,20 @@ export interface VxmeshAddon {
     h: NativeHandle, slab: Uint8Array, slotSize: number, headroom: number, slots: number, lens: Uint32Array,
     addrs: Uint8Array,
   ): number;
+  /** sendmmsg of descriptors [0, count); returns descriptors consumed; status as tapWrite. */
   udpSend(
     h: NativeHandle, slab: Uint8Array, offs: Uint32Array, lens: Uint32Array, addrs: Uint8Array, srcIdx: Uint8Array,
-    count: number,
+    count: number, status?: Int32Array,
   ): number;
   /**
    * Phase 2: like udpSend, but descriptor j whose gso[2j] is non-zero is a TSO super-frame behind a
    * prefixLen-byte prefix (the VXLAN header): it is cut into gso[2j+1]-byte (MSS) segments, each
    * behind a copy of the prefix, and sent with UDP_SEGMENT (or one datagram per segment).
+   * Returns descriptors consumed; status as udpSend (EINVAL: a super-frame that cannot be segmented).
    */
   udpSendGso(
     h: NativeHandle, slab: Uint8Array, offs: Uint32Array, lens: Uint32Array, addrs: Uint8Array, srcIdx: Uint8Array,
-    gso: Uint16Array, prefixLen: number, count: number,
+    gso: Uint16Array, prefixLen: number, count: number, status?: Int32Array,
   ): number;
   /** Enables/disables UDP GRO receive (recv still hands out one datagram per slot); returns the state. */
   udpSetGro(h: NativeHandle, enabled: boolean): boolean;
@@ -128,20 +175,22 @@ export interface VxmeshAddon {
   /**
    * Starts the TAP reader thread: it reads batches (tapRead/tapReadVnet semantics) into slab k of
    * `nslabs` (bytes [k·slots·slotSize, (k+1)·slots·slotSize)), lens[k·slots…], gso[2·k·slots…] and
-   * calls `cb` on the loop when batches are ready. The TAP is no longer polled by the loop.
+   * calls `cb` on the loop when batches are ready. The TAP is no longer polled by the loop. When the
+   * thread stops on a read error (the TAP was deleted…), `cb(err)` is called once (after the
+   * batches published before it) with the errno error (`syscall` 'readv'); nothing is thrown.
    */
   readerStart(
     h: NativeHandle, slab: Uint8Array, slotSize: number, headroom: number, slots: number, nslabs: number, lens: Uint32Array,
     gso: Uint16Array, cb: (err?: Error) => void,
   ): void;
-  /** The oldest published batch as (k << 16 | n), or -1; throws the thread's read error once. */
+  /** The oldest published batch as (k << 16 | n), or -1 (the thread's errors go to the callback). */
   readerNext(h: NativeHandle): number;
   /** Gives the oldest published batch's slab back to the thread. */
   readerRelease(h: NativeHandle): void;
   /** Stops and joins the reader thread (idempotent). */
   readerStop(h: NativeHandle): void;
-  /** [thread wake-ups from poll, waits for a free slab]. */
-  readerStats(h: NativeHandle): [number, number];
+  /** [thread wake-ups from poll, waits for a free slab, errno the thread stopped on (0 = running / none)]. */
+  readerStats(h: NativeHandle): [number, number, number];
   /** Whether the active poll keeps the event loop alive (default true). */
   pollRef(h: NativeHandle, ref: boolean): void;
   /** Stops polling and closes the fd(s); idempotent. */
@@ -156,6 +205,12 @@ export interface VxmeshAddon {
   setUp(name: string, up: boolean): number;
   getMac(name: string): Buffer;
   ifIndex(name: string): number;
+  /** SIOCETHTOOL with a legacy one-group command (constants.ETHTOOL_*): G* → 0/1, S* → 0 (sets `on`). */
+  ethtoolValue(name: string, cmd: number, on?: boolean): number;
+  /** The device's features (ETHTOOL_GSTRINGS + ETHTOOL_GFEATURES), in kernel order. */
+  ethtoolFeatures(name: string): NativeFeature[];
+  /** ETHTOOL_SFEATURES of one feature by kernel name; returns ETHTOOL_F_* flags (0 done, 1 fixed, 2 wish). */
+  ethtoolSetFeature(name: string, feature: string, on: boolean): number;
   /** One datagram to an AF_UNIX SOCK_DGRAM socket ('@' = abstract namespace); returns bytes sent. */
   notify(socketPath: string, message: string): number;
 }
