@@ -14,6 +14,8 @@ import { PendingQueue } from './queue';
 /** A peer host as the session layer knows it. */
 export class SessionPeer {
   readonly keyB64: string;
+  /** Nonzero id of this host while its key is known (`CipherBatch.senders`); never reused. */
+  readonly id: number;
   /** 18-byte underlay record its sessions are bound to. */
   record: Buffer | null = null;
   addrKey: PeerKey | null = null;
@@ -33,7 +35,8 @@ export class SessionPeer {
   readonly queue = new PendingQueue();
   lastHandshakeAt = -1;
 
-  constructor(readonly publicKey: Uint8Array) {
+  constructor(readonly publicKey: Uint8Array, id: number) {
     this.keyB64 = encodeKey(publicKey);
+    this.id = id;
   }
 }

@@ -18,7 +18,8 @@
  *   3. ONE native AEAD call opens the rest in place
  *   4. replay window updated only for packets whose tag verified; a responder's new keypair is
  *      confirmed (made current) by its first authenticated packet (its queue flush is staged);
- *      empty body = keepalive (CIPHER_CONSUMED); else CIPHER_OK with the VXLAN packet at +16.
+ *      empty body = keepalive (CIPHER_CONSUMED); else CIPHER_OK with the VXLAN packet at +16 and
+ *      `senders[i]` = the authenticated peer's id (`senderEndpoint(id)` → where its sessions are bound).
  *   5. staged control work, after every descriptor has its result: queue flushes of confirmed
  *      sessions, then the handshake messages in arrival order (replies, queue flushes,
  *      keepalives). Nothing sealed here touches the batch's descriptors or scratch.
@@ -112,6 +113,8 @@ export class SessionManager implements PacketCipher {
 
   private readonly peersByKey = new Map<string, SessionPeer>();
   private readonly peersByAddr = new Map<PeerKey, SessionPeer>();
+  private readonly peersById = new Map<number, SessionPeer>();
+  private lastPeerId = 0;
 
   // per-batch scratch (grown on demand)
   private cap = 0;
@@ -219,11 +222,19 @@ export class SessionManager implements PacketCipher {
     const k = encodeKey(pub);
     let p = this.peersByKey.get(k);
     if (!p) {
-      p = new SessionPeer(pub);
+      p = new SessionPeer(pub, this.newPeerId());
       this.peersByKey.set(k, p);
+      this.peersById.set(p.id, p);
     }
     if (endpoint) this.bindRecord(p, endpointToRecord(endpoint));
     return p;
+  }
+
+  /** Ids count up from 1 and skip 0 and ids in use on wrap (2^32 − 1 peers later). */
+  private newPeerId(): number {
+    do this.lastPeerId = this.lastPeerId >= 0xffffffff ? 1 : this.lastPeerId + 1;
+    while (this.peersById.has(this.lastPeerId));
+    return this.lastPeerId;
   }
 
   /** Binds `p`'s sessions to the underlay record `rec` (its address key; the old one released). */
@@ -247,6 +258,7 @@ export class SessionManager implements PacketCipher {
     if (!p) return;
     this.dropPeerState(p);
     this.peersByKey.delete(k);
+    this.peersById.delete(p.id);
     if (p.addrKey !== null && this.peersByAddr.get(p.addrKey) === p) this.peersByAddr.delete(p.addrKey);
   }
 
@@ -256,6 +268,12 @@ export class SessionManager implements PacketCipher {
 
   peerByEndpoint(ep: Endpoint): SessionPeer | undefined {
     return this.peersByAddr.get(peerKeyOf(endpointToRecord(ep), 0));
+  }
+
+  /** PacketCipher: the underlay endpoint (VXLAN port) the sessions of sending host `id` are bound to; null when unknown. */
+  senderEndpoint(id: number): Endpoint | null {
+    const p = this.peersById.get(id);
+    return p !== undefined && p.record !== null ? recordToEndpoint(p.record, 0) : null;
   }
 
   /** JSON-able summary for /v1/status. */
@@ -496,6 +514,7 @@ export class SessionManager implements PacketCipher {
       b.status[j] = CIPHER_OK;
       b.outOffs[j] = this.dOffs[i] + DATA_HEADER_LEN;
       b.outLens[j] = body;
+      b.senders[j] = kp.peer.id; // the host whose key authenticated it, whatever the outer source
       this.counters.rxOpened++;
     }
   }

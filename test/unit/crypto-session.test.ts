@@ -643,3 +643,49 @@ test('garbage envelopes (random types 1-4, lengths, bytes) never throw and never
   // the real session still works
   assert.equal(b.open(a.endpoint, a.seal(b.endpoint, vx('after the storm'))[1]!)[0], CIPHER_OK);
 });
+
+test('openBatch names the authenticated sender of each opened datagram (senders), whatever the outer source; senderEndpoint gives where its sessions are bound', () => {
+  const net = new Net();
+  const a = net.add(1);
+  const b = net.add(2);
+  const c = net.add(3);
+  meet(a, b);
+  meet(a, c);
+  b.seal(a.endpoint, vx('hello from b'));
+  c.seal(a.endpoint, vx('hello from c'));
+  net.pump();
+  assert.equal(a.delivered.length, 2);
+  const pkts: [Endpoint, Uint8Array][] = [
+    [b.endpoint, b.seal(a.endpoint, vx('b-1'))[1]!],
+    [c.endpoint, c.seal(a.endpoint, vx('c-1'))[1]!],
+    [c.endpoint, b.seal(a.endpoint, vx('b-2 sent from c\'s address'))[1]!],
+    [b.endpoint, c.seal(a.endpoint, vx('c-2 sent from b\'s address'))[1]!],
+  ];
+  const bt = batch(pkts.length);
+  pkts.forEach(([from, p], j) => {
+    bt.offs[j] = j * 2048;
+    bt.lens[j] = p.length;
+    bt.slab.set(p, j * 2048);
+    endpointToRecord(from).copy(bt.addrs, j * ADDR_LEN);
+    bt.status[j] = CIPHER_FAILED;
+  });
+  bt.count = pkts.length;
+  a.sm.openBatch(bt);
+  assert.deepEqual([...bt.status], [CIPHER_OK, CIPHER_OK, CIPHER_OK, CIPHER_OK]);
+  const idB = a.sm.peer(Buffer.from(b.key.publicKey).toString('base64'))!.id;
+  const idC = a.sm.peer(Buffer.from(c.key.publicKey).toString('base64'))!.id;
+  assert.ok(idB !== 0 && idC !== 0 && idB !== idC);
+  assert.deepEqual([...bt.senders], [idB, idC, idB, idC], 'the key decides, not the outer source address');
+  assert.deepEqual(a.sm.senderEndpoint(idB), b.endpoint);
+  assert.deepEqual(a.sm.senderEndpoint(idC), c.endpoint);
+  assert.equal(a.sm.senderEndpoint(0), null);
+  assert.equal(a.sm.senderEndpoint(idC + 1000), null);
+  // stable while the key is known (a move keeps the id), gone once forgotten, never reused
+  a.sm.setPeer(b.key.publicKey, ep(9));
+  assert.equal(a.sm.peer(Buffer.from(b.key.publicKey).toString('base64'))!.id, idB);
+  assert.deepEqual(a.sm.senderEndpoint(idB), ep(9));
+  a.sm.removePeer(b.key.publicKey);
+  assert.equal(a.sm.senderEndpoint(idB), null);
+  const again = a.sm.setPeer(b.key.publicKey, b.endpoint);
+  assert.ok(again.id !== idB && again.id !== idC && again.id !== 0);
+});
