@@ -150,7 +150,9 @@ export async function startAgent(lab: Lab, host: LabHost, config: Record<string,
   const listen = String((config.api as { listen?: string } | undefined)?.listen ?? '127.0.0.1:9469');
   const apiUrl = `http://${listen.startsWith('[') || !listen.includes(':') || listen.split(':').length === 2 ? listen : `[${listen}]`}`;
   const bin = path.join(REPO_ROOT, 'bin', 'vxmesh');
-  const proc = lab.spawn(host.ns, process.execPath, [bin, 'agent', '--config', file, ...(opts.args ?? [])], {
+  // One state directory per host, kept across restarts of its agent (never the real /var/lib/vxmesh).
+  const stateArgs = (opts.args ?? []).includes('--state-dir') ? [] : ['--state-dir', path.join(lab.dir, `state-${host.name}`)];
+  const proc = lab.spawn(host.ns, process.execPath, [bin, 'agent', '--config', file, ...stateArgs, ...(opts.args ?? [])], {
     name: `vxmesh@${host.name}`,
     env: { ...process.env, VXMESH_LOG_FORMAT: 'json' },
     logFile: path.join(lab.dir, `agent-${host.name}.log`),

@@ -7,10 +7,12 @@
  *   3. the Datapath over those seams;
  *   4. the control API (GET /v1/status built in, status.ts);
  *   5. extensions (gossip, metrics, health, crypto), in the order given.
- * `stop()` undoes exactly what start created, in reverse, and nothing else: a TAP we created
- * vanishes when closed; a persistent TAP we attached is taken off the bridge and left; a bridge we
- * created is brought down and deleted; a bridge that existed is left in place (brought down again
- * only if it was down and we brought it up).
+ * `stop()` undoes what start did, in reverse: a TAP we created vanishes when closed; a persistent
+ * TAP we attached is taken off the bridge and left; a bridge that existed is left in place (brought
+ * down again only if it was down and we brought it up). A bridge vxmesh created stays, up and with
+ * its container ports, across stop and start (clean or after a crash): the state file (state.ts,
+ * `stateDir`) remembers it is ours, and it is deleted only by `vxmesh cleanup` or when its network
+ * is removed from the config (on reload, or found at start).
  *
  * `applyConfig()` (SIGHUP, reload.ts) applies network add/remove/change, static peers, log level
  * and gossip seeds/keyring live; other changes are refused with reasons (see config/diff.ts).
@@ -29,7 +31,8 @@ import type { UdpTransport } from '../dataplane/io';
 import { Datapath } from '../dataplane/datapath';
 import { ApiServer, sendJson } from '../api/server';
 import { nativeSystem, type AgentSystem } from './system';
-import { setupNetwork, teardownNetwork, type NetworkState } from './netsetup';
+import { deleteBridge, setupNetwork, teardownNetwork, type NetworkState } from './netsetup';
+import { StateStore } from './state';
 import { buildStatus, epText } from './status';
 import { applyReload, type ReloadResult } from './reload';
 
@@ -58,6 +61,11 @@ export interface AgentOptions {
   system?: AgentSystem;
   /** Start the control API on config.api.listen (default true). */
   api?: boolean;
+  /**
+   * Directory of the state file that remembers which bridges vxmesh created (see state.ts); the
+   * CLI's default is /var/lib/vxmesh. null or absent: remembered in memory only (this process).
+   */
+  stateDir?: string | null;
 }
 
 export interface ReadyReport {
@@ -81,6 +89,9 @@ export class Agent {
   private startedExtensions: AgentExtension[] = [];
   /** Serializes reloads and stop. */
   private queue: Promise<unknown> = Promise.resolve();
+  readonly state: StateStore;
+  /** Bridges vxmesh owns: from the state file, then those of the networks in place. */
+  private owned = new Set<string>();
 
   private constructor(config: Config, opts: AgentOptions) {
     this.config = config;
@@ -88,6 +99,7 @@ export class Agent {
     this.clock = opts.clock ?? systemClock;
     this.extensions = opts.extensions ?? [];
     this.system = opts.system ?? nativeSystem();
+    this.state = new StateStore(opts.stateDir ?? null);
   }
 
   /** Sets everything up (see the file comment); on failure undoes what was done and rethrows. */
@@ -96,7 +108,7 @@ export class Agent {
     try {
       await agent.startAll(opts.api !== false);
     } catch (e) {
-      await agent.teardown().catch((e2) => agent.logger.error({ err: (e2 as Error).message }, 'cleanup after failed start failed'));
+      await agent.teardown(true).catch((e2) => agent.logger.error({ err: (e2 as Error).message }, 'cleanup after failed start failed'));
       throw e;
     }
     return agent;
@@ -105,7 +117,23 @@ export class Agent {
   private async startAll(withApi: boolean): Promise<void> {
     const c = this.config;
     this.startedAt = this.clock.now();
-    for (const net of c.networks) this.nets.set(net.vni, setupNetwork(this.system, c, net, this.logger));
+    const prior = this.state.load(); // a corrupt file stops the start here (ERR_VXMESH_STATE)
+    for (const b of prior.bridges) this.owned.add(b.name);
+    // Bridges of networks no longer configured go with their network.
+    const wanted = new Set(c.networks.map((n) => n.bridge));
+    for (const b of prior.bridges) {
+      if (wanted.has(b.name)) continue;
+      this.owned.delete(b.name);
+      if (this.system.linkExists(b.name)) {
+        this.logger.info({ bridge: b.name, network: b.network, vni: b.vni }, 'network no longer in the config: deleting the bridge vxmesh created for it');
+        deleteBridge(this.system, b.name, this.logger);
+      }
+    }
+    for (const net of c.networks) {
+      this.nets.set(net.vni, setupNetwork(this.system, c, net, this.logger, this.owned));
+      this.saveState(); // a bridge created is recorded at once: a crash right after still knows it
+    }
+    this.saveState();
 
     const u = c.underlay;
     const gro = u.offload !== false;
@@ -153,7 +181,8 @@ export class Agent {
     return this.stopping;
   }
 
-  private async teardown(): Promise<void> {
+  /** `failedStart`: also delete the bridges this start created (nothing is attached to them yet). */
+  private async teardown(failedStart = false): Promise<void> {
     for (const ext of [...this.startedExtensions].reverse()) {
       try {
         await ext.stop();
@@ -182,7 +211,23 @@ export class Agent {
       }
       this.udp = null;
     }
-    for (const s of [...this.nets.values()].reverse()) teardownNetwork(this.system, s, this.logger);
+    let forgot = false;
+    for (const s of [...this.nets.values()].reverse()) {
+      const del = failedStart && s.bridgeNew;
+      teardownNetwork(this.system, s, this.logger, { deleteBridge: del });
+      if (del) {
+        this.nets.delete(s.config.vni);
+        this.owned.delete(s.config.bridge);
+        forgot = true;
+      }
+    }
+    if (forgot) {
+      try {
+        this.saveState();
+      } catch (e) {
+        this.logger.warn({ err: (e as Error).message }, 'cleanup: state file not updated');
+      }
+    }
     this.nets.clear();
     this.logger.info({}, 'agent stopped');
   }
@@ -234,8 +279,24 @@ export class Agent {
       datapath: this.datapath,
       nets: this.nets,
       extensions: this.startedExtensions,
+      ownedBridges: () => this.owned,
+      saveState: () => this.saveState(),
     };
     return applyReload(target, next);
+  }
+
+  /**
+   * Records the bridges vxmesh owns: those of the networks in place (created now or reused), plus
+   * owned ones not in use yet whose network is still configured (a start that failed part-way).
+   */
+  private saveState(): void {
+    const bridges = new Map<string, { name: string; network: string; vni: number }>();
+    for (const s of this.nets.values()) if (s.bridgeCreated) bridges.set(s.config.bridge, { name: s.config.bridge, network: s.config.name, vni: s.config.vni });
+    for (const n of this.config.networks) {
+      if (this.owned.has(n.bridge) && !bridges.has(n.bridge) && this.system.linkExists(n.bridge)) bridges.set(n.bridge, { name: n.bridge, network: n.name, vni: n.vni });
+    }
+    this.owned = new Set(bridges.keys());
+    this.state.save({ version: 1, pid: process.pid, bridges: [...bridges.values()] });
   }
 
   /** The configured static peers (for extensions). */

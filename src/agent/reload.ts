@@ -32,6 +32,10 @@ export interface ReloadTarget {
   readonly datapath: Datapath;
   readonly nets: Map<number, NetworkState>;
   readonly extensions: readonly { name: string; reload?(config: Config): Promise<void> | void }[];
+  /** Bridges vxmesh owns (from the state file and this run). */
+  ownedBridges(): ReadonlySet<string>;
+  /** Records the bridges of the networks now in place (the state file). */
+  saveState(): void;
 }
 
 /**
@@ -49,7 +53,9 @@ export async function applyReload(t: ReloadTarget, next: Config): Promise<Reload
     const s = t.nets.get(n.vni);
     if (!s) continue;
     t.datapath.removeNetwork(n.vni);
-    teardownNetwork(t.system, s, t.logger);
+    // a removed network's bridge goes with it; a changed network keeps it if the bridge stays
+    const keep = d.changed.some((c) => c.before.vni === n.vni && c.after.bridge === n.bridge);
+    teardownNetwork(t.system, s, t.logger, { deleteBridge: !keep });
     t.nets.delete(n.vni);
     t.logger.info({ network: n.name, vni: n.vni }, 'network removed');
   }
@@ -57,7 +63,7 @@ export async function applyReload(t: ReloadTarget, next: Config): Promise<Reload
   const failed: string[] = [];
   for (const n of adding) {
     try {
-      const s = setupNetwork(t.system, t.config, n, t.logger);
+      const s = setupNetwork(t.system, t.config, n, t.logger, t.ownedBridges());
       t.nets.set(n.vni, s);
       t.datapath.addNetwork({ config: n, tap: s.tap });
       t.logger.info({ network: n.name, vni: n.vni }, 'network added');
@@ -80,6 +86,11 @@ export async function applyReload(t: ReloadTarget, next: Config): Promise<Reload
   }
   const inPlace = next.networks.filter((n) => t.nets.has(n.vni));
   t.config = { ...next, networks: inPlace };
+  try {
+    t.saveState();
+  } catch (e) {
+    failed.push((e as Error).message);
+  }
   for (const ext of t.extensions) {
     if (!ext.reload) continue;
     try {

@@ -2,7 +2,8 @@
  * Issue 6, the unit's privilege model in practice: the agent runs as an unprivileged user (nobody)
  * holding only CAP_NET_ADMIN — ambient, bounding set reduced to it, no_new_privs — as
  * deploy/vxmesh.service gives the `vxmesh` user. It must still create its bridge and TAP, bind the
- * VXLAN port, serve its API, carry traffic between containers on two hosts, and clean up on SIGTERM.
+ * VXLAN port, serve its API, carry traffic between containers on two hosts, record the bridge it
+ * created in its state directory, and stop cleanly on SIGTERM (the bridge stays, see issue 19).
  */
 
 import { test } from 'node:test';
@@ -31,6 +32,10 @@ test('agent as an unprivileged user with only CAP_NET_ADMIN (ambient) forwards t
   // bind-mounted over /dev/net/tun in the private mount namespace `ip netns exec` gives it.
   const tunDir = path.join(lab.dir, 'tun');
   fs.mkdirSync(tunDir);
+  // Its state directory (which bridges it created), writable by nobody as StateDirectory= makes it.
+  const stateDir = path.join(lab.dir, 'state-nobody');
+  fs.mkdirSync(stateDir);
+  fs.chownSync(stateDir, NOBODY, NOBODY);
   const script = [
     'set -e',
     'mount -t tmpfs -o mode=0755 vxmesh-tun "$1"',
@@ -42,7 +47,7 @@ test('agent as an unprivileged user with only CAP_NET_ADMIN (ambient) forwards t
   const agent = lab.spawn(h1.ns, 'sh', ['-c', script, 'sh', tunDir, 'setpriv',
     `--reuid=${NOBODY}`, `--regid=${NOBODY}`, '--clear-groups',
     '--inh-caps=-all,+net_admin', '--ambient-caps=-all,+net_admin', '--bounding-set=-all,+net_admin', '--no-new-privs',
-    process.execPath, path.join(REPO_ROOT, 'bin', 'vxmesh'), 'agent', '--config', file,
+    process.execPath, path.join(REPO_ROOT, 'bin', 'vxmesh'), 'agent', '--config', file, '--state-dir', stateDir,
   ], { name: 'vxmesh@h1 (nobody)', env: { ...process.env, VXMESH_LOG_FORMAT: 'json' } });
   await lab.waitFor('the unprivileged agent to be ready', () => {
     if (!agent.running()) throw new Error(`agent exited:\n${agent.output()}`);
@@ -75,6 +80,7 @@ test('agent as an unprivileged user with only CAP_NET_ADMIN (ambient) forwards t
   await lab.stop(agent, { timeoutMs: 10_000 });
   const exit = await agent.exited;
   assert.equal(exit.code, 0, agent.output());
-  assert.equal(await lab.linkExists(h1.ns, 'br0'), false, 'the bridge it created is removed');
+  assert.ok(await lab.linkExists(h1.ns, 'br0'), 'the bridge it created stays (containers stay attached across restarts)');
+  assert.deepEqual(JSON.parse(fs.readFileSync(path.join(stateDir, 'state.json'), 'utf8')).bridges.map((b: { name: string }) => b.name), ['br0'], 'and is recorded as vxmesh\'s');
   await a2.stop();
 });

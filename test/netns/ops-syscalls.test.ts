@@ -65,7 +65,7 @@ test('every system call and socket family the agent uses is allowed by the unit'
   const cfg = agentConfig(lab, h1, { networks: [{ name: 'blue', vni: 42, bridge: 'br0' }] });
   const file = lab.writeFile('agent-h1.yaml', stringify(cfg));
   const trace = path.join(lab.dir, 'strace.txt');
-  const tracer = lab.spawn(h1.ns, 'strace', ['-f', '-qq', '-o', trace, process.execPath, path.join(REPO_ROOT, 'bin', 'vxmesh'), 'agent', '--config', file], {
+  const tracer = lab.spawn(h1.ns, 'strace', ['-f', '-qq', '-o', trace, process.execPath, path.join(REPO_ROOT, 'bin', 'vxmesh'), 'agent', '--config', file, '--state-dir', path.join(lab.dir, 'state-h1')], {
     name: 'strace vxmesh', env: { ...process.env, VXMESH_LOG_FORMAT: 'json' },
   });
   // Signals go to the agent by its own PID (from its log records), never to strace (which would

@@ -84,7 +84,7 @@ interface AgentProc {
 }
 
 function startAgent(t: TestContext, ns: string, configFile: string, prefix: string[] = []): AgentProc {
-  const proc = spawn('ip', ['netns', 'exec', ns, ...prefix, process.execPath, BIN, 'agent', '--config', configFile], {
+  const proc = spawn('ip', ['netns', 'exec', ns, ...prefix, process.execPath, BIN, 'agent', '--config', configFile, '--state-dir', path.join(path.dirname(configFile), 'state')], {
     stdio: ['ignore', 'pipe', 'pipe'],
     env: { ...process.env, VXMESH_LOG_FORMAT: 'json', NOTIFY_SOCKET: '' },
   });
@@ -136,13 +136,21 @@ function writeConfig(t: TestContext, text: string): string {
   return file;
 }
 
+/** The state directory startAgent gives the agent of `configFile`. */
+const stateDirOf = (configFile: string): string => path.join(path.dirname(configFile), 'state');
+
+/** `vxmesh cleanup` inside the namespace for the agent of `configFile`; returns its stdout. */
+function cleanupCli(ns: string, configFile: string): string {
+  return run('ip', ['netns', 'exec', ns, process.execPath, BIN, 'cleanup', '--state-dir', stateDirOf(configFile)]);
+}
+
 /** GET /v1/status from inside the namespace. */
 function status(ns: string): Record<string, unknown> {
   const js = "fetch('http://127.0.0.1:9469/v1/status').then(r=>r.text()).then(t=>process.stdout.write(t),e=>{console.error(e);process.exit(1)})";
   return JSON.parse(run('ip', ['netns', 'exec', ns, process.execPath, '-e', js]));
 }
 
-test('start creates bridge + TAP with the right MTUs and state; stop removes exactly what it created', { skip: SKIP }, async (t) => {
+test('start creates bridge + TAP with the right MTUs and state; stop keeps the bridge it created, cleanup removes it', { skip: SKIP }, async (t) => {
   const { ns, links, ip } = makeNetns(t);
   // Pre-existing, not ours: a bridge (down) and a persistent TAP.
   ip('link', 'add', 'brx', 'type', 'bridge');
@@ -186,9 +194,14 @@ peers: [198.18.0.2]
 
   a.proc.kill('SIGTERM');
   assert.equal(await a.exited, 0, a.stderr());
-  const after = links();
-  assert.equal(after.has('br0'), false, 'created bridge deleted');
+  let after = links();
+  assert.equal(after.get('br0')?.up, true, 'the bridge it created stays, up (containers stay attached)');
+  assert.deepEqual(JSON.parse(fs.readFileSync(path.join(stateDirOf(file), 'state.json'), 'utf8')).bridges, [{ name: 'br0', network: 'blue', vni: 42 }]);
   assert.equal(after.has('vx-blue'), false, 'created TAP gone');
+  assert.match(cleanupCli(ns, file), /deleted bridge br0/);
+  assert.equal(fs.existsSync(path.join(stateDirOf(file), 'state.json')), false, 'state file removed by cleanup');
+  after = links();
+  assert.equal(after.has('br0'), false, 'cleanup deleted the bridge vxmesh created');
   assert.ok(after.has('brx'), 'pre-existing bridge left');
   assert.equal(after.get('brx')!.up, false, 'pre-existing bridge back down, as it was');
   assert.ok(after.has('ptap'), 'persistent TAP left');
@@ -244,13 +257,16 @@ test('SIGHUP reload: networks added and removed live, invalid or unappliable con
   const removed = await a.waitLog(/^reload: config applied$/, mark);
   assert.deepEqual(removed.removed, ['green']);
   l = links();
-  assert.equal(l.has('vx-green') || l.has('br2'), false, 'removed network torn down');
+  assert.equal(l.has('vx-green') || l.has('br2'), false, 'removed network torn down, its bridge with it');
   assert.equal(l.get('vx-blue')!.ifindex, blueIndex);
 
   a.proc.kill('SIGINT');
   assert.equal(await a.exited, 0, a.stderr());
   l = links();
-  assert.equal(l.has('br0') || l.has('vx-blue'), false);
+  assert.equal(l.has('vx-blue'), false);
+  assert.ok(l.has('br0'), 'bridge kept across the stop');
+  cleanupCli(ns, file);
+  assert.equal(links().has('br0'), false);
 });
 
 test('runtime failures exit 1 with a clear message and leave nothing behind', { skip: SKIP }, async (t) => {
@@ -273,7 +289,7 @@ test('runtime failures exit 1 with a clear message and leave nothing behind', { 
   assert.deepEqual([...links().keys()].sort(), before, 'bridge and TAP rolled back');
 });
 
-test('SIGTERM as soon as start-up begins still ends in a clean stop with nothing left', { skip: SKIP }, async (t) => {
+test('SIGTERM as soon as start-up begins still ends in a clean stop; only the recorded bridges are left, and cleanup removes them', { skip: SKIP }, async (t) => {
   const { ns, links } = makeNetns(t);
   const before = [...links().keys()].sort();
   const file = writeConfig(t, 'underlay: {address: 198.18.0.1}\nnetworks:\n  - {name: blue, vni: 42, bridge: br0}\n  - {name: red, vni: 43, bridge: br1}\n');
@@ -281,7 +297,43 @@ test('SIGTERM as soon as start-up begins still ends in a clean stop with nothing
   await a.waitLog(/^bridge created$/);
   a.proc.kill('SIGTERM');
   assert.equal(await a.exited, 0, a.stderr());
+  assert.deepEqual([...links().keys()].sort(), [...before, 'br0', 'br1'].sort());
+  cleanupCli(ns, file);
   assert.deepEqual([...links().keys()].sort(), before);
+});
+
+test('a restart reuses the bridge it created with its container port; a corrupt state file is a named error', { skip: SKIP }, async (t) => {
+  const { ns, links, ip } = makeNetns(t);
+  const file = writeConfig(t, 'underlay: {address: 198.18.0.1}\nnetworks:\n  - {name: blue, vni: 42, bridge: br0}\n');
+  const a = startAgent(t, ns, file);
+  await a.waitLog(/^agent started$/);
+  ip('link', 'add', 'c0', 'type', 'veth', 'peer', 'name', 'c0p');
+  ip('link', 'set', 'c0', 'master', 'br0');
+  const index = links().get('br0')!.ifindex;
+  a.proc.kill('SIGKILL');
+  await a.exited;
+  assert.equal(links().get('c0')?.master, 'br0', 'container port still on the bridge after kill -9');
+  const b = startAgent(t, ns, file);
+  const reused = await b.waitLog(/bridge from an earlier run reused/);
+  assert.equal(reused.bridge, 'br0');
+  let l = links();
+  assert.equal(l.get('br0')!.ifindex, index, 'the same bridge');
+  assert.equal(l.get('c0')?.master, 'br0');
+  assert.equal(l.get('vx-blue')?.master, 'br0');
+  b.proc.kill('SIGTERM');
+  assert.equal(await b.exited, 0, b.stderr());
+  assert.equal(links().get('c0')?.master, 'br0', 'container port still on the bridge after a clean stop');
+
+  fs.writeFileSync(path.join(stateDirOf(file), 'state.json'), '{"version":1,"bridges":[');
+  const c = startAgent(t, ns, file);
+  assert.equal(await c.exited, 1, c.stderr());
+  assert.match(c.stderr(), /state file .*state\.json is corrupt \(not JSON/);
+  assert.match(c.stderr(), /ERR_VXMESH_STATE/);
+  l = links();
+  assert.equal(l.get('c0')?.master, 'br0', 'a refused start touches nothing');
+  fs.rmSync(path.join(stateDirOf(file), 'state.json'));
+  ip('link', 'del', 'c0');
+  ip('link', 'del', 'br0');
 });
 
 test('IPv6 underlay: network MTU = underlay − 70, UDP bound on the IPv6 address', { skip: SKIP }, async (t) => {
@@ -298,5 +350,7 @@ test('IPv6 underlay: network MTU = underlay − 70, UDP bound on the IPv6 addres
   assert.match(sockets, /\[2001:2::1\]:4789/);
   a.proc.kill('SIGTERM');
   assert.equal(await a.exited, 0, a.stderr());
+  assert.equal(links().has('vx-blue'), false);
+  cleanupCli(ns, file);
   assert.equal(links().has('br0'), false);
 });

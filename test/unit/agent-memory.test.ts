@@ -6,6 +6,9 @@
  */
 
 import { test } from 'node:test';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
 import * as assert from 'node:assert/strict';
 import { Agent, type AgentExtension, type AgentSystem, type OpenedTap } from '../../src/agent/agent';
 import { parseConfig } from '../../src/config/load';
@@ -93,7 +96,7 @@ function collectLogger(): { logger: Logger; lines: Array<Record<string, unknown>
   return { logger, lines };
 }
 
-test('start: bridge, TAP, MTUs, enslave, up, in order; stop removes exactly that', async () => {
+test('start: bridge, TAP, MTUs, enslave, up, in order; stop undoes that but keeps the bridge it created', async () => {
   const { sys } = env();
   sys.links.set('brx', { kind: 'bridge', mtu: 1500, up: true, master: null, persistent: true });
   sys.links.set('ptap', { kind: 'tap', mtu: 1500, up: false, master: null, persistent: true });
@@ -109,12 +112,59 @@ test('start: bridge, TAP, MTUs, enslave, up, in order; stop removes exactly that
   await agent.stop();
   assert.deepEqual(sys.calls, [
     'bridgeDelPort brx ptap', 'closeTap ptap',
-    'closeTap vx-blue', 'setUp br0 false', 'bridgeDelete br0',
+    'closeTap vx-blue',
   ]);
-  assert.deepEqual([...sys.links.keys()].sort(), ['brx', 'ptap']);
+  assert.deepEqual([...sys.links.keys()].sort(), ['br0', 'brx', 'ptap']);
+  assert.equal(sys.links.get('br0')!.up, true, 'the bridge it created stays up (its container ports stay attached)');
   assert.equal(sys.links.get('brx')!.up, true, 'existing bridge left up as it was');
   await agent.stop(); // idempotent
-  assert.equal(sys.calls.length, 5);
+  assert.equal(sys.calls.length, 3);
+});
+
+test('bridge ownership: a restart reuses the bridge it created; removing its network (reload or while stopped) deletes it; the state file is atomic and checked', async (t) => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'vxstate-'));
+  t.after(() => fs.rmSync(dir, { recursive: true, force: true }));
+  const { sys } = env();
+  const two = A('', '  - {name: blue, vni: 42, bridge: br0}\n  - {name: red, vni: 43, bridge: br1}\n');
+  const a = await Agent.start(two, { system: sys, clock: new FakeClock(), api: false, stateDir: dir });
+  const file = path.join(dir, 'state.json');
+  assert.deepEqual(JSON.parse(fs.readFileSync(file, 'utf8')).bridges, [{ name: 'br0', network: 'blue', vni: 42 }, { name: 'br1', network: 'red', vni: 43 }]);
+  assert.deepEqual(fs.readdirSync(dir), ['state.json'], 'no temporary file left');
+  sys.links.set('veth-c1', { kind: 'other', mtu: 1450, up: true, master: 'br0', persistent: true }); // a container port
+  await a.stop();
+
+  // Restart (same state dir): br0 is reused as ours (MTU set again), never re-created; its port stays.
+  sys.calls.length = 0;
+  const b = await Agent.start(two, { system: sys, clock: new FakeClock(), api: false, stateDir: dir });
+  assert.ok(!sys.calls.some((c) => c.startsWith('bridgeCreate')), sys.calls.join(', '));
+  assert.ok(sys.calls.includes('setMtu br0 1450'), 'MTU of a bridge of ours is set');
+  assert.equal(sys.links.get('veth-c1')!.master, 'br0');
+  assert.equal((b.status().networks as Array<{ bridgeCreated: boolean }>)[0].bridgeCreated, true);
+
+  // Reload without red: br1 deleted, state updated.
+  await b.applyConfig(A('', '  - {name: blue, vni: 42, bridge: br0}\n'));
+  assert.equal(sys.links.has('br1'), false);
+  assert.deepEqual(JSON.parse(fs.readFileSync(file, 'utf8')).bridges.map((x: { name: string }) => x.name), ['br0']);
+  await b.stop();
+
+  // While stopped, blue leaves the config: the next start deletes br0 (the port is released).
+  const c = await Agent.start(A('', '  - {name: green, vni: 44, bridge: br2}\n'), { system: sys, clock: new FakeClock(), api: false, stateDir: dir });
+  assert.equal(sys.links.has('br0'), false);
+  assert.deepEqual(JSON.parse(fs.readFileSync(file, 'utf8')).bridges.map((x: { name: string }) => x.name), ['br2']);
+  await c.stop();
+
+  // A bridge that existed before vxmesh is never recorded, hence never deleted.
+  sys.links.set('brx', { kind: 'bridge', mtu: 1500, up: true, master: null, persistent: true });
+  const d = await Agent.start(A('', '  - {name: blue, vni: 42, bridge: brx}\n'), { system: sys, clock: new FakeClock(), api: false, stateDir: dir });
+  await d.applyConfig(A('', '  - {name: green, vni: 44, bridge: br2}\n'));
+  assert.ok(sys.links.has('brx'));
+  await d.stop();
+
+  // A corrupt file is a named error, and is left as it is.
+  fs.writeFileSync(file, '{"version": 1, "bridges": "br0"}');
+  await assert.rejects(Agent.start(two, { system: sys, clock: new FakeClock(), api: false, stateDir: dir }),
+    (e: unknown) => (e as { code?: string }).code === 'ERR_VXMESH_STATE' && /state\.json is corrupt \("bridges" is not a list\)/.test((e as Error).message));
+  assert.equal(fs.readFileSync(file, 'utf8'), '{"version": 1, "bridges": "br0"}');
 });
 
 test('a failure part-way undoes every earlier step and rethrows', async () => {
@@ -243,5 +293,5 @@ test('applyConfig: networks added/removed/changed without touching the others; p
   } finally {
     await agent.stop();
   }
-  assert.deepEqual([...sys.links.keys()], []);
+  assert.deepEqual([...sys.links.keys()], ['br0'], 'only the bridge of the network still configured stays');
 });

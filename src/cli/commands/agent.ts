@@ -43,9 +43,12 @@ export const agent: Command = {
     'Options:',
     '  -c, --config FILE      config file (YAML or JSON); see README "Config reference"',
     '  -l, --log-level LEVEL  override log.level: trace, debug, info, warn, error',
+    '  -s, --state-dir DIR    where the agent remembers the bridges it created (default',
+    '                         $STATE_DIRECTORY, else /var/lib/vxmesh)',
     '',
     'Signals:',
-    '  SIGINT, SIGTERM   remove what the agent created (bridges, TAPs) and exit 0',
+    '  SIGINT, SIGTERM   close the TAPs and exit 0; bridges the agent created stay, with their',
+    '                    container ports (a restart reuses them; `vxmesh cleanup` deletes them)',
     '  SIGHUP            re-read FILE; a valid config is applied live (networks, peers, log level,',
     '                    gossip seeds), an invalid one is logged and the running config stays',
     '',
@@ -57,7 +60,10 @@ export const agent: Command = {
     const { values } = parseCommandArgs(args, {
       config: { type: 'string', short: 'c' },
       'log-level': { type: 'string', short: 'l' },
+      'state-dir': { type: 'string', short: 's' },
     });
+    const { stateDirOf } = await import('./cleanup');
+    const stateDir = stateDirOf(values['state-dir']);
     const file = values.config;
     if (!file) throw new UsageError('--config FILE is required');
     const levelOverride = values['log-level'];
@@ -157,7 +163,7 @@ export const agent: Command = {
     process.on('unhandledRejection', crash);
     try {
       try {
-        a = await Agent.start(config, { logger, extensions });
+        a = await Agent.start(config, { logger, extensions, stateDir });
       } catch (e) {
         logger.error(errFields(e), `agent failed to start: ${(e as Error).message}`);
         return e instanceof ConfigError ? 2 : 1;

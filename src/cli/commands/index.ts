@@ -6,6 +6,7 @@
 import type { Command } from '../command';
 import { agent } from './agent';
 import { checkConfig } from './check-config';
+import { cleanup } from './cleanup';
 import { demo } from './demo';
 import { help } from './help';
 import { keygen } from './keygen';
@@ -17,6 +18,7 @@ import { fdb } from './fdb';
 export const commands: readonly Command[] = [
   agent,
   checkConfig,
+  cleanup,
   demo,
   keygen,
   status, members, fdb, // gossip engineer's: control-API views
