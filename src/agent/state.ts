@@ -3,21 +3,22 @@
  * after a crash — reuses them with their container ports, and only `vxmesh cleanup` or removing a
  * network from the config deletes them), and the PID of the agent that wrote it.
  *
- * One small JSON file, `<stateDir>/state.json`, written atomically (write a temporary file, fsync,
+ * One small JSON file, `<stateDir>/bridges.json`, written atomically (write a temporary file, fsync,
  * rename over the old one, fsync the directory), so a crash leaves either the old or the new
- * version. A file that cannot be parsed is a named error (ERR_VXMESH_STATE) that says what to do;
- * it is never silently replaced, since it is the only record of which bridges are ours.
+ * version. A file that cannot be parsed is a named error (StateError, ERR_VXMESH_STATE);
+ * it is never silently replaced, since it is the only record of which bridges are ours. The file
+ * handling itself is src/state/atomic.ts, shared with the other state files.
  *
  * `new StateStore(null)` keeps the state in memory only (tests, embedders that pass no stateDir).
  */
 
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { VxmeshError } from '../errors';
+import { StateError } from '../errors';
+import { readJsonState, writeJsonAtomic } from '../state/atomic';
 
 export const DEFAULT_STATE_DIR = '/var/lib/vxmesh';
-export const STATE_FILE = 'state.json';
-export const ERR_STATE = 'ERR_VXMESH_STATE';
+export const STATE_FILE = 'bridges.json';
 
 /** A bridge vxmesh created, and the network it was created for. */
 export interface OwnedBridge {
@@ -35,29 +36,17 @@ export interface AgentState {
 
 const empty = (): AgentState => ({ version: 1, pid: 0, bridges: [] });
 
-function corrupt(file: string, why: string): VxmeshError {
-  return new VxmeshError(ERR_STATE,
-    `state file ${file} is corrupt (${why}); it records which bridges vxmesh created: fix it, or remove it ` +
-    '(vxmesh then treats every existing bridge as not its own and never deletes it)', { file });
-}
-
-/** Parses and checks a state file's text; throws ERR_VXMESH_STATE naming `file`. */
-export function parseState(text: string, file: string): AgentState {
-  let v: unknown;
-  try {
-    v = JSON.parse(text);
-  } catch (e) {
-    throw corrupt(file, `not JSON: ${(e as Error).message}`);
-  }
-  if (typeof v !== 'object' || v === null || Array.isArray(v)) throw corrupt(file, 'not a JSON object');
+/** Checks a parsed state file: the state, or what is wrong with it. */
+export function checkState(v: unknown): AgentState | string {
+  if (typeof v !== 'object' || v === null || Array.isArray(v)) return 'not a JSON object';
   const o = v as Record<string, unknown>;
-  if (o.version !== 1) throw corrupt(file, `unknown version ${JSON.stringify(o.version)}`);
-  if (!Array.isArray(o.bridges)) throw corrupt(file, '"bridges" is not a list');
+  if (o.version !== 1) return `unknown version ${JSON.stringify(o.version)}`;
+  if (!Array.isArray(o.bridges)) return '"bridges" is not a list';
   const bridges: OwnedBridge[] = [];
   for (const [i, b] of (o.bridges as unknown[]).entries()) {
     const x = b as Record<string, unknown> | null;
     if (!x || typeof x.name !== 'string' || !/^[^\s/]{1,15}$/.test(x.name) || typeof x.network !== 'string' || !Number.isInteger(x.vni)) {
-      throw corrupt(file, `bridges[${i}] is not {name, network, vni}`);
+      return `bridges[${i}] is not {name, network, vni}`;
     }
     bridges.push({ name: x.name, network: x.network, vni: x.vni as number });
   }
@@ -74,45 +63,22 @@ export class StateStore {
     this.file = dir === null ? null : path.join(dir, STATE_FILE);
   }
 
-  /** The stored state; a missing file (or directory) is an empty state. */
+  /** The stored state; a missing file (or directory) is an empty state. Throws StateError. */
   load(): AgentState {
     if (this.file === null) return structuredClone(this.mem);
-    let text: string;
-    try {
-      text = fs.readFileSync(this.file, 'utf8');
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code === 'ENOENT') return empty();
-      throw new VxmeshError(ERR_STATE, `cannot read state file ${this.file}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`, { file: this.file });
-    }
-    return parseState(text, this.file);
+    return readJsonState(this.file, checkState) ?? empty();
   }
 
-  /** Writes `s` atomically (temporary file, fsync, rename, fsync of the directory). */
+  /** Writes `s` atomically (src/state/atomic.ts). Throws StateError. */
   save(s: AgentState): void {
-    if (this.file === null || this.dir === null) {
+    if (this.file === null) {
       this.mem = structuredClone(s);
       return;
     }
-    const tmp = `${this.file}.tmp-${process.pid}`;
     try {
-      fs.mkdirSync(this.dir, { recursive: true, mode: 0o755 });
-      const fd = fs.openSync(tmp, 'w', 0o644);
-      try {
-        fs.writeSync(fd, JSON.stringify(s, null, 2) + '\n');
-        fs.fsyncSync(fd);
-      } finally {
-        fs.closeSync(fd);
-      }
-      fs.renameSync(tmp, this.file);
-      const dfd = fs.openSync(this.dir, 'r');
-      try {
-        fs.fsyncSync(dfd);
-      } finally {
-        fs.closeSync(dfd);
-      }
+      writeJsonAtomic(this.file, s, 0o644);
     } catch (e) {
-      try { fs.unlinkSync(tmp); } catch { /* not created */ }
-      throw new VxmeshError(ERR_STATE, `cannot write state file ${this.file}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`, { file: this.file });
+      throw new StateError(this.file, `cannot write: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
     }
   }
 
@@ -125,7 +91,7 @@ export class StateStore {
     try {
       fs.unlinkSync(this.file);
     } catch (e) {
-      if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw new VxmeshError(ERR_STATE, `cannot remove ${this.file}: ${(e as NodeJS.ErrnoException).code}`, { file: this.file });
+      if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw new StateError(this.file, `cannot remove: ${(e as NodeJS.ErrnoException).code}`);
     }
   }
 }

@@ -81,6 +81,6 @@ test('agent as an unprivileged user with only CAP_NET_ADMIN (ambient) forwards t
   const exit = await agent.exited;
   assert.equal(exit.code, 0, agent.output());
   assert.ok(await lab.linkExists(h1.ns, 'br0'), 'the bridge it created stays (containers stay attached across restarts)');
-  assert.deepEqual(JSON.parse(fs.readFileSync(path.join(stateDir, 'state.json'), 'utf8')).bridges.map((b: { name: string }) => b.name), ['br0'], 'and is recorded as vxmesh\'s');
+  assert.deepEqual(JSON.parse(fs.readFileSync(path.join(stateDir, 'bridges.json'), 'utf8')).bridges.map((b: { name: string }) => b.name), ['br0'], 'and is recorded as vxmesh\'s');
   await a2.stop();
 });

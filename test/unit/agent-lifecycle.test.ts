@@ -196,10 +196,10 @@ peers: [198.18.0.2]
   assert.equal(await a.exited, 0, a.stderr());
   let after = links();
   assert.equal(after.get('br0')?.up, true, 'the bridge it created stays, up (containers stay attached)');
-  assert.deepEqual(JSON.parse(fs.readFileSync(path.join(stateDirOf(file), 'state.json'), 'utf8')).bridges, [{ name: 'br0', network: 'blue', vni: 42 }]);
+  assert.deepEqual(JSON.parse(fs.readFileSync(path.join(stateDirOf(file), 'bridges.json'), 'utf8')).bridges, [{ name: 'br0', network: 'blue', vni: 42 }]);
   assert.equal(after.has('vx-blue'), false, 'created TAP gone');
   assert.match(cleanupCli(ns, file), /deleted bridge br0/);
-  assert.equal(fs.existsSync(path.join(stateDirOf(file), 'state.json')), false, 'state file removed by cleanup');
+  assert.equal(fs.existsSync(path.join(stateDirOf(file), 'bridges.json')), false, 'state file removed by cleanup');
   after = links();
   assert.equal(after.has('br0'), false, 'cleanup deleted the bridge vxmesh created');
   assert.ok(after.has('brx'), 'pre-existing bridge left');
@@ -324,14 +324,14 @@ test('a restart reuses the bridge it created with its container port; a corrupt 
   assert.equal(await b.exited, 0, b.stderr());
   assert.equal(links().get('c0')?.master, 'br0', 'container port still on the bridge after a clean stop');
 
-  fs.writeFileSync(path.join(stateDirOf(file), 'state.json'), '{"version":1,"bridges":[');
+  fs.writeFileSync(path.join(stateDirOf(file), 'bridges.json'), '{"version":1,"bridges":[');
   const c = startAgent(t, ns, file);
   assert.equal(await c.exited, 1, c.stderr());
-  assert.match(c.stderr(), /state file .*state\.json is corrupt \(not JSON/);
+  assert.match(c.stderr(), /state file .*bridges\.json: not valid JSON/);
   assert.match(c.stderr(), /ERR_VXMESH_STATE/);
   l = links();
   assert.equal(l.get('c0')?.master, 'br0', 'a refused start touches nothing');
-  fs.rmSync(path.join(stateDirOf(file), 'state.json'));
+  fs.rmSync(path.join(stateDirOf(file), 'bridges.json'));
   ip('link', 'del', 'c0');
   ip('link', 'del', 'br0');
 });

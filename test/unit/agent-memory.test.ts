@@ -127,9 +127,9 @@ test('bridge ownership: a restart reuses the bridge it created; removing its net
   const { sys } = env();
   const two = A('', '  - {name: blue, vni: 42, bridge: br0}\n  - {name: red, vni: 43, bridge: br1}\n');
   const a = await Agent.start(two, { system: sys, clock: new FakeClock(), api: false, stateDir: dir });
-  const file = path.join(dir, 'state.json');
+  const file = path.join(dir, 'bridges.json');
   assert.deepEqual(JSON.parse(fs.readFileSync(file, 'utf8')).bridges, [{ name: 'br0', network: 'blue', vni: 42 }, { name: 'br1', network: 'red', vni: 43 }]);
-  assert.deepEqual(fs.readdirSync(dir), ['state.json'], 'no temporary file left');
+  assert.deepEqual(fs.readdirSync(dir), ['bridges.json'], 'no temporary file left');
   sys.links.set('veth-c1', { kind: 'other', mtu: 1450, up: true, master: 'br0', persistent: true }); // a container port
   await a.stop();
 
@@ -163,7 +163,7 @@ test('bridge ownership: a restart reuses the bridge it created; removing its net
   // A corrupt file is a named error, and is left as it is.
   fs.writeFileSync(file, '{"version": 1, "bridges": "br0"}');
   await assert.rejects(Agent.start(two, { system: sys, clock: new FakeClock(), api: false, stateDir: dir }),
-    (e: unknown) => (e as { code?: string }).code === 'ERR_VXMESH_STATE' && /state\.json is corrupt \("bridges" is not a list\)/.test((e as Error).message));
+    (e: unknown) => (e as { code?: string }).code === 'ERR_VXMESH_STATE' && /bridges\.json: "bridges" is not a list/.test((e as Error).message));
   assert.equal(fs.readFileSync(file, 'utf8'), '{"version": 1, "bridges": "br0"}');
 });
 

@@ -1,6 +1,6 @@
 /**
  * `vxmesh cleanup [--state-dir DIR]`: delete the bridges vxmesh created (recorded in
- * DIR/state.json; they outlive the agent so containers stay attached across restarts), then the
+ * DIR/bridges.json; they outlive the agent so containers stay attached across restarts), then the
  * state file. Refuses while the agent that wrote the state file is running.
  */
 
@@ -36,7 +36,7 @@ export const cleanup: Command = {
     'Usage: vxmesh cleanup [--state-dir DIR]',
     '',
     'Bridges the agent creates outlive it: a restart (clean or after a crash) reuses them, so',
-    'containers stay attached. This deletes every bridge recorded in DIR/state.json as created by',
+    'containers stay attached. This deletes every bridge recorded in DIR/bridges.json as created by',
     'vxmesh (their container ports are released), then the state file. Bridges that existed before',
     'vxmesh are never touched. Run it in the agent\'s network namespace, with the agent stopped.',
     '',
