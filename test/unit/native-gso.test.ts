@@ -11,10 +11,11 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { loadAddon } from '../../src/native/addon';
 import { addonSkipReason, inetChecksum } from './native-helpers';
+import { seedFor, SEED } from '../helpers/seed';
 
 const skip = addonSkipReason();
 
-/** Deterministic PRNG (mulberry32) so failures reproduce; the seed is printed on failure. */
+/** Deterministic PRNG (mulberry32) so failures reproduce: seeds derive from VXMESH_SEED (test/helpers/seed.ts), printed on failure. */
 function rng(seed: number) {
   let a = seed >>> 0;
   return () => {
@@ -143,7 +144,7 @@ function completeCsum(fr: Buffer, start: number, off: number): Buffer {
 test('TSO segmentation: every segment equals the reference frame, checksums included (random MSS and payloads)', { skip }, () => {
   const addon = loadAddon();
   const k = addon.constants;
-  const seed = Date.now() >>> 0;
+  const seed = seedFor('native-gso:tso');
   const r = rng(seed);
   const prefix = Buffer.from([0x08, 0, 0, 0, 0, 0, 42, 0]); // a VXLAN header
   let segmentsChecked = 0;
@@ -166,7 +167,7 @@ test('TSO segmentation: every segment equals the reference frame, checksums incl
     const out = Buffer.alloc(n * stride);
     const segLens = new Uint32Array(n + 1);
     const got = addon.gsoSegment(superFrame, gsoType, mss, prefix, out, segLens);
-    const ctx = `seed ${seed} iter ${iter} v6=${v6} mss=${mss} plen=${plen}`;
+    const ctx = `VXMESH_SEED=${SEED} seed ${seed} iter ${iter} v6=${v6} mss=${mss} plen=${plen}`;
     assert.equal(got, n, ctx);
     assert.equal(segLens[n], stride, ctx);
     for (let i = 0; i < n; i++) {
@@ -245,7 +246,7 @@ function burst(f: Flow, seq: number, mss: number, payloads: Buffer[], lastFlags 
 test('TCP coalescing: one GSO frame whose completed checksum equals the reference, and that segments back into the inputs', { skip }, () => {
   const addon = loadAddon();
   const k = addon.constants;
-  const seed = (Date.now() ^ 0x5a5a) >>> 0;
+  const seed = seedFor('native-gso:tcp-coalesce');
   const r = rng(seed);
   for (let iter = 0; iter < 200; iter++) {
     const v6 = r() < 0.5;
@@ -259,7 +260,7 @@ test('TCP coalescing: one GSO frame whose completed checksum equals the referenc
     const seq = Math.floor(r() * 2 ** 32);
     const lastFlags = r() < 0.5 ? TCP_ACK | TCP_PSH : TCP_ACK;
     const frames = burst(f, seq, mss, payloads, lastFlags);
-    const ctx = `seed ${seed} iter ${iter} v6=${v6} mss=${mss} count=${count}`;
+    const ctx = `VXMESH_SEED=${SEED} seed ${seed} iter ${iter} v6=${v6} mss=${mss} count=${count}`;
     const res = coalesce(frames);
     assert.equal(res.length, 1, ctx);
     const { vnet, frame: merged } = res[0];
@@ -354,7 +355,7 @@ test('TCP coalescing splits runs exactly where it must', { skip }, () => {
 test('segmentation and coalescing survive mutated and truncated input (no crash, bounded output)', { skip }, () => {
   const addon = loadAddon();
   const k = addon.constants;
-  const seed = (Date.now() ^ 0x1234) >>> 0;
+  const seed = seedFor('native-gso:mutate');
   const r = rng(seed);
   const out = Buffer.alloc(300_000);
   const segLens = new Uint32Array(257);
@@ -372,10 +373,10 @@ test('segmentation and coalescing survive mutated and truncated input (no crash,
       return b;
     });
     const res = coalesce(mutated);
-    for (const x of res) assert.ok(x.frame.length <= 65535 + 14, `seed ${seed} iter ${iter}`);
+    for (const x of res) assert.ok(x.frame.length <= 65535 + 14, `VXMESH_SEED=${SEED} seed ${seed} iter ${iter}`);
     const sf = Buffer.concat([mutated[0], ...mutated.slice(1).map((m) => m.subarray(Math.min(m.length, 66)))]);
     const n = addon.gsoSegment(sf, v6 ? k.GSO_TCPV6 : k.GSO_TCPV4, mss, Buffer.alloc(8), out, segLens);
-    assert.ok(n >= -2 && n <= 256, `seed ${seed} iter ${iter}: ${n}`);
+    assert.ok(n >= -2 && n <= 256, `VXMESH_SEED=${SEED} seed ${seed} iter ${iter}: ${n}`);
   }
 });
 
@@ -439,7 +440,7 @@ function udpSegmentRef(merged: Buffer, vnet: Buffer, v6: boolean, l3: number): B
 }
 
 test('UDP coalescing: one UDP_L4 GSO frame whose completed checksum equals the reference, and that segments back into the inputs', { skip }, () => {
-  const seed = (Date.now() ^ 0x1717) >>> 0;
+  const seed = seedFor('native-gso:udp-coalesce');
   const r = rng(seed);
   for (let iter = 0; iter < 200; iter++) {
     const v6 = r() < 0.5;
@@ -451,7 +452,7 @@ test('UDP coalescing: one UDP_L4 GSO frame whose completed checksum equals the r
     const payloads = Array.from({ length: count }, (_, i) => randomPayload(r, i === count - 1 ? 1 + Math.floor(r() * seg) : seg));
     const id0 = Math.floor(r() * 65536);
     const frames = payloads.map((p, i) => udpFrame(f, p, id0 + i));
-    const ctx = `seed ${seed} iter ${iter} v6=${v6} seg=${seg} count=${count}`;
+    const ctx = `VXMESH_SEED=${SEED} seed ${seed} iter ${iter} v6=${v6} seg=${seg} count=${count}`;
     const res = coalesce(frames);
     assert.equal(res.length, 1, ctx);
     const { vnet, frame: merged } = res[0];
@@ -501,7 +502,7 @@ test('UDP coalescing splits runs exactly where it must', { skip }, () => {
 });
 
 test('UDP coalescing survives mutated and truncated datagrams (no crash; whatever merges still segments back exactly)', { skip }, () => {
-  const seed = (Date.now() ^ 0x4242) >>> 0;
+  const seed = seedFor('native-gso:udp-mutate');
   const r = rng(seed);
   for (let iter = 0; iter < 2000; iter++) {
     const v6 = r() < 0.5;
@@ -518,7 +519,7 @@ test('UDP coalescing survives mutated and truncated datagrams (no crash; whateve
     const res = coalesce(mutated);
     let at = 0;
     for (const x of res) {
-      const ctx = `seed ${seed} iter ${iter}`;
+      const ctx = `VXMESH_SEED=${SEED} seed ${seed} iter ${iter}`;
       assert.ok(x.frame.length <= 65535 + 22, ctx);
       if (x.merged > 1) {
         // A merge happened only over intact datagrams: segmenting it gives back exactly the inputs.
@@ -526,7 +527,7 @@ test('UDP coalescing survives mutated and truncated datagrams (no crash; whateve
         assert.equal(back.length, x.merged, ctx);
         back.forEach((b, i) => assert.ok(b.equals(mutated[at + i]), `${ctx}: datagram ${at + i}`));
       } else {
-        assert.ok(x.frame.equals(mutated[at]), `${seed} iter ${iter}: a lone frame is passed through unchanged`);
+        assert.ok(x.frame.equals(mutated[at]), `VXMESH_SEED=${SEED} seed ${seed} iter ${iter}: a lone frame is passed through unchanged`);
       }
       at += x.merged;
     }
