@@ -6,17 +6,20 @@
 #   - /etc/systemd/system/vxmesh.service, /etc/modules-load.d/vxmesh.conf (tun, bridge).
 # It does not enable or start the service unless --enable is given.
 #
-# Usage: deploy/install.sh [--prefix DIR] [--enable]
+# Usage: deploy/install.sh [--prefix DIR] [--enable] [--check]
+# --check only runs the checks (built tree, node, paths the service user must reach) and exits.
 # DESTDIR=/some/root installs into a staging root instead of / (the user is then added to
 # DESTDIR/etc/passwd with useradd --prefix; systemctl is not called).
 set -eu
 
 PREFIX=/opt/vxmesh
 ENABLE=0
+CHECK=0
 while [ $# -gt 0 ]; do
   case "$1" in
     --prefix) PREFIX="$2"; shift 2 ;;
     --enable) ENABLE=1; shift ;;
+    --check) CHECK=1; shift ;;
     -h|--help) sed -n '2,12p' "$0"; exit 0 ;;
     *) echo "install.sh: unknown argument: $1" >&2; exit 2 ;;
   esac
@@ -33,6 +36,50 @@ done
 command -v node >/dev/null || die "node (>= 20) not found in PATH"
 NODE_MAJOR=$(node -p 'process.versions.node.split(".")[0]')
 [ "$NODE_MAJOR" -ge 20 ] || die "node >= 20 required (found $(node --version))"
+
+# The service runs as the unprivileged user vxmesh: every directory on the way to the program, and
+# to the node it runs with, must be searchable by that user (o+x; the user has no other groups), or
+# the agent fails at start with "Cannot find module" / "Permission denied". Refuse such an install.
+searchable() { # DIR: others may search it
+  m=$(stat -L -c '%A' "$1" 2>/dev/null) || return 1
+  [ "$(printf %s "$m" | cut -c10)" = x ] || [ "$(printf %s "$m" | cut -c10)" = t ]
+}
+check_path() { # WHAT PATH (absolute; each existing component checked)
+  case "$2" in
+    /home/*|/root/*|/run/user/*) die "$1 $2 is under /home, /root or /run/user, which the unit hides from the agent (ProtectHome=yes); install it elsewhere (default --prefix /opt/vxmesh; node system-wide)" ;;
+  esac
+  p=""
+  searchable / || die "$1: / is not searchable by other users; the vxmesh user could not reach $2"
+  for c in $(printf %s "$2" | tr '/' ' '); do
+    p="$p/$c"
+    [ -e "$p" ] || break
+    if [ -d "$p" ] && ! searchable "$p"; then
+      die "$1 $2 is not reachable by the service user vxmesh: $p is mode $(stat -L -c '%a' "$p") (others cannot enter it); choose a --prefix outside it (default /opt/vxmesh) or make $p searchable (chmod o+x)"
+    fi
+  done
+}
+case "$PREFIX" in /*) ;; *) die "--prefix must be an absolute path (got $PREFIX)" ;; esac
+if [ -n "$D" ]; then
+  # Staging root: the program's path below DESTDIR (the staging root itself is not on the target).
+  p="$D"
+  for c in $(printf %s "$PREFIX" | tr '/' ' '); do
+    p="$p/$c"
+    [ -e "$p" ] || break
+    [ -d "$p" ] && ! searchable "$p" && die "program directory $D$PREFIX is not reachable by the service user vxmesh: $p is mode $(stat -L -c '%a' "$p") (others cannot enter it)"
+  done
+else
+  check_path "program directory" "$PREFIX"
+  # systemd starts ExecStart with its default PATH; /usr/local/bin/vxmesh runs `env node`.
+  UNIT_NODE=$(PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin command -v node) ||
+    die "node is not in systemd's default PATH (/usr/local/bin, /usr/bin, /bin; found only $(command -v node)): install Node.js >= 20 system-wide, or link it into /usr/local/bin"
+  UNIT_NODE=$(readlink -f "$UNIT_NODE")
+  check_path "node" "$UNIT_NODE"
+  [ "$(stat -L -c '%A' "$UNIT_NODE" | cut -c10)" = x ] || die "node $UNIT_NODE is not executable by other users (the service user vxmesh)"
+fi
+if [ "$CHECK" = 1 ]; then
+  echo "install.sh: checks passed (tree built, node >= 20, $D$PREFIX reachable by the service user)"
+  exit 0
+fi
 
 # Program files.
 install -d -m 0755 "$D$PREFIX" "$D$PREFIX/build/Release" "$D/usr/local/bin"

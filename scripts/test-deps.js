@@ -21,7 +21,7 @@ const PACKAGES = [
   { pkg: 'systemd', cmds: ['systemd-analyze'], for: ['test'], why: 'systemd-analyze verify/security of deploy/vxmesh.service' },
   { pkg: 'prometheus', cmds: ['prometheus', 'promtool'], for: ['test'], why: 'promtool check rules/metrics; a real Prometheus scraping an agent' },
   { pkg: 'strace', cmds: ['strace'], for: ['test'], why: 'the syscalls an agent makes under load (ops netns test)' },
-  { pkg: 'git', cmds: ['git'], for: ['test'], why: 'the 0700-checkout test clones the repository (issue 17)' },
+  { pkg: 'passwd', cmds: ['useradd', 'groupadd'], for: ['test'], why: 'deploy/install.sh adds the service user (install tests, the unprivileged agent runs installed)' },
 ];
 
 module.exports = { PACKAGES };

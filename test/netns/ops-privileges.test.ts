@@ -4,28 +4,79 @@
  * deploy/vxmesh.service gives the `vxmesh` user. It must still create its bridge and TAP, bind the
  * VXLAN port, serve its API, carry traffic between containers on two hosts, record the bridge it
  * created in its state directory, and stop cleanly on SIGTERM (the bridge stays, see issue 19).
+ *
+ * Issue 17: the unprivileged agent runs from an INSTALLED copy (deploy/install.sh into a staging
+ * root whose every path component is 0755, as /opt/vxmesh would be), never from the checkout, which
+ * may sit in a directory nobody else can enter (root's 0700 home, a mktemp -d). install.sh refuses a
+ * prefix, or a node, that the service user could not reach.
  */
 
-import { test } from 'node:test';
+import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
+import * as os from 'node:os';
 import * as path from 'node:path';
 import { stringify } from 'yaml';
 import { labFor, netnsSkip, startAgents } from '../helpers/lab';
 import { agentConfig } from '../../lab/vxmesh';
 import { REPO_ROOT } from '../../lab/netns';
-import { toolsSkip } from '../unit/ops-tools';
+import { run, toolsSkip } from '../unit/ops-tools';
 
-const skip = netnsSkip('setpriv') ?? toolsSkip();
+const skip = netnsSkip('setpriv') ?? toolsSkip('useradd', 'groupadd');
 const NOBODY = 65534;
+
+/** Can others (the agent's user, with no supplementary groups) search every directory of `p`? */
+function othersCanReach(p: string): string | null {
+  const parts = path.resolve(p).split(path.sep).filter(Boolean);
+  let cur = '/';
+  for (let i = 0; i <= parts.length; i++) {
+    const st = fs.statSync(cur);
+    if (st.isDirectory() && (st.mode & 0o001) === 0) return cur;
+    if (i < parts.length) cur = path.join(cur, parts[i]);
+  }
+  return null;
+}
+
+/** A fresh directory every path component of which others can search (removed after the test). */
+function reachableTempDir(t: TestContext, prefix: string): string {
+  let base = os.tmpdir();
+  if (othersCanReach(base) !== null) base = '/tmp';
+  const dir = fs.mkdtempSync(path.join(base, prefix));
+  fs.chmodSync(dir, 0o755);
+  t.after(() => fs.rmSync(dir, { recursive: true, force: true }));
+  const blocked = othersCanReach(dir);
+  if (blocked) throw new Error(`no temporary directory reachable by other users (${blocked} is closed)`);
+  return dir;
+}
+
+/**
+ * Installs vxmesh from this checkout into a staging root (deploy/install.sh, DESTDIR) below a
+ * directory all can reach; returns the installed entry point and a node binary the agent's user can
+ * run (this one, or a copy in the staging root when it sits somewhere closed, e.g. under /root).
+ */
+function installForAgent(t: TestContext): { root: string; vxmesh: string; node: string } {
+  const root = reachableTempDir(t, 'vxmesh-installed-');
+  const r = run('sh', [path.join(REPO_ROOT, 'deploy', 'install.sh'), '--prefix', '/opt/vxmesh'], { env: { ...process.env, DESTDIR: root }, timeoutMs: 120_000 });
+  assert.equal(r.status, 0, `install.sh: ${r.stdout}${r.stderr}`);
+  const vxmesh = path.join(root, 'opt', 'vxmesh', 'bin', 'vxmesh');
+  assert.equal(othersCanReach(vxmesh), null);
+  let node = process.execPath;
+  if (othersCanReach(node) !== null || (fs.statSync(node).mode & 0o001) === 0) {
+    node = path.join(root, 'usr', 'local', 'bin', 'node');
+    fs.copyFileSync(process.execPath, node);
+    fs.chmodSync(node, 0o755);
+  }
+  return { root, vxmesh, node };
+}
 
 test('agent as an unprivileged user with only CAP_NET_ADMIN (ambient) forwards traffic', { skip, timeout: 120_000 }, async (t) => {
   const lab = await labFor(t, { hosts: 2 });
   // h1's bridge does not exist yet: the unprivileged agent must create it (h2's agent runs as root).
   const [h1, h2] = lab.hosts;
-  fs.chmodSync(lab.dir, 0o755); // the unprivileged agent reads its config from the lab's scratch dir
+  // The agent as installed, with its config next to it (both readable by nobody), never the checkout.
+  const inst = installForAgent(t);
   const cfg = agentConfig(lab, h1, { networks: [{ name: 'blue', vni: 42, bridge: 'br0' }] });
-  const file = path.join(lab.dir, 'agent-h1-nobody.yaml');
+  const file = path.join(inst.root, 'agent-h1-nobody.yaml');
   fs.writeFileSync(file, stringify(cfg), { mode: 0o644 });
   // /dev/net/tun is 0666 on a normal host (udev's default rule); a container may have it 0600. So
   // that the test does not depend on that, or change the machine, the agent gets a 0666 TUN node
@@ -33,7 +84,7 @@ test('agent as an unprivileged user with only CAP_NET_ADMIN (ambient) forwards t
   const tunDir = path.join(lab.dir, 'tun');
   fs.mkdirSync(tunDir);
   // Its state directory (which bridges it created), writable by nobody as StateDirectory= makes it.
-  const stateDir = path.join(lab.dir, 'state-nobody');
+  const stateDir = path.join(inst.root, 'state-nobody');
   fs.mkdirSync(stateDir);
   fs.chownSync(stateDir, NOBODY, NOBODY);
   const script = [
@@ -47,8 +98,8 @@ test('agent as an unprivileged user with only CAP_NET_ADMIN (ambient) forwards t
   const agent = lab.spawn(h1.ns, 'sh', ['-c', script, 'sh', tunDir, 'setpriv',
     `--reuid=${NOBODY}`, `--regid=${NOBODY}`, '--clear-groups',
     '--inh-caps=-all,+net_admin', '--ambient-caps=-all,+net_admin', '--bounding-set=-all,+net_admin', '--no-new-privs',
-    process.execPath, path.join(REPO_ROOT, 'bin', 'vxmesh'), 'agent', '--config', file, '--state-dir', stateDir,
-  ], { name: 'vxmesh@h1 (nobody)', env: { ...process.env, VXMESH_LOG_FORMAT: 'json' } });
+    inst.node, inst.vxmesh, 'agent', '--config', file, '--state-dir', stateDir,
+  ], { name: 'vxmesh@h1 (nobody)', env: { ...process.env, VXMESH_LOG_FORMAT: 'json' }, cwd: '/' });
   await lab.waitFor('the unprivileged agent to be ready', () => {
     if (!agent.running()) throw new Error(`agent exited:\n${agent.output()}`);
     return /"msg":"agent ready"/.test(agent.output());
@@ -83,4 +134,32 @@ test('agent as an unprivileged user with only CAP_NET_ADMIN (ambient) forwards t
   assert.ok(await lab.linkExists(h1.ns, 'br0'), 'the bridge it created stays (containers stay attached across restarts)');
   assert.deepEqual(JSON.parse(fs.readFileSync(path.join(stateDir, 'bridges.json'), 'utf8')).bridges.map((b: { name: string }) => b.name), ['br0'], 'and is recorded as vxmesh\'s');
   await a2.stop();
+});
+
+test('install.sh refuses a program path the service user could not reach (--check)', { skip: process.getuid?.() !== 0 ? 'needs root' : false }, (t) => {
+  const install = path.join(REPO_ROOT, 'deploy', 'install.sh');
+  const closed = fs.mkdtempSync(path.join(os.tmpdir(), 'vxmesh-closed-'));
+  t.after(() => fs.rmSync(closed, { recursive: true, force: true }));
+  fs.chmodSync(closed, 0o700);
+
+  // --check never installs; the default prefix passes here (/opt is 0755).
+  const ok = run('sh', [install, '--check']);
+  assert.equal(ok.status, 0, ok.stderr);
+  assert.match(ok.stdout, /checks passed/);
+
+  const inClosed = run('sh', [install, '--check', '--prefix', path.join(closed, 'vxmesh')]);
+  assert.equal(inClosed.status, 1);
+  assert.match(inClosed.stderr, new RegExp(`is not reachable by the service user vxmesh: ${closed} is mode 700`));
+
+  const inHome = run('sh', [install, '--check', '--prefix', '/root/vxmesh']);
+  assert.equal(inHome.status, 1);
+  assert.match(inHome.stderr, /ProtectHome=yes/);
+
+  // Staging root: the program's path below DESTDIR is checked the same way.
+  const stage = path.join(closed, 'stage');
+  fs.mkdirSync(path.join(stage, 'opt'), { recursive: true, mode: 0o700 });
+  fs.chmodSync(path.join(stage, 'opt'), 0o700);
+  const staged = run('sh', [install, '--check'], { env: { ...process.env, DESTDIR: stage } });
+  assert.equal(staged.status, 1);
+  assert.match(staged.stderr, /program directory .*\/opt\/vxmesh is not reachable by the service user vxmesh: .*\/opt is mode 700/);
 });
