@@ -139,7 +139,7 @@ export class SessionManager implements PacketCipher {
   // control sends: a small slab reused per send
   private readonly ctl: TxBatch = {
     slab: Buffer.alloc(MAX_PACKET + 64), offs: new Uint32Array(1), lens: new Uint32Array(1),
-    addrs: Buffer.alloc(ADDR_LEN), srcIdx: new Uint8Array(1), count: 0,
+    addrs: Buffer.alloc(ADDR_LEN), srcIdx: new Uint8Array(1), status: new Int32Array(1), count: 0,
   };
 
   constructor(opts: SessionManagerOptions) {

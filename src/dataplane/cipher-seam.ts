@@ -50,7 +50,11 @@ export interface CipherBatch {
 /** What the data path offers a cipher (given once, in `attach`). */
 export interface CipherHost {
   readonly clock: Clock;
-  /** Sends datagrams the cipher built (handshakes, cookie replies, packets it had queued); returns how many were sent. */
+  /**
+   * Sends datagrams the cipher built (handshakes, cookie replies, packets it had queued); returns
+   * how many descriptors were consumed, `batch.status[j]` telling for each whether it was sent (0)
+   * or skipped (errno); the rest were not attempted (EAGAIN). See seams.ts.
+   */
   sendBatch(batch: TxBatch): number;
   /** Accounts data packets of network `vni` that the cipher sent later (queued ones). */
   countTx(vni: number, packets: number, bytes: number): void;

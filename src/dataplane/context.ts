@@ -64,7 +64,13 @@ export class PathContext {
     return undefined;
   }
 
+  /**
+   * The guarded sends and writes return the descriptors consumed; `b.status` then says, for each of
+   * them, 0 (sent / written) or the errno it was skipped with. Status is zeroed first, so a device
+   * that does not fill it reports every consumed descriptor as sent.
+   */
   safeSend(b: TxBatch): number {
+    b.status.fill(0, 0, b.count);
     try {
       const n = this.udp.sendBatch(b);
       return n > 0 ? Math.min(n, b.count) : 0;
@@ -76,6 +82,7 @@ export class PathContext {
 
   /** A vnet batch: super-frames are cut by the transport (descriptor gso info in `gso`). */
   safeSendGso(b: TxBatch, gso: Uint16Array): number {
+    b.status.fill(0, 0, b.count);
     try {
       const n = this.gsoUdp !== null ? this.gsoUdp.sendBatchGso(b, gso, VXLAN_HLEN) : this.udp.sendBatch(b);
       return n > 0 ? Math.min(n, b.count) : 0;
@@ -86,6 +93,7 @@ export class PathContext {
   }
 
   safeTapWrite(net: Network, b: TxBatch): number {
+    b.status.fill(0, 0, b.count);
     try {
       const n = net.tap.writeBatch(b);
       return n > 0 ? Math.min(n, b.count) : 0;

@@ -7,6 +7,7 @@
  * rxPackets counts every datagram attributed to that network (VNI known). Datagrams dropped before
  * their VNI is known are counted in `GlobalCounters.rxDrops` only.
  */
+import { constants as osConstants } from 'node:os';
 
 /** Reasons an inbound (UDP → TAP) datagram is dropped. */
 export const RX_DROP_REASONS = [
@@ -20,7 +21,7 @@ export const RX_DROP_REASONS = [
   'own_src_mac',      // inner source MAC is one of ours (loop)
   'plaintext_on_encrypted', // plaintext VXLAN for an encrypted network
   'decrypt_failed',   // crypto: authentication failed / replay / no session
-  'tap_write_failed', // TAP write returned an error or EAGAIN
+  'tap_write_failed', // the TAP write skipped this frame (an errno) or stopped before it (EAGAIN)
 ] as const;
 export type RxDropReason = (typeof RX_DROP_REASONS)[number];
 
@@ -31,9 +32,20 @@ export const TX_DROP_REASONS = [
   'local_dst',        // destination MAC lives on this host's bridge
   'no_peers',         // flood with no peer serving the VNI / unknown destination
   'no_session',       // encrypted network with no session (after the queue timed out)
-  'send_failed',      // sendmmsg error / EAGAIN
+  'send_failed',      // the send skipped this datagram with an errno not listed below, or stopped before it (EAGAIN)
+  'emsgsize',         // the send skipped it with EMSGSIZE: larger than the path MTU (DF is always set)
+  'unreachable',      // the send skipped it with ENETUNREACH / EHOSTUNREACH: no route to that peer
 ] as const;
 export type TxDropReason = (typeof TX_DROP_REASONS)[number];
+
+const ERRNO = osConstants.errno;
+
+/** The outbound drop reason (index) of a descriptor the send skipped with `errno` (> 0). */
+export function txDropForErrno(errno: number): number {
+  if (errno === ERRNO.EMSGSIZE) return txDropIndex.emsgsize;
+  if (errno === ERRNO.ENETUNREACH || errno === ERRNO.EHOSTUNREACH) return txDropIndex.unreachable;
+  return txDropIndex.send_failed;
+}
 
 export const rxDropIndex = Object.fromEntries(RX_DROP_REASONS.map((r, i) => [r, i])) as Record<RxDropReason, number>;
 export const txDropIndex = Object.fromEntries(TX_DROP_REASONS.map((r, i) => [r, i])) as Record<TxDropReason, number>;

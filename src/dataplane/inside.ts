@@ -25,7 +25,9 @@
  *   8. send         ONE udp.sendBatch (vnet: sendBatchGso, the transport cuts super-frames) per
  *                   batch, more only when a flood overflows the descriptor table; ARP/ND replies:
  *                   one TAP writeBatch;
- *   9. count        per network and per peer what reached the wire; unsent → `send_failed`.
+ *   9. count        per network and per peer what reached the wire (status 0); a descriptor the
+ *                   send skipped → `emsgsize` / `unreachable` / `send_failed` by its errno; one it
+ *                   did not attempt (EAGAIN) → `send_failed`.
  *
  * Counters: txFrames/txFrameBytes count what the TAP gave (a super-frame once), txPackets/txBytes
  * what goes on the wire (one per segment, VXLAN header + segment bytes, computed from the parsed
@@ -35,7 +37,7 @@ import { ADDR_LEN } from './addr';
 import { suppressArpNd } from './arp-nd';
 import { CIPHER_NO_SESSION, CIPHER_OK, CIPHER_QUEUED, type CipherBatch } from './cipher-seam';
 import type { PathContext } from './context';
-import { txDropIndex } from './counters';
+import { txDropForErrno, txDropIndex } from './counters';
 import { ETHERTYPE_ARP, ETHERTYPE_IPV4, ETHERTYPE_IPV6, ETH_HLEN, isVlanTpid, macEquals } from './ethernet';
 import type { Fdb } from './fdb';
 import { FDB_LOCAL } from './fdb';
@@ -225,7 +227,7 @@ export class Inside {
     const r = this.out.replies;
     if (r.count > 0) {
       const w = ctx.safeTapWrite(net, r);
-      net.neighAnswered += w;
+      for (let j = 0; j < w; j++) if (r.status[j] === 0) net.neighAnswered++;
       ctx.hist.tapWrite.add(r.count);
     }
     this.send(net);
@@ -396,14 +398,23 @@ export class Inside {
     b.count = n;
     // 8. send, 9. count
     ctx.hist.udpSend.add(n);
-    const sent = ctx.safeSend(b);
+    const consumed = ctx.safeSend(b);
+    let sent = 0;
     let bytes = 0;
-    for (let i = 0; i < sent; i++) bytes += lens[i];
+    const status = b.status;
+    for (let i = 0; i < consumed; i++) {
+      if (status[i] === 0) {
+        sent++;
+        bytes += lens[i];
+      } else {
+        c.txDrops[txDropForErrno(status[i])]++;
+      }
+    }
     c.txPackets += sent;
     c.txBytes += bytes;
     peer.counters.txPackets += sent;
     peer.counters.txBytes += bytes;
-    if (sent < n) c.txDrops[TX_SEND_FAILED] += n - sent;
+    if (consumed < n) c.txDrops[TX_SEND_FAILED] += n - consumed;
     b.count = 0;
   }
 
@@ -455,23 +466,32 @@ export class Inside {
     const ctx = this.ctx;
     const count = tx.count;
     ctx.hist.udpSend.add(count);
-    const sent = tx === this.vtx ? ctx.safeSendGso(tx, this.out.txGso) : ctx.safeSend(tx);
-    this.count(net, count, sent);
+    const consumed = tx === this.vtx ? ctx.safeSendGso(tx, this.out.txGso) : ctx.safeSend(tx);
+    this.count(net, tx, count, consumed);
     tx.count = 0;
   }
 
   // ---- 9. count -------------------------------------------------------------------------------
 
-  /** Descriptors [0, sent) reached the wire; [sent, count) are `send_failed`. */
-  private count(net: Network, count: number, sent: number): void {
+  /**
+   * Descriptors [0, consumed) with status 0 reached the wire; those skipped are drops by errno class
+   * (`emsgsize`, `unreachable`, `send_failed`); [consumed, count) were not attempted: `send_failed`.
+   * A super-frame counts as its datagrams.
+   */
+  private count(net: Network, tx: TxBatch, count: number, consumed: number): void {
     const c = net.counters;
     const o = this.out;
     const segs = o.txSegs;
     const wire = o.txWire;
+    const status = tx.status;
     let failed = 0;
     for (let j = 0; j < count; j++) {
-      if (j >= sent) {
+      if (j >= consumed) {
         failed += segs[j];
+        continue;
+      }
+      if (status[j] !== 0) {
+        c.txDrops[txDropForErrno(status[j])] += segs[j];
         continue;
       }
       const pc = o.txPeer[j]!.counters;

@@ -16,7 +16,9 @@
  * Faults (the gossip simulator can reuse the pattern): `lossRate` with a seeded PRNG, `delayMs`
  * (on the injected clock; delivered when the clock reaches it), `partition(a, b)` / `heal()`, and a
  * general `filter` hook. Queues are bounded (`queueLimit`, like a socket buffer): overflow is
- * dropped and counted in `overflows`. `failNextSends` / `failNextWrites` simulate EAGAIN.
+ * dropped and counted in `overflows`. `failNextSends` / `failNextWrites` simulate EAGAIN; `skip` (on
+ * a tap or a UDP endpoint) fails single descriptors with a chosen errno, as the real seams report
+ * them (consumed, `status[j]` = errno).
  */
 import type { Clock } from '../clock';
 import type { Endpoint } from '../config/types';
@@ -96,6 +98,11 @@ export class MemoryTap implements TapDevice {
   failNextWrites = 0;
   /** Most frames one `writeBatch` writes (then EAGAIN for the rest); Infinity by default. */
   writeLimit = Infinity;
+  /**
+   * Per-descriptor fault: called with each frame about to be written; a positive errno skips it
+   * (consumed, `status[j]` = errno, not written), 0 writes it. Null by default.
+   */
+  skip: ((frame: Buffer) => number) | null = null;
   readBatches = 0;
   writeBatches = 0;
   private readonly src: Readable;
@@ -148,7 +155,10 @@ export class MemoryTap implements TapDevice {
     }
     const n = Math.min(batch.count, this.writeLimit);
     for (let i = 0; i < n; i++) {
-      this.written.push(Buffer.from(batch.slab.subarray(batch.offs[i], batch.offs[i] + batch.lens[i])));
+      const frame = Buffer.from(batch.slab.subarray(batch.offs[i], batch.offs[i] + batch.lens[i]));
+      const errno = this.skip === null ? 0 : this.skip(frame);
+      batch.status[i] = errno;
+      if (errno === 0) this.written.push(frame);
     }
     return n;
   }
@@ -332,6 +342,11 @@ export class MemoryUdp implements UdpTransport {
   private readonly src: Readable;
   /** The next N `sendBatch` calls send nothing (EAGAIN). */
   failNextSends = 0;
+  /**
+   * Per-descriptor fault: called with each datagram and its destination record; a positive errno
+   * skips it (consumed, `status[j]` = errno, not sent: EMSGSIZE, EHOSTUNREACH…), 0 sends it.
+   */
+  skip: ((data: Buffer, to: Buffer) => number) | null = null;
   sendBatches = 0;
   recvBatches = 0;
   /** Datagrams sent per source index. */
@@ -401,12 +416,15 @@ export class MemoryUdp implements UdpTransport {
     for (let i = 0; i < batch.count; i++) {
       const idx = batch.srcIdx[i];
       if (idx >= this.sourceCount) throw new RangeError(`srcIdx ${idx} ≥ sourceCount ${this.sourceCount}`);
-      this.sentBySource[idx]++;
       const from = Buffer.from(this.record);
       from[16] = this.sourcePorts[idx] >>> 8;
       from[17] = this.sourcePorts[idx] & 0xff;
       const to = Buffer.from(batch.addrs.subarray(i * ADDR_LEN, (i + 1) * ADDR_LEN));
       const data = Buffer.from(batch.slab.subarray(batch.offs[i], batch.offs[i] + batch.lens[i]));
+      const errno = this.skip === null ? 0 : this.skip(data, to);
+      batch.status[i] = errno;
+      if (errno !== 0) continue;
+      this.sentBySource[idx]++;
       this.net.route({ data, from, to });
     }
     return batch.count;

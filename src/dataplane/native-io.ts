@@ -6,11 +6,13 @@
  * libuv poll per device (level-triggered: the callback runs again on the next loop turn while data
  * remains), so nothing ever blocks the event loop.
  *
- * Send semantics (both seams): the return value is the number of descriptors CONSUMED from the
- * front of the batch — sent, or skipped because that one descriptor failed (EMSGSIZE over the path
- * MTU with DF set, ENETUNREACH, EIO…). A short count means EAGAIN stopped the batch: descriptors
- * [n, count) were not attempted. Skipped descriptors are counted in `stats` (`sendSkipped`,
- * `sendMsgSize`, `lastSendErrno`), never thrown: one bad destination must not stall a batch.
+ * Send semantics (both seams, see seams.ts): the return value is the number of descriptors
+ * CONSUMED from the front of the batch — sent, or skipped because that one descriptor failed
+ * (EMSGSIZE over the path MTU with DF set, ENETUNREACH, EIO…); `batch.status[j]` tells which (0, or
+ * the errno). A short count means EAGAIN stopped the batch: descriptors [n, count) were not
+ * attempted. Skipped descriptors are also counted in `stats` (`sendSkipped`, `sendMsgSize`,
+ * `lastSendErrno`), never thrown: one bad destination must not stall a batch. `status` is zeroed
+ * before each call, so an addon that does not fill it reports every consumed descriptor as sent.
  *
  * Statistics live in a BigUint64Array owned here and written by C (no per-packet crossing).
  */
@@ -20,6 +22,23 @@ import type { AddressFamily } from '../config/types';
 import { ERR_TAP_IO, ERR_TAP_OPEN, ERR_UDP_BIND, ERR_UDP_IO, ERR_NETDEV } from '../errors';
 import { loadAddon, toSystemError, type NativeHandle, type VxmeshAddon } from '../native/addon';
 import type { RxBatch, TapDevice, TapReaderRing, TxBatch, UdpTransport } from './seams';
+
+/** The addon's send/write entry points with their trailing per-descriptor status array. */
+interface StatusAddon {
+  tapWrite(h: NativeHandle, slab: Uint8Array, offs: Uint32Array, lens: Uint32Array, count: number, status: Int32Array): number;
+  tapWriteVnet(h: NativeHandle, slab: Uint8Array, offs: Uint32Array, lens: Uint32Array, count: number, maxMerge: number,
+    status: Int32Array): number;
+  udpSend(h: NativeHandle, slab: Uint8Array, offs: Uint32Array, lens: Uint32Array, addrs: Uint8Array, srcIdx: Uint8Array,
+    count: number, status: Int32Array): number;
+  udpSendGso(h: NativeHandle, slab: Uint8Array, offs: Uint32Array, lens: Uint32Array, addrs: Uint8Array, srcIdx: Uint8Array,
+    gso: Uint16Array, prefixLen: number, count: number, status: Int32Array): number;
+}
+
+/** Zeroes the outcome of descriptors [0, count) before a send (a short or absent status array is left to the addon to refuse). */
+function clearStatus(b: TxBatch): void {
+  const s = b.status;
+  if (s !== undefined) s.fill(0, 0, Math.min(b.count, s.length));
+}
 
 /** Read-only view of a device's native statistics. */
 export class NativeIoStats {
@@ -190,7 +209,8 @@ export class NativeTap implements TapDevice {
    */
   writeBatchVnet(batch: TxBatch, maxMerge = 64): number {
     try {
-      return this.addon.tapWriteVnet(this.h, batch.slab, batch.offs, batch.lens, batch.count, maxMerge);
+      clearStatus(batch);
+      return (this.addon as StatusAddon).tapWriteVnet(this.h, batch.slab, batch.offs, batch.lens, batch.count, maxMerge, batch.status);
     } catch (err) {
       throw toSystemError(err, ERR_TAP_IO, `TAP ${this.name}`);
     }
@@ -202,7 +222,8 @@ export class NativeTap implements TapDevice {
    */
   writeBatch(batch: TxBatch): number {
     try {
-      return this.addon.tapWrite(this.h, batch.slab, batch.offs, batch.lens, batch.count);
+      clearStatus(batch);
+      return (this.addon as StatusAddon).tapWrite(this.h, batch.slab, batch.offs, batch.lens, batch.count, batch.status);
     } catch (err) {
       throw toSystemError(err, ERR_TAP_IO, `TAP ${this.name}`);
     }
@@ -416,7 +437,9 @@ export class NativeUdp implements UdpTransport {
    */
   sendBatch(batch: TxBatch): number {
     try {
-      return this.addon.udpSend(this.h, batch.slab, batch.offs, batch.lens, batch.addrs, batch.srcIdx, batch.count);
+      clearStatus(batch);
+      return (this.addon as StatusAddon).udpSend(this.h, batch.slab, batch.offs, batch.lens, batch.addrs, batch.srcIdx, batch.count,
+        batch.status);
     } catch (err) {
       throw toSystemError(err, ERR_UDP_IO, `UDP ${this.address}:${this.port}`);
     }
@@ -431,8 +454,9 @@ export class NativeUdp implements UdpTransport {
    */
   sendBatchGso(batch: TxBatch, gso: Uint16Array, prefixLen = 8): number {
     try {
-      return this.addon.udpSendGso(this.h, batch.slab, batch.offs, batch.lens, batch.addrs, batch.srcIdx, gso, prefixLen,
-        batch.count);
+      clearStatus(batch);
+      return (this.addon as StatusAddon).udpSendGso(this.h, batch.slab, batch.offs, batch.lens, batch.addrs, batch.srcIdx, gso,
+        prefixLen, batch.count, batch.status);
     } catch (err) {
       throw toSystemError(err, ERR_UDP_IO, `UDP ${this.address}:${this.port}`);
     }

@@ -18,7 +18,8 @@
  *   7. learnRemote   the inner source MAC → the sending peer (remote FDB entry);
  *   8. deliver       one TAP writeBatch per network per batch, descriptors pointing INTO the
  *                    receive slab at +8 (no copy);
- *   9. count         rxDelivered; unwritten → `tap_write_failed`.
+ *   9. count         rxDelivered (status 0); skipped by the write (errno) or not attempted
+ *                    (EAGAIN) → `tap_write_failed`.
  *
  * (With UDP GRO on, the transport splits coalesced buffers back into datagrams; a vnet TAP's
  * writeBatch coalesces TCP segment runs and runs of equal-sized UDP datagrams of one flow into GSO
@@ -266,11 +267,18 @@ export class Outside {
       net.rxPending = 0;
       w.count = count;
       ctx.hist.tapWrite.add(count);
-      const written = ctx.safeTapWrite(net, w);
+      const consumed = ctx.safeTapWrite(net, w);
       const c = net.counters;
-      c.rxDelivered += written;
-      for (let j = 0; j < written; j++) c.rxDeliveredBytes += w.lens[j];
-      if (written < count) c.rxDrops[RX_TAP_FAIL] += count - written;
+      const status = w.status;
+      for (let j = 0; j < consumed; j++) {
+        if (status[j] === 0) {
+          c.rxDelivered++;
+          c.rxDeliveredBytes += w.lens[j];
+        } else {
+          c.rxDrops[RX_TAP_FAIL]++;
+        }
+      }
+      if (consumed < count) c.rxDrops[RX_TAP_FAIL] += count - consumed;
     }
   }
 }

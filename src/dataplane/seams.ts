@@ -1,6 +1,6 @@
 /**
- * The data path's I/O seams (TAP, UDP, and their fast-path extensions: vnet TAP, TAP reader thread, GSO transport), shaped around batches (wireguard-go's tun.Device / conn.Bind):
- * one call moves a whole batch, lengths come back in a shared typed array, and frames sit in one
+ * The data path's I/O seams (TAP, UDP, and their fast-path extensions: vnet TAP, TAP reader
+ * thread, GSO transport), shaped around batches (wireguard-go's tun.Device / conn.Bind): one call moves a whole batch, lengths come back in a shared typed array, and frames sit in one
  * preallocated slab. Each seam has a real implementation (`native-io.ts`, over the addon) and an
  * in-memory twin (`memory-io.ts`) so the same data path runs deterministically in tests.
  *
@@ -11,6 +11,13 @@
  *
  * Send descriptors are independent of slots: descriptor j sends `lens[j]` bytes from absolute slab
  * offset `offs[j]`; several descriptors may point at the same bytes (head-end replication).
+ *
+ * Send outcome (TAP writeBatch, UDP sendBatch / sendBatchGso): the return value n is the number of
+ * descriptors CONSUMED from the front of the batch. For j < n, `status[j]` is 0 (written / sent)
+ * or a positive errno: that one descriptor was skipped (EMSGSIZE over the path MTU with DF set,
+ * ENETUNREACH, EHOSTUNREACH, EINVAL…) so that one bad destination does not stall the batch.
+ * Descriptors [n, count) were not attempted (EAGAIN: the queue or socket buffer is full). The
+ * caller counts every descriptor as sent or as a drop with its cause.
  *
  * Underlay addresses are 18-byte records: 16 bytes IPv6 address (IPv4 as ::ffff:a.b.c.d) then the
  * port, big-endian. See `addr.ts`.
@@ -41,6 +48,11 @@ export interface TxBatch {
   readonly addrs: Buffer;
   /** UDP only: index of the source socket per descriptor (ECMP source-port choice). */
   readonly srcIdx: Uint8Array;
+  /**
+   * Filled by the send: per consumed descriptor, 0 = written/sent, or the errno it was skipped
+   * with (see the file comment). Length = the table's capacity.
+   */
+  readonly status: Int32Array;
   /** Number of valid descriptors. */
   count: number;
 }
@@ -50,7 +62,10 @@ export interface TapDevice {
   readonly name: string;
   /** Reads up to `batch.slots` frames; returns how many (0 when nothing is ready). Never blocks. */
   readBatch(batch: RxBatch): number;
-  /** Writes descriptors [0, batch.count); returns how many were written (the rest: EAGAIN). */
+  /**
+   * Writes descriptors [0, batch.count); returns how many were consumed, each with its outcome in
+   * `batch.status` (0 written, else the errno it was skipped with); the rest: EAGAIN.
+   */
   writeBatch(batch: TxBatch): number;
   /** Registers the one readability callback (level-triggered; called again while data remains). */
   onReadable(cb: () => void): void;
@@ -72,7 +87,11 @@ export interface UdpTransport {
   readonly sourceCount: number;
   /** Receives up to `batch.slots` datagrams (recvmmsg); returns how many. Never blocks. */
   recvBatch(batch: RxBatch): number;
-  /** Sends descriptors [0, batch.count) (sendmmsg, grouped by srcIdx); returns how many were sent. */
+  /**
+   * Sends descriptors [0, batch.count) (sendmmsg, grouped by srcIdx); returns how many were
+   * consumed, each with its outcome in `batch.status` (0 sent, else the errno it was skipped
+   * with); the rest were not attempted (EAGAIN).
+   */
   sendBatch(batch: TxBatch): number;
   onReadable(cb: () => void): void;
   close(): void;

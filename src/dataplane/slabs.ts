@@ -67,7 +67,7 @@ export function allocateOutbound(B: number, S: number, headroom: number): Outbou
   const tapSlab = Buffer.alloc(S * B * 2);
   const tx: TxBatch = {
     slab: tapSlab, offs: new Uint32Array(txCap), lens: new Uint32Array(txCap), addrs: Buffer.alloc(txCap * ADDR_LEN),
-    srcIdx: new Uint8Array(txCap), count: 0,
+    srcIdx: new Uint8Array(txCap), status: new Int32Array(txCap), count: 0,
   };
   const replySlab = Buffer.alloc(B * REPLY_SLOT);
   return {
@@ -86,14 +86,17 @@ export function allocateOutbound(B: number, S: number, headroom: number): Outbou
       outOffs: new Uint32Array(txCap), outLens: new Uint32Array(txCap), status: new Uint8Array(txCap), senders: new Uint32Array(txCap), count: 0,
     },
     replySlab,
-    replies: { slab: replySlab, offs: new Uint32Array(B), lens: new Uint32Array(B), addrs: Buffer.alloc(0), srcIdx: new Uint8Array(0), count: 0 },
+    replies: {
+      slab: replySlab, offs: new Uint32Array(B), lens: new Uint32Array(B), addrs: Buffer.alloc(0), srcIdx: new Uint8Array(0),
+      status: new Int32Array(B), count: 0,
+    },
   };
 }
 
 /** A send table over `slab` sharing `out.tx`'s arrays (one batch is processed at a time). */
 export function txOver(out: OutboundSlabs, slab: Buffer): TxBatch {
   const t = out.tx;
-  return { slab, offs: t.offs, lens: t.lens, addrs: t.addrs, srcIdx: t.srcIdx, count: 0 };
+  return { slab, offs: t.offs, lens: t.lens, addrs: t.addrs, srcIdx: t.srcIdx, status: t.status, count: 0 };
 }
 
 /** `out.seal` over another slab (same arrays). */
@@ -122,7 +125,8 @@ export function allocateVnet(B: number, headroom: number, out: OutboundSlabs, pr
     encLens: new Uint32Array(GSO_MAX_SEGS + 1),
     encTx: {
       slab: encOut, offs: new Uint32Array(GSO_MAX_SEGS), lens: new Uint32Array(GSO_MAX_SEGS),
-      addrs: Buffer.alloc(GSO_MAX_SEGS * ADDR_LEN), srcIdx: new Uint8Array(GSO_MAX_SEGS), count: 0,
+      addrs: Buffer.alloc(GSO_MAX_SEGS * ADDR_LEN), srcIdx: new Uint8Array(GSO_MAX_SEGS),
+      status: new Int32Array(GSO_MAX_SEGS), count: 0,
     },
   };
 }
@@ -145,5 +149,8 @@ export function allocateInbound(B: number, S: number): InboundSlabs {
 
 /** A network's inbound TAP write table: descriptors pointing into the UDP slab. */
 export function tapWriteTable(B: number, udpSlab: Buffer): TxBatch {
-  return { slab: udpSlab, offs: new Uint32Array(B), lens: new Uint32Array(B), addrs: Buffer.alloc(0), srcIdx: new Uint8Array(0), count: 0 };
+  return {
+    slab: udpSlab, offs: new Uint32Array(B), lens: new Uint32Array(B), addrs: Buffer.alloc(0), srcIdx: new Uint8Array(0),
+    status: new Int32Array(B), count: 0,
+  };
 }

@@ -12,7 +12,7 @@ function rx(slots = 8, slotSize = 256, headroom = 0): RxBatch {
 
 function tx(datagrams: { data: Buffer; to: string; port?: number; src?: number }[]): TxBatch {
   const slab = Buffer.alloc(4096);
-  const b: TxBatch = { slab, offs: new Uint32Array(16), lens: new Uint32Array(16), addrs: Buffer.alloc(16 * 18), srcIdx: new Uint8Array(16), count: 0 };
+  const b: TxBatch = { slab, offs: new Uint32Array(16), lens: new Uint32Array(16), addrs: Buffer.alloc(16 * 18), srcIdx: new Uint8Array(16), status: new Int32Array(16), count: 0 };
   let off = 0;
   for (const d of datagrams) {
     d.data.copy(slab, off);

@@ -37,7 +37,7 @@ function pump(from: NativeTap, tx: NativeUdp, rx: NativeUdp, to: NativeTap, mode
   dst.writeUInt16BE(rx.port, 16);
   const tb = {
     slab: rb.slab, offs: new Uint32Array(slots), lens: new Uint32Array(slots), addrs: Buffer.alloc(slots * ADDR),
-    srcIdx: new Uint8Array(slots), count: 0,
+    srcIdx: new Uint8Array(slots), status: new Int32Array(slots), count: 0,
   };
   for (let i = 0; i < slots; i++) dst.copy(tb.addrs, i * ADDR);
   from.onReadable(() => {
@@ -55,7 +55,7 @@ function pump(from: NativeTap, tx: NativeUdp, rx: NativeUdp, to: NativeTap, mode
   });
   const RS = 64;
   const rr = { slab: Buffer.alloc(RS * 2048), slotSize: 2048, headroom: 0, slots: RS, lens: new Uint32Array(RS), addrs: Buffer.alloc(RS * ADDR) };
-  const wb = { slab: rr.slab, offs: new Uint32Array(RS), lens: new Uint32Array(RS), addrs: Buffer.alloc(0), srcIdx: new Uint8Array(0), count: 0 };
+  const wb = { slab: rr.slab, offs: new Uint32Array(RS), lens: new Uint32Array(RS), addrs: Buffer.alloc(0), srcIdx: new Uint8Array(0), status: new Int32Array(RS), count: 0 };
   rx.onReadable(() => {
     const n = rx.recvBatch(rr);
     let c = 0;

@@ -114,6 +114,7 @@ const scenarios = {
       lens: new Uint32Array(3),
       addrs: Buffer.alloc(0),
       srcIdx: new Uint8Array(0),
+      status: new Int32Array(3),
       count: 3,
     };
     const r1 = arpRequest([2, 0, 0, 0, 0, 2], [198, 18, 5, 2], [198, 18, 5, 1]);
@@ -182,7 +183,7 @@ const scenarios = {
     const plain = NativeTap.open('vxtap4');
     assert.equal(plain.vnetHdr, false);
     assert.throws(() => plain.readBatchVnet(rx, gso), { code: 'ERR_VXMESH_VNET' });
-    assert.throws(() => plain.writeBatchVnet({ slab: rx.slab, offs: new Uint32Array(1), lens: new Uint32Array([60]), addrs: Buffer.alloc(0), srcIdx: new Uint8Array(0), count: 1 }), { code: 'ERR_VXMESH_VNET' });
+    assert.throws(() => plain.writeBatchVnet({ slab: rx.slab, offs: new Uint32Array(1), lens: new Uint32Array([60]), addrs: Buffer.alloc(0), srcIdx: new Uint8Array(0), status: new Int32Array(1), count: 1 }), { code: 'ERR_VXMESH_VNET' });
     assert.throws(() => addon.tapSetOffload((plain as unknown as { h: never }).h, addon.constants.TUN_F_CSUM), { code: 'ERR_VXMESH_VNET' });
     plain.close();
     t.close();
@@ -213,7 +214,7 @@ const scenarios = {
     assert.throws(() => t.readBatch({ ...rx, lens: new Uint32Array(2) }), { name: 'RangeError', code: 'ERR_OUT_OF_RANGE' });
     assert.throws(() => t.readBatch({ ...rx, headroom: SLOT }), { name: 'RangeError', code: 'ERR_OUT_OF_RANGE' });
     assert.throws(() => t.readBatch({ ...rx, slots: SLOTS + 1, lens: new Uint32Array(SLOTS + 1) }), { code: 'ERR_OUT_OF_RANGE' });
-    const tx = { slab: Buffer.alloc(100), offs: new Uint32Array([90]), lens: new Uint32Array([20]), addrs: Buffer.alloc(0), srcIdx: new Uint8Array(0), count: 1 };
+    const tx = { slab: Buffer.alloc(100), offs: new Uint32Array([90]), lens: new Uint32Array([20]), addrs: Buffer.alloc(0), srcIdx: new Uint8Array(0), status: new Int32Array(1), count: 1 };
     assert.throws(() => t.writeBatch(tx), { name: 'RangeError', code: 'ERR_OUT_OF_RANGE' });
     assert.throws(() => t.writeBatch({ ...tx, count: 2 }), { code: 'ERR_OUT_OF_RANGE' });
     assert.throws(() => addon.tapRead({} as never, rx.slab, SLOT, 0, 1, rx.lens), { name: 'TypeError', code: 'ERR_INVALID_ARG_TYPE' });

@@ -71,7 +71,7 @@ function record(address: string, port: number): Buffer {
 }
 
 interface Tx {
-  slab: Buffer; offs: Uint32Array; lens: Uint32Array; addrs: Buffer; srcIdx: Uint8Array; count: number;
+  slab: Buffer; offs: Uint32Array; lens: Uint32Array; addrs: Buffer; srcIdx: Uint8Array; status: Int32Array; count: number;
 }
 
 /** A send batch of `payloads`, each to `dst[i]` from source socket `src[i]`. */
@@ -79,7 +79,8 @@ function txBatch(payloads: Buffer[], dst: Buffer[], src: number[]): Tx {
   const total = payloads.reduce((a, p) => a + p.length, 0);
   const tx: Tx = {
     slab: Buffer.alloc(total + 16), offs: new Uint32Array(payloads.length), lens: new Uint32Array(payloads.length),
-    addrs: Buffer.alloc(payloads.length * ADDR), srcIdx: new Uint8Array(payloads.length), count: payloads.length,
+    addrs: Buffer.alloc(payloads.length * ADDR), srcIdx: new Uint8Array(payloads.length),
+    status: new Int32Array(payloads.length), count: payloads.length,
   };
   let at = 3; // deliberately unaligned
   payloads.forEach((p, i) => {
