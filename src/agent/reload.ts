@@ -18,6 +18,8 @@ export interface ReloadResult {
   added: string[];
   removed: string[];
   changed: string[];
+  /** Networks whose `acceptFrom` was applied in place. */
+  acceptFromChanged: string[];
   peersChanged: boolean;
   logLevelChanged: boolean;
   /** gossip.seeds or gossip.keyFile changed (applied by the extensions' reload). */
@@ -76,6 +78,12 @@ export async function applyReload(t: ReloadTarget, next: Config): Promise<Reload
       failed.push(`${n.name} (vni ${n.vni}): ${(e as Error).message}`);
     }
   }
+  for (const n of d.acceptFromChanged) {
+    t.datapath.setAcceptFrom(n.vni, n.acceptFrom ?? 'known');
+    const s = t.nets.get(n.vni);
+    if (s) s.config = n;
+    t.logger.info({ network: n.name, vni: n.vni, acceptFrom: n.acceptFrom ?? 'known' }, 'network acceptFrom changed');
+  }
   if (d.peersChanged) {
     t.datapath.setStaticPeers(next.peers);
     t.logger.info({ peers: next.peers.map(epText) }, 'static peers updated');
@@ -106,6 +114,7 @@ export async function applyReload(t: ReloadTarget, next: Config): Promise<Reload
     added: d.added.map((n) => n.name),
     removed: d.removed.map((n) => n.name),
     changed: d.changed.map((c) => c.after.name),
+    acceptFromChanged: d.acceptFromChanged.map((n) => n.name),
     peersChanged: d.peersChanged,
     logLevelChanged: d.logLevelChanged,
     gossipChanged: d.gossipChanged,

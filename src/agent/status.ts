@@ -38,7 +38,7 @@ export function countersJson(c: NetworkCounters): Record<string, unknown> {
 export function globalJson(c: GlobalCounters): Record<string, unknown> {
   const rxDrops: Record<string, number> = {};
   RX_DROP_REASONS.forEach((r, i) => { rxDrops[r] = c.rxDrops[i]; });
-  return { rxDatagrams: c.rxDatagrams, rxDrops, tapBatches: c.tapBatches, udpBatches: c.udpBatches };
+  return { rxDatagrams: c.rxDatagrams, rxDrops, tapBatches: c.tapBatches, udpBatches: c.udpBatches, peerEvictions: c.peerEvictions };
 }
 
 /** Coalescing on a fast-path TAP's writes (GSO frames written, frames merged into them), or null. */
@@ -60,6 +60,7 @@ export function buildStatus(v: StatusView): Record<string, unknown> {
       tap: s.config.tap,
       mtu: s.config.mtu,
       encrypted: s.config.encrypted,
+      acceptFrom: s.config.acceptFrom ?? 'known',
       bridgeCreated: s.bridgeCreated,
       tapCreated: s.tap.created,
       tapReader: dpath ? dpath.tapReaderStats(s.tap) : null,

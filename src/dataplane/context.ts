@@ -52,7 +52,7 @@ export class PathContext {
     maxLearnedPeers: number,
   ) {
     this.warnings = new LogLimiter(log, { intervalMs: 10_000, burst: 1, clock });
-    this.peers = new PeerTable(underlay, maxLearnedPeers, this.byVni);
+    this.peers = new PeerTable(underlay, maxLearnedPeers, this.byVni, this.counters);
     this.gsoUdp = isGsoUdp(udp) ? udp : null;
     this.sourceCount = Math.max(1, Math.min(256, udp.sourceCount | 0));
   }

@@ -15,6 +15,7 @@ export const RX_DROP_REASONS = [
   'no_i_flag',        // I flag (VNI valid) not set
   'reserved_bits',    // any reserved bit set in the VXLAN header
   'unknown_vni',      // VNI not configured on this host
+  'unknown_vtep',     // plaintext network: the sender is not a known host nor let in by acceptFrom (admission.ts)
   'runt_frame',       // inner frame shorter than an Ethernet header (14 bytes)
   'oversize_frame',   // inner frame larger than the network MTU + Ethernet header
   'bad_src_mac',      // inner source MAC multicast/broadcast or all-zero
@@ -94,6 +95,8 @@ export class PeerCounters {
 /** Counters not attributable to a network. */
 export class GlobalCounters {
   rxDatagrams = 0;
+  /** Learned peers evicted (longest idle first) because `maxLearnedPeers` were already known. */
+  peerEvictions = 0;
   readonly rxDrops = new Float64Array(RX_DROP_REASONS.length);
   /** Histogram-friendly raw batch sizes are kept by the metrics layer; these are totals. */
   tapBatches = 0;

@@ -25,7 +25,7 @@
  * hooks (network peers, static FDB entries, neighbour entries), local endpoints, cipher.
  */
 import type { Clock, TimerHandle } from '../clock';
-import type { Config, Endpoint, FdbConfig, NetworkConfig } from '../config/types';
+import type { AcceptFrom, Config, Endpoint, FdbConfig, NetworkConfig } from '../config/types';
 import type { Logger } from '../log';
 import { nullLogger } from '../log';
 import { peerKeyOfEndpoint } from './addr';
@@ -74,7 +74,10 @@ export interface DatapathOptions {
    * (see bench/results for the measurement behind the default).
    */
   tapThreads?: boolean;
-  /** Most peers learned from traffic (static and gossip peers not limited); default 4096. */
+  /**
+   * Most peers learned from traffic (senders `acceptFrom` lets in; static and gossip peers not
+   * limited); beyond it the longest-idle learned peer is evicted. Default `config.underlay.maxLearnedPeers`, else 1024.
+   */
   maxLearnedPeers?: number;
   logger?: Logger;
 }
@@ -106,7 +109,7 @@ export class Datapath {
     this.burst = Math.max(1, Math.floor(opts.burst ?? 8));
     this.tapThreads = opts.tapThreads === true;
     this.ctx = new PathContext(opts.udp, opts.clock, opts.logger ?? nullLogger, { ...u }, this.batchSize, this.headroom, this.burst,
-      opts.maxLearnedPeers ?? 4096);
+      opts.maxLearnedPeers ?? cfg?.underlay.maxLearnedPeers ?? 1024);
     this.slotSize = opts.slotSize ?? this.headroom + 2048;
     for (const n of opts.networks) this.slotSize = Math.max(this.slotSize, this.neededSlot(n.config));
     this.inside = new Inside(this.ctx, allocateOutbound(this.batchSize, this.slotSize, this.headroom));
@@ -201,6 +204,17 @@ export class Datapath {
     if (!net) return false;
     net.override = endpoints === null ? null : this.ctx.peers.resolve(endpoints);
     this.recomputeFlood();
+    return true;
+  }
+
+  /**
+   * A network's `acceptFrom` (reload: applied in place). Its known hosts stay those of its flood
+   * list. False for an unknown VNI; TypeError / RangeError on a bad value (the loader checks first).
+   */
+  setAcceptFrom(vni: number, acceptFrom: AcceptFrom): boolean {
+    const net = this.ctx.byVni.get(vni);
+    if (!net) return false;
+    net.accept.setAcceptFrom(acceptFrom);
     return true;
   }
 
@@ -378,9 +392,15 @@ export class Datapath {
     net.computeLimits(u.family, u.mtu, net.config.encrypted && cipher ? cipher.headroom + cipher.tailroom : 0);
   }
 
+  /** Flood lists, and with them each network's known hosts (admission) and the peers never evicted. */
   private recomputeFlood(): void {
     const ctx = this.ctx;
-    for (const net of ctx.byVni.values()) net.floodPeers = net.override ?? ctx.peers.staticPeers;
+    for (const p of ctx.peers.byKey.values()) p.listed = false;
+    for (const net of ctx.byVni.values()) {
+      net.floodPeers = net.override ?? ctx.peers.staticPeers;
+      for (const p of net.floodPeers) p.listed = true;
+      net.accept.setKnownRecords(net.floodPeers.map((p) => p.record));
+    }
   }
 
   /** Periodic: FDB ageing, then forgetting learned peers nothing refers to any more. */

@@ -4,6 +4,7 @@
  */
 import type { Clock } from '../clock';
 import type { AddressFamily, FdbConfig, NetworkConfig } from '../config/types';
+import { AcceptTable } from './admission';
 import { NetworkCounters } from './counters';
 import { ETH_HLEN, VLAN_HLEN } from './ethernet';
 import { Fdb } from './fdb';
@@ -35,6 +36,8 @@ export class Network implements DatapathNetwork {
   override: Peer[] | null = null;
   /** Effective flood list. */
   floodPeers: Peer[] = [];
+  /** Who may send plaintext VXLAN here: the flood list's hosts, plus what `acceptFrom` lets in. */
+  readonly accept: AcceptTable;
   /** Inbound TAP write descriptors (into the UDP slab). */
   tapTx!: TxBatch;
   rxPending = 0;
@@ -45,6 +48,7 @@ export class Network implements DatapathNetwork {
   constructor(readonly config: NetworkConfig, readonly tap: TapDevice, fdbCfg: FdbConfig, clock: Clock) {
     this.fdb = new Fdb<Peer>({ ...fdbCfg, clock, counters: this.counters });
     this.vnet = isVnetTap(tap);
+    this.accept = new AcceptTable(config.acceptFrom ?? 'known');
   }
 
   /**

@@ -11,6 +11,10 @@
  *   3. checkVxlan    `truncated` / `no_i_flag` / `reserved_bits` (global drops);
  *   4. network       VNI → network, else `unknown_vni` (global); from here counted per network
  *                    (rxPackets) and per peer;
+ *      admit         plaintext network: the source address must be a known host of the VNI
+ *                    (static peer, live gossip member serving it) or let in by `acceptFrom`,
+ *                    else `unknown_vtep` — before any peer, counter or FDB entry exists for it
+ *                    (admission.ts; encrypted networks admit by session instead);
  *   5. checkFrame    `plaintext_on_encrypted`, `runt_frame`, `oversize_frame`, `bad_src_mac`
  *                    (group or zero);
  *   6. checkOwner    `own_src_mac` (the TAP's MAC or a local FDB entry);
@@ -26,6 +30,7 @@
  * frames: both invisible here.) Identity per network: rxDelivered + Σ rxDrops = rxPackets.
  */
 import { ADDR_LEN } from './addr';
+import { ADMIT_REFUSED } from './admission';
 import { CIPHER_CONSUMED, CIPHER_FAILED, CIPHER_OK } from './cipher-seam';
 import type { PathContext } from './context';
 import { rxDropIndex } from './counters';
@@ -40,6 +45,7 @@ const RX_TRUNCATED = rxDropIndex.truncated;
 const RX_NO_I_FLAG = rxDropIndex.no_i_flag;
 const RX_RESERVED = rxDropIndex.reserved_bits;
 const RX_UNKNOWN_VNI = rxDropIndex.unknown_vni;
+const RX_UNKNOWN_VTEP = rxDropIndex.unknown_vtep;
 const RX_RUNT = rxDropIndex.runt_frame;
 const RX_OVERSIZE = rxDropIndex.oversize_frame;
 const RX_BAD_SRC = rxDropIndex.bad_src_mac;
@@ -149,6 +155,11 @@ export class Outside {
       c.rxPackets++;
       c.rxBytes += len;
       const aOff = i * ADDR_LEN;
+      // admit
+      if (!net.config.encrypted && net.accept.check(addrs, aOff) === ADMIT_REFUSED) {
+        c.rxDrops[RX_UNKNOWN_VTEP]++;
+        continue;
+      }
       let peer = peers.find(addrs, aOff);
       if (peer !== null) {
         peer.counters.rxPackets++;

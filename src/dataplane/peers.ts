@@ -3,12 +3,20 @@
  * underlay address (see `addr.ts` on why ports are not keys), shared by every network. The table
  * keeps the static peers (serve every VNI), the peers gossip names per network, and peers learned
  * from traffic (bounded by `maxLearnedPeers`). Control-plane rate, except `find` and `learn`.
+ *
+ * Learned peers (senders a network's `acceptFrom` let in, issue 18) are bounded: at most
+ * `maxLearned` of them; learning one more evicts the longest-idle one, chosen by a CLOCK hand over
+ * the learned peers (a peer whose packet counters moved since the hand last passed gets a second
+ * chance; amortised O(1), nothing done per packet), counted in `GlobalCounters.peerEvictions`.
+ * An evicted peer leaves the table (and with it its counters and metric series); FDB entries that
+ * still point at it keep forwarding to its address until they age out or its next frame re-learns
+ * it, so eviction costs no FDB scan.
  */
 import type { AddressFamily, Endpoint } from '../config/types';
 import {
   canonicalEndpoint, endpointToRecord, endpointToString, peerKeyOf, peerKeyOfEndpoint, recordToEndpoint, type PeerKey,
 } from './addr';
-import { PeerCounters } from './counters';
+import { PeerCounters, type GlobalCounters } from './counters';
 import type { Network } from './network';
 
 /** A peer host on the underlay. */
@@ -21,6 +29,12 @@ export class Peer {
   readonly counters = new PeerCounters();
   /** Listed in the static peer set. */
   isStatic = false;
+  /** In some network's flood list (static or gossip): never evicted (set by the data path). */
+  listed = false;
+  /** Learned from traffic, in the table's eviction ring. */
+  learned = false;
+  /** rx + tx packets when the eviction hand last passed (second chance when they moved). */
+  mark = 0;
 
   constructor(ep: Endpoint) {
     this.endpoint = canonicalEndpoint(ep);
@@ -40,12 +54,19 @@ export interface PeerUnderlay {
 export class PeerTable {
   readonly byKey = new Map<PeerKey, Peer>();
   staticPeers: Peer[] = [];
-  private learned = 0;
+  /** Learned peers, in no particular order; the CLOCK hand walks it. */
+  private ring: Peer[] = [];
+  private hand = 0;
   /** The last peer `find` returned (most datagrams in a batch come from the same one). */
   private last: Peer | null = null;
 
   constructor(private readonly underlay: PeerUnderlay, private readonly maxLearned: number,
-    private readonly nets: ReadonlyMap<number, Network>) {}
+    private readonly nets: ReadonlyMap<number, Network>, private readonly counters?: GlobalCounters) {}
+
+  /** Learned peers now (≤ maxLearned). */
+  get learnedCount(): number {
+    return this.ring.length;
+  }
 
   /** True when `ep` is this host's own underlay endpoint. */
   isSelf(ep: Endpoint): boolean {
@@ -100,7 +121,7 @@ export class PeerTable {
         if (net.override) net.override = net.override.filter((p) => p !== old);
       }
       this.staticPeers = this.staticPeers.filter((p) => p !== old);
-      if (!old.isStatic) this.learned = Math.max(0, this.learned - 1);
+      if (old.learned) this.unring(old);
       if (this.last === old) this.last = null;
     }
     this.byKey.set(fresh.key, fresh);
@@ -122,16 +143,63 @@ export class PeerTable {
     return p;
   }
 
-  /** A new peer learned from traffic (sent to at our VXLAN port), bounded by maxLearnedPeers. */
+  /**
+   * A new peer learned from traffic (sent to at our VXLAN port). At `maxLearned` learned peers the
+   * longest-idle one is evicted first (counted); null only when none can be (maxLearned 0).
+   */
   learn(addrs: Buffer, off: number): Peer | null {
-    if (this.learned >= this.maxLearned) return null;
+    if (this.ring.length >= this.maxLearned && !this.evictIdle()) return null;
     const ep = recordToEndpoint(addrs, off);
     ep.port = this.underlay.port;
     const p = new Peer(ep);
+    p.learned = true;
     this.byKey.set(p.key, p);
-    this.learned++;
+    this.ring.push(p);
     this.last = p;
     return p;
+  }
+
+  /**
+   * CLOCK eviction: walks the ring from the hand; a peer whose packets moved since the last pass is
+   * spared once, a static or listed peer leaves the ring (it is no longer only learned), the first
+   * idle one is evicted. At most two passes.
+   */
+  private evictIdle(): boolean {
+    const ring = this.ring;
+    for (let step = 2 * ring.length + 1; step > 0 && ring.length > 0; step--) {
+      if (this.hand >= ring.length) this.hand = 0;
+      const p = ring[this.hand];
+      if (p.isStatic || p.listed) {
+        this.unringAt(this.hand);
+        if (ring.length < this.maxLearned) return true;
+        continue;
+      }
+      const act = p.counters.rxPackets + p.counters.txPackets;
+      if (act !== p.mark && step > ring.length) {
+        p.mark = act;
+        this.hand++;
+        continue;
+      }
+      this.unringAt(this.hand);
+      if (this.byKey.get(p.key) === p) this.byKey.delete(p.key);
+      if (this.last === p) this.last = null;
+      if (this.counters) this.counters.peerEvictions++;
+      return true;
+    }
+    return ring.length < this.maxLearned;
+  }
+
+  private unring(p: Peer): void {
+    const i = this.ring.indexOf(p);
+    if (i >= 0) this.unringAt(i);
+  }
+
+  /** Swap-removes ring[i]. */
+  private unringAt(i: number): void {
+    const ring = this.ring;
+    ring[i].learned = false;
+    ring[i] = ring[ring.length - 1];
+    ring.pop();
   }
 
   /** Forgets learned peers nothing refers to any more (`used`: static, gossip and FDB peers). */
@@ -142,7 +210,10 @@ export class PeerTable {
         if (this.last === p) this.last = null;
       }
     }
-    this.learned = 0;
-    for (const p of this.byKey.values()) if (!p.isStatic) this.learned++;
+    const kept = this.ring.filter((p) => this.byKey.get(p.key) === p);
+    for (const p of this.ring) p.learned = false;
+    for (const p of kept) p.learned = true;
+    this.ring = kept;
+    this.hand = 0;
   }
 }

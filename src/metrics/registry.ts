@@ -198,6 +198,8 @@ export class VxmeshMetrics {
     };
     this.gauge('vxmesh_peers', 'Peers (underlay endpoints) the data path sends to or receives from.', [],
       (emit) => { let n = 0; peers(() => n++); emit({}, n); });
+    this.counter('vxmesh_peer_evictions_total', 'Learned peers (senders let in by acceptFrom) evicted, longest idle first, because underlay.maxLearnedPeers were known.', [],
+      (emit) => { const d = dp(); if (d) emit({}, d.counters.peerEvictions ?? 0); });
     this.counter('vxmesh_peer_rx_packets_total', 'VXLAN datagrams received from this peer (all networks, before validation).', ['peer'],
       (emit) => peers((peer, c) => emit({ peer }, c.rxPackets)));
     this.counter('vxmesh_peer_rx_bytes_total', 'Bytes received from this peer (UDP payload).', ['peer'],

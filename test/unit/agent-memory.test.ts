@@ -260,7 +260,7 @@ test('applyConfig: networks added/removed/changed without touching the others; p
     sys.calls.length = 0;
     const r = await agent.applyConfig(A('peers: [198.18.0.5]\nlog: {level: debug}\n',
       '  - {name: blue, vni: 42, bridge: br0}\n  - {name: red, vni: 43, bridge: br1, mtu: 1300}\n  - {name: green, vni: 44, bridge: br2}\n'));
-    assert.deepEqual(r, { added: ['green'], removed: [], changed: ['red'], peersChanged: true, logLevelChanged: true, gossipChanged: false });
+    assert.deepEqual(r, { added: ['green'], removed: [], changed: ['red'], acceptFromChanged: [], peersChanged: true, logLevelChanged: true, gossipChanged: false });
     assert.ok(!sys.calls.some((c) => c.includes('vx-blue') || c.includes('br0')), `blue untouched: ${sys.calls.join(', ')}`);
     assert.equal(sys.taps.get('vx-blue'), blueTap);
     assert.equal(sys.links.get('vx-red')!.mtu, 1300);
