@@ -8,7 +8,7 @@
  * Commands used (inside the container namespaces):
  *   ping -n -q -c 50 -i 0.01 <peer>           → rtt avg/mdev
  *   iperf3 -s -1 --forceflush -B <peer>  /  iperf3 -c <peer> -t 5 -J   → one TCP stream, receiver bits/s
- * Needs root, iproute2, ethtool, iperf3.
+ * Needs root, iproute2, iperf3.
  */
 
 import { Lab, LabContainer, labSkipReason, haveTool } from './netns';

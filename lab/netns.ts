@@ -24,7 +24,8 @@
  * Every wait is bounded (`waitFor` polls with a deadline); every exec has a timeout.
  * Addresses: only 198.18.0.0/15 (IPv4) and 2001:2::/48 (IPv6), inside the lab's namespaces.
  *
- * Requires root (CAP_SYS_ADMIN + CAP_NET_ADMIN), iproute2 and ethtool (tcpdump for `capture`);
+ * Requires root (CAP_SYS_ADMIN + CAP_NET_ADMIN) and iproute2 (tcpdump for `capture`); offloads are
+ * set with lab/ethtool.ts (the addon's SIOCETHTOOL calls), not the ethtool binary;
  * `labSkipReason()` says why a test must skip. Agents: see `vxmesh.ts`; TCP transfers: `xfer.ts`.
  */
 
@@ -52,14 +53,13 @@ export const REPO_ROOT = (() => {
   return path.resolve(__dirname, '..', '..');
 })();
 
-/** Why netns tests cannot run here, or null when they can (Linux, root, `ip`, `ethtool`, netns support). */
+/** Why netns tests cannot run here, or null when they can (Linux, root, `ip`, netns support). */
 export function labSkipReason(): string | null {
   if (process.platform !== 'linux') return 'netns tests need Linux';
   if (typeof process.getuid === 'function' && process.getuid() !== 0) return 'netns tests need root';
   const r = spawnSync('ip', ['-V'], { encoding: 'utf8' });
   if (r.error || r.status !== 0) return 'iproute2 (`ip`) is not installed';
   if (!fs.existsSync('/proc/self/ns/net')) return 'kernel without network namespaces';
-  if (!haveTool('ethtool')) return 'ethtool is not installed (the lab turns veth offloads off on the underlay)';
   return null;
 }
 
@@ -68,6 +68,9 @@ export function haveTool(tool: string): boolean {
   const r = spawnSync('sh', ['-c', `command -v ${tool}`], { encoding: 'utf8' });
   return r.status === 0 && r.stdout.trim() !== '';
 }
+
+/** lab/ethtool.ts compiled next to this file (dist/lab/ethtool.js). */
+export const ETHTOOL_SCRIPT = path.join(__dirname, 'ethtool.js');
 
 const MAX_IFNAME = 15;
 function checkIfname(name: string): string {
@@ -96,7 +99,7 @@ export interface LabOptions {
    * Keep veth offloads on the hosts' `ul0` (default false). veth pairs hand checksum-partial and
    * 64 KiB GSO packets across namespaces, which a real wire never carries: a kernel VXLAN peer's
    * packets would reach a userspace socket with the inner TCP checksum unfinished and unsegmented.
-   * With offloads off (`ethtool -K ul0 tx off tso off gso off`), `ul0` finishes checksums and
+   * With offloads off (`ethtool -K ul0 tx off tso off gso off`, done by lab/ethtool.ts), `ul0` finishes checksums and
    * segments in software as a NIC would, so the underlay carries what a real wire carries.
    */
   underlayOffloads?: boolean;
@@ -364,11 +367,20 @@ export class Lab {
     const mtu = String(this.underlayMtu);
     await this.ip(ns, 'link', 'add', 'ul0', 'mtu', mtu, 'type', 'veth', 'peer', 'name', port, 'netns', this.switchNs, 'mtu', mtu);
     await this.ip(this.switchNs, 'link', 'set', port, 'master', 'sw0', 'up');
-    if (!this.underlayOffloads) await this.exec(ns, 'ethtool', ['-K', 'ul0', 'tx', 'off', 'tso', 'off', 'gso', 'off']);
+    if (!this.underlayOffloads) await this.ethtool(ns, 'ul0', { tx: false, tso: false, gso: false });
     if (this.family === 4) await this.ip(ns, 'addr', 'add', `${address}/${prefixLen}`, 'dev', 'ul0');
     else await this.ip(ns, '-6', 'addr', 'add', `${address}/${prefixLen}`, 'dev', 'ul0', 'nodad');
     await this.ip(ns, 'link', 'set', 'ul0', 'up');
     this.hosts.push({ index: i, name: `h${i}`, ns, underlayIf: 'ul0', address, prefixLen, family: this.family, bridges: [] });
+  }
+
+  /**
+   * `ethtool -K iface name on|off …` inside `ns`, without the ethtool binary: runs lab/ethtool.ts
+   * (the addon's SIOCETHTOOL calls) there. Keys: rx, tx, sg, tso, gso, gro or kernel feature names.
+   */
+  async ethtool(ns: string, iface: string, features: Record<string, boolean>): Promise<void> {
+    const args = Object.entries(features).flatMap(([k, on]) => [k, on ? 'on' : 'off']);
+    await this.exec(ns, process.execPath, [ETHTOOL_SCRIPT, checkIfname(iface), ...args]);
   }
 
   /** Host by 1-based index or short name (`h2`). */
@@ -643,6 +655,34 @@ export class Lab {
     const timeoutMs = 10_000 + count * ((opts.intervalS ?? 0.2) * 1000 + 100) + (opts.waitS ?? 2) * 1000;
     const r = await this.exec(ns, 'ping', args, { check: false, timeoutMs });
     return parsePing(r.stdout + r.stderr);
+  }
+
+  /**
+   * A ping without `ping` (iputils): `count` numbered UDP datagrams from `from` to an echo server
+   * on `to` (port `port`), each echoed back (lab/echo.ts). Never throws on loss: returns counts and
+   * round-trip times like `ping`.
+   */
+  async udpEcho(from: LabContainer, to: LabContainer, opts: { count?: number; intervalMs?: number; port?: number; waitMs?: number } = {}): Promise<PingResult> {
+    const count = opts.count ?? 3;
+    const intervalMs = opts.intervalMs ?? 200;
+    const waitMs = opts.waitMs ?? 2000;
+    const port = opts.port ?? 7;
+    const echo = path.join(__dirname, 'echo.js');
+    const total = count * intervalMs + waitMs + 10_000;
+    const server = this.spawn(to.ns, process.execPath, [echo, 'server', to.address, String(port), String(total)], { name: `echo@${to.name}` });
+    try {
+      await this.waitForOutput(server, 'listening', 10_000);
+      const r = await this.exec(from.ns, process.execPath, [echo, 'client', to.address, String(port), String(count), String(intervalMs), String(waitMs)], { timeoutMs: total });
+      const j = JSON.parse(r.stdout.trim().split('\n').pop()!) as { transmitted: number; received: number; rttMs: number[] };
+      const xs = j.rttMs;
+      const avg = xs.length ? xs.reduce((x, y) => x + y, 0) / xs.length : 0;
+      const rtt = xs.length
+        ? { min: Math.min(...xs), avg, max: Math.max(...xs), mdev: Math.sqrt(xs.reduce((x, y) => x + (y - avg) ** 2, 0) / xs.length) }
+        : null;
+      return { transmitted: j.transmitted, received: j.received, rtt, output: r.stdout + r.stderr };
+    } finally {
+      if (server.running()) await this.stop(server, { timeoutMs: 1000 });
+    }
   }
 
   /**

@@ -11,8 +11,6 @@
  * allocate; per-handle statistics go to a caller-provided BigUint64Array (see udp.h VX_STAT_*).
  */
 #define _GNU_SOURCE
-#include <linux/ethtool.h>
-
 #include "gso.h"
 #include "napi_util.h"
 #include "tap.h"
@@ -50,18 +48,6 @@ static const vx_const constants[] = {
     {"STAT_COUNT", VX_STAT_COUNT},
     {"UDP_MAX_SOURCES", VX_UDP_MAX_SRC},
     {"ADDR_LEN", VX_ADDR_LEN},
-    {"ETHTOOL_GRXCSUM", ETHTOOL_GRXCSUM},
-    {"ETHTOOL_SRXCSUM", ETHTOOL_SRXCSUM},
-    {"ETHTOOL_GTXCSUM", ETHTOOL_GTXCSUM},
-    {"ETHTOOL_STXCSUM", ETHTOOL_STXCSUM},
-    {"ETHTOOL_GSG", ETHTOOL_GSG},
-    {"ETHTOOL_SSG", ETHTOOL_SSG},
-    {"ETHTOOL_GTSO", ETHTOOL_GTSO},
-    {"ETHTOOL_STSO", ETHTOOL_STSO},
-    {"ETHTOOL_GGSO", ETHTOOL_GGSO},
-    {"ETHTOOL_SGSO", ETHTOOL_SGSO},
-    {"ETHTOOL_GGRO", ETHTOOL_GGRO},
-    {"ETHTOOL_SGRO", ETHTOOL_SGRO},
 };
 
 NAPI_MODULE_INIT() {

@@ -150,27 +150,6 @@ static int ethtool_ioctl(const char *name, void *data, const char *call, const c
   return ifreq_ioctl(name, SIOCETHTOOL, &ifr, call, syscall);
 }
 
-int vx_ethtool_value(const char *name, uint32_t cmd, uint32_t on, const char **syscall) {
-  int get;
-  switch (cmd) {
-    case ETHTOOL_GRXCSUM: case ETHTOOL_GTXCSUM: case ETHTOOL_GSG: case ETHTOOL_GTSO: case ETHTOOL_GGSO:
-    case ETHTOOL_GGRO:
-      get = 1;
-      break;
-    case ETHTOOL_SRXCSUM: case ETHTOOL_STXCSUM: case ETHTOOL_SSG: case ETHTOOL_STSO: case ETHTOOL_SGSO:
-    case ETHTOOL_SGRO:
-      get = 0;
-      break;
-    default:
-      *syscall = "ioctl(SIOCETHTOOL)";
-      return -EINVAL;
-  }
-  struct ethtool_value v = {.cmd = cmd, .data = get ? 0 : (on ? 1 : 0)};
-  int rc = ethtool_ioctl(name, &v, "ioctl(SIOCETHTOOL)", syscall);
-  if (rc < 0) return rc;
-  return get ? (v.data != 0) : 0;
-}
-
 /* Number of ETH_SS_FEATURES strings of the device, or -errno. */
 static int features_count(const char *name, const char **syscall) {
   struct {
@@ -220,7 +199,7 @@ int vx_features_get(const char *name, vx_feature *out, int cap, const char **sys
   if (rc < 0) return rc;
   int m = n < (int)strs.hdr.len ? n : (int)strs.hdr.len;
   for (int i = 0; i < m && i < cap; i++) {
-    memcpy(out[i].name, strs.data + (size_t)i * ETH_GSTRING_LEN, ETH_GSTRING_LEN);
+    memcpy(out[i].name, strs.data + (size_t)i * ETH_GSTRING_LEN, ETH_GSTRING_LEN); /* "" for an unused bit */
     out[i].name[VX_FEATURE_NAME_LEN - 1] = 0;
     const struct ethtool_get_features_block *b = &feat.blocks[i / 32];
     uint32_t bit = 1u << (i % 32);
@@ -231,32 +210,38 @@ int vx_features_get(const char *name, vx_feature *out, int cap, const char **sys
   return m;
 }
 
-int vx_feature_set(const char *name, int index, int on, const char **syscall) {
-  int n = features_count(name, syscall);
-  if (n < 0) return n;
-  if (index < 0 || index >= n) {
-    *syscall = "ioctl(SIOCETHTOOL, ETHTOOL_SFEATURES)";
-    return -EINVAL;
-  }
+int vx_features_set(const char *name, const int *index, const uint8_t *on, int n, const char **syscall) {
+  int count = features_count(name, syscall);
+  if (count < 0) return count;
   struct {
     struct ethtool_sfeatures hdr;
     struct ethtool_set_features_block blocks[FEATURE_BLOCKS];
   } req;
   memset(&req, 0, sizeof req);
   req.hdr.cmd = ETHTOOL_SFEATURES;
-  req.hdr.size = (uint32_t)((n + 31) / 32);
-  uint32_t bit = 1u << (index % 32);
-  req.blocks[index / 32].valid = bit;
-  req.blocks[index / 32].requested = on ? bit : 0;
-  struct ifreq ifr;
-  memset(&ifr, 0, sizeof ifr);
-  ifr.ifr_data = (void *)&req;
-  /* SFEATURES returns its ETHTOOL_F_* flags as the ioctl's (non-negative) result. */
+  req.hdr.size = (uint32_t)((count + 31) / 32);
+  for (int k = 0; k < n; k++) {
+    if (index[k] < 0 || index[k] >= count) {
+      *syscall = "ioctl(SIOCETHTOOL, ETHTOOL_SFEATURES)";
+      return -EINVAL;
+    }
+    uint32_t bit = 1u << (index[k] % 32);
+    struct ethtool_set_features_block *b = &req.blocks[index[k] / 32];
+    b->valid |= bit;
+    if (on[k])
+      b->requested |= bit;
+    else
+      b->requested &= ~bit;
+  }
   int rc = check_name(name, syscall, "ioctl(SIOCETHTOOL, ETHTOOL_SFEATURES)");
   if (rc < 0) return rc;
   int fd = ctl_socket(syscall);
   if (fd < 0) return fd;
+  struct ifreq ifr;
+  memset(&ifr, 0, sizeof ifr);
   strncpy(ifr.ifr_name, name, IFNAMSIZ - 1);
+  ifr.ifr_data = (void *)&req;
+  /* SFEATURES returns its ETHTOOL_F_* flags as the ioctl's (non-negative) result. */
   rc = ioctl(fd, SIOCETHTOOL, &ifr);
   int e = errno;
   close(fd);

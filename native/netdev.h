@@ -23,14 +23,6 @@ int vx_get_mac(const char *name, uint8_t *mac, const char **syscall);
 /* Returns the ifindex (> 0) or -errno (ENODEV when absent). */
 int vx_ifindex(const char *name, const char **syscall);
 
-/*
- * ethtool, legacy one-group commands (struct ethtool_value): `cmd` is one of ETHTOOL_G{RXCSUM,
- * TXCSUM,SG,TSO,GSO,GRO} (returns 0/1) or ETHTOOL_S* (sets `on`; returns 0). The kernel maps each
- * group to its features (e.g. STXCSUM = every tx checksum feature, STSO = every TSO feature), as
- * `ethtool -K dev tx off` does. Returns -errno (EOPNOTSUPP: the device cannot change it).
- */
-int vx_ethtool_value(const char *name, uint32_t cmd, uint32_t on, const char **syscall);
-
 #define VX_FEATURE_NAME_LEN 32 /* ETH_GSTRING_LEN */
 #define VX_FEATURES_MAX 256    /* the kernel has < 100 netdev features */
 
@@ -46,10 +38,11 @@ typedef struct vx_feature {
 int vx_features_get(const char *name, vx_feature *out, int cap, const char **syscall);
 
 /*
- * Sets feature `index` (a position from vx_features_get) on or off (ETHTOOL_SFEATURES). Returns
- * the kernel's ETHTOOL_F_* flags (0: done; 1 UNSUPPORTED: not changeable; 2 WISH: recorded but
- * not in effect, e.g. a dependency is off) or -errno.
+ * One ETHTOOL_SFEATURES request: features index[0..n) (positions from vx_features_get) on (on[k]
+ * non-zero) or off; every other feature is left alone. Returns the kernel's ETHTOOL_F_* flags
+ * (0: done; 1 UNSUPPORTED: one is not changeable; 2 WISH: recorded but not all in effect, e.g. a
+ * dependency is off) or -errno.
  */
-int vx_feature_set(const char *name, int index, int on, const char **syscall);
+int vx_features_set(const char *name, const int *index, const uint8_t *on, int n, const char **syscall);
 
 #endif

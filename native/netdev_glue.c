@@ -1,6 +1,6 @@
 /*
  * Network-device glue (netdev.c): bridgeAdd/Del/Port, setMtu/getMtu, getFlags/setUp, getMac,
- * ifIndex, and the ethtool offload calls ethtoolValue, ethtoolFeatures, ethtoolSetFeature.
+ * ifIndex, and the ethtool offload calls ethtoolFeatures, ethtoolSetFeatures.
  */
 #define _GNU_SOURCE
 #include <linux/ethtool.h>
@@ -114,20 +114,6 @@ static napi_value js_if_index(napi_env env, napi_callback_info info) {
   return vx_result_or_throw(env, rc, sc);
 }
 
-/* ethtoolValue(name, cmd, on?) → 0/1 for ETHTOOL_G* commands, 0 for ETHTOOL_S* (constants.ETHTOOL_*) */
-static napi_value js_ethtool_value(napi_env env, napi_callback_info info) {
-  napi_value argv[3];
-  const char *sc = "ioctl(SIOCETHTOOL)";
-  uint32_t cmd;
-  bool on = false;
-  if (vx_args(env, info, 2, 3, argv, NULL) < 0) return NULL;
-  NAME_ARG(0, name, "name");
-  if (vx_get_u32(env, argv[1], "cmd", &cmd) < 0) return NULL;
-  if (vx_get_bool(env, argv[2], &on) < 0) return NULL;
-  int rc = vx_ethtool_value(name, cmd, on, &sc);
-  return vx_result_or_throw(env, rc, sc);
-}
-
 /* ethtoolFeatures(name) → [[featureName, active, requested, changeable], ...] (`ethtool -k`) */
 static napi_value js_ethtool_features(napi_env env, napi_callback_info info) {
   napi_value argv[1], arr, row, v;
@@ -166,37 +152,65 @@ static napi_value js_ethtool_features(napi_env env, napi_callback_info info) {
   return arr;
 }
 
-/* ethtoolSetFeature(name, featureName, on) → ETHTOOL_F_* flags (0 done, 1 unsupported, 2 wish) */
-static napi_value js_ethtool_set_feature(napi_env env, napi_callback_info info) {
-  napi_value argv[3];
+/* ethtoolSetFeatures(name, features: string[], on: boolean[]) → ETHTOOL_F_* flags (0 done, 1 fixed, 2 wish).
+ * One ETHTOOL_SFEATURES request for all of them (as `ethtool -K` makes one). */
+static napi_value js_ethtool_set_features(napi_env env, napi_callback_info info) {
+  napi_value argv[3], v;
   const char *sc = "ioctl(SIOCETHTOOL)";
-  char feature[VX_FEATURE_NAME_LEN];
-  bool on;
+  uint32_t n, m;
   if (vx_args(env, info, 3, 3, argv, NULL) < 0) return NULL;
   NAME_ARG(0, name, "name");
-  if (vx_get_string(env, argv[1], "feature", feature, sizeof feature) < 0) return NULL;
-  if (vx_get_bool(env, argv[2], &on) < 0) return NULL;
+  bool is_a, is_b;
+  VX_CHECK(env, napi_is_array(env, argv[1], &is_a));
+  VX_CHECK(env, napi_is_array(env, argv[2], &is_b));
+  if (!is_a || !is_b) return vx_type_error(env, "ERR_INVALID_ARG_TYPE", "features and on must be arrays");
+  VX_CHECK(env, napi_get_array_length(env, argv[1], &n));
+  VX_CHECK(env, napi_get_array_length(env, argv[2], &m));
+  if (n != m || n > VX_FEATURES_MAX) return vx_range_error(env, "features and on must have the same length (at most 256)");
   vx_feature *f = calloc(VX_FEATURES_MAX, sizeof *f);
-  if (f == NULL) {
+  int *index = calloc(VX_FEATURES_MAX, sizeof *index);
+  uint8_t *on = calloc(VX_FEATURES_MAX, 1);
+  if (f == NULL || index == NULL || on == NULL) {
+    free(f), free(index), free(on);
     vx_throw_errno(env, ENOMEM, "calloc");
     return NULL;
   }
-  int n = vx_features_get(name, f, VX_FEATURES_MAX, &sc);
-  int index = -1;
-  for (int i = 0; i < n; i++)
-    if (strcmp(f[i].name, feature) == 0) index = i;
+  napi_value result = NULL;
+  int count = vx_features_get(name, f, VX_FEATURES_MAX, &sc);
+  if (count < 0) {
+    vx_throw_errno(env, -count, sc);
+    goto out;
+  }
+  for (uint32_t k = 0; k < n; k++) {
+    char feature[VX_FEATURE_NAME_LEN];
+    bool b;
+    if (napi_get_element(env, argv[1], k, &v) != napi_ok) {
+      vx_throw_napi(env, "napi_get_element");
+      goto out;
+    }
+    if (vx_get_string(env, v, "feature", feature, sizeof feature) < 0) goto out;
+    if (napi_get_element(env, argv[2], k, &v) != napi_ok) {
+      vx_throw_napi(env, "napi_get_element");
+      goto out;
+    }
+    if (vx_get_bool(env, v, &b) < 0) goto out;
+    index[k] = -1;
+    for (int i = 0; i < count && feature[0] != 0; i++)
+      if (strcmp(f[i].name, feature) == 0) index[k] = i;
+    if (index[k] < 0) {
+      char msg[384];
+      snprintf(msg, sizeof msg, "%s has no feature named '%s'", name, feature);
+      vx_error(env, "ERR_VXMESH_NO_FEATURE", msg);
+      goto out;
+    }
+    on[k] = b;
+  }
+  result = vx_result_or_throw(env, n == 0 ? 0 : vx_features_set(name, index, on, (int)n, &sc), sc);
+out:
   free(f);
-  if (n < 0) {
-    vx_throw_errno(env, -n, sc);
-    return NULL;
-  }
-  if (index < 0) {
-    char msg[384];
-    snprintf(msg, sizeof msg, "%s has no feature named '%s'", name, feature);
-    return vx_error(env, "ERR_VXMESH_NO_FEATURE", msg);
-  }
-  int rc = vx_feature_set(name, index, on, &sc);
-  return vx_result_or_throw(env, rc, sc);
+  free(index);
+  free(on);
+  return result;
 }
 
 int vx_netdev_glue_init(napi_env env, napi_value exports) {
@@ -205,8 +219,8 @@ int vx_netdev_glue_init(napi_env env, napi_value exports) {
       {"bridgePort", js_bridge_port},     {"setMtu", js_set_mtu},
       {"getMtu", js_get_mtu},             {"getFlags", js_get_flags},
       {"setUp", js_set_up},               {"getMac", js_get_mac},
-      {"ifIndex", js_if_index},           {"ethtoolValue", js_ethtool_value},
-      {"ethtoolFeatures", js_ethtool_features}, {"ethtoolSetFeature", js_ethtool_set_feature},
+      {"ifIndex", js_if_index},           {"ethtoolFeatures", js_ethtool_features},
+      {"ethtoolSetFeatures", js_ethtool_set_features},
   };
   return vx_define(env, exports, fns, sizeof fns / sizeof fns[0]);
 }

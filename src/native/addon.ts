@@ -74,19 +74,6 @@ export interface AddonConstants {
   readonly STAT_COUNT: number;
   readonly UDP_MAX_SOURCES: number;
   readonly ADDR_LEN: number;
-  /** SIOCETHTOOL legacy one-group commands (ethtoolValue): get (0/1) and set. */
-  readonly ETHTOOL_GRXCSUM: number;
-  readonly ETHTOOL_SRXCSUM: number;
-  readonly ETHTOOL_GTXCSUM: number;
-  readonly ETHTOOL_STXCSUM: number;
-  readonly ETHTOOL_GSG: number;
-  readonly ETHTOOL_SSG: number;
-  readonly ETHTOOL_GTSO: number;
-  readonly ETHTOOL_STSO: number;
-  readonly ETHTOOL_GGSO: number;
-  readonly ETHTOOL_SGSO: number;
-  readonly ETHTOOL_GGRO: number;
-  readonly ETHTOOL_SGRO: number;
 }
 
 /** One device feature as `ethtool -k` lists it: [kernel name, active, requested, changeable (not fixed)]. */
@@ -205,12 +192,13 @@ export interface VxmeshAddon {
   setUp(name: string, up: boolean): number;
   getMac(name: string): Buffer;
   ifIndex(name: string): number;
-  /** SIOCETHTOOL with a legacy one-group command (constants.ETHTOOL_*): G* → 0/1, S* → 0 (sets `on`). */
-  ethtoolValue(name: string, cmd: number, on?: boolean): number;
-  /** The device's features (ETHTOOL_GSTRINGS + ETHTOOL_GFEATURES), in kernel order. */
+  /** The device's features (ETHTOOL_GSTRINGS + ETHTOOL_GFEATURES), in kernel order ('' = an unused bit). */
   ethtoolFeatures(name: string): NativeFeature[];
-  /** ETHTOOL_SFEATURES of one feature by kernel name; returns ETHTOOL_F_* flags (0 done, 1 fixed, 2 wish). */
-  ethtoolSetFeature(name: string, feature: string, on: boolean): number;
+  /**
+   * One ETHTOOL_SFEATURES request turning features[k] (kernel names) on[k]; returns the kernel's
+   * ETHTOOL_F_* flags (0 done, 1 one of them is fixed, 2 recorded but not all in effect).
+   */
+  ethtoolSetFeatures(name: string, features: string[], on: boolean[]): number;
   /** One datagram to an AF_UNIX SOCK_DGRAM socket ('@' = abstract namespace); returns bytes sent. */
   notify(socketPath: string, message: string): number;
 }

@@ -1,5 +1,5 @@
 /**
- * `vxmesh demo` (lab/demo.ts) end to end: three hosts, agents, ping, a TCP transfer with
+ * `vxmesh demo` (lab/demo.ts) end to end: three hosts, agents, a UDP echo (no ping binary), a TCP transfer with
  * matching sha256, counters, and a teardown that leaves no namespace behind.
  */
 
@@ -14,7 +14,7 @@ test('demo: runs, transfers intact, tears down', { skip: netnsSkip(), timeout: 2
   const code = await runDemo({ write: (l) => lines.push(l), transferBytes: 2_000_000 });
   const text = lines.join('\n');
   assert.equal(code, 0, text);
-  assert.match(text, /5 packets transmitted, [1-5] received/);
+  assert.match(text, /5 datagrams sent, [1-5] echoed back/);
   assert.match(text, /OK: identical/);
   const sent = /sent\s+2000000 bytes\s+sha256 ([0-9a-f]{64})/.exec(text);
   const got = /received 2000000 bytes\s+sha256 ([0-9a-f]{64})/.exec(text);
