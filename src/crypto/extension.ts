@@ -14,7 +14,9 @@
  *     (checked at start and then every second until found), and announces its key through
  *     `node.updateLocal({ publicKey })` when the node's own record does not carry it yet.
  * A member record with a non-empty `publicKey` and an `underlay` "host:port" becomes a session
- * peer on join/update/alive and is removed on dead/left/reap.
+ * peer on join/update/alive and is removed on dead/left/reap. A record speaks for its own member
+ * only: static `peers[].publicKey` pins win over it, and it cannot take a key or an endpoint that
+ * another member announced (SessionManager.gossipPeer).
  */
 
 import * as fs from 'node:fs';
@@ -26,7 +28,7 @@ import { canonicalEndpoint } from '../dataplane/addr';
 import type { Logger } from '../log';
 import { nullLogger } from '../log';
 import { cryptoReady, decodeKey, encodeKey, loadOrCreateHostKey } from './keys';
-import { SessionManager, type SessionTimers, pskFromClusterKey } from './session';
+import { type GossipPeerResult, SessionManager, type SessionTimers, pskFromClusterKey } from './session';
 
 export const DEFAULT_HOST_KEY_FILE = '/var/lib/vxmesh/host.key';
 
@@ -34,6 +36,8 @@ export const DEFAULT_HOST_KEY_FILE = '/var/lib/vxmesh/host.key';
 export interface MemberLike {
   type: string;
   record: { name: string; underlay: string; publicKey: string };
+  /** The member's record before this change, when it was replaced (a key change shows here). */
+  previous?: { publicKey: string };
 }
 
 /** The subset of gossip's GossipNode (src/gossip/swim.ts) this extension uses. */
@@ -103,7 +107,7 @@ export class CryptoExtension implements AgentExtension {
     });
     this.sessions = sm;
     agent.datapath.setCipher(sm);
-    for (const p of this.opts.peerKeys ?? []) sm.setPeer(p.publicKey, p.endpoint);
+    for (const p of this.opts.peerKeys ?? []) sm.pinPeer(p.publicKey, p.endpoint);
     this.applyStaticKeys(this.config.peerKeys ?? []);
     this.log.info({ publicKey: this.publicKey, backend: sm.backend, psks: cluster.length, staticPeerKeys: this.staticKeys.size }, 'crypto ready');
     const keyless = this.config.peers.filter((e) => !(this.config.peerKeys ?? []).some((k) => k.endpoint.address === e.address && k.endpoint.port === e.port));
@@ -137,23 +141,42 @@ export class CryptoExtension implements AgentExtension {
     return true;
   }
 
-  /** Feeds one gossip member event (join/update/alive add or update a peer; dead/left/reap remove it). */
+  /**
+   * Feeds one gossip member event (join/update/alive add or update a peer; dead/left/reap remove
+   * it). A record speaks for its own member only (SessionManager.gossipPeer): pinned static keys
+   * and other members' keys and endpoints are never rebound by it; a refusal is logged once per
+   * member and reason.
+   */
   onMember(ev: MemberLike): void {
     const sm = this.sessions;
     const r = ev.record;
-    if (!sm || !r.publicKey || r.publicKey === this.publicKey) return;
+    if (!sm || r.name === this.config.node.name) return;
     try {
+      const prev = ev.previous?.publicKey;
+      if (prev && prev !== r.publicKey) sm.removeGossipPeer(r.name, prev); // the member's old key
+      if (!r.publicKey) return;
       if (ev.type === 'dead' || ev.type === 'left' || ev.type === 'reap') {
-        sm.removePeer(r.publicKey);
+        sm.removeGossipPeer(r.name, r.publicKey);
+        this.refused.delete(r.name);
         return;
       }
       if (ev.type === 'suspect') return;
-      const ep = parseUnderlay(r.underlay);
-      sm.setPeer(r.publicKey, ep);
+      const result = sm.gossipPeer(r.name, r.publicKey, parseUnderlay(r.underlay));
+      if (result === 'ok' || result === 'own_key') {
+        this.refused.delete(r.name);
+        return;
+      }
+      if (this.refused.get(r.name) === result) return;
+      this.refused.set(r.name, result);
+      this.log.warn({ member: r.name, publicKey: r.publicKey, underlay: r.underlay, reason: result },
+        'gossip record refused: a record may only describe its own member, and pinned peers[].publicKey bindings win');
     } catch (e) {
       this.log.warn({ member: r.name, err: (e as Error).message }, 'member record with an unusable public key or underlay');
     }
   }
+
+  /** Members whose record was last refused, and why (logged once per member and reason). */
+  private readonly refused = new Map<string, GossipPeerResult>();
 
   stop(): void {
     this.bindTimer?.cancel();
@@ -182,11 +205,11 @@ export class CryptoExtension implements AgentExtension {
     const sm = this.sessions;
     if (!sm) return;
     const next = new Map(keys.map((k) => [k.publicKey, `${k.endpoint.address}|${k.endpoint.port}`]));
-    for (const [pub] of this.staticKeys) if (!next.has(pub)) sm.removePeer(pub);
+    for (const [pub] of this.staticKeys) if (!next.has(pub)) sm.unpinPeer(pub);
     for (const k of keys) {
       if (this.staticKeys.get(k.publicKey) === next.get(k.publicKey)) continue;
       try {
-        sm.setPeer(k.publicKey, k.endpoint);
+        sm.pinPeer(k.publicKey, k.endpoint);
       } catch (e) {
         this.log.warn({ peer: k.endpoint.address, err: (e as Error).message }, 'static peer public key unusable');
       }

@@ -1,6 +1,6 @@
 /**
  * What the session layer knows of one peer host: its static public key, the underlay endpoint its
- * sessions are bound to, its keypairs (current / previous / next), the state of
+ * sessions are bound to (pinned by config, or announced by which gossip member), its keypairs (current / previous / next), the state of
  * a handshake we initiated, and the packets waiting for a session.
  */
 
@@ -19,6 +19,10 @@ export class SessionPeer {
   /** 18-byte underlay record its sessions are bound to. */
   record: Buffer | null = null;
   addrKey: PeerKey | null = null;
+  /** Pinned by static config (`peers[].publicKey`): gossip records neither move nor remove it. */
+  pinned = false;
+  /** The gossip member whose record announced this key (its owner there); null: not from gossip. */
+  member: string | null = null;
   current: Keypair | null = null;
   previous: Keypair | null = null;
   previousUntil = 0;

@@ -83,6 +83,16 @@ export function pskFromClusterKey(clusterKey: Uint8Array): Uint8Array {
   return sodium.crypto_generichash(32, new TextEncoder().encode('vxmesh psk v1'), clusterKey);
 }
 
+/**
+ * Outcome of a gossip record for a peer (`gossipPeer`). Refusals keep the binding in place:
+ *   own_key                  the record carries this host's own public key (see duplicateHostKeys)
+ *   pinned_key               the key is pinned by static config to another endpoint
+ *   pinned_address           the endpoint is pinned by static config to another key
+ *   key_of_other_member      another gossip member announced this key first
+ *   address_of_other_member  another gossip member's key is bound to this endpoint
+ */
+export type GossipPeerResult = 'ok' | 'own_key' | 'pinned_key' | 'pinned_address' | 'key_of_other_member' | 'address_of_other_member';
+
 const MAX_PACKET = 65535;
 /** Most segments native/aead.c cuts from one super-frame (VXM_TSO_MAX_SEGS). */
 const TSO_MAX_SEGS = 256;
@@ -230,6 +240,77 @@ export class SessionManager implements PacketCipher {
     return p;
   }
 
+  /**
+   * Pins a peer from static config (`peers: [{address, publicKey}]`): this key lives at this
+   * endpoint, whatever gossip says. A peer that held the endpoint under another key loses it (and
+   * its sessions). Returns the peer.
+   */
+  pinPeer(publicKey: string | Uint8Array, endpoint: Endpoint): SessionPeer {
+    const pub = typeof publicKey === 'string' ? decodeKey(publicKey, 'peer public key') : publicKey;
+    const rec = endpointToRecord(endpoint);
+    const holder = this.peersByAddr.get(peerKeyOf(rec, 0));
+    const p = this.setPeer(pub, null);
+    if (holder !== undefined && holder !== p) this.unbind(holder);
+    this.bindRecord(p, rec);
+    p.pinned = true;
+    return p;
+  }
+
+  /** Ends a static pin: the peer stays while a gossip member still announces it, else it is forgotten. */
+  unpinPeer(publicKey: string): void {
+    const p = this.peersByKey.get(publicKey.trim());
+    if (!p) return;
+    p.pinned = false;
+    if (p.member === null) this.removePeer(p.keyB64);
+  }
+
+  /**
+   * A gossip record of `member` announces `publicKey` at `endpoint`. A record describes its own
+   * member only: it cannot move a pinned key, bind a key to a pinned endpoint, or take a key or an
+   * endpoint another member announced (refused, nothing changes); a member's new key at its own
+   * endpoint replaces its old one.
+   */
+  gossipPeer(member: string, publicKey: string | Uint8Array, endpoint: Endpoint | null): GossipPeerResult {
+    const pub = typeof publicKey === 'string' ? decodeKey(publicKey, 'peer public key') : publicKey;
+    const k = encodeKey(pub);
+    if (k === this.publicKey) return 'own_key';
+    const p = this.peersByKey.get(k);
+    if (p !== undefined && p.member !== null && p.member !== member) return 'key_of_other_member';
+    const rec = endpoint ? endpointToRecord(endpoint) : null;
+    const ak = rec ? peerKeyOf(rec, 0) : null;
+    if (p !== undefined && p.pinned) {
+      if (ak !== null && ak !== p.addrKey) return 'pinned_key';
+      p.member = member;
+      return 'ok';
+    }
+    const holder = ak !== null ? this.peersByAddr.get(ak) : undefined;
+    if (holder !== undefined && holder !== p) {
+      if (holder.pinned) return 'pinned_address';
+      if (holder.member !== null && holder.member !== member) return 'address_of_other_member';
+      this.removePeer(holder.keyB64); // this member's previous key (or an unowned binding) at its endpoint
+    }
+    const peer = p ?? this.setPeer(pub, null);
+    peer.member = member;
+    if (rec) this.bindRecord(peer, rec);
+    return 'ok';
+  }
+
+  /** A gossip member is gone (dead, left, reaped) or stopped announcing `publicKey`: forgotten unless pinned or another member's. */
+  removeGossipPeer(member: string, publicKey: string): void {
+    const p = this.peersByKey.get(publicKey.trim());
+    if (!p || p.member !== member) return;
+    p.member = null;
+    if (!p.pinned) this.removePeer(p.keyB64);
+  }
+
+  /** `p` loses its endpoint (another key was pinned there) and with it its sessions. */
+  private unbind(p: SessionPeer): void {
+    if (p.addrKey !== null && this.peersByAddr.get(p.addrKey) === p) this.peersByAddr.delete(p.addrKey);
+    p.record = null;
+    p.addrKey = null;
+    this.dropPeerState(p);
+  }
+
   /** Ids count up from 1 and skip 0 and ids in use on wrap (2^32 − 1 peers later). */
   private newPeerId(): number {
     do this.lastPeerId = this.lastPeerId >= 0xffffffff ? 1 : this.lastPeerId + 1;
@@ -246,9 +327,15 @@ export class SessionManager implements PacketCipher {
     this.peersByAddr.set(ak, p);
   }
 
-  /** A known key initiated from an endpoint we had none for (no gossip record yet): answer its source. */
+  /**
+   * A known key initiated from an endpoint we had none for (no gossip record yet): answer its
+   * source. An endpoint bound to another key keeps that binding (the reply still goes out).
+   */
   private bindSource(p: SessionPeer, from: Uint8Array): void {
-    this.bindRecord(p, Buffer.from(from));
+    const rec = Buffer.from(from);
+    const holder = this.peersByAddr.get(peerKeyOf(rec, 0));
+    if (holder === undefined || holder === p) this.bindRecord(p, rec);
+    else p.record = rec;
   }
 
   /** Forgets a peer and its sessions. */

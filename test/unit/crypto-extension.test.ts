@@ -73,7 +73,7 @@ test('start: key file created, cipher installed, gossip members become session p
     emit('join', 'h3', '198.18.0.3:4789', k3);
     emit('join', 'h4', '198.18.0.4:4789', ''); // no key: ignored
     emit('join', 'h5', '198.18.0.5:4789', 'garbage'); // bad key: ignored (logged)
-    emit('join', 'me', '198.18.0.1:4789', ext.publicKey); // ourselves: ignored
+    emit('join', 'h1', '198.18.0.1:4789', ext.publicKey); // ourselves (node.name h1): ignored
     assert.deepEqual(peers().map((p) => p.publicKey).sort(), [k2, k3].sort());
     emit('update', 'h3', '198.18.0.33:4789', k3);
     assert.equal(peers().find((p) => p.publicKey === k3)!.endpoint!.address, '198.18.0.33');
@@ -126,6 +126,59 @@ test('static peer keys from the config: pinned at start, added, moved and forgot
     assert.equal(ext.sessions!.peerByEndpoint(ep('198.18.0.2')), undefined, 'the old address is forgotten');
     ext.reload({ ...c, peerKeys: [{ endpoint: ep('198.18.0.3'), publicKey: k3 }] });
     assert.deepEqual(peers(), [`${k3}@198.18.0.3`], 'a key no longer listed is forgotten');
+    ext.stop();
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('gossip records cannot rebind a pinned peers[].publicKey, nor take another member\'s key or address', async () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'vxmesh-ext-'));
+  try {
+    const k2 = encodeKey(generateHostKey().publicKey);
+    const k3 = encodeKey(generateHostKey().publicKey);
+    const k3b = encodeKey(generateHostKey().publicKey);
+    const kEvil = encodeKey(generateHostKey().publicKey);
+    const ep = (a: string) => ({ address: a, port: 4789, family: 4 as const });
+    const c = { ...config(path.join(dir, 'host.key')), peers: [ep('198.18.0.2')], peerKeys: [{ endpoint: ep('198.18.0.2'), publicKey: k2 }] };
+    const agent = { extensions: [], datapath: { setCipher() {} } } as unknown as Agent;
+    const ext = new CryptoExtension(c, undefined, { clock: new FakeClock(0) });
+    await ext.start(agent);
+    const sm = ext.sessions!;
+    const at = (a: string): string | undefined => sm.peerByEndpoint(ep(a))?.keyB64;
+    const emit = (type: string, name: string, underlay: string, publicKey: string, previous?: string) =>
+      ext.onMember({ type, record: { name, underlay, publicKey }, previous: previous === undefined ? undefined : { publicKey: previous } });
+    // a record naming the pinned key elsewhere does not move it
+    emit('join', 'evil', '198.18.0.66:4789', k2);
+    assert.equal(at('198.18.0.2'), k2, 'pinned key stays at its pinned address');
+    assert.equal(at('198.18.0.66'), undefined);
+    // a record claiming the pinned address for another key does not take it
+    emit('update', 'evil', '198.18.0.2:4789', kEvil);
+    assert.equal(at('198.18.0.2'), k2);
+    assert.equal(sm.peer(kEvil), undefined);
+    // the legitimate member announcing the pinned key at the pinned address is fine
+    emit('join', 'h2', '198.18.0.2:4789', k2);
+    assert.equal(at('198.18.0.2'), k2);
+    // another member's key and address are its own
+    emit('join', 'h3', '198.18.0.3:4789', k3);
+    assert.equal(at('198.18.0.3'), k3);
+    emit('update', 'evil', '198.18.0.3:4789', kEvil);
+    assert.equal(at('198.18.0.3'), k3, 'address of another member not taken');
+    emit('update', 'evil', '198.18.0.77:4789', k3);
+    assert.equal(at('198.18.0.3'), k3, 'key of another member not moved');
+    assert.equal(at('198.18.0.77'), undefined);
+    // nor removed by someone else's departure; a pinned key survives its own member's departure too
+    emit('dead', 'evil', '198.18.0.3:4789', k3);
+    assert.equal(at('198.18.0.3'), k3);
+    emit('dead', 'h2', '198.18.0.2:4789', k2);
+    assert.equal(at('198.18.0.2'), k2, 'pinned: still there after its member left');
+    // a member may change its own key at its own address
+    emit('update', 'h3', '198.18.0.3:4789', k3b, k3);
+    assert.equal(at('198.18.0.3'), k3b);
+    assert.equal(sm.peer(k3), undefined, 'the member\'s old key is forgotten');
+    // evil's own record is honoured for evil itself
+    emit('update', 'evil', '198.18.0.66:4789', kEvil);
+    assert.equal(at('198.18.0.66'), kEvil);
     ext.stop();
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });
