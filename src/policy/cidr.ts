@@ -83,3 +83,10 @@ export function ipBytes(text: string): Uint8Array | null {
   const b = new Uint8Array(16);
   return parseIpInto(text, b, 0) ? b : null;
 }
+
+/** Text of a 16-byte address at b[off] (IPv4-mapped addresses as dotted quads). */
+export function formatIp16(b: Uint8Array, off = 0): string {
+  let v4 = b[off + 10] === 0xff && b[off + 11] === 0xff;
+  for (let i = 0; i < 10 && v4; i++) v4 = b[off + i] === 0;
+  return v4 ? formatIPv4(((b[off + 12] << 24) >>> 0) + (b[off + 13] << 16) + (b[off + 14] << 8) + b[off + 15]) : formatIPv6(b, off);
+}

@@ -99,6 +99,11 @@ export interface PolicyParseOptions {
 
 /** Parses and validates one policy document. Throws ConfigError (one per problem, joined). */
 export function parsePolicy(text: string, opts: PolicyParseOptions = {}): Policy {
+  return parsePolicyText(text, opts).policy;
+}
+
+/** As parsePolicy, also returning the document as plain data (what is stored and spread). */
+export function parsePolicyText(text: string, opts: PolicyParseOptions = {}): { policy: Policy; doc: unknown } {
   if (Buffer.byteLength(text) > MAX_POLICY_BYTES) throw new ConfigError('', `policy document is larger than ${MAX_POLICY_BYTES} bytes`);
   const lc = new YAML.LineCounter();
   const doc = YAML.parseDocument(text, { uniqueKeys: true, lineCounter: lc, prettyErrors: true });
@@ -118,7 +123,7 @@ export function parsePolicy(text: string, opts: PolicyParseOptions = {}): Policy
     });
     throw new PolicyDocumentError(msgs.length ? msgs : ['invalid policy document'], opts.source);
   }
-  return policy;
+  return { policy, doc: raw };
 }
 
 /** A policy document with problems; `problems` lists each (`field: message (line N)`). */

@@ -16,7 +16,7 @@
  *      ring, dropped — or, with `policyMode: audit`, counted as would-deny and passed.
  */
 import type { Clock } from '../clock';
-import { formatIPv4, formatIPv6 } from '../dataplane/addr';
+import { formatIp16 } from './cidr';
 import { CompiledPolicy, DENY_EGRESS, DENY_INGRESS, EGRESS, INGRESS } from './compile';
 import { Conntrack, DEFAULT_CONNTRACK_ENTRIES } from './conntrack';
 import { FlowKey, KIND_CONTROL, KIND_ERROR, KIND_OTHER, parseFrame } from './packet';
@@ -221,8 +221,8 @@ export class PolicyEnforcer {
         time: this.rTime[i],
         reason: DENY_REASONS[this.rReason[i]],
         audit: this.rAudit[i] === 1,
-        src: ipText(this.rSrc, i * 16),
-        dst: ipText(this.rDst, i * 16),
+        src: formatIp16(this.rSrc, i * 16),
+        dst: formatIp16(this.rDst, i * 16),
         srcEndpoint: name(this.rSrcIdx[i]),
         dstEndpoint: name(this.rDstIdx[i]),
         protocol: this.rProto[i],
@@ -237,12 +237,6 @@ export class PolicyEnforcer {
 /** The port a rule sees: ICMP and other port-less protocols have none. */
 function portOf(proto: number, dport: number): number {
   return proto === 6 || proto === 17 || proto === 132 ? dport : 0;
-}
-
-function ipText(b: Uint8Array, off: number): string {
-  let v4 = b[off + 10] === 0xff && b[off + 11] === 0xff;
-  for (let i = 0; i < 10 && v4; i++) v4 = b[off + i] === 0;
-  return v4 ? formatIPv4(((b[off + 12] << 24) >>> 0) + (b[off + 13] << 16) + (b[off + 14] << 8) + b[off + 15]) : formatIPv6(b, off);
 }
 
 export { EGRESS, INGRESS };
