@@ -65,7 +65,8 @@ export function diffConfig(before: Config, after: Config): ConfigDiff {
   const acceptFromChanged: NetworkConfig[] = [];
   // absent (hand-built configs) = known
   const accept = (n: NetworkConfig) => n.acceptFrom ?? 'known';
-  const setup = (n: NetworkConfig) => ({ ...n, acceptFrom: undefined });
+  // Fields applied in place by their owners (admission; the policy extension's reload): not a set-up change.
+  const setup = (n: NetworkConfig) => ({ ...n, acceptFrom: undefined, defaultPolicy: undefined, policyMode: undefined });
   for (const n of after.networks) {
     const o = oldBy.get(n.vni);
     if (!o) continue;

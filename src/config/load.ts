@@ -395,7 +395,7 @@ function validateNode(p: Problems, v: unknown, hostname: string): Config['node']
   return { name: n, keyFile };
 }
 
-const NETWORK_KEYS = ['name', 'vni', 'bridge', 'tap', 'mtu', 'encrypted', 'acceptFrom'];
+const NETWORK_KEYS = ['name', 'vni', 'bridge', 'tap', 'mtu', 'encrypted', 'acceptFrom', 'defaultPolicy', 'policyMode'];
 
 function validateNetwork(
   p: Problems,
@@ -422,6 +422,8 @@ function validateNetwork(
   const tap = o.tap === undefined ? (name ? `vx-${name}`.slice(0, 15) : undefined) : ifname(p, o.tap, [...at, 'tap']);
   const encrypted = o.encrypted === undefined ? false : boolean(p, o.encrypted, [...at, 'encrypted']);
   const acceptFrom = o.acceptFrom === undefined ? 'known' : acceptFromValue(p, o.acceptFrom, [...at, 'acceptFrom'], family, encrypted);
+  const defaultPolicy = o.defaultPolicy === undefined ? 'allow' : oneOf(p, o.defaultPolicy, [...at, 'defaultPolicy'], ['allow', 'deny'] as const);
+  const policyMode = o.policyMode === undefined ? 'enforce' : oneOf(p, o.policyMode, [...at, 'policyMode'], ['enforce', 'audit'] as const);
 
   let mtu: number | undefined;
   if (family && uMtu !== undefined && encrypted !== undefined) {
@@ -438,14 +440,14 @@ function validateNetwork(
       mtu = max;
     }
   }
-  if (p.count > before || name === undefined || vni === undefined || bridge === undefined || tap === undefined || encrypted === undefined || mtu === undefined || acceptFrom === undefined) {
+  if (p.count > before || name === undefined || vni === undefined || bridge === undefined || tap === undefined || encrypted === undefined || mtu === undefined || acceptFrom === undefined || defaultPolicy === undefined || policyMode === undefined) {
     return undefined;
   }
   if (tap === bridge) {
     p.add([...at, 'tap'], `must differ from the bridge name "${bridge}"`);
     return undefined;
   }
-  return { name, vni, bridge, tap, mtu, encrypted, acceptFrom };
+  return { name, vni, bridge, tap, mtu, encrypted, acceptFrom, defaultPolicy, policyMode };
 }
 
 const ACCEPT_WORDS = ['known', 'any'] as const;

@@ -41,6 +41,13 @@ export interface NetworkConfig {
    * (hand-built configs) means `known`.
    */
   acceptFrom?: AcceptFrom;
+  /**
+   * `deny`: every endpoint of the network is isolated in both directions until a policy allows
+   * (src/policy); default `allow` (Kubernetes: only what policies select is isolated). Applied live.
+   */
+  defaultPolicy?: 'allow' | 'deny';
+  /** `audit`: policies count and report what they would deny, and deny nothing; default `enforce`. Applied live. */
+  policyMode?: 'enforce' | 'audit';
 }
 
 export interface FdbConfig {

@@ -62,7 +62,7 @@ test('the issue example validates as is, with every default applied', () => {
   assert.deepEqual(c, {
     node: { name: 'host-a', keyFile: null },
     underlay: { address: '198.18.0.1', family: 4, port: 4789, mtu: 1500, sourcePorts: 8, offload: true, tapThreads: false, maxLearnedPeers: 1024 },
-    networks: [{ name: 'blue', vni: 42, bridge: 'br0', tap: 'vx-blue', mtu: 1450, encrypted: false, acceptFrom: 'known' }],
+    networks: [{ name: 'blue', vni: 42, bridge: 'br0', tap: 'vx-blue', mtu: 1450, encrypted: false, acceptFrom: 'known', defaultPolicy: 'allow', policyMode: 'enforce' }],
     peers: [
       { address: '198.18.0.2', port: 4789, family: 4 },
       { address: '198.18.0.3', port: 4789, family: 4 },
@@ -341,4 +341,15 @@ test('peers with a public key ({address, publicKey}): pinned keys for encrypted 
   expectError(base('peers: [{address: 198.18.0.2, key: "' + K1 + '"}]\n'), 'peers[0].key', /unknown key/);
   expectError(base('peers: [{address: "2001:2::2", publicKey: "' + K1 + '"}]\n'), 'peers[0].address', /same family as the underlay/);
   expectError(base(`peers:\n  - {address: 198.18.0.2, publicKey: "${K1}"}\n  - {address: 198.18.0.3, publicKey: "${K1}"}\n`), 'peers[1].publicKey', /same public key as another peer/);
+});
+
+test('config: networks[].defaultPolicy and policyMode (policy), applied in place on reload', () => {
+  const base = (extra: string) => parseConfig(`underlay: {address: 198.18.0.1}\nnetworks:\n  - {name: blue, vni: 42, bridge: br0${extra}}\n`, { hostname: 'h' });
+  const c = base(', defaultPolicy: deny, policyMode: audit');
+  assert.equal(c.networks[0].defaultPolicy, 'deny');
+  assert.equal(c.networks[0].policyMode, 'audit');
+  assert.throws(() => base(', defaultPolicy: block'), /networks\[0\]\.defaultPolicy: expected one of allow, deny, got "block"/);
+  assert.throws(() => base(', policyMod: audit'), /did you mean "policyMode"/);
+  const d = diffConfig(base(''), c);
+  assert.deepEqual(d.changed, [], 'not a set-up change: the network is not re-created');
 });
