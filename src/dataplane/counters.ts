@@ -23,6 +23,7 @@ export const RX_DROP_REASONS = [
   'plaintext_on_encrypted', // plaintext VXLAN for an encrypted network
   'decrypt_failed',   // crypto: authentication failed / replay / no session
   'tap_write_failed', // the TAP write skipped this frame (an errno) or stopped before it (EAGAIN)
+  'policy_denied',    // network policy: denied, spoofed source or revoked connection (src/policy)
 ] as const;
 export type RxDropReason = (typeof RX_DROP_REASONS)[number];
 
@@ -36,6 +37,7 @@ export const TX_DROP_REASONS = [
   'send_failed',      // the send skipped this datagram with an errno not listed below, or stopped before it (EAGAIN)
   'emsgsize',         // the send skipped it with EMSGSIZE: larger than the path MTU (DF is always set)
   'unreachable',      // the send skipped it with ENETUNREACH / EHOSTUNREACH: no route to that peer
+  'policy_denied',    // network policy: the source's egress or the destination's ingress denies it
 ] as const;
 export type TxDropReason = (typeof TX_DROP_REASONS)[number];
 

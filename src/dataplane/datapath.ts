@@ -24,6 +24,7 @@
  * Control plane (any time outside a batch): start/stop, add/removeNetwork, static peers, gossip
  * hooks (network peers, static FDB entries, neighbour entries), local endpoints, cipher.
  */
+import type { PolicyFilter } from './policy-seam';
 import type { Clock, TimerHandle } from '../clock';
 import type { AcceptFrom, Config, Endpoint, FdbConfig, NetworkConfig } from '../config/types';
 import type { Logger } from '../log';
@@ -160,6 +161,17 @@ export class Datapath {
 
   network(vni: number): DatapathNetwork | undefined {
     return this.ctx.byVni.get(vni);
+  }
+
+  /**
+   * Sets (or with null removes) the policy of network `vni` (src/policy): from the next frame on,
+   * both directions call it (policy-seam.ts). Returns false when there is no such network.
+   */
+  setPolicyFilter(vni: number, filter: PolicyFilter | null): boolean {
+    const net = this.ctx.byVni.get(vni);
+    if (net === undefined) return false;
+    net.policy = filter;
+    return true;
   }
 
   /** Adds a network (reload): others are not disturbed. Throws on a duplicate VNI. */

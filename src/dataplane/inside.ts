@@ -16,7 +16,8 @@
  *                   frame consumed, arp-nd.ts) else flood; known remote → unicast to its peer;
  *                   known local → `local_dst`; unknown → flood (head-end replication to every peer
  *                   serving the VNI); no peer → `no_peers`; encrypted without cipher → `no_session`;
- *                   (a policy egress stage goes after this one)
+ *   5b. policy      networks with a policy (policy-seam.ts): the frame's flow must be allowed
+ *                   by the source's egress and the destination's ingress → else `policy_denied`;
  *   6. encapsulate  VXLAN header in place at headroom − 8; source socket = flow hash % sources;
  *                   one send descriptor per destination (`queue`; flood copies share the bytes,
  *                   except on encrypted networks, where each peer's copy is sealed on its own);
@@ -56,6 +57,7 @@ const TX_LOCAL_DST = txDropIndex.local_dst;
 const TX_NO_PEERS = txDropIndex.no_peers;
 const TX_NO_SESSION = txDropIndex.no_session;
 const TX_SEND_FAILED = txDropIndex.send_failed;
+const TX_POLICY = txDropIndex.policy_denied;
 
 /** Outcomes of `decide`. */
 const TO_PEER = 0;
@@ -180,6 +182,11 @@ export class Inside {
       // 5. decide
       const d = this.decide(net, slab, off, len, tagged, gsoType, canSend);
       if (d === DONE) continue;
+      // 5b. policy egress (networks with a policy: the source's egress and the destination's ingress)
+      if (net.policy !== null && !net.policy.filter(slab, off, len, null)) {
+        c.txDrops[TX_POLICY]++;
+        continue;
+      }
       // 6. encapsulate
       const pkt = this.encapsulate(slab, off, vni);
       const plen = len + VXLAN_HLEN;

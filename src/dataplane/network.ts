@@ -10,6 +10,7 @@ import { ETH_HLEN, VLAN_HLEN } from './ethernet';
 import { Fdb } from './fdb';
 import { NeighTable } from './neigh';
 import type { Peer } from './peers';
+import type { PolicyFilter } from './policy-seam';
 import { isVnetTap, type TapDevice, type TxBatch } from './seams';
 import { VXLAN_HLEN } from './vxlan';
 
@@ -42,6 +43,8 @@ export class Network implements DatapathNetwork {
   tapTx!: TxBatch;
   rxPending = 0;
   removed = false;
+  /** The network's policy (null: none; every frame passes). */
+  policy: PolicyFilter | null = null;
   /** The TAP is a vnet TAP: read with readBatchVnet into the 64 KiB slab (fast path). */
   readonly vnet: boolean;
 

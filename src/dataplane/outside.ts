@@ -18,7 +18,8 @@
  *   5. checkFrame    `plaintext_on_encrypted`, `runt_frame`, `oversize_frame`, `bad_src_mac`
  *                    (group or zero);
  *   6. checkOwner    `own_src_mac` (the TAP's MAC or a local FDB entry);
- *                    (a policy ingress stage goes after this one)
+ *   6b. policy       networks with a policy (policy-seam.ts): the inner source must be an
+ *                    endpoint of the sending host, and the flow allowed → else `policy_denied`;
  *   7. learnRemote   the inner source MAC → the sending peer (remote FDB entry);
  *   8. deliver       one TAP writeBatch per network per batch, descriptors pointing INTO the
  *                    receive slab at +8 (no copy);
@@ -53,6 +54,7 @@ const RX_OWN_SRC = rxDropIndex.own_src_mac;
 const RX_PLAINTEXT = rxDropIndex.plaintext_on_encrypted;
 const RX_DECRYPT = rxDropIndex.decrypt_failed;
 const RX_TAP_FAIL = rxDropIndex.tap_write_failed;
+const RX_POLICY = rxDropIndex.policy_denied;
 const VXLAN_STATUS_INDEX = [-1, RX_TRUNCATED, RX_NO_I_FLAG, RX_RESERVED];
 
 /** Datagram states between `open` and the per-datagram stages. */
@@ -171,6 +173,8 @@ export class Outside {
       let drop = this.checkFrame(net, state === D_DECRYPTED, slab, inner, ilen);
       // 6. owner check
       if (drop === PASS) drop = this.checkOwner(net, slab, inner);
+      // 6b. policy ingress: identity from the sending host's endpoint records
+      if (drop === PASS && net.policy !== null && !net.policy.filter(slab, inner, ilen, peer !== null ? peer.endpoint.address : '')) drop = RX_POLICY;
       if (drop !== PASS) {
         c.rxDrops[drop]++;
         continue;

@@ -48,7 +48,7 @@ export interface Denial {
   dstEndpoint: string | null;
   protocol: number;
   port: number;
-  /** Node name of the host the frame came from (remote frames). */
+  /** Underlay address of the host the frame came from (remote frames). */
   fromHost: string | null;
 }
 
@@ -122,8 +122,9 @@ export class PolicyEnforcer {
   }
 
   /**
-   * The verdict for the frame at b[off..off+len): true = pass. `fromHost` is the node name of the
-   * host that sent a remote frame (null for frames from this host's bridge).
+   * The verdict for the frame at b[off..off+len): true = pass. `fromHost` is the underlay address
+   * (canonical text, `Peer.endpoint.address`) of the host that sent a remote frame — the
+   * authenticated one on encrypted networks — or null for frames from this host's bridge.
    */
   filter(b: Uint8Array, off: number, len: number, fromHost: string | null): boolean {
     const cp = this.compiled;
@@ -137,7 +138,7 @@ export class PolicyEnforcer {
       return this.deny(4, -1, -1, fromHost, cp);
     }
     const sIdx = cp.endpointOf(k.src, 0);
-    if (fromHost !== null && (sIdx < 0 || cp.endpoints[sIdx].host !== fromHost)) {
+    if (fromHost !== null && (sIdx < 0 || cp.endpoints[sIdx].hostAddr !== fromHost)) {
       this.counters[PC_SPOOFED]++;
       return this.deny(3, sIdx, cp.endpointOf(k.dst, 0), fromHost, cp);
     }

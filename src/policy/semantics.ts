@@ -28,8 +28,13 @@ export interface PolicyEndpoint {
   readonly labels: Labels;
   /** 16-byte addresses (IPv4 as ::ffff:a.b.c.d). */
   readonly ips: readonly Uint8Array[];
-  /** Host it lives on (node name), for traces. */
+  /** Host it lives on (node name), for traces and listings. */
   readonly host?: string;
+  /**
+   * That host's underlay address (canonical text), as the data path knows the sender of a frame:
+   * a remote frame's inner source must be an endpoint whose `hostAddr` is the frame's sender.
+   */
+  readonly hostAddr?: string;
 }
 
 /** One side of a flow: its address, and the endpoint it belongs to (null: not an endpoint). */

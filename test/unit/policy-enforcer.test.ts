@@ -15,28 +15,12 @@ import {
 } from '../../src/policy/enforcer';
 import type { PolicyEndpoint } from '../../src/policy/semantics';
 import { FakeClock } from '../../src/clock';
-
-function ip4(s: string): number[] {
-  return s.split('.').map(Number);
-}
-function eth(type: number, payload: number[]): Buffer {
-  return Buffer.from([2, 0, 0, 0, 0, 2, 2, 0, 0, 0, 0, 1, type >> 8, type & 255, ...payload]);
-}
-function ipv4(src: string, dst: string, proto: number, l4: number[]): number[] {
-  const len = 20 + l4.length;
-  return [0x45, 0, len >> 8, len & 255, 0, 0, 0x40, 0, 64, proto, 0, 0, ...ip4(src), ...ip4(dst), ...l4];
-}
-const tcp = (sp: number, dp: number): number[] => [sp >> 8, sp & 255, dp >> 8, dp & 255, 0, 0, 0, 0, 0, 0, 0, 0, 0x50, 0x02, 0xff, 0xff, 0, 0, 0, 0];
-const udp = (sp: number, dp: number): number[] => [sp >> 8, sp & 255, dp >> 8, dp & 255, 0, 8, 0, 0];
-const icmpEcho = (type: number, id: number): number[] => [type, 0, 0, 0, id >> 8, id & 255, 0, 1];
-function frame4(src: string, dst: string, proto: number, l4: number[]): Buffer {
-  return eth(0x0800, ipv4(src, dst, proto, l4));
-}
+import { eth, frame4, icmpEcho, ipv4, tcp, udp } from '../helpers/frames';
 
 const EPS: PolicyEndpoint[] = [
-  { name: 'web', labels: { role: 'web' }, ips: [ipBytes('198.19.0.1')!, ipBytes('2001:2::1')!], host: 'h1' },
-  { name: 'db', labels: { role: 'db' }, ips: [ipBytes('198.19.0.2')!, ipBytes('2001:2::2')!], host: 'h2' },
-  { name: 'other', labels: { role: 'other' }, ips: [ipBytes('198.19.0.3')!], host: 'h2' },
+  { name: 'web', labels: { role: 'web' }, ips: [ipBytes('198.19.0.1')!, ipBytes('2001:2::1')!], host: 'h1', hostAddr: 'h1' },
+  { name: 'db', labels: { role: 'db' }, ips: [ipBytes('198.19.0.2')!, ipBytes('2001:2::2')!], host: 'h2', hostAddr: 'h2' },
+  { name: 'other', labels: { role: 'other' }, ips: [ipBytes('198.19.0.3')!], host: 'h2', hostAddr: 'h2' },
 ];
 const DB_INGRESS = parsePolicy('name: db\nnetwork: blue\nendpoints: {role: db}\ningress:\n  - from: [{endpoints: {role: web}}]\n    ports: [{protocol: TCP, port: 5432}]\n');
 

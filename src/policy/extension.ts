@@ -1,0 +1,398 @@
+/**
+ * The policy extension of the agent: keeps the policy store (store.ts), compiles each overlay
+ * network's policies against its endpoints (compile.ts) whenever either changes, hands each network's
+ * enforcer (enforcer.ts) to the data path, spreads policies by gossip, and serves the API:
+ *
+ *   GET  /v1/policies                      every policy with its version (`vxmesh policy list`)
+ *   GET  /v1/policy?name=N                 one policy's document (`vxmesh policy get`)
+ *   GET  /v1/policy/denials[?network=N]    the denial rings (`vxmesh policy denials`)
+ *   GET  /v1/policy/trace?network=&from=&to=&port=&protocol=   (`vxmesh policy trace`)
+ *   POST /v1/policies (document text)      apply  — control socket only (root)
+ *   DELETE /v1/policy?name=N               delete — control socket only (root)
+ *
+ * Endpoints come from an `PolicyEndpointSource` (the endpoints extension: every host's endpoints
+ * with labels, from gossip), policies from peers through a `PolicySyncChannel` (a gossip record
+ * section); both are handed over at start (cli/extensions.ts). Without gossip each agent keeps the
+ * policies applied to it.
+ */
+import type * as http from 'node:http';
+import type { Agent, AgentExtension } from '../agent/agent';
+import type { Config, NetworkConfig } from '../config/types';
+import { ConfigError } from '../errors';
+import type { Logger } from '../log';
+import { nullLogger } from '../log';
+import { sendError, sendJson, type Handler } from '../api/server';
+import { ipBytes } from './cidr';
+import { CompiledPolicy } from './compile';
+import { PolicyDocumentError, parsePolicyText, PROTOCOL_NUMBER, type Protocol } from './document';
+import {
+  PC_ALLOWED_NEW, PC_ALLOWED_TRACKED, PC_AUDIT_EGRESS, PC_AUDIT_INGRESS, PC_DENIED_EGRESS, PC_DENIED_INGRESS, PC_NON_IP,
+  PC_RELATED, PC_REVOKED, PC_SPOOFED, PolicyEnforcer,
+} from './enforcer';
+import type { PolicyEndpoint } from './semantics';
+import { type PolicyEntryJson, PolicyStore } from './store';
+import { trace } from './trace';
+
+/** An endpoint of the cluster as the endpoints extension lists it. */
+export interface PolicyEndpointRecord {
+  host: string;
+  /** The host's underlay address (canonical), the data path's name for the sender of a frame. */
+  hostAddr?: string;
+  network: string;
+  name: string;
+  mac: string;
+  ips: string[];
+  labels: Record<string, string>;
+}
+
+/** Where endpoints come from (the endpoints extension). */
+export interface PolicyEndpointSource {
+  list(): PolicyEndpointRecord[];
+  onChange(cb: () => void): () => void;
+}
+
+/** How policies travel between hosts (a gossip record section). */
+export interface PolicySyncChannel {
+  /** Publishes this host's copy of the store (JSON text), or withdraws it. */
+  publish(data: string | null): void;
+  /** Every other live host's published copy. */
+  received(): { node: string; data: string }[];
+  onChange(cb: () => void): () => void;
+}
+
+/** A router to register routes on (ApiServer). */
+export interface Router {
+  route(method: string, path: string, handler: Handler): unknown;
+  unroute(method: string, path: string): void;
+}
+
+/** The data path's side: one enforcer (or none) per network. */
+export interface PolicyDatapath {
+  setPolicyFilter(vni: number, filter: PolicyEnforcer | null): boolean;
+}
+
+export interface PolicyExtensionOptions {
+  logger?: Logger;
+  /** State directory (default config.stateDir, else /var/lib/vxmesh); null: keep nothing on disk (tests). */
+  stateDir?: string | null;
+  endpoints?: PolicyEndpointSource;
+  sync?: PolicySyncChannel;
+  /** Router for the write routes (the root-only control socket). */
+  control?: Router;
+  conntrackEntries?: number;
+  seed?: number;
+}
+
+export const DEFAULT_STATE_DIR = '/var/lib/vxmesh';
+/** Largest policy set spread by gossip, bytes of JSON (a record section's limit). */
+export const MAX_SYNC_BYTES = 60 * 1024;
+
+interface NetState {
+  config: NetworkConfig;
+  enforcer: PolicyEnforcer;
+  version: number;
+  attached: boolean;
+}
+
+export class PolicyExtension implements AgentExtension {
+  readonly name = 'policy';
+  store!: PolicyStore;
+  private agent: Agent | null = null;
+  private config: Config;
+  private readonly log: Logger;
+  private readonly nets = new Map<string, NetState>();
+  private endpoints: PolicyEndpointSource | null;
+  private sync: PolicySyncChannel | null;
+  private control: Router | null;
+  private readonly unsubscribe: (() => void)[] = [];
+  private lastPublished = '';
+  private syncTooLarge = false;
+
+  constructor(config: Config, private readonly opts: PolicyExtensionOptions = {}) {
+    this.config = config;
+    this.log = (opts.logger ?? nullLogger).child({ component: 'policy' });
+    this.endpoints = opts.endpoints ?? null;
+    this.sync = opts.sync ?? null;
+    this.control = opts.control ?? null;
+  }
+
+  /** Hands over the endpoint source / sync channel / control router (cli/extensions.ts), before start. */
+  connect(parts: { endpoints?: PolicyEndpointSource | null; sync?: PolicySyncChannel | null; control?: Router | null }): void {
+    if (parts.endpoints !== undefined) this.endpoints = parts.endpoints;
+    if (parts.sync !== undefined) this.sync = parts.sync;
+    if (parts.control !== undefined) this.control = parts.control;
+  }
+
+  start(agent: Agent): void {
+    this.agent = agent;
+    const dir = this.opts.stateDir === undefined ? (this.config as { stateDir?: string }).stateDir ?? DEFAULT_STATE_DIR : this.opts.stateDir;
+    this.store = new PolicyStore(this.config.node.name, dir === null ? null : PolicyStore.fileIn(dir));
+    this.store.load();
+    if (this.sync) {
+      this.unsubscribe.push(this.sync.onChange(() => this.pull()));
+      this.pull();
+    }
+    if (this.endpoints) this.unsubscribe.push(this.endpoints.onChange(() => this.recompile()));
+    this.applyNetworks(this.config);
+    this.publish();
+    const api = agent.api;
+    if (api) {
+      api.route('GET', '/v1/policies', (_q, res) => sendJson(res, 200, { policies: this.list() }));
+      api.route('GET', '/v1/policy', (req, res) => this.getPolicy(req, res));
+      api.route('GET', '/v1/policy/denials', (req, res) => this.getDenials(req, res));
+      api.route('GET', '/v1/policy/trace', (req, res) => this.getTrace(req, res));
+    }
+    const ctl = this.control;
+    if (ctl) {
+      for (const [p, h] of [['/v1/policies', this.listHandler()], ['/v1/policy', (q: http.IncomingMessage, r: http.ServerResponse) => this.getPolicy(q, r)],
+        ['/v1/policy/denials', (q: http.IncomingMessage, r: http.ServerResponse) => this.getDenials(q, r)],
+        ['/v1/policy/trace', (q: http.IncomingMessage, r: http.ServerResponse) => this.getTrace(q, r)]] as const) ctl.route('GET', p, h);
+      ctl.route('POST', '/v1/policies', (_q, res, body) => this.postPolicy(res, body));
+      ctl.route('DELETE', '/v1/policy', (req, res) => this.deletePolicy(req, res));
+    }
+  }
+
+  private listHandler(): Handler {
+    return (_q, res) => sendJson(res, 200, { policies: this.list() });
+  }
+
+  stop(): void {
+    for (const u of this.unsubscribe.splice(0)) u();
+    for (const s of this.nets.values()) if (s.attached) this.agent?.datapath?.setPolicyFilter(s.config.vni, null);
+    this.nets.clear();
+    const api = this.agent?.api;
+    for (const p of ['/v1/policies', '/v1/policy', '/v1/policy/denials', '/v1/policy/trace']) api?.unroute('GET', p);
+    this.control?.unroute('POST', '/v1/policies');
+    this.control?.unroute('DELETE', '/v1/policy');
+    for (const p of ['/v1/policies', '/v1/policy', '/v1/policy/denials', '/v1/policy/trace']) this.control?.unroute('GET', p);
+  }
+
+  reload(config: Config): void {
+    this.config = config;
+    this.applyNetworks(config);
+  }
+
+  // ---- policies --------------------------------------------------------------------------------
+
+  /** Applies a document (YAML or JSON text). Throws PolicyDocumentError / ConfigError on bad input. */
+  apply(text: string): { name: string; network: string; version: number } {
+    const networks = this.config.networks.map((n) => n.name);
+    const { policy, doc } = parsePolicyText(text, { networks });
+    const e = this.store.apply(policy, doc, Date.now());
+    if (!this.publish()) {
+      // Too large to spread: the policy is kept here only; say so (the caller sees a warning).
+      this.log.warn({ policy: policy.name }, 'the policy set is too large to spread by gossip; other hosts keep their copy');
+    }
+    this.recompile();
+    this.log.info({ policy: policy.name, network: policy.network, version: e.version.counter }, 'policy applied');
+    return { name: policy.name, network: policy.network, version: e.version.counter };
+  }
+
+  delete(name: string): boolean {
+    const ok = this.store.delete(name, Date.now());
+    if (ok) {
+      this.publish();
+      this.recompile();
+      this.log.info({ policy: name }, 'policy deleted');
+    }
+    return ok;
+  }
+
+  list(): { name: string; network: string; version: number; node: string; time: string; endpoints: unknown; policyTypes: string[] }[] {
+    return this.store.list().map((e) => ({
+      name: e.name, network: e.policy!.network, version: e.version.counter, node: e.version.node, time: new Date(e.version.time).toISOString(),
+      endpoints: (e.doc as { endpoints?: unknown }).endpoints ?? {}, policyTypes: [...e.policy!.policyTypes],
+    }));
+  }
+
+  /** Pulls the other hosts' copies; the newest version of each policy wins. */
+  private pull(): void {
+    if (!this.sync) return;
+    let changed = 0;
+    for (const { node, data } of this.sync.received()) {
+      let list: unknown;
+      try {
+        list = JSON.parse(data);
+      } catch {
+        this.log.warn({ from: node }, 'ignoring an unreadable policy section');
+        continue;
+      }
+      if (!Array.isArray(list)) continue;
+      changed += this.store.merge(list as PolicyEntryJson[]);
+    }
+    if (changed) {
+      this.log.info({ changed }, 'policies updated from the cluster');
+      this.publish();
+      this.recompile();
+    }
+  }
+
+  /** Publishes our copy; false when it is too large to spread. */
+  private publish(): boolean {
+    if (!this.sync) return true;
+    const data = JSON.stringify(this.store.toJson());
+    if (data.length > MAX_SYNC_BYTES) {
+      this.syncTooLarge = true;
+      return false;
+    }
+    this.syncTooLarge = false;
+    if (data !== this.lastPublished) {
+      this.lastPublished = data;
+      this.sync.publish(this.store.toJson().length ? data : null);
+    }
+    return true;
+  }
+
+  // ---- networks and compilation ----------------------------------------------------------------
+
+  private applyNetworks(config: Config): void {
+    const seen = new Set<string>();
+    for (const n of config.networks) {
+      seen.add(n.name);
+      let s = this.nets.get(n.name);
+      if (!s) {
+        s = { config: n, enforcer: new PolicyEnforcer({ clock: this.agent!.clock, conntrackEntries: this.opts.conntrackEntries, seed: this.opts.seed }), version: 0, attached: false };
+        this.nets.set(n.name, s);
+      }
+      s.config = n;
+      s.enforcer.audit = n.policyMode === 'audit';
+    }
+    for (const [name, s] of this.nets) {
+      if (seen.has(name)) continue;
+      if (s.attached) this.agent?.datapath?.setPolicyFilter(s.config.vni, null);
+      this.nets.delete(name);
+    }
+    this.recompile();
+  }
+
+  /** The endpoints of `network`, as policy sees them. */
+  endpointsOf(network: string): PolicyEndpoint[] {
+    const out: PolicyEndpoint[] = [];
+    for (const e of this.endpoints?.list() ?? []) {
+      if (e.network !== network) continue;
+      const ips = e.ips.map((x) => ipBytes(x)).filter((x): x is Uint8Array => x !== null);
+      out.push({ name: e.name, labels: e.labels, ips, host: e.host, hostAddr: e.hostAddr });
+    }
+    return out;
+  }
+
+  /** Recompiles every network (control plane: policy, endpoint or config change). */
+  recompile(): void {
+    const dp = this.agent?.datapath;
+    for (const s of this.nets.values()) {
+      const policies = this.store.forNetwork(s.config.name);
+      const defaultDeny = s.config.defaultPolicy === 'deny';
+      const want = policies.length > 0 || defaultDeny;
+      if (want) {
+        s.version++;
+        s.enforcer.setCompiled(new CompiledPolicy({ policies, defaultDeny }, this.endpointsOf(s.config.name), { version: s.version, seed: this.opts.seed }));
+      } else s.enforcer.setCompiled(null);
+      // Always (re)set: a network re-created by a reload is a new data-path network.
+      if (dp) s.attached = dp.setPolicyFilter(s.config.vni, want ? s.enforcer : null) && want;
+    }
+  }
+
+  enforcer(network: string): PolicyEnforcer | null {
+    return this.nets.get(network)?.enforcer ?? null;
+  }
+
+  // ---- API handlers ----------------------------------------------------------------------------
+
+  private getPolicy(req: http.IncomingMessage, res: http.ServerResponse): void {
+    const name = query(req).get('name') ?? '';
+    const e = this.store.get(name);
+    if (!e) return sendError(res, 404, `no policy named "${name}"`);
+    sendJson(res, 200, { name: e.name, version: e.version, document: e.doc });
+  }
+
+  private postPolicy(res: http.ServerResponse, body: Buffer): void {
+    try {
+      const r = this.apply(body.toString('utf8'));
+      sendJson(res, 200, { ...r, spread: this.sync ? !this.syncTooLarge : false });
+    } catch (e) {
+      if (e instanceof PolicyDocumentError || e instanceof ConfigError) return sendJson(res, 400, { error: e.message, code: e.code });
+      if (e instanceof RangeError) return sendJson(res, 400, { error: e.message, code: 'ERR_VXMESH_POLICY_LIMIT' });
+      throw e;
+    }
+  }
+
+  private deletePolicy(req: http.IncomingMessage, res: http.ServerResponse): void {
+    const name = query(req).get('name') ?? '';
+    if (!this.delete(name)) return sendJson(res, 404, { error: `no policy named "${name}"`, code: 'ERR_VXMESH_POLICY_UNKNOWN' });
+    sendJson(res, 200, { deleted: name });
+  }
+
+  private getDenials(req: http.IncomingMessage, res: http.ServerResponse): void {
+    const only = query(req).get('network');
+    const out: unknown[] = [];
+    for (const [name, s] of this.nets) {
+      if (only && only !== name) continue;
+      for (const d of s.enforcer.denials()) out.push({ network: name, ...d, time: new Date(d.time).toISOString() });
+    }
+    sendJson(res, 200, { denials: out });
+  }
+
+  private getTrace(req: http.IncomingMessage, res: http.ServerResponse): void {
+    const q = query(req);
+    const network = q.get('network') ?? '';
+    const s = this.nets.get(network);
+    if (!s) return sendJson(res, 400, { error: `unknown network "${network}"`, code: 'ERR_VXMESH_USAGE' });
+    const eps = this.endpointsOf(network);
+    const find = (what: string, v: string | null): PolicyEndpoint | { ip: Uint8Array } | string => {
+      if (!v) return `--${what} is required (an endpoint name, host/name, or an IP address)`;
+      const slash = v.indexOf('/');
+      const byName = eps.filter((e) => (slash > 0 ? e.host === v.slice(0, slash) && e.name === v.slice(slash + 1) : e.name === v));
+      if (byName.length === 1) return byName[0];
+      if (byName.length > 1) return `--${what} ${v} names ${byName.length} endpoints; write host/name`;
+      const ip = ipBytes(v);
+      if (!ip) return `--${what} ${v}: no such endpoint on ${network}, and not an IP address`;
+      const owner = eps.find((e) => e.ips.some((x) => Buffer.compare(Buffer.from(x), Buffer.from(ip)) === 0));
+      return owner ?? { ip };
+    };
+    const from = find('from', q.get('from'));
+    const to = find('to', q.get('to'));
+    if (typeof from === 'string') return sendJson(res, 400, { error: from, code: 'ERR_VXMESH_USAGE' });
+    if (typeof to === 'string') return sendJson(res, 400, { error: to, code: 'ERR_VXMESH_USAGE' });
+    const protoText = (q.get('protocol') ?? 'TCP').toUpperCase();
+    const protocol = protoText === 'ICMP' ? 1 : PROTOCOL_NUMBER[protoText as Protocol];
+    if (protocol === undefined) return sendJson(res, 400, { error: `unknown protocol ${protoText} (TCP, UDP, SCTP, ICMP)`, code: 'ERR_VXMESH_USAGE' });
+    const port = Number(q.get('port') ?? 0);
+    if (!Number.isInteger(port) || port < 0 || port > 65535 || (protocol !== 1 && port === 0)) {
+      return sendJson(res, 400, { error: `expected a port 1..65535, got ${q.get('port')}`, code: 'ERR_VXMESH_USAGE' });
+    }
+    const r = trace({ policies: this.store.forNetwork(network), defaultDeny: s.config.defaultPolicy === 'deny' }, { from, to, protocol, port });
+    sendJson(res, 200, { network, mode: s.config.policyMode ?? 'enforce', ...r });
+  }
+
+  // ---- status and metrics ------------------------------------------------------------------------
+
+  status(): unknown {
+    const nets: Record<string, unknown> = {};
+    for (const [name, s] of this.nets) {
+      const c = s.enforcer.counters;
+      const cp = s.enforcer.policy;
+      nets[name] = {
+        active: s.attached, mode: s.config.policyMode ?? 'enforce', defaultPolicy: s.config.defaultPolicy ?? 'allow',
+        policies: this.store.forNetwork(name).length, rules: cp?.ruleCount ?? 0, endpoints: cp?.endpoints.length ?? 0, version: s.version,
+        allowedNew: c[PC_ALLOWED_NEW], allowedTracked: c[PC_ALLOWED_TRACKED], deniedEgress: c[PC_DENIED_EGRESS], deniedIngress: c[PC_DENIED_INGRESS],
+        auditEgress: c[PC_AUDIT_EGRESS], auditIngress: c[PC_AUDIT_INGRESS], spoofed: c[PC_SPOOFED], nonIp: c[PC_NON_IP], revoked: c[PC_REVOKED],
+        related: c[PC_RELATED], conntrack: { ...s.enforcer.conntrack.stats, capacity: s.enforcer.conntrack.capacity },
+      };
+    }
+    return { policies: this.store?.list().length ?? 0, spreadByGossip: this.sync !== null && !this.syncTooLarge, networks: nets };
+  }
+
+  /** Per network counters for the metrics registry. */
+  metricsView(): { network: string; counters: Float64Array; conntrack: { entries: number; evictions: number; capacity: number } }[] {
+    return [...this.nets].map(([network, s]) => ({ network, counters: s.enforcer.counters, conntrack: { entries: s.enforcer.conntrack.stats.entries, evictions: s.enforcer.conntrack.stats.evictions, capacity: s.enforcer.conntrack.capacity } }));
+  }
+}
+
+function query(req: http.IncomingMessage): URLSearchParams {
+  return new URL(req.url ?? '/', 'http://x').searchParams;
+}
+
+export function createPolicyExtension(config: Config, logger: Logger): PolicyExtension | null {
+  if (config.networks.length === 0) return null;
+  return new PolicyExtension(config, { logger });
+}
