@@ -9,6 +9,8 @@ interface Item {
   key: string;
   data: Uint8Array;
   transmits: number;
+  /** Multiplier of the retransmit limit for this update. */
+  mult: number;
   id: number;
   onDone?: () => void;
 }
@@ -29,15 +31,28 @@ export class BroadcastQueue {
     return this.items.size;
   }
 
-  /** Queues `data` about member `key`, replacing any older update about it. `onDone` runs when it is retired or replaced. */
-  push(key: string, data: Uint8Array, onDone?: () => void): void {
+  /**
+   * Queues `data` about member `key`, replacing any older update about it. `onDone` runs when it
+   * is retired or replaced. `mult` multiplies its retransmit limit (the parts of a record cut into
+   * parts: each must reach everyone for the record to complete).
+   */
+  push(key: string, data: Uint8Array, onDone?: () => void, mult = 1): void {
     const old = this.items.get(key);
     if (old) {
       this.items.delete(key);
       old.onDone?.();
     }
-    this.items.set(key, { key, data, transmits: 0, id: this.seq++, onDone });
+    this.items.set(key, { key, data, transmits: 0, mult, id: this.seq++, onDone });
     this.sorted = null;
+  }
+
+  /** Retires the update queued under `key`, if any. */
+  remove(key: string): void {
+    const it = this.items.get(key);
+    if (!it) return;
+    this.items.delete(key);
+    this.sorted = null;
+    it.onDone?.();
   }
 
   has(key: string): boolean {
@@ -61,7 +76,7 @@ export class BroadcastQueue {
       if (used + it.data.length + overhead > budget) continue;
       used += it.data.length + overhead;
       out.push(it.data);
-      if (++it.transmits >= limit) {
+      if (++it.transmits >= limit * it.mult) {
         this.retire(it);
         retired = true;
       }
@@ -70,7 +85,7 @@ export class BroadcastQueue {
     if (out.length === 0 && oversizeAlone && this.sorted.length > 0) {
       const it = this.sorted[0];
       out.push(it.data);
-      if (++it.transmits >= limit) {
+      if (++it.transmits >= limit * it.mult) {
         this.retire(it);
         retired = true;
       }

@@ -7,7 +7,11 @@
  * Packet (plaintext, inside the keyring envelope):
  *   u8 version | u8 type (0 gossip, 1 ping, 2 indirect ping, 3 ack, 4 nack) | body
  *   | u8 nBroadcasts | nBroadcasts × (u16 length | broadcast bytes)
- * Broadcast: u8 kind (5 alive, 6 suspect, 7 dead) | body.
+ * Broadcast: u8 kind (5 alive, 6 suspect, 7 dead, 8 alive part) | body.
+ * An alive broadcast too large for one packet (many endpoints) is sent as 2..maxParts `alive part`
+ * broadcasts: u8 8 | str name | varuint incarnation | u16 part | u16 parts | bytes. The parts'
+ * bytes, concatenated in order, are the whole alive broadcast (reassembled by part-assembler.ts),
+ * so no gossip datagram ever exceeds the packet budget (no IP fragments).
  * Stream message (push-pull): u8 version | u8 type (10 request, 11 reply, 12 push) | body.
  * A record is length-prefixed (varuint) so it can be skipped or interned without parsing.
  */
@@ -32,6 +36,8 @@ export const LIMITS = {
   maxSections: 16,
   maxSectionName: 32,
   maxSectionData: 64 * 1024,
+  /** Most parts an alive broadcast is split into (maxRecord / the smallest useful part size). */
+  maxParts: 1024,
 } as const;
 
 export type CodecReason = 'truncated' | 'oversized' | 'bad_length' | 'bad_version' | 'bad_type' | 'bad_value' | 'trailing';
@@ -51,6 +57,7 @@ export const PKT_NACK = 4;
 export const BC_ALIVE = 5;
 export const BC_SUSPECT = 6;
 export const BC_DEAD = 7;
+export const BC_ALIVE_PART = 8;
 export const STREAM_REQUEST = 10;
 export const STREAM_REPLY = 11;
 export const STREAM_PUSH = 12;
@@ -67,7 +74,9 @@ export type PrimaryMsg = PingMsg | IndirectPingMsg | AckMsg | NackMsg | GossipOn
 export interface AliveBc { kind: typeof BC_ALIVE; record: NodeRecord }
 export interface SuspectBc { kind: typeof BC_SUSPECT; name: string; incarnation: number; from: string }
 export interface DeadBc { kind: typeof BC_DEAD; name: string; incarnation: number; from: string }
-export type Broadcast = AliveBc | SuspectBc | DeadBc;
+/** One part of an alive broadcast too large for a packet; `data` is a view into the packet. */
+export interface AlivePartBc { kind: typeof BC_ALIVE_PART; name: string; incarnation: number; part: number; parts: number; data: Uint8Array }
+export type Broadcast = AliveBc | SuspectBc | DeadBc | AlivePartBc;
 
 /** A member as carried in push-pull: its state and last known record. */
 export interface FullEntry { state: number; record: NodeRecord }
@@ -366,7 +375,13 @@ export function encodeBroadcast(b: Broadcast): Uint8Array {
   const w = bcWriter.reset();
   w.u8(b.kind);
   if (b.kind === BC_ALIVE) writeRecord(w, b.record);
-  else {
+  else if (b.kind === BC_ALIVE_PART) {
+    w.str(b.name, LIMITS.maxName);
+    w.varuint(b.incarnation);
+    w.u16(b.part);
+    w.u16(b.parts);
+    w.bytes(b.data);
+  } else {
     w.str(b.name, LIMITS.maxName);
     w.varuint(b.incarnation);
     w.str(b.from, LIMITS.maxName);
@@ -376,12 +391,54 @@ export function encodeBroadcast(b: Broadcast): Uint8Array {
 }
 const bcWriter = new Writer(1024);
 
+/** The alive broadcast of `r` as one byte string (may exceed a packet: see `splitAlive`). */
+export function encodeAlive(r: NodeRecord): Uint8Array {
+  const w = bcWriter.reset();
+  w.u8(BC_ALIVE);
+  writeRecord(w, r);
+  return w.take();
+}
+
+/** Most bytes of an alive-part broadcast besides its data (kind, name, incarnation, indices). */
+export function alivePartOverhead(name: string): number {
+  return 1 + 2 + Buffer.byteLength(name) + 5 + 2 + 2;
+}
+
+/**
+ * The broadcasts that announce an encoded alive broadcast `full` of member `name` when none may
+ * exceed `maxBytes`: `full` itself when it fits, else its bytes cut in order into `alive part`
+ * broadcasts of at most `maxBytes` each. Throws RangeError when the budget cannot carry it.
+ */
+export function splitAlive(name: string, incarnation: number, full: Uint8Array, maxBytes: number): Uint8Array[] {
+  if (full.length <= maxBytes) return [full];
+  const chunk = maxBytes - alivePartOverhead(name);
+  if (chunk < 64) throw new RangeError(`packet budget too small for a record of ${full.length} bytes`);
+  const parts = Math.ceil(full.length / chunk);
+  if (parts > LIMITS.maxParts) throw new RangeError(`record of ${full.length} bytes needs ${parts} parts (limit ${LIMITS.maxParts})`);
+  const out: Uint8Array[] = new Array(parts);
+  for (let i = 0; i < parts; i++) {
+    const data = full.subarray(i * chunk, Math.min(full.length, (i + 1) * chunk));
+    out[i] = encodeBroadcast({ kind: BC_ALIVE_PART, name, incarnation, part: i, parts, data });
+  }
+  return out;
+}
+
 export function decodeBroadcast(buf: Uint8Array, start: number, end: number, interner?: RecordInterner): Broadcast {
   const r = new Reader(buf, start, end);
   const kind = r.u8();
   let out: Broadcast;
   if (kind === BC_ALIVE) {
     out = { kind, record: readRecord(r, interner) };
+  } else if (kind === BC_ALIVE_PART) {
+    const name = r.str(LIMITS.maxName);
+    if (name.length === 0) throw new CodecError('bad_value', 'empty node name');
+    const incarnation = r.varuint();
+    const part = r.u16();
+    const parts = r.u16();
+    if (parts < 2 || parts > LIMITS.maxParts || part >= parts) throw new CodecError('bad_value', `part ${part} of ${parts}`);
+    if (r.remaining === 0) throw new CodecError('bad_length', 'empty part');
+    out = { kind, name, incarnation, part, parts, data: r.buf.subarray(r.pos, end) };
+    r.pos = end;
   } else if (kind === BC_SUSPECT || kind === BC_DEAD) {
     const name = r.str(LIMITS.maxName);
     const incarnation = r.varuint();

@@ -51,11 +51,17 @@ export interface GossipTuning {
   tombstoneMs: number;
   /** Most tombstones kept (oldest dropped first). */
   maxTombstones: number;
-  /** Target size in bytes of a gossip UDP datagram (after encryption). 1400 keeps packets
-   *  below common MTUs; larger updates are sent alone (IP fragmentation). */
+  /** Largest gossip UDP datagram in bytes (after encryption). 1400 keeps packets below common
+   *  MTUs, so no datagram is ever sent as IP fragments: a record larger than one datagram can
+   *  carry (many endpoints) is gossiped in parts (codec.ts `splitAlive`) and reassembled. */
   packetBudget: number;
   /** ms a leaving member keeps gossiping its `left` update before it stops. */
   leavePropagateMs: number;
+  /** ms after the first part of a record cut into parts (many endpoints) that a record still
+   *  incomplete is fetched whole by a push-pull exchange (with the member itself when we know its
+   *  address). Parts are gossiped like any update, so a part can miss a node; lower → faster
+   *  repair, more streams under loss. */
+  partRepairMs: number;
 }
 
 const lan: GossipTuning = {
@@ -79,6 +85,7 @@ const lan: GossipTuning = {
   maxTombstones: 100_000,
   packetBudget: 1400,
   leavePropagateMs: 1000,
+  partRepairMs: 5000,
 };
 
 /** Longer timeouts for WAN RTTs (memberlist DefaultWANConfig). */
@@ -95,6 +102,7 @@ const wan: GossipTuning = {
   streamTimeoutMs: 30_000,
   reapAfterMs: 60 * 60_000,
   leavePropagateMs: 3000,
+  partRepairMs: 15_000,
 };
 
 /** Fast timers for tests on one machine (memberlist DefaultLocalConfig, faster still). */
@@ -110,6 +118,7 @@ const test: GossipTuning = {
   streamTimeoutMs: 2_000,
   reapAfterMs: 60_000,
   leavePropagateMs: 300,
+  partRepairMs: 1000,
 };
 
 export const PROFILES: Readonly<Record<'lan' | 'wan' | 'test', Readonly<GossipTuning>>> = { lan, wan, test };

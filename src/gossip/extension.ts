@@ -7,9 +7,16 @@
  *          crypto extension's public key) → join the seeds → serve GET /v1/members, /v1/fdb.
  *   member alive/updated → FDB: remote MAC → that host (fdbSetRemote); ARP/ND suppression
  *          entries (neighSet); per-VNI flood lists = hosts serving that VNI (setNetworkPeers).
- *   member dead/left/reaped → its FDB entries dropped (fdbRemoveByPeer), neighbours deleted,
- *          flood lists recomputed.
- *   local endpoints change (Datapath.localVersion, polled) → our record is re-announced.
+ *          Ownership: a member's record describes only that member's endpoints. A MAC or IP that
+ *          is local here, or that another member already announced, is refused (counted in
+ *          status `refused`, rate-limited warn); a member announcing our underlay or another
+ *          live member's is not programmed at all. Entries are installed and deleted with their
+ *          owner (the member's underlay), and a member's deletes only remove what it owns; a
+ *          refused claim is retried when the owner lets go of the entry.
+ *   member dead/left/reaped → the entries it owns dropped (fdbDelete / fdbRemoveByPeer of its
+ *          underlay), neighbours deleted, flood lists recomputed.
+ *   local endpoints change (Datapath.localVersion, polled) → our record is re-announced (cut into
+ *          parts by the node when larger than one datagram; bounded to what a record can carry).
  *   stop:  graceful leave (others show us `left`), then shutdown.
  */
 import * as fs from 'node:fs';
@@ -18,16 +25,19 @@ import { sendJson } from '../api/server';
 import type { Clock, TimerHandle } from '../clock';
 import type { Config, Endpoint } from '../config/types';
 import { ConfigError } from '../errors';
-import type { Logger } from '../log';
+import { type Logger, LogLimiter } from '../log';
 import { formatAddr, parseAddr } from './addr';
 import { GossipTuning, tuningFor } from './config';
 import { Keyring, parseKeyFile, sodiumReady } from './keyring';
+import { LIMITS } from './codec';
 import { EndpointRecord, MemberState, NodeRecord, RecordSection } from './record';
 import { GossipNode, MemberEvent } from './swim';
 import { Transport } from './transport';
 import { UdpGossipTransport } from './udp-transport';
 
 export interface GossipExtensionOptions {
+  /** Clock for rate-limited logs before start (default: the agent's, else the system clock). */
+  clock?: Clock;
   /** Transport override (tests: a MemoryTransport); default UDP+TCP on gossip.address:port. */
   transport?: Transport;
   /** Cluster keys override (first primary); default: read gossip.keyFile. */
@@ -39,11 +49,42 @@ export interface GossipExtensionOptions {
 
 interface Programmed {
   underlay: Endpoint;
-  /** "vni|mac" → mac */
+  /** "vni|mac" → mac: entries this member owns (installed for it) */
   macs: Map<string, { vni: number; mac: string }>;
-  /** "vni|ip" → ip */
+  /** "vni|ip" → ip: neighbour entries this member owns */
   ips: Map<string, { vni: number; ip: string }>;
 }
+
+/** Why part of a member's record was not installed (status `refused`). */
+export type RefusedReason = 'local_mac' | 'local_ip' | 'mac_owned_by_other' | 'ip_owned_by_other' | 'underlay_in_use';
+
+/**
+ * The part of the Datapath this extension drives. Each entry is installed and removed with its
+ * `owner` (the underlay endpoint of the member that announced it), so the data path can refuse a
+ * change to an entry somebody else owns.
+ */
+export interface GossipDatapath {
+  network(vni: number): { tap?: { mac?: Uint8Array } } | undefined;
+  networks(): { config: { name: string; vni: number }; fdb: { entries(): { mac: string; kind: string; peer: unknown; idleMs: number; ipv4: string[]; ipv6: string[] }[] } }[];
+  fdbSetRemote(vni: number, mac: string, endpoint: Endpoint, owner: Endpoint): boolean;
+  fdbDelete(vni: number, mac: string, owner: Endpoint): boolean;
+  fdbRemoveByPeer(endpoint: Endpoint): number;
+  neighSet(vni: number, ip: string, mac: string, owner: Endpoint): boolean;
+  neighDelete(vni: number, ip: string, owner: Endpoint): boolean;
+  setNetworkPeers(vni: number, endpoints: readonly Endpoint[] | null): boolean;
+  localEndpoints(vni: number): { mac: string; ipv4: string[]; ipv6: string[] }[];
+  localVersion(vni: number): number;
+  neighAnswered?(): unknown;
+}
+
+/** Bytes an endpoint takes in a record (codec.ts writeRecordBody). */
+function endpointBytes(ips: readonly string[]): number {
+  let n = 3 + 6 + 1;
+  for (const ip of ips) n += ip.includes(':') ? 17 : 5;
+  return n;
+}
+/** Room for endpoints in a record: maxRecord less the fixed fields at their largest. */
+const ENDPOINT_BYTES_MAX = LIMITS.maxRecord - 2 * 1024 - 3 * LIMITS.maxVnis;
 
 /** Parses a record's "host:port" underlay into an Endpoint. */
 export function underlayEndpoint(text: string): Endpoint | null {
@@ -79,11 +120,26 @@ export class GossipExtension implements AgentExtension {
   private readonly announced = new Map<string, EndpointRecord[]>();
   private readonly changeListeners = new Set<() => void>();
   private announceDirty = false;
+  /** "vni|mac" / "vni|ip" → the member that owns the entry here. */
+  private readonly macOwner = new Map<string, string>();
+  private readonly ipOwner = new Map<string, string>();
+  /** Members with a claim refused because another member owned the entry (retried on release). */
+  private readonly contested = new Set<string>();
+  private syncing = false;
+  readonly refused: Record<RefusedReason, number> = { local_mac: 0, local_ip: 0, mac_owned_by_other: 0, ip_owned_by_other: 0, underlay_in_use: 0 };
+  /** Local endpoints left out of our record because it would exceed the codec's limits. */
+  endpointsNotAnnounced = 0;
+  private readonly limited: LogLimiter;
 
   constructor(config: Config, logger: Logger, private readonly opts: GossipExtensionOptions = {}) {
     if (!config.gossip) throw new ConfigError('gossip', 'gossip section missing');
     this.config = config;
     this.log = logger.child({ component: 'gossip' });
+    this.limited = new LogLimiter(this.log, { clock: opts.clock });
+  }
+
+  private get dp(): GossipDatapath | null {
+    return this.agent?.datapath ?? null;
   }
 
   async start(agent: Agent): Promise<void> {
@@ -186,36 +242,42 @@ export class GossipExtension implements AgentExtension {
   private localEndpoints(): EndpointRecord[] {
     const out: EndpointRecord[] = [];
     const byKey = new Map<string, EndpointRecord>();
-    for (const list of this.announced.values()) {
-      for (const e of list) {
-        const k = `${e.vni}|${e.mac}`;
-        const prev = byKey.get(k);
-        if (prev) prev.ips = [...new Set([...prev.ips, ...e.ips])].slice(0, 16);
-        else if (byKey.size < 4096) byKey.set(k, { vni: e.vni, mac: e.mac, ips: e.ips.slice(0, 16) });
-      }
-    }
-    const dp = this.agent?.datapath;
+    const add = (vni: number, mac: string, ips: string[]): void => {
+      const k = `${vni}|${mac}`;
+      const prev = byKey.get(k);
+      if (prev) prev.ips = [...new Set([...prev.ips, ...ips])].slice(0, LIMITS.maxIpsPerEndpoint);
+      else byKey.set(k, { vni, mac, ips: ips.slice(0, LIMITS.maxIpsPerEndpoint) });
+    };
+    for (const list of this.announced.values()) for (const e of list) add(e.vni, e.mac, e.ips);
+    const dp = this.dp;
     for (const n of dp ? this.config.networks : []) {
-      for (const e of dp!.localEndpoints(n.vni)) {
-        const k = `${n.vni}|${e.mac}`;
-        const prev = byKey.get(k);
-        const ips = [...e.ipv4, ...e.ipv6];
-        if (prev) {
-          prev.ips = [...new Set([...prev.ips, ...ips])].slice(0, 16);
-          continue;
-        }
-        if (out.length + byKey.size >= 4096) break;
-        out.push({ vni: n.vni, mac: e.mac, ips: ips.slice(0, 16) });
-      }
+      for (const e of dp!.localEndpoints(n.vni)) add(n.vni, e.mac, [...e.ipv4, ...e.ipv6]);
     }
-    out.push(...byKey.values());
+    // Bounded to what one record can carry (beside its sections), counted and warned when cut.
+    let room = ENDPOINT_BYTES_MAX;
+    for (const [name, data] of this.localSections) room -= 8 + Buffer.byteLength(name) + Buffer.byteLength(data);
+    let bytes = 0;
+    let left = 0;
+    for (const e of byKey.values()) {
+      const size = endpointBytes(e.ips);
+      if (out.length >= LIMITS.maxEndpoints || bytes + size > room) {
+        left++;
+        continue;
+      }
+      bytes += size;
+      out.push(e);
+    }
+    if (left > 0) {
+      this.limited.log('warn', 'endpoints-not-announced', { announced: out.length, left }, 'more local endpoints than one record can carry: some are not announced');
+    }
+    this.endpointsNotAnnounced = left;
     out.sort((a, b) => a.vni - b.vni || (a.mac < b.mac ? -1 : a.mac > b.mac ? 1 : 0));
     return out;
   }
 
   private pollLocal(): void {
     const node = this.node;
-    const dp = this.agent?.datapath;
+    const dp = this.dp;
     if (!node || !dp) return;
     const version = this.config.networks.map((n) => dp.localVersion(n.vni)).join(',');
     if (version === this.lastLocal && !this.announceDirty) return;
@@ -245,44 +307,143 @@ export class GossipExtension implements AgentExtension {
 
   /** Brings the data plane in line with our view of member `name`. */
   private sync(name: string): void {
-    const dp = this.agent?.datapath;
+    const dp = this.dp;
     const node = this.node;
     if (!dp || !node) return;
     const m = node.member(name);
     const prev = this.programmed.get(name);
     const live = m && (m.state === 'alive' || m.state === 'suspect');
-    const ep = live ? underlayEndpoint(m.record.underlay) : null;
-    if (!live || !ep) {
+    let ep = live ? underlayEndpoint(m.record.underlay) : null;
+    if (ep && this.underlayTaken(name, ep)) {
+      this.refuse('underlay_in_use', name, { underlay: m!.record.underlay }, 'member announces an underlay address that is ours or another member\'s: not programmed');
+      ep = null;
+    }
+    if (!ep) {
       if (prev) {
+        this.release(name, prev, new Map(), new Map());
         dp.fdbRemoveByPeer(prev.underlay);
-        for (const { vni, ip } of prev.ips.values()) dp.neighDelete(vni, ip);
         this.programmed.delete(name);
       }
+      this.contested.delete(name);
+      this.retryContested(name);
       return;
     }
-    const cur: Programmed = { underlay: ep, macs: new Map(), ips: new Map() };
     if (prev && (prev.underlay.address !== ep.address || prev.underlay.port !== ep.port)) {
+      // Moved: what it owned at the old address goes; it is installed again below.
+      this.release(name, prev, new Map(), new Map());
       dp.fdbRemoveByPeer(prev.underlay);
+      this.programmed.delete(name);
     }
-    for (const e of m.record.endpoints) {
+    const before = this.programmed.get(name);
+    const cur: Programmed = { underlay: ep, macs: new Map(), ips: new Map() };
+    let local: Map<number, { macs: Set<string>; ips: Set<string> }> | null = null;
+    const localOf = (vni: number): { macs: Set<string>; ips: Set<string> } => {
+      local ??= new Map();
+      let l = local.get(vni);
+      if (!l) {
+        l = { macs: new Set(), ips: new Set() };
+        const own = dp.network(vni)?.tap?.mac;
+        if (own && own.length === 6) l.macs.add([...own].map((b) => b.toString(16).padStart(2, '0')).join(':'));
+        for (const e of dp.localEndpoints(vni)) {
+          l.macs.add(e.mac);
+          for (const ip of e.ipv4) l.ips.add(ip);
+          for (const ip of e.ipv6) l.ips.add(ip);
+        }
+        local.set(vni, l);
+      }
+      return l;
+    };
+    let contested = false;
+    for (const e of m!.record.endpoints) {
       if (!dp.network(e.vni)) continue;
       const k = `${e.vni}|${e.mac}`;
+      const l = localOf(e.vni);
+      if (l.macs.has(e.mac)) {
+        this.refuse('local_mac', name, { vni: e.vni, mac: e.mac }, 'member announces a MAC that is local here: refused');
+        continue;
+      }
+      const owner = this.macOwner.get(k);
+      if (owner !== undefined && owner !== name) {
+        contested = true;
+        this.refuse('mac_owned_by_other', name, { vni: e.vni, mac: e.mac, owner }, 'member announces a MAC another member owns: refused');
+        continue;
+      }
+      this.macOwner.set(k, name);
       cur.macs.set(k, { vni: e.vni, mac: e.mac });
-      if (!dp.fdbSetRemote(e.vni, e.mac, ep)) this.log.debug({ member: name, vni: e.vni, mac: e.mac }, 'FDB full or network gone');
+      if (!dp.fdbSetRemote(e.vni, e.mac, ep, ep)) this.log.debug({ member: name, vni: e.vni, mac: e.mac }, 'FDB full, network gone or entry refused');
       for (const ip of e.ips) {
+        const ik = `${e.vni}|${ip}`;
+        if (l.ips.has(ip)) {
+          this.refuse('local_ip', name, { vni: e.vni, ip }, 'member announces an address that is local here: refused');
+          continue;
+        }
+        const ipOwner = this.ipOwner.get(ik);
+        if (ipOwner !== undefined && ipOwner !== name) {
+          contested = true;
+          this.refuse('ip_owned_by_other', name, { vni: e.vni, ip, owner: ipOwner }, 'member announces an address another member owns: refused');
+          continue;
+        }
         try {
-          dp.neighSet(e.vni, ip, e.mac);
-          cur.ips.set(`${e.vni}|${ip}`, { vni: e.vni, ip });
+          dp.neighSet(e.vni, ip, e.mac, ep);
+          this.ipOwner.set(ik, name);
+          cur.ips.set(ik, { vni: e.vni, ip });
         } catch (err) {
           this.log.debug({ member: name, ip, err: (err as Error).message }, 'unusable neighbour entry');
         }
       }
     }
-    if (prev) {
-      for (const [k, { vni, mac }] of prev.macs) if (!cur.macs.has(k)) dp.fdbDelete(vni, mac);
-      for (const [k, { vni, ip }] of prev.ips) if (!cur.ips.has(k)) dp.neighDelete(vni, ip);
-    }
+    if (contested) this.contested.add(name);
+    else this.contested.delete(name);
     this.programmed.set(name, cur);
+    if (before && this.release(name, before, cur.macs, cur.ips)) this.retryContested(name);
+  }
+
+  /**
+   * Deletes the entries in `prev` that member `name` owns and no longer announces (not in `keepMacs`
+   * / `keepIps`); entries owned by another member are left alone. Returns whether any was released.
+   */
+  private release(name: string, prev: Programmed, keepMacs: Map<string, unknown>, keepIps: Map<string, unknown>): boolean {
+    const dp = this.dp!;
+    let released = false;
+    for (const [k, { vni, mac }] of prev.macs) {
+      if (keepMacs.has(k) || this.macOwner.get(k) !== name) continue;
+      this.macOwner.delete(k);
+      dp.fdbDelete(vni, mac, prev.underlay);
+      released = true;
+    }
+    for (const [k, { vni, ip }] of prev.ips) {
+      if (keepIps.has(k) || this.ipOwner.get(k) !== name) continue;
+      this.ipOwner.delete(k);
+      dp.neighDelete(vni, ip, prev.underlay);
+      released = true;
+    }
+    return released;
+  }
+
+  /** Members whose claims were refused get another look once an owner let go of entries. */
+  private retryContested(except: string): void {
+    if (this.syncing || this.contested.size === 0) return;
+    this.syncing = true;
+    try {
+      for (const other of [...this.contested]) if (other !== except) this.sync(other);
+    } finally {
+      this.syncing = false;
+    }
+  }
+
+  /** Is `ep` our own underlay, or the underlay of another member programmed here? */
+  private underlayTaken(name: string, ep: Endpoint): boolean {
+    const u = this.config.underlay;
+    if (ep.address === u.address && ep.port === u.port) return true;
+    for (const [other, p] of this.programmed) {
+      if (other !== name && p.underlay.address === ep.address && p.underlay.port === ep.port) return true;
+    }
+    return false;
+  }
+
+  private refuse(reason: RefusedReason, member: string, fields: object, msg: string): void {
+    this.refused[reason]++;
+    this.limited.log('warn', `refused:${reason}:${member}`, { member, reason, ...fields }, msg);
   }
 
   private scheduleFlood(): void {
@@ -295,14 +456,14 @@ export class GossipExtension implements AgentExtension {
 
   /** Flood list per VNI: the live members serving it (plus static peers, if any). */
   private recomputeFlood(): void {
-    const dp = this.agent?.datapath;
+    const dp = this.dp;
     const node = this.node;
     if (!dp || !node) return;
     const byVni = new Map<number, Endpoint[]>();
     for (const n of this.config.networks) byVni.set(n.vni, [...this.config.peers]);
     for (const m of node.members()) {
       if (m.name === node.name || (m.state !== 'alive' && m.state !== 'suspect')) continue;
-      const ep = underlayEndpoint(m.record.underlay);
+      const ep = this.programmed.get(m.name)?.underlay; // members refused for their underlay get no floods
       if (!ep) continue;
       for (const v of m.record.vnis) byVni.get(v)?.push(ep);
     }
@@ -364,6 +525,9 @@ export class GossipExtension implements AgentExtension {
       /** ARP requests / neighbour solicitations answered locally from gossip, per network. */
       neighAnswered: this.agent?.datapath?.neighAnswered ? this.agent.datapath.neighAnswered() : [],
       members: this.members(),
+      /** Parts of member records not installed, by reason (ownership checks). */
+      refused: { ...this.refused },
+      endpointsNotAnnounced: this.endpointsNotAnnounced,
       stats: node.stats,
     };
   }

@@ -23,14 +23,15 @@ import { Logger, nullLogger } from '../log';
 import { Awareness } from './awareness';
 import { BroadcastQueue } from './broadcast-queue';
 import {
-  BC_ALIVE, BC_DEAD, BC_SUSPECT, CodecError, CodecReason, decodeBroadcast, decodePacket, decodeStream, encodeBroadcast,
-  encodePacket, encodeStream, LIMITS, PKT_ACK, PKT_INDIRECT_PING, PKT_NACK, PKT_PING, PrimaryMsg, RecordInterner, Broadcast,
-  peekAlive, STREAM_ACK, STREAM_PING, STREAM_PUSH, STREAM_REQUEST,
+  BC_ALIVE, BC_ALIVE_PART, BC_DEAD, BC_SUSPECT, BROADCAST_FRAMING, CodecError, CodecReason, decodeBroadcast, decodePacket,
+  decodeStream, encodeAlive, encodeBroadcast, encodePacket, encodeStream, LIMITS, PKT_ACK, PKT_INDIRECT_PING, PKT_NACK, PKT_PING,
+  PrimaryMsg, RecordInterner, Broadcast, peekAlive, splitAlive, STREAM_ACK, STREAM_PING, STREAM_PUSH, STREAM_REQUEST,
 } from './codec';
 import { GossipTuning, suspicionMinMs } from './config';
 import { Dissemination } from './dissemination';
 import { ENVELOPE_OVERHEAD, Keyring } from './keyring';
 import { MemberTable, NameRegistry, RecordStore, TableColumns } from './member-table';
+import { PartAssembler } from './part-assembler';
 import { Prober } from './probe';
 import { PushPull } from './pushpull';
 import {
@@ -76,6 +77,8 @@ export interface GossipStats {
   deathsDeclared: number;
   /** Updates received again (same incarnation): normal gossip redundancy, not a drop. */
   duplicates: number;
+  /** Records cut into parts that were still incomplete after `partRepairMs` and fetched whole. */
+  partRepairs: number;
   drops: Record<GossipDropReason, number>;
 }
 
@@ -142,6 +145,19 @@ export class GossipNode {
   readonly prober: Prober;
   readonly dissemination: Dissemination;
   readonly pushPull: PushPull;
+  /** Alive broadcasts arriving in parts (records larger than one packet). */
+  readonly parts = new PartAssembler();
+  /** Per member, how many `alive part` keys are queued (so a newer record retires the old parts). */
+  private readonly queuedParts = new Map<string, number>();
+  /** Set while applying a record reassembled from parts (its parts are already queued for relay). */
+  private fromParts = false;
+  /**
+   * Largest broadcast queued, bytes: one alone in a gossip-only packet, sealed, fills at most
+   * `packetBudget` (envelope + version + type + count + framing). Larger records go in parts.
+   */
+  readonly maxBroadcast: number;
+  /** Size of each part of a record cut into parts: leaves `PART_ROOM` so parts also ride on probes. */
+  readonly partSize: number;
 
   constructor(o: GossipNodeOptions) {
     this.name = o.name;
@@ -155,7 +171,7 @@ export class GossipNode {
     this.seeds = o.seeds ?? [];
     this.stats = {
       packetsReceived: 0, packetsSent: 0, streamsReceived: 0, streamsInitiated: 0, streamErrors: 0,
-      refutations: 0, suspicionsStarted: 0, deathsDeclared: 0, duplicates: 0, drops: NO_DROPS(),
+      refutations: 0, suspicionsStarted: 0, deathsDeclared: 0, duplicates: 0, partRepairs: 0, drops: NO_DROPS(),
     };
     this.self = {
       name: o.name,
@@ -167,7 +183,9 @@ export class GossipNode {
       endpoints: o.endpoints ?? [],
       publicKey: o.publicKey ?? '',
     };
-    encodeBroadcast({ kind: BC_ALIVE, record: this.self }); // validates our own record early (throws RangeError)
+    this.maxBroadcast = this.tuning.packetBudget - ENVELOPE_OVERHEAD - 3 - BROADCAST_FRAMING;
+    this.partSize = Math.max(256, this.maxBroadcast - PART_ROOM);
+    this.aliveBroadcasts(this.self); // validates our own record early (throws RangeError)
     this.table = new MemberTable(o.registry ?? new NameRegistry(), o.tableCapacity ?? 16, o.tableColumns, o.recordStore);
     this.table.add(this.self, ST_ALIVE, this.clock.now());
     this.queue = new BroadcastQueue(this.tuning.retransmitMult, () => this.table.live);
@@ -246,16 +264,47 @@ export class GossipNode {
       incarnation: this.self.incarnation + 1,
     };
     if (sameContent(next, this.self)) return;
-    encodeBroadcast({ kind: BC_ALIVE, record: next }); // throws RangeError on an unencodable record
-    this.setSelf(next);
+    const bcs = this.aliveBroadcasts(next); // throws RangeError on an unencodable record
+    this.setSelf(next, bcs);
   }
 
-  private setSelf(r: NodeRecord): void {
+  private setSelf(r: NodeRecord, bcs = this.aliveBroadcasts(r)): void {
     this.self = r;
     const slot = this.table.find(this.name);
     this.table.setRecord(slot, r);
     this.table.incarnation[slot] = r.incarnation;
-    this.queue.push(this.name, encodeBroadcast({ kind: BC_ALIVE, record: r }));
+    this.queueAliveBroadcasts(this.name, bcs);
+  }
+
+  /** Record `r` as the broadcasts that carry it: one, or parts when larger than `maxBroadcast`. */
+  aliveBroadcasts(r: NodeRecord, raw?: Uint8Array): Uint8Array[] {
+    const full = raw ?? encodeAlive(r);
+    return full.length <= this.maxBroadcast ? [full] : splitAlive(r.name, r.incarnation, full, this.partSize);
+  }
+
+  /** Queues the broadcasts of member `name`'s record, retiring its older alive or parts. */
+  private queueAliveBroadcasts(name: string, bcs: Uint8Array[]): void {
+    const old = this.queuedParts.get(name) ?? 0;
+    for (let i = bcs.length === 1 ? 0 : bcs.length; i < old; i++) this.queue.remove(partKey(name, i));
+    if (bcs.length === 1) {
+      this.queuedParts.delete(name);
+      this.queue.push(name, bcs[0]);
+      return;
+    }
+    this.queue.remove(name);
+    for (let i = 0; i < bcs.length; i++) this.queue.push(partKey(name, i), bcs[i], undefined, PART_TRANSMIT_MULT);
+    this.queuedParts.set(name, bcs.length);
+  }
+
+  /** Queues record `a` for gossip (the received bytes when it was just received whole). */
+  private queueAlive(a: NodeRecord): void {
+    if (this.fromParts) return; // its parts are queued as they arrived
+    const raw = this.rawBuf ? this.rawBuf.slice(this.rawStart, this.rawEnd) : undefined;
+    try {
+      this.queueAliveBroadcasts(a.name, this.aliveBroadcasts(a, raw));
+    } catch {
+      this.drop('oversized'); // cannot be re-gossiped within the packet budget; push-pull still carries it
+    }
   }
 
   // -------------------------------------------------------------------------------------------
@@ -389,6 +438,10 @@ export class GossipNode {
         }
         throw e;
       }
+      if (bc.kind === BC_ALIVE_PART) {
+        this.onAlivePart(bc.name, bc.incarnation, bc.part, bc.parts, bc.data, plain.subarray(start, end));
+        continue;
+      }
       this.rawBuf = plain;
       this.rawStart = start;
       this.rawEnd = end;
@@ -397,6 +450,73 @@ export class GossipNode {
       else this.deadNode(bc.name, bc.incarnation, bc.from);
       this.rawBuf = null;
     }
+  }
+
+  /**
+   * One part of a record too large for a packet: stale parts are dropped at once; a new part is
+   * queued for relay (gossiped on like any update) and, once all parts are in, the reassembled
+   * record is applied as an `alive` message.
+   */
+  private onAlivePart(name: string, incarnation: number, part: number, parts: number, data: Uint8Array, raw: Uint8Array): void {
+    const t = this.table;
+    const s = t.find(name);
+    if (s >= 0 ? incarnation <= t.incarnation[s] : (this.tombstones.get(name)?.incarnation ?? -1) >= incarnation) {
+      if (s >= 0 && incarnation === t.incarnation[s]) this.stats.duplicates++;
+      else this.drop('stale');
+      return;
+    }
+    const started = this.parts.pendingIncarnation(name) !== incarnation;
+    const outcome = this.parts.add(name, incarnation, part, parts, data, this.clock.now());
+    if (started && outcome === 'stored') this.scheduleRepair(name, incarnation);
+    if (outcome === 'duplicate') {
+      this.stats.duplicates++;
+      return;
+    }
+    if (outcome === 'stale') return this.drop('stale');
+    if (outcome === 'mismatch') return this.drop('bad_value');
+    if (outcome === 'dropped') return this.drop('oversized');
+    if (name !== this.name && raw.length <= this.maxBroadcast) {
+      this.queue.push(partKey(name, part), raw.slice(), undefined, PART_TRANSMIT_MULT);
+      if (parts > (this.queuedParts.get(name) ?? 0)) this.queuedParts.set(name, parts);
+    }
+    if (outcome !== 'complete') return;
+    const full = this.parts.completed!;
+    this.parts.completed = null;
+    let bc;
+    try {
+      bc = decodeBroadcast(full, 0, full.length, this.interner);
+    } catch (e) {
+      if (e instanceof CodecError) return this.drop(e.reason);
+      throw e;
+    }
+    if (bc.kind !== BC_ALIVE || bc.record.name !== name || bc.record.incarnation !== incarnation) return this.drop('bad_value');
+    this.fromParts = true;
+    try {
+      this.aliveNode(bc.record);
+    } finally {
+      this.fromParts = false;
+    }
+  }
+
+  /**
+   * A record still incomplete `partRepairMs` after its first part is fetched whole: push-pull
+   * with the member itself when we know its address, else with a random live member; repeated
+   * every `partRepairMs` while it stays incomplete (the partial record expires after a minute).
+   */
+  private scheduleRepair(name: string, incarnation: number): void {
+    this.clock.setTimer(this.tuning.partRepairMs, () => {
+      if (!this.running || this.parts.pendingIncarnation(name) !== incarnation) return;
+      this.stats.partRepairs++;
+      this.scheduleRepair(name, incarnation); // again while still incomplete (the exchange may fail)
+      const s = this.table.find(name);
+      const st = s >= 0 ? this.table.state[s] : -1;
+      if (s >= 0 && (st === ST_ALIVE || st === ST_SUSPECT)) {
+        this.pushPull.exchange(this.table.record(s).gossip, false);
+        return;
+      }
+      const [slot] = this.randomMembers(1, null);
+      if (slot !== undefined) this.pushPull.exchange(this.table.record(slot).gossip, false);
+    });
   }
 
   /** The bytes of the broadcast being applied, or a fresh encoding of `b`. */
@@ -465,7 +585,8 @@ export class GossipNode {
       slot = t.add(a, ST_ALIVE, now);
       // Insert at a random probe position (a new member must not wait a whole round).
       t.swap(slot, Math.floor(this.rng() * t.count));
-      this.queue.push(a.name, this.rawOr({ kind: BC_ALIVE, record: a }));
+      this.parts.discard(a.name, a.incarnation);
+      this.queueAlive(a);
       this.emit('join', a);
       return;
     }
@@ -480,7 +601,8 @@ export class GossipNode {
     t.incarnation[slot] = a.incarnation;
     this.cancelSuspicion(a.name);
     t.setState(slot, ST_ALIVE, now);
-    this.queue.push(a.name, this.rawOr({ kind: BC_ALIVE, record: a }));
+    this.parts.discard(a.name, a.incarnation);
+    this.queueAlive(a);
     if (prevState === ST_DEAD || prevState === ST_LEFT) this.emit('join', a, prev);
     else if (prevState === ST_SUSPECT) this.emit('alive', a, prev);
     else if (!sameContent(prev, a)) this.emit('update', a, prev);
@@ -578,6 +700,7 @@ export class GossipNode {
         this.tombstones.set(rec.name, { incarnation: t.incarnation[s], at: now });
         t.remove(s);
         this.prober.forgetRtt(rec.name);
+        this.parts.discard(rec.name);
         this.emit('reap', rec);
       }
     }
@@ -586,6 +709,21 @@ export class GossipNode {
       this.tombstones.delete(name);
     }
   }
+}
+
+/** Bytes a part leaves free under `maxBroadcast` for a probe's own message (ping with its two names). */
+const PART_ROOM = 160;
+
+/**
+ * Parts are sent this many times more often than other updates: a record completes only when every
+ * one of its parts reached a node, so each part needs a lower miss rate (what remains, the part
+ * repair fetches).
+ */
+const PART_TRANSMIT_MULT = 2;
+
+/** Queue key of part `i` of a member's record (distinct from the member's own key, its name). */
+function partKey(name: string, i: number): string {
+  return `${name}\u0000${i}`;
 }
 
 function primarySize(m: PrimaryMsg): number {
