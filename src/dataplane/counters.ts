@@ -50,6 +50,13 @@ export function txDropForErrno(errno: number): number {
   return txDropIndex.send_failed;
 }
 
+/** Reasons the FDB refused to take an entry (the frame itself still goes on). */
+export const FDB_REFUSAL_REASONS = [
+  'probe_limit',      // no index slot free within FDB_MAX_PROBE of the MAC's home (hash flooding)
+] as const;
+export type FdbRefusalReason = (typeof FDB_REFUSAL_REASONS)[number];
+export const fdbRefusalIndex = Object.fromEntries(FDB_REFUSAL_REASONS.map((r, i) => [r, i])) as Record<FdbRefusalReason, number>;
+
 export const rxDropIndex = Object.fromEntries(RX_DROP_REASONS.map((r, i) => [r, i])) as Record<RxDropReason, number>;
 export const txDropIndex = Object.fromEntries(TX_DROP_REASONS.map((r, i) => [r, i])) as Record<TxDropReason, number>;
 
@@ -72,6 +79,8 @@ export class NetworkCounters {
   /** Frames flooded (broadcast/multicast/unknown unicast) and ARP/ND answered locally. */
   txFlooded = 0;
   fdbEvictions = 0;
+  /** Entries the FDB refused to take, by `FDB_REFUSAL_REASONS`. */
+  readonly fdbRefused = new Float64Array(FDB_REFUSAL_REASONS.length);
 
   rxDropCount(reason: RxDropReason): number {
     return this.rxDrops[rxDropIndex[reason]];

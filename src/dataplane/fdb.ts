@@ -21,10 +21,18 @@
  * are threaded on an intrusive doubly linked list in last-seen order, so a refresh is a few integer
  * writes, the sweep stops at the first live entry and eviction takes the head. Storage grows by
  * doubling up to `maxEntries` (control-plane-rate allocation only).
+ *
+ * Hash flooding: MACs come from anybody on a bridge or the underlay, so the index hash is keyed
+ * (HalfSipHash-1-3 over the MAC with a 64-bit key drawn from crypto.randomBytes per table, or the
+ * `seed` option in tests): nobody can choose MACs that collide without the key. Whatever the MACs,
+ * an entry sits at most `FDB_MAX_PROBE` index slots from its home: an insert that finds no free
+ * slot within the bound is refused (counted `fdbRefused[probe_limit]`), so no lookup examines more
+ * than `FDB_MAX_PROBE` slots.
  */
+import { randomBytes } from 'node:crypto';
 import type { Clock, TimerHandle } from '../clock';
 import type { FdbConfig } from '../config/types';
-import type { NetworkCounters } from './counters';
+import { fdbRefusalIndex, type NetworkCounters } from './counters';
 import { formatIPv4, formatIPv6 } from './addr';
 import { macToString } from './ethernet';
 
@@ -41,6 +49,9 @@ export const LOCAL_IPV6_PER_MAC = 4;
 
 const TWO32 = 0x100000000;
 const NIL = -1;
+/** Most index slots an entry may sit from its home slot (= most a lookup examines). */
+export const FDB_MAX_PROBE = 32;
+const REFUSED_PROBE = fdbRefusalIndex.probe_limit;
 
 export interface FdbOptions extends FdbConfig {
   clock: Clock;
@@ -48,6 +59,8 @@ export interface FdbOptions extends FdbConfig {
   counters?: NetworkCounters;
   /** Initial slot capacity (grows by doubling up to maxEntries); default min(maxEntries, 256). */
   initialCapacity?: number;
+  /** 8-byte hash key (tests); default crypto.randomBytes(8). */
+  seed?: Uint8Array;
 }
 
 /** A read-only view of one entry, for the control plane (status, `vxmesh fdb`, gossip). */
@@ -61,11 +74,45 @@ export interface FdbEntryView<P> {
   ipv6: string[];
 }
 
-function hashMac(hi: number, lo: number): number {
-  let h = Math.imul(lo ^ Math.imul(hi, 0x9e3779b1), 0x85ebca6b);
-  h ^= h >>> 15;
-  h = Math.imul(h, 0xc2b2ae35);
-  return h ^ (h >>> 13);
+/**
+ * HalfSipHash-1-3 (32-bit SipHash, as the Linux kernel's hsiphash) of the MAC `hi:lo` under key
+ * `k0:k1`: message words lo32, then the final word (6 << 24) | hi16. Allocation-free.
+ */
+export function macHash(k0: number, k1: number, hi: number, lo: number): number {
+  let v0 = k0 | 0;
+  let v1 = k1 | 0;
+  let v2 = 0x6c796765 ^ k0;
+  let v3 = 0x74656462 ^ k1;
+  // word 1: lo32 (one SipRound)
+  v3 ^= lo;
+  v0 = (v0 + v1) | 0; v1 = (v1 << 5) | (v1 >>> 27); v1 ^= v0; v0 = (v0 << 16) | (v0 >>> 16);
+  v2 = (v2 + v3) | 0; v3 = (v3 << 8) | (v3 >>> 24); v3 ^= v2;
+  v0 = (v0 + v3) | 0; v3 = (v3 << 7) | (v3 >>> 25); v3 ^= v0;
+  v2 = (v2 + v1) | 0; v1 = (v1 << 13) | (v1 >>> 19); v1 ^= v2; v2 = (v2 << 16) | (v2 >>> 16);
+  v0 ^= lo;
+  // final word: length 6 in the top byte, the last two bytes (hi16)
+  const m = 0x06000000 | (hi & 0xffff);
+  v3 ^= m;
+  v0 = (v0 + v1) | 0; v1 = (v1 << 5) | (v1 >>> 27); v1 ^= v0; v0 = (v0 << 16) | (v0 >>> 16);
+  v2 = (v2 + v3) | 0; v3 = (v3 << 8) | (v3 >>> 24); v3 ^= v2;
+  v0 = (v0 + v3) | 0; v3 = (v3 << 7) | (v3 >>> 25); v3 ^= v0;
+  v2 = (v2 + v1) | 0; v1 = (v1 << 13) | (v1 >>> 19); v1 ^= v2; v2 = (v2 << 16) | (v2 >>> 16);
+  v0 ^= m;
+  // finalisation: three SipRounds
+  v2 ^= 0xff;
+  v0 = (v0 + v1) | 0; v1 = (v1 << 5) | (v1 >>> 27); v1 ^= v0; v0 = (v0 << 16) | (v0 >>> 16);
+  v2 = (v2 + v3) | 0; v3 = (v3 << 8) | (v3 >>> 24); v3 ^= v2;
+  v0 = (v0 + v3) | 0; v3 = (v3 << 7) | (v3 >>> 25); v3 ^= v0;
+  v2 = (v2 + v1) | 0; v1 = (v1 << 13) | (v1 >>> 19); v1 ^= v2; v2 = (v2 << 16) | (v2 >>> 16);
+  v0 = (v0 + v1) | 0; v1 = (v1 << 5) | (v1 >>> 27); v1 ^= v0; v0 = (v0 << 16) | (v0 >>> 16);
+  v2 = (v2 + v3) | 0; v3 = (v3 << 8) | (v3 >>> 24); v3 ^= v2;
+  v0 = (v0 + v3) | 0; v3 = (v3 << 7) | (v3 >>> 25); v3 ^= v0;
+  v2 = (v2 + v1) | 0; v1 = (v1 << 13) | (v1 >>> 19); v1 ^= v2; v2 = (v2 << 16) | (v2 >>> 16);
+  v0 = (v0 + v1) | 0; v1 = (v1 << 5) | (v1 >>> 27); v1 ^= v0; v0 = (v0 << 16) | (v0 >>> 16);
+  v2 = (v2 + v3) | 0; v3 = (v3 << 8) | (v3 >>> 24); v3 ^= v2;
+  v0 = (v0 + v3) | 0; v3 = (v3 << 7) | (v3 >>> 25); v3 ^= v0;
+  v2 = (v2 + v1) | 0; v1 = (v1 << 13) | (v1 >>> 19); v1 ^= v2; v2 = (v2 << 16) | (v2 >>> 16);
+  return v1 ^ v3;
 }
 
 export class Fdb<P> {
@@ -74,6 +121,9 @@ export class Fdb<P> {
   private readonly clock: Clock;
   private readonly counters: NetworkCounters | undefined;
   private sweepTimer: TimerHandle | null = null;
+  /** The hash key. */
+  private readonly k0: number;
+  private readonly k1: number;
 
   // slots
   private cap = 0;
@@ -110,6 +160,8 @@ export class Fdb<P> {
   size = 0;
   /** Evictions since creation (also added to `counters.fdbEvictions`). */
   evictions = 0;
+  /** Inserts refused because no index slot was free within FDB_MAX_PROBE of the MAC's home. */
+  probeRefusals = 0;
   /**
    * Bumped whenever the set of local entries or their addresses changes, so the control plane
    * (gossip) can poll `localEndpoints` cheaply.
@@ -123,6 +175,10 @@ export class Fdb<P> {
     this.ageMs = opts.ageingSeconds * 1000;
     this.clock = opts.clock;
     this.counters = opts.counters;
+    const seed = opts.seed ?? randomBytes(8);
+    if (seed.length < 8) throw new RangeError('fdb seed must be 8 bytes');
+    this.k0 = (seed[0] | (seed[1] << 8) | (seed[2] << 16) | (seed[3] << 24)) >>> 0;
+    this.k1 = (seed[4] | (seed[5] << 8) | (seed[6] << 16) | (seed[7] << 24)) >>> 0;
     this.grow(Math.max(1, Math.min(this.maxEntries, opts.initialCapacity ?? 256)));
   }
 
@@ -366,6 +422,24 @@ export class Fdb<P> {
     return out;
   }
 
+  /**
+   * Index slots a lookup of `mac` examines (found or not): the cost an attacker who chooses MACs
+   * would like to drive up. Diagnostics and tests; control-plane rate.
+   */
+  probeCount(mac: number): number {
+    const hi = Math.floor(mac / TWO32);
+    const lo = mac >>> 0;
+    const idx = this.index;
+    const mask = this.mask;
+    let i = macHash(this.k0, this.k1, hi, lo) & mask;
+    for (let n = 1; n < FDB_MAX_PROBE; n++) {
+      const s = idx[i];
+      if (s === NIL || (this.loA[s] === lo && this.hiA[s] === hi)) return n;
+      i = (i + 1) & mask;
+    }
+    return FDB_MAX_PROBE;
+  }
+
   /** Current slot capacity (grows up to maxEntries). */
   get capacity(): number {
     return this.cap;
@@ -376,13 +450,31 @@ export class Fdb<P> {
   private find(hi: number, lo: number): number {
     const idx = this.index;
     const mask = this.mask;
-    let i = hashMac(hi, lo) & mask;
-    for (;;) {
+    let i = macHash(this.k0, this.k1, hi, lo) & mask;
+    for (let n = 0; n < FDB_MAX_PROBE; n++) {
       const s = idx[i];
       if (s === NIL) return NIL;
       if (this.loA[s] === lo && this.hiA[s] === hi) return s;
       i = (i + 1) & mask;
     }
+    return NIL;
+  }
+
+  /** A free index slot within FDB_MAX_PROBE of the home of `hi:lo`, or -1. */
+  private freeIndexSlot(hi: number, lo: number): number {
+    const idx = this.index;
+    const mask = this.mask;
+    let i = macHash(this.k0, this.k1, hi, lo) & mask;
+    for (let n = 0; n < FDB_MAX_PROBE; n++) {
+      if (idx[i] === NIL) return i;
+      i = (i + 1) & mask;
+    }
+    return NIL;
+  }
+
+  private countProbeRefusal(): void {
+    this.probeRefusals++;
+    if (this.counters) this.counters.fdbRefused[REFUSED_PROBE]++;
   }
 
   private insert(hi: number, lo: number, kind: FdbKind, peer: P | null, now: number): number {
@@ -399,6 +491,11 @@ export class Fdb<P> {
     } else if (this.freeHead === NIL) {
       this.grow(Math.min(this.maxEntries, this.cap * 2));
     }
+    const at = this.freeIndexSlot(hi, lo);
+    if (at === NIL) {
+      this.countProbeRefusal();
+      return NIL;
+    }
     const s = this.freeHead;
     this.freeHead = this.nextA[s];
     this.hiA[s] = hi;
@@ -413,9 +510,7 @@ export class Fdb<P> {
     this.prevA[s] = NIL;
     this.nextA[s] = NIL;
     if (kind !== FDB_STATIC) this.append(s);
-    let i = hashMac(hi, lo) & this.mask;
-    while (this.index[i] !== NIL) i = (i + 1) & this.mask;
-    this.index[i] = s;
+    this.index[at] = s;
     this.size++;
     return s;
   }
@@ -428,7 +523,7 @@ export class Fdb<P> {
     // backward-shift deletion from the index
     const idx = this.index;
     const mask = this.mask;
-    let i = hashMac(this.hiA[s], this.loA[s]) & mask;
+    let i = macHash(this.k0, this.k1, this.hiA[s], this.loA[s]) & mask;
     while (idx[i] !== s) i = (i + 1) & mask;
     idx[i] = NIL;
     let j = i;
@@ -436,7 +531,7 @@ export class Fdb<P> {
       j = (j + 1) & mask;
       const t = idx[j];
       if (t === NIL) break;
-      const home = hashMac(this.hiA[t], this.loA[t]) & mask;
+      const home = macHash(this.k0, this.k1, this.hiA[t], this.loA[t]) & mask;
       // t may move back to the hole at i unless its home lies cyclically in (i, j]
       const inRange = i <= j ? home > i && home <= j : home > i || home <= j;
       if (!inRange) {
@@ -507,16 +602,28 @@ export class Fdb<P> {
       this.freeHead = s;
     }
     this.cap = newCap;
-    // index: power of two ≥ 2 × capacity (load factor ≤ 0.5), rebuilt
+    // index: power of two ≥ 4 × capacity (load factor ≤ 0.25: a run of FDB_MAX_PROBE occupied
+    // slots is then ~1e-9 likely for random hashes, so the bound refuses only chosen collisions), rebuilt
     let size = 8;
-    while (size < newCap * 2) size *= 2;
+    while (size < newCap * 4) size *= 2;
     this.index = new Int32Array(size).fill(NIL);
     this.mask = size - 1;
     for (let s = 0; s < old; s++) {
       if (this.kindA[s] === FDB_FREE) continue;
-      let i = hashMac(this.hiA[s], this.loA[s]) & this.mask;
-      while (this.index[i] !== NIL) i = (i + 1) & this.mask;
-      this.index[i] = s;
+      const at = this.freeIndexSlot(this.hiA[s], this.loA[s]);
+      if (at !== NIL) {
+        this.index[at] = s;
+        continue;
+      }
+      // no room within the bound in the new index: the entry is dropped (as a refused insert)
+      if (this.kindA[s] === FDB_LOCAL) this.localVersion++;
+      if (this.kindA[s] !== FDB_STATIC) this.unlink(s);
+      this.kindA[s] = FDB_FREE;
+      this.peerA[s] = null;
+      this.nextA[s] = this.freeHead;
+      this.freeHead = s;
+      this.size--;
+      this.countProbeRefusal();
     }
   }
 }

@@ -19,7 +19,7 @@
 
 import { Registry, collectDefaultMetrics, type Metric } from 'prom-client';
 import { Family, FastRegistry, type Emit, type LabelValues } from './family';
-import { RX_DROP_REASONS, TX_DROP_REASONS } from '../dataplane/counters';
+import { FDB_REFUSAL_REASONS, RX_DROP_REASONS, TX_DROP_REASONS } from '../dataplane/counters';
 import { LoopMonitor, type LoopMonitorOptions } from './loop';
 import type { CryptoMetricsView, DatapathMetricsView, GossipMetricsView } from './sources';
 
@@ -179,6 +179,8 @@ export class VxmeshMetrics {
       (emit) => { const d = dp(); if (d?.tapQueueDrops) for (const x of d.tapQueueDrops()) emit({ network: x.network, vni: x.vni }, x.count); });
     this.counter('vxmesh_fdb_evictions_total', 'FDB entries evicted because the network\'s table was full (oldest first).', net,
       (emit) => nets((l, c) => emit(l, c.fdbEvictions)));
+    this.counter('vxmesh_fdb_refused_total', 'FDB entries the network\'s table refused to take, by reason (fixed set; the frame itself goes on).', [...net, 'reason'],
+      (emit) => nets((l, c) => { for (let i = 0; i < FDB_REFUSAL_REASONS.length; i++) emit({ network: l.network, vni: l.vni, reason: FDB_REFUSAL_REASONS[i] }, c.fdbRefused[i]); }));
     this.gauge('vxmesh_fdb_entries', 'FDB entries now, by network and kind.', [...net, 'kind'],
       (emit) => { const d = dp(); if (d) for (const e of d.fdbEntries()) emit({ network: e.network, vni: e.vni, kind: e.kind }, e.count); });
 
