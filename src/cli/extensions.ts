@@ -10,13 +10,16 @@ import type { Config } from '../config/types';
 import type { Logger } from '../log';
 import { createOpsExtension } from '../metrics/extension';
 import { createCryptoExtension } from '../crypto/extension';
-import { createGossipExtension } from '../gossip/extension';
+import { GossipExtension, createGossipExtension } from '../gossip/extension';
+import { PolicyExtension, createPolicyExtension } from '../policy/extension';
+import { gossipPolicySync } from '../policy/gossip-sync';
 
 export type ExtensionFactory = (config: Config, logger: Logger) => AgentExtension | null;
 
 const FACTORIES: ExtensionFactory[] = [
   createCryptoExtension, // host key + sessions for encrypted networks (src/crypto); before gossip, which announces its public key
   createGossipExtension, // membership, FDB/flood lists/ARP suppression from gossip (src/gossip); when `gossip` is configured
+  createPolicyExtension, // network policies: store, compiled tables per network, the data path's policy stage (src/policy)
   createOpsExtension, // /metrics, /healthz, /readyz, event-loop monitor (src/metrics)
 ];
 
@@ -26,5 +29,9 @@ export function buildExtensions(config: Config, logger: Logger): AgentExtension[
     const ext = f(config, logger);
     if (ext) out.push(ext);
   }
+  // Typed connections between extensions, made here once (never by looking each other up by name).
+  const gossip = out.find((e): e is GossipExtension => e instanceof GossipExtension);
+  const policy = out.find((e): e is PolicyExtension => e instanceof PolicyExtension);
+  if (policy && gossip) policy.connect({ sync: gossipPolicySync(gossip) });
   return out;
 }

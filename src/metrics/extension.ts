@@ -22,7 +22,7 @@ import { VxmeshMetrics } from './registry';
 import { cryptoViewOf, gossipViewOf } from './adapters';
 import { gossipJoined, serviceReady } from './readiness';
 import type { LoopMonitorOptions } from './loop';
-import type { CryptoMetricsView, DatapathMetricsView, GossipMetricsView } from './sources';
+import type { CryptoMetricsView, DatapathMetricsView, GossipMetricsView, PolicyMetricsView } from './sources';
 
 export interface OpsExtensionOptions {
   logger?: Logger;
@@ -72,6 +72,7 @@ export class OpsExtension implements AgentExtension {
     this.metrics.attachDatapath((): DatapathMetricsView | null => agent.datapath ?? null);
     this.metrics.attachGossip(lazyView<GossipMetricsView>(agent, 'gossip', (ext) => gossipViewOf(ext, () => gossipJoined(agent))));
     this.metrics.attachCrypto(lazyView<CryptoMetricsView>(agent, 'crypto', cryptoViewOf));
+    this.metrics.attachPolicy(lazyView<PolicyMetricsView>(agent, 'policy', (ext) => (ext as { metricsView?(): PolicyMetricsView }).metricsView?.() ?? null));
     this.metrics.setReady(() => serviceReady(agent).ok);
     this.metrics.setInfo({ version: this.version, node: agent.config.node.name });
     this.metrics.start();

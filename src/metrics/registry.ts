@@ -21,7 +21,11 @@ import { Registry, collectDefaultMetrics, type Metric } from 'prom-client';
 import { Family, FastRegistry, type Emit, type LabelValues } from './family';
 import { FDB_REFUSAL_REASONS, RX_DROP_REASONS, TX_DROP_REASONS } from '../dataplane/counters';
 import { LoopMonitor, type LoopMonitorOptions } from './loop';
-import type { CryptoMetricsView, DatapathMetricsView, GossipMetricsView } from './sources';
+import type { CryptoMetricsView, DatapathMetricsView, GossipMetricsView, PolicyMetricsView, PolicyNetworkView } from './sources';
+import {
+  PC_ALLOWED_NEW, PC_ALLOWED_TRACKED, PC_AUDIT_EGRESS, PC_AUDIT_INGRESS, PC_DENIED_EGRESS, PC_DENIED_INGRESS, PC_NON_IP, PC_RELATED,
+  PC_REVOKED, PC_SPOOFED,
+} from '../policy/enforcer';
 
 export interface VxmeshMetricsOptions {
   /** Registry to fill (default: a new FastRegistry; never the prom-client global). A plain Registry works too, with prom-client's slower formatter. */
@@ -49,6 +53,7 @@ export class VxmeshMetrics {
   private datapath: () => DatapathMetricsView | null = () => null;
   private gossip: () => GossipMetricsView | null = () => null;
   private crypto: () => CryptoMetricsView | null = () => null;
+  private policy: () => PolicyMetricsView | null = () => null;
   private readyFn: (() => boolean) | null = null;
   private info: { version: string; node: string };
   private readonly reloads = { ok: 0, refused: 0 };
@@ -94,6 +99,9 @@ export class VxmeshMetrics {
   attachCrypto(c: Source<CryptoMetricsView>): void {
     this.crypto = asGetter(c);
   }
+  attachPolicy(p: Source<PolicyMetricsView>): void {
+    this.policy = asGetter(p);
+  }
   setReady(fn: (() => boolean) | null): void {
     this.readyFn = fn;
   }
@@ -117,6 +125,29 @@ export class VxmeshMetrics {
 
   // ---- definitions ----------------------------------------------------------------------------
 
+  /** Network policy (src/policy): verdicts per network and direction, conntrack occupancy. */
+  private definePolicy(): void {
+    const each = (fn: (network: string, c: ArrayLike<number>, n: PolicyNetworkView) => void) => {
+      const p = this.policy();
+      if (!p) return;
+      for (const n of p.networks()) fn(n.network, n.counters, n);
+    };
+    this.counter('vxmesh_policy_denied_total', 'Frames of new flows a network policy denied, by the direction that denied (egress of the source, ingress of the destination; both count when both deny).', ['network', 'direction'],
+      (emit) => each((network, c) => { emit({ network, direction: 'egress' }, c[PC_DENIED_EGRESS]); emit({ network, direction: 'ingress' }, c[PC_DENIED_INGRESS]); }));
+    this.counter('vxmesh_policy_audit_denied_total', 'policyMode audit: new flows a policy would have denied (passed), by direction.', ['network', 'direction'],
+      (emit) => each((network, c) => { emit({ network, direction: 'egress' }, c[PC_AUDIT_EGRESS]); emit({ network, direction: 'ingress' }, c[PC_AUDIT_INGRESS]); }));
+    this.counter('vxmesh_policy_allowed_total', 'Frames a network policy passed: new (a new flow allowed), tracked (conntrack: later packets and replies), related (ICMP errors of a tracked flow).', ['network', 'kind'],
+      (emit) => each((network, c) => { emit({ network, kind: 'new' }, c[PC_ALLOWED_NEW]); emit({ network, kind: 'tracked' }, c[PC_ALLOWED_TRACKED]); emit({ network, kind: 'related' }, c[PC_RELATED]); }));
+    this.counter('vxmesh_policy_dropped_total', 'Frames a network policy dropped for other reasons: spoofed (the inner source is not an endpoint of the sending host), non_ip, revoked (a policy change no longer allows the connection).', ['network', 'reason'],
+      (emit) => each((network, c) => { emit({ network, reason: 'spoofed' }, c[PC_SPOOFED]); emit({ network, reason: 'non_ip' }, c[PC_NON_IP]); emit({ network, reason: 'revoked' }, c[PC_REVOKED]); }));
+    this.gauge('vxmesh_policy_conntrack_entries', 'Connections tracked for network policy.', ['network'],
+      (emit) => each((network, _c, n) => emit({ network }, n.conntrack.entries)));
+    this.gauge('vxmesh_policy_conntrack_capacity', 'Size of the policy conntrack table (entries).', ['network'],
+      (emit) => each((network, _c, n) => emit({ network }, n.conntrack.capacity)));
+    this.counter('vxmesh_policy_conntrack_evictions_total', 'Tracked connections evicted because the table was full (their next packet is checked as a new flow).', ['network'],
+      (emit) => each((network, _c, n) => emit({ network }, n.conntrack.evictions)));
+  }
+
   private family(type: 'counter' | 'gauge', name: string, help: string, labelNames: string[], fill: (emit: Emit) => void): void {
     this.registry.registerMetric(new Family(name, help, type, labelNames, fill) as unknown as Metric);
   }
@@ -130,6 +161,7 @@ export class VxmeshMetrics {
   }
 
   private define(): void {
+    this.definePolicy();
     const dp = (): DatapathMetricsView | null => this.datapath();
     const nets = (fn: (l: Labels, c: import('../dataplane/counters').NetworkCounters) => void) => {
       const d = dp();

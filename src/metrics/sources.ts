@@ -72,3 +72,15 @@ export interface CryptoMetricsView {
   /** Established sessions now. */
   sessions(): number;
 }
+
+/** One network's policy counters (src/policy/enforcer.ts slots, see POLICY_COUNTER_SLOTS). */
+export interface PolicyNetworkView {
+  readonly network: string;
+  readonly counters: ArrayLike<number>;
+  readonly conntrack: { readonly entries: number; readonly evictions: number; readonly capacity: number };
+}
+
+/** The policy extension's view: one entry per network. */
+export interface PolicyMetricsView {
+  networks(): Iterable<PolicyNetworkView>;
+}

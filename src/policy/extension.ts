@@ -22,6 +22,7 @@ import { ConfigError } from '../errors';
 import type { Logger } from '../log';
 import { nullLogger } from '../log';
 import { sendError, sendJson, type Handler } from '../api/server';
+import type { PolicyMetricsView } from '../metrics/sources';
 import { ipBytes } from './cidr';
 import { CompiledPolicy } from './compile';
 import { PolicyDocumentError, parsePolicyText, PROTOCOL_NUMBER, type Protocol } from './document';
@@ -73,7 +74,7 @@ export interface PolicyDatapath {
 
 export interface PolicyExtensionOptions {
   logger?: Logger;
-  /** State directory (default config.stateDir, else /var/lib/vxmesh); null: keep nothing on disk (tests). */
+  /** State directory (default: the agent's, `vxmesh agent --state-dir`); null: keep nothing on disk. */
   stateDir?: string | null;
   endpoints?: PolicyEndpointSource;
   sync?: PolicySyncChannel;
@@ -83,7 +84,6 @@ export interface PolicyExtensionOptions {
   seed?: number;
 }
 
-export const DEFAULT_STATE_DIR = '/var/lib/vxmesh';
 /** Largest policy set spread by gossip, bytes of JSON (a record section's limit). */
 export const MAX_SYNC_BYTES = 60 * 1024;
 
@@ -125,7 +125,8 @@ export class PolicyExtension implements AgentExtension {
 
   start(agent: Agent): void {
     this.agent = agent;
-    const dir = this.opts.stateDir === undefined ? (this.config as { stateDir?: string }).stateDir ?? DEFAULT_STATE_DIR : this.opts.stateDir;
+    // The agent's state directory (`--state-dir`; none: policies are kept in memory only).
+    const dir = this.opts.stateDir !== undefined ? this.opts.stateDir : agent.state.dir;
     this.store = new PolicyStore(this.config.node.name, dir === null ? null : PolicyStore.fileIn(dir));
     this.store.load();
     if (this.sync) {
@@ -382,9 +383,17 @@ export class PolicyExtension implements AgentExtension {
     return { policies: this.store?.list().length ?? 0, spreadByGossip: this.sync !== null && !this.syncTooLarge, networks: nets };
   }
 
-  /** Per network counters for the metrics registry. */
-  metricsView(): { network: string; counters: Float64Array; conntrack: { entries: number; evictions: number; capacity: number } }[] {
-    return [...this.nets].map(([network, s]) => ({ network, counters: s.enforcer.counters, conntrack: { entries: s.enforcer.conntrack.stats.entries, evictions: s.enforcer.conntrack.stats.evictions, capacity: s.enforcer.conntrack.capacity } }));
+  /** Per network counters for the metrics registry (read at scrape time). */
+  metricsView(): PolicyMetricsView {
+    const nets = this.nets;
+    return {
+      *networks() {
+        for (const [network, s] of nets) {
+          const ct = s.enforcer.conntrack;
+          yield { network, counters: s.enforcer.counters, conntrack: { entries: ct.stats.entries, evictions: ct.stats.evictions, capacity: ct.capacity } };
+        }
+      },
+    };
   }
 }
 
