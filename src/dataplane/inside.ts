@@ -277,7 +277,7 @@ export class Inside {
     // plaintext: the transport cuts super-frames (needs sendBatchGso); encrypted: the cipher does
     const tso = this.tso;
     const hlen = (this.ctx.gsoUdp === null && !enc) || mss === 0 ? -1 : tsoHeaderLen(slab, off, len, gsoType, tso);
-    if (hlen < 0 || hlen + mss > net.maxUntagged) return -1;
+    if (hlen < 0 || hlen + mss > (tagged ? net.maxTagged : net.maxUntagged)) return -1;
     const segs = tso.payload === 0 ? 1 : Math.ceil(tso.payload / mss);
     if (segs > GSO_MAX_SEGS) return -1;
     this.segs = segs;
