@@ -66,3 +66,32 @@ export class StateError extends VxmeshError {
     this.file = file;
   }
 }
+
+/** A state file could not be written (disk full, read-only, permissions). */
+export const ERR_STATE_WRITE = 'ERR_VXMESH_STATE_WRITE';
+
+/**
+ * An endpoint or IPAM request that cannot be honoured. `badInput` requests (unknown network,
+ * missing netns, address outside the subnet or taken, interface name in use) are the caller's
+ * to fix: the control socket answers 400 and the CLI exits 2; the others (exhausted subnet,
+ * agent not ready, system failure) answer 409/503/500 and exit 1.
+ */
+export class EndpointError extends VxmeshError {
+  readonly badInput: boolean;
+  constructor(code: string, message: string, badInput: boolean, details?: Record<string, unknown>) {
+    super(code, message, details);
+    this.badInput = badInput;
+  }
+}
+
+export const ERR_UNKNOWN_NETWORK = 'ERR_VXMESH_UNKNOWN_NETWORK';
+export const ERR_NETNS_MISSING = 'ERR_VXMESH_NETNS_MISSING';
+export const ERR_IFNAME_IN_USE = 'ERR_VXMESH_IFNAME_IN_USE';
+export const ERR_ENDPOINT_EXISTS = 'ERR_VXMESH_ENDPOINT_EXISTS';
+export const ERR_ENDPOINT_NOT_FOUND = 'ERR_VXMESH_ENDPOINT_NOT_FOUND';
+export const ERR_BAD_ENDPOINT = 'ERR_VXMESH_BAD_ENDPOINT';
+export const ERR_ADDRESS_OUTSIDE = 'ERR_VXMESH_IPAM_OUTSIDE_SUBNET';
+export const ERR_ADDRESS_TAKEN = 'ERR_VXMESH_IPAM_ADDRESS_TAKEN';
+export const ERR_IPAM_EXHAUSTED = 'ERR_VXMESH_IPAM_EXHAUSTED';
+export const ERR_IPAM_NOT_READY = 'ERR_VXMESH_IPAM_NOT_READY';
+export const ERR_ATTACH_FAILED = 'ERR_VXMESH_ATTACH_FAILED';

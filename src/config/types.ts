@@ -48,6 +48,28 @@ export interface NetworkConfig {
   defaultPolicy?: 'allow' | 'deny';
   /** `audit`: policies count and report what they would deny, and deny nothing; default `enforce`. Applied live. */
   policyMode?: 'enforce' | 'audit';
+  /** Addresses for endpoints (`subnet`, `gateway`, `hostBlock`, `range`); absent: no IPAM. */
+  ipam?: NetworkIpam;
+  /** `overlay` (default; VXLAN between hosts), `bridge` (one host, no VXLAN), `macvlan` (on `parent`). */
+  mode?: NetworkMode;
+  /** mode macvlan: the host interface whose macvlans the endpoints are. */
+  parent?: string;
+  /** Give the host itself an address on the network at start (a host endpoint). Default false. */
+  hostEndpoint?: boolean;
+}
+
+export type NetworkMode = 'overlay' | 'bridge' | 'macvlan';
+
+/** A network's IPAM settings (src/ipam/README.md). */
+export interface NetworkIpam {
+  /** At most one IPv4 and one IPv6 subnet, canonical CIDR, IPv4 first. */
+  subnets: string[];
+  /** Gateway per subnet (same order; null: none): default route of endpoints, never allocated. */
+  gateways: (string | null)[];
+  /** Prefix length of the blocks hosts lease per subnet (same order): IPv4 default 26, IPv6 112 (never shorter than the subnet). */
+  hostBlocks: number[];
+  /** Static per-host range per subnet (same order; null: none) used when there is no gossip. */
+  ranges: (string | null)[];
 }
 
 export interface FdbConfig {
@@ -114,6 +136,8 @@ export interface ApiConfig {
    * Default none (null). Absent (hand-built configs) means none.
    */
   metricsListen?: { host: string; port: number } | null;
+  /** Root-only control socket (attach/detach/endpoints); default /run/vxmesh/vxmesh.sock. Set by the loader. */
+  socket?: string;
 }
 
 /** A static peer's host public key (base64 X25519, as `vxmesh keygen host` prints it). */
@@ -140,6 +164,10 @@ export interface Config {
   gossip: GossipConfig | null;
   api: ApiConfig;
   log: { level: 'trace' | 'debug' | 'info' | 'warn' | 'error' };
+  /** Networks with `mode: bridge` or `mode: macvlan` (no VXLAN: never given to the data path). */
+  localNetworks?: NetworkConfig[];
+  /** Where IPAM and endpoint state lives; default /var/lib/vxmesh. Set by the loader. */
+  stateDir?: string;
   /** Where the config came from (absolute path), for reload. */
   source: string | null;
 }
