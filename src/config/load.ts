@@ -22,6 +22,7 @@ import {
   listenAddress, ifname, describe, didYouMean,
 } from './check';
 import { MAX_ACCEPT_CIDRS, parseCidr } from '../dataplane/admission';
+import { ENDPOINT_NETWORK_KEYS, DEFAULT_SOCKET, validateEndpointFields, validateSocket, validateStateDir } from '../ipam/config';
 
 /** VXLAN's IANA port (RFC 7348 §5). */
 export const DEFAULT_VXLAN_PORT = 4789;
@@ -203,7 +204,7 @@ export function locate(doc: YAML.Document.Parsed, lc: YAML.LineCounter, path: Pa
   return null;
 }
 
-const TOP_KEYS = ['node', 'underlay', 'networks', 'peers', 'fdb', 'gossip', 'api', 'log'] as const;
+const TOP_KEYS = ['node', 'underlay', 'networks', 'peers', 'fdb', 'gossip', 'api', 'log', 'stateDir'] as const;
 
 function validate(p: Problems, raw: unknown, opts: ParseOptions): Config | undefined {
   const top = mapping(p, raw, [], TOP_KEYS, 'a mapping at the top level (node, underlay, networks, ...)');
@@ -256,14 +257,23 @@ function validate(p: Problems, raw: unknown, opts: ParseOptions): Config | undef
     const nets = list(p, top.networks, ['networks'], 'networks (name, vni, bridge)');
     const at: number[] = [];
     nets?.forEach((n, i) => {
-      const net = validateNetwork(p, n, i, family, uMtu, mtuDerived);
+      const net = validateNetwork(p, n, i, family, uMtu, mtuDerived, top.gossip !== undefined);
       if (net) {
         networks.push(net);
         at.push(i);
       }
     });
-    if (nets) checkUnique(p, networks, at, nets);
+    // mode bridge/macvlan networks never reach the data path (no VXLAN): config.localNetworks
+    const overlay = networks.map((n, k) => [n, at[k]] as const).filter(([n]) => (n.mode ?? 'overlay') === 'overlay');
+    if (nets) checkUnique(p, overlay.map(([n]) => n), overlay.map(([, i]) => i), nets);
+    networks.forEach((n, k) => {
+      if ((n.mode ?? 'overlay') === 'overlay') return;
+      const prev = networks.findIndex((m) => m.name === n.name);
+      if (prev !== k) p.add(['networks', at[k], 'name'], `"${n.name}" is already used by networks[${at[prev]}]`);
+    });
   }
+  const localNetworks = networks.filter((n) => (n.mode ?? 'overlay') !== 'overlay');
+  for (const n of localNetworks) networks.splice(networks.indexOf(n), 1);
 
   // --- peers ---
   const peers: Endpoint[] = [];
@@ -331,8 +341,9 @@ function validate(p: Problems, raw: unknown, opts: ParseOptions): Config | undef
   // --- api ---
   let listen = { ...DEFAULT_API_LISTEN };
   let metricsListen: { host: string; port: number } | null = null;
+  let socket = DEFAULT_SOCKET;
   if (top.api !== undefined) {
-    const a = mapping(p, top.api, ['api'], ['listen', 'metricsListen']);
+    const a = mapping(p, top.api, ['api'], ['listen', 'metricsListen', 'socket']);
     if (a && a.listen !== undefined) listen = listenAddress(p, a.listen, ['api', 'listen']) ?? listen;
     if (a && a.metricsListen !== undefined) {
       metricsListen = listenAddress(p, a.metricsListen, ['api', 'metricsListen']) ?? null;
@@ -341,7 +352,10 @@ function validate(p: Problems, raw: unknown, opts: ParseOptions): Config | undef
         p.add(['api', 'metricsListen'], `${describe(a.metricsListen)} overlaps api.listen (same port): use another port`);
       }
     }
+    if (a && a.socket !== undefined) socket = validateSocket(p, a.socket) ?? socket;
   }
+  const stateDir = top.stateDir === undefined ? undefined
+    : validateStateDir(p, top.stateDir, opts.source ? pathMod.dirname(pathMod.resolve(opts.source)) : null);
 
   // --- log ---
   let level: Config['log']['level'] = 'info';
@@ -362,8 +376,10 @@ function validate(p: Problems, raw: unknown, opts: ParseOptions): Config | undef
     peerKeys,
     fdb: { ageingSeconds, maxEntries },
     gossip: gossip ? { ...gossip, keyFile: abs(gossip.keyFile) } : null,
-    api: { listen, metricsListen },
+    api: { listen, metricsListen, socket },
     log: { level },
+    localNetworks,
+    ...(stateDir !== undefined ? { stateDir } : {}),
     source: opts.source ? pathMod.resolve(opts.source) : null,
   };
 }
@@ -395,7 +411,7 @@ function validateNode(p: Problems, v: unknown, hostname: string): Config['node']
   return { name: n, keyFile };
 }
 
-const NETWORK_KEYS = ['name', 'vni', 'bridge', 'tap', 'mtu', 'encrypted', 'acceptFrom', 'defaultPolicy', 'policyMode'];
+const NETWORK_KEYS = ['name', 'vni', 'bridge', 'tap', 'mtu', 'encrypted', 'acceptFrom', 'defaultPolicy', 'policyMode', ...ENDPOINT_NETWORK_KEYS];
 
 function validateNetwork(
   p: Problems,
@@ -404,6 +420,7 @@ function validateNetwork(
   family: AddressFamily | undefined,
   uMtu: number | undefined,
   mtuDerived: boolean,
+  gossip = false,
 ): NetworkConfig | undefined {
   const at: Path = ['networks', i];
   const o = mapping(p, v, at, NETWORK_KEYS, 'a network mapping (name, vni, bridge)');
@@ -415,11 +432,14 @@ function validateNetwork(
       p.add([...at, 'name'], `expected a network name of 1..15 characters [a-z0-9-], starting with a letter or digit, got ${describe(o.name)}`);
     } else name = o.name;
   }
-  const vni = need(p, o, 'vni', at, `a VXLAN network identifier 1..${MAX_VNI}`)
+  const ep = validateEndpointFields(p, o, at, gossip);
+  const local = ep.mode === 'bridge' || ep.mode === 'macvlan'; // no VXLAN: no VNI or TAP needed (vni 0, tap "")
+  const vni = local && o.vni === undefined ? 0 : need(p, o, 'vni', at, `a VXLAN network identifier 1..${MAX_VNI}`)
     ? integer(p, o.vni, [...at, 'vni'], 1, MAX_VNI)
     : undefined;
-  const bridge = need(p, o, 'bridge', at, 'a Linux bridge name') ? ifname(p, o.bridge, [...at, 'bridge']) : undefined;
-  const tap = o.tap === undefined ? (name ? `vx-${name}`.slice(0, 15) : undefined) : ifname(p, o.tap, [...at, 'tap']);
+  const bridge = ep.mode === 'macvlan' && o.bridge === undefined ? ''
+    : need(p, o, 'bridge', at, 'a Linux bridge name') ? ifname(p, o.bridge, [...at, 'bridge']) : undefined;
+  const tap = local ? '' : o.tap === undefined ? (name ? `vx-${name}`.slice(0, 15) : undefined) : ifname(p, o.tap, [...at, 'tap']);
   const encrypted = o.encrypted === undefined ? false : boolean(p, o.encrypted, [...at, 'encrypted']);
   const acceptFrom = o.acceptFrom === undefined ? 'known' : acceptFromValue(p, o.acceptFrom, [...at, 'acceptFrom'], family, encrypted);
   const defaultPolicy = o.defaultPolicy === undefined ? 'allow' : oneOf(p, o.defaultPolicy, [...at, 'defaultPolicy'], ['allow', 'deny'] as const);
@@ -443,11 +463,11 @@ function validateNetwork(
   if (p.count > before || name === undefined || vni === undefined || bridge === undefined || tap === undefined || encrypted === undefined || mtu === undefined || acceptFrom === undefined || defaultPolicy === undefined || policyMode === undefined) {
     return undefined;
   }
-  if (tap === bridge) {
+  if (tap === bridge && !local) {
     p.add([...at, 'tap'], `must differ from the bridge name "${bridge}"`);
     return undefined;
   }
-  return { name, vni, bridge, tap, mtu, encrypted, acceptFrom, defaultPolicy, policyMode };
+  return { name, vni, bridge, tap, mtu, encrypted, acceptFrom, defaultPolicy, policyMode, ...ep };
 }
 
 const ACCEPT_WORDS = ['known', 'any'] as const;

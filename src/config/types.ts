@@ -166,7 +166,7 @@ export interface Config {
   log: { level: 'trace' | 'debug' | 'info' | 'warn' | 'error' };
   /** Networks with `mode: bridge` or `mode: macvlan` (no VXLAN: never given to the data path). */
   localNetworks?: NetworkConfig[];
-  /** Where IPAM and endpoint state lives; default /var/lib/vxmesh. Set by the loader. */
+  /** Where IPAM and endpoint state lives when given; else the agent's --state-dir ($STATE_DIRECTORY, /var/lib/vxmesh). */
   stateDir?: string;
   /** Where the config came from (absolute path), for reload. */
   source: string | null;

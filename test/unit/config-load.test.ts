@@ -70,8 +70,9 @@ test('the issue example validates as is, with every default applied', () => {
     peerKeys: [],
     fdb: { ageingSeconds: 300, maxEntries: 16384 },
     gossip: null,
-    api: { listen: { host: '127.0.0.1', port: 9469 }, metricsListen: null },
+    api: { listen: { host: '127.0.0.1', port: 9469 }, metricsListen: null, socket: '/run/vxmesh/vxmesh.sock' },
     log: { level: 'info' },
+    localNetworks: [],
     source: null,
   } satisfies Config);
 });
