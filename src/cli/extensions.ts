@@ -13,6 +13,7 @@ import { createCryptoExtension } from '../crypto/extension';
 import { GossipExtension, createGossipExtension } from '../gossip/extension';
 import { PolicyExtension, createPolicyExtension } from '../policy/extension';
 import { gossipPolicySync } from '../policy/gossip-sync';
+import { createEndpointsExtension } from '../endpoints/extension';
 
 export type ExtensionFactory = (config: Config, logger: Logger) => AgentExtension | null;
 
@@ -20,6 +21,7 @@ const FACTORIES: ExtensionFactory[] = [
   createCryptoExtension, // host key + sessions for encrypted networks (src/crypto); before gossip, which announces its public key
   createGossipExtension, // membership, FDB/flood lists/ARP suppression from gossip (src/gossip); when `gossip` is configured
   createPolicyExtension, // network policies: store, compiled tables per network, the data path's policy stage (src/policy)
+  createEndpointsExtension, // IPAM, attach/detach, control socket (src/endpoints, src/ipam); after gossip, whose records carry leases and endpoints
   createOpsExtension, // /metrics, /healthz, /readyz, event-loop monitor (src/metrics)
 ];
 

@@ -14,6 +14,9 @@ import { version } from './version';
 import { status } from './status';
 import { members } from './members';
 import { fdb } from './fdb';
+import { attach } from './attach';
+import { detach } from './detach';
+import { endpointsCmd } from './endpoints';
 
 export const commands: readonly Command[] = [
   agent,
@@ -22,6 +25,7 @@ export const commands: readonly Command[] = [
   demo,
   keygen,
   status, members, fdb, // gossip engineer's: control-API views
+  attach, detach, endpointsCmd, // endpoints (control socket)
   version,
   help,
 ];

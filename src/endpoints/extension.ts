@@ -1,0 +1,216 @@
+/**
+ * The `endpoints` agent extension: IPAM + endpoint registry + anti-spoofing + the root-only
+ * control socket (`api.socket`).
+ *
+ *   start: state store (`stateDir`) → IPAM (leases through gossip when the gossip extension runs,
+ *          else static ranges) → bridges of `mode: bridge` networks (created if missing) →
+ *          restore registered endpoints (state + kernel) → host endpoints (`hostEndpoint: true`)
+ *          → control socket routes:
+ *            GET  /v1/ready            {ready, checks} (the CNI plugin's "try again later")
+ *            POST /v1/attach           AttachRequest → EndpointView
+ *            POST /v1/detach           DetachRequest → EndpointView
+ *            POST /v1/check            DetachRequest → EndpointView (404 when absent)
+ *            GET  /v1/endpoints        {endpoints: [...]} every endpoint in the cluster
+ *            GET  /v1/ipam             IPAM status (blocks, allocations, counters)
+ *          and GET /v1/endpoints on api.listen too (read-only).
+ *   stop:  control socket closed; endpoints stay (they outlive the agent and are found again);
+ *          a bridge this extension created is removed only when nothing is attached to it.
+ * Errors answer `{error, code}` with 400 (bad input: the CLI exits 2), 409 (exhausted), 503
+ * (not ready) or 500.
+ */
+import type * as http from 'node:http';
+import type { Agent, AgentExtension } from '../agent';
+import { ControlSocket } from '../api/control-socket';
+import { sendJson } from '../api/server';
+import type { Config, NetworkConfig } from '../config/types';
+import { EndpointError, VxmeshError, ERR_IPAM_EXHAUSTED } from '../errors';
+import type { Logger } from '../log';
+import { GossipLeaseChannel } from '../ipam/gossip-channel';
+import { Ipam } from '../ipam/ipam';
+import { DEFAULT_STATE_DIR, FileStateStore, StateStore } from '../ipam/state-store';
+import { DEFAULT_SOCKET } from '../ipam/config';
+import { NftSpoofGuard, SpoofGuard } from './antispoof';
+import { GossipEndpointAnnouncer, GossipEndpointsApi } from './announce';
+import { AttachRequest, DetachRequest, EndpointManager, modeOf } from './manager';
+import { Registry } from './registry';
+import { EndpointSystem, IprouteEndpointSystem } from './system';
+
+export interface EndpointsExtensionOptions {
+  store?: StateStore;
+  system?: EndpointSystem;
+  guard?: SpoofGuard;
+  /** The gossip API (default: the agent's gossip extension, when it runs). */
+  gossip?: GossipEndpointsApi | null;
+  settleMs?: number;
+  reclaimAfterMs?: number;
+}
+
+/** The gossip extension's endpoint/section API, if the agent runs gossip. */
+function gossipOf(agent: Agent): GossipEndpointsApi | null {
+  const g = agent.extensions.find((e) => e.name === 'gossip') as unknown as Partial<GossipEndpointsApi> | undefined;
+  return g && typeof g.setSection === 'function' && typeof g.setAnnouncedEndpoints === 'function' ? (g as GossipEndpointsApi) : null;
+}
+
+function statusOf(e: unknown): number {
+  if (e instanceof EndpointError) return e.badInput ? 400 : e.code === ERR_IPAM_EXHAUSTED ? 409 : 500;
+  return 500;
+}
+
+export class EndpointsExtension implements AgentExtension {
+  readonly name = 'endpoints';
+  manager: EndpointManager | null = null;
+  ipam: Ipam | null = null;
+  socket: ControlSocket | null = null;
+  private readonly log: Logger;
+  private createdBridges: string[] = [];
+  private system!: EndpointSystem;
+  private guard!: SpoofGuard;
+  private agent: Agent | null = null;
+
+  constructor(private config: Config, logger: Logger, private readonly opts: EndpointsExtensionOptions = {}) {
+    this.log = logger.child({ component: 'endpoints' });
+  }
+
+  networks(): NetworkConfig[] {
+    return [...this.config.networks, ...(this.config.localNetworks ?? [])];
+  }
+
+  async start(agent: Agent): Promise<void> {
+    this.agent = agent;
+    const c = this.config;
+    const store = this.opts.store ?? new FileStateStore(c.stateDir ?? DEFAULT_STATE_DIR);
+    const gossip = this.opts.gossip !== undefined ? this.opts.gossip : gossipOf(agent);
+    const nets = this.networks();
+    this.ipam = Ipam.open({
+      node: c.node.name,
+      networks: nets.filter((n) => n.ipam).map((n) => ({ name: n.name, ipam: n.ipam! })),
+      store,
+      channel: gossip ? new GossipLeaseChannel(gossip, agent.clock) : null,
+      clock: agent.clock,
+      settleMs: this.opts.settleMs,
+      reclaimAfterMs: this.opts.reclaimAfterMs,
+      logger: this.log,
+    });
+    this.system = this.opts.system ?? new IprouteEndpointSystem();
+    this.guard = this.opts.guard ?? new NftSpoofGuard();
+    for (const n of nets) {
+      if (modeOf(n) === 'bridge' && (await this.system.ensureBridge(n.bridge, n.mtu))) {
+        this.createdBridges.push(n.bridge);
+        this.log.info({ network: n.name, bridge: n.bridge }, 'bridge created (mode bridge)');
+      }
+    }
+    const registry = new Registry(store);
+    const m = new EndpointManager({
+      node: c.node.name, networks: nets, ipam: this.ipam, system: this.system, guard: this.guard, registry,
+      announcer: gossip ? new GossipEndpointAnnouncer(gossip) : null, logger: this.log,
+    });
+    this.manager = m;
+    const r = await m.restore();
+    if (r.kept || r.forgotten) this.log.info(r, 'endpoints restored from state');
+    for (const n of nets) {
+      if (n.hostEndpoint && !m.lookup(n.name, { network: n.name, host: true })) {
+        const v = await m.attach({ network: n.name, host: true });
+        this.log.info({ network: n.name, ips: v.ips }, 'host endpoint attached');
+      }
+    }
+    const sock = new ControlSocket(c.api.socket ?? DEFAULT_SOCKET, this.log);
+    const api = sock.api;
+    const handle = (fn: (body: unknown) => Promise<unknown>) => async (_req: http.IncomingMessage, res: http.ServerResponse, body: Buffer) => {
+      let parsed: unknown = {};
+      if (body.length) {
+        try {
+          parsed = JSON.parse(body.toString('utf8'));
+        } catch {
+          sendJson(res, 400, { error: 'request body is not JSON', code: 'ERR_VXMESH_BAD_REQUEST' });
+          return;
+        }
+      }
+      try {
+        sendJson(res, 200, await fn(parsed));
+      } catch (e) {
+        const st = statusOf(e);
+        if (st === 500) this.log.warn({ err: (e as Error).message }, 'control request failed');
+        sendJson(res, st, { error: (e as Error).message, code: e instanceof VxmeshError ? e.code : 'ERR_VXMESH_INTERNAL' });
+      }
+    };
+    api.route('GET', '/v1/ready', (_q, res) => {
+      const rd = agent.ready();
+      sendJson(res, rd.ok ? 200 : 503, { ready: rd.ok, checks: rd.checks, node: c.node.name });
+    });
+    api.route('POST', '/v1/attach', handle((b) => m.attach(requestOf<AttachRequest>(b))));
+    api.route('POST', '/v1/detach', handle((b) => m.detach(requestOf<DetachRequest>(b))));
+    api.route('POST', '/v1/check', handle(async (b) => {
+      const q = requestOf<DetachRequest>(b);
+      const e = m.lookup(m.network(q.network).name, q);
+      if (!e) throw new EndpointError('ERR_VXMESH_ENDPOINT_NOT_FOUND', `no endpoint of network ${q.network} for this container`, true);
+      return m.view(e);
+    }));
+    api.route('GET', '/v1/endpoints', handle(async () => ({ endpoints: await m.list() })));
+    api.route('GET', '/v1/ipam', handle(async () => this.ipam!.status()));
+    await sock.listen();
+    this.socket = sock;
+    agent.api?.route('GET', '/v1/endpoints', (_q, res) => {
+      m.list().then((l) => sendJson(res, 200, { endpoints: l }), (e) => sendJson(res, 500, { error: (e as Error).message }));
+    });
+    this.log.info({ socket: sock.socketPath, endpoints: m.local().length }, 'control socket listening');
+  }
+
+  async stop(): Promise<void> {
+    await this.socket?.close();
+    this.socket = null;
+    this.agent?.api?.unroute('GET', '/v1/endpoints');
+    const left = this.manager?.local() ?? [];
+    for (const b of this.createdBridges) {
+      const users = left.filter((e) => this.networks().find((n) => n.name === e.network)?.bridge === b);
+      if (users.length === 0) {
+        try {
+          await this.system.deleteLink(null, b);
+        } catch { /* best effort */ }
+      }
+    }
+    this.createdBridges = [];
+    if (left.filter((e) => e.kind === 'veth').length === 0 && this.guard) await this.guard.clear().catch(() => undefined);
+  }
+
+  status(): unknown {
+    return {
+      socket: this.socket?.socketPath ?? null,
+      endpoints: this.manager?.local().length ?? 0,
+      stats: this.manager?.stats,
+      ipam: this.ipam?.status(),
+    };
+  }
+
+  ready(): boolean {
+    return this.socket !== null;
+  }
+
+  reload(config: Config): void {
+    this.config = config;
+  }
+}
+
+function requestOf<T>(b: unknown): T {
+  if (typeof b !== 'object' || b === null || Array.isArray(b)) throw new EndpointError('ERR_VXMESH_BAD_REQUEST', 'request body must be a JSON object', true);
+  const o = b as Record<string, unknown>;
+  if (typeof o.network !== 'string') throw new EndpointError('ERR_VXMESH_BAD_REQUEST', 'network is required', true);
+  for (const k of ['netns', 'ifname', 'mac', 'name', 'containerId']) {
+    if (o[k] !== undefined && typeof o[k] !== 'string') throw new EndpointError('ERR_VXMESH_BAD_REQUEST', `${k} must be a string`, true);
+  }
+  if (o.ip !== undefined && (!Array.isArray(o.ip) || !o.ip.every((x) => typeof x === 'string'))) throw new EndpointError('ERR_VXMESH_BAD_REQUEST', 'ip must be a list of strings', true);
+  if (o.labels !== undefined && (typeof o.labels !== 'object' || o.labels === null || Array.isArray(o.labels))) throw new EndpointError('ERR_VXMESH_BAD_REQUEST', 'labels must be an object', true);
+  return o as unknown as T;
+}
+
+/**
+ * Factory for src/cli/extensions.ts: on when a network has a `subnet`, a non-overlay `mode` or
+ * `hostEndpoint`, or when `api.socket` or `stateDir` is set to something other than the default
+ * (so agents without endpoints never claim the default socket or write state).
+ */
+export function createEndpointsExtension(config: Config, logger: Logger): AgentExtension | null {
+  const nets = [...config.networks, ...(config.localNetworks ?? [])];
+  const wanted = nets.some((n) => n.ipam || (n.mode && n.mode !== 'overlay') || n.hostEndpoint)
+    || (config.api.socket !== undefined && config.api.socket !== DEFAULT_SOCKET)
+    || (config.stateDir !== undefined && config.stateDir !== DEFAULT_STATE_DIR);
+  return wanted ? new EndpointsExtension(config, logger) : null;
+}
