@@ -2,7 +2,7 @@
  * The `endpoints` agent extension: IPAM + endpoint registry + anti-spoofing + the root-only
  * control socket (`api.socket`).
  *
- *   start: state store (`stateDir`) → IPAM (leases through gossip when the gossip extension runs,
+ *   start: state store (config `stateDir`, else the agent's --state-dir) → IPAM (leases through gossip when the gossip extension runs,
  *          else static ranges) → bridges of `mode: bridge` networks (created if missing) →
  *          restore registered endpoints (state + kernel) → host endpoints (`hostEndpoint: true`)
  *          → control socket routes:
@@ -19,7 +19,7 @@
  * (not ready) or 500.
  */
 import type * as http from 'node:http';
-import type { Agent, AgentExtension } from '../agent';
+import type { Agent, AgentExtension } from '../agent/agent';
 import { ControlSocket } from '../api/control-socket';
 import { sendJson } from '../api/server';
 import type { Config, NetworkConfig } from '../config/types';
@@ -78,7 +78,7 @@ export class EndpointsExtension implements AgentExtension {
   async start(agent: Agent): Promise<void> {
     this.agent = agent;
     const c = this.config;
-    const store = this.opts.store ?? new FileStateStore(c.stateDir ?? DEFAULT_STATE_DIR);
+    const store = this.opts.store ?? new FileStateStore(c.stateDir ?? agent.state?.dir ?? DEFAULT_STATE_DIR);
     const gossip = this.opts.gossip !== undefined ? this.opts.gossip : gossipOf(agent);
     const nets = this.networks();
     this.ipam = Ipam.open({
