@@ -13,7 +13,7 @@ import { createCryptoExtension } from '../crypto/extension';
 import { GossipExtension, createGossipExtension } from '../gossip/extension';
 import { PolicyExtension, createPolicyExtension } from '../policy/extension';
 import { gossipPolicySync } from '../policy/gossip-sync';
-import { createEndpointsExtension } from '../endpoints/extension';
+import { EndpointsExtension, createEndpointsExtension } from '../endpoints/extension';
 
 export type ExtensionFactory = (config: Config, logger: Logger) => AgentExtension | null;
 
@@ -35,5 +35,7 @@ export function buildExtensions(config: Config, logger: Logger): AgentExtension[
   const gossip = out.find((e): e is GossipExtension => e instanceof GossipExtension);
   const policy = out.find((e): e is PolicyExtension => e instanceof PolicyExtension);
   if (policy && gossip) policy.connect({ sync: gossipPolicySync(gossip) });
+  const endpoints = out.find((e): e is EndpointsExtension => e instanceof EndpointsExtension);
+  endpoints?.connect({ gossip: gossip ?? null });
   return out;
 }

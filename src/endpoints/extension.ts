@@ -45,12 +45,6 @@ export interface EndpointsExtensionOptions {
   reclaimAfterMs?: number;
 }
 
-/** The gossip extension's endpoint/section API, if the agent runs gossip. */
-function gossipOf(agent: Agent): GossipEndpointsApi | null {
-  const g = agent.extensions.find((e) => e.name === 'gossip') as unknown as Partial<GossipEndpointsApi> | undefined;
-  return g && typeof g.setSection === 'function' && typeof g.setAnnouncedEndpoints === 'function' ? (g as GossipEndpointsApi) : null;
-}
-
 function statusOf(e: unknown): number {
   if (e instanceof EndpointError) return e.badInput ? 400 : e.code === ERR_IPAM_EXHAUSTED ? 409 : 500;
   return 500;
@@ -66,9 +60,16 @@ export class EndpointsExtension implements AgentExtension {
   private system!: EndpointSystem;
   private guard!: SpoofGuard;
   private agent: Agent | null = null;
+  /** Handed over by src/cli/extensions.ts (connect), never looked up by name. */
+  private gossip: GossipEndpointsApi | null = null;
 
   constructor(private config: Config, logger: Logger, private readonly opts: EndpointsExtensionOptions = {}) {
     this.log = logger.child({ component: 'endpoints' });
+  }
+
+  /** Typed connections made once by buildExtensions: the gossip API when gossip runs. */
+  connect(links: { gossip: GossipEndpointsApi | null }): void {
+    this.gossip = links.gossip;
   }
 
   networks(): NetworkConfig[] {
@@ -79,7 +80,7 @@ export class EndpointsExtension implements AgentExtension {
     this.agent = agent;
     const c = this.config;
     const store = this.opts.store ?? new FileStateStore(c.stateDir ?? agent.state?.dir ?? DEFAULT_STATE_DIR);
-    const gossip = this.opts.gossip !== undefined ? this.opts.gossip : gossipOf(agent);
+    const gossip = this.opts.gossip !== undefined ? this.opts.gossip : this.gossip;
     const nets = this.networks();
     this.ipam = Ipam.open({
       node: c.node.name,
