@@ -17,7 +17,8 @@
  * in place, IPv4 as v4-mapped `::ffff:a.b.c.d`):
  *   - known hosts: an open-addressing set (linear probing) of 4 × uint32 words per address, at most
  *     half full, hashed with a per-process random key so that no sender can pick addresses that
- *     collide (only the control plane inserts; a lookup stops at the first empty slot);
+ *     collide (only the control plane inserts; a lookup stops at the first empty slot), and the
+ *     last host found remembered (most datagrams of a batch come from one sender);
  *   - CIDRs: a flat Uint32Array, 8 words per prefix (4 address words, 4 mask words), scanned in
  *     order; at most `MAX_ACCEPT_CIDRS` per network.
  * Rebuilt (allocation allowed) by the control plane whenever the known set or `acceptFrom` changes.
@@ -113,14 +114,15 @@ export function cidrOrThrow(text: string): Cidr {
   throw new TypeError(`not a CIDR (${r.error}${r.hint ? `; did you mean ${r.hint}?` : ''}): ${JSON.stringify(text)}`);
 }
 
-const word = (b: Uint8Array, o: number): number => ((b[o] << 24) | (b[o + 1] << 16) | (b[o + 2] << 8) | b[o + 3]) >>> 0;
+/** Address word at `b[o]` as a SIGNED 32-bit integer: stays a small integer, never a boxed double. */
+const word = (b: Uint8Array, o: number): number => (b[o] << 24) | (b[o + 1] << 16) | (b[o + 2] << 8) | b[o + 3];
 
 function hash4(w0: number, w1: number, w2: number, w3: number): number {
   let h = Math.imul(w3 ^ SEED_B, 0x9e3779b1);
   h = Math.imul(h ^ (h >>> 16) ^ w2, SEED_A);
   h = Math.imul(h ^ (h >>> 15) ^ w1, 0x85ebca6b);
   h = Math.imul(h ^ (h >>> 13) ^ w0, 0xc2b2ae35);
-  return (h ^ (h >>> 16)) >>> 0;
+  return h ^ (h >>> 16);
 }
 
 /**
@@ -130,14 +132,20 @@ function hash4(w0: number, w1: number, w2: number, w3: number): number {
 export class AcceptTable {
   private mode: 'known' | 'any' | 'cidrs' = 'known';
   private cidrs: Cidr[] = [];
-  /** CIDR words: 8 per prefix (address 0..3, mask 4..7). */
-  private cw = new Uint32Array(0);
+  /** CIDR words (signed, as `word` reads them): 8 per prefix (address 0..3, mask 4..7). */
+  private cw = new Int32Array(0);
   private nc = 0;
-  /** Known set: 4 words per slot, `used[i]` = 1 when slot i holds an address. */
-  private keys = new Uint32Array(0);
+  /** Known set: 4 signed words per slot, `used[i]` = 1 when slot i holds an address. */
+  private keys = new Int32Array(0);
   private used = new Uint8Array(0);
   private mask = -1;
   private count = 0;
+  /** The last known host found (most datagrams of a batch come from the same one): its words. */
+  private h0 = 0;
+  private h1 = 0;
+  private h2 = 0;
+  private h3 = 0;
+  private hit = false;
 
   constructor(acceptFrom: AcceptFrom = 'known') {
     this.setAcceptFrom(acceptFrom);
@@ -163,17 +171,19 @@ export class AcceptTable {
     if (a === 'known' || a === 'any') {
       this.mode = a;
       this.cidrs = [];
-      this.cw = new Uint32Array(0);
+      this.cw = new Int32Array(0);
       this.nc = 0;
       return;
     }
     if (!Array.isArray(a)) throw new TypeError(`acceptFrom: expected "known", "any" or a list of CIDRs, got ${JSON.stringify(a)}`);
     if (a.length > MAX_ACCEPT_CIDRS) throw new RangeError(`acceptFrom: at most ${MAX_ACCEPT_CIDRS} CIDRs, got ${a.length}`);
     const cidrs = a.map(cidrOrThrow);
-    const cw = new Uint32Array(8 * cidrs.length);
+    const cw = new Int32Array(8 * cidrs.length);
     cidrs.forEach((c, i) => {
-      cw.set(c.words, 8 * i);
-      cw.set(c.mask, 8 * i + 4);
+      for (let k = 0; k < 4; k++) {
+        cw[8 * i + k] = c.words[k] | 0;
+        cw[8 * i + 4 + k] = c.mask[k] | 0;
+      }
     });
     this.cidrs = cidrs;
     this.cw = cw;
@@ -190,10 +200,11 @@ export class AcceptTable {
     const list: Uint8Array[] = [...records];
     let cap = 8;
     while (cap < 2 * list.length) cap *= 2;
-    this.keys = new Uint32Array(4 * cap);
+    this.keys = new Int32Array(4 * cap);
     this.used = new Uint8Array(cap);
     this.mask = cap - 1;
     this.count = 0;
+    this.hit = false;
     for (const r of list) this.insert(word(r, 0), word(r, 4), word(r, 8), word(r, 12));
   }
 
@@ -232,6 +243,7 @@ export class AcceptTable {
     const w1 = word(buf, off + 4);
     const w2 = word(buf, off + 8);
     const w3 = word(buf, off + 12);
+    if (this.hit && w3 === this.h3 && w2 === this.h2 && w1 === this.h1 && w0 === this.h0) return true;
     const k = this.keys;
     const used = this.used;
     const mask = this.mask;
@@ -239,7 +251,14 @@ export class AcceptTable {
     // at most half full: the probe ends at an empty slot
     while (used[i] === 1) {
       const b = 4 * i;
-      if (k[b] === w0 && k[b + 1] === w1 && k[b + 2] === w2 && k[b + 3] === w3) return true;
+      if (k[b] === w0 && k[b + 1] === w1 && k[b + 2] === w2 && k[b + 3] === w3) {
+        this.h0 = w0;
+        this.h1 = w1;
+        this.h2 = w2;
+        this.h3 = w3;
+        this.hit = true;
+        return true;
+      }
       i = (i + 1) & mask;
     }
     return false;
@@ -259,10 +278,9 @@ export class AcceptTable {
     const w3 = word(buf, off + 12);
     const c = this.cw;
     for (let j = 0, b = 0; j < this.nc; j++, b += 8) {
-      if (
-        ((w0 & c[b + 4]) >>> 0) === c[b] && ((w1 & c[b + 5]) >>> 0) === c[b + 1] &&
-        ((w2 & c[b + 6]) >>> 0) === c[b + 2] && ((w3 & c[b + 7]) >>> 0) === c[b + 3]
-      ) return ADMIT_OPEN;
+      if ((w0 & c[b + 4]) === c[b] && (w1 & c[b + 5]) === c[b + 1] && (w2 & c[b + 6]) === c[b + 2] && (w3 & c[b + 7]) === c[b + 3]) {
+        return ADMIT_OPEN;
+      }
     }
     return ADMIT_REFUSED;
   }
