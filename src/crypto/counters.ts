@@ -29,4 +29,6 @@ export class CipherCounters {
   hsDh = 0;
   handshakeTimeouts = 0;
   sessionsEstablished = 0;
+  /** Gossip records, static pins and handshakes seen presenting this host's own static public key. */
+  duplicateHostKey = 0;
 }

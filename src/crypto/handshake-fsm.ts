@@ -7,7 +7,8 @@
  *             jitter) → … → response consumed → new keypair made current (`established`: the
  *             session layer sends the queue or a keepalive); no response for `rekeyAttemptTimeMs`
  *             → given up (`gaveUp`: the queue is dropped).
- * Responder:  initiation (mac1 → load/cookie/rate gate → DH → known static key → newer timestamp)
+ * Responder:  initiation (mac1 → load/cookie/rate gate → DH → not our own static key (else a
+ *             cloned host key: reported, not answered) → known static key → newer timestamp)
  *             → response sent, new keypair kept as `next` until the initiator's first packet
  *             confirms it (session.ts, openBatch).
  * Simultaneous initiations: the host with the lower static public key keeps its own; the other
@@ -24,7 +25,7 @@ import {
 import type { CipherCounters } from './counters';
 import type { Keypair, KeypairTable } from './keypairs';
 import { type HostKey, encodeKey } from './keys';
-import { MSG_COOKIE, MSG_INITIATION, MSG_RESPONSE, compareBytes, encodeTimestamp, mac1Key, readU32LE } from './noise';
+import { MSG_COOKIE, MSG_INITIATION, MSG_RESPONSE, compareBytes, encodeTimestamp, equalBytes, mac1Key, readU32LE } from './noise';
 import type { SessionPeer } from './peer';
 import { COOKIE_USE_MS, type SessionTimers, handshakeGivenUp, retryDelayMs } from './timers';
 
@@ -40,6 +41,8 @@ export interface HandshakeHost {
   established(peer: SessionPeer, kp: Keypair): void;
   /** Our initiation was retried for `rekeyAttemptTimeMs` without an answer. */
   gaveUp(peer: SessionPeer): void;
+  /** An initiation from `from` (18-byte record) proved possession of our own static key: a cloned host key. */
+  duplicateKey(from: Uint8Array): void;
 }
 
 export interface HandshakeFsmOptions {
@@ -236,6 +239,10 @@ export class HandshakeFsm {
     const init = consumeInitiation(this.local, msg);
     if (!init) {
       this.counters.hsInvalid++;
+      return;
+    }
+    if (equalBytes(init.peerStatic, this.local.publicKey)) {
+      this.host.duplicateKey(from); // it holds our private key: answering would only make a session with ourselves
       return;
     }
     const peer = this.host.peerByKey(encodeKey(init.peerStatic));

@@ -93,6 +93,37 @@ export function pskFromClusterKey(clusterKey: Uint8Array): Uint8Array {
  */
 export type GossipPeerResult = 'ok' | 'own_key' | 'pinned_key' | 'pinned_address' | 'key_of_other_member' | 'address_of_other_member';
 
+/** How another host was seen presenting this host's own static public key. */
+export type DuplicateKeyVia = 'gossip' | 'static' | 'handshake';
+
+/** Another host using this host's key, as status shows it. */
+export interface DuplicateHostKey {
+  /** The other host: its gossip member name when known, else its underlay address. */
+  host: string;
+  /** Its underlay address, when known. */
+  address: string | null;
+  via: DuplicateKeyVia[];
+  /** Records, pins and handshakes that showed it. */
+  detections: number;
+  firstSeenAgoMs: number;
+  lastSeenAgoMs: number;
+}
+
+interface DuplicateEntry {
+  member: string | null;
+  address: string | null;
+  readonly via: Set<DuplicateKeyVia>;
+  detections: number;
+  readonly first: number;
+  last: number;
+  loggedAt: number;
+}
+
+/** A duplicate seen only through handshakes is forgotten after this long without one. */
+const DUPLICATE_FORGET_MS = 10 * 60_000;
+/** The error record about one duplicate is repeated at most this often. */
+const DUPLICATE_LOG_MS = 10 * 60_000;
+
 const MAX_PACKET = 65535;
 /** Most segments native/aead.c cuts from one super-frame (VXM_TSO_MAX_SEGS). */
 const TSO_MAX_SEGS = 256;
@@ -124,6 +155,8 @@ export class SessionManager implements PacketCipher {
   private readonly peersByKey = new Map<string, SessionPeer>();
   private readonly peersByAddr = new Map<PeerKey, SessionPeer>();
   private readonly peersById = new Map<number, SessionPeer>();
+  /** Other hosts seen with our own static key, by address (or `member:NAME` when no address is known). */
+  private readonly duplicates = new Map<string, DuplicateEntry>();
   private lastPeerId = 0;
 
   // per-batch scratch (grown on demand)
@@ -169,6 +202,7 @@ export class SessionManager implements PacketCipher {
         else this.flushQueue(peer);
       },
       gaveUp: (peer) => this.dropQueue(peer, Infinity),
+      duplicateKey: (from) => this.noteDuplicateKey('handshake', null, recordToEndpoint(Buffer.from(from), 0).address),
     }, {
       local: this.local, psks: copyPsks(opts.psks), timers: this.timers, counters: this.counters, keypairs: this.keypairs,
       wallClock: opts.wallClock ?? Date.now, random: opts.random ?? ((n) => sodium.randombytes_buf(n)),
@@ -243,10 +277,15 @@ export class SessionManager implements PacketCipher {
   /**
    * Pins a peer from static config (`peers: [{address, publicKey}]`): this key lives at this
    * endpoint, whatever gossip says. A peer that held the endpoint under another key loses it (and
-   * its sessions). Returns the peer.
+   * its sessions). Returns the peer; null for this host's own key (a cloned key: reported, see
+   * duplicateHostKeys).
    */
-  pinPeer(publicKey: string | Uint8Array, endpoint: Endpoint): SessionPeer {
+  pinPeer(publicKey: string | Uint8Array, endpoint: Endpoint): SessionPeer | null {
     const pub = typeof publicKey === 'string' ? decodeKey(publicKey, 'peer public key') : publicKey;
+    if (encodeKey(pub) === this.publicKey) {
+      this.noteDuplicateKey('static', null, endpoint.address);
+      return null;
+    }
     const rec = endpointToRecord(endpoint);
     const holder = this.peersByAddr.get(peerKeyOf(rec, 0));
     const p = this.setPeer(pub, null);
@@ -258,6 +297,10 @@ export class SessionManager implements PacketCipher {
 
   /** Ends a static pin: the peer stays while a gossip member still announces it, else it is forgotten. */
   unpinPeer(publicKey: string): void {
+    if (publicKey.trim() === this.publicKey) {
+      for (const [k, d] of this.duplicates) if (d.via.delete('static') && d.via.size === 0) this.duplicates.delete(k);
+      return;
+    }
     const p = this.peersByKey.get(publicKey.trim());
     if (!p) return;
     p.pinned = false;
@@ -273,7 +316,10 @@ export class SessionManager implements PacketCipher {
   gossipPeer(member: string, publicKey: string | Uint8Array, endpoint: Endpoint | null): GossipPeerResult {
     const pub = typeof publicKey === 'string' ? decodeKey(publicKey, 'peer public key') : publicKey;
     const k = encodeKey(pub);
-    if (k === this.publicKey) return 'own_key';
+    if (k === this.publicKey) {
+      this.noteDuplicateKey('gossip', member, endpoint ? endpoint.address : null);
+      return 'own_key';
+    }
     const p = this.peersByKey.get(k);
     if (p !== undefined && p.member !== null && p.member !== member) return 'key_of_other_member';
     const rec = endpoint ? endpointToRecord(endpoint) : null;
@@ -297,10 +343,68 @@ export class SessionManager implements PacketCipher {
 
   /** A gossip member is gone (dead, left, reaped) or stopped announcing `publicKey`: forgotten unless pinned or another member's. */
   removeGossipPeer(member: string, publicKey: string): void {
+    if (publicKey.trim() === this.publicKey) {
+      for (const [k, d] of this.duplicates) {
+        if (d.member !== member) continue;
+        d.member = null;
+        if (d.via.delete('gossip') && d.via.size === 0) this.duplicates.delete(k);
+      }
+      return;
+    }
     const p = this.peersByKey.get(publicKey.trim());
     if (!p || p.member !== member) return;
     p.member = null;
     if (!p.pinned) this.removePeer(p.keyB64);
+  }
+
+  /**
+   * Another host presents this host's own static public key (a cloned machine image, or two agents
+   * sharing `node.keyFile`): nothing can pass between them, so say so loudly. Counted
+   * (`counters.duplicateHostKey`), listed in status (`duplicateHostKeys`), logged at error level on
+   * first sight and then at most every 10 minutes per host.
+   */
+  private noteDuplicateKey(via: DuplicateKeyVia, member: string | null, address: string | null): void {
+    const now = this.clock ? this.clock.now() : 0;
+    this.counters.duplicateHostKey++;
+    let key = address ?? `member:${member}`;
+    let d = this.duplicates.get(key);
+    if (d === undefined && address !== null && member !== null) {
+      // seen before by name only: now we know its address
+      const byName = this.duplicates.get(`member:${member}`);
+      if (byName !== undefined) {
+        this.duplicates.delete(`member:${member}`);
+        this.duplicates.set(key, byName);
+        d = byName;
+      }
+    }
+    if (d === undefined && address === null && member !== null) {
+      for (const [k, e] of this.duplicates) if (e.member === member) { d = e; key = k; break; }
+    }
+    const fresh = d === undefined;
+    if (d === undefined) {
+      d = { member, address, via: new Set(), detections: 0, first: now, last: now, loggedAt: -Infinity };
+      this.duplicates.set(key, d);
+    }
+    if (member !== null) d.member = member;
+    if (address !== null) d.address = address;
+    d.via.add(via);
+    d.detections++;
+    d.last = now;
+    if (fresh || now - d.loggedAt >= DUPLICATE_LOG_MS) {
+      d.loggedAt = now;
+      const host = d.member !== null ? (d.address !== null ? `${d.member} (${d.address})` : d.member) : d.address!;
+      this.log.error({ host, member: d.member, address: d.address, via, publicKey: this.publicKey },
+        `host ${host} uses the same host key as this host (cloned image or shared node.keyFile?)`);
+    }
+  }
+
+  /** Other hosts seen presenting this host's own static public key (status; metrics count them). */
+  duplicateHostKeys(): DuplicateHostKey[] {
+    const now = this.clock ? this.clock.now() : 0;
+    return [...this.duplicates.values()].map((d) => ({
+      host: d.member ?? d.address ?? '?', address: d.address, via: [...d.via].sort(), detections: d.detections,
+      firstSeenAgoMs: Math.round(now - d.first), lastSeenAgoMs: Math.round(now - d.last),
+    }));
   }
 
   /** `p` loses its endpoint (another key was pinned there) and with it its sessions. */
@@ -378,6 +482,7 @@ export class SessionManager implements PacketCipher {
         queued: p.queue.length,
         lastHandshakeAgoMs: p.lastHandshakeAt >= 0 ? Math.round(now - p.lastHandshakeAt) : null,
       })),
+      duplicateHostKeys: this.duplicateHostKeys(),
       counters: { ...this.counters },
     };
   }
@@ -741,6 +846,9 @@ export class SessionManager implements PacketCipher {
       }
     }
     this.fsm.sweep();
+    for (const [k, d] of this.duplicates) {
+      if (d.via.size === 1 && d.via.has('handshake') && now - d.last >= DUPLICATE_FORGET_MS) this.duplicates.delete(k);
+    }
   }
 
   /** Test/status: the keypairs of a peer. */

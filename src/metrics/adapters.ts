@@ -10,7 +10,8 @@
  *     peer or index, replayed initiation), rate_limited (refused or answered with a cookie under load);
  *   failures{reason}: bad_tag, replay, unknown_index, expired, malformed (inbound packets), and
  *     no_session (outbound packets with no session);
- *   sessions: peers with a current session.
+ *   sessions: peers with a current session;
+ *   duplicateHostKeys: detections (`duplicateHostKey`) and hosts listed by `duplicateHostKeys()`.
  * Gossip (src/gossip/swim.ts `GossipNode`, on `extension.node`):
  *   members by state from `node.members()`; probes and failures from `node.prober`; suspicions,
  *   packets and drops (by the fixed GossipDropReason set) from `node.stats`; bytes from
@@ -27,10 +28,11 @@ interface CipherCountersLike {
   hsInvalid?: number; hsBadMac?: number; hsUnknownPeer?: number; hsUnknownIndex?: number; hsReplayedInitiation?: number;
   hsRateLimited?: number; hsCookieSent?: number;
   rxBadTag?: number; rxReplay?: number; rxUnknownIndex?: number; rxExpired?: number; rxMalformed?: number; txNoSession?: number;
+  duplicateHostKey?: number;
 }
 
 interface CryptoExtensionLike {
-  sessions?: { counters?: CipherCountersLike; status?(): { peers?: { session: unknown }[] } } | null;
+  sessions?: { counters?: CipherCountersLike; status?(): { peers?: { session: unknown }[] }; duplicateHostKeys?(): unknown[] } | null;
 }
 
 /** The crypto extension's view, or null while it has no session manager. */
@@ -58,6 +60,7 @@ export function cryptoViewOf(ext: unknown): CryptoMetricsView | null {
       },
     }),
     sessions: () => (sm.status ? (sm.status().peers ?? []).filter((p) => p.session).length : 0),
+    duplicateHostKeys: () => ({ detections: n(c.duplicateHostKey), hosts: sm.duplicateHostKeys ? sm.duplicateHostKeys().length : 0 }),
   };
 }
 

@@ -272,6 +272,10 @@ export class VxmeshMetrics {
       (emit) => { const x = cr(); if (x) for (const [reason, n] of Object.entries(x.counters().failures)) emit({ reason }, n); });
     this.gauge('vxmesh_crypto_sessions', 'Established encryption sessions.', [],
       (emit) => { const x = cr(); if (x) emit({}, x.sessions()); });
+    this.counter('vxmesh_crypto_duplicate_host_key_total', 'Gossip records, static peers and handshakes seen presenting this host\'s own host key (a cloned image or a shared node.keyFile).', [],
+      (emit) => { const x = cr(); if (x?.duplicateHostKeys) emit({}, x.duplicateHostKeys().detections); });
+    this.gauge('vxmesh_crypto_duplicate_host_key_hosts', 'Other hosts currently known to use this host\'s own host key (nothing passes between them).', [],
+      (emit) => { const x = cr(); if (x?.duplicateHostKeys) emit({}, x.duplicateHostKeys().hosts); });
 
     // Process.
     this.gauge('vxmesh_event_loop_delay_seconds', 'Event-loop delay over the last complete window (default 10 s), by statistic (p50, p90, p99, max, mean).', ['stat'],

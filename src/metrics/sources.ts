@@ -71,6 +71,8 @@ export interface CryptoMetricsView {
   };
   /** Established sessions now. */
   sessions(): number;
+  /** Other hosts presenting this host's own static key: detections so far, and hosts seen now (optional). */
+  duplicateHostKeys?(): { detections: number; hosts: number };
 }
 
 /** One network's policy counters (src/policy/enforcer.ts slots, see POLICY_COUNTER_SLOTS). */

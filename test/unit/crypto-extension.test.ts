@@ -14,6 +14,8 @@ import { FakeClock } from '../../src/clock';
 import type { Config } from '../../src/config/types';
 import { CryptoExtension, createCryptoExtension, parseUnderlay, type MemberLike } from '../../src/crypto/extension';
 import { cryptoReady, encodeKey, generateHostKey } from '../../src/crypto/keys';
+import { cryptoViewOf } from '../../src/metrics/adapters';
+import { renderStatus } from '../../src/cli/commands/status';
 
 function config(keyFile: string | null, encrypted = true): Config {
   return {
@@ -179,6 +181,40 @@ test('gossip records cannot rebind a pinned peers[].publicKey, nor take another 
     // evil's own record is honoured for evil itself
     emit('update', 'evil', '198.18.0.66:4789', kEvil);
     assert.equal(at('198.18.0.66'), kEvil);
+    ext.stop();
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('a gossip member with our own host key: error log naming it, crypto status, metrics and vxmesh status show it', async () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'vxmesh-ext-'));
+  try {
+    const errors: string[] = [];
+    const logger = {
+      level: 'info', trace() {}, debug() {}, info() {}, warn() {}, fatal() {},
+      error(_o: object | string, msg?: string) { errors.push(msg ?? ''); },
+      child() { return logger; },
+    };
+    const agent = { extensions: [], datapath: { setCipher() {} } } as unknown as Agent;
+    const ext = new CryptoExtension(config(path.join(dir, 'host.key')), logger, { clock: new FakeClock(0) });
+    await ext.start(agent);
+    ext.onMember({ type: 'join', record: { name: 'h1', underlay: '198.18.0.1:4789', publicKey: ext.publicKey } }); // ourselves
+    assert.deepEqual(errors, []);
+    ext.onMember({ type: 'join', record: { name: 'h2', underlay: '198.18.0.2:4789', publicKey: ext.publicKey } });
+    assert.deepEqual(errors, ['host h2 (198.18.0.2) uses the same host key as this host (cloned image or shared node.keyFile?)']);
+    const st = ext.status() as { duplicateHostKeys: { host: string; address: string; via: string[] }[]; peers: unknown[] };
+    assert.deepEqual(st.duplicateHostKeys.map((d) => [d.host, d.address, d.via]), [['h2', '198.18.0.2', ['gossip']]]);
+    assert.deepEqual(st.peers, []);
+    assert.deepEqual(cryptoViewOf(ext)!.duplicateHostKeys!(), { detections: 1, hosts: 1 });
+    const text = renderStatus({
+      node: 'h1', uptimeSeconds: 1, ready: true, underlay: { address: '198.18.0.1', port: 4789 }, networks: [], peers: [],
+      extensions: { crypto: st },
+    } as never);
+    assert.match(text, /ERROR: host h2 \(198\.18\.0\.2\) uses the same host key as this host/);
+    ext.onMember({ type: 'left', record: { name: 'h2', underlay: '198.18.0.2:4789', publicKey: ext.publicKey } });
+    assert.deepEqual((ext.status() as { duplicateHostKeys: unknown[] }).duplicateHostKeys, []);
+    assert.deepEqual(cryptoViewOf(ext)!.duplicateHostKeys!(), { detections: 1, hosts: 0 });
     ext.stop();
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });

@@ -689,3 +689,51 @@ test('openBatch names the authenticated sender of each opened datagram (senders)
   const again = a.sm.setPeer(b.key.publicKey, b.endpoint);
   assert.ok(again.id !== idB && again.id !== idC && again.id !== 0);
 });
+
+test('a host presenting our own static key (cloned host key) is reported, counted and never answered', () => {
+  const net = new Net();
+  const a = net.add(1);
+  const clone = net.add(2, { key: a.key }); // same host key as a
+  const errors: { obj: Record<string, unknown>; msg: string }[] = [];
+  const logger = {
+    level: 'info', trace() {}, debug() {}, info() {}, warn() {}, fatal() {},
+    error(obj: object | string, msg?: string) { errors.push({ obj: obj as Record<string, unknown>, msg: msg ?? String(obj) }); },
+    child() { return logger; },
+  };
+  const sm = new SessionManager({ hostKey: a.key, clock: net.clock, psks: [net.psk], logger, wallClock: () => 1.8e12 + net.clock.now() });
+  const sent: Uint8Array[] = [];
+  sm.setSendHook((pkt) => sent.push(pkt));
+  // the clone knows "a" by its (= its own) key and initiates: a sees its own static key in the handshake
+  clone.sm.setPeer(a.key.publicKey, a.endpoint);
+  clone.seal(a.endpoint, vx('x'));
+  const init = net.wire.splice(0).find((w) => w.pkt[0] === MSG_INITIATION)!;
+  sm.handleControl(init.pkt, endpointToRecord(clone.endpoint));
+  assert.equal(sent.length, 0, 'no response to ourselves');
+  assert.equal(sm.counters.duplicateHostKey, 1);
+  assert.equal(sm.counters.hsResponseSent, 0);
+  assert.deepEqual(sm.duplicateHostKeys().map((d) => [d.host, d.address, d.via]), [['198.18.0.2', '198.18.0.2', ['handshake']]]);
+  assert.equal(errors.length, 1);
+  assert.equal(errors[0].msg, 'host 198.18.0.2 uses the same host key as this host (cloned image or shared node.keyFile?)');
+  // a gossip record with our key from member h2 at the same address: the same host, now named
+  assert.equal(sm.gossipPeer('h2', a.key.publicKey, clone.endpoint), 'own_key');
+  assert.equal(sm.peer(Buffer.from(a.key.publicKey).toString('base64')), undefined, 'never a peer of ourselves');
+  assert.deepEqual(sm.duplicateHostKeys().map((d) => [d.host, d.address, d.via, d.detections]), [['h2', '198.18.0.2', ['gossip', 'handshake'], 2]]);
+  assert.equal(errors.length, 1, 'logged once, not per detection');
+  net.clock.advance(10 * 60_000);
+  sm.gossipPeer('h2', a.key.publicKey, clone.endpoint);
+  assert.equal(errors.length, 2, 'repeated after 10 minutes');
+  assert.match(errors[1].msg, /^host h2 \(198\.18\.0\.2\) uses the same host key as this host/);
+  assert.equal(errors[1].obj.member, 'h2');
+  // a static pin of our own key is refused and reported
+  assert.equal(sm.pinPeer(a.key.publicKey, ep(3)), null);
+  assert.equal(sm.duplicateHostKeys().length, 2);
+  sm.unpinPeer(Buffer.from(a.key.publicKey).toString('base64'));
+  assert.equal(sm.duplicateHostKeys().length, 1);
+  // the member leaves: only the handshake sighting remains, and it ages out
+  sm.removeGossipPeer('h2', Buffer.from(a.key.publicKey).toString('base64'));
+  assert.deepEqual(sm.duplicateHostKeys().map((d) => d.via), [['handshake']]);
+  net.clock.advance(10 * 60_000);
+  assert.equal(sm.duplicateHostKeys().length, 0);
+  assert.equal(sm.counters.duplicateHostKey, 4, 'the counter keeps the total');
+  sm.stop();
+});

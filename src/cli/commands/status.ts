@@ -75,6 +75,11 @@ export function renderStatus(s: StatusJson): string {
   const lines: string[] = [];
   const ready = typeof s.ready === 'object' ? s.ready.ok : s.ready;
   lines.push(`node ${s.node}  underlay ${s.underlay.address}:${s.underlay.port}  up ${s.uptimeSeconds}s  ${ready ? 'ready' : 'NOT READY'}`);
+  const dups = (s.extensions?.crypto as { duplicateHostKeys?: { host: string; address: string | null }[] } | undefined)?.duplicateHostKeys ?? [];
+  for (const d of dups) {
+    const host = d.address !== null && d.address !== d.host ? `${d.host} (${d.address})` : d.host;
+    lines.push(`ERROR: host ${host} uses the same host key as this host (cloned image or shared node.keyFile?)`);
+  }
   lines.push('', 'networks');
   lines.push(table(['NAME', 'VNI', 'BRIDGE', 'MTU', 'ENCRYPTED', 'FDB'], s.networks.map((n) => [n.name, n.vni, n.bridge, n.mtu, n.encrypted ? 'yes' : 'no', n.fdbSize ?? '-'])));
   if (s.peers.length) {
