@@ -158,7 +158,7 @@ int vx_tso_segment(const uint8_t *f, size_t len, uint8_t gso_type, uint16_t mss,
   for (uint32_t i = 0; i < n; i++) {
     uint8_t *o = out + (size_t)i * stride;
     uint32_t chunk = i + 1 < n ? mss : last;
-    memcpy(o, prefix, prefix_len);
+    if (prefix_len > 0) memcpy(o, prefix, prefix_len); /* prefix may be NULL when empty (a 0-length typed array) */
     uint8_t *g = o + prefix_len;
     memcpy(g, f, p.hlen);
     memcpy(g + p.hlen, f + p.hlen + (size_t)i * mss, chunk);

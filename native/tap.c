@@ -108,6 +108,31 @@ uint32_t vx_tap_write_batch(int fd, const uint8_t *slab, const uint32_t *offs, c
 
 /* ---- phase 2: IFF_VNET_HDR fast path ---- */
 
+int vx_vnet_rx(vx_vnet_hdr *h, uint8_t *frame, size_t len, size_t cap, uint16_t *gso, uint64_t *stats) {
+  if (len == cap) {
+    /* Filled the slot: possibly cut. Useless as a super-frame; a plain frame is delivered as is. */
+    stats[VX_STAT_RX_TRUNCATED]++;
+    if (h->gso_type != VX_GSO_NONE) return 0;
+    h->flags &= (uint8_t)~VX_VNET_F_NEEDS_CSUM;
+  }
+  uint8_t type = h->gso_type & (uint8_t)~VX_GSO_ECN;
+  if (type == VX_GSO_NONE) {
+    if ((h->flags & VX_VNET_F_NEEDS_CSUM) && vx_complete_csum(frame, len, h->csum_start, h->csum_offset) < 0) {
+      stats[VX_STAT_BAD_GSO]++;
+      return 0;
+    }
+    gso[0] = 0;
+    gso[1] = 0;
+  } else if ((type == VX_GSO_TCPV4 || type == VX_GSO_TCPV6) && h->gso_size > 0) {
+    gso[0] = h->gso_type;
+    gso[1] = h->gso_size;
+  } else {
+    stats[VX_STAT_BAD_GSO]++;
+    return 0;
+  }
+  return 1;
+}
+
 int vx_tap_read_vnet(int fd, uint8_t *slab, uint32_t slot_size, uint32_t headroom, uint32_t slots, uint32_t *lens,
                      uint16_t *gso, uint64_t *stats) {
   uint32_t i = 0;
@@ -128,27 +153,7 @@ int vx_tap_read_vnet(int fd, uint8_t *slab, uint32_t slot_size, uint32_t headroo
     }
     size_t len = (size_t)r - sizeof h;
     if (len > cap) len = cap;
-    if (len == cap) {
-      /* Filled the slot: possibly cut. Useless as a super-frame; a plain frame is delivered as is. */
-      stats[VX_STAT_RX_TRUNCATED]++;
-      if (h.gso_type != VX_GSO_NONE) continue;
-      h.flags &= (uint8_t)~VX_VNET_F_NEEDS_CSUM;
-    }
-    uint8_t type = h.gso_type & (uint8_t)~VX_GSO_ECN;
-    if (type == VX_GSO_NONE) {
-      if ((h.flags & VX_VNET_F_NEEDS_CSUM) && vx_complete_csum(frame, len, h.csum_start, h.csum_offset) < 0) {
-        stats[VX_STAT_BAD_GSO]++;
-        continue;
-      }
-      gso[2 * i] = 0;
-      gso[2 * i + 1] = 0;
-    } else if ((type == VX_GSO_TCPV4 || type == VX_GSO_TCPV6) && h.gso_size > 0) {
-      gso[2 * i] = h.gso_type;
-      gso[2 * i + 1] = h.gso_size;
-    } else {
-      stats[VX_STAT_BAD_GSO]++;
-      continue;
-    }
+    if (!vx_vnet_rx(&h, frame, len, cap, gso + 2 * i, stats)) continue;
     lens[i++] = (uint32_t)len;
   }
   return (int)i;

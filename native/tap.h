@@ -78,6 +78,14 @@ int vx_tap_read_vnet(int fd, uint8_t *slab, uint32_t slot_size, uint32_t headroo
                      uint16_t *gso, uint64_t *stats);
 
 /*
+ * The per-frame part of vx_tap_read_vnet (no syscall; the fuzz harnesses call it): the frame's
+ * virtio header `h` (as read) and its len bytes at `frame` (cap = the slot's room; len == cap means
+ * possibly cut). Completes a partial checksum in place, sets gso[0..1] (type, MSS). Returns 1 to
+ * deliver the frame, 0 to drop it (counted in stats).
+ */
+int vx_vnet_rx(vx_vnet_hdr *h, uint8_t *frame, size_t len, size_t cap, uint16_t *gso, uint64_t *stats);
+
+/*
  * Builds the iovec of the next output frame from descriptors [0, count): the virtio header, then
  * either one whole frame (zero header) or a coalesced run (rewritten headers in m->hdr, then each
  * frame's payload). `max_merge` bounds the run (1 disables coalescing); `udp` also merges UDP
