@@ -92,3 +92,12 @@ test('reload: an acceptFrom change is applied in place (network not torn down)',
   assert.equal(dc.changed.length, 1);
   assert.deepEqual(dc.acceptFromChanged, []);
 });
+
+test('check-config summary names what a network accepts beyond its known hosts (nothing for the default)', async () => {
+  const { summarize } = await import('../../src/cli/commands/check-config');
+  const c = parseConfig(`node: a\nunderlay: {address: 198.18.0.1}\nnetworks:\n  - {name: blue, vni: 42, bridge: br0, acceptFrom: [198.18.4.0/24]}\n  - {name: red, vni: 43, bridge: br1, acceptFrom: any}\n  - {name: green, vni: 44, bridge: br2}\n`, noLookup);
+  const lines = summarize(c, false).split('\n');
+  assert.match(lines.find((l) => l.includes('blue'))!, / accepts 198\.18\.4\.0\/24$/);
+  assert.match(lines.find((l) => l.includes('red'))!, / accepts any sender$/);
+  assert.doesNotMatch(lines.find((l) => l.includes('green'))!, /accepts/);
+});

@@ -54,7 +54,7 @@ export function summarize(c: Config, mtuFromSystem: boolean): string {
     `networks  ${c.networks.length}`,
   ];
   for (const n of c.networks) {
-    lines.push(`  ${n.name.padEnd(15)} vni ${String(n.vni).padEnd(8)} bridge ${n.bridge.padEnd(15)} tap ${n.tap.padEnd(15)} mtu ${n.mtu}${n.encrypted ? ' encrypted' : ''}`);
+    lines.push(`  ${n.name.padEnd(15)} vni ${String(n.vni).padEnd(8)} bridge ${n.bridge.padEnd(15)} tap ${n.tap.padEnd(15)} mtu ${n.mtu}${n.encrypted ? ' encrypted' : ''}${acceptText(n.acceptFrom)}`);
   }
   lines.push(`peers     ${c.peers.length ? c.peers.map(ep).join(', ') : 'none'}`);
   if (c.gossip) {
@@ -67,4 +67,10 @@ export function summarize(c: Config, mtuFromSystem: boolean): string {
   lines.push(`api       ${ep({ address: c.api.listen.host, port: c.api.listen.port })}`);
   lines.push(`log       ${c.log.level}`);
   return lines.join('\n');
+}
+
+/** ` accepts any` / ` accepts <CIDRs>` beyond the known hosts; nothing for the default (known). */
+function acceptText(a: 'known' | 'any' | string[] | undefined): string {
+  if (a === undefined || a === 'known' || (Array.isArray(a) && a.length === 0)) return '';
+  return ` accepts ${a === 'any' ? 'any sender' : a.join(',')}`;
 }
