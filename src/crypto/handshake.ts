@@ -2,7 +2,7 @@
  * The handshake protocol: message construction and consumption (Noise IKpsk2, see noise.ts and
  * docs/wire-format.md §Handshake), mac1/mac2, cookie replies and the per-source rate limiter.
  * No sockets and no timers of its own: time comes from an injected Clock, randomness from an
- * injected function, so the state machine in session.ts runs on a FakeClock in tests.
+ * injected function, so the state machine in handshake-fsm.ts runs on a FakeClock in tests.
  *
  * Checks on an incoming handshake message, in order (the cheap ones first; no Diffie-Hellman
  * before mac1 verifies and the rate limit allows it):

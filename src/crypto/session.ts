@@ -563,9 +563,10 @@ export class SessionManager implements PacketCipher {
   }
 
   /**
-   * Fast-path building block (the data path does not call it yet; encrypted networks use plain
-   * TAPs today): seals a TSO super-frame for the peer at `addrs[addrOff]` as MSS-sized data
-   * messages in `out` (see AeadTable.sealTso for the layout: UDP GSO-ready, stride in
+   * The fast path of an encrypted network (a vnet TAP: `underlay.offload` with the native AEAD;
+   * the data path calls it for every TCP super-frame read from the TAP): seals a TSO super-frame
+   * for the peer at `addrs[addrOff]` as MSS-sized data messages in `out` (see AeadTable.sealTso
+   * for the layout: UDP GSO-ready, stride in
    * `outLens[outLens.length - 1]`), each segment with the next counter of the current keypair.
    * `vxlanHeader` (8 bytes) goes inside every segment's ciphertext. Returns the number of
    * datagrams; 0 when there is no usable session (a handshake is started; the super-frame is
