@@ -7,7 +7,7 @@
  *   GET  /v1/policy?name=N                 one policy's document (`vxmesh policy get`)
  *   GET  /v1/policy/denials[?network=N]    the denial rings (`vxmesh policy denials`)
  *   GET  /v1/policy/trace?network=&from=&to=&port=&protocol=   (`vxmesh policy trace`)
- *   POST /v1/policies (document text)      apply  — control socket only (root)
+ *   POST /v1/policies {document: TEXT}     apply  — control socket only (root)
  *   DELETE /v1/policy?name=N               delete — control socket only (root)
  *
  * Endpoints come from an `PolicyEndpointSource` (the endpoints extension: every host's endpoints
@@ -308,7 +308,15 @@ export class PolicyExtension implements AgentExtension {
 
   private postPolicy(res: http.ServerResponse, body: Buffer): void {
     try {
-      const r = this.apply(body.toString('utf8'));
+      // The CLI sends {"document": TEXT}; a raw YAML/JSON document is accepted as well.
+      let text = body.toString('utf8');
+      try {
+        const j = JSON.parse(text) as { document?: unknown };
+        if (j && typeof j === 'object' && typeof j.document === 'string') text = j.document;
+      } catch {
+        /* raw YAML */
+      }
+      const r = this.apply(text);
       sendJson(res, 200, { ...r, spread: this.sync ? !this.syncTooLarge : false });
     } catch (e) {
       if (e instanceof PolicyDocumentError || e instanceof ConfigError) return sendJson(res, 400, { error: e.message, code: e.code });
