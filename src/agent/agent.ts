@@ -33,12 +33,21 @@ import { ApiServer, sendJson } from '../api/server';
 import { nativeSystem, type AgentSystem } from './system';
 import { deleteBridge, setupNetwork, teardownNetwork, type NetworkState } from './netsetup';
 import { StateStore } from './state';
-import { buildStatus, epText } from './status';
+import { buildStatus, epText, fdbJson } from './status';
+import { AgentWatch, type WatchOptions } from './watch';
+import { serviceReady } from '../metrics/readiness';
+import type { TimerHandle } from '../clock';
+import { ConfigError } from '../errors';
 import { applyReload, type ReloadResult } from './reload';
 
 export type { AgentSystem, OpenedTap } from './system';
 export { nativeSystem } from './system';
 export type { ReloadResult } from './reload';
+
+/** A ready report with the names of its failing checks (what status and /readyz print). */
+export function withFailing(r: ReadyReport): ReadyReport & { failing: string[] } {
+  return { ...r, failing: Object.entries(r.checks).filter(([, v]) => !v).map(([k]) => k) };
+}
 
 /** A plug-in started after the data path (gossip, metrics, health, crypto). */
 export interface AgentExtension {
@@ -66,6 +75,17 @@ export interface AgentOptions {
    * CLI's default is /var/lib/vxmesh. null or absent: remembered in memory only (this process).
    */
   stateDir?: string | null;
+  /** Peer liveness and drop-summary settings of the control-plane watch (watch.ts). */
+  watch?: WatchOptions;
+}
+
+/** The last reload's outcome (status `reload`, `vxmesh reload`). */
+export interface ReloadRecord {
+  /** Reloads handled so far (0: none yet). */
+  generation: number;
+  result: 'none' | 'ok' | 'invalid' | 'refused' | 'partial';
+  message: string | null;
+  at: string | null;
 }
 
 export interface ReadyReport {
@@ -92,6 +112,11 @@ export class Agent {
   readonly state: StateStore;
   /** Bridges vxmesh owns: from the state file, then those of the networks in place. */
   private owned = new Set<string>();
+  /** Peer liveness, drop summaries, bridge port MTUs (control plane, 1 s). */
+  watch: AgentWatch | null = null;
+  private watchTimer: TimerHandle | null = null;
+  private readonly watchOpts: WatchOptions;
+  private reloadRec: ReloadRecord = { generation: 0, result: 'none', message: null, at: null };
 
   private constructor(config: Config, opts: AgentOptions) {
     this.config = config;
@@ -100,6 +125,7 @@ export class Agent {
     this.extensions = opts.extensions ?? [];
     this.system = opts.system ?? nativeSystem();
     this.state = new StateStore(opts.stateDir ?? null);
+    this.watchOpts = opts.watch ?? {};
   }
 
   /** Sets everything up (see the file comment); on failure undoes what was done and rethrows. */
@@ -150,10 +176,27 @@ export class Agent {
     });
     this.datapath.start();
     this.running = true;
+    for (const n of c.networks) {
+      this.logger.info({ network: n.name, vni: n.vni, bridge: n.bridge, mtu: n.mtu, encrypted: n.encrypted },
+        `network ${n.name}: containers on ${n.bridge} need MTU ${n.mtu} or less on their interfaces`);
+    }
+    const watch = new AgentWatch({
+      clock: this.clock,
+      logger: this.logger.child({ component: 'watch' }),
+      system: this.system,
+      datapath: () => (this.running ? this.datapath : null),
+      networks: () => [...this.nets.values()],
+      nodeName: (ep) => this.nodeName(ep),
+    }, this.watchOpts);
+    this.watch = watch;
+    this.watchTimer = this.clock.setInterval(1000, () => watch.tick());
 
     if (withApi) {
       this.api = new ApiServer({ host: c.api.listen.host, port: c.api.listen.port, logger: this.logger.child({ component: 'api' }) });
       this.api.route('GET', '/v1/status', (_req, res) => sendJson(res, 200, this.status()));
+      // Served from the data path; the gossip extension replaces both with its own when it runs.
+      this.api.route('GET', '/v1/fdb', (_req, res) => sendJson(res, 200, { networks: this.running ? fdbJson(this.datapath) : [] }));
+      this.api.route('GET', '/v1/members', (_req, res) => sendJson(res, 200, { gossip: 'off', members: [] }));
       try {
         const a = await this.api.listen();
         this.logger.info({ listen: epText({ address: a.address, port: a.port }) }, 'control API listening');
@@ -191,6 +234,8 @@ export class Agent {
       }
     }
     this.startedExtensions = [];
+    this.watchTimer?.cancel();
+    this.watchTimer = null;
     if (this.api) {
       await this.api.close();
       this.api = null;
@@ -253,7 +298,9 @@ export class Agent {
       datapath: this.running ? this.datapath : undefined,
       networks: this.nets.values(),
       uptimeSeconds: Math.round((this.clock.now() - this.startedAt) / 1000),
-      ready: this.ready(),
+      ready: withFailing(serviceReady(this)),
+      reload: this.reloadRec,
+      watch: this.watch,
       extensions: this.startedExtensions,
     });
   }
@@ -263,9 +310,37 @@ export class Agent {
    * changed) when something that cannot change live changed. Unchanged networks are not touched.
    */
   applyConfig(next: Config): Promise<ReloadResult> {
-    const run = this.queue.catch(() => undefined).then(() => this.apply(next));
+    const run = this.queue.catch(() => undefined).then(() => this.apply(next)).then(
+      (r) => { this.noteReload('ok', null); return r; },
+      (e: unknown) => {
+        this.noteReload(e instanceof ConfigError ? 'refused' : 'partial', (e as Error).message);
+        throw e;
+      });
     this.queue = run;
     return run;
+  }
+
+  /**
+   * Records a reload's outcome (status `reload`). applyConfig records its own; the CLI records
+   * `invalid` when the new file does not load.
+   */
+  noteReload(result: ReloadRecord['result'], message: string | null): void {
+    this.reloadRec = { generation: this.reloadRec.generation + 1, result, message, at: new Date().toISOString() };
+  }
+
+  get lastReload(): ReloadRecord {
+    return this.reloadRec;
+  }
+
+  /** The gossip member name of an underlay endpoint ("addr:port"), when gossip runs and knows it. */
+  nodeName(endpoint: string): string | null {
+    const g = this.startedExtensions.find((e) => e.name === 'gossip') as { members?: () => { name: string; underlay: string }[] } | undefined;
+    if (!g || typeof g.members !== 'function') return null;
+    try {
+      return g.members().find((m) => m.underlay === endpoint)?.name ?? null;
+    } catch {
+      return null;
+    }
   }
 
   private async apply(next: Config): Promise<ReloadResult> {

@@ -9,6 +9,7 @@ import type { TapDevice } from '../dataplane/io';
 import type { Datapath } from '../dataplane/datapath';
 import { RX_DROP_REASONS, TX_DROP_REASONS, type NetworkCounters, type GlobalCounters } from '../dataplane/counters';
 import type { NetworkState } from './netsetup';
+import type { AgentWatch } from './watch';
 
 /** What status reads from the agent. */
 export interface StatusView {
@@ -18,6 +19,8 @@ export interface StatusView {
   readonly networks: Iterable<NetworkState>;
   readonly uptimeSeconds: number;
   readonly ready: unknown;
+  readonly reload: unknown;
+  readonly watch: AgentWatch | null;
   readonly extensions: readonly { name: string; status?(): unknown }[];
 }
 
@@ -67,14 +70,21 @@ export function buildStatus(v: StatusView): Record<string, unknown> {
       tapQueueDrops: s.tap.queueDrops?.() ?? null,
       tapWrites: tapWriteStats(s.tap),
       fdbSize: dp ? dp.fdb.size : null,
+      oversizedPorts: v.watch ? v.watch.oversizedPorts(s.config.vni) : [],
       counters: dp ? countersJson(dp.counters) : null,
     };
   });
+  const live = new Map((v.watch?.peerViews() ?? []).map((p) => [p.endpoint, p]));
   const peers = dpath
-    ? dpath.peerList().map((p) => ({
-        peer: p.label, static: p.static,
-        rxPackets: p.counters.rxPackets, rxBytes: p.counters.rxBytes, txPackets: p.counters.txPackets, txBytes: p.counters.txBytes,
-      }))
+    ? dpath.peerList().map((p) => {
+        const l = live.get(p.label);
+        return {
+          // `peer`: the node name where gossip knows it, else the endpoint (as in metrics)
+          peer: l?.peer ?? p.label, endpoint: p.label, static: p.static,
+          state: l?.state ?? 'unknown', lastReceived: l?.lastReceived ?? null, lastReceivedAgoSeconds: l?.lastReceivedAgoSeconds ?? null,
+          rxPackets: p.counters.rxPackets, rxBytes: p.counters.rxBytes, txPackets: p.counters.txPackets, txBytes: p.counters.txBytes,
+        };
+      })
     : [];
   const extensions: Record<string, unknown> = {};
   for (const ext of v.extensions) {
@@ -90,6 +100,7 @@ export function buildStatus(v: StatusView): Record<string, unknown> {
     pid: process.pid,
     uptimeSeconds: v.uptimeSeconds,
     ready: v.ready,
+    reload: v.reload,
     underlay: { address: c.underlay.address, port: c.underlay.port, family: c.underlay.family, mtu: c.underlay.mtu, sourcePorts: c.underlay.sourcePorts },
     staticPeers: c.peers.map(epText),
     networks,
@@ -97,4 +108,19 @@ export function buildStatus(v: StatusView): Record<string, unknown> {
     counters: dpath ? globalJson(dpath.counters) : null,
     extensions,
   };
+}
+
+/** GET /v1/fdb: every network's FDB from the data path (with or without gossip). */
+export function fdbJson(dp: Datapath): { network: string; vni: number; entries: { mac: string; kind: string; peer: string | null; idleMs: number; ips: string[] }[] }[] {
+  return dp.networks().map((n) => ({
+    network: n.config.name,
+    vni: n.config.vni,
+    entries: n.fdb.entries().map((e) => ({
+      mac: e.mac,
+      kind: e.kind,
+      peer: e.peer ? (e.peer as unknown as { label: string }).label : null,
+      idleMs: Math.round(e.idleMs),
+      ips: [...e.ipv4, ...e.ipv6],
+    })),
+  }));
 }

@@ -31,6 +31,27 @@ export interface AgentSystem {
   openTap(name: string, opts?: { vnetHdr: boolean }): OpenedTap;
   /** `gro`: try UDP GRO receive (fast path); a kernel without it leaves it off, no error. */
   openUdp(opts: { address: string; port: number; family: 4 | 6; sourcePorts: number; gro?: boolean }): UdpTransport;
+  /** The ports of `bridge` with their MTUs (the watch of oversized ports); optional. */
+  bridgePorts?(bridge: string): { name: string; mtu: number }[];
+}
+
+/** Ports of a bridge from /sys/class/net/<bridge>/brif, with each port's MTU. */
+function sysfsBridgePorts(bridge: string): { name: string; mtu: number }[] {
+  let names: string[];
+  try {
+    names = fs.readdirSync(`/sys/class/net/${bridge}/brif`);
+  } catch {
+    return [];
+  }
+  const out: { name: string; mtu: number }[] = [];
+  for (const name of names) {
+    try {
+      out.push({ name, mtu: Number(fs.readFileSync(`/sys/class/net/${name}/mtu`, 'utf8').trim()) });
+    } catch {
+      // the port went away between the two reads
+    }
+  }
+  return out;
 }
 
 /** Reads /sys/class/net/<ifname>/master (valid inside `ip netns exec`, which remounts /sys). */
@@ -55,6 +76,7 @@ export function nativeSystem(): AgentSystem {
     setUp: (n, up) => netdev.setUp(n, up),
     isUp: (n) => netdev.isUp(n),
     masterOf: sysfsMaster,
+    bridgePorts: sysfsBridgePorts,
     openTap: (n, o) => NativeTap.open(n, { vnetHdr: o?.vnetHdr ?? false }),
     openUdp: (o) => {
       const u = NativeUdp.open({ address: o.address, port: o.port, family: o.family, sourcePorts: o.sourcePorts });

@@ -3,7 +3,8 @@
  *   GET /healthz — liveness: the process answers and its event loop is not stalled (200 / 503);
  *   GET /readyz  — readiness: TAPs open, UDP bound, config loaded, gossip joined when seeds are set
  *                  (the agent's `ready()`), 200 / 503.
- * Both answer JSON `{ status: "ok" | "fail", checks: {...} }` so a human can see which check failed;
+ * Both answer JSON `{ status: "ok" | "fail", checks: {...}, failing: [names] }` so a human can see
+ * which check failed (`vxmesh status` shows the same checks and exits 3 when one fails);
  * `?verbose` is not needed: the checks are always listed, and they are cheap.
  */
 
@@ -24,7 +25,8 @@ function reportHandler(run: () => CheckReport): Handler {
     } catch (err) {
       report = { ok: false, checks: { error: err instanceof Error ? err.message : String(err) } };
     }
-    sendJson(res, report.ok ? 200 : 503, { status: report.ok ? 'ok' : 'fail', checks: report.checks });
+    const failing = Object.entries(report.checks).filter(([, v]) => v === false).map(([k]) => k);
+    sendJson(res, report.ok ? 200 : 503, { status: report.ok ? 'ok' : 'fail', checks: report.checks, failing });
   };
 }
 

@@ -1,7 +1,8 @@
 /**
  * The `vxmesh` command line (bin/vxmesh calls `main`). Dispatches to one command file per verb
  * (`commands/`), handles `--help`/`--version` and maps failures to exit codes: 2 for bad usage or
- * config (UsageError, ConfigError), 1 for runtime failures. Never throws.
+ * config (UsageError, ConfigError), 1 for runtime failures. Never throws, and never prints a stack
+ * trace unless VXMESH_DEBUG is set.
  */
 
 import { ConfigError, EXIT_RUNTIME, EXIT_USAGE, SystemError, UsageError, VxmeshError } from '../errors';
@@ -69,6 +70,9 @@ function report(command: string, e: unknown): number {
     err(`vxmesh ${command}: ${e.message}`);
     return EXIT_RUNTIME;
   }
-  err(`vxmesh ${command}: ${e instanceof Error ? e.stack : String(e)}`);
+  // Not one of ours: a bug or an unexpected answer. One line; the stack only when asked for.
+  const msg = e instanceof Error ? `${e.name}: ${e.message}` : String(e);
+  const stack = process.env.VXMESH_DEBUG && e instanceof Error && e.stack ? `\n${e.stack}` : ' (set VXMESH_DEBUG=1 to see where)';
+  err(`vxmesh ${command}: unexpected error: ${msg}${stack}`);
   return EXIT_RUNTIME;
 }

@@ -260,6 +260,25 @@ test('SIGHUP reload: networks added and removed live, invalid or unappliable con
   assert.equal(l.has('vx-green') || l.has('br2'), false, 'removed network torn down, its bridge with it');
   assert.equal(l.get('vx-blue')!.ifindex, blueIndex);
 
+  // `vxmesh reload` (the unit's ExecReload): waits for the verdict; a refusal exits 1 with the
+  // reason and is in status; an applied one exits 0.
+  const cli = (...args: string[]) => spawnSync('ip', ['netns', 'exec', ns, process.execPath, BIN, ...args], { encoding: 'utf8', timeout: 60_000 });
+  fs.writeFileSync(file, `node: host-a\nunderlay: {address: 198.18.0.1, port: 4790}\nnetworks:\n${blue}`);
+  const refusedCli = cli('reload', '--config', file);
+  assert.equal(refusedCli.status, 1, refusedCli.stderr);
+  assert.match(refusedCli.stderr, /reload #\d+ refused: reload refused: underlay changed/);
+  const st = status(ns) as { reload: { result: string; message: string } };
+  assert.equal(st.reload.result, 'refused');
+  fs.writeFileSync(file, `${head}networks:\n  - {name: blue, vni: abc, bridge: br0}\n`);
+  const invalidCli = cli('reload', '--config', file);
+  assert.equal(invalidCli.status, 1, invalidCli.stderr);
+  assert.match(invalidCli.stderr, /invalid: .*networks\[0\]\.vni/);
+  fs.writeFileSync(file, `${head}networks:\n${blue}log: {level: info}\n`);
+  const okCli = cli('reload', '--config', file);
+  assert.equal(okCli.status, 0, okCli.stderr);
+  assert.match(okCli.stdout, /reload #\d+ applied/);
+  assert.equal((status(ns) as { reload: { result: string } }).reload.result, 'ok');
+
   a.proc.kill('SIGINT');
   assert.equal(await a.exited, 0, a.stderr());
   l = links();

@@ -171,5 +171,5 @@ test('keygen: a cluster key the keyring accepts; host keys printed or written 06
   }
   expectCode(vxmesh('keygen'), 2);
   expectCode(vxmesh('keygen', 'other'), 2);
-  expectCode(vxmesh('keygen', 'cluster', '--out', 'x'), 2);
+  expectCode(vxmesh('keygen', 'cluster', 'extra'), 2);
 });

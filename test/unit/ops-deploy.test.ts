@@ -46,7 +46,8 @@ test('unit declares the required service protocol, identity and hardening', () =
   assert.equal(one('NotifyAccess'), 'main');
   assert.match(one('WatchdogSec'), /^\d+s$/);
   assert.equal(one('Restart'), 'on-failure');
-  assert.equal(one('ExecReload'), '/bin/kill -HUP $MAINPID');
+  assert.equal(one('ExecReload'), '/usr/local/bin/vxmesh reload --config /etc/vxmesh/vxmesh.yaml', 'waits for the verdict: a refused reload fails systemctl reload');
+  assert.equal(one('StateDirectory'), 'vxmesh', 'bridge ownership file under /var/lib/vxmesh');
   assert.equal(one('User'), 'vxmesh');
   assert.equal(one('AmbientCapabilities'), 'CAP_NET_ADMIN');
   assert.equal(one('CapabilityBoundingSet'), 'CAP_NET_ADMIN');

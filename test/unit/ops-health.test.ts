@@ -39,11 +39,11 @@ test('health handlers: 200 with checks when ok, 503 naming the failing check, 50
 
   let r = await get(port, '/healthz');
   assert.equal(r.status, 200);
-  assert.deepEqual(JSON.parse(r.body), { status: 'ok', checks: { process: true, eventLoop: true } });
+  assert.deepEqual(JSON.parse(r.body), { status: 'ok', checks: { process: true, eventLoop: true }, failing: [] });
 
   r = await get(port, '/readyz');
   assert.equal(r.status, 503);
-  assert.deepEqual(JSON.parse(r.body), { status: 'fail', checks: { taps: true, udp: true, 'ext:gossip': false } });
+  assert.deepEqual(JSON.parse(r.body), { status: 'fail', checks: { taps: true, udp: true, 'ext:gossip': false }, failing: ['ext:gossip'] });
   ready = true;
   assert.equal((await get(port, '/readyz')).status, 200);
   throwing = true;

@@ -137,6 +137,7 @@ export const agent: Command = {
           next = load();
         } catch (e) {
           logger.error({ ...errFields(e), file }, `reload: new config is invalid, keeping the running config: ${(e as Error).message}`);
+          agentNow.noteReload('invalid', (e as Error).message);
           throw e;
         }
         try {

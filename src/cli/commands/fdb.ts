@@ -23,8 +23,9 @@ export const fdb: Command = apiViewCommand<FdbJson>({
   about: [
     'Reads GET /v1/fdb from the agent: per network, every MAC with its kind (local = learned on',
     'this host\'s bridge, remote = learned from VXLAN traffic, static = programmed from gossip),',
-    'the host (underlay endpoint) it lives behind, its IP addresses and idle time.',
+    'the host (underlay endpoint) it lives behind, its IP addresses and idle time. Served from the',
+    'data path, with or without gossip.',
   ],
-  exitOne: 'agent unreachable or gossip off',
+  exitOne: 'agent unreachable or API error',
   render: renderFdb,
 });

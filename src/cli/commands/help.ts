@@ -19,7 +19,8 @@ export function generalHelp(commands: readonly Command[]): string {
     '  -h, --help       show this help',
     '  -V, --version    print the version (same as `vxmesh version`)',
     '',
-    'Exit codes: 0 success, 1 runtime failure, 2 bad arguments or config.',
+    'Exit codes: 0 success, 1 runtime failure, 2 bad arguments or config,',
+    '            3 `vxmesh status`: the agent answers but is not ready.',
   ].join('\n');
 }
 

@@ -10,6 +10,7 @@ import { cleanup } from './cleanup';
 import { demo } from './demo';
 import { help } from './help';
 import { keygen } from './keygen';
+import { reload } from './reload';
 import { version } from './version';
 import { status } from './status';
 import { members } from './members';
@@ -24,7 +25,7 @@ export const commands: readonly Command[] = [
   cleanup,
   demo,
   keygen,
-  status, members, fdb, // gossip engineer's: control-API views
+  status, members, fdb, reload, // control-API views and actions
   attach, detach, endpointsCmd, // endpoints (control socket)
   version,
   help,

@@ -16,20 +16,52 @@ export const API_OPTIONS = {
   api: { type: 'string', short: 'a' },
 } as const;
 
-/** GET `path` from the agent's API at `api` ("host:port"); throws VxmeshError ERR_VXMESH_API on failure. */
-export async function apiGet(api: string | undefined, path: string): Promise<unknown> {
+/**
+ * Checks `--api HOST:PORT` (usage errors, exit 2): a host (name, IPv4, or [IPv6]) and a port in
+ * 1..65535. Returns the address as given.
+ */
+export function checkApiAddress(api: string | undefined): string {
   const addr = api ?? DEFAULT_API;
-  if (!/^(\[[0-9a-fA-F:.]+\]|[^:/\s]+):\d{1,5}$/.test(addr)) throw new UsageError(`--api expects host:port, got "${addr}"`);
+  const m = /^(\[[0-9a-fA-F:.]+\]|[^:/\s\[\]]+):(\d{1,5})$/.exec(addr);
+  if (!m) throw new UsageError(`--api expects HOST:PORT (e.g. 127.0.0.1:9469 or [::1]:9469), got "${addr}"`);
+  const port = Number(m[2]);
+  if (port < 1 || port > 65535) throw new UsageError(`--api: port ${m[2]} is out of range (1-65535)`);
+  return addr;
+}
+
+/**
+ * GET `path` from the agent's API at `api` ("host:port"). Every failure is a VxmeshError
+ * ERR_VXMESH_API with a sentence (never a stack): unreachable, an HTTP error (with the agent's own
+ * `error` text when it sent one), or an answer that is not a vxmesh agent's JSON.
+ */
+export async function apiGet(api: string | undefined, path: string): Promise<unknown> {
+  const addr = checkApiAddress(api);
   const url = `http://${addr}${path}`;
   let res: Response;
+  let text: string;
   try {
     res = await fetch(url, { signal: AbortSignal.timeout(5000) });
+    text = await res.text();
   } catch (e) {
     const cause = (e as { cause?: { code?: string } }).cause?.code ?? (e as Error).message;
     throw new VxmeshError('ERR_VXMESH_API', `cannot reach the agent at ${addr} (${cause}); is it running, and is --api right?`);
   }
-  if (!res.ok) throw new VxmeshError('ERR_VXMESH_API', `${url}: HTTP ${res.status}${res.status === 404 ? ' (gossip not enabled on this agent?)' : ''}`);
-  return res.json();
+  let body: unknown;
+  let json = true;
+  try {
+    body = JSON.parse(text);
+  } catch {
+    json = false;
+  }
+  if (!res.ok) {
+    const said = json && body && typeof body === 'object' && typeof (body as { error?: unknown }).error === 'string' ? (body as { error: string }).error : null;
+    if (said) throw new VxmeshError('ERR_VXMESH_API', `the agent at ${addr} answered HTTP ${res.status} for ${path}: ${said}`);
+    throw new VxmeshError('ERR_VXMESH_API', `${addr} answered HTTP ${res.status} for ${path}${json ? '' : ' (not JSON)'}: is --api pointing at a vxmesh agent (api.listen), and is it the same version as this CLI?`);
+  }
+  if (!json || body === null || typeof body !== 'object') {
+    throw new VxmeshError('ERR_VXMESH_API', `${addr} answered ${path} with something that is not a vxmesh agent's JSON (content-type ${res.headers.get('content-type') ?? 'none'}): is --api pointing at a vxmesh agent?`);
+  }
+  return body;
 }
 
 /** Left-aligned columns, two spaces apart. */
@@ -61,37 +93,58 @@ export function membersTable(members: MemberJson[]): string {
   );
 }
 
-interface StatusJson {
+export interface StatusJson {
   node: string;
   uptimeSeconds: number;
-  ready: { ok: boolean } | boolean;
+  ready: { ok: boolean; checks?: Record<string, boolean>; failing?: string[] } | boolean;
+  reload?: { generation: number; result: string; message: string | null; at: string | null };
   underlay: { address: string; port: number };
-  networks: { name: string; vni: number; bridge: string; mtu: number; encrypted: boolean; fdbSize: number | null }[];
-  peers: { peer: string; static: boolean; rxPackets: number; txPackets: number }[];
+  networks: {
+    name: string; vni: number; bridge: string; mtu: number; encrypted: boolean; fdbSize: number | null;
+    failed?: string | null; oversizedPorts?: { port: string; mtu: number }[];
+  }[];
+  peers: { peer: string; endpoint?: string; static: boolean; state?: string; lastReceived?: string | null; rxPackets: number; txPackets: number }[];
   extensions: Record<string, unknown>;
+}
+
+/** Whether a status document says ready, and which checks fail. */
+export function readiness(s: Pick<StatusJson, 'ready'>): { ok: boolean; failing: string[] } {
+  if (typeof s.ready !== 'object') return { ok: s.ready === true, failing: s.ready ? [] : ['unknown'] };
+  const failing = s.ready.failing ?? Object.entries(s.ready.checks ?? {}).filter(([, v]) => v === false).map(([k]) => k);
+  return { ok: s.ready.ok === true, failing };
 }
 
 export function renderStatus(s: StatusJson): string {
   const lines: string[] = [];
-  const ready = typeof s.ready === 'object' ? s.ready.ok : s.ready;
-  lines.push(`node ${s.node}  underlay ${s.underlay.address}:${s.underlay.port}  up ${s.uptimeSeconds}s  ${ready ? 'ready' : 'NOT READY'}`);
+  const r = readiness(s);
+  lines.push(`node ${s.node}  underlay ${s.underlay.address}:${s.underlay.port}  up ${s.uptimeSeconds}s  ${r.ok ? 'ready' : `NOT READY (failing: ${r.failing.join(', ') || 'unknown'})`}`);
   const dups = (s.extensions?.crypto as { duplicateHostKeys?: { host: string; address: string | null }[] } | undefined)?.duplicateHostKeys ?? [];
   for (const d of dups) {
     const host = d.address !== null && d.address !== d.host ? `${d.host} (${d.address})` : d.host;
     lines.push(`ERROR: host ${host} uses the same host key as this host (cloned image or shared node.keyFile?)`);
   }
+  if (s.reload && s.reload.generation > 0) {
+    lines.push(`last reload #${s.reload.generation}${s.reload.at ? ` (${ago(s.reload.at)})` : ''}: ${s.reload.result}${s.reload.message ? ` — ${s.reload.message}` : ''}`);
+  }
   lines.push('', 'networks');
-  lines.push(table(['NAME', 'VNI', 'BRIDGE', 'MTU', 'ENCRYPTED', 'FDB'], s.networks.map((n) => [n.name, n.vni, n.bridge, n.mtu, n.encrypted ? 'yes' : 'no', n.fdbSize ?? '-'])));
+  lines.push(table(['NAME', 'VNI', 'BRIDGE', 'MTU', 'ENCRYPTED', 'FDB', 'STATE'], s.networks.map((n) => [n.name, n.vni, n.bridge, n.mtu, n.encrypted ? 'yes' : 'no', n.fdbSize ?? '-', n.failed ? `FAILED: ${n.failed}` : 'ok'])));
+  for (const n of s.networks) {
+    for (const p of n.oversizedPorts ?? []) {
+      lines.push(`  warning: ${n.bridge} port ${p.port} has MTU ${p.mtu} > network MTU ${n.mtu}: larger frames from it are dropped by the kernel (ip link set ${p.port} mtu ${n.mtu}, and the same inside the container)`);
+    }
+  }
   if (s.peers.length) {
     lines.push('', 'peers');
-    lines.push(table(['PEER', 'STATIC', 'RX PKTS', 'TX PKTS'], s.peers.map((p) => [p.peer, p.static ? 'yes' : 'no', p.rxPackets, p.txPackets])));
+    lines.push(table(['PEER', 'ENDPOINT', 'STATIC', 'STATE', 'LAST RX', 'RX PKTS', 'TX PKTS'], s.peers.map((p) => [
+      p.peer, p.endpoint ?? p.peer, p.static ? 'yes' : 'no', p.state ?? '-', p.lastReceived ? ago(p.lastReceived) : 'never', p.rxPackets, p.txPackets,
+    ])));
   }
   const g = s.extensions?.gossip as { members?: MemberJson[]; liveMembers?: number; address?: string; fdbEntries?: number } | undefined;
   if (g?.members) {
     lines.push('', `members (gossip on ${g.address}, ${g.liveMembers} live, ${g.fdbEntries} FDB entries)`);
     lines.push(membersTable(g.members));
   } else {
-    lines.push('', 'gossip: off');
+    lines.push('', 'gossip: off (no gossip section in the config: static peers only)');
   }
   return lines.join('\n');
 }
@@ -100,7 +153,7 @@ export function renderStatus(s: StatusJson): string {
  * A read-only command over one API path: `vxmesh <name> [--json] [--api HOST:PORT]` GETs `path`
  * and prints the raw JSON or `render(json)`. `about` is the help text between synopsis and options.
  */
-export function apiViewCommand<T>(spec: { name: string; summary: string; path: string; about: string[]; exitOne: string; render(r: T): string }): Command {
+export function apiViewCommand<T>(spec: { name: string; summary: string; path: string; about: string[]; exitOne: string; exitMore?: string; render(r: T): string; exitCode?(r: T): number }): Command {
   return {
     name: spec.name,
     summary: spec.summary,
@@ -113,13 +166,19 @@ export function apiViewCommand<T>(spec: { name: string; summary: string; path: s
       '      --json            print the raw JSON',
       '  -a, --api HOST:PORT   the agent\'s api.listen (default 127.0.0.1:9469)',
       '',
-      `Exit codes: 0 success, 1 ${spec.exitOne}, 2 bad arguments.`,
+      `Exit codes: 0 success, 1 ${spec.exitOne}, 2 bad arguments${spec.exitMore ? `, ${spec.exitMore}` : ''}.`,
     ].join('\n'),
     async run(args) {
       const { values } = parseCommandArgs(args, API_OPTIONS);
       const r = await apiGet(values.api, spec.path);
-      out(values.json ? JSON.stringify(r, null, 2) : spec.render(r as T));
-      return 0;
+      let text: string;
+      try {
+        text = values.json ? JSON.stringify(r, null, 2) : spec.render(r as T);
+      } catch (e) {
+        throw new VxmeshError('ERR_VXMESH_API', `the answer to ${spec.path} is not what this CLI expects (${(e as Error).message}): is --api pointing at a vxmesh agent of the same version?`);
+      }
+      out(text);
+      return spec.exitCode ? spec.exitCode(r as T) : 0;
     },
   };
 }
@@ -129,10 +188,14 @@ export const status: Command = apiViewCommand<StatusJson>({
   summary: 'Show the running agent: networks, peers, gossip members',
   path: '/v1/status',
   about: [
-    'Reads GET /v1/status from the agent\'s control API and prints this node, its networks',
-    '(with FDB sizes), peers, and the gossip members with their state (alive, suspect, dead,',
-    'left) and time of the last change.',
+    'Reads GET /v1/status from the agent\'s control API and prints this node, whether it is ready',
+    '(the same checks as GET /readyz, failing ones named), the last reload\'s result, its networks',
+    '(with FDB sizes, failed state, bridge ports whose MTU is too large), peers (state up/down,',
+    'last packet received), and the gossip members with their state (alive, suspect, dead, left)',
+    'and time of the last change.',
   ],
   exitOne: 'agent unreachable or API error',
+  exitMore: '3 the agent answers but is not ready (the failing checks are named; /readyz agrees)',
   render: renderStatus,
+  exitCode: (r) => (readiness(r).ok ? 0 : 3),
 });
