@@ -404,14 +404,17 @@ export class Datapath {
     net.computeLimits(u.family, u.mtu, net.config.encrypted && cipher ? cipher.headroom + cipher.tailroom : 0);
   }
 
-  /** Flood lists, and with them each network's known hosts (admission) and the peers never evicted. */
+  /**
+   * Flood lists, and with them each network's known hosts (admission). Lists are replaced, never
+   * changed in place, so a network whose list is the same array keeps its accept table as is.
+   */
   private recomputeFlood(): void {
     const ctx = this.ctx;
-    for (const p of ctx.peers.byKey.values()) p.listed = false;
     for (const net of ctx.byVni.values()) {
-      net.floodPeers = net.override ?? ctx.peers.staticPeers;
-      for (const p of net.floodPeers) p.listed = true;
-      net.accept.setKnownRecords(net.floodPeers.map((p) => p.record));
+      const list = net.override ?? ctx.peers.staticPeers;
+      if (list === net.floodPeers) continue;
+      net.floodPeers = list;
+      net.accept.setKnownRecords(list.map((p) => p.record));
     }
   }
 

@@ -29,8 +29,6 @@ export class Peer {
   readonly counters = new PeerCounters();
   /** Listed in the static peer set. */
   isStatic = false;
-  /** In some network's flood list (static or gossip): never evicted (set by the data path). */
-  listed = false;
   /** Learned from traffic, in the table's eviction ring. */
   learned = false;
   /** rx + tx packets when the eviction hand last passed (second chance when they moved). */
@@ -169,7 +167,7 @@ export class PeerTable {
     for (let step = 2 * ring.length + 1; step > 0 && ring.length > 0; step--) {
       if (this.hand >= ring.length) this.hand = 0;
       const p = ring[this.hand];
-      if (p.isStatic || p.listed) {
+      if (p.isStatic || this.isListed(p)) {
         this.unringAt(this.hand);
         if (ring.length < this.maxLearned) return true;
         continue;
@@ -187,6 +185,12 @@ export class PeerTable {
       return true;
     }
     return ring.length < this.maxLearned;
+  }
+
+  /** A known host of some network (in its flood list: static or gossip): never evicted. */
+  private isListed(p: Peer): boolean {
+    for (const net of this.nets.values()) if (net.accept.isKnown(p.record, 0)) return true;
+    return false;
   }
 
   private unring(p: Peer): void {
