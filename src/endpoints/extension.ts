@@ -9,7 +9,8 @@
  *            GET  /v1/ready            {ready, checks} (the CNI plugin's "try again later")
  *            POST /v1/attach           AttachRequest → EndpointView
  *            POST /v1/detach           DetachRequest → EndpointView
- *            POST /v1/check            DetachRequest → EndpointView (404 when absent)
+ *            POST /v1/check            DetachRequest → EndpointView (400 when absent, 500 when its link is gone)
+ *            POST /v1/gc               {network, valid: [{containerId, ifname}]} → {removed} (CNI GC)
  *            GET  /v1/endpoints        {endpoints: [...]} every endpoint in the cluster
  *            GET  /v1/ipam             IPAM status (blocks, allocations, counters)
  *          and GET /v1/endpoints on api.listen too (read-only).
@@ -46,7 +47,7 @@ export interface EndpointsExtensionOptions {
 }
 
 function statusOf(e: unknown): number {
-  if (e instanceof EndpointError) return e.badInput ? 400 : e.code === ERR_IPAM_EXHAUSTED ? 409 : 500;
+  if (e instanceof EndpointError) return e.badInput ? 400 : e.code === ERR_IPAM_EXHAUSTED ? 409 : e.code === 'ERR_VXMESH_NOT_READY' ? 503 : 500;
   return 500;
 }
 
@@ -138,13 +139,23 @@ export class EndpointsExtension implements AgentExtension {
       const rd = agent.ready();
       sendJson(res, rd.ok ? 200 : 503, { ready: rd.ok, checks: rd.checks, node: c.node.name });
     });
-    api.route('POST', '/v1/attach', handle((b) => m.attach(requestOf<AttachRequest>(b))));
+    const whenReady = () => {
+      const rd = agent.ready();
+      if (!rd.ok) throw new EndpointError('ERR_VXMESH_NOT_READY', `the agent is not ready (${Object.entries(rd.checks).filter(([, v]) => !v).map(([k]) => k).join(', ')})`, false);
+    };
+    api.route('POST', '/v1/attach', handle((b) => { whenReady(); return m.attach(requestOf<AttachRequest>(b)); }));
     api.route('POST', '/v1/detach', handle((b) => m.detach(requestOf<DetachRequest>(b))));
     api.route('POST', '/v1/check', handle(async (b) => {
       const q = requestOf<DetachRequest>(b);
       const e = m.lookup(m.network(q.network).name, q);
       if (!e) throw new EndpointError('ERR_VXMESH_ENDPOINT_NOT_FOUND', `no endpoint of network ${q.network} for this container`, true);
+      if (!(await m.present(e))) throw new EndpointError('ERR_VXMESH_ENDPOINT_BROKEN', `endpoint ${e.name}: its interface ${e.ifname} is gone`, false);
       return m.view(e);
+    }));
+    api.route('POST', '/v1/gc', handle(async (b) => {
+      const q = requestOf<{ network: string; valid?: { containerId: string; ifname: string }[] }>(b);
+      m.network(q.network);
+      return { removed: await m.gc(q.network, Array.isArray(q.valid) ? q.valid : []) };
     }));
     api.route('GET', '/v1/endpoints', handle(async () => ({ endpoints: await m.list() })));
     api.route('GET', '/v1/ipam', handle(async () => this.ipam!.status()));

@@ -134,7 +134,9 @@ export class EndpointManager {
       mac = randomMac();
     }
     const requested = (req.ip ?? []).map((s) => this.checkRequested(net, s));
-    const name = req.name ?? this.defaultName(net.name, req.netns ?? 'host', ifname);
+    let name = req.name ?? this.defaultName(net.name, req.netns ?? 'host', ifname);
+    // CNI: the short container id is a hint; a clash (same prefix, or a second interface) takes the full id + ifname
+    if (req.containerId && this.o.registry.find((e) => e.network === net.name && e.name === name)) name = `${req.containerId}-${ifname}`;
     if (this.o.registry.find((e) => e.network === net.name && e.name === name)) {
       throw new EndpointError(ERR_ENDPOINT_EXISTS, `an endpoint named "${name}" already exists on network ${net.name}`, true);
     }
@@ -255,6 +257,25 @@ export class EndpointManager {
     this.o.registry.remove(e.id);
     this.stats.detached++;
     this.announce();
+  }
+
+  /** Is the endpoint's link still in the kernel (CNI CHECK)? */
+  async present(e: EndpointState): Promise<boolean> {
+    if (e.kind === 'macvlan') return this.o.system.linkExists(e.nsPath, e.ifname);
+    return e.hostIf !== null && (await this.o.system.linkExists(null, e.hostIf)) && (e.nsPath === null || (await this.o.system.linkExists(e.nsPath, e.ifname)));
+  }
+
+  /** CNI GC: detaches this network's CNI endpoints whose (container id, ifname) is not in `valid`. */
+  async gc(network: string, valid: { containerId: string; ifname: string }[]): Promise<string[]> {
+    const keep = new Set(valid.map((v) => `${v.containerId}|${v.ifname}`));
+    const gone: string[] = [];
+    for (const e of this.o.registry.all()) {
+      if (e.network !== network || e.containerId === null || keep.has(`${e.containerId}|${e.ifname}`)) continue;
+      await this.remove(e);
+      gone.push(e.name);
+      this.log.info({ network, name: e.name, containerId: e.containerId }, 'endpoint garbage-collected (CNI GC)');
+    }
+    return gone;
   }
 
   /** See the file comment. */

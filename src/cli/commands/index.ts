@@ -18,6 +18,7 @@ import { fdb } from './fdb';
 import { attach } from './attach';
 import { detach } from './detach';
 import { endpointsCmd } from './endpoints';
+import { installCni } from './install-cni';
 
 export const commands: readonly Command[] = [
   agent,
@@ -26,7 +27,7 @@ export const commands: readonly Command[] = [
   demo,
   keygen,
   status, members, fdb, reload, // control-API views and actions
-  attach, detach, endpointsCmd, // endpoints (control socket)
+  attach, detach, endpointsCmd, installCni, // endpoints (control socket), CNI
   version,
   help,
 ];
