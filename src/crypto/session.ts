@@ -21,8 +21,9 @@
  *      empty body = keepalive (CIPHER_CONSUMED); else CIPHER_OK with the VXLAN packet at +16 and
  *      `senders[i]` = the authenticated peer's id (`senderEndpoint(id)` → where its sessions are bound).
  *   5. staged control work, after every descriptor has its result: queue flushes of confirmed
- *      sessions, then the handshake messages in arrival order (replies, queue flushes,
- *      keepalives). Nothing sealed here touches the batch's descriptors or scratch.
+ *      sessions, re-handshakes for unknown indices (step 2), then the handshake messages in
+ *      arrival order (replies, queue flushes, keepalives). Nothing sent here touches the
+ *      batch's descriptors or scratch.
  *
  * Timers run on the injected Clock (host.clock, or `opts.clock`): handshake retries, keypair
  * expiry, queue timeout (timers.ts). Wire format, key schedule and timers: docs/wire-format.md.
@@ -172,6 +173,7 @@ export class SessionManager implements PacketCipher {
   private stagedCtl = new Uint32Array(0);
   private stagedCtlCount = 0;
   private readonly stagedFlush: SessionPeer[] = [];
+  private readonly stagedBegin: SessionPeer[] = [];
   // sealOne's own descriptor (queued packets, keepalives): never the batch scratch above
   private readonly oneOffs = new Uint32Array(1);
   private readonly oneLens = new Uint32Array(1);
@@ -712,11 +714,17 @@ export class SessionManager implements PacketCipher {
     }
   }
 
-  /** Control work of the batch just opened, in arrival order: confirmed sessions' queues, then handshakes. */
+  /**
+   * Control work of the batch just opened: confirmed sessions' queues, handshakes with peers that
+   * used an index we do not know, then the handshake messages in arrival order.
+   */
   private runStaged(b: CipherBatch): void {
     const flush = this.stagedFlush;
     for (let i = 0; i < flush.length; i++) this.flushQueue(flush[i]);
     flush.length = 0;
+    const begin = this.stagedBegin;
+    for (let i = 0; i < begin.length; i++) this.fsm.begin(begin[i]);
+    begin.length = 0;
     const n = this.stagedCtlCount;
     this.stagedCtlCount = 0;
     for (let i = 0; i < n; i++) {
@@ -747,9 +755,10 @@ export class SessionManager implements PacketCipher {
   private onUnknownIndex(addrs: Buffer, off: number, now: number): void {
     const p = this.peersByAddr.get(peerKeyOf(addrs, off));
     if (!p || p.hs || now - p.lastUnknownIndexHs < this.timers.unknownIndexHandshakeMs) return;
-    // The peer uses a session we do not have (we restarted, or it expired here): re-handshake.
+    // The peer uses a session we do not have (we restarted, or it expired here): re-handshake,
+    // after the batch (runStaged).
     p.lastUnknownIndexHs = now;
-    this.fsm.begin(p);
+    this.stagedBegin.push(p);
   }
 
   // ---- handshakes (handshake-fsm.ts) -----------------------------------------------------------
