@@ -16,7 +16,8 @@
 //    printed and fails the run; leftover processes of the run are then killed (by pid), its leftover
 //    namespaces deleted and its TMPDIR removed. VXMESH_LEAK_CHECK=0 turns the check off. On a
 //    shared machine (neither CI=1 nor VXMESH_LEAK_STRICT=1) what may be a concurrent run's is only
-//    noted: a namespace whose owner pid (in its name) is alive, new root-namespace links, /tmp entries.
+//    noted: a namespace whose owner pid (in its name) is alive, new root-namespace links, /tmp entries,
+//    files changed in the checkout (which may be one's own edits).
 //
 // Usage: node scripts/run-tests.js [substring-filter ...]
 const { spawn, spawnSync } = require('node:child_process');
@@ -118,8 +119,11 @@ function checkLeaks() {
     // counted only in strict mode (CI=1 or VXMESH_LEAK_STRICT=1: a machine of its own).
     if (l.links.length) notes.push(`not counted (may be another run's; CI=1 counts them): new links ${l.links.join(' ')}`);
     if (l.tmp.length) notes.push(`not counted (may be another run's; CI=1 counts them): new /tmp entries ${l.tmp.join(' ')}`);
+    // Files in the checkout may be the developer's own edits during the run: noted only.
+    if (l.repo.length) notes.push(`not counted (may be edits made during the run; CI=1 counts them): repository changes ${l.repo.join(', ')}`);
     l.links = [];
     l.tmp = [];
+    l.repo = [];
   }
   const kinds = [
     ['network namespaces', l.namespaces],

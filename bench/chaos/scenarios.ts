@@ -1,0 +1,401 @@
+/**
+ * Chaos, churn and load scenarios on real agents in network namespaces (issue 11, item 5). Each
+ * builds its own lab, runs bounded loops (count and time), returns its figures and the list of
+ * violations of what must hold (empty = pass), and always destroys its lab. Sizes come from the
+ * caller: `npm run chaos` (bench/chaos/run.ts) at full size, test/netns/chaos.test.ts smaller.
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+
+import { generateClusterKey } from '../../src/gossip/keyring';
+import { Lab, LabContainer, LabHost, REPO_ROOT } from '../../lab/netns';
+import { agentConfig, httpGetJson, startAgent, type LabAgent } from '../../lab/vxmesh';
+import { fdCount, heal, impairUnderlay, memberEvents, members, partition, quantiles, rssKb, sleep, tapsAndBridges, type Impairment } from './lib';
+
+export interface ScenarioResult {
+  name: string;
+  figures: Record<string, unknown>;
+  violations: string[];
+  seconds: number;
+}
+
+export type Log = (msg: string) => void;
+const VNI = 42;
+const NET = { name: 'ov', vni: VNI, bridge: 'br0' };
+
+async function gossipLab(hosts: number, imp: Impairment | null, profile: string, withContainers: boolean): Promise<{
+  lab: Lab; agents: LabAgent[]; config: (h: LabHost) => Record<string, unknown>; containers: LabContainer[];
+}> {
+  const lab = await Lab.create({ hosts });
+  try {
+    if (imp) await impairUnderlay(lab, imp);
+    const containers: LabContainer[] = [];
+    if (withContainers) {
+      for (const h of lab.hosts) {
+        await lab.addBridge(h, 'br0');
+        containers.push(await lab.addContainer(h, { bridge: 'br0', name: `h${h.index}c1`, address: `198.19.0.${h.index}/24` }));
+      }
+    }
+    const keyFile = lab.writeFile('cluster.key', `${await generateClusterKey()}\n`);
+    const config = (h: LabHost): Record<string, unknown> => {
+      const c = agentConfig(lab, h, { networks: [NET], logLevel: 'info', extra: { gossip: { seeds: [lab.hosts[0].address], keyFile, profile } } });
+      delete c.peers;
+      return c;
+    };
+    const agents: LabAgent[] = [];
+    for (const h of lab.hosts) agents.push(await startAgent(lab, h, config(h), { readyTimeoutMs: 60_000 }));
+    await waitAllAlive(lab, agents, hosts, 120_000);
+    return { lab, agents, config, containers };
+  } catch (e) {
+    await lab.destroy();
+    throw e;
+  }
+}
+
+async function waitAllAlive(lab: Lab, agents: LabAgent[], n: number, timeoutMs: number): Promise<void> {
+  await lab.waitFor(`every agent sees ${n} alive members`, async () => {
+    for (const a of agents) {
+      const ms = await members(lab, a).catch(() => []);
+      if (ms.filter((m) => m.state === 'alive').length !== n) return false;
+    }
+    return true;
+  }, { timeoutMs, intervalMs: 1000 });
+}
+
+async function timed<T extends Omit<ScenarioResult, 'seconds'>>(fn: () => Promise<T>): Promise<ScenarioResult> {
+  const t0 = Date.now();
+  const r = await fn();
+  return { ...r, seconds: Math.round((Date.now() - t0) / 100) / 10 };
+}
+
+/** kill -9 one host (not the seed) per trial; seconds until every other agent logged it dead. */
+export function killDetection(o: { hosts: number; trials: number; imp: Impairment | null; profile: string; deadlineS: number }, log: Log): Promise<ScenarioResult> {
+  return timed(async () => {
+    const { lab, agents, config } = await gossipLab(o.hosts, o.imp, o.profile, false);
+    const violations: string[] = [];
+    const trials: number[] = [];
+    try {
+      for (let k = 0; k < o.trials; k++) {
+        const idx = 1 + (k % (o.hosts - 1));
+        const victim = agents[idx];
+        const name = victim.host.name;
+        const t0 = Date.now();
+        process.kill(victim.proc.pid, 'SIGKILL');
+        await victim.proc.exited;
+        const others = agents.filter((a) => a !== victim);
+        let last = 0;
+        try {
+          await lab.waitFor(`${name} declared dead by all`, () => {
+            let worst = 0;
+            for (const a of others) {
+              const ev = memberEvents(a, t0).find((e) => e.member === name && e.event === 'dead');
+              if (!ev) return false;
+              worst = Math.max(worst, ev.time - t0);
+            }
+            last = worst;
+            return true;
+          }, { timeoutMs: o.deadlineS * 1000, intervalMs: 100 });
+          trials.push(last / 1000);
+          log(`kill -9 ${name}: dead everywhere after ${(last / 1000).toFixed(2)} s`);
+        } catch {
+          const missing = others.filter((a) => !memberEvents(a, t0).some((e) => e.member === name && e.event === 'dead')).map((a) => a.host.name);
+          violations.push(`trial ${k}: ${name} not declared dead within ${o.deadlineS} s by ${missing.join(' ')}`);
+        }
+        // Back for the next trial: restarted, and alive again everywhere.
+        const t1 = Date.now();
+        agents[idx] = await startAgent(lab, victim.host, config(victim.host), { readyTimeoutMs: 60_000 });
+        await lab.waitFor(`${name} back in every view`, () => others.every((a) => memberEvents(a, t1).some((e) => e.member === name && e.event === 'join')), { timeoutMs: 90_000, intervalMs: 200 })
+          .catch(() => violations.push(`trial ${k}: ${name} did not rejoin within 90 s`));
+      }
+    } finally {
+      await lab.destroy();
+    }
+    const q = quantiles(trials);
+    return { name: 'kill-9 detection', figures: { hosts: o.hosts, trials: trials.length, impairment: o.imp, profile: o.profile, secondsPerTrial: trials, median: q.median, p99: q.p99, max: q.max }, violations };
+  });
+}
+
+/** Partition into two halves for `partitionS`, heal: seconds until every container reaches every other again, and no endpoint lost. */
+export function partitionHeal(o: { hosts: number; partitionS: number; imp: Impairment | null; profile: string; deadlineS: number }, log: Log): Promise<ScenarioResult> {
+  return timed(async () => {
+    const { lab, agents, containers } = await gossipLab(o.hosts, o.imp, o.profile, true);
+    const violations: string[] = [];
+    const figures: Record<string, unknown> = { hosts: o.hosts, partitionS: o.partitionS, impairment: o.imp, profile: o.profile };
+    try {
+      await reachAll(lab, containers, 120_000); // first contact (ARP, FDB learning) before the cut
+      const half = Math.floor(o.hosts / 2);
+      const a = lab.hosts.slice(0, half);
+      const b = lab.hosts.slice(half);
+      await partition(lab, a, b);
+      log(`partitioned ${a.length} + ${b.length} for ${o.partitionS} s`);
+      await sleep(o.partitionS * 1000);
+      const views = await Promise.all(agents.map((x) => members(lab, x).catch(() => [])));
+      figures.deadDuringPartition = views.map((v) => v.filter((m) => m.state === 'dead').length);
+      await heal(lab, a, b);
+      const t0 = Date.now();
+      try {
+        await waitAllAlive(lab, agents, o.hosts, o.deadlineS * 1000);
+        figures.membersConvergedS = (Date.now() - t0) / 1000;
+        const left = await reachAll(lab, containers, o.deadlineS * 1000);
+        figures.allReachS = (Date.now() - t0) / 1000;
+        if (left.length) violations.push(`after heal, pairs never reached: ${left.slice(0, 10).join(' ')}`);
+      } catch (e) {
+        violations.push(`not healed within ${o.deadlineS} s: ${(e as Error).message.split('\n')[0]}`);
+      }
+      // No endpoint lost: every agent holds a gossip (static) FDB entry for every other host's container.
+      const lost: string[] = [];
+      for (const x of agents) {
+        const v = (await httpGetJson(lab, x.host.ns, `${x.apiUrl}/v1/fdb`)) as { networks: { vni: number; entries: { mac: string }[] }[] };
+        const macs = new Set(v.networks.flatMap((n) => n.entries.map((e) => e.mac)));
+        for (const c of containers) if (c.host !== x.host && !macs.has(c.mac)) lost.push(`${x.host.name} lacks ${c.name}`);
+      }
+      figures.endpointsLost = lost.length;
+      if (lost.length) violations.push(`endpoints lost: ${lost.slice(0, 10).join(', ')}`);
+      log(`healed: members converged in ${figures.membersConvergedS} s, all ${containers.length * (containers.length - 1)} pairs reach in ${figures.allReachS} s, ${lost.length} endpoints lost`);
+    } finally {
+      await lab.destroy();
+    }
+    return { name: 'partition and heal', figures, violations };
+  });
+}
+
+/** Pings every ordered pair (32 at a time) until each has answered once, or the deadline; returns the pairs never reached. */
+async function reachAll(lab: Lab, cs: LabContainer[], timeoutMs: number): Promise<string[]> {
+  const todo: Array<[LabContainer, LabContainer]> = [];
+  for (const x of cs) for (const y of cs) if (x !== y) todo.push([x, y]);
+  const deadline = Date.now() + timeoutMs;
+  let left = todo;
+  while (left.length && Date.now() < deadline) {
+    const next: Array<[LabContainer, LabContainer]> = [];
+    for (let i = 0; i < left.length; i += 32) {
+      const batch = left.slice(i, i + 32);
+      const got = await Promise.all(batch.map(([f, t]) => lab.ping(f, t.address, { count: 1, waitS: 1 }).then((p) => p.received === 1, () => false)));
+      batch.forEach((p, j) => { if (!got[j]) next.push(p); });
+    }
+    left = next;
+  }
+  return left.map(([f, t]) => `${f.name}>${t.name}`);
+}
+
+/** `slow` agents SIGSTOPped for `stopS` every `everyS` during `durationS`: no member may be declared dead. */
+export function slowMembers(o: { hosts: number; slow: number; stopS: number; everyS: number; durationS: number; imp: Impairment | null; profile: string }, log: Log): Promise<ScenarioResult> {
+  return timed(async () => {
+    const { lab, agents } = await gossipLab(o.hosts, o.imp, o.profile, false);
+    const violations: string[] = [];
+    const slow = agents.slice(1, 1 + o.slow);
+    const t0 = Date.now();
+    let pauses = 0;
+    try {
+      const rounds = Math.floor(o.durationS / o.everyS);
+      for (let i = 0; i < rounds; i++) {
+        const start = Date.now();
+        for (const a of slow) process.kill(a.proc.pid, 'SIGSTOP');
+        await sleep(o.stopS * 1000);
+        for (const a of slow) process.kill(a.proc.pid, 'SIGCONT');
+        pauses++;
+        await sleep(Math.max(0, o.everyS * 1000 - (Date.now() - start)));
+      }
+      await sleep(3000); // let any late verdict show
+    } finally {
+      for (const a of slow) try { process.kill(a.proc.pid, 'SIGCONT'); } catch { /* gone */ }
+    }
+    const deaths: string[] = [];
+    for (const a of agents) {
+      for (const e of memberEvents(a, t0)) {
+        if (e.event === 'dead') deaths.push(`${a.host.name} saw ${e.member} dead`);
+      }
+    }
+    for (const a of agents) if (!a.running()) violations.push(`${a.host.name}'s agent exited`);
+    await lab.destroy();
+    if (deaths.length) violations.push(`${deaths.length} false deaths: ${deaths.slice(0, 10).join(', ')}`);
+    log(`${pauses} pauses of ${slow.length} agents for ${o.stopS} s: ${deaths.length} false deaths`);
+    return { name: 'slow members', figures: { ...o, pauses, falseDeaths: deaths.length }, violations };
+  });
+}
+
+/** Agent of h2 restarted `restarts` times (SIGTERM and SIGKILL alternating in a fixed pattern) under a ping stream. */
+export function restarts(o: { restarts: number; rssSlackPct: number }, log: Log): Promise<ScenarioResult> {
+  return timed(async () => {
+    const lab = await Lab.create({ hosts: 2 });
+    const violations: string[] = [];
+    const figures: Record<string, unknown> = { restarts: o.restarts };
+    try {
+      const cs: LabContainer[] = [];
+      for (const h of lab.hosts) {
+        await lab.addBridge(h, 'br0');
+        cs.push(await lab.addContainer(h, { bridge: 'br0', name: `h${h.index}c1`, address: `198.19.0.${h.index}/24` }));
+      }
+      const cfg = (h: LabHost) => agentConfig(lab, h, { networks: [NET], logLevel: 'warn' });
+      const steady = await startAgent(lab, lab.hosts[0], cfg(lab.hosts[0]));
+      let churn = await startAgent(lab, lab.hosts[1], cfg(lab.hosts[1]));
+      const nsBefore = Lab.listNamespaces(lab.prefix).length;
+      const pinger = lab.spawn(cs[0].ns, 'ping', ['-n', '-q', '-i', '0.05', '-w', String(Math.min(3600, 30 + o.restarts * 5)), cs[1].address], { name: 'ping-stream' });
+      await sleep(1000);
+      const fd0 = fdCount(steady.proc.pid);
+      const rss: number[] = [];
+      const churnFds: number[] = [];
+      for (let i = 0; i < o.restarts; i++) {
+        const kill = i % 3 === 2; // two SIGTERMs, then a SIGKILL
+        if (kill) {
+          process.kill(churn.proc.pid, 'SIGKILL');
+          await churn.proc.exited;
+        } else {
+          const r = await churn.stop(10_000);
+          if (r.code !== 0) violations.push(`restart ${i}: SIGTERM exit ${r.code}/${r.signal}`);
+        }
+        const links = await tapsAndBridges(lab, lab.hosts[1].ns);
+        if (links.taps.length !== 0) violations.push(`restart ${i}: TAPs left after the agent ended: ${links.taps.join(' ')}`);
+        if (links.bridges.join() !== 'br0') violations.push(`restart ${i}: bridges ${links.bridges.join(' ')} (want br0 only)`);
+        churn = await startAgent(lab, lab.hosts[1], cfg(lab.hosts[1]));
+        const up = await tapsAndBridges(lab, lab.hosts[1].ns);
+        if (up.taps.length !== 1) violations.push(`restart ${i}: ${up.taps.length} TAPs while running`);
+        churnFds.push(fdCount(churn.proc.pid) ?? -1);
+        rss.push(rssKb(steady.proc.pid) ?? -1);
+        if (i % 25 === 24) log(`${i + 1} restarts; steady agent RSS ${rss[rss.length - 1]} KiB, fds ${fdCount(steady.proc.pid)}`);
+      }
+      await lab.stop(pinger, { signal: 'SIGINT', timeoutMs: 5000 });
+      const m = /(\d+) packets transmitted, (\d+) received/.exec(pinger.output());
+      figures.ping = m ? { transmitted: Number(m[1]), received: Number(m[2]) } : null;
+      const fd1 = fdCount(steady.proc.pid);
+      figures.steadyFds = { start: fd0, end: fd1 };
+      if (fd0 !== null && fd1 !== null && fd1 > fd0 + 2) violations.push(`steady agent fds grew ${fd0} → ${fd1}`);
+      figures.churnFds = { first: churnFds[0], last: churnFds[churnFds.length - 1], max: Math.max(...churnFds) };
+      if (churnFds.length && Math.max(...churnFds) > churnFds[0] + 2) violations.push(`restarted agent's fds at ready vary: ${churnFds[0]}..${Math.max(...churnFds)}`);
+      const warm = rss.slice(Math.min(rss.length - 1, Math.floor(rss.length / 4)));
+      figures.steadyRssKb = { afterWarmup: warm[0], end: rss[rss.length - 1], max: Math.max(...rss) };
+      if (warm.length && rss[rss.length - 1] > warm[0] * (1 + o.rssSlackPct / 100)) violations.push(`steady agent RSS grew ${warm[0]} → ${rss[rss.length - 1]} KiB`);
+      const nsAfter = Lab.listNamespaces(lab.prefix).length;
+      if (nsAfter !== nsBefore) violations.push(`namespaces ${nsBefore} → ${nsAfter}`);
+      figures.namespaces = { before: nsBefore, after: nsAfter };
+      await churn.stop();
+      await steady.stop();
+      log(`${o.restarts} restarts: steady fds ${fd0}→${fd1}, RSS ${JSON.stringify(figures.steadyRssKb)}, ping ${JSON.stringify(figures.ping)}`);
+    } finally {
+      await lab.destroy();
+    }
+    return { name: 'agent restarts under traffic', figures, violations };
+  });
+}
+
+/** `reloads` SIGHUPs to an agent with an unchanged config while a ping stream crosses it: 0 lost. */
+export function reloads(o: { reloads: number; intervalMs: number }, log: Log): Promise<ScenarioResult> {
+  return timed(async () => {
+    const lab = await Lab.create({ hosts: 2 });
+    const violations: string[] = [];
+    const figures: Record<string, unknown> = { reloads: o.reloads, intervalMs: o.intervalMs };
+    try {
+      const cs: LabContainer[] = [];
+      for (const h of lab.hosts) {
+        await lab.addBridge(h, 'br0');
+        cs.push(await lab.addContainer(h, { bridge: 'br0', name: `h${h.index}c1`, address: `198.19.0.${h.index}/24` }));
+      }
+      const agents: LabAgent[] = [];
+      for (const h of lab.hosts) agents.push(await startAgent(lab, h, agentConfig(lab, h, { networks: [NET], logLevel: 'info' })));
+      await lab.ping(cs[0], cs[1].address, { count: 3, intervalS: 0.2 }); // ARP and FDB warm
+      const secs = Math.ceil((o.reloads * o.intervalMs) / 1000) + 2;
+      const count = Math.round(secs / 0.02);
+      const pinger = lab.spawn(cs[0].ns, 'ping', ['-n', '-q', '-i', '0.02', '-c', String(count), '-W', '2', cs[1].address], { name: 'ping-stream' });
+      await sleep(500);
+      for (let i = 0; i < o.reloads; i++) {
+        process.kill(agents[0].proc.pid, 'SIGHUP');
+        await sleep(o.intervalMs);
+      }
+      await lab.waitFor('the ping stream to end', () => !pinger.running(), { timeoutMs: secs * 1000 + 30_000, intervalMs: 200 });
+      const m = /(\d+) packets transmitted, (\d+) received/.exec(pinger.output());
+      const tx = m ? Number(m[1]) : 0;
+      const rx = m ? Number(m[2]) : 0;
+      const applied = (agents[0].proc.output().match(/reload: config applied/g) ?? []).length;
+      figures.ping = { transmitted: tx, received: rx, lost: tx - rx };
+      figures.reloadsApplied = applied;
+      if (!m) violations.push(`no ping summary: ${pinger.output().slice(-300)}`);
+      else if (tx !== rx) violations.push(`${tx - rx} of ${tx} pings lost during ${o.reloads} reloads`);
+      if (applied < o.reloads * 0.9) violations.push(`only ${applied} of ${o.reloads} reloads logged as applied`);
+      if (!agents[0].running()) violations.push('the reloaded agent exited');
+      log(`${o.reloads} SIGHUPs (${applied} applied): ping ${tx - rx} lost of ${tx}`);
+    } finally {
+      await lab.destroy();
+    }
+    return { name: 'SIGHUP reloads under a ping stream', figures, violations };
+  });
+}
+
+/**
+ * Encrypted network between h1 and h2 (static peers with pinned keys); h3 floods h1's VXLAN port
+ * with forged initiations (bad mac1) at `rate`/s for `seconds`. Goodput of a TCP transfer during the
+ * flood vs before, h1's handshake counters (no DH for bad mac1), h1's RSS before/after.
+ */
+export function handshakeFlood(o: { rate: number; seconds: number; transferBytes: number; minGoodputRatio: number; rssSlackPct: number }, log: Log): Promise<ScenarioResult> {
+  return timed(async () => {
+    const lab = await Lab.create({ hosts: 3 });
+    const violations: string[] = [];
+    const figures: Record<string, unknown> = { rate: o.rate, seconds: o.seconds };
+    const BIN = path.join(REPO_ROOT, 'bin', 'vxmesh');
+    const MTU = 1500 - 82;
+    try {
+      const cs: LabContainer[] = [];
+      const pubs: string[] = [];
+      const keys: string[] = [];
+      for (const h of lab.hosts.slice(0, 2)) {
+        await lab.addBridge(h, 'br0');
+        cs.push(await lab.addContainer(h, { bridge: 'br0', name: `f${h.index}c1`, address: `198.19.0.${h.index}/24`, mtu: MTU }));
+        const file = path.join(lab.dir, `host-${h.name}.key`);
+        const r = await lab.exec(h.ns, process.execPath, [BIN, 'keygen', 'host', '--out', file]);
+        const pub = (r.stdout + r.stderr).match(/[A-Za-z0-9+/]{43}=/)?.[0];
+        if (!pub) throw new Error(`keygen printed no key: ${r.stdout}${r.stderr}`);
+        pubs.push(pub);
+        keys.push(file);
+      }
+      const agents: LabAgent[] = [];
+      for (const h of lab.hosts.slice(0, 2)) {
+        const c = agentConfig(lab, h, { networks: [{ ...NET, mtu: MTU, encrypted: true } as never], logLevel: 'warn' });
+        const other = lab.hosts[h.index === 1 ? 1 : 0];
+        c.node = { name: h.name, keyFile: keys[h.index - 1] };
+        c.peers = [{ address: other.address, publicKey: pubs[other.index - 1] }];
+        agents.push(await startAgent(lab, h, c));
+      }
+      await lab.waitFor('an encrypted session', async () => (await lab.ping(cs[0], cs[1].address, { count: 1, waitS: 1 })).received === 1, { timeoutMs: 30_000, intervalMs: 200 });
+      const counters = async () => (((await agents[0].status()).extensions as Record<string, { counters: Record<string, number> }>).crypto.counters);
+      const goodput = async () => {
+        const t0 = Date.now();
+        const x = await lab.tcpTransfer(cs[0], cs[1], { bytes: o.transferBytes, timeoutMs: 120_000 });
+        if (x.receivedSha256 !== x.sentSha256) violations.push('transfer corrupted');
+        return (x.receivedBytes * 8) / ((Date.now() - t0) / 1000) / 1e6;
+      };
+      // Goodput: the best of two transfers (after one to warm up), before and during the flood.
+      await goodput();
+      const before = Math.max(await goodput(), await goodput());
+      const rss0 = rssKb(agents[0].proc.pid);
+      const c0 = await counters();
+      const flood = lab.spawn(lab.hosts[2].ns, process.execPath, [path.join(REPO_ROOT, 'dist', 'bench', 'chaos', 'flood.js'), lab.hosts[0].address, '4789',
+        String(o.rate), String(o.seconds), String(o.rate * o.seconds)], { name: 'flood' });
+      await sleep(500);
+      const during = Math.max(await goodput(), await goodput());
+      if (!flood.running()) violations.push(`the flood ended before the transfers did (make --flood-s longer): ${flood.output().slice(-200)}`);
+      await flood.exited;
+      const f = JSON.parse(flood.stdout().trim().split('\n').pop() || '{}') as { sent?: number; rate?: number };
+      const c1 = await counters();
+      const rss1 = rssKb(agents[0].proc.pid);
+      const ratio = during / before;
+      figures.goodputMbit = { before: Math.round(before), duringFlood: Math.round(during), ratio: Math.round(ratio * 1000) / 1000 };
+      figures.flood = f;
+      figures.h1 = { badMac: c1.hsBadMac - c0.hsBadMac, dh: c1.hsDh - c0.hsDh, rssKb: { before: rss0, after: rss1 } };
+      if (ratio < o.minGoodputRatio) violations.push(`goodput during the flood ${ratio.toFixed(3)} of before (< ${o.minGoodputRatio})`);
+      if (c1.hsDh !== c0.hsDh) violations.push(`${c1.hsDh - c0.hsDh} DH computations during a flood of bad-mac1 initiations`);
+      if ((f.sent ?? 0) > 0 && c1.hsBadMac - c0.hsBadMac < (f.sent ?? 0) * 0.5) violations.push(`only ${c1.hsBadMac - c0.hsBadMac} of ${f.sent} forged initiations counted as bad mac1`);
+      if (rss0 !== null && rss1 !== null && rss1 > rss0 * (1 + o.rssSlackPct / 100)) violations.push(`RSS grew ${rss0} → ${rss1} KiB during the flood`);
+      if (!agents[0].running()) violations.push('h1 agent exited');
+      log(`flood ${JSON.stringify(f)}: goodput ${JSON.stringify(figures.goodputMbit)}, h1 ${JSON.stringify(figures.h1)}`);
+    } finally {
+      await lab.destroy();
+    }
+    return { name: 'forged handshake flood', figures, violations };
+  });
+}
+
+/** The gossip lab needs these on disk (the flooder is compiled; the relay is Python). */
+export function chaosFilesPresent(): string | null {
+  for (const f of [path.join(REPO_ROOT, 'bench', 'chaos', 'impair.py'), path.join(REPO_ROOT, 'dist', 'bench', 'chaos', 'flood.js')]) {
+    if (!fs.existsSync(f)) return `${f} is missing`;
+  }
+  return null;
+}

@@ -1,0 +1,50 @@
+/**
+ * Chaos, churn and load at small sizes (issue 11, item 5): the scenarios of `npm run chaos`
+ * (bench/chaos/) with what must hold asserted. Six gossip hosts on an underlay with 10% loss and
+ * 20 ± 10 ms delay: a kill -9 is declared dead by all; a 3 + 3 partition heals with every container
+ * reaching every other and no endpoint lost; two members stopped 2 s in every 10 s are never
+ * declared dead. Two hosts: 12 agent restarts (SIGTERM and kill -9 mixed) under a ping stream leak
+ * no TAP, bridge, descriptor or namespace and the other agent's RSS stays flat; 50 SIGHUP reloads
+ * lose no ping; a flood of forged handshake initiations costs no Diffie-Hellman and < 10% goodput.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+
+import { netnsSkip } from '../helpers/lab';
+import { chaosFilesPresent, handshakeFlood, killDetection, partitionHeal, reloads, restarts, slowMembers, type ScenarioResult } from '../../bench/chaos/scenarios';
+
+const skip = netnsSkip('python3', 'ping') ?? chaosFilesPresent() ?? undefined;
+const IMP = { lossPct: 10, delayMs: 20, jitterMs: 10, seed: 7 };
+
+function check(t: { diagnostic(m: string): void }, r: ScenarioResult): void {
+  t.diagnostic(`${r.name} (${r.seconds} s): ${JSON.stringify(r.figures)}`);
+  assert.deepEqual(r.violations, [], `${r.name}: ${JSON.stringify(r.figures)}`);
+}
+
+const log = (t: { diagnostic(m: string): void }) => (m: string) => t.diagnostic(m);
+
+test('kill -9 of a gossip host on a lossy, delayed underlay: declared dead by all (6 hosts, 3 trials)', { skip, timeout: 300_000 }, async (t) => {
+  const r = await killDetection({ hosts: 6, trials: 3, imp: IMP, profile: 'lan', deadlineS: 30 }, log(t));
+  check(t, r);
+  assert.equal((r.figures.secondsPerTrial as number[]).length, 3);
+});
+
+test('partition 3 + 3 for 10 s, then healed: every container reaches every other, no endpoint lost', { skip, timeout: 300_000 }, async (t) => {
+  check(t, await partitionHeal({ hosts: 6, partitionS: 10, imp: IMP, profile: 'lan', deadlineS: 60 }, log(t)));
+});
+
+test('slow members (2 of 6 stopped 2 s in every 10 s for 30 s): no false death', { skip, timeout: 300_000 }, async (t) => {
+  check(t, await slowMembers({ hosts: 6, slow: 2, stopS: 2, everyS: 10, durationS: 30, imp: IMP, profile: 'lan' }, log(t)));
+});
+
+test('12 agent restarts (SIGTERM and kill -9) under a ping stream: nothing leaked, the other agent flat', { skip, timeout: 300_000 }, async (t) => {
+  check(t, await restarts({ restarts: 12, rssSlackPct: 25 }, log(t)));
+});
+
+test('50 SIGHUP reloads of an unchanged config under a ping stream: 0 lost', { skip, timeout: 180_000 }, async (t) => {
+  check(t, await reloads({ reloads: 50, intervalMs: 50 }, log(t)));
+});
+
+test('forged handshake initiations (20 000/s for 5 s): no DH work for bad mac1, goodput ≥ 90%, RSS flat', { skip, timeout: 240_000 }, async (t) => {
+  check(t, await handshakeFlood({ rate: 20_000, seconds: 5, transferBytes: 8 << 20, minGoodputRatio: 0.9, rssSlackPct: 25 }, log(t)));
+});
