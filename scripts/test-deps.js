@@ -21,6 +21,8 @@ const PACKAGES = [
   { pkg: 'systemd', cmds: ['systemd-analyze'], for: ['test'], why: 'systemd-analyze verify/security of deploy/vxmesh.service' },
   { pkg: 'prometheus', cmds: ['prometheus', 'promtool'], for: ['test'], why: 'promtool check rules/metrics; a real Prometheus scraping an agent' },
   { pkg: 'strace', cmds: ['strace'], for: ['test'], why: 'the syscalls an agent makes under load (ops netns test)' },
+  { pkg: 'clang', cmds: ['clang'], for: ['test', 'asan', 'fuzz'], why: 'libFuzzer harnesses and sanitizer builds of the native parsers (native-fuzz test; npm run test:asan, fuzz)' },
+  { pkg: 'libclang-rt-14-dev', cmds: [], for: ['test', 'asan', 'fuzz'], why: 'the libFuzzer and sanitizer runtimes clang links those harnesses with' },
   { pkg: 'passwd', cmds: ['useradd', 'groupadd'], for: ['test'], why: 'deploy/install.sh adds the service user (install tests, the unprivileged agent runs installed)' },
 ];
 

@@ -29,7 +29,9 @@ test('no test or lab helper installs packages (apt-get, dpkg -i, npm install) wh
   for (const f of files) {
     const text = fs.readFileSync(f, 'utf8');
     text.split('\n').forEach((line, i) => {
-      if (/['"`](apt-get|apt|dpkg|apk|yum|dnf)['"`]|apt-get install|ensureTool\(|['"`]npm['"`],\s*\[\s*['"`](install|ci)['"`]/.test(line)) {
+      // A package manager run as a command (not named in a message): 'apt-get', … as an argument,
+      // a spawn/exec of a shell line with it, ensureTool(), or npm install/ci.
+      if (/['"`](apt-get|apt|dpkg|apk|yum|dnf)['"`]\s*[,)]|\b(spawn|exec|execFile)\w*\(.*\b(apt-get|dpkg -i)\b|ensureTool\(|['"`]npm['"`],\s*\[\s*['"`](install|ci)['"`]/.test(line)) {
         offenders.push(`${path.relative(REPO, f)}:${i + 1}: ${line.trim()}`);
       }
     });
@@ -49,5 +51,5 @@ test('every tool a test checks for comes from a package of scripts/test-deps.js 
   assert.ok(needed.size >= 5, `found the tool checks (${[...needed.keys()].join(' ')})`);
   const missing = [...needed].filter(([t]) => !provided.has(t)).map(([t, f]) => `${t} (${f})`);
   assert.deepEqual(missing, [], 'tools checked by tests but not in scripts/test-deps.js');
-  for (const p of PACKAGES) assert.ok(p.why.length > 10 && p.cmds.length > 0, `${p.pkg}: says why and which commands`);
+  for (const p of PACKAGES) assert.ok(p.why.length > 10, `${p.pkg}: says why`);
 });
