@@ -22,6 +22,8 @@ export const RX_DROP_REASONS = [
   'own_src_mac',      // inner source MAC is one of ours (loop)
   'plaintext_on_encrypted', // plaintext VXLAN for an encrypted network
   'decrypt_failed',   // crypto: authentication failed / replay / no session
+  'not_serving',      // the (authenticated) sender does not serve this network (static peers serve all, gossip peers their VNIs)
+  'foreign_src_mac',  // the inner source MAC is bound to another host by gossip (a static entry)
   'tap_write_failed', // the TAP write skipped this frame (an errno) or stopped before it (EAGAIN)
   'policy_denied',    // network policy: denied, spoofed source or revoked connection (src/policy)
 ] as const;
@@ -53,6 +55,8 @@ export function txDropForErrno(errno: number): number {
 /** Reasons the FDB refused to take an entry (the frame itself still goes on). */
 export const FDB_REFUSAL_REASONS = [
   'probe_limit',      // no index slot free within FDB_MAX_PROBE of the MAC's home (hash flooding)
+  'local_entry',      // a gossip FDB / neighbour entry would replace or answer for a MAC on this host's bridge
+  'other_owner',      // a gossip FDB / neighbour entry (set or delete) of another member's entry
 ] as const;
 export type FdbRefusalReason = (typeof FDB_REFUSAL_REASONS)[number];
 export const fdbRefusalIndex = Object.fromEntries(FDB_REFUSAL_REASONS.map((r, i) => [r, i])) as Record<FdbRefusalReason, number>;

@@ -32,9 +32,9 @@ import { nullLogger } from '../log';
 import { peerKeyOfEndpoint } from './addr';
 import type { CipherHost, PacketCipher } from './cipher-seam';
 import { PathContext, type Underlay } from './context';
-import { txDropIndex, type BatchHistogram, type GlobalCounters, type PeerCounters } from './counters';
+import { fdbRefusalIndex, txDropIndex, type BatchHistogram, type GlobalCounters, type PeerCounters } from './counters';
 import { ETH_HLEN, VLAN_HLEN, toMacNumber } from './ethernet';
-import { FDB_KIND_NAMES } from './fdb';
+import { FDB_KIND_NAMES, type FdbOwner } from './fdb';
 import { Inside } from './inside';
 import { Network, type DatapathNetwork } from './network';
 import { Outside } from './outside';
@@ -84,6 +84,11 @@ export interface DatapathOptions {
 }
 
 const DEFAULT_FDB: FdbConfig = { ageingSeconds: 300, maxEntries: 16384 };
+
+/** The owner key of a gossip member's endpoint (its underlay address), or null (operator / API). */
+function ownerKey(owner: Endpoint | undefined): FdbOwner | null {
+  return owner === undefined ? null : peerKeyOfEndpoint(owner);
+}
 
 export class Datapath {
   readonly batchSize: number;
@@ -249,17 +254,27 @@ export class Datapath {
 
   // ---- control plane: FDB / neighbours (gossip) ------------------------------------------------
 
-  /** Static entry: `mac` of network `vni` lives behind `endpoint`. False for an unknown VNI or a full table. */
-  fdbSetRemote(vni: number, mac: string | number, endpoint: Endpoint): boolean {
+  /**
+   * Static entry: `mac` of network `vni` lives behind `endpoint`, set on behalf of `owner` (the
+   * gossip member whose record says so; omitted: the operator / API). Refused (false, counted in
+   * the network's `fdbRefused`) when `mac` is a live local entry (`local_entry`) or a static entry
+   * of another owner (`other_owner`). False also for an unknown VNI or a full table.
+   */
+  fdbSetRemote(vni: number, mac: string | number, endpoint: Endpoint, owner?: Endpoint): boolean {
     const net = this.ctx.byVni.get(vni);
     if (!net) return false;
-    return net.fdb.setStatic(toMacNumber(mac), this.ctx.peers.peerFor(endpoint));
+    const m = toMacNumber(mac);
+    const o = ownerKey(owner);
+    // checked before the peer is resolved: a refused record must not touch the peer table
+    const refused = net.fdb.staticRefusal(m, o);
+    if (refused >= 0) return net.fdb.refuse(refused);
+    return net.fdb.setStatic(m, this.ctx.peers.peerFor(endpoint), o);
   }
 
-  /** Deletes the entry for `mac` in network `vni`. */
-  fdbDelete(vni: number, mac: string | number): boolean {
+  /** Deletes the static entry for `mac` in network `vni` if `owner` set it (see fdbSetRemote); another's is refused and counted. */
+  fdbDelete(vni: number, mac: string | number, owner?: Endpoint): boolean {
     const net = this.ctx.byVni.get(vni);
-    return net ? net.fdb.delete(toMacNumber(mac)) : false;
+    return net ? net.fdb.deleteOwned(toMacNumber(mac), ownerKey(owner)) : false;
   }
 
   /** Removes every entry (all networks) behind the host at `endpoint`'s address; returns how many. */
@@ -270,17 +285,27 @@ export class Datapath {
     return n;
   }
 
-  /** ARP/ND suppression entry: `ip` of network `vni` is at `mac`. Throws TypeError on bad input. */
-  neighSet(vni: number, ip: string, mac: string | number): boolean {
+  /**
+   * ARP/ND suppression entry: `ip` of network `vni` is at `mac`, set on behalf of `owner` (as for
+   * fdbSetRemote). Refused (false, counted) when `mac` is a live local entry (`local_entry`) or
+   * another owner holds `ip` (`other_owner`). Throws TypeError on bad input.
+   */
+  neighSet(vni: number, ip: string, mac: string | number, owner?: Endpoint): boolean {
     const net = this.ctx.byVni.get(vni);
     if (!net) return false;
-    net.neigh.set(ip, mac);
+    const m = toMacNumber(mac);
+    if (net.fdb.isLocal(Math.floor(m / 0x100000000), m >>> 0)) return net.fdb.refuse(fdbRefusalIndex.local_entry);
+    if (!net.neigh.set(ip, m, ownerKey(owner))) return net.fdb.refuse(fdbRefusalIndex.other_owner);
     return true;
   }
 
-  neighDelete(vni: number, ip: string): boolean {
+  /** Deletes the neighbour entry for `ip` if `owner` set it; another's is refused and counted. */
+  neighDelete(vni: number, ip: string, owner?: Endpoint): boolean {
     const net = this.ctx.byVni.get(vni);
-    return net ? net.neigh.delete(ip) : false;
+    if (!net) return false;
+    const r = net.neigh.delete(ip, ownerKey(owner));
+    if (r === 'other_owner') return net.fdb.refuse(fdbRefusalIndex.other_owner);
+    return r === 'deleted';
   }
 
   /** MACs seen on this host's bridge for `vni`, with the addresses they used (for gossip). */
@@ -414,6 +439,7 @@ export class Datapath {
       const list = net.override ?? ctx.peers.staticPeers;
       if (list === net.floodPeers) continue;
       net.floodPeers = list;
+      net.serving = new Set(list);
       net.accept.setKnownRecords(list.map((p) => p.record));
     }
   }

@@ -52,6 +52,11 @@ const NIL = -1;
 /** Most index slots an entry may sit from its home slot (= most a lookup examines). */
 export const FDB_MAX_PROBE = 32;
 const REFUSED_PROBE = fdbRefusalIndex.probe_limit;
+const REFUSED_LOCAL = fdbRefusalIndex.local_entry;
+const REFUSED_OWNER = fdbRefusalIndex.other_owner;
+
+/** Who set a static entry: an underlay address key (`peerKeyOfEndpoint` of the gossip member). */
+export type FdbOwner = number | string;
 
 export interface FdbOptions extends FdbConfig {
   clock: Clock;
@@ -134,6 +139,8 @@ export class Fdb<P> {
   private prevA = new Int32Array(0);
   private nextA = new Int32Array(0);
   private peerA: (P | null)[] = [];
+  /** Static entries: who set them (`setStatic`). */
+  private ownerA: (FdbOwner | null)[] = [];
   private ip4A = new Uint32Array(0);
   private ip4N = new Uint8Array(0); // count (≤ LOCAL_IPV4_PER_MAC)
   private ip4W = new Uint8Array(0); // next ring position
@@ -246,6 +253,7 @@ export class Fdb<P> {
       if (k === FDB_STATIC) this.append(s);
       this.kindA[s] = FDB_LOCAL;
       this.peerA[s] = null;
+      this.ownerA[s] = null;
       this.ip4N[s] = 0;
       this.ip6N[s] = 0;
       this.localVersion++;
@@ -323,21 +331,58 @@ export class Fdb<P> {
   // ---- control plane ------------------------------------------------------------------------
 
   /**
-   * Sets a static entry MAC → peer (gossip/API). Returns false when the table is full of static
-   * entries (nothing dynamic left to evict).
+   * Sets a static entry MAC → peer on behalf of `owner` (the gossip member that announced it;
+   * null: the operator / API). Refused (false, counted in `counters.fdbRefused`) when the MAC is a
+   * live local entry (`local_entry`: a MAC on this host's bridge is here, whatever gossip says) or
+   * a static entry of another owner (`other_owner`); false too when the table has no room.
    */
-  setStatic(mac: number, peer: P): boolean {
+  setStatic(mac: number, peer: P, owner: FdbOwner | null = null): boolean {
+    const refused = this.staticRefusal(mac, owner);
+    if (refused >= 0) return this.refuse(refused);
     const hi = Math.floor(mac / TWO32);
     const lo = mac >>> 0;
     const s = this.find(hi, lo);
     if (s >= 0) {
-      if (this.kindA[s] === FDB_LOCAL) this.localVersion++;
-      if (this.kindA[s] !== FDB_STATIC) this.unlink(s);
+      const k = this.kindA[s];
+      if (k === FDB_LOCAL) this.localVersion++;
+      if (k !== FDB_STATIC) this.unlink(s);
       this.kindA[s] = FDB_STATIC;
       this.peerA[s] = peer;
+      this.ownerA[s] = owner;
       return true;
     }
-    return this.insert(hi, lo, FDB_STATIC, peer, this.clock.now()) >= 0;
+    const t = this.insert(hi, lo, FDB_STATIC, peer, this.clock.now());
+    if (t < 0) return false;
+    this.ownerA[t] = owner;
+    return true;
+  }
+
+  /**
+   * Deletes the static entry for `mac` if `owner` set it (see `setStatic`). Another owner's entry,
+   * or a learned one, is left (false; another owner's counted `other_owner`).
+   */
+  deleteOwned(mac: number, owner: FdbOwner | null): boolean {
+    const s = this.find(Math.floor(mac / TWO32), mac >>> 0);
+    if (s < 0) return false;
+    if (this.kindA[s] !== FDB_STATIC || this.ownerA[s] !== owner) return this.refuse(REFUSED_OWNER);
+    this.remove(s);
+    return true;
+  }
+
+  /** Why `setStatic(mac, …, owner)` would be refused (a `fdbRefusalIndex` value), or -1 if it would not. */
+  staticRefusal(mac: number, owner: FdbOwner | null): number {
+    const s = this.find(Math.floor(mac / TWO32), mac >>> 0);
+    if (s < 0) return NIL;
+    const k = this.kindA[s];
+    if (k === FDB_LOCAL && this.clock.now() - this.seenA[s] < this.ageMs) return REFUSED_LOCAL;
+    if (k === FDB_STATIC && this.ownerA[s] !== owner) return REFUSED_OWNER;
+    return NIL;
+  }
+
+  /** Counts a refusal; returns false (for `return this.refuse(…)`). */
+  refuse(reason: number): false {
+    if (this.counters) this.counters.fdbRefused[reason]++;
+    return false;
   }
 
   /** Deletes the entry for `mac`, whatever its kind. Returns whether one existed. */
@@ -502,6 +547,7 @@ export class Fdb<P> {
     this.loA[s] = lo;
     this.kindA[s] = kind;
     this.peerA[s] = peer;
+    this.ownerA[s] = null;
     this.seenA[s] = now;
     this.ip4N[s] = 0;
     this.ip4W[s] = 0;
@@ -595,7 +641,10 @@ export class Fdb<P> {
     this.ip6A = copy(this.ip6A, newCap * LOCAL_IPV6_PER_MAC * 16);
     this.ip6N = copy(this.ip6N, newCap);
     this.ip6W = copy(this.ip6W, newCap);
-    for (let s = old; s < newCap; s++) this.peerA.push(null);
+    for (let s = old; s < newCap; s++) {
+      this.peerA.push(null);
+      this.ownerA.push(null);
+    }
     // new slots onto the free list (lowest first)
     for (let s = newCap - 1; s >= old; s--) {
       this.nextA[s] = this.freeHead;

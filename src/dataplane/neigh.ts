@@ -26,34 +26,59 @@ function v6Key(buf: Uint8Array, off: number): string {
   return s;
 }
 
-/** Per-network IP → MAC table for ARP/ND suppression. */
+/** Who set a neighbour entry: an underlay address key of the gossip member (null: the operator / API). */
+export type NeighOwner = number | string | null;
+
+/** Per-network IP → MAC table for ARP/ND suppression; each entry remembers its owner. */
 export class NeighTable {
   private readonly v4 = new Map<number, number>();
   private readonly v6 = new Map<string, number>();
+  private readonly owner4 = new Map<number, NeighOwner>();
+  private readonly owner6 = new Map<string, NeighOwner>();
   private readonly scratch = new Uint8Array(16);
 
   get size(): number {
     return this.v4.size + this.v6.size;
   }
 
-  /** Sets `ip` (IPv4 or IPv6 text) → `mac` (text or number). Throws TypeError on bad input. */
-  set(ip: string, mac: string | number): void {
+  /**
+   * Sets `ip` (IPv4 or IPv6 text) → `mac` (text or number) on behalf of `owner`. False (nothing
+   * changed) when another owner's entry holds `ip`. Throws TypeError on bad input.
+   */
+  set(ip: string, mac: string | number, owner: NeighOwner = null): boolean {
     const m = toMacNumber(mac);
     const v4 = parseIPv4(ip);
     if (v4 >= 0) {
+      if (this.v4.has(v4) && this.owner4.get(v4) !== owner) return false;
       this.v4.set(v4, m);
-      return;
+      this.owner4.set(v4, owner);
+      return true;
     }
     if (!parseIPv6Into(ip, this.scratch, 0)) throw new TypeError(`not an IP address: ${JSON.stringify(ip)}`);
-    this.v6.set(v6Key(this.scratch, 0), m);
+    const k = v6Key(this.scratch, 0);
+    if (this.v6.has(k) && this.owner6.get(k) !== owner) return false;
+    this.v6.set(k, m);
+    this.owner6.set(k, owner);
+    return true;
   }
 
-  /** Deletes `ip`; returns whether it was present. */
-  delete(ip: string): boolean {
+  /** Deletes `ip` if `owner` set it: 'deleted', 'absent', or 'other_owner' (left as it is). */
+  delete(ip: string, owner: NeighOwner = null): 'deleted' | 'absent' | 'other_owner' {
     const v4 = parseIPv4(ip);
-    if (v4 >= 0) return this.v4.delete(v4);
-    if (!parseIPv6Into(ip, this.scratch, 0)) return false;
-    return this.v6.delete(v6Key(this.scratch, 0));
+    if (v4 >= 0) {
+      if (!this.v4.has(v4)) return 'absent';
+      if (this.owner4.get(v4) !== owner) return 'other_owner';
+      this.v4.delete(v4);
+      this.owner4.delete(v4);
+      return 'deleted';
+    }
+    if (!parseIPv6Into(ip, this.scratch, 0)) return 'absent';
+    const k = v6Key(this.scratch, 0);
+    if (!this.v6.has(k)) return 'absent';
+    if (this.owner6.get(k) !== owner) return 'other_owner';
+    this.v6.delete(k);
+    this.owner6.delete(k);
+    return 'deleted';
   }
 
   /** MAC for an IPv4 address (uint32), or -1. */
@@ -72,6 +97,8 @@ export class NeighTable {
   clear(): void {
     this.v4.clear();
     this.v6.clear();
+    this.owner4.clear();
+    this.owner6.clear();
   }
 
   entries(): { ip: string; mac: string }[] {

@@ -37,6 +37,8 @@ export class Network implements DatapathNetwork {
   override: Peer[] | null = null;
   /** Effective flood list. */
   floodPeers: Peer[] = [];
+  /** The flood list as a set: with the static peers (who serve every VNI), who may send here. */
+  serving: ReadonlySet<Peer> = new Set();
   /** Who may send plaintext VXLAN here: the flood list's hosts, plus what `acceptFrom` lets in. */
   readonly accept: AcceptTable;
   /** Inbound TAP write descriptors (into the UDP slab). */
@@ -52,6 +54,11 @@ export class Network implements DatapathNetwork {
     this.fdb = new Fdb<Peer>({ ...fdbCfg, clock, counters: this.counters });
     this.vnet = isVnetTap(tap);
     this.accept = new AcceptTable(config.acceptFrom ?? 'known');
+  }
+
+  /** Whether `peer` serves this network: a static peer, or in its flood list (gossip: a host announcing the VNI). */
+  serves(peer: Peer): boolean {
+    return peer.isStatic || this.serving.has(peer);
   }
 
   /**

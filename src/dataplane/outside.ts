@@ -17,10 +17,16 @@
  *                    (admission.ts; encrypted networks admit by session instead);
  *   5. checkFrame    `plaintext_on_encrypted`, `runt_frame`, `oversize_frame`, `bad_src_mac`
  *                    (group or zero);
- *   6. checkOwner    `own_src_mac` (the TAP's MAC or a local FDB entry);
+ *   6. checkOwner    `own_src_mac` (the TAP's MAC or a local FDB entry); then the sender: on a
+ *                    decrypted datagram the host whose session authenticated it (the cipher's
+ *                    `senders` id → `senderEndpoint`), else the outer source address. Encrypted
+ *                    networks: a sender that does not serve the VNI (static peers serve all, gossip
+ *                    peers the VNIs they announce) → `not_serving`; any network: a source MAC that
+ *                    gossip binds to another host (static entry) → `foreign_src_mac`;
  *   6b. policy       networks with a policy (policy-seam.ts): the inner source must be an
  *                    endpoint of the sending host, and the flow allowed → else `policy_denied`;
- *   7. learnRemote   the inner source MAC → the sending peer (remote FDB entry);
+ *   7. learnRemote   the inner source MAC → the sender (remote FDB entry; never over a local or
+ *                    static one);
  *   8. deliver       one TAP writeBatch per network per batch, descriptors pointing INTO the
  *                    receive slab at +8 (no copy);
  *   9. count         rxDelivered (status 0); skipped by the write (errno) or not attempted
@@ -32,10 +38,11 @@
  */
 import { ADDR_LEN } from './addr';
 import { ADMIT_REFUSED } from './admission';
-import { CIPHER_CONSUMED, CIPHER_FAILED, CIPHER_OK } from './cipher-seam';
+import { CIPHER_CONSUMED, CIPHER_FAILED, CIPHER_OK, type PacketCipher } from './cipher-seam';
 import type { PathContext } from './context';
 import { rxDropIndex } from './counters';
 import { ETH_HLEN, isVlanTpid, macEquals } from './ethernet';
+import { FDB_STATIC } from './fdb';
 import type { Network } from './network';
 import type { Peer } from './peers';
 import type { InboundSlabs } from './slabs';
@@ -55,6 +62,17 @@ const RX_PLAINTEXT = rxDropIndex.plaintext_on_encrypted;
 const RX_DECRYPT = rxDropIndex.decrypt_failed;
 const RX_TAP_FAIL = rxDropIndex.tap_write_failed;
 const RX_POLICY = rxDropIndex.policy_denied;
+const RX_NOT_SERVING = rxDropIndex.not_serving;
+const RX_FOREIGN_SRC = rxDropIndex.foreign_src_mac;
+/** Most authenticated sender ids remembered (beyond: the cache starts over). */
+const MAX_SENDERS = 4096;
+
+/** An authenticated sender id resolved to its peer, with the outer address it was last seen from. */
+interface SenderEntry {
+  peer: Peer | null;
+  generation: number;
+  readonly outer: Buffer;
+}
 const VXLAN_STATUS_INDEX = [-1, RX_TRUNCATED, RX_NO_I_FLAG, RX_RESERVED];
 
 /** Datagram states between `open` and the per-datagram stages. */
@@ -71,6 +89,9 @@ export class Outside {
   private readonly slot: () => number;
   /** Networks with descriptors pending in this batch. */
   private touched: (Network | null)[] = [];
+  /** Authenticated sender ids → peers, for `sendersOf` (cleared when the cipher changes). */
+  private readonly senders = new Map<number, SenderEntry>();
+  private sendersOf: PacketCipher | null = null;
 
   constructor(private readonly ctx: PathContext, mem: InboundSlabs, slotSize: () => number) {
     this.mem = mem;
@@ -123,6 +144,7 @@ export class Outside {
     const dOff = m.dOff;
     const dLen = m.dLen;
     const dState = m.dState;
+    const dSender = m.dSender;
     const peers = ctx.peers;
     g.rxDatagrams += n;
     const now = ctx.clock.now();
@@ -132,6 +154,7 @@ export class Outside {
       dOff[i] = i * slot;
       dLen[i] = lens[i];
       dState[i] = D_PLAIN;
+      dSender[i] = 0;
     }
     // 2. open
     if (ctx.cipher !== null) this.open(n);
@@ -171,17 +194,21 @@ export class Outside {
       const ilen = len - VXLAN_HLEN;
       // 5. frame check
       let drop = this.checkFrame(net, state === D_DECRYPTED, slab, inner, ilen);
-      // 6. owner check
+      // 6. owner check: our own MACs; then the sender, its right to the VNI and to the source MAC
       if (drop === PASS) drop = this.checkOwner(net, slab, inner);
+      let sender = peer;
+      if (state === D_DECRYPTED && dSender[i] !== 0) sender = this.authenticated(dSender[i], addrs, aOff, peer);
+      if (drop === PASS && net.config.encrypted && (sender === null || !net.serves(sender))) drop = RX_NOT_SERVING;
+      if (drop === PASS) drop = this.checkMacOwner(net, slab, inner, sender);
       // 6b. policy ingress: identity from the sending host's endpoint records
-      if (drop === PASS && net.policy !== null && !net.policy.filter(slab, inner, ilen, peer !== null ? peer.endpoint.address : '')) drop = RX_POLICY;
+      if (drop === PASS && net.policy !== null && !net.policy.filter(slab, inner, ilen, sender !== null ? sender.endpoint.address : '')) drop = RX_POLICY;
       if (drop !== PASS) {
         c.rxDrops[drop]++;
         continue;
       }
       // 7. learn remote
-      if (peer === null) peer = peers.learn(addrs, aOff);
-      if (peer !== null) this.learnRemote(net, slab, inner, peer);
+      if (sender === null) sender = peers.learn(addrs, aOff);
+      if (sender !== null) this.learnRemote(net, slab, inner, sender);
       // 8. deliver (queued; written per network below)
       if (net.rxPending === 0) this.touched[touched++] = net;
       const w = net.tapTx;
@@ -230,6 +257,7 @@ export class Outside {
           m.dOff[i] = o;
           m.dLen[i] = l;
           m.dState[i] = D_DECRYPTED;
+          m.dSender[i] = ob.senders[j];
           continue;
         }
         ctx.counters.rxDrops[RX_DECRYPT]++;
@@ -259,6 +287,57 @@ export class Outside {
     const sHi = (slab[inner + 6] << 8) | slab[inner + 7];
     const sLo = ((slab[inner + 8] << 24) | (slab[inner + 9] << 16) | (slab[inner + 10] << 8) | slab[inner + 11]) >>> 0;
     return net.fdb.isLocal(sHi, sLo) ? RX_OWN_SRC : PASS;
+  }
+
+  /**
+   * The peer of authenticated sender `id` (the underlay endpoint its session is bound to, by
+   * address), or `outer` when the cipher cannot tell (no `senderEndpoint`). Resolved once per id
+   * and again only when the id shows up from another outer address or the peer table changed;
+   * null for an id the cipher does not know.
+   */
+  private authenticated(id: number, addrs: Buffer, aOff: number, outer: Peer | null): Peer | null {
+    const cipher = this.ctx.cipher;
+    if (cipher === null || cipher.senderEndpoint === undefined) return outer;
+    const peers = this.ctx.peers;
+    if (this.sendersOf !== cipher) {
+      this.senders.clear();
+      this.sendersOf = cipher;
+    }
+    let e = this.senders.get(id);
+    if (e !== undefined && e.generation === peers.generation) {
+      const o = e.outer;
+      let k = 0;
+      while (k < 16 && o[k] === addrs[aOff + k]) k++;
+      if (k === 16) return e.peer;
+    }
+    // control-plane rate: a new id, a moved host, or a changed peer table
+    let ep = null;
+    try {
+      ep = cipher.senderEndpoint(id);
+    } catch (err) {
+      this.ctx.warn('sender_endpoint', err, {});
+    }
+    const p = ep === null ? null : peers.forAddress(ep);
+    if (e === undefined) {
+      if (this.senders.size >= MAX_SENDERS) this.senders.clear();
+      e = { peer: p, generation: 0, outer: Buffer.alloc(16) };
+      this.senders.set(id, e);
+    }
+    e.peer = p;
+    e.generation = peers.generation;
+    addrs.copy(e.outer, 0, aOff, aOff + 16);
+    return p;
+  }
+
+  /** PASS, or `foreign_src_mac` when gossip binds the inner source MAC to a host other than `sender`. */
+  private checkMacOwner(net: Network, slab: Buffer, inner: number, sender: Peer | null): number {
+    const fdb = net.fdb;
+    const sHi = (slab[inner + 6] << 8) | slab[inner + 7];
+    const sLo = ((slab[inner + 8] << 24) | (slab[inner + 9] << 16) | (slab[inner + 10] << 8) | slab[inner + 11]) >>> 0;
+    const s = fdb.lookup(sHi, sLo);
+    if (s < 0 || fdb.kindAt(s) !== FDB_STATIC) return PASS;
+    const owner = fdb.peerAt(s);
+    return owner === sender || (owner !== null && sender !== null && owner.key === sender.key) ? PASS : RX_FOREIGN_SRC;
   }
 
   // ---- 7. learn remote ------------------------------------------------------------------------

@@ -57,6 +57,8 @@ export class PeerTable {
   private hand = 0;
   /** The last peer `find` returned (most datagrams in a batch come from the same one). */
   private last: Peer | null = null;
+  /** Bumped whenever a peer object leaves the table or is replaced (caches of Peer objects check it). */
+  generation = 0;
 
   constructor(private readonly underlay: PeerUnderlay, private readonly maxLearned: number,
     private readonly nets: ReadonlyMap<number, Network>, private readonly counters?: GlobalCounters) {}
@@ -121,6 +123,7 @@ export class PeerTable {
       this.staticPeers = this.staticPeers.filter((p) => p !== old);
       if (old.learned) this.unring(old);
       if (this.last === old) this.last = null;
+      this.generation++;
     }
     this.byKey.set(fresh.key, fresh);
     return fresh;
@@ -139,6 +142,17 @@ export class PeerTable {
     if (p === undefined) return null;
     this.last = p;
     return p;
+  }
+
+  /**
+   * The peer at `ep`'s address (any port: an existing one is never replaced), else a new learned
+   * one as `learn` makes it (null when none can be). Control-plane rate (allocates).
+   */
+  forAddress(ep: Endpoint): Peer | null {
+    const p = this.byKey.get(peerKeyOfEndpoint(ep));
+    if (p !== undefined) return p;
+    if (this.isSelf({ ...ep, port: this.underlay.port })) return null;
+    return this.learn(endpointToRecord(ep), 0);
   }
 
   /**
@@ -181,6 +195,7 @@ export class PeerTable {
       this.unringAt(this.hand);
       if (this.byKey.get(p.key) === p) this.byKey.delete(p.key);
       if (this.last === p) this.last = null;
+      this.generation++;
       if (this.counters) this.counters.peerEvictions++;
       return true;
     }
@@ -212,6 +227,7 @@ export class PeerTable {
       if (!used.has(p)) {
         this.byKey.delete(k);
         if (this.last === p) this.last = null;
+        this.generation++;
       }
     }
     const kept = this.ring.filter((p) => this.byKey.get(p.key) === p);

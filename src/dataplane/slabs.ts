@@ -60,6 +60,8 @@ export interface InboundSlabs {
   readonly dOff: Uint32Array;
   readonly dLen: Uint32Array;
   readonly dState: Uint8Array;
+  /** Per decrypted datagram: the authenticated sender's id (`CipherBatch.senders`; 0 = not known). */
+  readonly dSender: Uint32Array;
 }
 
 export function allocateOutbound(B: number, S: number, headroom: number): OutboundSlabs {
@@ -144,6 +146,7 @@ export function allocateInbound(B: number, S: number): InboundSlabs {
     dOff: new Uint32Array(B),
     dLen: new Uint32Array(B),
     dState: new Uint8Array(B),
+    dSender: new Uint32Array(B),
   };
 }
 
