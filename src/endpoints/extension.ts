@@ -206,7 +206,7 @@ function requestOf<T>(b: unknown): T {
   if (typeof b !== 'object' || b === null || Array.isArray(b)) throw new EndpointError('ERR_VXMESH_BAD_REQUEST', 'request body must be a JSON object', true);
   const o = b as Record<string, unknown>;
   if (typeof o.network !== 'string') throw new EndpointError('ERR_VXMESH_BAD_REQUEST', 'network is required', true);
-  for (const k of ['netns', 'ifname', 'mac', 'name', 'containerId']) {
+  for (const k of ['netns', 'netnsVia', 'ifname', 'mac', 'name', 'containerId']) {
     if (o[k] !== undefined && typeof o[k] !== 'string') throw new EndpointError('ERR_VXMESH_BAD_REQUEST', `${k} must be a string`, true);
   }
   if (o.ip !== undefined && (!Array.isArray(o.ip) || !o.ip.every((x) => typeof x === 'string'))) throw new EndpointError('ERR_VXMESH_BAD_REQUEST', 'ip must be a list of strings', true);

@@ -14,6 +14,7 @@
  *           endpoint (a crash between the two writes) are released.
  */
 import { randomBytes } from 'node:crypto';
+import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { NetworkConfig, NetworkMode } from '../config/types';
 import {
@@ -41,6 +42,12 @@ export interface AttachRequest {
   /** A host endpoint: the host itself gets the address. */
   host?: boolean;
   containerId?: string;
+  /**
+   * Another path to the same namespace that this agent can open (the CNI plugin sends
+   * /proc/<its pid>/root/<CNI_NETNS>: a runtime's netns mount may not propagate into the agent's
+   * mount namespace). Used for the operation only; `netns` is what is recorded.
+   */
+  netnsVia?: string;
 }
 
 export interface DetachRequest {
@@ -119,7 +126,8 @@ export class EndpointManager {
     if (!IFNAME_RE.test(ifname)) throw new EndpointError(ERR_BAD_ENDPOINT, `bad interface name "${ifname}" (1..15 of A-Z a-z 0-9 _ . -)`, true);
     if (host && mode === 'macvlan') throw new EndpointError(ERR_BAD_ENDPOINT, `host endpoints are for overlay and bridge networks; network ${net.name} is macvlan`, true);
     if (!host && !req.netns) throw new EndpointError(ERR_BAD_ENDPOINT, 'a netns is required (or a host endpoint)', true);
-    const nsPath = host ? null : resolveNetns(req.netns!);
+    const opPath = host ? null : resolveNetns(req.netnsVia ?? req.netns!);
+    const nsPath = host ? null : req.netnsVia ? req.netns! : opPath;
     let mac = req.mac?.toLowerCase() ?? randomMac();
     if (!MAC_RE.test(mac) || (parseInt(mac.slice(0, 2), 16) & 1) === 1 || mac === '00:00:00:00:00:00') {
       throw new EndpointError(ERR_BAD_ENDPOINT, `bad MAC "${req.mac}" (a unicast aa:bb:cc:dd:ee:ff)`, true);
@@ -158,10 +166,10 @@ export class EndpointManager {
         gateways = [];
       }
       const hostIf = mode === 'macvlan' ? null : `vx${id.slice(0, 11)}`;
-      const spec = { nsPath, ifname, mac, mtu: net.mtu, addresses: addrs, gateways };
+      const spec = { nsPath: opPath, ifname, mac, mtu: net.mtu, addresses: addrs, gateways };
       if (mode === 'macvlan') {
         await this.o.system.createMacvlan(net.parent!, spec);
-        undo.push(() => this.o.system.deleteLink(nsPath, ifname));
+        undo.push(() => this.o.system.deleteLink(opPath, ifname));
       } else {
         await this.o.system.createVeth(hostIf!, net.bridge, spec);
         undo.push(() => this.o.system.deleteLink(null, hostIf!));
@@ -262,7 +270,13 @@ export class EndpointManager {
   /** Is the endpoint's link still in the kernel (CNI CHECK)? */
   async present(e: EndpointState): Promise<boolean> {
     if (e.kind === 'macvlan') return this.o.system.linkExists(e.nsPath, e.ifname);
-    return e.hostIf !== null && (await this.o.system.linkExists(null, e.hostIf)) && (e.nsPath === null || (await this.o.system.linkExists(e.nsPath, e.ifname)));
+    // the namespace path may not be visible here (a runtime's mount): then the host end tells
+    return e.hostIf !== null && (await this.o.system.linkExists(null, e.hostIf))
+      && (e.nsPath === null || !this.visible(e.nsPath) || (await this.o.system.linkExists(e.nsPath, e.ifname)));
+  }
+
+  private visible(p: string): boolean {
+    return fs.existsSync(p);
   }
 
   /** CNI GC: detaches this network's CNI endpoints whose (container id, ifname) is not in `valid`. */

@@ -185,7 +185,8 @@ export class MemoryEndpointSystem implements EndpointSystem {
   /** Make the next create fail at this step ('veth' | 'configure'). */
   failNext: 'veth' | 'configure' | null = null;
   private key(ns: string | null, i: string): string {
-    return `${ns ?? ''}|${i}`;
+    // /proc/<pid>/root/<path> is the same namespace file as <path> (as in the kernel)
+    return `${ns === null ? '' : ns.replace(/^\/proc\/\d+\/root(?=\/)/, '')}|${i}`;
   }
   async createVeth(hostIf: string, bridge: string, spec: LinkSpec): Promise<void> {
     if (this.links.has(this.key(spec.nsPath, spec.ifname))) throw new EndpointError(ERR_IFNAME_IN_USE, `interface name ${spec.ifname} is already used`, true);

@@ -177,7 +177,9 @@ export async function runCni(env: NodeJS.ProcessEnv, stdin: string): Promise<Cni
       e = (await call(conf, 'POST', '/v1/check', { network: conf.network, containerId, ifname })) as EndpointView;
     } catch (err) {
       if ((err as { agentCode?: string }).agentCode !== 'ERR_VXMESH_ENDPOINT_NOT_FOUND') throw err;
-      e = (await call(conf, 'POST', '/v1/attach', { network: conf.network, netns, ifname, containerId, name: containerId.slice(0, 12), labels })) as EndpointView;
+      // the agent may not see a runtime's netns mount: give it the path through our own root too
+      const netnsVia = netns.startsWith('/') ? `/proc/${process.pid}/root${netns}` : undefined;
+      e = (await call(conf, 'POST', '/v1/attach', { network: conf.network, netns, netnsVia, ifname, containerId, name: containerId.slice(0, 12), labels })) as EndpointView;
     }
     return { code: 0, stdout: JSON.stringify(result(conf, e, netns)) };
   } catch (e) {
