@@ -545,6 +545,31 @@ int vx_udp_set_gro(vx_udp *u, int on, const char **syscall) {
   return 0;
 }
 
+uint32_t vx_gro_split(vx_gro *g, uint8_t *slab, uint32_t slot_size, uint32_t headroom, uint32_t slots, uint32_t done,
+                      uint32_t *lens, uint8_t *addrs, uint64_t *stats) {
+  uint32_t cap = slot_size - headroom;
+  while (done < slots && g->cur < g->n) {
+    uint32_t L = g->len[g->cur];
+    uint32_t seg = g->seg[g->cur] ? g->seg[g->cur] : L;
+    uint32_t chunk = L - g->off < seg ? L - g->off : seg; /* 0 for an empty datagram: still one */
+    uint32_t copy = chunk;
+    if (copy > cap) {
+      copy = cap; /* truncated like recvmmsg would */
+      stats[VX_STAT_RX_TRUNCATED]++;
+    }
+    memcpy(slab + (size_t)done * slot_size + headroom, g->buf + (size_t)g->cur * VX_GRO_BUFSZ + g->off, copy);
+    lens[done] = copy;
+    memcpy(addrs + (size_t)done * VX_ADDR_LEN, g->addr[g->cur], VX_ADDR_LEN);
+    done++;
+    g->off += chunk;
+    if (g->off >= L) {
+      g->cur++;
+      g->off = 0;
+    }
+  }
+  return done;
+}
+
 /*
  * recvmmsg into the GRO buffers, then one datagram per caller slot: a coalesced buffer holds
  * datagrams of `seg` bytes (the last may be shorter). What does not fit stays buffered
@@ -553,29 +578,10 @@ int vx_udp_set_gro(vx_udp *u, int on, const char **syscall) {
 static int recv_gro(vx_udp *u, uint8_t *slab, uint32_t slot_size, uint32_t headroom, uint32_t slots, uint32_t *lens,
                     uint8_t *addrs, uint64_t *stats) {
   vx_gro *g = u->g;
-  uint32_t cap = slot_size - headroom;
   uint32_t done = 0;
   int socket_empty = 0;
   for (;;) {
-    while (done < slots && g->cur < g->n) {
-      uint32_t L = g->len[g->cur];
-      uint32_t seg = g->seg[g->cur] ? g->seg[g->cur] : L;
-      uint32_t chunk = L - g->off < seg ? L - g->off : seg; /* 0 for an empty datagram: still one */
-      uint32_t copy = chunk;
-      if (copy > cap) {
-        copy = cap; /* truncated like recvmmsg would */
-        stats[VX_STAT_RX_TRUNCATED]++;
-      }
-      memcpy(slab + (size_t)done * slot_size + headroom, g->buf + (size_t)g->cur * VX_GRO_BUFSZ + g->off, copy);
-      lens[done] = copy;
-      memcpy(addrs + (size_t)done * VX_ADDR_LEN, g->addr[g->cur], VX_ADDR_LEN);
-      done++;
-      g->off += chunk;
-      if (g->off >= L) {
-        g->cur++;
-        g->off = 0;
-      }
-    }
+    done = vx_gro_split(g, slab, slot_size, headroom, slots, done, lens, addrs, stats);
     if (done == slots || socket_empty || !u->gro) break;
     struct mmsghdr msgs[VX_GRO_BUFS];
     struct iovec iov[VX_GRO_BUFS];

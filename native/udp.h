@@ -98,6 +98,14 @@ uint32_t vx_udp_send_batch(vx_udp *u, const uint8_t *slab, const uint32_t *offs,
 
 /* Enables/disables UDP_GRO on the main socket; 0 or -errno. */
 int vx_udp_set_gro(vx_udp *u, int on, const char **syscall);
+/*
+ * Hands out the datagrams of the GRO buffers (g->len[i] bytes each, cut at g->seg[i] when it is
+ * non-zero: the kernel's UDP_GRO segment size; the last may be shorter; an empty datagram is one)
+ * into caller slots [done, slots), truncating to the slot like recvmmsg (stats RX_TRUNCATED).
+ * No syscall (the fuzz harness calls it). Returns the slots filled so far.
+ */
+uint32_t vx_gro_split(vx_gro *g, uint8_t *slab, uint32_t slot_size, uint32_t headroom, uint32_t slots, uint32_t done,
+                      uint32_t *lens, uint8_t *addrs, uint64_t *stats);
 /* Datagrams of a GRO buffer not yet handed out (the caller must call recv again without waiting). */
 int vx_udp_gro_pending(const vx_udp *u);
 

@@ -1,7 +1,7 @@
 /**
  * A short run of every libFuzzer harness of the native parsers (test/fuzz/fuzz.js: virtio header +
- * TSO segmentation, TCP/UDP coalescing, AEAD open/seal), built with clang and ASan+UBSan into a
- * temporary directory that is removed afterwards. Earlier crash inputs (test/fuzz/regressions/)
+ * TSO segmentation, TCP/UDP coalescing, AEAD open/seal, the UDP GRO receive split), built with
+ * clang and ASan+UBSan into a temporary directory that is removed afterwards. Earlier crash inputs (test/fuzz/regressions/)
  * run first. VXMESH_FUZZ_SECONDS sets the seconds per target (default 5); `npm run fuzz` runs
  * them longer with a kept corpus.
  *
@@ -48,7 +48,7 @@ test(`fuzz: every native parser harness runs ${SECONDS} s under ASan+UBSan witho
     for (const x of results) {
       process.stdout.write(`# ${x.target}: ${x.executions} executions, corpus ${x.files} inputs / ${x.bytes} bytes, ${x.regressions} regression inputs, crashes ${x.crashes}\n`);
     }
-    assert.deepEqual(results.map((x) => x.target), ['vnet_tso', 'coalesce', 'aead']);
+    assert.deepEqual(results.map((x) => x.target), ['vnet_tso', 'coalesce', 'aead', 'gro_split']);
     for (const x of results) {
       assert.equal(x.crashes, 0, `${x.target} crashed:\n${x.error ?? ''}`);
       assert.equal(x.error, undefined, `${x.target}: ${x.error}`);
