@@ -13,6 +13,7 @@ import { createCryptoExtension } from '../crypto/extension';
 import { GossipExtension, createGossipExtension } from '../gossip/extension';
 import { PolicyExtension, createPolicyExtension } from '../policy/extension';
 import { gossipPolicySync } from '../policy/gossip-sync';
+import { controlRouter, endpointSource } from '../policy/sources';
 import { EndpointsExtension, createEndpointsExtension } from '../endpoints/extension';
 
 export type ExtensionFactory = (config: Config, logger: Logger) => AgentExtension | null;
@@ -20,8 +21,8 @@ export type ExtensionFactory = (config: Config, logger: Logger) => AgentExtensio
 const FACTORIES: ExtensionFactory[] = [
   createCryptoExtension, // host key + sessions for encrypted networks (src/crypto); before gossip, which announces its public key
   createGossipExtension, // membership, FDB/flood lists/ARP suppression from gossip (src/gossip); when `gossip` is configured
-  createPolicyExtension, // network policies: store, compiled tables per network, the data path's policy stage (src/policy)
   createEndpointsExtension, // IPAM, attach/detach, control socket (src/endpoints, src/ipam); after gossip, whose records carry leases and endpoints
+  createPolicyExtension, // network policies: store, compiled tables per network, the data path's policy stage (src/policy); after endpoints (labels, control socket)
   createOpsExtension, // /metrics, /healthz, /readyz, event-loop monitor (src/metrics)
 ];
 
@@ -34,8 +35,14 @@ export function buildExtensions(config: Config, logger: Logger): AgentExtension[
   // Typed connections between extensions, made here once (never by looking each other up by name).
   const gossip = out.find((e): e is GossipExtension => e instanceof GossipExtension);
   const policy = out.find((e): e is PolicyExtension => e instanceof PolicyExtension);
-  if (policy && gossip) policy.connect({ sync: gossipPolicySync(gossip) });
   const endpoints = out.find((e): e is EndpointsExtension => e instanceof EndpointsExtension);
   endpoints?.connect({ gossip: gossip ?? null });
+  if (policy) {
+    policy.connect({
+      sync: gossip ? gossipPolicySync(gossip) : null,
+      endpoints: endpoints ? endpointSource(config, endpoints, gossip ?? null, () => policy.clock) : null,
+      control: endpoints ? controlRouter(endpoints) : null,
+    });
+  }
   return out;
 }

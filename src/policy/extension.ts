@@ -17,6 +17,7 @@
  */
 import type * as http from 'node:http';
 import type { Agent, AgentExtension } from '../agent/agent';
+import type { Clock } from '../clock';
 import type { Config, NetworkConfig } from '../config/types';
 import { ConfigError } from '../errors';
 import type { Logger } from '../log';
@@ -121,6 +122,11 @@ export class PolicyExtension implements AgentExtension {
     if (parts.endpoints !== undefined) this.endpoints = parts.endpoints;
     if (parts.sync !== undefined) this.sync = parts.sync;
     if (parts.control !== undefined) this.control = parts.control;
+  }
+
+  /** The agent's clock (valid from start). */
+  get clock(): Clock {
+    return this.agent!.clock;
   }
 
   start(agent: Agent): void {

@@ -19,6 +19,7 @@ import { attach } from './attach';
 import { detach } from './detach';
 import { endpointsCmd } from './endpoints';
 import { installCni } from './install-cni';
+import { policy } from './policy';
 
 export const commands: readonly Command[] = [
   agent,
@@ -28,6 +29,7 @@ export const commands: readonly Command[] = [
   keygen,
   status, members, fdb, reload, // control-API views and actions
   attach, detach, endpointsCmd, installCni, // endpoints (control socket), CNI
+  policy, // network policies (control socket)
   version,
   help,
 ];
