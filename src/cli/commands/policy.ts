@@ -9,7 +9,8 @@ import { UsageError } from '../../errors';
 import { AgentRefusedError, DEFAULT_SOCKET, controlRequest } from '../../endpoints/client';
 import { table } from './status';
 
-const USAGE = `Usage:
+const USAGE = `Usage: vxmesh policy apply|list|get|delete|denials|trace ...
+
   vxmesh policy apply FILE [--socket PATH]         apply a policy document (YAML or JSON; - = stdin)
   vxmesh policy list [--json] [--socket PATH]       every policy, its network, version and selector
   vxmesh policy get NAME [--socket PATH]            one policy's document (JSON)
