@@ -3,6 +3,12 @@
  * to stderr (journald captures them under systemd), or as one readable line per record when stderr
  * is a terminal (our own small formatter: no pino-pretty dependency).
  *
+ * Under systemd, when stderr is the journal's stream (JOURNAL_STREAM names stderr's device and
+ * inode, see systemd.exec(5)), every line starts with a syslog priority prefix `<N>` (sd-daemon(3)):
+ * fatal → <2> crit, error → <3> err, warn → <4> warning, info → <6> info, debug/trace → <7> debug.
+ * journald strips it and files the record at that priority, so `journalctl -u vxmesh -p err`
+ * shows errors and worse, `-p warning` warnings too.
+ *
  * Hot paths never log per packet: they count, and the control plane logs summaries. A warning that
  * can repeat at packet rate goes through `LogLimiter` (at most `burst` records per key per interval,
  * the number suppressed reported on the next record).
@@ -12,6 +18,7 @@
  * including children created earlier (plain pino children would keep their old level).
  */
 
+import * as fs from 'node:fs';
 import pino from 'pino';
 import type { Clock } from './clock';
 import { systemClock } from './clock';
@@ -50,6 +57,39 @@ export interface LoggerOptions {
   destination?: LogSink;
   /** Pretty format only: ANSI colours; default true when writing to a TTY stderr. */
   color?: boolean;
+  /**
+   * Prefix each line with its syslog priority (`<3>` …) for journald. Default: when writing to
+   * stderr and stderr is the journal stream (`underJournal()`).
+   */
+  journal?: boolean;
+}
+
+/** syslog priority of each level, as journald reads `<N>` prefixes. */
+export const JOURNAL_PRIORITY: Record<LogLevel, number> = { fatal: 2, error: 3, warn: 4, info: 6, debug: 7, trace: 7 };
+
+/**
+ * Whether stderr is connected to the journal: JOURNAL_STREAM ("DEV:INODE") equals stderr's device
+ * and inode (a child whose stderr was redirected elsewhere inherits the variable but not the match).
+ */
+export function underJournal(env: Record<string, string | undefined> = process.env, stat: () => { dev: number; ino: number } = () => fs.fstatSync(2)): boolean {
+  const js = env.JOURNAL_STREAM;
+  if (!js) return false;
+  const m = /^(\d+):(\d+)$/.exec(js);
+  if (!m) return false;
+  try {
+    const st = stat();
+    return st.dev === Number(m[1]) && st.ino === Number(m[2]);
+  } catch {
+    return false;
+  }
+}
+
+const LEVEL_IN_LINE = /"level":"(trace|debug|info|warn|error|fatal)"/;
+
+/** Puts `<N>` in front of one pino JSON line (the level read from the line). */
+export function journalLine(line: string): string {
+  const m = LEVEL_IN_LINE.exec(line);
+  return `<${m ? JOURNAL_PRIORITY[m[1] as LogLevel] : 6}>${line}`;
 }
 
 /** State shared by a root logger and all its children. */
@@ -107,11 +147,17 @@ export function createLogger(opts: LoggerOptions = {}): Logger {
   const tty = toStderr && process.stderr.isTTY === true;
   const envFormat = process.env.VXMESH_LOG_FORMAT;
   const format = opts.format ?? (envFormat === 'json' || envFormat === 'pretty' ? envFormat : tty ? 'pretty' : 'json');
+  const journal = opts.journal ?? (toStderr && underJournal());
   let dest: LogSink;
   if (format === 'pretty') {
     const out = opts.destination ?? { write: (s: string) => process.stderr.write(s) };
     const color = opts.color ?? tty;
-    dest = { write: (line: string) => out.write(formatPretty(line, color)) };
+    dest = journal
+      ? { write: (line: string) => out.write(`<${JOURNAL_PRIORITY[(LEVEL_IN_LINE.exec(line)?.[1] ?? 'info') as LogLevel]}>${formatPretty(line, false)}`) }
+      : { write: (line: string) => out.write(formatPretty(line, color)) };
+  } else if (journal) {
+    const out: LogSink = opts.destination ?? pino.destination({ fd: 2, sync: true });
+    dest = { write: (line: string) => out.write(journalLine(line)) };
   } else {
     dest = opts.destination ?? pino.destination({ fd: 2, sync: true });
   }

@@ -116,6 +116,7 @@ export class AgentWatch {
       if (!s) {
         s = { rx: 0, lastRxAt: null, lastRxWall: null, state: 'unknown', static: p.static };
         this.peers.set(key, s);
+        this.t.logger.debug({ peer: this.t.nodeName(key) ?? key, endpoint: key, static: p.static }, p.static ? 'static peer tracked' : 'peer learned from traffic or gossip: tracked');
       }
       s.static = p.static;
       if (p.counters.rxPackets !== s.rx) {
@@ -129,7 +130,11 @@ export class AgentWatch {
       if (next !== s.state) this.transition(key, s, next);
       s.state = next;
     }
-    for (const k of [...this.peers.keys()]) if (!seen.has(k)) this.peers.delete(k);
+    for (const k of [...this.peers.keys()]) {
+      if (seen.has(k)) continue;
+      this.peers.delete(k);
+      this.t.logger.debug({ peer: this.t.nodeName(k) ?? k, endpoint: k }, 'peer forgotten by the data path');
+    }
   }
 
   private transition(key: string, s: { lastRxAt: number | null; static: boolean }, next: PeerState): void {

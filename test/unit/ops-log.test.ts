@@ -109,3 +109,44 @@ test('LogLimiter forgets the oldest key beyond maxKeys', () => {
   assert.ok(limited.warn('c', {}, 'm'));
   assert.ok(limited.warn('a', {}, 'm'), 'a was forgotten, so it starts a new window');
 });
+
+test('journald: <N> syslog priority prefixes when stderr is the journal stream, none otherwise', async () => {
+  const { spawnSync } = await import('node:child_process');
+  const fs = await import('node:fs');
+  const os = await import('node:os');
+  const path = await import('node:path');
+  const { underJournal, journalLine } = await import('../../src/log');
+  assert.equal(journalLine('{"level":"error","msg":"x"}\n'), '<3>{"level":"error","msg":"x"}\n');
+  assert.equal(journalLine('{"level":"warn"}'), '<4>{"level":"warn"}');
+  assert.equal(journalLine('{"level":"fatal"}'), '<2>{"level":"fatal"}');
+  assert.equal(journalLine('{"level":"debug"}'), '<7>{"level":"debug"}');
+  assert.equal(underJournal({ JOURNAL_STREAM: '5:77' }, () => ({ dev: 5, ino: 77 })), true);
+  assert.equal(underJournal({ JOURNAL_STREAM: '5:77' }, () => ({ dev: 5, ino: 78 })), false, 'stderr redirected elsewhere');
+  assert.equal(underJournal({}, () => ({ dev: 5, ino: 77 })), false);
+
+  // End to end: the real CLI with stderr on a file named by JOURNAL_STREAM, as systemd sets it up.
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'vxjournal-'));
+  try {
+    const cfg = path.join(dir, 'vxmesh.yaml');
+    fs.writeFileSync(cfg, 'underlay: {address: 198.18.0.1}\nnetworks:\n  - {name: blue, vni: 42, bridge: br0}\n');
+    const run = (journal: boolean) => {
+      const errFile = path.join(dir, `stderr-${journal}`);
+      const fd = fs.openSync(errFile, 'w');
+      const st = fs.fstatSync(fd);
+      const env = { ...process.env, NOTIFY_SOCKET: '', VXMESH_LOG_FORMAT: 'json', JOURNAL_STREAM: journal ? `${st.dev}:${st.ino}` : `${st.dev}:${st.ino + 1}` };
+      // without CAP_NET_ADMIN the agent logs an error and exits 1 before touching the system
+      const r = spawnSync('setpriv', ['--bounding-set=-net_admin', '--inh-caps=-net_admin', process.execPath, path.resolve(__dirname, '..', '..', '..', 'bin', 'vxmesh'), 'agent', '--config', cfg, '--state-dir', path.join(dir, 'state')],
+        { stdio: ['ignore', 'ignore', fd], env, timeout: 60_000 });
+      fs.closeSync(fd);
+      assert.equal(r.status, 1);
+      return fs.readFileSync(errFile, 'utf8');
+    };
+    const j = run(true);
+    assert.match(j, /^<3>\{"level":"error".*needs CAP_NET_ADMIN/m, j);
+    const plain = run(false);
+    assert.match(plain, /^\{"level":"error".*needs CAP_NET_ADMIN/m, plain);
+    assert.doesNotMatch(plain, /^<\d>/m);
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});
