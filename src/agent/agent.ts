@@ -116,6 +116,7 @@ export class Agent {
   watch: AgentWatch | null = null;
   private watchTimer: TimerHandle | null = null;
   private readonly watchOpts: WatchOptions;
+  private names: { at: number; map: Map<string, string> } | null = null;
   private reloadRec: ReloadRecord = { generation: 0, result: 'none', message: null, at: null };
 
   private constructor(config: Config, opts: AgentOptions) {
@@ -332,15 +333,25 @@ export class Agent {
     return this.reloadRec;
   }
 
-  /** The gossip member name of an underlay endpoint ("addr:port"), when gossip runs and knows it. */
+  /**
+   * The gossip member name of an underlay endpoint ("addr:port"), when gossip runs and knows it.
+   * The endpoint → name map is rebuilt at most once a second (status and scrapes ask per peer).
+   */
   nodeName(endpoint: string): string | null {
-    const g = this.startedExtensions.find((e) => e.name === 'gossip') as { members?: () => { name: string; underlay: string }[] } | undefined;
-    if (!g || typeof g.members !== 'function') return null;
-    try {
-      return g.members().find((m) => m.underlay === endpoint)?.name ?? null;
-    } catch {
-      return null;
+    const now = this.clock.now();
+    if (!this.names || now - this.names.at >= 1000) {
+      const map = new Map<string, string>();
+      const g = this.startedExtensions.find((e) => e.name === 'gossip') as { members?: () => { name: string; underlay: string }[] } | undefined;
+      if (g && typeof g.members === 'function') {
+        try {
+          for (const m of g.members()) map.set(m.underlay, m.name);
+        } catch {
+          // gossip stopping: no names this round
+        }
+      }
+      this.names = { at: now, map };
     }
+    return this.names.map.get(endpoint) ?? null;
   }
 
   private async apply(next: Config): Promise<ReloadResult> {

@@ -65,7 +65,7 @@ export function cryptoViewOf(ext: unknown): CryptoMetricsView | null {
 }
 
 interface GossipNodeLike {
-  members?(): { state: string }[];
+  members?(): { state: string; name?: string }[];
   prober?: { probes?: number; failures?: number; indirect?: number };
   stats?: {
     packetsReceived?: number; packetsSent?: number; suspicionsStarted?: number; streamsInitiated?: number;
@@ -111,5 +111,6 @@ export function gossipViewOf(ext: unknown, joined?: () => boolean): GossipMetric
     },
     rtts: node.rtts ? () => node.rtts!() : undefined,
     joined: joined ?? (() => (e.ready ? e.ready() : true)),
+    memberStates: () => (node.members?.() ?? []).filter((m) => typeof m.name === 'string').map((m) => ({ peer: m.name as string, state: m.state })),
   };
 }

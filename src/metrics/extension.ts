@@ -74,6 +74,8 @@ export class OpsExtension implements AgentExtension {
     this.metrics.attachCrypto(lazyView<CryptoMetricsView>(agent, 'crypto', cryptoViewOf));
     this.metrics.attachPolicy(lazyView<PolicyMetricsView>(agent, 'policy', (ext) => (ext as { metricsView?(): PolicyMetricsView }).metricsView?.() ?? null));
     this.metrics.setReady(() => serviceReady(agent).ok);
+    this.metrics.attachWatch(() => agent.watch);
+    this.metrics.setPeerNames((ep) => agent.nodeName(ep));
     this.metrics.setInfo({ version: this.version, node: agent.config.node.name });
     this.metrics.start();
     const api = agent.api;

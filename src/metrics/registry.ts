@@ -21,7 +21,7 @@ import { Registry, collectDefaultMetrics, type Metric } from 'prom-client';
 import { Family, FastRegistry, type Emit, type LabelValues } from './family';
 import { FDB_REFUSAL_REASONS, RX_DROP_REASONS, TX_DROP_REASONS } from '../dataplane/counters';
 import { LoopMonitor, type LoopMonitorOptions } from './loop';
-import type { CryptoMetricsView, DatapathMetricsView, GossipMetricsView, PolicyMetricsView, PolicyNetworkView } from './sources';
+import type { AgentWatchMetricsView, CryptoMetricsView, DatapathMetricsView, GossipMetricsView, PolicyMetricsView, PolicyNetworkView } from './sources';
 import {
   PC_ALLOWED_NEW, PC_ALLOWED_TRACKED, PC_AUDIT_EGRESS, PC_AUDIT_INGRESS, PC_DENIED_EGRESS, PC_DENIED_INGRESS, PC_NON_IP, PC_RELATED,
   PC_REVOKED, PC_SPOOFED,
@@ -47,6 +47,8 @@ function asGetter<T>(s: Source<T>): () => T | null {
   return () => s;
 }
 
+const MEMBER_STATES = ['alive', 'suspect', 'dead', 'left'] as const;
+
 export class VxmeshMetrics {
   readonly registry: Registry;
   readonly loop: LoopMonitor;
@@ -55,6 +57,14 @@ export class VxmeshMetrics {
   private crypto: () => CryptoMetricsView | null = () => null;
   private policy: () => PolicyMetricsView | null = () => null;
   private readyFn: (() => boolean) | null = null;
+  private watch: () => AgentWatchMetricsView | null = () => null;
+  private peerName: (endpoint: string) => string | null = () => null;
+  /**
+   * Last known state of every gossip member seen (bounded): a member reaped from gossip's table
+   * keeps its last state (dead) here, so alerts naming it stay firing while it is down; it goes
+   * when it comes back (its live state replaces it) or when it had left gracefully.
+   */
+  private readonly memberMemory = new Map<string, string>();
   private info: { version: string; node: string };
   private readonly reloads = { ok: 0, refused: 0 };
   private lastReloadOkSeconds = 0;
@@ -101,6 +111,14 @@ export class VxmeshMetrics {
   }
   attachPolicy(p: Source<PolicyMetricsView>): void {
     this.policy = asGetter(p);
+  }
+  /** The agent's watch (peer liveness, oversized bridge ports). */
+  attachWatch(w: Source<AgentWatchMetricsView>): void {
+    this.watch = asGetter(w);
+  }
+  /** Node name of an underlay endpoint ("addr:port"), for the `peer` label of traffic series. */
+  setPeerNames(fn: (endpoint: string) => string | null): void {
+    this.peerName = fn;
   }
   setReady(fn: (() => boolean) | null): void {
     this.readyFn = fn;
@@ -234,19 +252,46 @@ export class VxmeshMetrics {
       (emit) => { let n = 0; peers(() => n++); emit({}, n); });
     this.counter('vxmesh_peer_evictions_total', 'Learned peers (senders let in by acceptFrom) evicted, longest idle first, because underlay.maxLearnedPeers were known.', [],
       (emit) => { const d = dp(); if (d) emit({}, d.counters.peerEvictions ?? 0); });
-    this.counter('vxmesh_peer_rx_packets_total', 'VXLAN datagrams received from this peer (all networks, before validation).', ['peer'],
-      (emit) => peers((peer, c) => emit({ peer }, c.rxPackets)));
-    this.counter('vxmesh_peer_rx_bytes_total', 'Bytes received from this peer (UDP payload).', ['peer'],
-      (emit) => peers((peer, c) => emit({ peer }, c.rxBytes)));
-    this.counter('vxmesh_peer_tx_packets_total', 'VXLAN datagrams sent to this peer.', ['peer'],
-      (emit) => peers((peer, c) => emit({ peer }, c.txPackets)));
-    this.counter('vxmesh_peer_tx_bytes_total', 'Bytes sent to this peer (UDP payload).', ['peer'],
-      (emit) => peers((peer, c) => emit({ peer }, c.txBytes)));
+    // Label meanings, the same on every series: `peer` = the peer's node name where gossip knows
+    // it (else its underlay endpoint), `endpoint` = its underlay "address:port".
+    const pl = (endpoint: string): Labels => ({ peer: this.peerName(endpoint) ?? endpoint, endpoint });
+    const pe = ['peer', 'endpoint'];
+    this.counter('vxmesh_peer_rx_packets_total', 'VXLAN datagrams received from this peer (all networks, before validation).', pe,
+      (emit) => peers((ep, c) => emit(pl(ep), c.rxPackets)));
+    this.counter('vxmesh_peer_rx_bytes_total', 'Bytes received from this peer (UDP payload).', pe,
+      (emit) => peers((ep, c) => emit(pl(ep), c.rxBytes)));
+    this.counter('vxmesh_peer_tx_packets_total', 'VXLAN datagrams sent to this peer.', pe,
+      (emit) => peers((ep, c) => emit(pl(ep), c.txPackets)));
+    this.counter('vxmesh_peer_tx_bytes_total', 'Bytes sent to this peer (UDP payload).', pe,
+      (emit) => peers((ep, c) => emit(pl(ep), c.txBytes)));
+    this.gauge('vxmesh_peer_up', 'Peer liveness from received traffic: 1 up (a packet within the last 15 s), 0 down (none for that long, or never); absent until known. `static`: a configured peer.', [...pe, 'static'],
+      (emit) => { const w = this.watch(); if (w) for (const p of w.peerViews()) if (p.state !== 'unknown') emit({ peer: p.peer, endpoint: p.endpoint, static: String(p.static) }, p.state === 'up' ? 1 : 0); });
+    this.gauge('vxmesh_peer_last_received_seconds', 'Seconds since the last packet from this peer (absent: none yet).', pe,
+      (emit) => { const w = this.watch(); if (w) for (const p of w.peerViews()) if (p.lastReceivedAgoSeconds !== null) emit({ peer: p.peer, endpoint: p.endpoint }, p.lastReceivedAgoSeconds); });
+    this.gauge('vxmesh_network_oversized_ports', 'Ports of the network\'s bridge whose MTU exceeds the network MTU (their large frames are dropped by the kernel bridge; see the agent\'s log).', net,
+      (emit) => { const w = this.watch(); const d = dp(); if (w && d) for (const n of d.networks()) emit({ network: n.config.name, vni: n.config.vni }, w.oversizedPorts(n.config.vni).length); });
 
     // Gossip.
     const g = (): GossipMetricsView | null => this.gossip();
     this.gauge('vxmesh_gossip_members', 'Gossip members known, by state (alive, suspect, dead, left); this node included.', ['state'],
       (emit) => { const x = g(); if (x) for (const [state, n] of Object.entries(x.membersByState())) emit({ state }, n); });
+    this.gauge('vxmesh_gossip_member_state', 'One series per gossip member and state: 1 for the member\'s current state, else 0. A member reaped while dead stays dead here until it returns, so an alert on it stays firing.', ['peer', 'state'],
+      (emit) => {
+        const x = g();
+        if (!x?.memberStates) return;
+        const seen = new Set<string>();
+        for (const m of x.memberStates()) {
+          seen.add(m.peer);
+          this.memberMemory.delete(m.peer); // re-insert: most recent last (the bound drops the oldest)
+          this.memberMemory.set(m.peer, m.state);
+        }
+        for (const [peer, state] of [...this.memberMemory]) {
+          if (!seen.has(peer) && state === 'left') this.memberMemory.delete(peer);
+          else if (!seen.has(peer) && state !== 'dead') this.memberMemory.set(peer, 'dead'); // reaped: gone without a leave
+        }
+        while (this.memberMemory.size > 4096) this.memberMemory.delete(this.memberMemory.keys().next().value as string);
+        for (const [peer, state] of this.memberMemory) for (const s of MEMBER_STATES) emit({ peer, state: s }, s === state ? 1 : 0);
+      });
     this.gauge('vxmesh_gossip_joined', '1 when this node has joined the gossip cluster, else 0 (absent when gossip is not configured).', [],
       (emit) => { const x = g(); if (x) emit({}, x.joined() ? 1 : 0); });
     const gc = (fn: (c: ReturnType<GossipMetricsView['counters']>) => void) => { const x = g(); if (x) fn(x.counters()); };

@@ -60,6 +60,16 @@ export interface GossipMetricsView {
   rtts?(): Iterable<{ peer: string; seconds: number }>;
   /** Whether this node has joined (reached a seed or another member). */
   joined(): boolean;
+  /** Every member's name and state now (optional; the per-member state series). */
+  memberStates?(): Iterable<{ peer: string; state: string }>;
+}
+
+/** What the agent's control-plane watch knows (src/agent/watch.ts), read at scrape time. */
+export interface AgentWatchMetricsView {
+  /** Liveness of each peer: `peer` the node name where known, else the endpoint. */
+  peerViews(): Iterable<{ peer: string; endpoint: string; static: boolean; state: string; lastReceivedAgoSeconds: number | null }>;
+  /** Ports of the network's bridge whose MTU exceeds the network MTU. */
+  oversizedPorts(vni: number): readonly { port: string; mtu: number }[];
 }
 
 export interface CryptoMetricsView {
