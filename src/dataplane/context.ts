@@ -10,7 +10,7 @@ import type { Logger } from '../log';
 import { LogLimiter } from '../log';
 import type { PacketCipher } from './cipher-seam';
 import { BatchHistogram, GlobalCounters } from './counters';
-import type { Network } from './network';
+import type { DeviceFailure, Network } from './network';
 import { PeerTable } from './peers';
 import { isGsoUdp, type GsoUdpTransport, type TapDevice, type TxBatch, type UdpTransport } from './seams';
 import { VXLAN_HLEN } from './vxlan';
@@ -20,6 +20,32 @@ export interface Underlay {
   mtu: number;
   port: number;
   address?: string;
+}
+
+/** What `Datapath.onFailure` listeners hear: a network's TAP failed (vni set), or the transport (vni null). */
+export interface FailureEvent {
+  readonly vni: number | null;
+  readonly network: string | null;
+  readonly reason: string;
+  readonly since: number;
+}
+
+/** Stops a device's readability callbacks when it can (`pause()`: native devices and the twins). */
+export function pauseDevice(dev: object): void {
+  const d = dev as { pause?: () => void };
+  if (typeof d.pause === 'function') {
+    try {
+      d.pause();
+    } catch {
+      // a device that cannot pause any more (closed) sends no callbacks either
+    }
+  }
+}
+
+function describeError(e: unknown): string {
+  const err = e as { message?: string; code?: string } | null;
+  if (err && typeof err.message === 'string') return err.code ? `${err.code}: ${err.message}` : err.message;
+  return String(e);
 }
 
 export class PathContext {
@@ -39,7 +65,12 @@ export class PathContext {
   readonly sourceCount: number;
   running = false;
   cipher: PacketCipher | null = null;
+  /** Set when the UDP transport failed (poll or receive error). */
+  transportFailed: DeviceFailure | null = null;
+  /** Failure listeners (`Datapath.onFailure`). */
+  readonly failureListeners: ((f: FailureEvent) => void)[] = [];
   private readonly warnings: LogLimiter;
+  private readonly log: Logger;
 
   constructor(
     readonly udp: UdpTransport,
@@ -51,6 +82,7 @@ export class PathContext {
     readonly burst: number,
     maxLearnedPeers: number,
   ) {
+    this.log = log;
     this.warnings = new LogLimiter(log, { intervalMs: 10_000, burst: 1, clock });
     this.peers = new PeerTable(underlay, maxLearnedPeers, this.byVni, this.counters);
     this.gsoUdp = isGsoUdp(udp) ? udp : null;
@@ -100,6 +132,39 @@ export class PathContext {
     } catch (e) {
       this.warn('tap_write', e, { tap: net.tap.name });
       return 0;
+    }
+  }
+
+  /**
+   * A network's TAP failed (poll error, read error, reader thread error): the network is marked
+   * failed (once), its TAP no longer polled, the failure logged and reported. Never throws.
+   */
+  failNetwork(net: Network, e: unknown): void {
+    if (net.failed !== null || net.removed) return;
+    const f = { reason: describeError(e), since: this.clock.now() };
+    net.failed = f;
+    pauseDevice(net.tap);
+    this.log.error({ network: net.config.name, vni: net.config.vni, tap: net.tap.name, err: f.reason }, 'TAP failed: the network forwards nothing until its TAP is re-created');
+    this.report({ vni: net.config.vni, network: net.config.name, ...f });
+  }
+
+  /** The UDP transport failed (poll or receive error): marked (once), no longer polled, logged, reported. */
+  failTransport(e: unknown): void {
+    if (this.transportFailed !== null) return;
+    const f = { reason: describeError(e), since: this.clock.now() };
+    this.transportFailed = f;
+    pauseDevice(this.udp);
+    this.log.error({ err: f.reason }, 'UDP transport failed: nothing is received');
+    this.report({ vni: null, network: null, ...f });
+  }
+
+  private report(ev: FailureEvent): void {
+    for (const cb of this.failureListeners) {
+      try {
+        cb(ev);
+      } catch (err) {
+        this.warn('failure_listener', err, {});
+      }
     }
   }
 

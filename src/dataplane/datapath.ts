@@ -31,20 +31,20 @@ import type { Logger } from '../log';
 import { nullLogger } from '../log';
 import { peerKeyOfEndpoint } from './addr';
 import type { CipherHost, PacketCipher } from './cipher-seam';
-import { PathContext, type Underlay } from './context';
+import { PathContext, pauseDevice, type FailureEvent, type Underlay } from './context';
 import { fdbRefusalIndex, txDropIndex, type BatchHistogram, type GlobalCounters, type PeerCounters } from './counters';
 import { ETH_HLEN, VLAN_HLEN, toMacNumber } from './ethernet';
 import { FDB_KIND_NAMES, type FdbOwner } from './fdb';
 import { Inside } from './inside';
-import { Network, type DatapathNetwork } from './network';
+import { Network, type DatapathNetwork, type DeviceFailure } from './network';
 import { Outside } from './outside';
 import { Peer } from './peers';
 import { ReaderRing } from './reader-ring';
 import { TAILROOM, allocateInbound, allocateOutbound } from './slabs';
-import type { ReaderTapDevice, TapDevice, UdpTransport } from './seams';
+import { isVnetTap, type ReaderTapDevice, type TapDevice, type UdpTransport } from './seams';
 import { VXLAN_HLEN } from './vxlan';
 
-export { Peer, type DatapathNetwork };
+export { Peer, type DatapathNetwork, type DeviceFailure, type FailureEvent };
 
 export interface DatapathOptions {
   networks: { config: NetworkConfig; tap: TapDevice }[];
@@ -102,6 +102,7 @@ export class Datapath {
   private readonly fdbCfg: FdbConfig;
   private sweepTimer: TimerHandle | null = null;
   private readonly registered = new WeakSet<object>();
+  private readonly errorsRegistered = new WeakSet<object>();
   /** TAPs read by an addon thread (`tapThreads`), with their rings. */
   private readonly readers = new Map<TapDevice, ReaderRing>();
 
@@ -138,6 +139,10 @@ export class Datapath {
     if (ctx.running) return;
     ctx.running = true;
     this.register(ctx.udp, () => this.outside.recv());
+    if (!this.errorsRegistered.has(ctx.udp)) {
+      this.errorsRegistered.add(ctx.udp);
+      ctx.udp.onError?.((err) => ctx.failTransport(err));
+    }
     for (const net of ctx.byVni.values()) this.registerTap(net);
     const every = Math.min(30_000, Math.max(1_000, (this.fdbCfg.ageingSeconds * 1000) / 4));
     this.sweepTimer = ctx.clock.setInterval(every, () => this.sweep());
@@ -190,6 +195,52 @@ export class Datapath {
     const net = this.addNetworkInternal(n.config, n.tap);
     if (this.ctx.running) this.registerTap(net);
     return net;
+  }
+
+  /**
+   * Puts network `vni` on a new TAP (the agent re-created a TAP that failed or was deleted): FDB,
+   * neighbour table, counters and peers are kept, the failure is cleared, and the new TAP is read
+   * from now on. The old TAP is left to its owner to close. Throws RangeError for an unknown VNI,
+   * or for a vnet TAP on an encrypted network whose cipher cannot seal super-frames.
+   */
+  replaceTap(vni: number, tap: TapDevice): DatapathNetwork {
+    const ctx = this.ctx;
+    const net = ctx.byVni.get(vni);
+    if (!net) throw new RangeError(`no network with VNI ${vni}`);
+    const vnet = isVnetTap(tap);
+    if (vnet && net.config.encrypted && ctx.cipher !== null && ctx.cipher.sealSuperFrame === undefined) {
+      throw new RangeError(`network ${net.config.name}: the cipher cannot seal TSO super-frames; an encrypted network needs a TAP without IFF_VNET_HDR`);
+    }
+    const old = net.tap;
+    if (old !== tap) {
+      if (!ctx.netList.some((n) => n !== net && n.tap === old)) this.readers.delete(old);
+      net.tap = tap;
+      net.vnet = vnet;
+      if (vnet) this.inside.enableVnet();
+    }
+    net.failed = null;
+    if (old === tap) (tap as { resume?: () => void }).resume?.();
+    else if (ctx.running) this.registerTap(net);
+    return net;
+  }
+
+  /** Networks whose TAP failed (poll error, read error, reader thread error), with why and since when (clock ms). */
+  failedNetworks(): { vni: number; network: string; reason: string; since: number }[] {
+    const out: { vni: number; network: string; reason: string; since: number }[] = [];
+    for (const n of this.ctx.byVni.values()) {
+      if (n.failed !== null) out.push({ vni: n.config.vni, network: n.config.name, reason: n.failed.reason, since: n.failed.since });
+    }
+    return out;
+  }
+
+  /** The UDP transport's failure (poll or receive error), or null while it works. */
+  transportFailure(): DeviceFailure | null {
+    return this.ctx.transportFailed;
+  }
+
+  /** Registers a listener for device failures (a network's TAP: `vni` set; the transport: `vni` null). */
+  onFailure(cb: (f: FailureEvent) => void): void {
+    this.ctx.failureListeners.push(cb);
   }
 
   /** Removes a network: its FDB and neighbour table are dropped; the TAP is left to its owner to close. */
@@ -464,17 +515,29 @@ export class Datapath {
   }
 
   private registerTap(net: Network): void {
-    const rt = net.tap as Partial<ReaderTapDevice>;
-    if (this.tapThreads && net.vnet && typeof rt.startReader === 'function' && !this.registered.has(net.tap)) {
-      this.registered.add(net.tap);
-      const ring = new ReaderRing(this.ctx, this.inside, net.tap as ReaderTapDevice, net, this.inside.vn!.slot);
-      this.readers.set(net.tap, ring);
+    const ctx = this.ctx;
+    const tap = net.tap;
+    if (!this.errorsRegistered.has(tap)) {
+      this.errorsRegistered.add(tap);
+      tap.onError?.((err) => {
+        const owner = ctx.tapOwner(tap);
+        if (owner !== undefined) ctx.failNetwork(owner, err);
+      });
+    }
+    const rt = tap as Partial<ReaderTapDevice>;
+    if (this.tapThreads && net.vnet && typeof rt.startReader === 'function' && !this.registered.has(tap)) {
+      this.registered.add(tap);
+      const ring = new ReaderRing(ctx, this.inside, tap as ReaderTapDevice, net, this.inside.vn!.slot);
+      this.readers.set(tap, ring);
       rt.startReader(ring.ring, ring.again);
       return;
     }
-    this.register(net.tap, () => {
-      // the TAP object may outlive its network (removed, or re-added under a new Network)
-      this.inside.read(this.ctx.tapOwner(net.tap) ?? net);
+    this.register(tap, () => {
+      // the TAP object may outlive its network (removed, replaced, or re-added under a new Network)
+      const owner = ctx.tapOwner(tap);
+      if (owner !== undefined) this.inside.read(owner);
+      else if (net.tap === tap) this.inside.read(net); // removed: drain and discard
+      else pauseDevice(tap); // replaced: its owner closes it
     });
   }
 }

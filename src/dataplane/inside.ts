@@ -109,11 +109,11 @@ export class Inside {
       try {
         n = net.vnet ? (net.tap as VnetTapDevice).readBatchVnet(this.vn!.rx, this.vn!.gso) : net.tap.readBatch(this.out.tapRx);
       } catch (e) {
-        ctx.warn('tap_read', e, { tap: net.tap.name });
+        ctx.failNetwork(net, e);
         return;
       }
       if (n <= 0) return;
-      if (!ctx.running || net.removed) continue; // drain and discard
+      if (!ctx.running || net.removed || net.failed !== null) continue; // drain and discard
       ctx.counters.tapBatches++;
       ctx.hist.tapRead.add(n);
       if (net.vnet) {

@@ -18,7 +18,9 @@
  * general `filter` hook. Queues are bounded (`queueLimit`, like a socket buffer): overflow is
  * dropped and counted in `overflows`. `failNextSends` / `failNextWrites` simulate EAGAIN; `skip` (on
  * a tap or a UDP endpoint) fails single descriptors with a chosen errno, as the real seams report
- * them (consumed, `status[j]` = errno).
+ * them (consumed, `status[j]` = errno). Device errors: `readError` / `recvError` make reads throw
+ * (as a deleted TAP's read does), `emitError` reports a poll error the way the native devices do
+ * (to the `onError` handler, thrown when there is none; polling stops until `resume`).
  */
 import type { Clock } from '../clock';
 import type { Endpoint } from '../config/types';
@@ -113,8 +115,35 @@ export class MemoryTap implements TapDevice {
     this.reactor = opts.reactor ?? new MemoryReactor();
     this.name = opts.name ?? 'memtap';
     this.mac = opts.mac ?? Buffer.from([0x02, 0x00, 0x5e, 0x10, 0x00, 0x01]);
-    this.src = { hasData: () => !this.closed && this.cb !== null && this.queue.length > 0, fire: () => this.cb?.() };
+    this.src = { hasData: () => !this.closed && !this.paused && this.cb !== null && this.queue.length > 0, fire: () => this.cb?.() };
     this.reactor.add(this.src);
+  }
+
+  /** While set, `readBatch` throws it (a device error: the TAP was deleted underneath, EIO…). */
+  readError: Error | null = null;
+  private errCb: ((err: Error) => void) | null = null;
+  private paused = false;
+
+  /** Registers the poll-error handler (as `NativeTap.onError`). */
+  onError(cb: (err: Error) => void): void {
+    this.errCb = cb;
+  }
+
+  /** A poll error, as the native device reports it: polling stops; the handler gets it, else it is thrown. */
+  emitError(err: Error): void {
+    this.paused = true;
+    if (this.errCb) this.errCb(err);
+    else throw err;
+  }
+
+  /** Stops readability callbacks until `resume()`. */
+  pause(): void {
+    this.paused = true;
+  }
+
+  resume(): void {
+    this.paused = false;
+    if (this.queue.length) this.reactor.kick();
   }
 
   /** Queues a frame (copied) for the data path to read. */
@@ -134,6 +163,7 @@ export class MemoryTap implements TapDevice {
   }
 
   readBatch(batch: RxBatch): number {
+    if (this.readError !== null) throw this.readError;
     let n = 0;
     this.readBatches++;
     while (n < batch.slots && this.queue.length > 0) {
@@ -362,8 +392,34 @@ export class MemoryUdp implements UdpTransport {
     this.family = isV4Mapped(record, 0) ? 4 : 6;
     this.sourceCount = sourcePorts.length;
     this.sentBySource = sourcePorts.map(() => 0);
-    this.src = { hasData: () => !this.closed && this.cb !== null && this.queue.length > 0, fire: () => this.cb?.() };
+    this.src = { hasData: () => !this.closed && !this.paused && this.cb !== null && this.queue.length > 0, fire: () => this.cb?.() };
     reactor.add(this.src);
+  }
+
+  /** While set, `recvBatch` throws it (a socket error). */
+  recvError: Error | null = null;
+  private errCb: ((err: Error) => void) | null = null;
+  private paused = false;
+
+  /** Registers the poll-error handler (as `NativeUdp.onError`). */
+  onError(cb: (err: Error) => void): void {
+    this.errCb = cb;
+  }
+
+  /** A poll error, as the native transport reports it: polling stops; the handler gets it, else it is thrown. */
+  emitError(err: Error): void {
+    this.paused = true;
+    if (this.errCb) this.errCb(err);
+    else throw err;
+  }
+
+  pause(): void {
+    this.paused = true;
+  }
+
+  resume(): void {
+    this.paused = false;
+    if (this.queue.length) this.reactor.kick();
   }
 
   get endpoint(): Endpoint {
@@ -392,6 +448,7 @@ export class MemoryUdp implements UdpTransport {
   }
 
   recvBatch(batch: RxBatch): number {
+    if (this.recvError !== null) throw this.recvError;
     this.recvBatches++;
     let n = 0;
     while (n < batch.slots && this.queue.length > 0) {

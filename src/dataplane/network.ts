@@ -23,6 +23,14 @@ export interface DatapathNetwork {
   readonly tap: TapDevice;
   /** ARP requests / neighbour solicitations answered locally. */
   readonly neighAnswered: number;
+  /** Null while the TAP works; set when it failed (the network forwards nothing until `replaceTap`). */
+  readonly failed: DeviceFailure | null;
+}
+
+/** Why and since when (clock ms) a device failed. */
+export interface DeviceFailure {
+  readonly reason: string;
+  readonly since: number;
 }
 
 export class Network implements DatapathNetwork {
@@ -48,9 +56,15 @@ export class Network implements DatapathNetwork {
   /** The network's policy (null: none; every frame passes). */
   policy: PolicyFilter | null = null;
   /** The TAP is a vnet TAP: read with readBatchVnet into the 64 KiB slab (fast path). */
-  readonly vnet: boolean;
+  vnet: boolean;
 
-  constructor(readonly config: NetworkConfig, readonly tap: TapDevice, fdbCfg: FdbConfig, clock: Clock) {
+  /** Set when the TAP failed (poll or read error); cleared by `Datapath.replaceTap`. */
+  failed: DeviceFailure | null = null;
+  /** The TAP (replaced by `Datapath.replaceTap`). */
+  tap: TapDevice;
+
+  constructor(readonly config: NetworkConfig, tap: TapDevice, fdbCfg: FdbConfig, clock: Clock) {
+    this.tap = tap;
     this.fdb = new Fdb<Peer>({ ...fdbCfg, clock, counters: this.counters });
     this.vnet = isVnetTap(tap);
     this.accept = new AcceptTable(config.acceptFrom ?? 'known');

@@ -120,7 +120,7 @@ export class Outside {
       try {
         n = ctx.udp.recvBatch(this.mem.udpRx);
       } catch (e) {
-        ctx.warn('udp_recv', e, {});
+        ctx.failTransport(e);
         return;
       }
       if (n <= 0) return;

@@ -59,13 +59,15 @@ export class ReaderRing {
       try {
         r = tap.readerNext();
       } catch (e) {
-        ctx.warn('tap_read', e, { tap: tap.name });
+        // the thread stopped on a read error: the network is failed until its TAP is replaced
+        const owner = ctx.tapOwner(tap);
+        if (owner !== undefined) ctx.failNetwork(owner, e);
         return;
       }
       if (r < 0) return;
       const k = r >>> 16;
       const n = r & 0xffff;
-      if (ctx.running && !net.removed && net.tap === tap) {
+      if (ctx.running && !net.removed && net.failed === null && net.tap === tap) {
         ctx.counters.tapBatches++;
         ctx.hist.tapRead.add(n);
         this.inside.vnetBatch(net, n, this.slabs[k], this.lens[k], this.gso[k], this.vtx[k], this.vseal[k]);

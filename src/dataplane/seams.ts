@@ -69,6 +69,13 @@ export interface TapDevice {
   writeBatch(batch: TxBatch): number;
   /** Registers the one readability callback (level-triggered; called again while data remains). */
   onReadable(cb: () => void): void;
+  /**
+   * Registers the poll-error handler (the device was removed underneath, EIO…): polling has
+   * stopped when it is called. Optional; a device without it never reports poll errors.
+   */
+  onError?(cb: (err: Error) => void): void;
+  /** Stops readability callbacks (the data path pauses a failed device). Optional. */
+  pause?(): void;
   /** MAC address of the TAP device itself (6 bytes). */
   readonly mac: Buffer;
   /**
@@ -94,6 +101,10 @@ export interface UdpTransport {
    */
   sendBatch(batch: TxBatch): number;
   onReadable(cb: () => void): void;
+  /** Registers the poll-error handler (polling has stopped when it is called). Optional. */
+  onError?(cb: (err: Error) => void): void;
+  /** Stops readability callbacks (the data path pauses a failed transport). Optional. */
+  pause?(): void;
   close(): void;
 }
 
