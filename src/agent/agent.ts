@@ -45,8 +45,9 @@ export { nativeSystem } from './system';
 export type { ReloadResult } from './reload';
 
 /** A ready report with the names of its failing checks (what status and /readyz print). */
-export function withFailing(r: ReadyReport): ReadyReport & { failing: string[] } {
-  return { ...r, failing: Object.entries(r.checks).filter(([, v]) => !v).map(([k]) => k) };
+export function withFailing(r: ReadyReport & { degraded?: string[] }): ReadyReport & { failing: string[] } {
+  const degraded = r.degraded ?? []; // shown, but not holding readiness back (gossip join)
+  return { ...r, failing: Object.entries(r.checks).filter(([k, v]) => !v && !degraded.includes(k)).map(([k]) => k) };
 }
 
 /** A plug-in started after the data path (gossip, metrics, health, crypto). */

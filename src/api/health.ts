@@ -1,10 +1,12 @@
 /**
  * Health endpoints for supervisors and load balancers:
  *   GET /healthz — liveness: the process answers and its event loop is not stalled (200 / 503);
- *   GET /readyz  — readiness: TAPs open, UDP bound, config loaded, gossip joined when seeds are set
- *                  (the agent's `ready()`), 200 / 503.
+ *   GET /readyz  — readiness: TAPs open, UDP bound, config loaded, data path running (the agent's
+ *                  `ready()`), 200 / 503. Checks that fail without holding readiness back (gossip
+ *                  not joined yet) are listed in `degraded`, with their detail (`gossip`).
  * Both answer JSON `{ status: "ok" | "fail", checks: {...}, failing: [names] }` so a human can see
- * which check failed (`vxmesh status` shows the same checks and exits 3 when one fails);
+ * which check failed (`vxmesh status` shows the same checks and exits 3 when one fails; a
+ * `degraded` check is not `failing`);
  * `?verbose` is not needed: the checks are always listed, and they are cheap.
  */
 
@@ -15,6 +17,10 @@ import { sendJson, type Handler } from './server';
 export interface CheckReport {
   ok: boolean;
   checks: Record<string, unknown>;
+  /** Failing checks that do not make the verdict fail (shown, 200 still). */
+  degraded?: string[];
+  /** Join state of gossip, when it is configured with seeds. */
+  gossip?: unknown;
 }
 
 function reportHandler(run: () => CheckReport): Handler {
@@ -25,8 +31,12 @@ function reportHandler(run: () => CheckReport): Handler {
     } catch (err) {
       report = { ok: false, checks: { error: err instanceof Error ? err.message : String(err) } };
     }
-    const failing = Object.entries(report.checks).filter(([, v]) => v === false).map(([k]) => k);
-    sendJson(res, report.ok ? 200 : 503, { status: report.ok ? 'ok' : 'fail', checks: report.checks, failing });
+    const degraded = report.degraded ?? [];
+    const failing = Object.entries(report.checks).filter(([k, v]) => v === false && !degraded.includes(k)).map(([k]) => k);
+    const body: Record<string, unknown> = { status: report.ok ? 'ok' : 'fail', checks: report.checks, failing };
+    if (degraded.length) body.degraded = degraded;
+    if (report.gossip !== undefined) body.gossip = report.gossip;
+    sendJson(res, report.ok ? 200 : 503, body);
   };
 }
 

@@ -31,6 +31,7 @@ import { GossipTuning, tuningFor } from './config';
 import { Keyring, parseKeyFile, sodiumReady } from './keyring';
 import { LIMITS } from './codec';
 import { EndpointRecord, MemberState, NodeRecord, RecordSection } from './record';
+import type { JoinState } from './join';
 import { GossipNode, MemberEvent } from './swim';
 import { Transport } from './transport';
 import { UdpGossipTransport } from './udp-transport';
@@ -113,7 +114,6 @@ export class GossipExtension implements AgentExtension {
   private floodTimer: TimerHandle | null = null;
   private lastLocal = '';
   private clock!: Clock;
-  private joined = 0;
   /** Record sections published by other extensions (setSection), by name. */
   private readonly localSections = new Map<string, string>();
   /** Endpoints other extensions announce (setAnnouncedEndpoints), by source. */
@@ -173,13 +173,7 @@ export class GossipExtension implements AgentExtension {
     node.start();
     if (this.localSections.size > 0) node.updateLocal({ sections: this.sectionList() });
     this.log.info({ address: transport.address, seeds, profile: g.profile }, 'gossip started');
-    if (seeds.length > 0) {
-      node.join(seeds, (n) => {
-        this.joined = n;
-        if (n === 0) this.log.warn({ seeds }, 'no seed answered yet; will keep trying');
-        else this.log.info({ answered: n, members: node.liveMembers }, 'joined the cluster');
-      });
-    }
+    node.startJoining(); // now, then 1 s, 2 s, 4 s … 10 s while alone (join.ts); logs its failures
     agent.api?.route('GET', '/v1/members', (_req, res) => sendJson(res, 200, { members: this.members() }));
     agent.api?.route('GET', '/v1/fdb', (_req, res) => sendJson(res, 200, { networks: this.fdb() }));
     const every = this.opts.endpointPollMs ?? 1000;
@@ -518,7 +512,8 @@ export class GossipExtension implements AgentExtension {
       address: node.transport.address,
       incarnation: node.self.incarnation,
       profile: this.config.gossip?.profile,
-      seedsAnswered: this.joined,
+      /** Gossip join: joined | joining (attempts, next try, the failure per seed) | seed | none. */
+      join: node.joinState(),
       liveMembers: node.liveMembers,
       healthScore: node.awareness.getHealthScore(),
       fdbEntries,
@@ -532,6 +527,16 @@ export class GossipExtension implements AgentExtension {
     };
   }
 
+  /** Where joining the cluster stands (readiness check `gossipJoined`, status `join`). */
+  joinState(): JoinState {
+    if (this.node) return this.node.joinState();
+    const g = this.config.gossip!;
+    const self = formatAddr(g.address, g.port);
+    const seeds = g.seeds.map((s) => formatAddr(s.address, s.port)).filter((s) => s !== self);
+    const state = g.seeds.length === 0 ? 'none' : seeds.length < g.seeds.length ? 'seed' : 'joining';
+    return { state, seeds, attempts: 0, nextAttemptInMs: null, failures: {}, lastError: null };
+  }
+
   ready(): boolean {
     return this.node !== null && this.node.running;
   }
@@ -541,6 +546,7 @@ export class GossipExtension implements AgentExtension {
     this.config = config;
     if (!node || !config.gossip) return;
     node.seeds = config.gossip.seeds.map((s) => formatAddr(s.address, s.port));
+    node.joiner.seedsChanged();
     if (config.gossip.keyFile && !this.opts.keys) {
       try {
         node.keyring.replace(readKeyring(config.gossip.keyFile));

@@ -12,7 +12,7 @@
  */
 import { Clock } from '../clock';
 import { Rng } from './rng';
-import { Transport, TransportHandler, TransportStats, newTransportStats } from './transport';
+import { Transport, TransportHandler, TransportStats, newTransportStats, streamError } from './transport';
 
 export interface MemoryNetworkOptions {
   clock: Clock;
@@ -151,20 +151,20 @@ export class MemoryNetwork {
       if (err) from.stats.streamErrors++;
       cb(err, reply);
     };
-    const timer = this.clock.setTimer(timeoutMs, () => finish(new Error(`stream to ${to} timed out`)));
+    const timer = this.clock.setTimer(timeoutMs, () => finish(streamError(`stream to ${to} timed out`, 'ETIMEDOUT')));
     if (!this.reachable(from.address, to)) return; // times out
     // SYN, SYN-ACK, then the request: two round trips' worth of one-way delays plus retransmissions.
     const connect = 2 * this.latency(from.address, to) + this.retransmitDelay(1000) + this.retransmitDelay(1000);
     this.clock.setTimer(connect + this.latency(from.address, to) + this.retransmitDelay(200), () => {
       const dst = this.nodes.get(to);
       if (!dst || dst.closed) {
-        finish(new Error(`connect ${to}: connection refused`));
+        finish(streamError(`connect ${to}: connection refused`, 'ECONNREFUSED'));
         return;
       }
       dst.stats.streamBytesReceived += data.length;
       dst.deliverRequest(from.address, data, (reply) => {
         if (reply === null) {
-          this.clock.setTimer(this.latency(to, from.address), () => finish(new Error(`stream to ${to} closed without reply`)));
+          this.clock.setTimer(this.latency(to, from.address), () => finish(streamError(`stream to ${to} closed without reply`, 'ECLOSED')));
           return;
         }
         dst.stats.streamBytesSent += reply.length;

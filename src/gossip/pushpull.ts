@@ -17,6 +17,7 @@ import { TimerHandle } from '../clock';
 import { decodeStream, DigestEntry, FullEntry, LIMITS, PushPullReply, PushPullRequest, STREAM_REPLY, STREAM_REQUEST, STREAM_PUSH, encodeStream, CodecError } from './codec';
 import { pushPullIntervalFor } from './config';
 import { ST_ALIVE, ST_DEAD, ST_LEFT, ST_SUSPECT } from './record';
+import { streamError } from './transport';
 import type { GossipNode } from './swim';
 
 export class PushPull {
@@ -44,8 +45,9 @@ export class PushPull {
     if (!n.running) return;
     this.timer = n.clock.setTimer(pushPullIntervalFor(n.tuning, n.table.live), () => this.tick());
     if (n.leaving) return;
-    if (n.table.live <= 1 && n.seeds.length > 0) {
-      // Alone (seed was down when we started?): keep trying the seeds.
+    if (n.table.live <= 1 && n.seeds.length > 0 && !n.joiner.active) {
+      // Alone (seed was down when we started?): keep trying the seeds (the Joiner, join.ts, does
+      // it on a faster schedule when started).
       this.join(n.seeds);
       return;
     }
@@ -117,7 +119,7 @@ export class PushPull {
       const plain = n.keyring.open(data, LIMITS.maxStream);
       if (!plain) {
         n.drop('bad_key');
-        return fail(new Error('reply not authenticated by any cluster key'));
+        return fail(streamError(`the reply from ${addr} is not sealed with any cluster key we have`, 'EBADKEY'));
       }
       let msg;
       try {

@@ -19,7 +19,8 @@
  * message (prober) → each broadcast (this file).
  */
 import { Clock, TimerHandle } from '../clock';
-import { Logger, nullLogger } from '../log';
+import { Logger, LogLimiter, nullLogger } from '../log';
+import { parseAddr } from './addr';
 import { Awareness } from './awareness';
 import { BroadcastQueue } from './broadcast-queue';
 import {
@@ -31,6 +32,7 @@ import { GossipTuning, suspicionMinMs } from './config';
 import { Dissemination } from './dissemination';
 import { ENVELOPE_OVERHEAD, Keyring } from './keyring';
 import { MemberTable, NameRegistry, RecordStore, TableColumns } from './member-table';
+import { Joiner, type JoinerOptions, type JoinState } from './join';
 import { PartAssembler } from './part-assembler';
 import { Prober } from './probe';
 import { PushPull } from './pushpull';
@@ -108,6 +110,8 @@ export interface GossipNodeOptions {
   /** Shared record store (simulator). */
   recordStore?: RecordStore;
   logger?: Logger;
+  /** Join retry schedule (join.ts). */
+  join?: JoinerOptions;
 }
 
 const NO_DROPS = (): Record<GossipDropReason, number> => ({
@@ -145,12 +149,16 @@ export class GossipNode {
   readonly prober: Prober;
   readonly dissemination: Dissemination;
   readonly pushPull: PushPull;
+  /** Joining (and staying joined) through the seeds on a fast schedule: `startJoining`. */
+  readonly joiner: Joiner;
   /** Alive broadcasts arriving in parts (records larger than one packet). */
   readonly parts = new PartAssembler();
   /** Per member, how many `alive part` keys are queued (so a newer record retires the old parts). */
   private readonly queuedParts = new Map<string, number>();
   /** Set while applying a record reassembled from parts (its parts are already queued for relay). */
   private fromParts = false;
+  /** Warnings about hosts whose packets no cluster key of ours opens (one per host per 30 s). */
+  private readonly keyWarnings: LogLimiter;
   /**
    * Largest broadcast queued, bytes: one alone in a gossip-only packet, sealed, fills at most
    * `packetBudget` (envelope + version + type + count + framing). Larger records go in parts.
@@ -193,6 +201,8 @@ export class GossipNode {
     this.prober = new Prober(this);
     this.dissemination = new Dissemination(this);
     this.pushPull = new PushPull(this);
+    this.joiner = new Joiner(this, o.join);
+    this.keyWarnings = new LogLimiter(this.log, { clock: this.clock, intervalMs: 30_000, maxKeys: 256 });
   }
 
   /** Subscribes to member events. */
@@ -221,7 +231,20 @@ export class GossipNode {
     this.reapTimer = this.clock.setTimer(this.rng() * reapEvery, () => this.reapTick(reapEvery));
   }
 
-  /** Joins via the seeds: a push-pull exchange with each; `cb` gets how many answered. */
+  /**
+   * Joins through `seeds` (default: `this.seeds`) now and keeps retrying on the Joiner's schedule
+   * (1 s, 2 s, 4 s … 10 s, with jitter) while alone; while joined, re-contacts seeds that are not
+   * live members. `joinState()` says where it stands.
+   */
+  startJoining(): void {
+    this.joiner.start();
+  }
+
+  joinState(): JoinState {
+    return this.joiner.state();
+  }
+
+  /** Joins via the seeds once: a push-pull exchange with each; `cb` gets how many answered. */
   join(seeds: string[], cb?: (contacted: number) => void): void {
     this.pushPull.join(seeds, cb);
   }
@@ -248,6 +271,7 @@ export class GossipNode {
     this.prober.stop();
     this.dissemination.stop();
     this.pushPull.stop();
+    this.joiner.stop();
     this.reapTimer?.cancel();
     for (const s of this.suspicions.values()) s.cancel();
     this.suspicions.clear();
@@ -396,7 +420,7 @@ export class GossipNode {
     this.stats.packetsReceived++;
     if (data.length > LIMITS.maxPacket + ENVELOPE_OVERHEAD) return this.drop('oversized');
     const plain = this.keyring.open(data, LIMITS.maxPacket);
-    if (!plain) return this.drop('bad_key');
+    if (!plain) return this.unknownKey(from);
     let pkt;
     try {
       pkt = decodePacket(plain);
@@ -519,6 +543,22 @@ export class GossipNode {
     });
   }
 
+  /**
+   * A packet or stream message from `from` that no cluster key of ours opens: counted (`bad_key`)
+   * and logged at warn, at most once per host per 30 s (with how many were suppressed), naming
+   * the member when its gossip address is known.
+   */
+  private unknownKey(from: string): void {
+    this.drop('bad_key');
+    const host = parseAddr(from)?.host ?? from;
+    const t = this.table;
+    let member: string | undefined;
+    for (let s = 0; s < t.count && member === undefined; s++) {
+      if (t.record(s).gossip === from) member = t.record(s).name;
+    }
+    this.keyWarnings.log('warn', host, member ? { from, member } : { from }, `host ${host}${member ? ` (${member})` : ''} uses a cluster key we do not know: its gossip is dropped (check gossip.keyFile on both hosts)`);
+  }
+
   /** The bytes of the broadcast being applied, or a fresh encoding of `b`. */
   private rawOr(b: Broadcast): Uint8Array {
     return this.rawBuf ? this.rawBuf.slice(this.rawStart, this.rawEnd) : encodeBroadcast(b);
@@ -533,7 +573,7 @@ export class GossipNode {
     }
     const plain = this.keyring.open(data, LIMITS.maxStream);
     if (!plain) {
-      this.drop('bad_key');
+      this.unknownKey(from);
       return reply(null);
     }
     let msg;

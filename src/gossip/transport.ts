@@ -41,6 +41,28 @@ export interface TransportStats {
   streamErrors: number;
 }
 
+/**
+ * Why a `request` failed, from the Error's `code` (both transports set it): the peer refused the
+ * connection or is unreachable (`refused`), did not answer in time (`timeout`), or accepted it and
+ * closed it without a reply (`closed`: e.g. it could not open our message — another cluster key),
+ * or answered with something no cluster key of ours opens (`bad_key`, set by push-pull).
+ */
+export type StreamFailure = 'refused' | 'timeout' | 'closed' | 'bad_key' | 'other';
+
+export function streamFailure(err: Error): StreamFailure {
+  const code = (err as NodeJS.ErrnoException).code;
+  if (code === 'ECONNREFUSED' || code === 'EHOSTUNREACH' || code === 'ENETUNREACH') return 'refused';
+  if (code === 'ETIMEDOUT') return 'timeout';
+  if (code === 'EBADKEY') return 'bad_key';
+  if (code === 'ECONNRESET' || code === 'ECLOSED' || code === 'EPIPE') return 'closed';
+  return 'other';
+}
+
+/** An Error with a `code` (`streamFailure` reads it). */
+export function streamError(message: string, code: string): Error {
+  return Object.assign(new Error(message), { code });
+}
+
 export function newTransportStats(): TransportStats {
   return {
     packetsSent: 0, packetBytesSent: 0, packetsReceived: 0, packetBytesReceived: 0,

@@ -59,7 +59,7 @@ function readFrame(sock: net.Socket, cb: (err: Error | null, frame?: Buffer) => 
     if (got === want) finish(null, chunks.length === 1 ? chunks[0] : Buffer.concat(chunks, got));
   };
   sock.on('data', onData);
-  sock.once('end', () => finish(new Error('stream closed before a full frame')));
+  sock.once('end', () => finish(Object.assign(new Error('stream closed before a full frame'), { code: 'ECLOSED' })));
   sock.once('error', (e) => finish(e));
 }
 
@@ -209,7 +209,7 @@ export class UdpGossipTransport implements Transport {
       if (err) this.stats.streamErrors++;
       cb(err, reply);
     };
-    const timer = setTimeout(() => finish(new Error(`stream to ${to} timed out`)), timeoutMs);
+    const timer = setTimeout(() => finish(Object.assign(new Error(`stream to ${to} timed out`), { code: 'ETIMEDOUT' })), timeoutMs);
     timer.unref();
     sock.on('error', (e) => finish(e));
     sock.setNoDelay(true);

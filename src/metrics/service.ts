@@ -8,7 +8,7 @@
  *   on SIGTERM: service.stopping(); await agent.stop();                  // STOPPING=1
  *
  * READY=1 is sent only when the service is ready (readiness.ts: `agent.ready()` — TAPs open, UDP
- * bound, config loaded, extensions ready — and gossip joined when seeds are set), checked at once
+ * bound, config loaded, extensions ready; gossip join is shown but never waited for), checked at once
  * and then every `readyPollMs`. The
  * watchdog pings only while the data path is healthy (the ops extension's verdict: data path
  * running, UDP socket open, event loop not stalled). Reload results are counted in the ops

@@ -3,7 +3,7 @@
  * addon (`src/native/sdnotify.ts`: node:dgram cannot send to a unix datagram socket).
  *
  * Lifecycle, as the agent command drives it:
- *   start  → (TAPs open, UDP bound, config loaded, gossip joined when seeds are set) → READY=1
+ *   start  → (TAPs open, UDP bound, config loaded, data path running; not gossip join) → READY=1
  *   while running: WATCHDOG=1 every WATCHDOG_USEC/2, from a timer on the event loop that also runs
  *                  the data path, and only while the data path reports itself healthy — so a
  *                  wedged loop or a dead data path makes systemd restart the service;

@@ -51,7 +51,7 @@ test('apiGet: JSON from the agent; clear errors for unreachable agents, 404s and
   t.after(() => srv.close());
   const addr = `127.0.0.1:${(srv.address() as AddressInfo).port}`;
   assert.deepEqual(await apiGet(addr, '/v1/members'), { members });
-  await assert.rejects(apiGet(addr, '/v1/fdb'), { code: 'ERR_VXMESH_API', message: /HTTP 404 \(gossip not enabled/ });
+  await assert.rejects(apiGet(addr, '/v1/fdb'), { code: 'ERR_VXMESH_API', message: /answered HTTP 404 for \/v1\/fdb: is --api pointing at a vxmesh agent/ });
   await assert.rejects(apiGet('127.0.0.1:1', '/v1/status'), { code: 'ERR_VXMESH_API', message: /cannot reach the agent/ });
   await assert.rejects(apiGet('nonsense', '/v1/status'), { code: 'ERR_VXMESH_USAGE' });
 });
