@@ -6,21 +6,27 @@
 #   - /etc/systemd/system/vxmesh.service, /etc/modules-load.d/vxmesh.conf (tun, bridge).
 # It does not enable or start the service unless --enable is given.
 #
-# Usage: deploy/install.sh [--prefix DIR] [--enable] [--check]
+# Usage: deploy/install.sh [--prefix DIR] [--node PATH] [--enable] [--check]
 # --check only runs the checks (built tree, node, paths the service user must reach) and exits.
+# --node PATH: the node (>= 20) the unit runs, written into it as an absolute path (default: the
+#   `node` in PATH, resolved). Only production dependencies are copied (npm prune --omit=dev in a
+#   staging copy). --enable refuses to start the service while /etc/vxmesh/vxmesh.yaml is still the
+#   example (installed as a template): edit it first.
 # DESTDIR=/some/root installs into a staging root instead of / (the user is then added to
 # DESTDIR/etc/passwd with useradd --prefix; systemctl is not called).
 set -eu
 
 PREFIX=/opt/vxmesh
+NODE_ARG=
 ENABLE=0
 CHECK=0
 while [ $# -gt 0 ]; do
   case "$1" in
     --prefix) PREFIX="$2"; shift 2 ;;
+    --node) NODE_ARG="$2"; shift 2 ;;
     --enable) ENABLE=1; shift ;;
     --check) CHECK=1; shift ;;
-    -h|--help) sed -n '2,12p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,17p' "$0"; exit 0 ;;
     *) echo "install.sh: unknown argument: $1" >&2; exit 2 ;;
   esac
 done
@@ -33,9 +39,18 @@ die() { echo "install.sh: $*" >&2; exit 1; }
 for f in package.json bin/vxmesh dist/src/cli/main.js build/Release/vxmesh.node node_modules deploy/vxmesh.service; do
   [ -e "$SRC/$f" ] || die "missing $SRC/$f: run 'npm install' in $SRC first"
 done
-command -v node >/dev/null || die "node (>= 20) not found in PATH"
-NODE_MAJOR=$(node -p 'process.versions.node.split(".")[0]')
-[ "$NODE_MAJOR" -ge 20 ] || die "node >= 20 required (found $(node --version))"
+# Node >= 20. Debian 12 (bookworm) ships nodejs 18: take Debian 13 (trixie)'s nodejs package, or
+# the upstream tarball from https://nodejs.org/dist/ unpacked under /usr/local (README, Quick start).
+NODE_HELP="Debian 12 ships Node 18: install Node >= 20 from Debian 13's nodejs package or the upstream tarball (https://nodejs.org/dist/latest-v20.x/, e.g. tar -xJf node-v20.*-linux-x64.tar.xz -C /usr/local --strip-components=1), then run install.sh again (or pass --node PATH)"
+if [ -n "$NODE_ARG" ]; then
+  [ -x "$NODE_ARG" ] || die "--node $NODE_ARG is not an executable"
+  NODE_BIN=$NODE_ARG
+else
+  NODE_BIN=$(command -v node) || die "node not found in PATH. $NODE_HELP"
+fi
+NODE_BIN=$(readlink -f "$NODE_BIN")
+NODE_MAJOR=$("$NODE_BIN" -p 'process.versions.node.split(".")[0]' 2>/dev/null) || die "$NODE_BIN does not run. $NODE_HELP"
+[ "$NODE_MAJOR" -ge 20 ] || die "node >= 20 required, $NODE_BIN is $("$NODE_BIN" --version). $NODE_HELP"
 
 # The service runs as the unprivileged user vxmesh: every directory on the way to the program, and
 # to the node it runs with, must be searchable by that user (o+x; the user has no other groups), or
@@ -84,7 +99,16 @@ fi
 # Program files.
 install -d -m 0755 "$D$PREFIX" "$D$PREFIX/build/Release" "$D/usr/local/bin"
 rm -rf "$D$PREFIX/dist" "$D$PREFIX/bin" "$D$PREFIX/node_modules"
-cp -R "$SRC/dist" "$SRC/bin" "$SRC/node_modules" "$D$PREFIX/"
+cp -R "$SRC/dist" "$SRC/bin" "$D$PREFIX/"
+# Production dependencies only: prune a staging copy (offline; the source tree keeps its dev tools).
+command -v npm >/dev/null || die "npm not found: it selects the production dependencies (npm prune --omit=dev)"
+STAGE=$(mktemp -d)
+trap 'rm -rf "$STAGE"' EXIT
+cp -R "$SRC/node_modules" "$SRC/package.json" "$STAGE/"
+[ -f "$SRC/package-lock.json" ] && cp "$SRC/package-lock.json" "$STAGE/"
+(cd "$STAGE" && npm prune --omit=dev --ignore-scripts --no-audit --no-fund --loglevel=error >/dev/null) ||
+  die "npm prune --omit=dev failed in the staging copy $STAGE"
+cp -R "$STAGE/node_modules" "$D$PREFIX/"
 install -m 0644 "$SRC/package.json" "$D$PREFIX/package.json"
 [ -f "$SRC/README.md" ] && install -m 0644 "$SRC/README.md" "$D$PREFIX/README.md"
 install -m 0755 "$SRC/build/Release/vxmesh.node" "$D$PREFIX/build/Release/vxmesh.node"
@@ -131,17 +155,27 @@ fi
 
 # systemd unit and kernel modules.
 install -d -m 0755 "$D/etc/systemd/system" "$D/etc/modules-load.d"
-sed "s#file:///opt/vxmesh/#file://$PREFIX/#" \
+sed -e "s#file:///opt/vxmesh/#file://$PREFIX/#" -e "s#/usr/bin/node /opt/vxmesh/#$NODE_BIN $PREFIX/#" \
   "$SRC/deploy/vxmesh.service" > "$D/etc/systemd/system/vxmesh.service"
 chmod 0644 "$D/etc/systemd/system/vxmesh.service"
 printf 'tun\nbridge\n' > "$D/etc/modules-load.d/vxmesh.conf"
 chmod 0644 "$D/etc/modules-load.d/vxmesh.conf"
 
+# The example is a template, not a config for this host: never start the service with it.
+EXAMPLE_CONFIG=0
+cmp -s "$SRC/deploy/vxmesh.example.yaml" "$D/etc/vxmesh/vxmesh.yaml" && EXAMPLE_CONFIG=1
+TODO="edit $D/etc/vxmesh/vxmesh.yaml (the example, installed as a template): set node (this host's name), underlay.address (this host's address on the underlay), networks (name, vni, bridge) and peers (the other hosts' addresses, or a gossip section); check it with 'vxmesh check-config $D/etc/vxmesh/vxmesh.yaml'; then: systemctl enable --now vxmesh"
+
 if [ -z "$D" ] && [ -d /run/systemd/system ]; then
   systemctl daemon-reload
-  if [ "$ENABLE" = 1 ]; then systemctl enable --now vxmesh.service; fi
+  if [ "$ENABLE" = 1 ] && [ "$EXAMPLE_CONFIG" = 0 ]; then systemctl enable --now vxmesh.service; fi
 fi
 
-echo "vxmesh installed in $D$PREFIX"
-[ "$CONFIG_NEW" = 1 ] && echo "edit $D/etc/vxmesh/vxmesh.yaml (example installed), then: systemctl enable --now vxmesh"
+echo "vxmesh installed in $D$PREFIX (unit runs $NODE_BIN)"
+if [ "$ENABLE" = 1 ] && [ "$EXAMPLE_CONFIG" = 1 ]; then
+  echo "install.sh: not enabling vxmesh: $D/etc/vxmesh/vxmesh.yaml is still the example config." >&2
+  echo "install.sh: $TODO" >&2
+  exit 1
+fi
+[ "$CONFIG_NEW" = 1 ] || [ "$EXAMPLE_CONFIG" = 1 ] && echo "$TODO"
 exit 0

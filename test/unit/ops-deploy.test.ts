@@ -35,7 +35,7 @@ function verifiableUnit(dir: string, transform: (s: string) => string = (s) => s
   const exe = path.join(dir, 'vxmesh');
   fs.writeFileSync(exe, '#!/bin/sh\nexit 0\n', { mode: 0o755 });
   const file = path.join(dir, 'vxmesh.service');
-  fs.writeFileSync(file, transform(fs.readFileSync(UNIT, 'utf8').replaceAll('/usr/local/bin/vxmesh', exe)));
+  fs.writeFileSync(file, transform(fs.readFileSync(UNIT, 'utf8').replaceAll('/usr/bin/node /opt/vxmesh/bin/vxmesh', exe)));
   return file;
 }
 
@@ -46,7 +46,8 @@ test('unit declares the required service protocol, identity and hardening', () =
   assert.equal(one('NotifyAccess'), 'main');
   assert.match(one('WatchdogSec'), /^\d+s$/);
   assert.equal(one('Restart'), 'on-failure');
-  assert.equal(one('ExecReload'), '/usr/local/bin/vxmesh reload --config /etc/vxmesh/vxmesh.yaml', 'waits for the verdict: a refused reload fails systemctl reload');
+  assert.equal(one('ExecReload'), '/usr/bin/node /opt/vxmesh/bin/vxmesh reload --config /etc/vxmesh/vxmesh.yaml', 'waits for the verdict: a refused reload fails systemctl reload');
+  for (const k of ['ExecStartPre', 'ExecStart', 'ExecReload']) assert.match(one(k), /^\/usr\/bin\/node \/opt\/vxmesh\/bin\/vxmesh /, `${k}: an absolute node (install.sh writes the one it checked), not env`);
   assert.equal(one('StateDirectory'), 'vxmesh', 'bridge ownership file under /var/lib/vxmesh');
   assert.equal(one('User'), 'vxmesh');
   assert.equal(one('AmbientCapabilities'), 'CAP_NET_ADMIN');
@@ -195,7 +196,8 @@ test('install.sh / uninstall.sh lay out and remove user, directories, unit and c
   assert.equal(fs.readlinkSync(path.join(dest, 'usr/local/bin/vxmesh')), '/opt/vxmesh/bin/vxmesh');
   assert.ok(fs.existsSync(path.join(dest, 'opt/vxmesh/build/Release/vxmesh.node')));
   assert.ok(fs.existsSync(path.join(dest, 'opt/vxmesh/dist/src/cli/main.js')));
-  assert.equal(fs.readFileSync(path.join(dest, 'etc/systemd/system/vxmesh.service'), 'utf8'), fs.readFileSync(UNIT, 'utf8'));
+  const nodeBin = fs.realpathSync(run('sh', ['-c', 'command -v node']).stdout.trim());
+  assert.equal(fs.readFileSync(path.join(dest, 'etc/systemd/system/vxmesh.service'), 'utf8'), fs.readFileSync(UNIT, 'utf8').replaceAll('/usr/bin/node /opt/vxmesh/', `${nodeBin} /opt/vxmesh/`));
   assert.equal(fs.readFileSync(path.join(dest, 'etc/modules-load.d/vxmesh.conf'), 'utf8'), 'tun\nbridge\n');
 
   // A second install keeps an edited config and the user.
@@ -234,4 +236,71 @@ test('the example config installed by install.sh is valid', async () => {
   assert.equal(c.api.listen.host, '127.0.0.1');
   assert.equal(c.api.listen.port, 9469);
   assert.equal(c.networks.length, 1);
+});
+
+/** A miniature built tree with one production and one development dependency. */
+function miniTree(dir: string): string {
+  const src = path.join(dir, 'src');
+  const files: Record<string, string> = {
+    'package.json': JSON.stringify({ name: 'vxmesh-mini', version: '0.0.0', dependencies: { 'prod-a': '1.0.0' }, devDependencies: { 'dev-b': '1.0.0' } }),
+    'node_modules/prod-a/package.json': JSON.stringify({ name: 'prod-a', version: '1.0.0' }),
+    'node_modules/prod-a/index.js': '',
+    'node_modules/dev-b/package.json': JSON.stringify({ name: 'dev-b', version: '1.0.0' }),
+    'bin/vxmesh': '#!/bin/sh\n', 'dist/src/cli/main.js': '', 'build/Release/vxmesh.node': '',
+  };
+  for (const [f, text] of Object.entries(files)) {
+    fs.mkdirSync(path.dirname(path.join(src, f)), { recursive: true });
+    fs.writeFileSync(path.join(src, f), text, { mode: f === 'bin/vxmesh' ? 0o755 : 0o644 });
+  }
+  fs.mkdirSync(path.join(src, 'deploy'));
+  for (const f of ['install.sh', 'uninstall.sh', 'vxmesh.service', 'vxmesh.example.yaml']) fs.copyFileSync(path.join(DEPLOY, f), path.join(src, 'deploy', f));
+  return src;
+}
+
+/** A stand-in `node` that reports `major` (install.sh asks for process.versions and --version). */
+function fakeNode(dir: string, major: number): string {
+  const f = path.join(dir, `node${major}`);
+  fs.writeFileSync(f, `#!/bin/sh\nif [ "$1" = -p ]; then echo ${major}; else echo v${major}.0.0; fi\n`, { mode: 0o755 });
+  return f;
+}
+
+test('install.sh (DESTDIR): production dependencies only; the unit runs the checked node by absolute path; Node < 20 refused with where to get 20', { skip: process.getuid?.() !== 0 ? 'needs root (chown)' : false }, (t) => {
+  const dir = tmpdir(t);
+  const src = miniTree(dir);
+  const dest = path.join(dir, 'root');
+  fs.mkdirSync(dest);
+  const env = { ...process.env, DESTDIR: dest };
+  const old = run('sh', [path.join(src, 'deploy', 'install.sh'), '--node', fakeNode(dir, 18)], { env });
+  assert.equal(old.status, 1);
+  assert.match(old.stderr, /node >= 20 required, .*node18 is v18\.0\.0\. Debian 12 ships Node 18: install Node >= 20 from Debian 13's nodejs package or the upstream tarball/);
+  assert.ok(!fs.existsSync(path.join(dest, 'opt')), 'nothing installed');
+
+  const node20 = fakeNode(dir, 20);
+  const r = run('sh', [path.join(src, 'deploy', 'install.sh'), '--node', node20], { env });
+  assert.equal(r.status, 0, r.stdout + r.stderr);
+  assert.ok(fs.existsSync(path.join(dest, 'opt/vxmesh/node_modules/prod-a/index.js')), 'production dependency copied');
+  assert.ok(!fs.existsSync(path.join(dest, 'opt/vxmesh/node_modules/dev-b')), 'development dependency left out');
+  assert.ok(fs.existsSync(path.join(src, 'node_modules/dev-b')), 'the source tree keeps its dev tools');
+  const unit = fs.readFileSync(path.join(dest, 'etc/systemd/system/vxmesh.service'), 'utf8');
+  assert.match(unit, new RegExp(`^ExecStart=${node20.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')} /opt/vxmesh/bin/vxmesh agent --config /etc/vxmesh/vxmesh.yaml$`, 'm'));
+  assert.doesNotMatch(unit, /^Exec.*(\/usr\/bin\/node|env node)/m);
+  assert.match(r.stdout, /edit .*vxmesh\.yaml \(the example, installed as a template\): set node/);
+});
+
+test('install.sh --enable refuses to start the example config and says what to edit; an edited config passes', { skip: process.getuid?.() !== 0 ? 'needs root (chown)' : false }, (t) => {
+  const dir = tmpdir(t);
+  const src = miniTree(dir);
+  const dest = path.join(dir, 'root');
+  fs.mkdirSync(dest);
+  const env = { ...process.env, DESTDIR: dest };
+  const r = run('sh', [path.join(src, 'deploy', 'install.sh'), '--enable'], { env });
+  assert.equal(r.status, 1, r.stdout + r.stderr);
+  assert.match(r.stderr, /not enabling vxmesh: .*vxmesh\.yaml is still the example config/);
+  assert.match(r.stderr, /set node \(this host's name\), underlay\.address .*networks .*peers/);
+  const cfg = path.join(dest, 'etc/vxmesh/vxmesh.yaml');
+  assert.equal(fs.readFileSync(cfg, 'utf8'), fs.readFileSync(path.join(DEPLOY, 'vxmesh.example.yaml'), 'utf8'), 'the template is installed');
+  fs.appendFileSync(cfg, '# edited for this host\n');
+  const ok = run('sh', [path.join(src, 'deploy', 'install.sh'), '--enable'], { env });
+  assert.equal(ok.status, 0, ok.stdout + ok.stderr);
+  assert.doesNotMatch(ok.stdout + ok.stderr, /still the example/);
 });
