@@ -226,8 +226,8 @@ export function restarts(o: { restarts: number; rssSlackPct: number }, log: Log)
         cs.push(await lab.addContainer(h, { bridge: 'br0', name: `h${h.index}c1`, address: `198.19.0.${h.index}/24` }));
       }
       const cfg = (h: LabHost) => agentConfig(lab, h, { networks: [NET], logLevel: 'warn' });
-      const steady = await startAgent(lab, lab.hosts[0], cfg(lab.hosts[0]));
-      let churn = await startAgent(lab, lab.hosts[1], cfg(lab.hosts[1]));
+      const steady = await startAgent(lab, lab.hosts[0], cfg(lab.hosts[0]), { readyTimeoutMs: 60_000 });
+      let churn = await startAgent(lab, lab.hosts[1], cfg(lab.hosts[1]), { readyTimeoutMs: 60_000 });
       const nsBefore = Lab.listNamespaces(lab.prefix).length;
       const pinger = lab.spawn(cs[0].ns, 'ping', ['-n', '-q', '-i', '0.05', '-w', String(Math.min(3600, 30 + o.restarts * 5)), cs[1].address], { name: 'ping-stream' });
       await sleep(1000);
@@ -246,7 +246,7 @@ export function restarts(o: { restarts: number; rssSlackPct: number }, log: Log)
         const links = await tapsAndBridges(lab, lab.hosts[1].ns);
         if (links.taps.length !== 0) violations.push(`restart ${i}: TAPs left after the agent ended: ${links.taps.join(' ')}`);
         if (links.bridges.join() !== 'br0') violations.push(`restart ${i}: bridges ${links.bridges.join(' ')} (want br0 only)`);
-        churn = await startAgent(lab, lab.hosts[1], cfg(lab.hosts[1]));
+        churn = await startAgent(lab, lab.hosts[1], cfg(lab.hosts[1]), { readyTimeoutMs: 60_000 });
         const up = await tapsAndBridges(lab, lab.hosts[1].ns);
         if (up.taps.length !== 1) violations.push(`restart ${i}: ${up.taps.length} TAPs while running`);
         churnFds.push(fdCount(churn.proc.pid) ?? -1);
@@ -290,11 +290,11 @@ export function reloads(o: { reloads: number; intervalMs: number }, log: Log): P
         cs.push(await lab.addContainer(h, { bridge: 'br0', name: `h${h.index}c1`, address: `198.19.0.${h.index}/24` }));
       }
       const agents: LabAgent[] = [];
-      for (const h of lab.hosts) agents.push(await startAgent(lab, h, agentConfig(lab, h, { networks: [NET], logLevel: 'info' })));
+      for (const h of lab.hosts) agents.push(await startAgent(lab, h, agentConfig(lab, h, { networks: [NET], logLevel: 'info' }), { readyTimeoutMs: 60_000 }));
       await lab.ping(cs[0], cs[1].address, { count: 3, intervalS: 0.2 }); // ARP and FDB warm
       const secs = Math.ceil((o.reloads * o.intervalMs) / 1000) + 2;
       const count = Math.round(secs / 0.02);
-      const pinger = lab.spawn(cs[0].ns, 'ping', ['-n', '-q', '-i', '0.02', '-c', String(count), '-W', '2', cs[1].address], { name: 'ping-stream' });
+      const pinger = lab.spawn(cs[0].ns, 'ping', ['-n', '-q', '-i', '0.02', '-c', String(count), '-W', '5', cs[1].address], { name: 'ping-stream' });
       await sleep(500);
       for (let i = 0; i < o.reloads; i++) {
         process.kill(agents[0].proc.pid, 'SIGHUP');
@@ -351,7 +351,7 @@ export function handshakeFlood(o: { rate: number; seconds: number; transferBytes
         const other = lab.hosts[h.index === 1 ? 1 : 0];
         c.node = { name: h.name, keyFile: keys[h.index - 1] };
         c.peers = [{ address: other.address, publicKey: pubs[other.index - 1] }];
-        agents.push(await startAgent(lab, h, c));
+        agents.push(await startAgent(lab, h, c, { readyTimeoutMs: 60_000 }));
       }
       await lab.waitFor('an encrypted session', async () => (await lab.ping(cs[0], cs[1].address, { count: 1, waitS: 1 })).received === 1, { timeoutMs: 30_000, intervalMs: 200 });
       const counters = async () => (((await agents[0].status()).extensions as Record<string, { counters: Record<string, number> }>).crypto.counters);
