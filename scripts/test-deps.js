@@ -11,7 +11,7 @@ const PACKAGES = [
   { pkg: 'build-essential', cmds: ['make', 'g++'], for: ['build', 'test'], why: 'node-gyp builds the native addon (native/)' },
   { pkg: 'python3', cmds: ['python3'], for: ['build', 'test'], why: 'node-gyp; the sd_notify receiver of the systemd tests' },
   { pkg: 'iproute2', cmds: ['ip', 'ss', 'bridge', 'tc'], for: ['test'], why: 'netns testbeds (ip netns, veth, bridges, TAPs; tc netem for the chaos test)' },
-  { pkg: 'util-linux', cmds: ['setpriv', 'mount'], for: ['test'], why: 'the agent as an unprivileged user (setpriv)' },
+  { pkg: 'util-linux', cmds: ['setpriv', 'mount', 'nsenter'], for: ['test'], why: 'the agent as an unprivileged user (setpriv); nsenter for the podman endpoint test' },
   { pkg: 'procps', cmds: ['sysctl'], for: ['test'], why: 'sysctl inside test namespaces' },
   { pkg: 'iputils-ping', cmds: ['ping'], for: ['test'], why: 'reachability checks between lab containers' },
   { pkg: 'iperf3', cmds: ['iperf3'], for: ['test'], why: 'lab TCP throughput measurements' },
@@ -23,6 +23,12 @@ const PACKAGES = [
   { pkg: 'strace', cmds: ['strace'], for: ['test'], why: 'the syscalls an agent makes under load (ops netns test)' },
   { pkg: 'clang', cmds: ['clang'], for: ['test', 'asan', 'fuzz'], why: 'libFuzzer harnesses and sanitizer builds of the native parsers (native-fuzz test; npm run test:asan, fuzz)' },
   { pkg: 'libclang-rt-14-dev', cmds: [], for: ['test', 'asan', 'fuzz'], why: 'the libFuzzer and sanitizer runtimes clang links those harnesses with' },
+  { pkg: 'nftables', cmds: ['nft'], for: ['test'], why: 'the endpoint guard test (nft rules next to the agent)' },
+  { pkg: 'podman', cmds: ['podman'], for: ['test'], why: 'a real container runtime on lab hosts (endpoints-podman test)' },
+  { pkg: 'runc', cmds: ['runc'], for: ['test'], why: "podman's OCI runtime (endpoints-podman test)" },
+  { pkg: 'conmon', cmds: ['conmon'], for: ['test'], why: "podman's container monitor (endpoints-podman test)" },
+  { pkg: 'containernetworking-plugins', cmds: [], for: ['test'], why: "the CNI plugins of podman's cni network backend (endpoints-podman test)" },
+  { pkg: 'busybox-static', cmds: ['busybox'], for: ['test'], why: 'the root filesystem of the podman test container (no registry)' },
   { pkg: 'passwd', cmds: ['useradd', 'groupadd'], for: ['test'], why: 'deploy/install.sh adds the service user (install tests, the unprivileged agent runs installed)' },
 ];
 

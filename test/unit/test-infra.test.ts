@@ -47,6 +47,10 @@ test('every tool a test checks for comes from a package of scripts/test-deps.js 
     for (const m of text.matchAll(/\b(?:netnsSkip|toolsSkip|haveTool)\(([^)]*)\)/g)) {
       for (const t of m[1].matchAll(/'([A-Za-z0-9_.-]+)'/g)) needed.set(t[1], path.relative(REPO, f));
     }
+    // for (const t of ['podman', 'runc']) if (!haveTool(t)) …
+    for (const m of text.matchAll(/for \(const (\w+) of \[([^\]]*)\]\)\s*if \(!haveTool\(\1\)\)/g)) {
+      for (const t of m[2].matchAll(/'([A-Za-z0-9_.-]+)'/g)) needed.set(t[1], path.relative(REPO, f));
+    }
   }
   assert.ok(needed.size >= 5, `found the tool checks (${[...needed.keys()].join(' ')})`);
   const missing = [...needed].filter(([t]) => !provided.has(t)).map(([t, f]) => `${t} (${f})`);
