@@ -34,6 +34,7 @@ export const DEFAULT_API_LISTEN = { host: '127.0.0.1', port: 9469 };
 export const DEFAULT_FDB_AGEING_SECONDS = 300;
 /** FDB entries per network; the oldest is evicted beyond it (bounds memory under MAC floods). */
 export const DEFAULT_FDB_MAX_ENTRIES = 16384;
+export const DEFAULT_FDB_MAX_LOCAL = 512;
 /** UDP source sockets for ECMP entropy (RFC 7348 §5): more = better spread, more fds. */
 export const DEFAULT_SOURCE_PORTS = 8;
 /**
@@ -327,9 +328,13 @@ function validate(p: Problems, raw: unknown, opts: ParseOptions): Config | undef
   // --- fdb ---
   let ageingSeconds = DEFAULT_FDB_AGEING_SECONDS;
   let maxEntries = DEFAULT_FDB_MAX_ENTRIES;
+  let maxLocalPerNetwork = DEFAULT_FDB_MAX_LOCAL;
   if (top.fdb !== undefined) {
-    const f = mapping(p, top.fdb, ['fdb'], ['ageingSeconds', 'maxEntries']);
+    const f = mapping(p, top.fdb, ['fdb'], ['ageingSeconds', 'maxEntries', 'maxLocalPerNetwork']);
     if (f) {
+      if (f.maxLocalPerNetwork !== undefined) {
+        maxLocalPerNetwork = integer(p, f.maxLocalPerNetwork, ['fdb', 'maxLocalPerNetwork'], 1, 1 << 20, 'MACs per network') ?? maxLocalPerNetwork;
+      }
       if (f.ageingSeconds !== undefined) ageingSeconds = integer(p, f.ageingSeconds, ['fdb', 'ageingSeconds'], 1, 604800, 'seconds') ?? ageingSeconds;
       if (f.maxEntries !== undefined) maxEntries = integer(p, f.maxEntries, ['fdb', 'maxEntries'], 1, 1 << 20, 'entries per network') ?? maxEntries;
     }
@@ -374,7 +379,7 @@ function validate(p: Problems, raw: unknown, opts: ParseOptions): Config | undef
     networks,
     peers,
     peerKeys,
-    fdb: { ageingSeconds, maxEntries },
+    fdb: { ageingSeconds, maxEntries, maxLocalPerNetwork },
     gossip: gossip ? { ...gossip, keyFile: abs(gossip.keyFile) } : null,
     api: { listen, metricsListen, socket },
     log: { level },

@@ -77,6 +77,12 @@ export interface FdbConfig {
   ageingSeconds: number;
   /** Most entries per network; the oldest is evicted (and counted) beyond it. Default 16384. */
   maxEntries: number;
+  /**
+   * Most MACs learned on this host's bridge per network (what this host announces); a new one
+   * beyond it is not learned (its frames still go out; counted `fdb_refused{reason=local_limit}`).
+   * Default 512 (the loader always sets it).
+   */
+  maxLocalPerNetwork?: number;
 }
 
 export interface UnderlayConfig {

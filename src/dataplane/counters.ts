@@ -55,6 +55,7 @@ export function txDropForErrno(errno: number): number {
 /** Reasons the FDB refused to take an entry (the frame itself still goes on). */
 export const FDB_REFUSAL_REASONS = [
   'probe_limit',      // no index slot free within FDB_MAX_PROBE of the MAC's home (hash flooding)
+  'local_limit',      // a new MAC on this host's bridge beyond fdb.maxLocalPerNetwork (not learned; its frames still go out)
   'local_entry',      // a gossip FDB / neighbour entry would replace or answer for a MAC on this host's bridge
   'other_owner',      // a gossip FDB / neighbour entry (set or delete) of another member's entry
 ] as const;

@@ -54,6 +54,9 @@ export const FDB_MAX_PROBE = 32;
 const REFUSED_PROBE = fdbRefusalIndex.probe_limit;
 const REFUSED_LOCAL = fdbRefusalIndex.local_entry;
 const REFUSED_OWNER = fdbRefusalIndex.other_owner;
+const REFUSED_LOCAL_LIMIT = fdbRefusalIndex.local_limit;
+/** Default bound on local entries (config `fdb.maxLocalPerNetwork`). */
+export const FDB_DEFAULT_MAX_LOCAL = 512;
 
 /** Who set a static entry: an underlay address key (`peerKeyOfEndpoint` of the gossip member). */
 export type FdbOwner = number | string;
@@ -169,6 +172,10 @@ export class Fdb<P> {
   evictions = 0;
   /** Inserts refused because no index slot was free within FDB_MAX_PROBE of the MAC's home. */
   probeRefusals = 0;
+  /** Most local entries (`fdb.maxLocalPerNetwork`); a new one beyond it is refused (`local_limit`). */
+  readonly maxLocal: number;
+  /** Local entries now (live or not yet swept). */
+  private localCount = 0;
   /**
    * Bumped whenever the set of local entries or their addresses changes, so the control plane
    * (gossip) can poll `localEndpoints` cheaply.
@@ -182,6 +189,7 @@ export class Fdb<P> {
     this.ageMs = opts.ageingSeconds * 1000;
     this.clock = opts.clock;
     this.counters = opts.counters;
+    this.maxLocal = Math.max(1, Math.floor(opts.maxLocalPerNetwork ?? FDB_DEFAULT_MAX_LOCAL));
     const seed = opts.seed ?? randomBytes(8);
     if (seed.length < 8) throw new RangeError('fdb seed must be 8 bytes');
     this.k0 = (seed[0] | (seed[1] << 8) | (seed[2] << 16) | (seed[3] << 24)) >>> 0;
@@ -250,8 +258,21 @@ export class Fdb<P> {
         this.toTail(s);
         return s;
       }
+    }
+    // a new local entry (or a remote / static one whose MAC is now here): within the bound only
+    if (this.localCount >= this.maxLocal) {
+      this.sweep(now);
+      if (this.localCount >= this.maxLocal) {
+        this.refuse(REFUSED_LOCAL_LIMIT);
+        return NIL;
+      }
+      s = this.find(hi, lo);
+    }
+    if (s >= 0) {
+      const k = this.kindA[s];
       if (k === FDB_STATIC) this.append(s);
       this.kindA[s] = FDB_LOCAL;
+      this.localCount++;
       this.peerA[s] = null;
       this.ownerA[s] = null;
       this.ip4N[s] = 0;
@@ -262,7 +283,10 @@ export class Fdb<P> {
       return s;
     }
     s = this.insert(hi, lo, FDB_LOCAL, null, now);
-    if (s >= 0) this.localVersion++;
+    if (s >= 0) {
+      this.localCount++;
+      this.localVersion++;
+    }
     return s;
   }
 
@@ -282,6 +306,7 @@ export class Fdb<P> {
       } else if (k === FDB_LOCAL && now - this.seenA[s] >= this.ageMs) {
         // an expired local entry: the MAC has moved to a remote host
         this.kindA[s] = FDB_REMOTE;
+        this.localCount--;
         this.peerA[s] = peer;
         this.localVersion++;
         this.seenA[s] = now;
@@ -344,7 +369,10 @@ export class Fdb<P> {
     const s = this.find(hi, lo);
     if (s >= 0) {
       const k = this.kindA[s];
-      if (k === FDB_LOCAL) this.localVersion++;
+      if (k === FDB_LOCAL) {
+        this.localVersion++;
+        this.localCount--;
+      }
       if (k !== FDB_STATIC) this.unlink(s);
       this.kindA[s] = FDB_STATIC;
       this.peerA[s] = peer;
@@ -564,7 +592,10 @@ export class Fdb<P> {
   private remove(s: number): void {
     const k = this.kindA[s];
     if (k === FDB_FREE) return;
-    if (k === FDB_LOCAL) this.localVersion++;
+    if (k === FDB_LOCAL) {
+      this.localVersion++;
+      this.localCount--;
+    }
     if (k !== FDB_STATIC) this.unlink(s);
     // backward-shift deletion from the index
     const idx = this.index;
@@ -665,7 +696,10 @@ export class Fdb<P> {
         continue;
       }
       // no room within the bound in the new index: the entry is dropped (as a refused insert)
-      if (this.kindA[s] === FDB_LOCAL) this.localVersion++;
+      if (this.kindA[s] === FDB_LOCAL) {
+        this.localVersion++;
+        this.localCount--;
+      }
       if (this.kindA[s] !== FDB_STATIC) this.unlink(s);
       this.kindA[s] = FDB_FREE;
       this.peerA[s] = null;

@@ -68,7 +68,7 @@ test('the issue example validates as is, with every default applied', () => {
       { address: '198.18.0.3', port: 4789, family: 4 },
     ],
     peerKeys: [],
-    fdb: { ageingSeconds: 300, maxEntries: 16384 },
+    fdb: { ageingSeconds: 300, maxEntries: 16384, maxLocalPerNetwork: 512 },
     gossip: null,
     api: { listen: { host: '127.0.0.1', port: 9469 }, metricsListen: null, socket: '/run/vxmesh/vxmesh.sock' },
     log: { level: 'info' },
@@ -194,7 +194,7 @@ test('api.listen, fdb and log sections', () => {
   expectError(base('api: {listen: "localhost:9469"}\n'), 'api.listen', /host:port with an IP address/);
   expectError(base('api: {listen: "127.0.0.1:70000"}\n'), 'api.listen', /port 1\.\.65535/);
   const f = parseConfig(base('fdb: {ageingSeconds: 60, maxEntries: 100}\nlog: {level: debug}\n'), noLookup);
-  assert.deepEqual(f.fdb, { ageingSeconds: 60, maxEntries: 100 });
+  assert.deepEqual(f.fdb, { ageingSeconds: 60, maxEntries: 100, maxLocalPerNetwork: 512 });
   assert.equal(f.log.level, 'debug');
   expectError(base('fdb: {ageingSeconds: 0}\n'), 'fdb.ageingSeconds', /expected an integer 1\.\.604800 \(seconds\), got 0/);
   expectError(base('fdb: {maxEntries: -1}\n'), 'fdb.maxEntries', /got -1/);

@@ -27,7 +27,7 @@ function colliding(hash: (hi: number, lo: number) => number, mask: number, n: nu
 
 describe('fdb: keyed hash and bounded probing', () => {
   it('MACs that all collide under the fixed public hash do not cluster: every lookup stays short', () => {
-    const fdb = new Fdb<string>({ ageingSeconds: 300, maxEntries: 1024, initialCapacity: 1024, clock: new FakeClock(0) });
+    const fdb = new Fdb<string>({ ageingSeconds: 300, maxEntries: 1024, maxLocalPerNetwork: 4096, initialCapacity: 1024, clock: new FakeClock(0) });
     // capacity 1024 → index of 2048 slots (mask 4095)
     const macs = colliding(publicHash, 4095, 600);
     for (const m of macs) fdb.setNow(0), fdb.learnLocal(Math.floor(m / 0x100000000), m >>> 0);
@@ -46,7 +46,7 @@ describe('fdb: the probe bound holds even for MACs that collide under the table\
     const k0 = seed.readUInt32LE(0);
     const k1 = seed.readUInt32LE(4);
     const counters = new NetworkCounters();
-    const fdb = new Fdb<string>({ ageingSeconds: 300, maxEntries: 1024, initialCapacity: 1024, clock: new FakeClock(0), seed, counters });
+    const fdb = new Fdb<string>({ ageingSeconds: 300, maxEntries: 1024, maxLocalPerNetwork: 4096, initialCapacity: 1024, clock: new FakeClock(0), seed, counters });
     const macs = colliding((hi, lo) => macHash(k0, k1, hi, lo), 4095, 100);
     let learned = 0;
     for (const m of macs) if (fdb.learnLocal(Math.floor(m / 0x100000000), m >>> 0) >= 0) learned++;
@@ -71,7 +71,7 @@ describe('fdb: the probe bound holds even for MACs that collide under the table\
 
   it('growing the table keeps every entry within the bound (the index is rebuilt under the same key)', () => {
     const seed = Buffer.from('fedcba9876543210', 'hex');
-    const fdb = new Fdb<string>({ ageingSeconds: 300, maxEntries: 4096, initialCapacity: 8, clock: new FakeClock(0), seed });
+    const fdb = new Fdb<string>({ ageingSeconds: 300, maxEntries: 4096, maxLocalPerNetwork: 4096, initialCapacity: 8, clock: new FakeClock(0), seed });
     for (let i = 1; i <= 4096; i++) fdb.learnLocal(0x0200, i);
     assert.equal(fdb.size + fdb.probeRefusals, 4096);
     assert.equal(fdb.probeRefusals, 0, 'random MACs are never refused');
@@ -79,8 +79,8 @@ describe('fdb: the probe bound holds even for MACs that collide under the table\
   });
 
   it('two tables draw different keys: the same MACs land in different home slots', () => {
-    const a = new Fdb<string>({ ageingSeconds: 300, maxEntries: 1024, initialCapacity: 1024, clock: new FakeClock(0) });
-    const b = new Fdb<string>({ ageingSeconds: 300, maxEntries: 1024, initialCapacity: 1024, clock: new FakeClock(0) });
+    const a = new Fdb<string>({ ageingSeconds: 300, maxEntries: 1024, maxLocalPerNetwork: 4096, initialCapacity: 1024, clock: new FakeClock(0) });
+    const b = new Fdb<string>({ ageingSeconds: 300, maxEntries: 1024, maxLocalPerNetwork: 4096, initialCapacity: 1024, clock: new FakeClock(0) });
     const macs = colliding(publicHash, 4095, 300);
     for (const m of macs) {
       a.learnLocal(Math.floor(m / 0x100000000), m >>> 0);
