@@ -9,7 +9,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { generateClusterKey } from '../../src/gossip/keyring';
-import type { LabAgent } from '../../lab/vxmesh';
+import { httpGetJson, type LabAgent } from '../../lab/vxmesh';
 import { labFor, netnsSkip } from '../helpers/lab';
 import { addEmptyNamespace, attachOk, endpointAgentConfig, links, startEndpointAgent, vx, type AttachedJson } from '../helpers/endpoints';
 
@@ -34,6 +34,13 @@ test('2 hosts × 2 endpoints through gossip IPAM: unique, ping mesh, listed, unc
       eps.push({ ...e, ns });
     }
   }
+  // announced through gossip: h1's data path has h2's endpoint MACs as static (gossip) FDB entries
+  // (with their addresses for ARP/ND suppression: unit gossip-sections) before any frame left them
+  await lab.waitFor('h1 knows h2\'s endpoints from gossip before their first frame', async () => {
+    const v = (await httpGetJson(lab, lab.hosts[0].ns, `${agents[0].apiUrl}/v1/fdb`)) as { networks: { entries: { mac: string; kind: string; ips: string[] }[] }[] };
+    const entries = v.networks.flatMap((n) => n.entries);
+    return eps.filter((e) => e.host === 'h2').every((e) => entries.some((x) => x.mac === e.mac && x.kind === 'static'));
+  }, { timeoutMs: 10_000, intervalMs: 200 });
   const ips = eps.map((e) => e.ips[0].split('/')[0]);
   assert.equal(new Set(ips).size, 4, `unique addresses: ${ips}`);
   for (const e of eps) assert.match(e.ips[0], /^198\.19\.\d+\.\d+\/16$/);
