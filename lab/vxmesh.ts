@@ -135,7 +135,7 @@ export async function httpGetJson(lab: Lab, ns: string, url: string): Promise<un
 }
 
 export interface StartAgentOptions {
-  /** Wait this long for GET /v1/status to report ready (default 20 000 ms). */
+  /** Wait this long for GET /v1/status to report ready (default 60 000 ms: a loaded machine can take tens of seconds). */
   readyTimeoutMs?: number;
   /** Extra CLI arguments. */
   args?: string[];
@@ -170,7 +170,7 @@ export async function startAgent(lab: Lab, host: LabHost, config: Record<string,
           return false;
         }
       },
-      { timeoutMs: opts.readyTimeoutMs ?? 20_000, intervalMs: 100 },
+      { timeoutMs: opts.readyTimeoutMs ?? 60_000, intervalMs: 100 },
     );
   } catch (e) {
     if (proc.running()) await lab.stop(proc, { timeoutMs: 3000 });
