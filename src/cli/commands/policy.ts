@@ -7,6 +7,7 @@ import type { Command } from '../command';
 import { parseCommandArgs } from '../command';
 import { UsageError } from '../../errors';
 import { AgentRefusedError, DEFAULT_SOCKET, controlRequest } from '../../endpoints/client';
+import { socketOf } from './attach';
 import { table } from './status';
 
 const USAGE = `Usage: vxmesh policy apply|list|get|delete|denials|trace ...
@@ -26,7 +27,7 @@ Policies spread to every agent by gossip (the newest version wins) and survive r
 agent's state directory. Semantics: docs/policy.md.
 
 Options:
-  -s, --socket PATH   the agent's api.socket (default ${DEFAULT_SOCKET}); needs root
+  -s, --socket PATH   the agent's api.socket (default $VXMESH_SOCKET or ${DEFAULT_SOCKET}); needs root
       --json          print the raw JSON
 
 Exit codes: 0 success, 1 agent unreachable or runtime failure, 2 bad arguments or an invalid document.`;
@@ -47,7 +48,7 @@ function out(s: string): void {
 
 async function call(socket: string | undefined, method: string, path: string, body?: unknown): Promise<unknown> {
   try {
-    return await controlRequest(socket ?? DEFAULT_SOCKET, method, path, body);
+    return await controlRequest(socketOf(socket), method, path, body);
   } catch (e) {
     if (e instanceof AgentRefusedError && e.badInput) throw new UsageError(e.message);
     throw e;
