@@ -118,6 +118,8 @@ export class Agent {
   private watchTimer: TimerHandle | null = null;
   private readonly watchOpts: WatchOptions;
   private names: { at: number; map: Map<string, string> } | null = null;
+  /** Networks whose TAP failed or vanished, with the recovery schedule (checkNetworks). */
+  private readonly failures = new Map<number, { reason: string; since: number; attempts: number; nextAt: number; lastError: string | null }>();
   private reloadRec: ReloadRecord = { generation: 0, result: 'none', message: null, at: null };
 
   private constructor(config: Config, opts: AgentOptions) {
@@ -191,7 +193,10 @@ export class Agent {
       nodeName: (ep) => this.nodeName(ep),
     }, this.watchOpts);
     this.watch = watch;
-    this.watchTimer = this.clock.setInterval(1000, () => watch.tick());
+    this.watchTimer = this.clock.setInterval(1000, () => {
+      watch.tick();
+      this.checkNetworks();
+    });
 
     if (withApi) {
       this.api = new ApiServer({ host: c.api.listen.host, port: c.api.listen.port, logger: this.logger.child({ component: 'api' }) });
@@ -238,6 +243,7 @@ export class Agent {
     this.startedExtensions = [];
     this.watchTimer?.cancel();
     this.watchTimer = null;
+    this.failures.clear();
     if (this.api) {
       await this.api.close();
       this.api = null;
@@ -288,6 +294,8 @@ export class Agent {
       datapath: this.running,
     };
     if (this.api) checks.api = this.api.address() !== null;
+    // one named check per network: false while its TAP is failed (being re-created)
+    for (const s of this.nets.values()) checks[`network:${s.config.name}`] = !this.failures.has(s.config.vni);
     for (const ext of this.startedExtensions) if (ext.ready) checks[`ext:${ext.name}`] = ext.ready();
     return { ok: Object.values(checks).every(Boolean), checks };
   }
@@ -303,6 +311,7 @@ export class Agent {
       ready: withFailing(serviceReady(this)),
       reload: this.reloadRec,
       watch: this.watch,
+      networkFailure: (vni) => this.networkFailure(vni),
       extensions: this.startedExtensions,
     });
   }
@@ -384,6 +393,67 @@ export class Agent {
     }
     this.owned = new Set(bridges.keys());
     this.state.save({ version: 1, pid: process.pid, bridges: [...bridges.values()] });
+  }
+
+  /** A network's failure (its TAP failed or was deleted; being re-created), or null while it works. */
+  networkFailure(vni: number): { reason: string; since: number; attempts: number; nextInMs: number; lastError: string | null } | null {
+    const f = this.failures.get(vni);
+    return f ? { reason: f.reason, since: f.since, attempts: f.attempts, nextInMs: Math.max(0, f.nextAt - this.clock.now()), lastError: f.lastError } : null;
+  }
+
+  /**
+   * Once a second: a network whose TAP the data path marked failed, or whose TAP vanished (deleted
+   * under the running agent), is failed (a named readiness check, status, vxmesh_network_failed)
+   * and recovered — the TAP re-created, enslaved and put under the data path (replaceTap: FDB and
+   * counters kept) — with backoff: 1 s, 2 s, 4 s … 30 s between attempts.
+   */
+  private checkNetworks(): void {
+    if (!this.running || this.stopping) return;
+    const now = this.clock.now();
+    for (const s of [...this.nets.values()]) {
+      const vni = s.config.vni;
+      const dpFail = this.datapath.network(vni)?.failed ?? null;
+      let f = this.failures.get(vni);
+      if (!f) {
+        let reason: string | null = null;
+        if (dpFail) reason = dpFail.reason;
+        else if (!this.system.linkExists(s.config.tap)) reason = `TAP ${s.config.tap} was deleted`;
+        if (reason === null) continue;
+        f = { reason, since: now, attempts: 0, nextAt: now, lastError: null };
+        this.failures.set(vni, f);
+        this.logger.error({ network: s.config.name, vni, tap: s.config.tap, reason }, `network ${s.config.name} failed: ${reason}; re-creating its TAP`);
+      }
+      if (now < f.nextAt) continue;
+      f.attempts++;
+      try {
+        this.recoverNetwork(s);
+        this.failures.delete(vni);
+        this.logger.info({ network: s.config.name, vni, tap: s.config.tap, attempts: f.attempts, downMs: now - f.since }, `network ${s.config.name} recovered: TAP ${s.config.tap} re-created`);
+      } catch (e) {
+        f.lastError = (e as Error).message;
+        const wait = Math.min(30_000, 1000 * 2 ** Math.min(f.attempts - 1, 5));
+        f.nextAt = now + wait;
+        this.logger.warn({ network: s.config.name, vni, attempt: f.attempts, retryInMs: wait, err: f.lastError }, `network ${s.config.name}: re-creating TAP ${s.config.tap} failed`);
+      }
+    }
+  }
+
+  /** Closes the failed TAP, sets the network up again (same bridge), and hands the new TAP to the data path. */
+  private recoverNetwork(s: NetworkState): void {
+    try {
+      s.tap.close();
+    } catch {
+      // already unusable
+    }
+    const fresh = setupNetwork(this.system, this.config, s.config, this.logger, this.owned);
+    try {
+      this.datapath.replaceTap(s.config.vni, fresh.tap);
+    } catch (e) {
+      teardownNetwork(this.system, fresh, this.logger);
+      throw e;
+    }
+    // what stop undoes: the original bridge facts, the new TAP
+    this.nets.set(s.config.vni, { ...fresh, bridgeCreated: s.bridgeCreated || fresh.bridgeCreated, bridgeRaised: s.bridgeRaised || fresh.bridgeRaised, portAdded: s.portAdded || fresh.portAdded });
   }
 
   /** The configured static peers (for extensions). */

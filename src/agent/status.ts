@@ -21,6 +21,7 @@ export interface StatusView {
   readonly ready: unknown;
   readonly reload: unknown;
   readonly watch: AgentWatch | null;
+  networkFailure(vni: number): { reason: string; since: number; attempts: number; nextInMs: number; lastError: string | null } | null;
   readonly extensions: readonly { name: string; status?(): unknown }[];
 }
 
@@ -70,6 +71,7 @@ export function buildStatus(v: StatusView): Record<string, unknown> {
       tapQueueDrops: s.tap.queueDrops?.() ?? null,
       tapWrites: tapWriteStats(s.tap),
       fdbSize: dp ? dp.fdb.size : null,
+      failed: failedText(v.networkFailure(s.config.vni)),
       oversizedPorts: v.watch ? v.watch.oversizedPorts(s.config.vni) : [],
       counters: dp ? countersJson(dp.counters) : null,
     };
@@ -123,4 +125,9 @@ export function fdbJson(dp: Datapath): { network: string; vni: number; entries: 
       ips: [...e.ipv4, ...e.ipv6],
     })),
   }));
+}
+
+function failedText(f: { reason: string; attempts: number; nextInMs: number; lastError: string | null } | null): string | null {
+  if (!f) return null;
+  return `${f.reason}; re-creating the TAP${f.attempts ? ` (attempt ${f.attempts} failed${f.lastError ? `: ${f.lastError}` : ''}; next in ${Math.ceil(f.nextInMs / 1000)}s)` : ''}`;
 }

@@ -74,7 +74,10 @@ export class OpsExtension implements AgentExtension {
     this.metrics.attachCrypto(lazyView<CryptoMetricsView>(agent, 'crypto', cryptoViewOf));
     this.metrics.attachPolicy(lazyView<PolicyMetricsView>(agent, 'policy', (ext) => (ext as { metricsView?(): PolicyMetricsView }).metricsView?.() ?? null));
     this.metrics.setReady(() => serviceReady(agent).ok);
-    this.metrics.attachWatch(() => agent.watch);
+    this.metrics.attachWatch(() => {
+      const w = agent.watch;
+      return w ? { peerViews: () => w.peerViews(), oversizedPorts: (vni: number) => w.oversizedPorts(vni), networkFailed: (vni: number) => agent.networkFailure(vni) !== null } : null;
+    });
     this.metrics.setPeerNames((ep) => agent.nodeName(ep));
     this.metrics.setInfo({ version: this.version, node: agent.config.node.name });
     this.metrics.start();

@@ -268,6 +268,8 @@ export class VxmeshMetrics {
       (emit) => { const w = this.watch(); if (w) for (const p of w.peerViews()) if (p.state !== 'unknown') emit({ peer: p.peer, endpoint: p.endpoint, static: String(p.static) }, p.state === 'up' ? 1 : 0); });
     this.gauge('vxmesh_peer_last_received_seconds', 'Seconds since the last packet from this peer (absent: none yet).', pe,
       (emit) => { const w = this.watch(); if (w) for (const p of w.peerViews()) if (p.lastReceivedAgoSeconds !== null) emit({ peer: p.peer, endpoint: p.endpoint }, p.lastReceivedAgoSeconds); });
+    this.gauge('vxmesh_network_failed', '1 while the network\'s TAP is failed (a device error, or deleted under the agent) and being re-created with backoff, else 0: the network forwards nothing meanwhile.', net,
+      (emit) => { const w = this.watch(); const d = dp(); if (w?.networkFailed && d) for (const n of d.networks()) emit({ network: n.config.name, vni: n.config.vni }, w.networkFailed(n.config.vni) ? 1 : 0); });
     this.gauge('vxmesh_network_oversized_ports', 'Ports of the network\'s bridge whose MTU exceeds the network MTU (their large frames are dropped by the kernel bridge; see the agent\'s log).', net,
       (emit) => { const w = this.watch(); const d = dp(); if (w && d) for (const n of d.networks()) emit({ network: n.config.name, vni: n.config.vni }, w.oversizedPorts(n.config.vni).length); });
 

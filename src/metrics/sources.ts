@@ -70,6 +70,8 @@ export interface AgentWatchMetricsView {
   peerViews(): Iterable<{ peer: string; endpoint: string; static: boolean; state: string; lastReceivedAgoSeconds: number | null }>;
   /** Ports of the network's bridge whose MTU exceeds the network MTU. */
   oversizedPorts(vni: number): readonly { port: string; mtu: number }[];
+  /** Whether the network's TAP is failed (being re-created by the agent). */
+  networkFailed?(vni: number): boolean;
 }
 
 export interface CryptoMetricsView {

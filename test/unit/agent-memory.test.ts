@@ -107,7 +107,7 @@ test('start: bridge, TAP, MTUs, enslave, up, in order; stop undoes that but keep
     'openTap ptap', 'setMtu ptap 1400', 'bridgeAddPort brx ptap', 'setUp ptap true',
     'openUdp 198.18.0.1:4789',
   ]);
-  assert.deepEqual(agent.ready(), { ok: true, checks: { config: true, taps: true, udp: true, datapath: true } });
+  assert.deepEqual(agent.ready(), { ok: true, checks: { config: true, taps: true, udp: true, datapath: true, 'network:blue': true, 'network:red': true } });
   sys.calls.length = 0;
   await agent.stop();
   assert.deepEqual(sys.calls, [
@@ -294,4 +294,60 @@ test('applyConfig: networks added/removed/changed without touching the others; p
     await agent.stop();
   }
   assert.deepEqual([...sys.links.keys()], ['br0'], 'only the bridge of the network still configured stays');
+});
+
+test('a TAP deleted under the running agent, or failing with a poll error: the network is failed (named readiness check, status), re-created with backoff, and traffic resumes', async () => {
+  const { sys, net, reactor } = env(1);
+  const sysB = new FakeSystem(net, reactor, 2);
+  const clock = new FakeClock();
+  const { logger, lines } = collectLogger();
+  const a = await Agent.start(A('peers: [198.18.0.2]\n'), { system: sys, clock, api: false, logger });
+  const b = await Agent.start(cfg('node: b\nunderlay: {address: 198.18.0.2}\nnetworks:\n  - {name: blue, vni: 42, bridge: br0}\npeers: [198.18.0.1]\n'),
+    { system: sysB, clock: new FakeClock(), api: false });
+  const frame = Buffer.alloc(60);
+  frame.fill(0xff, 0, 6);
+  Buffer.from([0x02, 0xaa, 0, 0, 0, 1]).copy(frame, 6);
+  frame.writeUInt16BE(0x0800, 12);
+  const send = () => {
+    sys.taps.get('vx-blue')!.inject(frame);
+    reactor.run();
+    return sysB.taps.get('vx-blue')!.takeWritten().length;
+  };
+  try {
+    assert.equal(send(), 1);
+    const first = sys.taps.get('vx-blue')!;
+    // 1. Deleted underneath (ip link del): the next watch round notices; opening fails twice (backoff), then works.
+    sys.links.delete('vx-blue');
+    sys.failOn = 'openTap vx-blue';
+    clock.advance(1000);
+    let r = a.ready();
+    assert.equal(r.ok, false);
+    assert.equal(r.checks['network:blue'], false);
+    const st = a.status() as { ready: { failing: string[] }; networks: Array<{ failed: string | null }> };
+    assert.deepEqual(st.ready.failing, ['network:blue']);
+    assert.match(String(st.networks[0].failed), /^TAP vx-blue was deleted; re-creating the TAP \(attempt 1 failed: injected failure: openTap vx-blue; next in 1s\)/);
+    assert.ok(lines.some((l) => l.level === 'error' && /network blue failed: TAP vx-blue was deleted/.test(String(l.msg))));
+    clock.advance(1000); // attempt 2 fails, next in 2 s
+    clock.advance(1000); // not due yet
+    assert.equal(a.networkFailure(42)?.attempts, 2);
+    sys.failOn = null;
+    clock.advance(1000); // attempt 3 succeeds
+    r = a.ready();
+    assert.equal(r.ok, true, JSON.stringify(r));
+    assert.equal(a.networkFailure(42), null);
+    assert.notEqual(sys.taps.get('vx-blue'), first, 'a new TAP');
+    assert.equal(sys.links.get('vx-blue')?.master, 'br0', 're-enslaved');
+    assert.ok(lines.some((l) => l.level === 'info' && /network blue recovered: TAP vx-blue re-created/.test(String(l.msg)) && l.attempts === 3));
+    assert.equal(send(), 1, 'traffic resumes on the new TAP');
+
+    // 2. A poll error on the TAP (the data path marks the network failed): re-created at the next round.
+    sys.taps.get('vx-blue')!.emitError(Object.assign(new Error('poll: EBADFD'), { code: 'EBADFD' }));
+    clock.advance(1000);
+    assert.equal(a.networkFailure(42), null, 'recovered in the same round');
+    assert.ok(lines.some((l) => l.level === 'error' && /network blue failed: .*EBADFD/.test(String(l.msg))));
+    assert.equal(send(), 1);
+  } finally {
+    await a.stop();
+    await b.stop();
+  }
 });

@@ -90,7 +90,7 @@ function t_log(s: string): void {
 test('promtool accepts the scrape config and alert rules, and the alert unit tests pass', { skip: toolsSkip('promtool') }, () => {
   const rules = run('promtool', ['check', 'rules', path.join(DEPLOY, 'prometheus', 'vxmesh-alerts.yml')]);
   assert.equal(rules.status, 0, rules.stdout + rules.stderr);
-  assert.match(rules.stdout, /SUCCESS: 14 rules found/);
+  assert.match(rules.stdout, /SUCCESS: 15 rules found/);
   const cfg = run('promtool', ['check', 'config', 'prometheus.yml'], { cwd: path.join(DEPLOY, 'prometheus') });
   assert.equal(cfg.status, 0, cfg.stdout + cfg.stderr);
   const unit = run('promtool', ['test', 'rules', 'vxmesh-alerts.test.yml'], { cwd: path.join(DEPLOY, 'prometheus') });
