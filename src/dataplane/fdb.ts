@@ -5,10 +5,14 @@
  *   - local  (FDB_LOCAL):  learned from frames read from our TAP (source MAC); also carries the IPv4/
  *                          IPv6 addresses snooped from those frames (see `localEndpoints`);
  *   - remote (FDB_REMOTE): learned from decapsulated frames (inner source MAC → the sending peer);
- *   - static (FDB_STATIC): set by the control plane (gossip, API) → a peer; never aged or evicted,
- *                          not overwritten by remote learning (as the kernel treats `permanent`).
- * Local learning overrides anything (a MAC seen on our own bridge is here, whatever gossip said);
- * remote learning never overrides a local or a static entry.
+ *   - static (FDB_STATIC): set by the control plane (gossip, API) → a peer, on behalf of an owner
+ *                          (the gossip member that announced it; null: the operator); never aged or
+ *                          evicted, not overwritten by remote learning (as the kernel treats
+ *                          `permanent`); changed or deleted only by its owner (`other_owner`), and
+ *                          never set over a live local entry (`local_entry`).
+ * Local learning overrides anything (a MAC seen on our own bridge is here, whatever gossip said),
+ * up to `maxLocalPerNetwork` local entries (beyond: not learned, `local_limit`); remote learning
+ * never overrides a local or a static entry. Refusals are counted in `NetworkCounters.fdbRefused`.
  *
  * Ageing: local and remote entries expire `ageingSeconds` after they were last seen. Expired entries
  * are dropped on lookup (so forwarding never uses a stale entry) and by a periodic sweep on the
