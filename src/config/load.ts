@@ -569,7 +569,10 @@ function validateGossip(p: Problems, v: unknown, uAddress: string | undefined, u
       seeds.push(ep);
     });
   }
-  const keyFile = o.keyFile === undefined ? null : string(p, o.keyFile, [...at, 'keyFile'], 'a file path');
+  // Required: every gossip packet is sealed with the cluster key (the agent cannot start without).
+  const keyFile = o.keyFile === undefined
+    ? p.add([...at, 'keyFile'], 'required: the cluster keyring file (every gossip packet is encrypted); create one with `vxmesh keygen cluster --out FILE`')
+    : string(p, o.keyFile, [...at, 'keyFile'], 'a file path');
   const profile = o.profile === undefined ? 'lan' : oneOf(p, o.profile, [...at, 'profile'], GOSSIP_PROFILES);
   if (port === undefined || address === undefined || keyFile === undefined || profile === undefined) return null;
   return { port, address, seeds, keyFile, profile };

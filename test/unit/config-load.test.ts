@@ -208,15 +208,17 @@ test('gossip: defaults, seeds with the gossip port, profiles', () => {
     port: 7946, address: '198.18.0.1', seeds: [{ address: '198.18.0.1', port: 7946, family: 4 }],
     keyFile: '/etc/vxmesh/cluster.key', profile: 'lan',
   });
-  const d = parseConfig(base('gossip: {}\n'), noLookup);
-  assert.deepEqual(d.gossip, { port: 7946, address: '198.18.0.1', seeds: [], keyFile: null, profile: 'lan' });
-  assert.deepEqual(parseConfig(base('gossip: {port: 8000, seeds: ["198.18.0.9", "198.18.0.8:9000"], profile: test}\n'), noLookup).gossip?.seeds,
+  const d = parseConfig(base('gossip: {keyFile: /k}\n'), noLookup);
+  assert.deepEqual(d.gossip, { port: 7946, address: '198.18.0.1', seeds: [], keyFile: '/k', profile: 'lan' });
+  // The agent cannot start gossip without a cluster key: neither does the loader accept it.
+  expectError(base('gossip: {}\n'), 'gossip.keyFile', /required: the cluster keyring file/);
+  assert.deepEqual(parseConfig(base('gossip: {port: 8000, seeds: ["198.18.0.9", "198.18.0.8:9000"], profile: test, keyFile: /k}\n'), noLookup).gossip?.seeds,
     [{ address: '198.18.0.9', port: 8000, family: 4 }, { address: '198.18.0.8', port: 9000, family: 4 }]);
   expectError(base('gossip:\n'), 'gossip', /expected a mapping \(omit the section to disable gossip\)/);
-  expectError(base('gossip: {profile: fast}\n'), 'gossip.profile', /expected one of lan, wan, test/);
-  expectError(base('gossip: {seeds: ["2001:2::1"]}\n'), 'gossip.seeds[0]', /IPv4/);
-  expectError(base('gossip: {port: 4789}\n'), 'gossip.port', /also the VXLAN port/);
-  expectError(base('gossip: {sedes: []}\n'), 'gossip.sedes', /did you mean "seeds"/);
+  expectError(base('gossip: {profile: fast, keyFile: /k}\n'), 'gossip.profile', /expected one of lan, wan, test/);
+  expectError(base('gossip: {seeds: ["2001:2::1"], keyFile: /k}\n'), 'gossip.seeds[0]', /IPv4/);
+  expectError(base('gossip: {port: 4789, keyFile: /k}\n'), 'gossip.port', /also the VXLAN port/);
+  expectError(base('gossip: {sedes: [], keyFile: /k}\n'), 'gossip.sedes', /did you mean "seeds"/);
 });
 
 test('unknown keys are errors, with a did-you-mean hint when close', () => {

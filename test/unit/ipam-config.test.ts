@@ -17,7 +17,7 @@ const errs = (text: string): string[] => {
 };
 
 test('subnet, gateway, hostBlock and range are parsed, canonical, with defaults', () => {
-  const c = parseConfig(cfg('{name: blue, vni: 42, bridge: br0, subnet: 198.19.0.0/16, gateway: 198.19.0.1, hostBlock: /26}', 'gossip: {seeds: []}\n'), noLookup);
+  const c = parseConfig(cfg('{name: blue, vni: 42, bridge: br0, subnet: 198.19.0.0/16, gateway: 198.19.0.1, hostBlock: /26}', 'gossip: {seeds: [], keyFile: /k}\n'), noLookup);
   assert.deepEqual(c.networks[0].ipam, { subnets: ['198.19.0.0/16'], gateways: ['198.19.0.1'], hostBlocks: [26], ranges: [null] });
   const d = parseConfig(cfg('{name: blue, vni: 42, bridge: br0, subnet: ["2001:2:0:1::/64", 198.19.0.0/24], range: [198.19.0.128/25, "2001:2:0:1::100/120"]}'), noLookup);
   assert.deepEqual(d.networks[0].ipam, { subnets: ['198.19.0.0/24', '2001:2:0:1::/64'], gateways: [null, null], hostBlocks: [26, 112], ranges: ['198.19.0.128/25', '2001:2:0:1::100/120'] });
@@ -40,7 +40,7 @@ test('bad endpoint fields are named errors', () => {
   assert.match(errs(cfg('{name: blue, vni: 42, bridge: br0, subnet: 198.19.0.5/16}')).join('\n'), /networks\[0\]\.subnet: host bits set: did you mean 198\.19\.0\.0\/16\?/);
   assert.match(errs(cfg('{name: blue, vni: 42, bridge: br0, subnet: 198.19.0.0/16, gateway: 198.20.0.1, range: 198.19.0.0/24}')).join('\n'), /gateway: expected an address inside 198\.19\.0\.0\/16/);
   assert.match(errs(cfg('{name: blue, vni: 42, bridge: br0, subnet: 198.19.0.0/16}')).join('\n'), /range: missing; without gossip each host needs its own range/);
-  assert.match(errs(cfg('{name: blue, vni: 42, bridge: br0, subnet: 198.19.0.0/16, hostBlock: /8}', 'gossip: {seeds: []}\n')).join('\n'), /hostBlock: expected a prefix length \/16\.\.\/30/);
+  assert.match(errs(cfg('{name: blue, vni: 42, bridge: br0, subnet: 198.19.0.0/16, hostBlock: /8}', 'gossip: {seeds: [], keyFile: /k}\n')).join('\n'), /hostBlock: expected a prefix length \/16\.\.\/30/);
   assert.match(errs(cfg('{name: blue, vni: 42, bridge: br0, subnet: 198.19.0.0/16, range: 198.20.0.0/24}')).join('\n'), /range: expected a CIDR range inside/);
   assert.match(errs(cfg('{name: lan, mode: macvlan, subnet: 198.19.0.0/16}')).join('\n'), /parent: missing; mode macvlan needs/);
   assert.match(errs(cfg('{name: lan, mode: tunnel, bridge: b}')).join('\n'), /mode: expected one of overlay, bridge, macvlan/);

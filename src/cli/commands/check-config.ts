@@ -1,13 +1,47 @@
 /**
  * `vxmesh check-config FILE`: runs the agent's own config loader without touching the system
- * (the only outside input is a read-only MTU lookup) and prints a summary. Exit 2 on a bad config.
+ * (outside inputs, all read-only: an MTU lookup and the key files the config names) and prints a
+ * summary. Exit 2 on a bad config. It accepts exactly what `vxmesh agent` accepts at start: after
+ * the loader, `checkReferencedFiles` reads the key files with the functions the extensions use at
+ * start (the cluster keyring as gossip reads it; the host key as crypto reads it, when it exists —
+ * a missing one is created at start).
  */
+import * as fs from 'node:fs';
 
 import type { Command } from '../command';
 import { out, parseCommandArgs } from '../command';
 import { loadConfigFile } from '../../config/load';
 import { systemMtuLookup } from '../../config/mtu';
 import type { Config } from '../../config/types';
+import { ConfigError } from '../../errors';
+import { createCryptoExtension, DEFAULT_HOST_KEY_FILE } from '../../crypto/extension';
+import { decodeKey as decodeHostKey } from '../../crypto/keys';
+import { readKeyring } from '../../gossip/extension';
+import { nullLogger } from '../../log';
+
+/**
+ * The start-time checks of the extensions that depend on files the config names, without side
+ * effects: the gossip keyring (`readKeyring`, what gossip and the handshake PSKs use) and an
+ * existing host key file (crypto's `decodeKey`). Throws ConfigError naming the field.
+ */
+export function checkReferencedFiles(config: Config): void {
+  if (config.gossip?.keyFile) readKeyring(config.gossip.keyFile);
+  if (createCryptoExtension(config, nullLogger)) {
+    const file = config.node.keyFile ?? DEFAULT_HOST_KEY_FILE;
+    let text: string;
+    try {
+      text = fs.readFileSync(file, 'utf8');
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'ENOENT') return; // created at start
+      throw new ConfigError('node.keyFile', `cannot read ${file}: ${(e as Error).message}`);
+    }
+    try {
+      decodeHostKey(text, file);
+    } catch (e) {
+      throw new ConfigError('node.keyFile', (e as Error).message);
+    }
+  }
+}
 
 export const checkConfig: Command = {
   name: 'check-config',
@@ -37,6 +71,7 @@ export const checkConfig: Command = {
         return m;
       },
     });
+    checkReferencedFiles(config);
     if (values.json) out(JSON.stringify(config, null, 2));
     else if (!values.quiet) out(summarize(config, mtuFromSystem));
     return 0;
@@ -59,7 +94,7 @@ export function summarize(c: Config, mtuFromSystem: boolean): string {
   lines.push(`peers     ${c.peers.length ? c.peers.map(ep).join(', ') : 'none'}`);
   if (c.gossip) {
     const g = c.gossip;
-    lines.push(`gossip    ${ep({ address: g.address, port: g.port })} profile ${g.profile}, seeds ${g.seeds.length ? g.seeds.map(ep).join(', ') : 'none'}${g.keyFile ? `, keyring ${g.keyFile}` : ', no keyring'}`);
+    lines.push(`gossip    ${ep({ address: g.address, port: g.port })} profile ${g.profile}, seeds ${g.seeds.length ? g.seeds.map(ep).join(', ') : 'none'}, keyring ${g.keyFile}`);
   } else {
     lines.push('gossip    off');
   }
