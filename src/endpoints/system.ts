@@ -86,7 +86,8 @@ function nsSideLines(spec: LinkSpec, tmpName: string | null): string[] {
   for (const a of spec.addresses) l.push(`addr add ${a} dev ${spec.ifname}${a.includes(':') ? ' nodad' : ''}`);
   l.push(`link set dev ${spec.ifname} up`);
   if (spec.nsPath) l.push('link set dev lo up');
-  for (const g of spec.gateways) l.push(`${g.includes(':') ? '-6 ' : ''}route replace default via ${g} dev ${spec.ifname}`);
+  // the family follows the gateway's address (a per-line -6 is not accepted in ip -batch)
+  for (const g of spec.gateways) l.push(`route replace default via ${g} dev ${spec.ifname}`);
   return l;
 }
 

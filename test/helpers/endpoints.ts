@@ -28,7 +28,7 @@ export function stateDirOf(lab: Lab, h: LabHost): string {
 }
 
 export interface EpNet {
-  name: string; vni?: number; bridge?: string; subnet?: string | string[]; gateway?: string; hostBlock?: string; range?: string | string[];
+  name: string; vni?: number; bridge?: string; subnet?: string | string[]; gateway?: string | string[]; hostBlock?: string; range?: string | string[];
   mode?: string; parent?: string; hostEndpoint?: boolean; mtu?: number;
 }
 
