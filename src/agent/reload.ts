@@ -61,6 +61,14 @@ export async function applyReload(t: ReloadTarget, next: Config): Promise<Reload
     t.nets.delete(n.vni);
     t.logger.info({ network: n.name, vni: n.vni }, 'network removed');
   }
+  // What containers now need: encryption on/off (or any MTU change) moves the network MTU.
+  for (const c of d.changed) {
+    if (c.before.mtu === c.after.mtu && c.before.encrypted === c.after.encrypted) continue;
+    const why = c.before.encrypted !== c.after.encrypted ? `encryption turned ${c.after.encrypted ? 'on' : 'off'}` : 'MTU changed';
+    t.logger.warn({ network: c.after.name, vni: c.after.vni, bridge: c.after.bridge, mtuBefore: c.before.mtu, mtu: c.after.mtu, encrypted: c.after.encrypted },
+      `network ${c.after.name}: ${why}, its MTU is now ${c.after.mtu} (was ${c.before.mtu}): containers on ${c.after.bridge} need MTU ${c.after.mtu} or less` +
+      (c.after.mtu < c.before.mtu ? ` — set it on their interfaces now, or large packets are lost (small pings still work)` : ' (they may raise theirs)'));
+  }
   const adding = [...d.added, ...d.changed.map((c) => c.after)];
   const failed: string[] = [];
   for (const n of adding) {

@@ -351,3 +351,22 @@ test('a TAP deleted under the running agent, or failing with a poll error: the n
     await b.stop();
   }
 });
+
+test('turning encryption on or off by reload says what MTU containers now need', async () => {
+  const { sys } = env();
+  const { logger, lines } = collectLogger();
+  const agent = await Agent.start(A(), { system: sys, clock: new FakeClock(), api: false, logger });
+  try {
+    assert.ok(lines.some((l) => l.msg === 'network blue: containers on br0 need MTU 1450 or less on their interfaces'));
+    await agent.applyConfig(A('', '  - {name: blue, vni: 42, bridge: br0, encrypted: true}\n'));
+    const on = lines.find((l) => /encryption turned on/.test(String(l.msg)));
+    assert.ok(on, lines.map((l) => l.msg).join('\n'));
+    assert.equal(on.level, 'warn');
+    assert.match(String(on.msg), /^network blue: encryption turned on, its MTU is now (\d+) \(was 1450\): containers on br0 need MTU \1 or less — set it on their interfaces now/);
+    assert.ok((on.mtu as number) < 1450);
+    await agent.applyConfig(A());
+    assert.ok(lines.some((l) => /^network blue: encryption turned off, its MTU is now 1450 \(was \d+\): containers on br0 need MTU 1450 or less \(they may raise theirs\)/.test(String(l.msg))));
+  } finally {
+    await agent.stop();
+  }
+});
