@@ -96,7 +96,7 @@ export function membersTable(members: MemberJson[]): string {
 export interface StatusJson {
   node: string;
   uptimeSeconds: number;
-  ready: { ok: boolean; checks?: Record<string, boolean>; failing?: string[] } | boolean;
+  ready: { ok: boolean; checks?: Record<string, boolean>; failing?: string[]; degraded?: string[] } | boolean;
   reload?: { generation: number; result: string; message: string | null; at: string | null };
   underlay: { address: string; port: number };
   networks: {
@@ -117,7 +117,8 @@ export function readiness(s: Pick<StatusJson, 'ready'>): { ok: boolean; failing:
 export function renderStatus(s: StatusJson): string {
   const lines: string[] = [];
   const r = readiness(s);
-  lines.push(`node ${s.node}  underlay ${s.underlay.address}:${s.underlay.port}  up ${s.uptimeSeconds}s  ${r.ok ? 'ready' : `NOT READY (failing: ${r.failing.join(', ') || 'unknown'})`}`);
+  const degraded = typeof s.ready === 'object' ? s.ready.degraded ?? [] : [];
+  lines.push(`node ${s.node}  underlay ${s.underlay.address}:${s.underlay.port}  up ${s.uptimeSeconds}s  ${r.ok ? 'ready' : `NOT READY (failing: ${r.failing.join(', ') || 'unknown'})`}${degraded.length ? `  degraded: ${degraded.join(', ')}` : ''}`);
   const dups = (s.extensions?.crypto as { duplicateHostKeys?: { host: string; address: string | null }[] } | undefined)?.duplicateHostKeys ?? [];
   for (const d of dups) {
     const host = d.address !== null && d.address !== d.host ? `${d.host} (${d.address})` : d.host;
