@@ -456,7 +456,7 @@ networks:
   - { name: red, vni: 43, bridge: br1, mtu: 1400 }
 peers: [198.18.0.2, "198.18.0.3:4790"]
 fdb: { ageingSeconds: 300 }
-gossip: { port: 7946, seeds: [198.18.0.2] }
+gossip: { port: 7946, seeds: [198.18.0.2], keyFile: /etc/vxmesh/cluster.key }
 api: { listen: "127.0.0.1:9469" }
 log: { level: info }
 `;
