@@ -299,8 +299,15 @@ export class Fdb<P> {
    * is (its slot returned). Returns -1 only when the table is full of static entries.
    */
   learnRemote(hi: number, lo: number, peer: P): number {
+    return this.learnRemoteAt(this.find(hi, lo), hi, lo, peer);
+  }
+
+  /**
+   * `learnRemote` when the caller already has the MAC's slot (`s` from `lookup`/`find` of `hi:lo`
+   * with no change to the table since, or -1): saves the second hash and probe per datagram.
+   */
+  learnRemoteAt(s: number, hi: number, lo: number, peer: P): number {
     const now = this.nowMs;
-    let s = this.find(hi, lo);
     if (s >= 0) {
       const k = this.kindA[s];
       if (k === FDB_REMOTE) {

@@ -42,7 +42,7 @@ import { CIPHER_CONSUMED, CIPHER_FAILED, CIPHER_OK, type PacketCipher } from './
 import type { PathContext } from './context';
 import { rxDropIndex } from './counters';
 import { ETH_HLEN, isVlanTpid, macEquals } from './ethernet';
-import { FDB_STATIC } from './fdb';
+import { FDB_LOCAL, FDB_STATIC } from './fdb';
 import type { Network } from './network';
 import type { Peer } from './peers';
 import type { InboundSlabs } from './slabs';
@@ -92,6 +92,8 @@ export class Outside {
   /** Authenticated sender ids → peers, for `sendersOf` (cleared when the cipher changes). */
   private readonly senders = new Map<number, SenderEntry>();
   private sendersOf: PacketCipher | null = null;
+  /** The FDB slot of the datagram at hand's inner source MAC (set by `checkOwner`; -1: none). */
+  private srcSlot = -1;
 
   constructor(private readonly ctx: PathContext, mem: InboundSlabs, slotSize: () => number) {
     this.mem = mem;
@@ -199,7 +201,7 @@ export class Outside {
       let sender = peer;
       if (state === D_DECRYPTED && dSender[i] !== 0) sender = this.authenticated(dSender[i], addrs, aOff, peer);
       if (drop === PASS && net.config.encrypted && (sender === null || !net.serves(sender))) drop = RX_NOT_SERVING;
-      if (drop === PASS) drop = this.checkMacOwner(net, slab, inner, sender);
+      if (drop === PASS) drop = this.checkMacOwner(net, sender);
       // 6b. policy ingress: identity from the sending host's endpoint records
       if (drop === PASS && net.policy !== null && !net.policy.filter(slab, inner, ilen, sender !== null ? sender.endpoint.address : '')) drop = RX_POLICY;
       if (drop !== PASS) {
@@ -283,10 +285,14 @@ export class Outside {
 
   /** PASS, or `own_src_mac` when the inner source MAC is this host's (the TAP's, or a local entry). */
   private checkOwner(net: Network, slab: Buffer, inner: number): number {
+    this.srcSlot = -1;
     if (macEquals(slab, inner + 6, net.tap.mac, 0)) return RX_OWN_SRC;
     const sHi = (slab[inner + 6] << 8) | slab[inner + 7];
     const sLo = ((slab[inner + 8] << 24) | (slab[inner + 9] << 16) | (slab[inner + 10] << 8) | slab[inner + 11]) >>> 0;
-    return net.fdb.isLocal(sHi, sLo) ? RX_OWN_SRC : PASS;
+    // one FDB lookup per datagram: its slot serves the MAC-owner check and learning below
+    const s = net.fdb.lookup(sHi, sLo);
+    this.srcSlot = s;
+    return s >= 0 && net.fdb.kindAt(s) === FDB_LOCAL ? RX_OWN_SRC : PASS;
   }
 
   /**
@@ -330,11 +336,9 @@ export class Outside {
   }
 
   /** PASS, or `foreign_src_mac` when gossip binds the inner source MAC to a host other than `sender`. */
-  private checkMacOwner(net: Network, slab: Buffer, inner: number, sender: Peer | null): number {
+  private checkMacOwner(net: Network, sender: Peer | null): number {
     const fdb = net.fdb;
-    const sHi = (slab[inner + 6] << 8) | slab[inner + 7];
-    const sLo = ((slab[inner + 8] << 24) | (slab[inner + 9] << 16) | (slab[inner + 10] << 8) | slab[inner + 11]) >>> 0;
-    const s = fdb.lookup(sHi, sLo);
+    const s = this.srcSlot;
     if (s < 0 || fdb.kindAt(s) !== FDB_STATIC) return PASS;
     const owner = fdb.peerAt(s);
     return owner === sender || (owner !== null && sender !== null && owner.key === sender.key) ? PASS : RX_FOREIGN_SRC;
@@ -345,7 +349,7 @@ export class Outside {
   private learnRemote(net: Network, slab: Buffer, inner: number, peer: Peer): void {
     const sHi = (slab[inner + 6] << 8) | slab[inner + 7];
     const sLo = ((slab[inner + 8] << 24) | (slab[inner + 9] << 16) | (slab[inner + 10] << 8) | slab[inner + 11]) >>> 0;
-    net.fdb.learnRemote(sHi, sLo, peer);
+    net.fdb.learnRemoteAt(this.srcSlot, sHi, sLo, peer);
   }
 
   // ---- 8. deliver, 9. count -------------------------------------------------------------------
