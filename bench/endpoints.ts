@@ -93,17 +93,23 @@ async function threeHosts(): Promise<Record<string, unknown>> {
     const attachAllS = (performance.now() - t0) / 1000;
     const unique = new Set(eps.map((e) => e.ip)).size;
     log(`3 × 10 attached in ${attachAllS.toFixed(1)} s, ${unique} unique addresses`);
-    const mesh = async (): Promise<{ pairs: number; ok: number }> => {
+    const mesh = async (): Promise<{ pairs: number; ok: number; failed: string[] }> => {
       let ok = 0;
       let pairs = 0;
+      const failed: string[] = [];
       for (const a of eps) {
-        const targets = eps.filter((b) => b !== a).map((b) => b.ip);
+        const targets = eps.filter((b) => b !== a);
         pairs += targets.length;
-        const script = targets.map((ip) => `(ping -n -q -c 2 -i 0.2 -W 2 ${ip} >/dev/null 2>&1 && echo ok) &`).join('\n') + '\nwait\n';
+        const script = targets.map((b) => `(ping -n -q -c 2 -i 0.2 -W 2 ${b.ip} >/dev/null 2>&1 && echo ok ${b.ip} || echo fail ${b.ip}) &`).join('\n') + '\nwait\n';
         const r = await lab.exec(a.ns, 'sh', ['-c', script], { check: false, timeoutMs: 60_000 });
-        ok += r.stdout.split('\n').filter((l) => l === 'ok').length;
+        ok += r.stdout.split('\n').filter((l) => l.startsWith('ok ')).length;
+        for (const l of r.stdout.split('\n').filter((x) => x.startsWith('fail '))) {
+          const to = eps.find((b) => b.ip === l.slice(5));
+          failed.push(`${a.host}/${a.ip} → ${to?.host}/${l.slice(5)}`);
+        }
       }
-      return { pairs, ok };
+      if (failed.length) log(`failed pairs: ${failed.join(', ')}`);
+      return { pairs, ok, failed };
     };
     const m1 = await mesh();
     log(`ping mesh: ${m1.ok}/${m1.pairs}`);
@@ -128,6 +134,11 @@ async function threeHosts(): Promise<Record<string, unknown>> {
 }
 
 async function main(): Promise<void> {
+  const parts = (process.env.BENCH_ENDPOINTS_PARTS ?? 'one,three').split(',');
+  if (!parts.includes('one')) {
+    process.stdout.write(JSON.stringify(await threeHosts(), null, 2) + '\n');
+    return;
+  }
   const one = await oneHost();
   const three = await threeHosts();
   const res = { at: new Date().toISOString(), oneHost: one, threeHosts: three };
