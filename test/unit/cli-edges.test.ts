@@ -157,3 +157,21 @@ test('keygen cluster --out FILE: mode 0600, never overwrites; keygen show FILE',
   assert.equal((await vxmesh('keygen', 'show')).code, 2);
   assert.equal((await vxmesh('keygen', 'show', path.join(dir, 'missing'))).code, 1);
 });
+
+test('check-config --json prints JSON also when the config is invalid (exit 2)', async (t) => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'vxcc-'));
+  t.after(() => fs.rmSync(dir, { recursive: true, force: true }));
+  const file = path.join(dir, 'bad.yaml');
+  fs.writeFileSync(file, 'underlay: {address: 198.18.0.1}\nnetworks:\n  - {name: blue, vni: abc, bridge: br0}\n');
+  const r = await vxmesh('check-config', '--json', file);
+  assert.equal(r.code, 2, r.stderr);
+  const j = JSON.parse(r.stdout);
+  assert.equal(j.valid, false);
+  assert.equal(j.file, file);
+  assert.ok(j.errors.some((e: string) => /networks\[0\]\.vni/.test(e)), r.stdout);
+  const ok = path.join(dir, 'ok.yaml');
+  fs.writeFileSync(ok, 'underlay: {address: 198.18.0.1}\nnetworks:\n  - {name: blue, vni: 42, bridge: br0}\n');
+  const g = await vxmesh('check-config', '--json', ok);
+  assert.equal(g.code, 0, g.stderr);
+  assert.equal(JSON.parse(g.stdout).networks[0].vni, 42);
+});

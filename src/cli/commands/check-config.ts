@@ -55,7 +55,8 @@ export const checkConfig: Command = {
     '  networks[1].vni: expected an integer 1..16777215, got "abc" (line 9)',
     '',
     'Options:',
-    '  --json     print the validated config, with every default filled in, as JSON',
+    '  --json     print the validated config, with every default filled in, as JSON; an invalid',
+    '             one as {"valid": false, "file": FILE, "errors": [...]} (exit 2)',
     '  --quiet    print nothing when the config is valid',
     '',
     'Exit codes: 0 valid, 2 invalid config or bad arguments.',
@@ -64,14 +65,22 @@ export const checkConfig: Command = {
     const { values, positionals } = parseCommandArgs(args, { json: { type: 'boolean' }, quiet: { type: 'boolean', short: 'q' } }, [1, 1]);
     let mtuFromSystem = false;
     const lookup = systemMtuLookup();
-    const config = loadConfigFile(positionals[0], {
-      mtuLookup: (address) => {
-        const m = lookup(address);
-        mtuFromSystem = m !== null;
-        return m;
-      },
-    });
-    checkReferencedFiles(config);
+    let config: Config;
+    try {
+      config = loadConfigFile(positionals[0], {
+        mtuLookup: (address) => {
+          const m = lookup(address);
+          mtuFromSystem = m !== null;
+          return m;
+        },
+      });
+      checkReferencedFiles(config);
+    } catch (e) {
+      // --json is JSON also when invalid: {valid: false, file, errors: [one line per error]}, exit 2
+      if (!values.json || !(e instanceof ConfigError)) throw e;
+      out(JSON.stringify({ valid: false, file: positionals[0], errors: e.message.split('\n') }, null, 2));
+      return 2;
+    }
     if (values.json) out(JSON.stringify(config, null, 2));
     else if (!values.quiet) out(summarize(config, mtuFromSystem));
     return 0;
