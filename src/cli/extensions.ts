@@ -9,7 +9,7 @@ import type { AgentExtension } from '../agent/agent';
 import type { Config } from '../config/types';
 import type { Logger } from '../log';
 import { createOpsExtension } from '../metrics/extension';
-import { createCryptoExtension } from '../crypto/extension';
+import { CryptoExtension, createCryptoExtension } from '../crypto/extension';
 import { GossipExtension, createGossipExtension } from '../gossip/extension';
 import { PolicyExtension, createPolicyExtension } from '../policy/extension';
 import { gossipPolicySync } from '../policy/gossip-sync';
@@ -19,7 +19,7 @@ import { EndpointsExtension, createEndpointsExtension } from '../endpoints/exten
 export type ExtensionFactory = (config: Config, logger: Logger) => AgentExtension | null;
 
 const FACTORIES: ExtensionFactory[] = [
-  createCryptoExtension, // host key + sessions for encrypted networks (src/crypto); before gossip, which announces its public key
+  createCryptoExtension, // host key + sessions for encrypted networks (src/crypto); announces its public key through the gossip API
   createGossipExtension, // membership, FDB/flood lists/ARP suppression from gossip (src/gossip); when `gossip` is configured
   createEndpointsExtension, // IPAM, attach/detach, control socket (src/endpoints, src/ipam); after gossip, whose records carry leases and endpoints
   createPolicyExtension, // network policies: store, compiled tables per network, the data path's policy stage (src/policy); after endpoints (labels, control socket)
@@ -36,6 +36,8 @@ export function buildExtensions(config: Config, logger: Logger): AgentExtension[
   const gossip = out.find((e): e is GossipExtension => e instanceof GossipExtension);
   const policy = out.find((e): e is PolicyExtension => e instanceof PolicyExtension);
   const endpoints = out.find((e): e is EndpointsExtension => e instanceof EndpointsExtension);
+  const crypto = out.find((e): e is CryptoExtension => e instanceof CryptoExtension);
+  crypto?.connect({ gossip: gossip ?? null }); // publishes its key, subscribes to members (GossipApi)
   endpoints?.connect({ gossip: gossip ?? null });
   if (policy) {
     policy.connect({

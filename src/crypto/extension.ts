@@ -7,12 +7,10 @@
  * first; none → all-zero PSK, peers then authenticate by static key alone) → SessionManager →
  * `datapath.setCipher()` → static peer keys (options) → gossip binding.
  *
- * Gossip binding (either way works):
- *   - the gossip extension calls `onMember(event)` for member events and reads `publicKey` for
- *     its own record (crypto must then be listed before gossip, so the key exists);
- *   - or crypto binds itself to an extension named 'gossip' exposing `node: { on(fn), members() }`
- *     (checked at start and then every second until found), and announces its key through
- *     `node.updateLocal({ publicKey })` when the node's own record does not carry it yet.
+ * Gossip binding: cli/extensions.ts hands this extension the gossip extension's typed API
+ * (`connect({ gossip })`, src/gossip/api.ts) before anything starts. At start crypto announces its
+ * public key through it (`setPublicKey`) and subscribes to member events with a replay of the
+ * members already known (`onMemberEvent`); no lookup by name, no polling, either start order.
  * A member record with a non-empty `publicKey` and an `underlay` "host:port" becomes a session
  * peer on join/update/alive and is removed on dead/left/reap. A record speaks for its own member
  * only: static `peers[].publicKey` pins win over it, and it cannot take a key or an endpoint that
@@ -22,11 +20,12 @@
 import * as fs from 'node:fs';
 
 import type { Agent, AgentExtension } from '../agent/agent';
-import { type Clock, type TimerHandle, systemClock } from '../clock';
+import type { Clock } from '../clock';
 import type { Config, Endpoint } from '../config/types';
 import { canonicalEndpoint } from '../dataplane/addr';
 import type { Logger } from '../log';
 import { nullLogger } from '../log';
+import type { GossipApi } from '../gossip/api';
 import { cryptoReady, decodeKey, encodeKey, loadOrCreateHostKey } from './keys';
 import { type GossipPeerResult, SessionManager, type SessionTimers, pskFromClusterKey } from './session';
 
@@ -40,13 +39,10 @@ export interface MemberLike {
   previous?: { publicKey: string };
 }
 
-/** The subset of gossip's GossipNode (src/gossip/swim.ts) this extension uses. */
-interface GossipNodeLike {
-  on?(fn: (ev: MemberLike) => void): void;
-  members?(): { state: string; record: MemberLike['record'] }[];
-  updateLocal?(change: { publicKey: string }): void;
-  self?: { publicKey?: string };
-}
+/** The part of the gossip API (src/gossip/api.ts `GossipApi`) this extension uses. */
+export type CryptoGossip = Pick<GossipApi, 'setPublicKey'> & {
+  onMemberEvent(fn: (ev: MemberLike) => void, opts?: { replay?: boolean }): () => void;
+};
 
 export interface CryptoExtensionOptions {
   /** Peers not known through gossip (tests, static setups): endpoint + base64 public key. */
@@ -55,6 +51,8 @@ export interface CryptoExtensionOptions {
   clusterKeys?: Uint8Array[];
   timers?: Partial<SessionTimers>;
   clock?: Clock;
+  /** The gossip API (else what `connect` handed over; none: static peers only). */
+  gossip?: CryptoGossip | null;
 }
 
 /** Parses "host:port" / "[v6]:port" into an Endpoint, or null. */
@@ -85,8 +83,8 @@ export class CryptoExtension implements AgentExtension {
   /** Base64 X25519 public key of this host (set by start). */
   publicKey = '';
   private agent: Agent | null = null;
-  private bindTimer: TimerHandle | null = null;
-  private bound = false;
+  private gossip: CryptoGossip | null = null;
+  private unsubscribe: (() => void) | null = null;
   private readonly log: Logger;
 
   constructor(private readonly config: Config, logger: Logger = nullLogger, private readonly opts: CryptoExtensionOptions = {}) {
@@ -116,29 +114,17 @@ export class CryptoExtension implements AgentExtension {
       // encrypted networks send them nothing (frames counted as no_session).
       this.log.warn({ peers: keyless.map((e) => e.address) }, 'encrypted networks need each peer\'s public key: give peers as {address, publicKey} or enable gossip, or nothing will be sent to these peers');
     }
-    if (!this.tryBind()) {
-      const clock = this.opts.clock ?? systemClock;
-      this.bindTimer = clock.setInterval(1000, () => { if (this.tryBind()) { this.bindTimer?.cancel(); this.bindTimer = null; } });
+    const g = this.opts.gossip ?? this.gossip;
+    if (g) {
+      g.setPublicKey(this.publicKey);
+      this.unsubscribe = g.onMemberEvent((ev) => this.onMember(ev), { replay: true });
+      this.log.info('bound to gossip membership');
     }
   }
 
-  /** Binds to an extension named 'gossip' that exposes `node.on` / `node.members`. */
-  private tryBind(): boolean {
-    if (this.bound || !this.agent) return this.bound;
-    const g = this.agent.extensions.find((e) => e.name === 'gossip') as unknown as { node?: GossipNodeLike | null } | undefined;
-    const node = g?.node;
-    if (!node || typeof node.on !== 'function') return false;
-    node.on((ev) => this.onMember(ev));
-    // Announce our key if gossip started without it (it may also read `publicKey` itself).
-    if (typeof node.updateLocal === 'function' && node.self?.publicKey !== this.publicKey) {
-      node.updateLocal({ publicKey: this.publicKey });
-    }
-    for (const m of node.members?.() ?? []) {
-      if (m.state === 'alive' || m.state === 'suspect') this.onMember({ type: 'join', record: m.record });
-    }
-    this.bound = true;
-    this.log.info('bound to gossip membership');
-    return true;
+  /** Typed connections made by cli/extensions.ts before start: the gossip API, when gossip runs. */
+  connect(c: { gossip: CryptoGossip | null }): void {
+    this.gossip = c.gossip;
   }
 
   /**
@@ -179,8 +165,8 @@ export class CryptoExtension implements AgentExtension {
   private readonly refused = new Map<string, GossipPeerResult>();
 
   stop(): void {
-    this.bindTimer?.cancel();
-    this.bindTimer = null;
+    this.unsubscribe?.();
+    this.unsubscribe = null;
     if (this.agent && this.sessions) {
       try {
         this.agent.datapath.setCipher(null);

@@ -31,8 +31,9 @@ import { GossipTuning, tuningFor } from './config';
 import { Keyring, parseKeyFile, sodiumReady } from './keyring';
 import { LIMITS } from './codec';
 import { EndpointRecord, MemberState, NodeRecord, RecordSection } from './record';
+import type { GossipApi } from './api';
 import type { JoinState } from './join';
-import { GossipNode, MemberEvent } from './swim';
+import { GossipNode, MemberEvent, MemberInfo } from './swim';
 import { Transport } from './transport';
 import { UdpGossipTransport } from './udp-transport';
 
@@ -103,7 +104,7 @@ export function readKeyring(file: string): Uint8Array[] {
   return parseKeyFile(text, file);
 }
 
-export class GossipExtension implements AgentExtension {
+export class GossipExtension implements AgentExtension, GossipApi {
   readonly name = 'gossip';
   node: GossipNode | null = null;
   private agent: Agent | null = null;
@@ -119,6 +120,9 @@ export class GossipExtension implements AgentExtension {
   /** Endpoints other extensions announce (setAnnouncedEndpoints), by source. */
   private readonly announced = new Map<string, EndpointRecord[]>();
   private readonly changeListeners = new Set<() => void>();
+  private readonly eventListeners = new Set<(ev: MemberEvent) => void>();
+  /** Our public key as the crypto extension announced it (setPublicKey). */
+  private publicKey = '';
   private announceDirty = false;
   /** "vni|mac" / "vni|ip" → the member that owns the entry here. */
   private readonly macOwner = new Map<string, string>();
@@ -152,7 +156,6 @@ export class GossipExtension implements AgentExtension {
     const tuning = tuningFor(g.profile, this.opts.tuning);
     const transport = this.opts.transport ?? (await UdpGossipTransport.bind({ host: g.address, port: g.port, streamTimeoutMs: tuning.streamTimeoutMs }));
     const seeds = g.seeds.map((s) => formatAddr(s.address, s.port));
-    const crypto = agent.extensions.find((e) => e.name === 'crypto') as { publicKey?: string } | undefined;
     const node = new GossipNode({
       name: this.config.node.name,
       transport,
@@ -162,7 +165,7 @@ export class GossipExtension implements AgentExtension {
       underlay: formatAddr(this.config.underlay.address, this.config.underlay.port),
       vnis: this.config.networks.map((n) => n.vni),
       endpoints: this.localEndpoints(),
-      publicKey: typeof crypto?.publicKey === 'string' ? crypto.publicKey : '',
+      publicKey: this.publicKey,
       seeds,
       // Wall-clock seconds: a restarted agent out-ranks every record of its previous life.
       initialIncarnation: Math.floor(Date.now() / 1000),
@@ -215,6 +218,33 @@ export class GossipExtension implements AgentExtension {
     else this.announced.set(source, eps.map((e) => ({ vni: e.vni, mac: e.mac.toLowerCase(), ips: [...e.ips] })));
     this.announceDirty = true;
     this.pollLocal();
+  }
+
+  /** Every member we know, ourselves included (GossipApi). */
+  memberInfos(): MemberInfo[] {
+    return this.node ? this.node.members() : [];
+  }
+
+  /** Member events, optionally replaying a `join` per live member already known (GossipApi). */
+  onMemberEvent(fn: (ev: MemberEvent) => void, opts: { replay?: boolean } = {}): () => void {
+    this.eventListeners.add(fn);
+    if (opts.replay && this.node) {
+      for (const m of this.node.members()) {
+        if (m.name !== this.node.name && (m.state === 'alive' || m.state === 'suspect')) fn({ type: 'join', name: m.name, record: m.record });
+      }
+    }
+    return () => this.eventListeners.delete(fn);
+  }
+
+  /** Announces this host's public key in its record (before start: at start). */
+  setPublicKey(key: string): void {
+    this.publicKey = key;
+    if (!this.node || this.node.self.publicKey === key) return;
+    try {
+      this.node.updateLocal({ publicKey: key });
+    } catch (e) {
+      this.log.warn({ err: (e as Error).message }, 'cannot announce the public key');
+    }
   }
 
   /** Calls `cb` after any member change (join, update, state change, reap); returns an unsubscribe. */
@@ -285,6 +315,13 @@ export class GossipExtension implements AgentExtension {
   }
 
   private onEvent(ev: MemberEvent): void {
+    for (const fn of this.eventListeners) {
+      try {
+        fn(ev);
+      } catch (e) {
+        this.log.warn({ err: (e as Error).message }, 'member event listener failed');
+      }
+    }
     if (ev.name === this.config.node.name) return;
     const lvl = ev.type === 'dead' || ev.type === 'left' || ev.type === 'join' ? 'info' : 'debug';
     this.log[lvl]({ member: ev.name, event: ev.type, incarnation: ev.record.incarnation }, `member ${ev.type}`);

@@ -1,7 +1,8 @@
 /**
  * The crypto agent extension against a stand-in agent: key file created, cipher installed on the
- * data path, peers added/updated/removed from gossip member events (binding to an extension named
- * 'gossip' exposing `node`), records without a key or with a bad one ignored, PSKs reloaded.
+ * data path, peers added/updated/removed from gossip member events (through the gossip API handed
+ * over with `connect`, no lookup by name, no polling), records without a key or with a bad one
+ * ignored, PSKs reloaded.
  */
 import { test } from 'node:test';
 import * as assert from 'node:assert/strict';
@@ -16,6 +17,13 @@ import { CryptoExtension, createCryptoExtension, parseUnderlay, type MemberLike 
 import { cryptoReady, encodeKey, generateHostKey } from '../../src/crypto/keys';
 import { cryptoViewOf } from '../../src/metrics/adapters';
 import { renderStatus } from '../../src/cli/commands/status';
+import { tuningFor } from '../../src/gossip/config';
+import { GossipExtension } from '../../src/gossip/extension';
+import { Keyring, sodiumReady } from '../../src/gossip/keyring';
+import { MemoryNetwork } from '../../src/gossip/memory-transport';
+import { seededRng } from '../../src/gossip/rng';
+import { GossipNode } from '../../src/gossip/swim';
+import { nullLogger } from '../../src/log';
 
 function config(keyFile: string | null, encrypted = true): Config {
   return {
@@ -49,19 +57,20 @@ test('start: key file created, cipher installed, gossip members become session p
     const k2 = encodeKey(generateHostKey().publicKey);
     const k3 = encodeKey(generateHostKey().publicKey);
     const announced: string[] = [];
+    // The gossip API as cli/extensions.ts hands it over (a member already known is replayed).
     const gossip = {
-      name: 'gossip', start() {}, stop() {},
-      node: {
-        self: { publicKey: '' },
-        updateLocal: (c: { publicKey: string }) => announced.push(c.publicKey),
-        on: (fn: (ev: MemberLike) => void) => listeners.push(fn),
-        members: () => [{ state: 'alive', record: { name: 'h2', underlay: '198.18.0.2:4789', publicKey: k2 } }],
+      setPublicKey: (k: string) => { announced.push(k); },
+      onMemberEvent: (fn: (ev: MemberLike) => void, opts?: { replay?: boolean }) => {
+        listeners.push(fn);
+        if (opts?.replay) fn({ type: 'join', record: { name: 'h2', underlay: '198.18.0.2:4789', publicKey: k2 } });
+        return () => { listeners.splice(listeners.indexOf(fn), 1); };
       },
     };
     let cipher: unknown = 'unset';
     const clock = new FakeClock(0);
-    const agent = { extensions: [gossip], datapath: { setCipher: (c: unknown) => { cipher = c; } } } as unknown as Agent;
+    const agent = { extensions: [], datapath: { setCipher: (c: unknown) => { cipher = c; } } } as unknown as Agent;
     const ext = new CryptoExtension(config(keyFile), undefined, { clock });
+    ext.connect({ gossip });
     await ext.start(agent);
     assert.equal(fs.statSync(keyFile).mode & 0o777, 0o600);
     assert.equal(cipher, ext.sessions);
@@ -85,26 +94,47 @@ test('start: key file created, cipher installed, gossip members become session p
     assert.deepEqual(peers().map((p) => p.publicKey), [k3]);
     ext.stop();
     assert.equal(cipher, null, 'cipher removed on stop');
+    assert.equal(listeners.length, 0, 'unsubscribed on stop');
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });
   }
 });
 
-test('gossip extension appearing later is bound on the next check', async () => {
+test('crypto and a real gossip extension wired by buildExtensions: key announced, no polling, either start order', async () => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'vxmesh-ext-'));
   try {
+    await sodiumReady();
     const clock = new FakeClock(0);
-    const exts: unknown[] = [];
-    const agent = { extensions: exts, datapath: { setCipher() {} } } as unknown as Agent;
-    const ext = new CryptoExtension(config(path.join(dir, 'k')), undefined, { clock });
-    await ext.start(agent);
-    let bound = 0;
-    exts.push({ name: 'gossip', node: { on: () => { bound++; }, members: () => [] } });
-    clock.advance(1000);
-    assert.equal(bound, 1);
-    clock.advance(5000);
-    assert.equal(bound, 1, 'bound once');
-    ext.stop();
+    const net = new MemoryNetwork({ clock, rng: seededRng(4) });
+    const KEY = new Uint8Array(32).fill(3);
+    const c = { ...config(path.join(dir, 'k')), gossip: { port: 7946, address: '198.18.0.1', seeds: [], keyFile: null, profile: 'test' as const } };
+    for (const cryptoFirst of [true, false]) {
+      const gossip = new GossipExtension(c, nullLogger, { transport: net.attach(`198.18.0.1:7946`), keys: [KEY] });
+      const crypto = new CryptoExtension(c, undefined, { clock });
+      crypto.connect({ gossip });
+      const dp = { setCipher() {}, localEndpoints: () => [], localVersion: () => 0, networks: () => [], network: () => undefined, setNetworkPeers: () => true, fdbSetRemote: () => true, fdbDelete: () => true, fdbRemoveByPeer: () => 0, neighSet: () => true, neighDelete: () => true };
+      const agent = { clock, extensions: [], datapath: dp, api: null } as unknown as Agent;
+      const order = cryptoFirst ? [crypto, gossip] : [gossip, crypto];
+      for (const e of order) await e.start(agent);
+      assert.equal(gossip.node!.self.publicKey, crypto.publicKey, `our key is in our record (crypto ${cryptoFirst ? 'first' : 'second'})`);
+      // Another member with a key joins: it becomes a session peer, through the subscription.
+      const other = new GossipNode({
+        name: 'h2', transport: net.attach('198.18.0.2:7946'), keyring: new Keyring([KEY]), clock, tuning: tuningFor('test'),
+        underlay: '198.18.0.2:4789', publicKey: encodeKey(generateHostKey().publicKey), rng: seededRng(8),
+      });
+      other.start();
+      other.join(['198.18.0.1:7946']);
+      clock.advance(2000);
+      const peers = (crypto.status() as { peers: { publicKey: string }[] }).peers.map((p) => p.publicKey);
+      assert.deepEqual(peers, [other.self.publicKey]);
+      crypto.stop();
+      const stopped = gossip.stop();
+      clock.advance(2000);
+      await stopped;
+      void other.shutdown();
+      clock.advance(1000);
+      fs.rmSync(path.join(dir, 'k'), { force: true });
+    }
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });
   }
