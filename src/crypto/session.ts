@@ -38,7 +38,8 @@ import {
   CIPHER_CONSUMED, CIPHER_FAILED, CIPHER_NO_SESSION, CIPHER_OK, CIPHER_QUEUED,
   type CipherBatch, type CipherHost, type PacketCipher,
 } from '../dataplane/cipher-seam';
-import type { TxBatch } from '../dataplane/io';
+import { TX_DROP_REASONS, txDropForErrno, txDropIndex } from '../dataplane/counters';
+import type { TxBatch } from '../dataplane/seams';
 import type { Logger } from '../log';
 import { nullLogger } from '../log';
 import { type AeadAlg, type AeadTable, createAeadTable } from './aead';
@@ -780,12 +781,16 @@ export class SessionManager implements PacketCipher {
 
   // ---- sending our own datagrams -----------------------------------------------------------------
 
-  private sendControl(pkt: Uint8Array, to: Uint8Array): void {
+  /**
+   * Sends one datagram of ours. Returns the index of the outbound drop reason when the transport
+   * skipped it (an errno in its status) or did not take it (EAGAIN: `send_failed`), else −1.
+   */
+  private sendControl(pkt: Uint8Array, to: Uint8Array): number {
     if (this.sendHook) {
       this.sendHook(pkt, Buffer.from(to));
-      return;
+      return -1;
     }
-    if (!this.host) return;
+    if (!this.host) return txDropIndex.send_failed;
     const b = this.ctl;
     b.slab.set(pkt, 0);
     b.offs[0] = 0;
@@ -793,7 +798,9 @@ export class SessionManager implements PacketCipher {
     b.addrs.set(to.subarray(0, ADDR_LEN), 0);
     b.srcIdx[0] = 0;
     b.count = 1;
-    this.host.sendBatch(b);
+    b.status[0] = 0;
+    if (this.host.sendBatch(b) < 1) return txDropIndex.send_failed;
+    return b.status[0] !== 0 ? txDropForErrno(b.status[0]) : -1;
   }
 
   private sendKeepalive(peer: SessionPeer, kp: Keypair): void {
@@ -821,9 +828,14 @@ export class SessionManager implements PacketCipher {
         this.host?.countTxDrop(item.vni, 'no_session', 1);
         continue;
       }
-      this.counters.txQueueSent++;
       this.counters.txSealed++;
-      this.sendControl(item.buf, peer.record!);
+      const drop = this.sendControl(item.buf, peer.record!);
+      if (drop >= 0) {
+        // the transport skipped it: a counted drop with its cause, not a packet sent
+        this.host?.countTxDrop(item.vni, TX_DROP_REASONS[drop], 1);
+        continue;
+      }
+      this.counters.txQueueSent++;
       this.host?.countTx(item.vni, 1, item.buf.length);
     }
   }

@@ -6,6 +6,7 @@
  * extension, replay), rekeying (no nonce reused across rekeys, previous keypair accepted
  * briefly, limits by time and by count), fail closed (queue then no_session), restart recovery.
  */
+import * as os from 'node:os';
 import { test } from 'node:test';
 import * as assert from 'node:assert/strict';
 
@@ -736,4 +737,30 @@ test('a host presenting our own static key (cloned host key) is reported, counte
   assert.equal(sm.duplicateHostKeys().length, 0);
   assert.equal(sm.counters.duplicateHostKey, 4, 'the counter keeps the total');
   sm.stop();
+});
+
+test('a queued packet that the transport skips when the session comes up is a counted drop with its cause, not a packet sent', () => {
+  const net = new Net();
+  const a = net.add(1);
+  const b = net.add(2);
+  meet(a, b);
+  const [st] = a.seal(b.endpoint, vx('queued before the session'));
+  assert.equal(st, CIPHER_QUEUED);
+  net.pump(() => 'deliver', 1); // the initiation reaches b; b's response is now on the wire
+  // From here a sends through its host, whose transport skips the datagram with EMSGSIZE.
+  const tx: number[] = [];
+  const drops: string[] = [];
+  a.sm.setSendHook(null);
+  a.sm.attach({
+    clock: net.clock,
+    sendBatch: (batch) => {
+      batch.status[0] = os.constants.errno.EMSGSIZE;
+      return 1;
+    },
+    countTx: (_vni, n) => tx.push(n),
+    countTxDrop: (_vni, reason) => drops.push(reason),
+  });
+  net.pump(); // the response reaches a: the session is up and the queue flushed
+  assert.deepEqual(tx, [], 'nothing counted as sent');
+  assert.deepEqual(drops, ['emsgsize']);
 });
