@@ -108,6 +108,8 @@ export class Agent {
   private running = false;
   private stopping: Promise<void> | null = null;
   private startedExtensions: AgentExtension[] = [];
+  /** True once every extension's start has completed (the API answers before that). */
+  private extensionsStarted = false;
   /** Serializes reloads and stop. */
   private queue: Promise<unknown> = Promise.resolve();
   readonly state: StateStore;
@@ -218,6 +220,7 @@ export class Agent {
       this.startedExtensions.push(ext);
       this.logger.debug({ extension: ext.name }, 'extension started');
     }
+    this.extensionsStarted = true;
     this.logger.info({ networks: c.networks.map((n) => n.name), peers: c.peers.length }, 'agent started');
   }
 
@@ -241,6 +244,7 @@ export class Agent {
       }
     }
     this.startedExtensions = [];
+    this.extensionsStarted = false;
     this.watchTimer?.cancel();
     this.watchTimer = null;
     this.failures.clear();
@@ -294,6 +298,9 @@ export class Agent {
       datapath: this.running,
     };
     if (this.api) checks.api = this.api.address() !== null;
+    // The API answers while extensions are still starting (e.g. the endpoints extension restoring
+    // endpoints, its control socket not yet listening): not ready until every one has started.
+    checks.extensions = this.extensionsStarted;
     // one named check per network: false while its TAP is failed (being re-created)
     for (const s of this.nets.values()) checks[`network:${s.config.name}`] = !this.failures.has(s.config.vni);
     for (const ext of this.startedExtensions) if (ext.ready) checks[`ext:${ext.name}`] = ext.ready();

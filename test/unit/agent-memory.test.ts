@@ -107,7 +107,7 @@ test('start: bridge, TAP, MTUs, enslave, up, in order; stop undoes that but keep
     'openTap ptap', 'setMtu ptap 1400', 'bridgeAddPort brx ptap', 'setUp ptap true',
     'openUdp 198.18.0.1:4789',
   ]);
-  assert.deepEqual(agent.ready(), { ok: true, checks: { config: true, taps: true, udp: true, datapath: true, 'network:blue': true, 'network:red': true } });
+  assert.deepEqual(agent.ready(), { ok: true, checks: { config: true, taps: true, udp: true, datapath: true, extensions: true, 'network:blue': true, 'network:red': true } });
   sys.calls.length = 0;
   await agent.stop();
   assert.deepEqual(sys.calls, [
@@ -369,4 +369,16 @@ test('turning encryption on or off by reload says what MTU containers now need',
   } finally {
     await agent.stop();
   }
+});
+
+test('not ready while an extension is still starting (the API already answers then)', async () => {
+  const { sys } = env();
+  const seen: ReturnType<Agent['ready']>[] = [];
+  const slow = { name: 'slow', start: async (a: Agent) => { await new Promise((r) => setImmediate(r)); seen.push(a.ready()); }, stop: () => {} };
+  const agent = await Agent.start(A('', '  - {name: blue, vni: 42, bridge: br0}\n'), { system: sys, clock: new FakeClock(), api: false, extensions: [slow] });
+  assert.equal(seen.length, 1);
+  assert.equal(seen[0].ok, false, 'ready before the extension finished starting');
+  assert.equal(seen[0].checks.extensions, false);
+  assert.equal(agent.ready().ok, true);
+  await agent.stop();
 });
