@@ -27,7 +27,7 @@ import type { Logger } from '../log';
 import { nullLogger } from '../log';
 import type { Config, Endpoint } from '../config/types';
 import { SystemError, VxmeshError } from '../errors';
-import type { UdpTransport } from '../dataplane/io';
+import type { UdpTransport } from '../dataplane/seams';
 import { Datapath } from '../dataplane/datapath';
 import { ApiServer, sendJson } from '../api/server';
 import { nativeSystem, type AgentSystem } from './system';

@@ -5,7 +5,7 @@
  */
 
 import type { Config } from '../config/types';
-import type { TapDevice } from '../dataplane/io';
+import type { TapDevice } from '../dataplane/seams';
 import type { Datapath } from '../dataplane/datapath';
 import { RX_DROP_REASONS, TX_DROP_REASONS, type NetworkCounters, type GlobalCounters } from '../dataplane/counters';
 import type { NetworkState } from './netsetup';

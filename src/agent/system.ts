@@ -5,7 +5,7 @@
  */
 
 import * as fs from 'node:fs';
-import type { TapDevice, UdpTransport } from '../dataplane/io';
+import type { TapDevice, UdpTransport } from '../dataplane/seams';
 import * as netdev from '../dataplane/netdev';
 import { NativeTap, NativeUdp } from '../dataplane/native-io';
 import { loadNativeAead } from '../crypto/aead';

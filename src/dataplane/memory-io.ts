@@ -1,5 +1,5 @@
 /**
- * In-memory twins of the I/O seams in `io.ts` (as wireguard-go's `tun/tuntest` and `conn/bindtest`):
+ * In-memory twins of the I/O seams in `seams.ts` (as wireguard-go's `tun/tuntest` and `conn/bindtest`):
  * the same `Datapath` runs over them deterministically in unit tests and simulations.
  *
  *   - `MemoryTap`: a TAP device whose "kernel side" is the test: `inject(frame)` queues a frame for
