@@ -2,7 +2,8 @@
  * `npm run bench`: compares vxmesh with the underlay, Linux kernel VXLAN, nebula and tinc on a
  * two-host netns testbed. Pipeline per run:
  *   1. parse options, check root and tools (install missing Debian packages or mark n/a);
- *   2. for each round, for each scenario (interleaved A B C … A B C …): fresh testbed → build
+ *   2. for each round, for each underlay (wire-like, offloading), for each scenario (interleaved
+ *      A B C … A' B' C' … A B C …): fresh testbed → build
  *      the path → iperf3/sockperf servers → background CPU sample → TCP 1 stream (+CPU) →
  *      TCP N streams → UDP 64 B at a bounded rate → RTT → agent peak RSS → teardown;
  *   3. medians per scenario, ratios to kernel VXLAN, goal verdicts;
@@ -27,7 +28,7 @@ import {
 } from './lib/measure';
 import { haveCommand, run } from './lib/proc';
 import { Lab, LabProcess } from '../lab/netns';
-import { goals, markdown, median, ReportMeta, RoundSample, ScenarioSummary, summarize, svgChart } from './lib/report';
+import { allGoals, markdown, median, parseUnderlays, ReportMeta, RoundSample, ScenarioSummary, summarize, svgChart, UnderlayKind } from './lib/report';
 import { ALL_SCENARIOS, NotAvailable, RunningPath, ScenarioContext, ScenarioId, SCENARIOS } from './lib/scenarios';
 
 interface Options {
@@ -39,6 +40,8 @@ interface Options {
   streams: number;
   udpPps: number;
   only: ScenarioId[];
+  /** Underlays measured, interleaved within each round (default both). */
+  underlays: UnderlayKind[];
   outDir: string;
   install: boolean;
   perfDir: string | null;
@@ -55,6 +58,7 @@ const USAGE = `usage: npm run bench -- [options]
   --udp-pps N          offered UDP rate in 64-byte packets/s (default 100000)
   --only a,b           scenarios: ${ALL_SCENARIOS.join(', ')}
   --skip a,b           leave these scenarios out
+  --underlay U         wire (veth offloads off), offload (veth defaults) or both (default: both, interleaved)
   --out DIR            results directory (default bench/results)
   --no-install         do not apt-get install missing tools (mark them n/a)
   --perf DIR           vxmesh: perf record -g the agents during TCP 1 stream (NODE_OPTIONS=--perf-basic-prof)
@@ -71,6 +75,7 @@ function parseArgs(argv: string[], repoRoot: string): Options {
     streams: 4,
     udpPps: 100_000,
     only: [...ALL_SCENARIOS],
+    underlays: parseUnderlays('both'),
     outDir: path.join(repoRoot, 'bench/results'),
     install: true,
     perfDir: null,
@@ -101,6 +106,7 @@ function parseArgs(argv: string[], repoRoot: string): Options {
       case '--udp-pps': o.udpPps = int(next(), a, 1000, 2_000_000); break;
       case '--only': o.only = ids(next(), a); break;
       case '--skip': { const s = ids(next(), a); o.only = o.only.filter((x) => !s.includes(x)); break; }
+      case '--underlay': o.underlays = parseUnderlays(next()); break;
       case '--out': o.outDir = path.resolve(next() ?? ''); break;
       case '--no-install': o.install = false; break;
       case '--perf': o.perfDir = path.resolve(next() ?? ''); break;
@@ -172,16 +178,17 @@ async function ensureTools(cmds: string[], install: boolean, progress: Progress)
 
 // ---- one scenario, one round ---------------------------------------------------------------
 
-async function measureOnce(id: ScenarioId, round: number, opts: Options, repoRoot: string, progress: Progress, sockperfOk: boolean): Promise<RoundSample> {
+async function measureOnce(id: ScenarioId, underlay: UnderlayKind, round: number, opts: Options, repoRoot: string, progress: Progress,
+  sockperfOk: boolean): Promise<RoundSample> {
   const sc = SCENARIOS[id];
-  const sample: RoundSample = { scenario: id, round, startedAt: new Date().toISOString(), notes: [], errors: [] };
-  const tag = `round ${round}/${opts.rounds} · ${sc.label}`;
+  const sample: RoundSample = { scenario: id, underlay, round, startedAt: new Date().toISOString(), notes: [], errors: [] };
+  const tag = `round ${round}/${opts.rounds} · ${underlay} · ${sc.label}`;
   let lab: Lab | null = null;
   let undo: (() => void) | null = null;
   try {
     progress.set(`${tag} · setting up`);
     const t0 = Date.now();
-    lab = await Lab.create({ hosts: 2, underlayMtu: 1500, handleSignals: false });
+    lab = await Lab.create({ hosts: 2, underlayMtu: 1500, handleSignals: false, underlayOffloads: underlay === 'offload' });
     const l = lab;
     undo = onCleanup(`lab ${l.prefix}`, () => l.destroySync());
     const ctx: ScenarioContext = { lab, dir: lab.dir, repoRoot, nodeOptions: opts.perfDir ? '--perf-basic-prof' : '', quick: opts.quick };
@@ -204,7 +211,7 @@ async function measureOnce(id: ScenarioId, round: number, opts: Options, repoRoo
     };
     await step('TCP 1 stream', async () => {
       const bg = await backgroundLoad(opts.quick ? 300 : 1000);
-      const profilers = id.startsWith('vxmesh') ? startProfilers(l, p, opts, id, round) : [];
+      const profilers = id.startsWith('vxmesh') ? startProfilers(l, p, opts, `${id}-${underlay}`, round) : [];
       const { value, cpu } = await cpuAround(agentPids, serverPids, () => iperfTcp(l, p.clientNs, p.serverAddr, opts.tcpSeconds, 1));
       for (const pr of profilers) await l.stop(pr, { signal: 'SIGINT', timeoutMs: 20_000 });
       sample.tcp1 = { ...value, cpu, backgroundCpuPerSec: bg };
@@ -309,15 +316,19 @@ async function main(): Promise<number> {
   const runnable = opts.only.filter((id) => !unavailable.get(id));
 
   const samples: RoundSample[] = [];
+  // Interleaved: round → underlay → path, so machine load drifts hit every path on both underlays alike.
   for (let round = 1; round <= opts.rounds; round++) {
-    for (const id of runnable) {
-      // A path found not available here (e.g. encryption not wired in yet) is not retried.
-      if (samples.some((s) => s.scenario === id && s.errors.some((e) => e.step === 'n/a'))) continue;
-      samples.push(await measureOnce(id, round, opts, repoRoot, progress, sockperfOk));
+    for (const u of opts.underlays) {
+      for (const id of runnable) {
+        // A path found not available here (e.g. encryption not wired in yet) is not retried.
+        if (samples.some((s) => s.scenario === id && s.errors.some((e) => e.step === 'n/a'))) continue;
+        samples.push(await measureOnce(id, u, round, opts, repoRoot, progress, sockperfOk));
+      }
     }
   }
 
-  const sums: ScenarioSummary[] = opts.only.map((id) => summarize(id, SCENARIOS[id].label, samples.filter((s) => s.scenario === id), unavailable.get(id) ?? null));
+  const sums: ScenarioSummary[] = opts.underlays.flatMap((u) => opts.only.map((id) =>
+    summarize(id, SCENARIOS[id].label, samples.filter((s) => s.scenario === id && s.underlay === u), unavailable.get(id) ?? null, u)));
   const ts = timestamp(started);
   const meta: ReportMeta = {
     timestamp: ts,
@@ -332,10 +343,7 @@ async function main(): Promise<number> {
   };
   const md = markdown(meta, sums);
   const svg = svgChart(meta, sums);
-  const k = sums.find((s) => s.scenario === 'kernel-vxlan' && s.status === 'ok');
-  const verdicts = k
-    ? Object.fromEntries(sums.filter((s) => s.scenario.startsWith('vxmesh') && s.status === 'ok').map((s) => [s.scenario, goals(s, k, s.scenario === 'vxmesh-enc')]))
-    : {};
+  const verdicts = allGoals(sums);
   fs.mkdirSync(opts.outDir, { recursive: true });
   const json = {
     meta: { ...meta, startedAt: started.toISOString(), finishedAt: new Date().toISOString(), options: { ...opts, outDir: undefined }, streams: opts.streams },
@@ -350,7 +358,7 @@ async function main(): Promise<number> {
   const secs = Math.round((Date.now() - started.getTime()) / 1000);
   progress.done(`done in ${secs} s → ${path.relative(process.cwd(), path.join(opts.outDir, `${ts}.json`))}`);
   process.stdout.write('\n' + md);
-  const errs = samples.flatMap((s) => s.errors.map((e) => `${SCENARIOS[s.scenario].label} r${s.round} ${e.step}: ${e.message}`));
+  const errs = samples.flatMap((s) => s.errors.map((e) => `${SCENARIOS[s.scenario].label} (${s.underlay}) r${s.round} ${e.step}: ${e.message}`));
   if (errs.length) process.stderr.write(`\n${errs.length} error(s):\n${errs.map((e) => `  ${e.slice(0, 600)}`).join('\n')}\n`);
   return 0;
 }

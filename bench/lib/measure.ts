@@ -83,13 +83,26 @@ export async function startIperfServer(lab: Lab, ns: string, addr: string): Prom
   return p;
 }
 
+/** iperf3's refusal while the server still finishes the previous test (its streams closing). */
+export function serverBusy(json: string): boolean {
+  return /server is busy running a test/.test(json);
+}
+
 async function iperfClient(lab: Lab, ns: string, args: string[], seconds: number): Promise<string> {
-  const r = await lab.exec(ns, 'iperf3', [...args, '-p', String(IPERF_PORT), '-J', '--connect-timeout', '3000'], {
-    check: false,
-    timeoutMs: (seconds + 15) * 1000,
-  });
-  if (!r.stdout.trim()) throw new Error(`iperf3 client: ${r.stderr.trim() || 'no output'}`);
-  return r.stdout;
+  // The server may still be tearing down the previous test (slow stream close on a loaded
+  // machine): retried a few times, a second apart, instead of losing the figure.
+  for (let attempt = 0; ; attempt++) {
+    const r = await lab.exec(ns, 'iperf3', [...args, '-p', String(IPERF_PORT), '-J', '--connect-timeout', '3000'], {
+      check: false,
+      timeoutMs: (seconds + 15) * 1000,
+    });
+    if (!r.stdout.trim()) throw new Error(`iperf3 client: ${r.stderr.trim() || 'no output'}`);
+    if (attempt < 5 && serverBusy(r.stdout)) {
+      await new Promise((res) => setTimeout(res, 1000));
+      continue;
+    }
+    return r.stdout;
+  }
 }
 
 export async function iperfTcp(lab: Lab, ns: string, server: string, seconds: number, streams: number): Promise<TcpResult> {

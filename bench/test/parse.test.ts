@@ -5,8 +5,8 @@
 
 import { test } from 'node:test';
 import * as assert from 'node:assert/strict';
-import { parseIperfTcp, parseIperfUdp, parsePidStat, parsePing, parseProcStat, parseSockperf, percentile } from '../lib/measure';
-import { goals, markdown, median, ReportMeta, RoundSample, summarize, svgChart } from '../lib/report';
+import { parseIperfTcp, parseIperfUdp, parsePidStat, parsePing, parseProcStat, parseSockperf, percentile, serverBusy } from '../lib/measure';
+import { allGoals, goals, markdown, median, parseUnderlays, ReportMeta, RoundSample, summarize, svgChart } from '../lib/report';
 
 // Trimmed from a real `iperf3 -c … -t 3 -J` (3.12) run.
 const TCP_JSON = JSON.stringify({
@@ -52,6 +52,11 @@ test('iperf3: an error object or a missing summary is an error, never a zero', (
   assert.throws(() => parseIperfTcp(JSON.stringify({ end: {} })), /sum_received/);
   assert.throws(() => parseIperfUdp(JSON.stringify({ end: { sum: { bytes: 1 } } })), /packets/);
   assert.throws(() => parseIperfTcp('not json'));
+});
+
+test('iperf3: a server still busy with the previous test is recognised (retried, not an error)', () => {
+  assert.equal(serverBusy(JSON.stringify({ start: {}, error: 'the server is busy running a test. try again later' })), true);
+  assert.equal(serverBusy(UDP_JSON), false);
 });
 
 test('iperf3 UDP: received pps = (sent − lost) / seconds; loss in percent', () => {
@@ -120,22 +125,62 @@ test('summaries are medians over rounds; goals compare against kernel VXLAN', ()
   const k = summarize('kernel-vxlan', 'kernel VXLAN', [sample('kernel-vxlan', 1, 10, 100e3, 30, 1), sample('kernel-vxlan', 2, 12, 100e3, 32, 1.2), sample('kernel-vxlan', 3, 11, 100e3, 31, 1.1)], null);
   assert.equal(k.tcp1Gbps, 11);
   assert.equal(k.rttP50Us, 31);
+  assert.equal(k.underlay, 'wire');
   const v = summarize('vxmesh', 'vxmesh', [sample('vxmesh', 1, 6, 100e3, 34, 2.2, 80 * 2 ** 20), sample('vxmesh', 2, 4, 90e3, 40, 4, 90 * 2 ** 20)], null);
   assert.equal(v.tcp1Gbps, 5);
   assert.equal(v.rssMB, 90);
   const g = goals(v, k);
   const byName = (s: string) => g.find((x) => x.goal.startsWith(s))!;
-  assert.equal(byName('TCP 1 stream').pass, false); // 5/11 < 0.5
-  assert.equal(byName('UDP 64 B').pass, false); // 95k < 100k
-  assert.equal(byName('RTT p50').pass, false); // 37/31 > 1.15
-  assert.equal(byName('agent peak RSS').pass, true);
+  assert.equal(byName('TCP 1 stream ≥ 0.70').pass, false); // wire-like: 5/11 < 0.7
+  assert.equal(byName('UDP 64 B').pass, true); // no loss
+  assert.equal(byName('RTT p50 ≤ 2.0').pass, true); // 37/31 ≤ 2
+  assert.equal(byName('RTT p99 ≤ 3.0').pass, true);
+  assert.equal(byName('CPU per GB').pass, false); // 3.1/1.1 > 2
+  assert.equal(byName('agent peak RSS ≤ 100 MB').pass, true);
   const md = markdown(meta(), [k, v]);
   assert.match(md, /\| vxmesh \| 5\.00 \(0\.45×\)/);
-  assert.match(md, /\| TCP 1 stream ≥ 0\.50 × kernel VXLAN \| 0\.45× \| \*\*no\*\* \|/);
+  assert.match(md, /\| TCP 1 stream ≥ 0\.70 × kernel VXLAN \| 0\.45× \| \*\*no\*\* \|/);
   const svg = svgChart(meta(), [k, v]);
   assert.match(svg, /^<svg[^>]+xmlns="http:\/\/www.w3.org\/2000\/svg"/);
   assert.match(svg, /<\/svg>$/);
   assert.equal((svg.match(/<rect [^>]*><title>/g) ?? []).length, 12); // 6 metrics × 2 paths
+});
+
+test('--underlay: wire, offload, both; unknown names refused', () => {
+  assert.deepEqual(parseUnderlays('both'), ['wire', 'offload']);
+  assert.deepEqual(parseUnderlays('offload,wire'), ['wire', 'offload']);
+  assert.deepEqual(parseUnderlays('offload'), ['offload']);
+  assert.throws(() => parseUnderlays('nic'), /unknown underlay "nic"/);
+  assert.throws(() => parseUnderlays(''), /expected/);
+});
+
+test('both underlays: one table each, ratios to the same underlay\'s kernel VXLAN, per-underlay goals', () => {
+  const on = (u: 'wire' | 'offload', s: RoundSample): RoundSample => ({ ...s, underlay: u });
+  const sums = [
+    summarize('kernel-vxlan', 'kernel VXLAN', [on('wire', sample('kernel-vxlan', 1, 5, 60e3, 30, 1))], null, 'wire'),
+    summarize('vxmesh', 'vxmesh plaintext', [on('wire', sample('vxmesh', 1, 4, 100e3, 50, 1.8, 70 * 2 ** 20))], null, 'wire'),
+    summarize('tinc', 'tinc (switch)', [on('wire', sample('tinc', 1, 0.4, 30e3, 60, 20))], null, 'wire'),
+    summarize('kernel-vxlan', 'kernel VXLAN', [on('offload', sample('kernel-vxlan', 1, 10, 60e3, 30, 1))], null, 'offload'),
+    summarize('vxmesh', 'vxmesh plaintext', [on('offload', sample('vxmesh', 1, 4, 100e3, 70, 1.8, 70 * 2 ** 20))], null, 'offload'),
+    summarize('tinc', 'tinc (switch)', [on('offload', sample('tinc', 1, 0.4, 30e3, 60, 20))], null, 'offload'),
+  ];
+  const md = markdown(meta(), sums);
+  assert.match(md, /#### Wire-like underlay \(veth offloads off\)/);
+  assert.match(md, /#### Offloading underlay/);
+  const wire = md.slice(md.indexOf('#### Wire-like'), md.indexOf('#### Offloading'));
+  const off = md.slice(md.indexOf('#### Offloading'));
+  assert.match(wire, /\| vxmesh plaintext \| 4\.00 \(0\.80×\)/);
+  assert.match(off, /\| vxmesh plaintext \| 4\.00 \(0\.40×\)/);
+  assert.match(wire, /\| TCP 1 stream ≥ 0\.70 × kernel VXLAN \| 0\.80× \| yes \|/);
+  assert.match(off, /\| TCP 1 stream ≥ 0\.50 × kernel VXLAN \| 0\.40× \| \*\*no\*\* \|/);
+  const v = allGoals(sums);
+  const rtt = (u: string) => v[u].vxmesh.find((g) => g.goal.startsWith('RTT p50 below'))!;
+  assert.equal(rtt('wire').pass, true); // 50 < tinc's 60
+  assert.equal(rtt('offload').pass, false); // 70 > 60
+  assert.match(rtt('offload').goal, /tinc \(switch\)/);
+  const svg = svgChart(meta(), sums);
+  assert.equal((svg.match(/<rect [^>]*><title>/g) ?? []).length, 36); // 6 metrics × 3 paths × 2 underlays
+  assert.match(svg, /offloading underlay/);
 });
 
 test('a path that could not run is n/a or failed with its reason, never a number', () => {

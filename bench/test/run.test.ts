@@ -17,7 +17,7 @@ test('a short run writes results and cleans up', { skip, timeout: 180_000 }, () 
   const out = fs.mkdtempSync(path.join(os.tmpdir(), 'vxmesh-bench-test-'));
   try {
     const run = path.join(__dirname, '..', 'run.js');
-    const r = spawnSync(process.execPath, [run, '--only', 'underlay,kernel-vxlan', '--rounds', '1', '--seconds', '1', '--udp-seconds', '1', '--rtt-seconds', '1', '--udp-pps', '5000', '--no-install', '--out', out], {
+    const r = spawnSync(process.execPath, [run, '--only', 'underlay,kernel-vxlan', '--rounds', '1', '--seconds', '1', '--udp-seconds', '1', '--rtt-seconds', '1', '--udp-pps', '5000', '--underlay', 'offload', '--no-install', '--out', out], {
       encoding: 'utf8',
       timeout: 170_000,
     });
@@ -35,7 +35,9 @@ test('a short run writes results and cleans up', { skip, timeout: 180_000 }, () 
       assert.ok(s.rttP50Us > 0 && s.rttP99Us >= s.rttP50Us, 'RTT measured');
       assert.ok(s.cpuPathPerGB > 0, 'CPU per GB measured');
     }
-    assert.equal(d.samples.length, 2);
+    assert.equal(d.samples.length, 2); // one underlay asked for
+    assert.ok(d.summary.every((x: { underlay: string }) => x.underlay === 'offload'), 'every summary on the offloading underlay');
+    assert.match(fs.readFileSync(path.join(out, 'latest.md'), 'utf8'), /#### Offloading underlay/);
     assert.match(fs.readFileSync(path.join(out, 'latest.md'), 'utf8'), /\| kernel VXLAN \| [0-9.]+ \(1\.00×\)/);
     // The lab's namespaces are named vxl<pid>-<hex>-… (older labs: pid % 100000): none of the child's may remain.
     const mine = (l: string) => l.startsWith(`vxl${r.pid}-`) || l.startsWith(`vxl${r.pid! % 100000}-`);
