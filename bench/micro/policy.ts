@@ -3,7 +3,8 @@
  * (src/policy/enforcer.ts `filter`), with 0 (no filter), 10 and 1,000 rules:
  *   - an established flow (a conntrack hit: what every packet after the first costs);
  *   - a new flow allowed by the last rule (the rule walk, once per connection);
- *   - a denied new flow (the walk plus the denial ring).
+ *   - a denied new flow (the walk plus the denial ring and a denied-cache insert);
+ *   - a denied flow repeated (a flood: the denied-flow cache answers without a walk).
  *
  *   node dist/bench/micro/policy.js [--ms 300] [--json]
  *
@@ -72,8 +73,17 @@ for (const rules of [10, 1000]) {
     fresh[31] = 2 + ((k >> 16) % 150);
     return en.filter(fresh, 0, fresh.length, '198.18.0.2');
   });
+  // Denied: a fresh flow each time (the rule walk + a denied-cache insert), then one flow repeated
+  // (a flood: the denied-flow cache answers, no walk).
+  const deniedNew = frame('198.19.0.1', '198.19.0.2', 0, 6000);
+  time(`${rules} rules: new flow denied (walk)`, (k) => {
+    deniedNew[34] = (k >> 8) & 255;
+    deniedNew[35] = k & 255;
+    deniedNew[31] = 2 + ((k >> 16) % 150);
+    return en.filter(deniedNew, 0, deniedNew.length, '198.18.0.2');
+  });
   const denied = frame('198.19.0.1', '198.19.0.2', 40000, 6000);
-  time(`${rules} rules: new flow denied`, () => en.filter(denied, 0, denied.length, '198.18.0.2'));
+  time(`${rules} rules: denied flow repeated (denied cache)`, () => en.filter(denied, 0, denied.length, '198.18.0.2'));
 }
 if (JSON_OUT) console.log(JSON.stringify(rows, null, 2));
 else for (const r of rows) console.log(`${r.name.padEnd(48)} ${r.nsPerFrame.toFixed(1).padStart(8)} ns/frame`);

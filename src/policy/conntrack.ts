@@ -50,6 +50,7 @@ export class Conntrack {
   private readonly initiator: Uint8Array;
   private readonly expiry: Float64Array;
   private readonly versions: Uint32Array;
+  private readonly tags: Uint8Array;
   private readonly scratch = new Uint32Array(W);
   private scratchSwapped = false;
 
@@ -64,6 +65,7 @@ export class Conntrack {
     this.initiator = new Uint8Array(c);
     this.expiry = new Float64Array(c);
     this.versions = new Uint32Array(c);
+    this.tags = new Uint8Array(c);
   }
 
   /** Loads the canonical key of a packet into scratch; remembers whether the sides were swapped. */
@@ -161,6 +163,7 @@ export class Conntrack {
     this.initiator[free] = this.scratchSwapped ? 1 : 0;
     this.expiry[free] = now + timeoutFor(proto);
     this.versions[free] = version;
+    this.tags[free] = 0;
     this.stats.entries++;
     this.stats.inserts++;
     return free;
@@ -172,6 +175,15 @@ export class Conntrack {
 
   setVersion(slot: number, version: number): void {
     this.versions[slot] = version;
+  }
+
+  /** A small value the owner keeps with the entry (the denied-flow cache: which side denied). */
+  tag(slot: number): number {
+    return this.tags[slot];
+  }
+
+  setTag(slot: number, v: number): void {
+    this.tags[slot] = v;
   }
 
   remove(slot: number): void {

@@ -32,7 +32,8 @@ export const PC_SPOOFED = 6;
 export const PC_NON_IP = 7;
 export const PC_REVOKED = 8;
 export const PC_RELATED = 9; // ICMP errors passed for a tracked flow
-export const PC_SLOTS = 10;
+export const PC_DENIED_CACHED = 10; // denied frames answered by the denied-flow cache (no rule walk)
+export const PC_SLOTS = 11;
 
 /** Denial reasons recorded in the ring. */
 export const DENY_REASONS = ['egress', 'ingress', 'egress+ingress', 'spoofed', 'non_ip', 'revoked'] as const;
@@ -58,15 +59,25 @@ export interface EnforcerOptions {
   conntrackEntries?: number;
   /** Denials kept for `vxmesh policy denials`. */
   denialRing?: number;
+  /** Denied flows remembered (bounded; evictions counted in `deniedCache.stats.evictions`). */
+  deniedCacheEntries?: number;
   audit?: boolean;
   seed?: number;
 }
 
 export const DEFAULT_DENIAL_RING = 256;
+export const DEFAULT_DENIED_CACHE_ENTRIES = 4096;
 
 export class PolicyEnforcer {
   readonly counters = new Float64Array(PC_SLOTS);
   readonly conntrack: Conntrack;
+  /**
+   * Denied new flows (enforce mode), keyed like conntrack, each stamped with the policy version
+   * (the generation) it was denied under: a flood of denied packets costs one lookup, not a rule
+   * walk; an entry of an older version is a miss (the flow is checked again), so a policy change
+   * invalidates every entry at once. Bounded; evictions counted.
+   */
+  readonly deniedCache: Conntrack;
   audit: boolean;
   private compiled: CompiledPolicy | null = null;
   private readonly clock: Clock;
@@ -93,6 +104,7 @@ export class PolicyEnforcer {
     this.clock = opts.clock;
     this.audit = opts.audit ?? false;
     this.conntrack = new Conntrack(opts.conntrackEntries ?? DEFAULT_CONNTRACK_ENTRIES, opts.seed);
+    this.deniedCache = new Conntrack(opts.deniedCacheEntries ?? DEFAULT_DENIED_CACHE_ENTRIES, opts.seed === undefined ? undefined : opts.seed ^ 0x5bd1e995);
     const n = (this.ringSize = Math.max(1, opts.denialRing ?? DEFAULT_DENIAL_RING));
     this.rTime = new Float64Array(n);
     this.rSrc = new Uint8Array(n * 16);
@@ -172,6 +184,18 @@ export class PolicyEnforcer {
       return this.deny(5, sIdx, cp.endpointOf(k.dst, 0), fromHost, cp);
     }
     const dIdx = cp.endpointOf(k.dst, 0);
+    if (!this.audit) {
+      // A flow denied before under this version: the verdict without the walk.
+      const dc = this.deniedCache;
+      const d = dc.lookup(k.src, 0, k.sport, k.dst, 0, k.dport, k.proto, now);
+      if (d >= 0 && dc.lastForward && dc.version(d) === cp.version) {
+        const dv = dc.tag(d);
+        this.counters[PC_DENIED_CACHED]++;
+        if (dv & DENY_EGRESS) this.counters[PC_DENIED_EGRESS]++;
+        if (dv & DENY_INGRESS) this.counters[PC_DENIED_INGRESS]++;
+        return this.deny(dv === (DENY_EGRESS | DENY_INGRESS) ? 2 : dv === DENY_EGRESS ? 0 : 1, sIdx, dIdx, fromHost, cp);
+      }
+    }
     const v = cp.check(sIdx, k.src, 0, dIdx, k.dst, 0, k.proto, portOf(k.proto, k.dport));
     if (v === 0) {
       ct.insert(k.src, 0, k.sport, k.dst, 0, k.dport, k.proto, cp.version, now);
@@ -186,6 +210,8 @@ export class PolicyEnforcer {
     } else {
       if (v & DENY_EGRESS) this.counters[PC_DENIED_EGRESS]++;
       if (v & DENY_INGRESS) this.counters[PC_DENIED_INGRESS]++;
+      const d = this.deniedCache.insert(k.src, 0, k.sport, k.dst, 0, k.dport, k.proto, cp.version, now);
+      this.deniedCache.setTag(d, v);
     }
     return this.deny(v === (DENY_EGRESS | DENY_INGRESS) ? 2 : v === DENY_EGRESS ? 0 : 1, sIdx, dIdx, fromHost, cp);
   }

@@ -29,7 +29,7 @@ import { CompiledPolicy } from './compile';
 import { PolicyDocumentError, parsePolicyText, PROTOCOL_NUMBER, type Protocol } from './document';
 import {
   PC_ALLOWED_NEW, PC_ALLOWED_TRACKED, PC_AUDIT_EGRESS, PC_AUDIT_INGRESS, PC_DENIED_EGRESS, PC_DENIED_INGRESS, PC_NON_IP,
-  PC_RELATED, PC_REVOKED, PC_SPOOFED, PolicyEnforcer,
+  PC_DENIED_CACHED, PC_RELATED, PC_REVOKED, PC_SPOOFED, PolicyEnforcer,
 } from './enforcer';
 import type { PolicyEndpoint } from './semantics';
 import { type PolicyEntryJson, PolicyStore } from './store';
@@ -392,6 +392,8 @@ export class PolicyExtension implements AgentExtension {
         allowedNew: c[PC_ALLOWED_NEW], allowedTracked: c[PC_ALLOWED_TRACKED], deniedEgress: c[PC_DENIED_EGRESS], deniedIngress: c[PC_DENIED_INGRESS],
         auditEgress: c[PC_AUDIT_EGRESS], auditIngress: c[PC_AUDIT_INGRESS], spoofed: c[PC_SPOOFED], nonIp: c[PC_NON_IP], revoked: c[PC_REVOKED],
         related: c[PC_RELATED], conntrack: { ...s.enforcer.conntrack.stats, capacity: s.enforcer.conntrack.capacity },
+        deniedCached: c[PC_DENIED_CACHED],
+        deniedCache: { entries: s.enforcer.deniedCache.stats.entries, evictions: s.enforcer.deniedCache.stats.evictions, capacity: s.enforcer.deniedCache.capacity },
       };
     }
     return { policies: this.store?.list().length ?? 0, spreadByGossip: this.sync !== null && !this.syncTooLarge, networks: nets };
