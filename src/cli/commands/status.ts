@@ -1,20 +1,45 @@
 /**
- * `vxmesh status [--json] [--api ADDR]`: the running agent's status from GET /v1/status on its
- * control API (default 127.0.0.1:9469): this node, its networks, peers, and gossip members with
- * their state (alive, suspect, dead, left) and time of last change. A readable table by default.
+ * `vxmesh status [--json] [--api ADDR | --config FILE]`: the running agent's status from GET
+ * /v1/status on its control API (default 127.0.0.1:9469, or `api.listen` of the config given):
+ * this node, whether it is ready (the failing readiness check named, as GET /readyz names it;
+ * gossip join shown as degraded, never as "not ready"), its networks with drops by reason, peers,
+ * crypto sessions (age, queued packets), reconciliation of the FDB/neighbour tables, and gossip
+ * members with their state (alive, suspect, dead, left) and time of last change. A readable table
+ * by default; exit 3 when the agent answers but is not ready.
  * Also the shared API client and table printer of `vxmesh members` and `vxmesh fdb`.
  */
 
 import type { Command } from '../command';
 import { out, parseCommandArgs } from '../command';
-import { UsageError, VxmeshError } from '../../errors';
+import { ConfigError, UsageError, VxmeshError } from '../../errors';
+import { loadConfigFile } from '../../config/load';
 
 export const DEFAULT_API = '127.0.0.1:9469';
 
 export const API_OPTIONS = {
   json: { type: 'boolean' },
   api: { type: 'string', short: 'a' },
+  config: { type: 'string', short: 'c' },
 } as const;
+
+/**
+ * The API address to use: `--api` as given, else `api.listen` of `--config FILE` (a wildcard
+ * listener is reached on the loopback address of its family), else the default. Both given is a
+ * usage error; an unreadable or invalid config is a ConfigError (exit 2) naming the file.
+ */
+export function apiAddressOf(values: { api?: string; config?: string }): string | undefined {
+  if (values.config === undefined) return values.api;
+  if (values.api !== undefined) throw new UsageError('give --api or --config, not both');
+  let listen: { host: string; port: number };
+  try {
+    listen = loadConfigFile(values.config).api.listen;
+  } catch (e) {
+    if (e instanceof ConfigError) throw new ConfigError('', `--config ${values.config}: ${e.message}`);
+    throw e;
+  }
+  const host = listen.host === '0.0.0.0' ? '127.0.0.1' : listen.host === '::' ? '::1' : listen.host;
+  return host.includes(':') ? `[${host}]:${listen.port}` : `${host}:${listen.port}`;
+}
 
 /**
  * Checks `--api HOST:PORT` (usage errors, exit 2): a host (name, IPv4, or [IPv6]) and a port in
@@ -93,18 +118,56 @@ export function membersTable(members: MemberJson[]): string {
   );
 }
 
+export interface JoinJson {
+  state: string; seeds: string[]; attempts: number; nextAttemptInMs: number | null; failures?: Record<string, unknown>; lastError: string | null;
+}
+
+type DropsJson = Record<string, number>;
+
 export interface StatusJson {
   node: string;
   uptimeSeconds: number;
-  ready: { ok: boolean; checks?: Record<string, boolean>; failing?: string[]; degraded?: string[] } | boolean;
+  ready: { ok: boolean; checks?: Record<string, boolean>; failing?: string[]; degraded?: string[]; gossip?: JoinJson } | boolean;
   reload?: { generation: number; result: string; message: string | null; at: string | null };
   underlay: { address: string; port: number };
   networks: {
     name: string; vni: number; bridge: string; mtu: number; encrypted: boolean; fdbSize: number | null;
     failed?: string | null; oversizedPorts?: { port: string; mtu: number }[];
+    tapQueueDrops?: number | null;
+    counters?: { rxDrops?: DropsJson; txDrops?: DropsJson } | null;
   }[];
   peers: { peer: string; endpoint?: string; static: boolean; state?: string; lastReceived?: string | null; rxPackets: number; txPackets: number }[];
+  counters?: { rxDrops?: DropsJson } | null;
   extensions: Record<string, unknown>;
+}
+
+/** One crypto peer of GET /v1/status (extensions.crypto.peers). */
+interface CryptoPeerJson {
+  endpoint: { address: string; port: number } | null;
+  session: { ageMs: number; sent: number; initiator: boolean } | null;
+  handshaking: boolean; queued: number; lastHandshakeAgoMs: number | null;
+}
+
+/** "3 unknown_vtep, 1 oversize_frame" from a reason → count map (zeros left out), or null. */
+export function dropsText(d: DropsJson | undefined): string | null {
+  const parts = Object.entries(d ?? {}).filter(([, n]) => n > 0).sort((a, b) => b[1] - a[1]).map(([r, n]) => `${n} ${r}`);
+  return parts.length ? parts.join(', ') : null;
+}
+
+/** "45s", "12m", "3h" from milliseconds. */
+export function duration(ms: number): string {
+  const s = Math.max(0, Math.round(ms / 1000));
+  if (s < 120) return `${s}s`;
+  if (s < 7200) return `${Math.round(s / 60)}m`;
+  return `${Math.round(s / 3600)}h`;
+}
+
+/** The join state in one line: "joining, attempt 3, next in 4s: seed 198.18.0.1:7946 timed out". */
+export function joinText(j: JoinJson): string {
+  const bits = [j.state];
+  if (j.attempts) bits.push(`attempt ${j.attempts}`);
+  if (j.nextAttemptInMs !== null) bits.push(`next in ${duration(j.nextAttemptInMs)}`);
+  return `${bits.join(', ')}${j.lastError ? `: ${j.lastError}` : ''}${j.seeds.length ? ` (seeds ${j.seeds.join(', ')})` : ''}`;
 }
 
 /** Whether a status document says ready, and which checks fail. */
@@ -119,6 +182,10 @@ export function renderStatus(s: StatusJson): string {
   const r = readiness(s);
   const degraded = typeof s.ready === 'object' ? s.ready.degraded ?? [] : [];
   lines.push(`node ${s.node}  underlay ${s.underlay.address}:${s.underlay.port}  up ${s.uptimeSeconds}s  ${r.ok ? 'ready' : `NOT READY (failing: ${r.failing.join(', ') || 'unknown'})`}${degraded.length ? `  degraded: ${degraded.join(', ')}` : ''}`);
+  const join = typeof s.ready === 'object' ? s.ready.gossip : undefined;
+  if (join && degraded.includes('gossipJoined')) {
+    lines.push(`  gossip join: ${joinText(join)} — the data path forwards to the hosts it knows; /readyz answers 200 with the same degraded check`);
+  }
   const dups = (s.extensions?.crypto as { duplicateHostKeys?: { host: string; address: string | null }[] } | undefined)?.duplicateHostKeys ?? [];
   for (const d of dups) {
     const host = d.address !== null && d.address !== d.host ? `${d.host} (${d.address})` : d.host;
@@ -134,11 +201,37 @@ export function renderStatus(s: StatusJson): string {
       lines.push(`  warning: ${n.bridge} port ${p.port} has MTU ${p.mtu} > network MTU ${n.mtu}: larger frames from it are dropped by the kernel (ip link set ${p.port} mtu ${n.mtu}, and the same inside the container)`);
     }
   }
+  // Drops by reason: only reasons that happened, per network and before any network (unknown VNI, …).
+  const drops: string[] = [];
+  const global = dropsText(s.counters?.rxDrops);
+  if (global) drops.push(`  (any network) rx: ${global}`);
+  for (const n of s.networks) {
+    const rx = dropsText(n.counters?.rxDrops);
+    const tx = dropsText(n.counters?.txDrops);
+    const q = n.tapQueueDrops ?? 0;
+    const parts = [rx ? `rx: ${rx}` : null, tx ? `tx: ${tx}` : null, q > 0 ? `tap queue: ${q}` : null].filter((x) => x !== null);
+    if (parts.length) drops.push(`  ${n.name}  ${parts.join('; ')}`);
+  }
+  lines.push('', drops.length ? 'drops (since start, by reason)' : 'drops: none');
+  lines.push(...drops);
   if (s.peers.length) {
     lines.push('', 'peers');
     lines.push(table(['PEER', 'ENDPOINT', 'STATIC', 'STATE', 'LAST RX', 'RX PKTS', 'TX PKTS'], s.peers.map((p) => [
       p.peer, p.endpoint ?? p.peer, p.static ? 'yes' : 'no', p.state ?? '-', p.lastReceived ? ago(p.lastReceived) : 'never', p.rxPackets, p.txPackets,
     ])));
+  }
+  const crypto = s.extensions?.crypto as { peers?: CryptoPeerJson[]; alg?: string } | undefined;
+  if (crypto?.peers) {
+    const names = new Map(s.peers.map((p) => [p.endpoint ?? p.peer, p.peer]));
+    const epOf = (e: CryptoPeerJson['endpoint']) => (e ? (e.address.includes(':') ? `[${e.address}]:${e.port}` : `${e.address}:${e.port}`) : '-');
+    lines.push('', `crypto sessions${crypto.alg ? ` (${crypto.alg})` : ''}`);
+    lines.push(crypto.peers.length === 0 ? '(no peers with a key)' : table(['PEER', 'SESSION AGE', 'SENT', 'QUEUED', 'HANDSHAKE', 'LAST HANDSHAKE'], crypto.peers.map((p) => {
+      const ep = epOf(p.endpoint);
+      return [
+        names.get(ep) ?? ep, p.session ? duration(p.session.ageMs) : 'none', p.session ? p.session.sent : 0, p.queued,
+        p.handshaking ? 'in progress' : '-', p.lastHandshakeAgoMs === null ? 'never' : `${duration(p.lastHandshakeAgoMs)} ago`,
+      ];
+    })));
   }
   const g = s.extensions?.gossip as { members?: MemberJson[]; liveMembers?: number; address?: string; fdbEntries?: number } | undefined;
   if (g?.members) {
@@ -159,19 +252,20 @@ export function apiViewCommand<T>(spec: { name: string; summary: string; path: s
     name: spec.name,
     summary: spec.summary,
     usage: [
-      `Usage: vxmesh ${spec.name} [--json] [--api HOST:PORT]`,
+      `Usage: vxmesh ${spec.name} [--json] [--api HOST:PORT | --config FILE]`,
       '',
       ...spec.about,
       '',
       'Options:',
       '      --json            print the raw JSON',
       '  -a, --api HOST:PORT   the agent\'s api.listen (default 127.0.0.1:9469)',
+      '  -c, --config FILE     read api.listen from the agent\'s config file instead of --api',
       '',
       `Exit codes: 0 success, 1 ${spec.exitOne}, 2 bad arguments${spec.exitMore ? `, ${spec.exitMore}` : ''}.`,
     ].join('\n'),
     async run(args) {
       const { values } = parseCommandArgs(args, API_OPTIONS);
-      const r = await apiGet(values.api, spec.path);
+      const r = await apiGet(apiAddressOf(values), spec.path);
       let text: string;
       try {
         text = values.json ? JSON.stringify(r, null, 2) : spec.render(r as T);
@@ -190,10 +284,11 @@ export const status: Command = apiViewCommand<StatusJson>({
   path: '/v1/status',
   about: [
     'Reads GET /v1/status from the agent\'s control API and prints this node, whether it is ready',
-    '(the same checks as GET /readyz, failing ones named), the last reload\'s result, its networks',
-    '(with FDB sizes, failed state, bridge ports whose MTU is too large), peers (state up/down,',
-    'last packet received), and the gossip members with their state (alive, suspect, dead, left)',
-    'and time of the last change.',
+    '(the same checks as GET /readyz, failing ones named; a gossip join still under way is shown as',
+    'degraded with its detail, not as "not ready"), the last reload\'s result, its networks (with FDB',
+    'sizes, failed state, bridge ports whose MTU is too large), drops by reason, peers (state up/down,',
+    'last packet received), crypto sessions (age, packets queued for a handshake), and the gossip',
+    'members with their state (alive, suspect, dead, left) and time of the last change.',
   ],
   exitOne: 'agent unreachable or API error',
   exitMore: '3 the agent answers but is not ready (the failing checks are named; /readyz agrees)',
