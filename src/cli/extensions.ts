@@ -15,6 +15,7 @@ import { PolicyExtension, createPolicyExtension } from '../policy/extension';
 import { gossipPolicySync } from '../policy/gossip-sync';
 import { controlRouter, endpointSource } from '../policy/sources';
 import { EndpointsExtension, createEndpointsExtension } from '../endpoints/extension';
+import { DockerExtension, createDockerExtension } from '../runtimes/docker/extension';
 
 export type ExtensionFactory = (config: Config, logger: Logger) => AgentExtension | null;
 
@@ -22,6 +23,7 @@ const FACTORIES: ExtensionFactory[] = [
   createCryptoExtension, // host key + sessions for encrypted networks (src/crypto); announces its public key through the gossip API
   createGossipExtension, // membership, FDB/flood lists/ARP suppression from gossip (src/gossip); when `gossip` is configured
   createEndpointsExtension, // IPAM, attach/detach, control socket (src/endpoints, src/ipam); after gossip, whose records carry leases and endpoints
+  createDockerExtension, // Docker network + IPAM plugin on docker.socket (src/runtimes/docker); after endpoints, through which it works
   createPolicyExtension, // network policies: store, compiled tables per network, the data path's policy stage (src/policy); after endpoints (labels, control socket)
   createOpsExtension, // /metrics, /healthz, /readyz, event-loop monitor (src/metrics)
 ];
@@ -39,6 +41,7 @@ export function buildExtensions(config: Config, logger: Logger): AgentExtension[
   const crypto = out.find((e): e is CryptoExtension => e instanceof CryptoExtension);
   crypto?.connect({ gossip: gossip ?? null }); // publishes its key, subscribes to members (GossipApi)
   endpoints?.connect({ gossip: gossip ?? null });
+  out.find((e): e is DockerExtension => e instanceof DockerExtension)?.connect({ endpoints: endpoints ?? null });
   if (policy) {
     policy.connect({
       sync: gossip ? gossipPolicySync(gossip) : null,

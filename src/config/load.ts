@@ -22,6 +22,7 @@ import {
   listenAddress, ifname, describe, didYouMean,
 } from './check';
 import { MAX_ACCEPT_CIDRS, parseCidr } from '../dataplane/admission';
+import { validateDocker } from '../runtimes/docker/config';
 import { ENDPOINT_NETWORK_KEYS, DEFAULT_SOCKET, validateEndpointFields, validateSocket, validateStateDir } from '../ipam/config';
 
 /** VXLAN's IANA port (RFC 7348 §5). */
@@ -205,7 +206,7 @@ export function locate(doc: YAML.Document.Parsed, lc: YAML.LineCounter, path: Pa
   return null;
 }
 
-const TOP_KEYS = ['node', 'underlay', 'networks', 'peers', 'fdb', 'gossip', 'api', 'log', 'stateDir'] as const;
+const TOP_KEYS = ['node', 'underlay', 'networks', 'peers', 'fdb', 'gossip', 'api', 'log', 'stateDir', 'docker'] as const;
 
 function validate(p: Problems, raw: unknown, opts: ParseOptions): Config | undefined {
   const top = mapping(p, raw, [], TOP_KEYS, 'a mapping at the top level (node, underlay, networks, ...)');
@@ -362,6 +363,8 @@ function validate(p: Problems, raw: unknown, opts: ParseOptions): Config | undef
   const stateDir = top.stateDir === undefined ? undefined
     : validateStateDir(p, top.stateDir, opts.source ? pathMod.dirname(pathMod.resolve(opts.source)) : null);
 
+  const docker = top.docker === undefined ? undefined : validateDocker(p, top.docker);
+
   // --- log ---
   let level: Config['log']['level'] = 'info';
   if (top.log !== undefined) {
@@ -385,6 +388,7 @@ function validate(p: Problems, raw: unknown, opts: ParseOptions): Config | undef
     log: { level },
     localNetworks,
     ...(stateDir !== undefined ? { stateDir } : {}),
+    ...(docker !== undefined ? { docker } : {}),
     source: opts.source ? pathMod.resolve(opts.source) : null,
   };
 }

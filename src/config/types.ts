@@ -174,6 +174,8 @@ export interface Config {
   localNetworks?: NetworkConfig[];
   /** Where IPAM and endpoint state lives when given; else the agent's --state-dir ($STATE_DIRECTORY, /var/lib/vxmesh). */
   stateDir?: string;
+  /** The Docker network + IPAM driver (src/runtimes/docker); absent: off. */
+  docker?: { enabled: boolean; socket: string };
   /** Where the config came from (absolute path), for reload. */
   source: string | null;
 }

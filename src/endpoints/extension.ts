@@ -223,6 +223,7 @@ export function createEndpointsExtension(config: Config, logger: Logger): AgentE
   const nets = [...config.networks, ...(config.localNetworks ?? [])];
   const wanted = nets.some((n) => n.ipam || (n.mode && n.mode !== 'overlay') || n.hostEndpoint)
     || (config.api.socket !== undefined && config.api.socket !== DEFAULT_SOCKET)
-    || (config.stateDir !== undefined && config.stateDir !== DEFAULT_STATE_DIR);
+    || (config.stateDir !== undefined && config.stateDir !== DEFAULT_STATE_DIR)
+    || config.docker?.enabled === true; // the Docker driver (src/runtimes/docker) works through endpoints
   return wanted ? new EndpointsExtension(config, logger) : null;
 }

@@ -48,6 +48,14 @@ export interface AttachRequest {
    * mount namespace). Used for the operation only; `netns` is what is recorded.
    */
   netnsVia?: string;
+  /**
+   * A runtime that moves the interface itself (Docker's Join): a veth pair is made whose peer
+   * stays in the agent's namespace, named `vp<id>`, down and unaddressed (the view's `ifname`);
+   * `netns` is not needed then (set later with `setSandbox`).
+   */
+  runtimePeer?: boolean;
+  /** IPAM owners whose addresses become this endpoint's (a runtime's IPAM driver allocated them). */
+  adopt?: string[];
 }
 
 export interface DetachRequest {
@@ -122,12 +130,14 @@ export class EndpointManager {
     const net = this.network(req.network);
     const mode = modeOf(net);
     const host = req.host === true;
-    const ifname = req.ifname ?? (host ? `vxh-${net.name}`.slice(0, 15) : 'eth0');
+    const peerId = req.runtimePeer ? randomBytes(6).toString('hex') : null;
+    if (req.runtimePeer && (host || mode === 'macvlan')) throw new EndpointError(ERR_BAD_ENDPOINT, `runtime endpoints are veth endpoints of overlay and bridge networks; network ${net.name} is ${mode}`, true);
+    const ifname = peerId ? `vp${peerId.slice(0, 11)}` : req.ifname ?? (host ? `vxh-${net.name}`.slice(0, 15) : 'eth0');
     if (!IFNAME_RE.test(ifname)) throw new EndpointError(ERR_BAD_ENDPOINT, `bad interface name "${ifname}" (1..15 of A-Z a-z 0-9 _ . -)`, true);
     if (host && mode === 'macvlan') throw new EndpointError(ERR_BAD_ENDPOINT, `host endpoints are for overlay and bridge networks; network ${net.name} is macvlan`, true);
-    if (!host && !req.netns) throw new EndpointError(ERR_BAD_ENDPOINT, 'a netns is required (or a host endpoint)', true);
-    const opPath = host ? null : resolveNetns(req.netnsVia ?? req.netns!);
-    const nsPath = host ? null : req.netnsVia ? req.netns! : opPath;
+    if (!host && !peerId && !req.netns) throw new EndpointError(ERR_BAD_ENDPOINT, 'a netns is required (or a host endpoint)', true);
+    const opPath = host || peerId ? null : resolveNetns(req.netnsVia ?? req.netns!);
+    const nsPath = host || peerId ? null : req.netnsVia ? req.netns! : opPath;
     let mac = req.mac?.toLowerCase() ?? randomMac();
     if (!MAC_RE.test(mac) || (parseInt(mac.slice(0, 2), 16) & 1) === 1 || mac === '00:00:00:00:00:00') {
       throw new EndpointError(ERR_BAD_ENDPOINT, `bad MAC "${req.mac}" (a unicast aa:bb:cc:dd:ee:ff)`, true);
@@ -141,7 +151,12 @@ export class EndpointManager {
       if (req.mac) throw new EndpointError(ERR_ADDRESS_TAKEN, `MAC ${mac} is already used on network ${net.name}`, true);
       mac = randomMac();
     }
-    const requested = (req.ip ?? []).map((s) => this.checkRequested(net, s));
+    const adopted = new Set<string>();
+    if (req.adopt?.length && net.ipam) {
+      const owners = new Set(req.adopt);
+      for (const [ip, o] of this.o.ipam.allocations(net.name)) if (owners.has(o)) adopted.add(ip);
+    }
+    const requested = (req.ip ?? []).map((s) => this.checkRequested(net, s, adopted));
     let name = req.name ?? this.defaultName(net.name, req.netns ?? 'host', ifname);
     // CNI: the short container id is a hint; a clash (same prefix, or a second interface) takes the full id + ifname
     if (req.containerId && this.o.registry.find((e) => e.network === net.name && e.name === name)) name = `${req.containerId}-${ifname}`;
@@ -149,13 +164,17 @@ export class EndpointManager {
       throw new EndpointError(ERR_ENDPOINT_EXISTS, `an endpoint named "${name}" already exists on network ${net.name}`, true);
     }
     this.busy.add(key);
-    const id = randomBytes(6).toString('hex');
+    const id = peerId ?? randomBytes(6).toString('hex');
     const owner = `${net.name}/${id}`;
     const undo: (() => Promise<unknown>)[] = [];
     try {
       let addrs: string[];
       let gateways: string[];
       if (net.ipam) {
+        if (adopted.size) {
+          undo.push(() => this.o.ipam.release(net.name, owner));
+          for (const from of req.adopt!) await this.o.ipam.transfer(net.name, from, owner);
+        }
         const got: Assigned[] = await this.o.ipam.allocate(net.name, owner, requested.map((r) => r.address));
         undo.push(() => this.o.ipam.release(net.name, owner));
         addrs = got.map((a) => `${a.address}/${a.prefix}`);
@@ -167,7 +186,12 @@ export class EndpointManager {
       }
       const hostIf = mode === 'macvlan' ? null : `vx${id.slice(0, 11)}`;
       const spec = { nsPath: opPath, ifname, mac, mtu: net.mtu, addresses: addrs, gateways };
-      if (mode === 'macvlan') {
+      if (peerId) {
+        await this.o.system.createVethPeer(hostIf!, net.bridge, ifname, mac, net.mtu);
+        undo.push(() => this.o.system.deleteLink(null, hostIf!));
+        await this.o.guard.install(hostIf!, mac, addrs.map((a) => a.split('/')[0]));
+        undo.push(() => this.o.guard.remove(hostIf!));
+      } else if (mode === 'macvlan') {
         await this.o.system.createMacvlan(net.parent!, spec);
         undo.push(() => this.o.system.deleteLink(opPath, ifname));
       } else {
@@ -181,6 +205,7 @@ export class EndpointManager {
       const st: EndpointState = {
         id, network: net.name, name, netns: req.netns ?? '', nsPath, ifname, hostIf, kind: host ? 'host' : mode === 'macvlan' ? 'macvlan' : 'veth',
         mac, addresses: addrs, gateways, labels, containerId: req.containerId ?? null, createdAt: new Date().toISOString(),
+        ...(peerId ? { runtimePeer: true } : {}),
       };
       this.o.registry.add(st);
       this.stats.attached++;
@@ -210,8 +235,22 @@ export class EndpointManager {
     return `${base}-${ifname}-${randomBytes(2).toString('hex')}`;
   }
 
+  /**
+   * Checks a requested address on `network` as attach does (canonical, inside the subnet, not
+   * used by an endpoint here or announced by another host); EndpointError when it is not usable.
+   */
+  checkAddress(network: string, s: string): { address: string; prefix: number } {
+    return this.checkRequested(this.network(network), s, new Set());
+  }
+
+  /** Records the runtime's sandbox (Docker's SandboxKey) of endpoint `id` (persisted; display only). */
+  setSandbox(id: string, netns: string): void {
+    const e = this.o.registry.find((x) => x.id === id);
+    if (e && e.netns !== netns) this.o.registry.add({ ...e, netns });
+  }
+
   /** A requested address: canonical, inside the subnet when there is one, free across the cluster. */
-  private checkRequested(net: NetworkConfig, s: string): { address: string; prefix: number } {
+  private checkRequested(net: NetworkConfig, s: string, adopted: ReadonlySet<string>): { address: string; prefix: number } {
     const hasPrefix = s.includes('/');
     const c = hasPrefix ? parseCidr(s, false) : null;
     const addr = c ? formatIp(c.family, c.address) : canonicalIp(s);
@@ -224,6 +263,7 @@ export class EndpointManager {
       });
       if (!sub) throw new EndpointError(ERR_ADDRESS_OUTSIDE, `address ${addr} is outside network ${net.name}'s subnet ${net.ipam.subnets.join(', ')}`, true);
       prefix = sub.prefix;
+      if (adopted.has(addr)) return { address: addr, prefix };
     } else if (prefix < 0) {
       throw new EndpointError(ERR_BAD_ENDPOINT, `network ${net.name} has no subnet: give the address as ADDR/PREFIX`, true);
     }

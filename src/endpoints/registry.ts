@@ -29,6 +29,8 @@ export interface EndpointState {
   /** CNI container id, when attached by the CNI plugin. */
   containerId: string | null;
   createdAt: string;
+  /** Made for a runtime that moved `ifname` into its sandbox itself (Docker): ifname is the peer's name as created. */
+  runtimePeer?: boolean;
 }
 
 export const ENDPOINTS_FILE = 'endpoints.json';

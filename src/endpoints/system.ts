@@ -26,6 +26,12 @@ export interface LinkSpec {
 export interface EndpointSystem {
   /** Creates a veth pair: `hostIf` on `bridge` in the agent's namespace, the peer as `spec`. */
   createVeth(hostIf: string, bridge: string, spec: LinkSpec): Promise<void>;
+  /**
+   * Creates a veth pair whose peer `peer` stays in the agent's namespace, down and unaddressed
+   * (MAC `mac`, MTU `mtu`), for a runtime that moves and configures it itself (Docker's Join);
+   * `hostIf` goes on `bridge`, up.
+   */
+  createVethPeer(hostIf: string, bridge: string, peer: string, mac: string, mtu: number): Promise<void>;
   /** Creates a macvlan of `parent` (mode bridge) as `spec` (inside spec.nsPath). */
   createMacvlan(parent: string, spec: LinkSpec): Promise<void>;
   /** Deletes link `ifname` in `nsPath` (null: the agent's namespace); false when it was not there. */
@@ -113,6 +119,19 @@ export class IprouteEndpointSystem implements EndpointSystem {
     }
   }
 
+  async createVethPeer(hostIf: string, bridge: string, peer: string, mac: string, mtu: number): Promise<void> {
+    const r = await ipBatch(null, [
+      `link add ${hostIf} mtu ${mtu} type veth peer name ${peer} mtu ${mtu} address ${mac}`,
+      `link set dev ${hostIf} master ${bridge} up`,
+    ]);
+    if (r.code !== 0) {
+      const created = await this.linkExists(null, hostIf);
+      if (created) await this.deleteLink(null, hostIf);
+      if (/File exists/.test(r.stderr) && !created) throw new EndpointError(ERR_IFNAME_IN_USE, `interface name ${peer} or ${hostIf} is already used on the host`, true);
+      fail(`creating veth ${hostIf} → ${peer}`, r);
+    }
+  }
+
   async createMacvlan(parent: string, spec: LinkSpec): Promise<void> {
     const tmp = `mv${Math.floor(Math.random() * 0xffffffff).toString(16).padStart(8, '0')}`;
     if (spec.nsPath && (await this.linkExists(spec.nsPath, spec.ifname))) {
@@ -195,6 +214,12 @@ export class MemoryEndpointSystem implements EndpointSystem {
     this.links.set(this.key(null, hostIf), { mac: '02:00:00:00:00:00', master: bridge, addresses: [], peer: this.key(spec.nsPath, spec.ifname) });
     this.links.set(this.key(spec.nsPath, spec.ifname), { mac: spec.mac, master: null, addresses: [...spec.addresses], peer: this.key(null, hostIf) });
     if (this.failNext === 'configure') { this.failNext = null; await this.deleteLink(null, hostIf); throw new EndpointError(ERR_ATTACH_FAILED, 'configuring: injected', false); }
+  }
+  async createVethPeer(hostIf: string, bridge: string, peer: string, mac: string): Promise<void> {
+    if (this.links.has(this.key(null, peer)) || this.links.has(this.key(null, hostIf))) throw new EndpointError(ERR_IFNAME_IN_USE, `interface name ${peer} is already used`, true);
+    if (this.failNext === 'veth') { this.failNext = null; throw new EndpointError(ERR_ATTACH_FAILED, 'creating veth: injected', false); }
+    this.links.set(this.key(null, hostIf), { mac: '02:00:00:00:00:00', master: bridge, addresses: [], peer: this.key(null, peer) });
+    this.links.set(this.key(null, peer), { mac, master: null, addresses: [], peer: this.key(null, hostIf) });
   }
   async createMacvlan(_parent: string, spec: LinkSpec): Promise<void> {
     if (this.links.has(this.key(spec.nsPath, spec.ifname))) throw new EndpointError(ERR_IFNAME_IN_USE, `interface name ${spec.ifname} is already used`, true);

@@ -181,16 +181,48 @@ export class Ipam {
    * owner that already has addresses gets them back.
    */
   allocate(network: string, owner: string, requested: string[] = []): Promise<Assigned[]> {
-    return this.serial(() => this.allocateNow(network, owner, requested));
+    return this.serial(() => this.allocateNow(network, owner, requested, null));
   }
 
-  private async allocateNow(network: string, owner: string, requested: string[]): Promise<Assigned[]> {
+  /**
+   * One address for `owner` in the subnet `subnet` only (its canonical text), or the `requested`
+   * one there; the network's other subnets are left alone (a runtime that asks per address family,
+   * like Docker's IPAM driver). Idempotent per owner like `allocate`.
+   */
+  allocateIn(network: string, owner: string, subnet: string, requested: string[] = []): Promise<Assigned[]> {
+    return this.serial(() => {
+      const s = this.net(network).subnets.find((x) => x.text === subnet);
+      if (!s) throw new EndpointError(ERR_ADDRESS_OUTSIDE, `${subnet} is not a subnet of network ${network}`, true);
+      return this.allocateNow(network, owner, requested, s);
+    });
+  }
+
+  /** Gives every address of `from` on `network` to `to` (persisted); returns them. */
+  transfer(network: string, from: string, to: string): Promise<string[]> {
+    return this.serial(() => {
+      const n = this.nets.get(network);
+      if (!n) return [];
+      const moved = [...n.allocations].filter(([, o]) => o === from).map(([ip]) => ip);
+      for (const ip of moved) n.allocations.set(ip, to);
+      if (moved.length) {
+        try {
+          this.persist();
+        } catch (e) {
+          for (const ip of moved) n.allocations.set(ip, from);
+          throw e;
+        }
+      }
+      return moved;
+    });
+  }
+
+  private async allocateNow(network: string, owner: string, requested: string[], only: Subnet | null): Promise<Assigned[]> {
     const n = this.net(network);
     const mine = [...n.allocations].filter(([, o]) => o === owner).map(([ip]) => ip);
     if (mine.length > 0) return this.describe(n, mine);
     const want = new Map<Subnet, string>();
     for (const r of requested) {
-      const s = n.subnets.find((x) => inSubnet(x, r) !== null);
+      const s = n.subnets.find((x) => inSubnet(x, r) !== null && (only === null || x === only));
       if (!s) throw new EndpointError(ERR_ADDRESS_OUTSIDE, `address ${r} is outside network ${network}'s subnet${n.subnets.length > 1 ? 's' : ''} ${n.subnets.map((x) => x.text).join(', ')}`, true);
       if (want.has(s)) throw new EndpointError(ERR_ADDRESS_OUTSIDE, `two addresses given for subnet ${s.text}`, true);
       const v = inSubnet(s, r)!;
@@ -204,6 +236,7 @@ export class Ipam {
     const got: string[] = [];
     try {
       for (const s of n.subnets) {
+        if (only !== null && s !== only) continue;
         const ip = want.get(s) ?? (await this.pick(n, s));
         n.allocations.set(ip, owner);
         got.push(ip);

@@ -1,0 +1,449 @@
+/**
+ * Docker's remote NetworkDriver and IpamDriver for vxmesh (one plugin "vxmesh", both interfaces),
+ * over the endpoint manager and IPAM of the endpoints extension. See docs/docker.md.
+ *
+ * Networks: a Docker network maps to a vxmesh network of the agent config, chosen by
+ * `--opt network=NAME`, else `--opt vni=N`, else the network whose subnet is the Docker network's
+ * IPv4 (or IPv6) pool. The map (Docker NetworkID → vxmesh network) is persisted in
+ * `<stateDir>/docker.json`: dockerd sends CreateNetwork once, also across restarts of either side.
+ *
+ * IPAM: pools are the vxmesh networks' subnets (PoolID `vxmesh/<network>/<subnet>`, stable across
+ * restarts, so RequiresRequestReplay is false); RequestAddress allocates through vxmesh IPAM (this
+ * host's blocks: unique across hosts) under an owner `docker/<random>`; a requested address (`--ip`)
+ * is checked cluster-wide first. The gateway is the network's configured gateway, never allocated.
+ *
+ * Endpoints: CreateEndpoint makes a vxmesh endpoint (EndpointManager.attach with runtimePeer):
+ * the IPAM driver's allocation is adopted, a veth pair is made (host end on the network's bridge,
+ * anti-spoofing rules for its MAC + addresses; the peer left in the agent's namespace), registered
+ * (persisted; containerId = Docker's EndpointID) and announced by gossip. Join answers the peer's
+ * name (Docker moves it into the sandbox, renames it eth<N>, sets MAC and addresses) with the
+ * gateway; DeleteEndpoint detaches it (link, rules, addresses, registry, announcement).
+ * Any failure of CreateEndpoint undoes what it made (the manager's undo list).
+ */
+import { randomBytes } from 'node:crypto';
+import type { NetworkConfig } from '../../config/types';
+import type { EndpointManager } from '../../endpoints/manager';
+import type { Ipam } from '../../ipam/ipam';
+import { canonicalIp, formatCidr, parseCidr } from '../../ipam/cidr';
+import type { StateStore } from '../../ipam/state-store';
+import { readVersioned } from '../../ipam/state-store';
+import type { Body } from './protocol';
+
+export const DOCKER_STATE_FILE = 'docker.json';
+export const GATEWAY_OPTION = 'com.docker.network.gateway';
+export const GENERIC_OPTIONS = 'com.docker.network.generic';
+export const ADDRESS_SPACE = 'vxmesh';
+/** Owner prefix of addresses the IPAM driver handed out and no endpoint has adopted yet. */
+export const IPAM_OWNER_PREFIX = 'docker/';
+const ID_RE = /^[A-Za-z0-9_.-]{1,128}$/;
+const NETWORK_OPTIONS = ['network', 'vni'];
+
+/** What the driver needs from the endpoints extension (handed over by connect()). */
+export interface DockerBackend {
+  readonly manager: EndpointManager | null;
+  readonly ipam: Ipam | null;
+}
+
+export interface DockerDriverOptions {
+  backend: DockerBackend;
+  store: StateStore;
+  node: string;
+  networks: () => NetworkConfig[];
+  /** Null when the agent is ready, else why not (shown by Docker). */
+  notReady: () => string | null;
+}
+
+interface NetMap { network: string; createdAt: string }
+
+export class DockerError extends Error {}
+
+function fail(msg: string): never {
+  throw new DockerError(msg);
+}
+
+function str(b: Body, k: string, required = true): string {
+  const v = b[k];
+  if (v === undefined || v === null || v === '') {
+    if (required) fail(`${k} is missing`);
+    return '';
+  }
+  if (typeof v !== 'string') fail(`${k} must be a string`);
+  return v;
+}
+
+function id(b: Body, k: string): string {
+  const v = str(b, k);
+  if (!ID_RE.test(v)) fail(`${k} ${JSON.stringify(v.slice(0, 80))} is not a Docker id`);
+  return v;
+}
+
+function obj(b: Body, k: string): Record<string, unknown> {
+  const v = b[k];
+  if (v === undefined || v === null) return {};
+  if (typeof v !== 'object' || Array.isArray(v)) fail(`${k} must be an object`);
+  return v as Record<string, unknown>;
+}
+
+export class DockerDriver {
+  readonly stats = { networksCreated: 0, networksDeleted: 0, endpointsCreated: 0, endpointsDeleted: 0, addressesRequested: 0, addressesReleased: 0, refused: 0 };
+  private readonly nets = new Map<string, NetMap>();
+  private queue: Promise<unknown> = Promise.resolve();
+
+  constructor(private readonly o: DockerDriverOptions) {
+    const doc = readVersioned<{ networks: Record<string, NetMap> }>(o.store, DOCKER_STATE_FILE, (d) => {
+      if (typeof d.networks !== 'object' || d.networks === null || Array.isArray(d.networks)) return 'networks is not an object';
+      for (const v of Object.values(d.networks as Record<string, unknown>)) {
+        if (!v || typeof (v as NetMap).network !== 'string') return 'a network entry lacks network';
+      }
+      return null;
+    });
+    for (const [k, v] of Object.entries(doc?.networks ?? {})) this.nets.set(k, v);
+  }
+
+  /** Every handler by its protocol method name. */
+  handlers(): Record<string, (b: Body) => Promise<Body> | Body> {
+    const s = (fn: (b: Body) => Promise<Body> | Body) => (b: Body) => this.serial(() => fn(b));
+    return {
+      'Plugin.Activate': () => ({ Implements: ['NetworkDriver', 'IpamDriver'] }),
+      'NetworkDriver.GetCapabilities': () => ({ Scope: 'local', ConnectivityScope: 'global' }),
+      'NetworkDriver.CreateNetwork': s((b) => this.createNetwork(b)),
+      'NetworkDriver.DeleteNetwork': s((b) => this.deleteNetwork(b)),
+      'NetworkDriver.CreateEndpoint': s((b) => this.createEndpoint(b)),
+      'NetworkDriver.DeleteEndpoint': s((b) => this.deleteEndpoint(b)),
+      'NetworkDriver.EndpointOperInfo': (b) => this.operInfo(b),
+      'NetworkDriver.Join': s((b) => this.join(b)),
+      'NetworkDriver.Leave': s((b) => this.leave(b)),
+      'NetworkDriver.DiscoverNew': () => ({}),
+      'NetworkDriver.DiscoverDelete': () => ({}),
+      'NetworkDriver.ProgramExternalConnectivity': (b) => { this.known(b); return {}; },
+      'NetworkDriver.RevokeExternalConnectivity': () => ({}),
+      'IpamDriver.GetCapabilities': () => ({ RequiresMACAddress: false, RequiresRequestReplay: false }),
+      'IpamDriver.GetDefaultAddressSpaces': () => ({ LocalDefaultAddressSpace: ADDRESS_SPACE, GlobalDefaultAddressSpace: ADDRESS_SPACE }),
+      'IpamDriver.RequestPool': s((b) => this.requestPool(b)),
+      'IpamDriver.ReleasePool': (b) => { this.pool(str(b, 'PoolID')); return {}; },
+      'IpamDriver.RequestAddress': s((b) => this.requestAddress(b)),
+      'IpamDriver.ReleaseAddress': s((b) => this.releaseAddress(b)),
+    };
+  }
+
+  /** Docker networks this host has, by NetworkID. */
+  networkMap(): Record<string, string> {
+    return Object.fromEntries([...this.nets].map(([k, v]) => [k, v.network]));
+  }
+
+  private serial<T>(fn: () => Promise<T> | T): Promise<T> {
+    const p = this.queue.catch(() => undefined).then(fn);
+    this.queue = p;
+    return p.catch((e) => {
+      this.stats.refused++;
+      throw e;
+    });
+  }
+
+  private m(): EndpointManager {
+    const m = this.o.backend.manager;
+    if (!m) fail(`the vxmesh agent on ${this.o.node} is still starting (endpoints not restored yet): try again`);
+    return m;
+  }
+
+  private ipam(): Ipam {
+    const i = this.o.backend.ipam;
+    if (!i) fail(`the vxmesh agent on ${this.o.node} is still starting (IPAM not open yet): try again`);
+    return i;
+  }
+
+  private ready(): void {
+    const why = this.o.notReady();
+    if (why) fail(`the vxmesh agent on ${this.o.node} is not ready (${why}): try again when \`vxmesh status\` says ready`);
+  }
+
+  private persist(): void {
+    this.o.store.write(DOCKER_STATE_FILE, { version: 1, networks: Object.fromEntries(this.nets) });
+  }
+
+  private network(name: string): NetworkConfig {
+    return this.m().network(name);
+  }
+
+  /** The vxmesh network of a Docker NetworkID, or a clear error. */
+  private known(b: Body): NetworkConfig {
+    const nid = id(b, 'NetworkID');
+    const e = this.nets.get(nid);
+    if (!e) fail(`Docker network ${nid.slice(0, 12)} is not known to the vxmesh agent on ${this.o.node} (created while another state directory was in use?): remove it and create it again`);
+    return this.network(e.network);
+  }
+
+  // ---------------------------------------------------------------- network driver
+
+  private createNetwork(b: Body): Body {
+    this.ready();
+    const nid = id(b, 'NetworkID');
+    const opts = obj(obj(b, 'Options'), GENERIC_OPTIONS);
+    for (const k of Object.keys(opts)) {
+      if (!NETWORK_OPTIONS.includes(k)) fail(`unknown option --opt ${k} (vxmesh takes: ${NETWORK_OPTIONS.join(', ')}; networks themselves are defined in the agent config)`);
+    }
+    const pools: string[] = [];
+    for (const k of ['IPv4Data', 'IPv6Data']) {
+      const l = b[k];
+      if (l === undefined || l === null) continue;
+      if (!Array.isArray(l)) fail(`${k} must be a list`);
+      for (const d of l) {
+        const pool = typeof d === 'object' && d !== null ? (d as Record<string, unknown>).Pool : undefined;
+        if (typeof pool !== 'string') fail(`${k} entry without a Pool`);
+        pools.push(pool);
+      }
+    }
+    const all = this.o.networks();
+    let net: NetworkConfig;
+    if (opts.network !== undefined) {
+      if (typeof opts.network !== 'string' || !opts.network) fail('--opt network must name a vxmesh network');
+      net = this.network(opts.network);
+    } else if (opts.vni !== undefined) {
+      const vni = Number(opts.vni);
+      const n = all.find((x) => x.vni === vni && (x.mode ?? 'overlay') === 'overlay');
+      if (!Number.isInteger(vni) || !n) fail(`no vxmesh network with VNI ${String(opts.vni)} on ${this.o.node} (this agent has: ${all.map((x) => `${x.name} vni ${x.vni}`).join(', ') || 'none'})`);
+      net = n;
+    } else {
+      const byPool = all.filter((x) => x.ipam && pools.some((p) => x.ipam!.subnets.includes(canonical(p) ?? '')));
+      if (byPool.length !== 1) fail(`say which vxmesh network: --opt network=NAME (this agent has: ${all.map((x) => x.name).join(', ') || 'none'})`);
+      net = byPool[0];
+    }
+    if (net.mode === 'macvlan') fail(`vxmesh network ${net.name} is macvlan: Docker endpoints need an overlay or bridge network`);
+    for (const p of pools) {
+      const c = parseCidr(p, false);
+      if (!c) fail(`pool ${p} is not a CIDR`);
+      if (!net.ipam) continue;
+      const inside = net.ipam.subnets.map((s) => parseCidr(s)!).some((s) => s.family === c.family && c.prefix >= s.prefix && parseCidr(`${p.split('/')[0]}/${s.prefix}`, false)!.base === s.base);
+      if (!inside) fail(`pool ${p} is outside vxmesh network ${net.name}'s subnet ${net.ipam.subnets.join(', ')}`);
+    }
+    const prev = this.nets.get(nid);
+    if (prev && prev.network !== net.name) fail(`Docker network ${nid.slice(0, 12)} is already mapped to vxmesh network ${prev.network}`);
+    if (!prev) {
+      this.nets.set(nid, { network: net.name, createdAt: new Date().toISOString() });
+      try {
+        this.persist();
+      } catch (e) {
+        this.nets.delete(nid);
+        throw e;
+      }
+      this.stats.networksCreated++;
+    }
+    return {};
+  }
+
+  private async deleteNetwork(b: Body): Promise<Body> {
+    const nid = id(b, 'NetworkID');
+    const e = this.nets.get(nid);
+    if (!e) return {};
+    // endpoints Docker forgot to delete (it deletes them first): removed with the network
+    const m = this.o.backend.manager;
+    if (m) {
+      for (const ep of m.local().filter((x) => x.runtimePeer && x.network === e.network && x.labels['docker.network'] === nid)) {
+        await m.detach({ network: ep.network, containerId: ep.containerId!, ifname: ep.ifname });
+      }
+    }
+    this.nets.delete(nid);
+    try {
+      this.persist();
+    } catch (err) {
+      this.nets.set(nid, e);
+      throw err;
+    }
+    this.stats.networksDeleted++;
+    return {};
+  }
+
+  private endpointOf(net: NetworkConfig, eid: string) {
+    return this.m().local().find((x) => x.runtimePeer && x.network === net.name && x.containerId === eid);
+  }
+
+  private async createEndpoint(b: Body): Promise<Body> {
+    this.ready();
+    const net = this.known(b);
+    const nid = id(b, 'NetworkID');
+    const eid = id(b, 'EndpointID');
+    const iface = obj(b, 'Interface');
+    const address = str(iface, 'Address', false);
+    const address6 = str(iface, 'AddressIPv6', false);
+    const mac = str(iface, 'MacAddress', false);
+    const existing = this.endpointOf(net, eid);
+    if (existing) return { Interface: mac ? {} : { MacAddress: existing.mac } };
+    const ips = [address, address6].filter((x) => x);
+    const ipam = this.o.backend.ipam;
+    const owners = new Set<string>();
+    if (ipam && ipam.has(net.name)) {
+      const alloc = ipam.allocations(net.name);
+      for (const a of ips) {
+        const o = alloc.get(a.split('/')[0]);
+        if (o?.startsWith(IPAM_OWNER_PREFIX)) owners.add(o);
+      }
+    }
+    const v = await this.m().attach({
+      network: net.name, runtimePeer: true, containerId: eid, name: `docker-${eid.slice(0, 12)}`,
+      ip: ips.map((a) => a.split('/')[0]), ...(mac ? { mac } : {}), adopt: [...owners],
+      labels: { 'docker.network': nid },
+    });
+    this.stats.endpointsCreated++;
+    const out: Record<string, string> = {};
+    if (!mac) out.MacAddress = v.mac;
+    if (!address && !address6) {
+      const v4 = v.ips.find((a) => !a.includes(':'));
+      const v6 = v.ips.find((a) => a.includes(':'));
+      if (v4) out.Address = v4;
+      if (v6) out.AddressIPv6 = v6;
+    }
+    return { Interface: out };
+  }
+
+  private async deleteEndpoint(b: Body): Promise<Body> {
+    const nid = id(b, 'NetworkID');
+    const eid = id(b, 'EndpointID');
+    const e = this.nets.get(nid);
+    const m = this.m();
+    const ep = m.local().find((x) => x.runtimePeer && x.containerId === eid && (!e || x.network === e.network));
+    if (!ep) return {};
+    await m.detach({ network: ep.network, containerId: eid, ifname: ep.ifname });
+    this.stats.endpointsDeleted++;
+    return {};
+  }
+
+  private operInfo(b: Body): Body {
+    const net = this.known(b);
+    const ep = this.endpointOf(net, id(b, 'EndpointID'));
+    if (!ep) fail(`no vxmesh endpoint for Docker endpoint ${str(b, 'EndpointID').slice(0, 12)}`);
+    return { Value: { network: ep.network, name: ep.name, hostIf: ep.hostIf, mac: ep.mac, addresses: ep.addresses, node: this.o.node } };
+  }
+
+  private join(b: Body): Body {
+    this.ready();
+    const net = this.known(b);
+    const eid = id(b, 'EndpointID');
+    const sandbox = str(b, 'SandboxKey');
+    const ep = this.endpointOf(net, eid);
+    if (!ep) fail(`no vxmesh endpoint for Docker endpoint ${eid.slice(0, 12)} on network ${net.name}`);
+    this.m().setSandbox(ep.id, sandbox);
+    const gws = net.ipam?.gateways ?? [];
+    const v4 = gws.find((g) => g && !g.includes(':'));
+    const v6 = gws.find((g) => g && g.includes(':'));
+    return {
+      InterfaceName: { SrcName: ep.ifname, DstPrefix: 'eth' },
+      ...(v4 && ep.addresses.some((a) => !a.includes(':')) ? { Gateway: v4 } : {}),
+      ...(v6 && ep.addresses.some((a) => a.includes(':')) ? { GatewayIPv6: v6 } : {}),
+      StaticRoutes: [],
+      DisableGatewayService: true,
+    };
+  }
+
+  private leave(b: Body): Body {
+    const nid = id(b, 'NetworkID');
+    const eid = id(b, 'EndpointID');
+    const e = this.nets.get(nid);
+    const m = this.o.backend.manager;
+    const ep = e && m ? m.local().find((x) => x.runtimePeer && x.network === e.network && x.containerId === eid) : undefined;
+    if (ep && m) m.setSandbox(ep.id, '');
+    return {};
+  }
+
+  // ---------------------------------------------------------------- IPAM driver
+
+  /** PoolID → network + subnet (error when it is not ours). */
+  private pool(poolId: string): { net: NetworkConfig; subnet: string } {
+    const m = /^vxmesh\/([^/]+)\/(.+)$/.exec(poolId);
+    if (!m) fail(`pool ${JSON.stringify(poolId.slice(0, 80))} is not a vxmesh pool`);
+    const net = this.network(m[1]);
+    if (!net.ipam?.subnets.includes(m[2])) fail(`pool ${poolId}: ${m[2]} is no longer a subnet of vxmesh network ${net.name}`);
+    return { net, subnet: m[2] };
+  }
+
+  private requestPool(b: Body): Body {
+    this.ready();
+    const space = str(b, 'AddressSpace', false);
+    if (space && space !== ADDRESS_SPACE) fail(`address space ${space} is not vxmesh's (${ADDRESS_SPACE})`);
+    const want = str(b, 'Pool', false);
+    if (str(b, 'SubPool', false)) fail('--ip-range is not supported by the vxmesh IPAM driver (each host allocates from its own blocks of the subnet)');
+    const v6 = b.V6 === true;
+    const opts = obj(b, 'Options');
+    for (const k of Object.keys(opts)) if (k !== 'network') fail(`unknown IPAM option --ipam-opt ${k} (vxmesh takes: network)`);
+    const all = this.o.networks().filter((n) => n.ipam);
+    const fam = (s: string) => (s.includes(':') ? 6 : 4);
+    let net: NetworkConfig;
+    if (opts.network !== undefined) {
+      if (typeof opts.network !== 'string') fail('--ipam-opt network must name a vxmesh network');
+      net = this.network(opts.network);
+      if (!net.ipam) fail(`vxmesh network ${net.name} has no subnet: the vxmesh IPAM driver needs one (set subnet: in the agent config)`);
+    } else if (want) {
+      const c = canonical(want);
+      const n = all.find((x) => x.ipam!.subnets.includes(c ?? ''));
+      if (!n) {
+        const inside = all.find((x) => x.ipam!.subnets.some((s) => overlaps(s, want)));
+        if (inside) fail(`pool ${want} is not vxmesh network ${inside.name}'s subnet ${inside.ipam!.subnets.join(', ')}: give that subnet or leave --subnet out`);
+        fail(`pool ${want} is outside every vxmesh network's subnet (this agent has: ${all.map((x) => `${x.name} ${x.ipam!.subnets.join(', ')}`).join('; ') || 'none'})`);
+      }
+      net = n;
+    } else {
+      const cands = all.filter((x) => x.ipam!.subnets.some((s) => fam(s) === (v6 ? 6 : 4)));
+      if (cands.length !== 1) fail(`say which vxmesh network: --ipam-opt network=NAME (this agent has: ${all.map((x) => x.name).join(', ') || 'no network with a subnet'})`);
+      net = cands[0];
+    }
+    const subnet = net.ipam!.subnets.find((s) => fam(s) === (v6 ? 6 : 4));
+    if (!subnet) fail(`vxmesh network ${net.name} has no IPv${v6 ? 6 : 4} subnet`);
+    if (want && canonical(want) !== subnet) {
+      fail(overlaps(subnet, want) ? `pool ${want} is not vxmesh network ${net.name}'s subnet ${subnet}: give that subnet or leave --subnet out` : `pool ${want} is outside vxmesh network ${net.name}'s subnet ${subnet}`);
+    }
+    const i = net.ipam!.subnets.indexOf(subnet);
+    const gw = net.ipam!.gateways[i];
+    const prefix = subnet.split('/')[1];
+    return { PoolID: `vxmesh/${net.name}/${subnet}`, Pool: subnet, Data: gw ? { [GATEWAY_OPTION]: `${gw}/${prefix}` } : {} };
+  }
+
+  private async requestAddress(b: Body): Promise<Body> {
+    this.ready();
+    const { net, subnet } = this.pool(str(b, 'PoolID'));
+    const want = str(b, 'Address', false);
+    const opts = obj(b, 'Options');
+    const prefix = subnet.split('/')[1];
+    const i = net.ipam!.subnets.indexOf(subnet);
+    if (opts.RequestAddressType === GATEWAY_OPTION) {
+      const gw = net.ipam!.gateways[i];
+      if (!gw) fail(`vxmesh network ${net.name} has no gateway for ${subnet}: Docker needs one (set gateway: for the network in the agent config)`);
+      if (want && canonicalIp(want) !== gw) fail(`gateway ${want} is not vxmesh network ${net.name}'s gateway ${gw}`);
+      return { Address: `${gw}/${prefix}`, Data: {} };
+    }
+    let requested: string[] = [];
+    if (want) {
+      const c = this.m().checkAddress(net.name, want);
+      requested = [c.address];
+    }
+    const owner = `${IPAM_OWNER_PREFIX}${randomBytes(6).toString('hex')}`;
+    const got = await this.ipam().allocateIn(net.name, owner, subnet, requested);
+    this.stats.addressesRequested++;
+    return { Address: `${got[0].address}/${got[0].prefix}`, Data: {} };
+  }
+
+  private async releaseAddress(b: Body): Promise<Body> {
+    const { net } = this.pool(str(b, 'PoolID'));
+    const addr = str(b, 'Address').split('/')[0];
+    const ipam = this.ipam();
+    const owner = ipam.allocations(net.name).get(addr);
+    // an endpoint's address is released with the endpoint (DeleteEndpoint comes first)
+    if (owner?.startsWith(IPAM_OWNER_PREFIX)) {
+      await ipam.release(net.name, owner);
+      this.stats.addressesReleased++;
+    }
+    return {};
+  }
+}
+
+function canonical(cidr: string): string | null {
+  const c = parseCidr(cidr, false);
+  return c ? formatCidr(c) : null;
+}
+
+/** Do two CIDRs overlap (one inside the other)? */
+function overlaps(a: string, b: string): boolean {
+  const x = parseCidr(a, false);
+  const y = parseCidr(b, false);
+  if (!x || !y || x.family !== y.family) return false;
+  const p = Math.min(x.prefix, y.prefix);
+  return parseCidr(`${a.split('/')[0]}/${p}`, false)!.base === parseCidr(`${b.split('/')[0]}/${p}`, false)!.base;
+}
