@@ -54,7 +54,8 @@ NAPI_MODULE_INIT() {
   if (vx_handle_glue_init(env, exports) < 0 || vx_tap_glue_init(env, exports) < 0 ||
       vx_udp_glue_init(env, exports) < 0 || vx_reader_glue_init(env, exports) < 0 ||
       vx_gso_glue_init(env, exports) < 0 || vx_netdev_glue_init(env, exports) < 0 ||
-      vx_notify_glue_init(env, exports) < 0 || vx_aead_glue_init(env, exports) < 0)
+      vx_notify_glue_init(env, exports) < 0 || vx_aead_glue_init(env, exports) < 0 ||
+      vx_mac1_glue_init(env, exports) < 0)
     return NULL;
   napi_value k;
   VX_CHECK(env, napi_create_object(env, &k));

@@ -180,12 +180,15 @@ export class HandshakeFsm {
 
   // ---- received messages -------------------------------------------------------------------------
 
-  /** Handles one handshake or cookie message from `from` (18-byte record). Never throws. */
-  handle(msg: Uint8Array, from: Uint8Array): void {
+  /**
+   * Handles one handshake or cookie message from `from` (18-byte record). Never throws.
+   * `mac1Verified`: the caller already checked mac1 (the batched gate, mac1-gate.ts).
+   */
+  handle(msg: Uint8Array, from: Uint8Array, mac1Verified = false): void {
     try {
       switch (msg[0]) {
-        case MSG_INITIATION: this.onInitiation(msg, from); break;
-        case MSG_RESPONSE: this.onResponse(msg, from); break;
+        case MSG_INITIATION: this.onInitiation(msg, from, mac1Verified); break;
+        case MSG_RESPONSE: this.onResponse(msg, from, mac1Verified); break;
         case MSG_COOKIE: this.onCookie(msg); break;
         default: this.counters.hsInvalid++;
       }
@@ -229,8 +232,8 @@ export class HandshakeFsm {
     return true;
   }
 
-  private onInitiation(msg: Uint8Array, from: Uint8Array): void {
-    if (!checkMac1(msg, this.myMac1Key)) {
+  private onInitiation(msg: Uint8Array, from: Uint8Array, mac1Verified: boolean): void {
+    if (!mac1Verified && !checkMac1(msg, this.myMac1Key)) {
       this.counters.hsBadMac++;
       return;
     }
@@ -281,8 +284,8 @@ export class HandshakeFsm {
     this.host.sendControl(r.msg, peer.record!);
   }
 
-  private onResponse(msg: Uint8Array, from: Uint8Array): void {
-    if (!checkMac1(msg, this.myMac1Key)) {
+  private onResponse(msg: Uint8Array, from: Uint8Array, mac1Verified: boolean): void {
+    if (!mac1Verified && !checkMac1(msg, this.myMac1Key)) {
       this.counters.hsBadMac++;
       return;
     }

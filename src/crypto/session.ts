@@ -13,7 +13,9 @@
  *   4. ONE native AEAD call seals every descriptor in place (tag after the packet)
  *   5. rekey check (initiator, age ≥ 120 s or counter ≥ 2^60) → handshake in the background
  * Inbound pipeline (openBatch):
- *   1. handshake/cookie messages → staged for step 5 (CIPHER_CONSUMED)
+ *   1. handshake/cookie messages → staged for step 5 (CIPHER_CONSUMED); initiations and responses
+ *      have their mac1 checked for the whole batch in ONE native call (mac1-gate.ts): a bad mac1
+ *      is counted (`hsBadMac`) and goes no further — no per-message JS, no DH
  *   2. data: receiver index → keypair; expired / replayed (window check only) → CIPHER_FAILED
  *   3. ONE native AEAD call opens the rest in place
  *   4. replay window updated only for packets whose tag verified; a responder's new keypair is
@@ -45,9 +47,10 @@ import { nullLogger } from '../log';
 import { type AeadAlg, type AeadTable, createAeadTable } from './aead';
 import { CipherCounters } from './counters';
 import { HandshakeFsm } from './handshake-fsm';
+import { Mac1Gate } from './mac1-gate';
 import { type Keypair, KeypairTable } from './keypairs';
 import { type HostKey, assertReady, decodeKey, encodeKey } from './keys';
-import { DATA_HEADER_LEN, DATA_OVERHEAD, MSG_DATA, MSG_INITIATION, readCounter, readU32LE, writeCounter, writeU32LE } from './noise';
+import { DATA_HEADER_LEN, DATA_OVERHEAD, MSG_COOKIE, MSG_DATA, MSG_INITIATION, mac1Key, readCounter, readU32LE, writeCounter, writeU32LE } from './noise';
 import { SessionPeer } from './peer';
 import { DEFAULT_TIMERS, type SessionTimers, canSend, expired, rekeyOnReceive, rekeyOnSend } from './timers';
 
@@ -173,6 +176,12 @@ export class SessionManager implements PacketCipher {
   // control work found while opening a batch, run after it (descriptor indices; peers to flush)
   private stagedCtl = new Uint32Array(0);
   private stagedCtlCount = 0;
+  // initiations/responses of the batch for the mac1 gate (offsets, lengths, verdicts)
+  private macOffs = new Uint32Array(0);
+  private macLens = new Uint32Array(0);
+  private macOk = new Uint8Array(0);
+  private macCount = 0;
+  private readonly mac1: Mac1Gate;
   private readonly stagedFlush: SessionPeer[] = [];
   private readonly stagedBegin: SessionPeer[] = [];
   // sealOne's own descriptor (queued packets, keepalives): never the batch scratch above
@@ -211,8 +220,14 @@ export class SessionManager implements PacketCipher {
       wallClock: opts.wallClock ?? Date.now, random: opts.random ?? ((n) => sodium.randombytes_buf(n)),
       jitter: opts.jitter ?? Math.random, log: this.log,
     });
+    this.mac1 = new Mac1Gate(mac1Key(this.local.publicKey), opts.backend === 'node' ? 'js' : 'auto');
     this.clock = opts.clock ?? null;
     if (this.clock) this.startClock(this.clock);
+  }
+
+  /** Where the mac1 of received handshake messages is checked: one native call per batch, or JS. */
+  get mac1Backend(): 'native' | 'js' {
+    return this.mac1.backend;
   }
 
   /** Replaces the PSKs (cluster keyring rotation); sessions in place keep their keys. */
@@ -510,6 +525,9 @@ export class SessionManager implements PacketCipher {
     this.dCounter = new Float64Array(c);
     this.dKp = new Array(c).fill(null);
     this.stagedCtl = new Uint32Array(c);
+    this.macOffs = new Uint32Array(c);
+    this.macLens = new Uint32Array(c);
+    this.macOk = new Uint8Array(c);
     this.cap = c;
   }
 
@@ -643,6 +661,7 @@ export class SessionManager implements PacketCipher {
     this.grow(b.count);
     let m = 0;
     this.stagedCtlCount = 0;
+    this.macCount = 0;
     for (let j = 0; j < b.count; j++) {
       const off = b.offs[j];
       const len = b.lens[j];
@@ -651,6 +670,11 @@ export class SessionManager implements PacketCipher {
         // handshake/cookie: handled after the batch (it may seal and send: queue flush, keepalive)
         b.status[j] = CIPHER_CONSUMED;
         this.stagedCtl[this.stagedCtlCount++] = j;
+        if (t !== MSG_COOKIE) {
+          this.macOffs[this.macCount] = off;
+          this.macLens[this.macCount] = len;
+          this.macCount++;
+        }
         continue;
       }
       b.status[j] = CIPHER_FAILED;
@@ -682,6 +706,7 @@ export class SessionManager implements PacketCipher {
       m++;
     }
     if (m > 0) this.openData(b, m, now);
+    if (this.macCount > 0) this.mac1.check(b.slab, this.macOffs, this.macLens, this.macCount, this.macOk);
     this.runStaged(b);
   }
 
@@ -728,11 +753,18 @@ export class SessionManager implements PacketCipher {
     begin.length = 0;
     const n = this.stagedCtlCount;
     this.stagedCtlCount = 0;
+    let k = 0; // the next verdict of the mac1 gate (initiations and responses, in batch order)
     for (let i = 0; i < n; i++) {
       const j = this.stagedCtl[i];
       const off = b.offs[j];
-      this.fsm.handle(b.slab.subarray(off, off + b.lens[j]), b.addrs.subarray(j * ADDR_LEN, (j + 1) * ADDR_LEN));
+      const isCookie = b.slab[off] === MSG_COOKIE;
+      if (!isCookie && this.macOk[k++] !== 1) {
+        this.counters.hsBadMac++; // forged or not for us: dropped here, before any per-message work
+        continue;
+      }
+      this.fsm.handle(b.slab.subarray(off, off + b.lens[j]), b.addrs.subarray(j * ADDR_LEN, (j + 1) * ADDR_LEN), !isCookie);
     }
+    this.macCount = 0;
   }
 
   private usableRecv(kp: Keypair, now: number): boolean {
