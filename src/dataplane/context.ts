@@ -11,6 +11,7 @@ import { LogLimiter } from '../log';
 import type { PacketCipher } from './cipher-seam';
 import { BatchHistogram, GlobalCounters } from './counters';
 import type { DeviceFailure, Network } from './network';
+import type { ProbeStage } from './probe-seam';
 import { PeerTable } from './peers';
 import { isGsoUdp, type GsoUdpTransport, type TapDevice, type TxBatch, type UdpTransport } from './seams';
 import { VXLAN_HLEN } from './vxlan';
@@ -65,6 +66,8 @@ export class PathContext {
   readonly sourceCount: number;
   running = false;
   cipher: PacketCipher | null = null;
+  /** The data-path probe stage (probe-seam.ts), or null. */
+  probe: ProbeStage | null = null;
   /** Set when the UDP transport failed (poll or receive error). */
   transportFailed: DeviceFailure | null = null;
   /** Failure listeners (`Datapath.onFailure`). */

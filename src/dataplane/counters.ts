@@ -40,6 +40,7 @@ export const TX_DROP_REASONS = [
   'emsgsize',         // the send skipped it with EMSGSIZE: larger than the path MTU (DF is always set)
   'unreachable',      // the send skipped it with ENETUNREACH / EHOSTUNREACH: no route to that peer
   'policy_denied',    // network policy: the source's egress or the destination's ingress denies it
+  'path_mtu',         // larger than the peer's measured path MTU carries (src/probe); the sender got ICMP frag needed / Packet Too Big
 ] as const;
 export type TxDropReason = (typeof TX_DROP_REASONS)[number];
 

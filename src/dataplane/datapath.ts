@@ -25,6 +25,7 @@
  * hooks (network peers, static FDB entries, neighbour entries), local endpoints, cipher.
  */
 import type { PolicyFilter } from './policy-seam';
+import type { ProbeHost, ProbeStage } from './probe-seam';
 import type { Clock, TimerHandle } from '../clock';
 import type { AcceptFrom, Config, Endpoint, FdbConfig, NetworkConfig } from '../config/types';
 import type { Logger } from '../log';
@@ -448,6 +449,31 @@ export class Datapath {
       cipher.attach?.(host);
     }
     for (const net of ctx.byVni.values()) this.computeLimits(net);
+  }
+
+  // ---- control plane: probes -----------------------------------------------------------------
+
+  /** Sets (or clears, with null) the data-path probe stage (probe-seam.ts, src/probe). */
+  setProbe(probe: ProbeStage | null): void {
+    const ctx = this.ctx;
+    if (ctx.probe && ctx.probe !== probe) ctx.probe.detach?.();
+    if (probe === null) {
+      for (const p of ctx.peers.byKey.values()) p.pathFrameMax = p.pathFrameMaxSealed = 0;
+    }
+    ctx.probe = probe;
+    if (probe) {
+      const host: ProbeHost = {
+        clock: ctx.clock,
+        family: ctx.underlay.family === 6 ? 6 : 4,
+        mtu: ctx.underlay.mtu,
+        networks: () => ctx.netList,
+        staticPeers: () => ctx.peers.staticPeers,
+        cipher: () => ctx.cipher,
+        send: (b) => ctx.safeSend(b),
+        tapWrite: (net, b) => ctx.safeTapWrite(net, b),
+      };
+      probe.attach?.(host);
+    }
   }
 
   // ---- internals ----------------------------------------------------------------------------

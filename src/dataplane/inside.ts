@@ -16,6 +16,10 @@
  *                   frame consumed, arp-nd.ts) else flood; known remote → unicast to its peer;
  *                   known local → `local_dst`; unknown → flood (head-end replication to every peer
  *                   serving the VNI); no peer → `no_peers`; encrypted without cipher → `no_session`;
+ *   5a. pathMtu     unicast to a peer whose path MTU the probes measured (probe-seam.ts): a frame
+ *                   (a super-frame: its largest segment) larger than that path carries →
+ *                   `path_mtu`, and the probe stage answers the sender with ICMP fragmentation
+ *                   needed / Packet Too Big (rate-limited, src/probe/icmp.ts);
  *   5b. policy      networks with a policy (policy-seam.ts): the frame's flow must be allowed
  *                   by the source's egress and the destination's ingress → else `policy_denied`;
  *   6. encapsulate  VXLAN header in place at headroom − 8; source socket = flow hash % sources;
@@ -58,6 +62,7 @@ const TX_NO_PEERS = txDropIndex.no_peers;
 const TX_NO_SESSION = txDropIndex.no_session;
 const TX_SEND_FAILED = txDropIndex.send_failed;
 const TX_POLICY = txDropIndex.policy_denied;
+const TX_PATH_MTU = txDropIndex.path_mtu;
 
 /** Outcomes of `decide`. */
 const TO_PEER = 0;
@@ -182,6 +187,8 @@ export class Inside {
       // 5. decide
       const d = this.decide(net, slab, off, len, tagged, gsoType, canSend);
       if (d === DONE) continue;
+      // 5a. path MTU (a measured peer path smaller than the frame: ICMP back to the sender)
+      if (d === TO_PEER && this.peer!.pathFrameMax !== 0 && this.pathTooBig(net, slab, off, len, enc, gsoType, mss, wire)) continue;
       // 5b. policy egress (networks with a policy: the source's egress and the destination's ingress)
       if (net.policy !== null && !net.policy.filter(slab, off, len, null)) {
         c.txDrops[TX_POLICY]++;
@@ -315,6 +322,20 @@ export class Inside {
     }
     this.peer = peer;
     return peer === null ? TO_FLOOD : TO_PEER;
+  }
+
+  // ---- 5a. path MTU ---------------------------------------------------------------------------
+
+  /** True (dropped as `path_mtu`, ICMP queued by the probe stage) when the frame exceeds its peer's measured path. */
+  private pathTooBig(net: Network, slab: Buffer, off: number, len: number, enc: boolean, gsoType: number, mss: number, wire: number): boolean {
+    const peer = this.peer!;
+    const limit = enc ? peer.pathFrameMaxSealed : peer.pathFrameMax;
+    // a super-frame goes out as segments of its headers + mss bytes: wire = segs × (8 + headers) + payload
+    const frame = gsoType === 0 ? len : Math.min(len, (wire - this.tso.payload) / this.segs - VXLAN_HLEN + mss);
+    if (frame <= limit) return false;
+    net.counters.txDrops[TX_PATH_MTU]++;
+    this.ctx.probe?.tooBig(net, slab, off, len, limit);
+    return true;
   }
 
   // ---- 6. encapsulate -------------------------------------------------------------------------

@@ -8,6 +8,11 @@
  *   2. open          cipher envelopes (if a cipher is set): cipher.openBatch in place → plaintext
  *                    VXLAN, consumed control messages, or `decrypt_failed` (global: the VNI is
  *                    unknown until decrypted);
+ *   2b. probe        data-path probes (src/probe/wire.ts: VXLAN I flag clear, "VXP" magic),
+ *                    before any tenant processing: format, VNI, then admission (plaintext) or the
+ *                    authenticated sender (encrypted: sealed in a session, serving the VNI), else a
+ *                    counted probe drop; valid ones go to the probe stage (probe-seam.ts), which
+ *                    queues bounded replies, sent once per batch (`flush`);
  *   3. checkVxlan    `truncated` / `no_i_flag` / `reserved_bits` (global drops);
  *   4. network       VNI → network, else `unknown_vni` (global); from here counted per network
  *                    (rxPackets) and per peer;
@@ -40,6 +45,8 @@ import { ADDR_LEN } from './addr';
 import { ADMIT_REFUSED } from './admission';
 import { CIPHER_CONSUMED, CIPHER_FAILED, CIPHER_OK, type PacketCipher } from './cipher-seam';
 import type { PathContext } from './context';
+import type { ProbeStage } from './probe-seam';
+import { PROBE_OK, isProbe, parseProbe, probeDropIndex, probeVni } from '../probe/wire';
 import { rxDropIndex } from './counters';
 import { ETH_HLEN, isVlanTpid, macEquals } from './ethernet';
 import { FDB_LOCAL, FDB_STATIC } from './fdb';
@@ -74,6 +81,9 @@ interface SenderEntry {
   readonly outer: Buffer;
 }
 const VXLAN_STATUS_INDEX = [-1, RX_TRUNCATED, RX_NO_I_FLAG, RX_RESERVED];
+const PD_UNKNOWN_VNI = probeDropIndex.unknown_vni;
+const PD_NOT_ADMITTED = probeDropIndex.not_admitted;
+const PD_UNAUTH = probeDropIndex.unauthenticated;
 
 /** Datagram states between `open` and the per-datagram stages. */
 const D_PLAIN = 0;
@@ -160,12 +170,20 @@ export class Outside {
     }
     // 2. open
     if (ctx.cipher !== null) this.open(n);
+    const probe = ctx.probe;
+    let probes = false;
     let touched = 0;
     for (let i = 0; i < n; i++) {
       const state = dState[i];
       if (state === D_SKIP) continue;
       const off = dOff[i];
       const len = dLen[i];
+      // 2b. probe
+      if (probe !== null && isProbe(slab, off, len)) {
+        this.probe(probe, i, state === D_DECRYPTED, slab, off, len, addrs);
+        probes = true;
+        continue;
+      }
       // 3. VXLAN check
       const st = vxlanCheck(slab, off, len);
       if (st !== VXLAN_OK) {
@@ -219,6 +237,7 @@ export class Outside {
       net.rxPending++;
     }
     this.deliver(touched);
+    if (probes) probe!.flush();
   }
 
   // ---- 2. open --------------------------------------------------------------------------------
@@ -267,6 +286,42 @@ export class Outside {
         ctx.counters.rxDrops[RX_DECRYPT]++;
       }
     }
+  }
+
+  // ---- 2b. probe ------------------------------------------------------------------------------
+
+  /** Validates probe datagram `i` (format, VNI, admission or session) and hands it to the probe stage. */
+  private probe(p: ProbeStage, i: number, decrypted: boolean, slab: Buffer, off: number, len: number, addrs: Buffer): void {
+    const st = parseProbe(slab, off, len);
+    if (st !== PROBE_OK) {
+      p.drop(st);
+      return;
+    }
+    const net = this.ctx.byVni.get(probeVni(slab, off));
+    if (net === undefined) {
+      p.drop(PD_UNKNOWN_VNI);
+      return;
+    }
+    const aOff = i * ADDR_LEN;
+    const peers = this.ctx.peers;
+    let peer: Peer | null;
+    if (net.config.encrypted) {
+      const id = this.mem.dSender[i];
+      peer = decrypted && id !== 0 ? this.authenticated(id, addrs, aOff, peers.find(addrs, aOff)) : null;
+      if (peer === null || !net.serves(peer)) {
+        p.drop(PD_UNAUTH);
+        return;
+      }
+    } else {
+      peer = net.accept.check(addrs, aOff) === ADMIT_REFUSED ? null : peers.find(addrs, aOff);
+      if (peer === null) {
+        p.drop(PD_NOT_ADMITTED);
+        return;
+      }
+    }
+    peer.counters.rxPackets++;
+    peer.counters.rxBytes += len;
+    p.input(slab, off, len, net, peer);
   }
 
   // ---- 5. frame check -------------------------------------------------------------------------

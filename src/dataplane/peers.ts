@@ -33,6 +33,9 @@ export class Peer {
   learned = false;
   /** rx + tx packets when the eviction hand last passed (second chance when they moved). */
   mark = 0;
+  /** Largest Ethernet frame the measured path to this peer carries, plaintext / sealed (0: not measured; src/probe). */
+  pathFrameMax = 0;
+  pathFrameMaxSealed = 0;
 
   constructor(ep: Endpoint) {
     this.endpoint = canonicalEndpoint(ep);
