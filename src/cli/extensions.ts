@@ -16,6 +16,8 @@ import { gossipPolicySync } from '../policy/gossip-sync';
 import { controlRouter, endpointSource } from '../policy/sources';
 import { EndpointsExtension, createEndpointsExtension } from '../endpoints/extension';
 import { DockerExtension, createDockerExtension } from '../runtimes/docker/extension';
+import { ObserveExtension, createObserveExtension } from '../observe/extension';
+import { OpsExtension } from '../metrics/extension';
 
 export type ExtensionFactory = (config: Config, logger: Logger) => AgentExtension | null;
 
@@ -25,6 +27,7 @@ const FACTORIES: ExtensionFactory[] = [
   createEndpointsExtension, // IPAM, attach/detach, control socket (src/endpoints, src/ipam); after gossip, whose records carry leases and endpoints
   createDockerExtension, // Docker network + IPAM plugin on docker.socket (src/runtimes/docker); after endpoints, through which it works
   createPolicyExtension, // network policies: store, compiled tables per network, the data path's policy stage (src/policy); after endpoints (labels, control socket)
+  createObserveExtension, // convergence telemetry, FDB/neighbour reconciliation with gossip (src/observe); when `gossip` is configured
   createOpsExtension, // /metrics, /healthz, /readyz, event-loop monitor (src/metrics)
 ];
 
@@ -42,6 +45,8 @@ export function buildExtensions(config: Config, logger: Logger): AgentExtension[
   crypto?.connect({ gossip: gossip ?? null }); // publishes its key, subscribes to members (GossipApi)
   endpoints?.connect({ gossip: gossip ?? null });
   out.find((e): e is DockerExtension => e instanceof DockerExtension)?.connect({ endpoints: endpoints ?? null });
+  const ops = out.find((e): e is OpsExtension => e instanceof OpsExtension);
+  out.find((e): e is ObserveExtension => e instanceof ObserveExtension)?.connect({ gossip: gossip ?? null, registry: ops?.metrics.registry ?? null });
   if (policy) {
     policy.connect({
       sync: gossip ? gossipPolicySync(gossip) : null,

@@ -130,3 +130,12 @@ test('vxmesh status --config FILE exits 3 when the agent answers not ready, 0 wh
   assert.equal(up.code, 0);
   assert.match(up.stdout, /ready {2}degraded: gossipJoined/);
 });
+
+test('status shows the reconciliation and convergence summaries of the observe extension', () => {
+  const text = renderStatus(doc({ ok: true }, { extensions: { observe: {
+    reconcile: { runs: 4, lastRunAgoMs: 12_000, mismatches: { fdb: { missing: 1, stale: 0, wrong_host: 2 }, neigh: { missing: 0, stale: 0, wrong_mac: 0 } } },
+    convergence: { negative: 0, networks: [{ network: 'ov', count: 9, meanSeconds: 1.25 }] },
+  } } }));
+  assert.match(text, /reconciliation with gossip: 4 runs, last 12s ago; repaired 1 fdb missing, 2 fdb wrong_host/);
+  assert.match(text, /convergence ov: 9 endpoints learned, mean 1\.25s/);
+});

@@ -233,6 +233,15 @@ export function renderStatus(s: StatusJson): string {
       ];
     })));
   }
+  const obs = s.extensions?.observe as { reconcile?: { runs: number; mismatches: Record<string, Record<string, number>>; lastRunAgoMs: number | null } | null; convergence?: { networks: { network: string; count: number; meanSeconds: number | null }[]; negative: number } | null } | undefined;
+  if (obs?.reconcile) {
+    const r = obs.reconcile;
+    const parts = Object.entries(r.mismatches).flatMap(([tb, kinds]) => Object.entries(kinds).filter(([, n]) => n > 0).map(([k, n]) => `${n} ${tb} ${k}`));
+    lines.push('', `reconciliation with gossip: ${r.runs} runs${r.lastRunAgoMs !== null ? `, last ${duration(r.lastRunAgoMs)} ago` : ''}; ${parts.length ? `repaired ${parts.join(', ')}` : 'no mismatch found'}`);
+  }
+  for (const c of obs?.convergence?.networks ?? []) {
+    lines.push(`convergence ${c.network}: ${c.count} endpoints learned, mean ${c.meanSeconds ?? '-'}s from their appearance${obs!.convergence!.negative ? ` (${obs!.convergence!.negative} negative: clocks disagree)` : ''}`);
+  }
   const g = s.extensions?.gossip as { members?: MemberJson[]; liveMembers?: number; address?: string; fdbEntries?: number } | undefined;
   if (g?.members) {
     lines.push('', `members (gossip on ${g.address}, ${g.liveMembers} live, ${g.fdbEntries} FDB entries)`);
