@@ -28,7 +28,8 @@ const PACKAGES = [
   { pkg: 'runc', cmds: ['runc'], for: ['test'], why: "podman's OCI runtime (endpoints-podman test)" },
   { pkg: 'conmon', cmds: ['conmon'], for: ['test'], why: "podman's container monitor (endpoints-podman test)" },
   { pkg: 'containernetworking-plugins', cmds: [], for: ['test'], why: "the CNI plugins of podman's cni network backend (endpoints-podman test)" },
-  { pkg: 'busybox-static', cmds: ['busybox'], for: ['test'], why: 'the root filesystem of the podman test container (no registry)' },
+  { pkg: 'busybox-static', cmds: ['busybox'], for: ['test'], why: 'the root filesystem of the podman and docker test containers (no registry)' },
+  { pkg: 'docker.io', cmds: ['dockerd', 'docker', 'containerd'], for: ['test'], why: 'the real dockerd on lab hosts driving the vxmesh Docker network + IPAM plugin (docker-driver netns test)' },
   { pkg: 'passwd', cmds: ['useradd', 'groupadd'], for: ['test'], why: 'deploy/install.sh adds the service user (install tests, the unprivileged agent runs installed)' },
 ];
 

@@ -90,13 +90,16 @@ async function setup(t: { after(fn: () => unknown): void }) {
     ok: async (method: string, body?: unknown) => {
       const r = await call(sock, method, body);
       assert.equal(r.status, 200, `${method}: ${JSON.stringify(r.body)}`);
-      assert.equal(r.body.Err, undefined, `${method}: ${r.body.Err}`);
+      assert.equal(r.body.Err ?? r.body.Error, undefined, `${method}: ${r.body.Err ?? r.body.Error}`);
       return r.body;
     },
     err: async (method: string, body: unknown, re: RegExp) => {
       const r = await call(sock, method, body);
       assert.equal(r.status, 200);
-      assert.match(String(r.body.Err), re, `${method}: ${JSON.stringify(r.body)}`);
+      // libnetwork reads Error from its remote IPAM, Err from its remote network driver
+      const key = method.startsWith('IpamDriver.') ? 'Error' : 'Err';
+      assert.deepEqual(Object.keys(r.body), [key], `${method}: ${JSON.stringify(r.body)}`);
+      assert.match(String(r.body[key]), re, `${method}: ${JSON.stringify(r.body)}`);
       return r.body;
     },
   };
@@ -142,6 +145,7 @@ test('network create + run + rm + network rm: an announced, anti-spoofed endpoin
   await createNetwork(s);
   const { address, join, mac } = await createAndRun(s, EID);
   assert.equal(address, '198.19.0.2/24');
+  assert.equal(mac, '02:42:c6:13:00:02', 'no MAC from Docker: derived from the address (kept when a container restarts with it)');
   assert.deepEqual(join.InterfaceName.DstPrefix, 'eth');
   assert.equal(join.Gateway, '198.19.0.1');
   assert.equal(join.DisableGatewayService, true);

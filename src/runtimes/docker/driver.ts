@@ -278,19 +278,23 @@ export class DockerDriver {
         if (o?.startsWith(IPAM_OWNER_PREFIX)) owners.add(o);
       }
     }
+    // no MAC from Docker: one derived from the IPv4 address (as Docker's bridge driver does), so a
+    // container restarted with the same address keeps its MAC and its peers' ARP caches stay right
+    const v4 = address ? address.split('/')[0].split('.').map(Number) : null;
+    const useMac = mac || (v4 && v4.length === 4 ? ['02', '42', ...v4.map((x) => x.toString(16).padStart(2, '0'))].join(':') : '');
     const v = await this.m().attach({
       network: net.name, runtimePeer: true, containerId: eid, name: `docker-${eid.slice(0, 12)}`,
-      ip: ips.map((a) => a.split('/')[0]), ...(mac ? { mac } : {}), adopt: [...owners],
+      ip: ips.map((a) => a.split('/')[0]), ...(useMac ? { mac: useMac } : {}), adopt: [...owners],
       labels: { 'docker.network': nid },
     });
     this.stats.endpointsCreated++;
     const out: Record<string, string> = {};
     if (!mac) out.MacAddress = v.mac;
     if (!address && !address6) {
-      const v4 = v.ips.find((a) => !a.includes(':'));
-      const v6 = v.ips.find((a) => a.includes(':'));
-      if (v4) out.Address = v4;
-      if (v6) out.AddressIPv6 = v6;
+      const a4 = v.ips.find((a) => !a.includes(':'));
+      const a6 = v.ips.find((a) => a.includes(':'));
+      if (a4) out.Address = a4;
+      if (a6) out.AddressIPv6 = a6;
     }
     return { Interface: out };
   }

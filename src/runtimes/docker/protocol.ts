@@ -4,7 +4,9 @@
  * `application/vnd.docker.plugins.v1.2+json`.
  *
  *   known method, handler returns      → 200 {…}
- *   known method, handler throws       → 200 {"Err": message}   (the operation failed: Docker shows it)
+ *   known method, handler throws       → 200 {"Err": message}   (the operation failed: Docker shows it;
+ *                                        IpamDriver.* calls answer {"Error": message}: libnetwork's
+ *                                        remote IPAM reads that field, its network driver reads Err)
  *   body not JSON / not an object      → 400 {"Err": "…"}       (a syntactic problem: an HTTP error status)
  *   body larger than MAX_REQUEST_BYTES → 413 {"Err": "…"}       (read no further, connection closed)
  *   unknown method                     → 404 {"Err": "…"}       (Docker then treats it as not implemented)
@@ -37,6 +39,11 @@ export interface ProtocolStats {
   malformed: number;
   oversize: number;
   unknown: number;
+}
+
+/** The failure body of a 200 answer to `method` (see the file comment). */
+export function errorBody(method: string, msg: string): Body {
+  return method.startsWith('IpamDriver.') ? { Error: msg } : { Err: msg };
 }
 
 function probe(sock: string): Promise<boolean> {
@@ -141,7 +148,7 @@ export class PluginServer {
       this.stats.failed++;
       const msg = (e as Error).message || String(e);
       this.log.info({ method, err: msg }, 'docker request refused');
-      this.send(res, 200, { Err: msg });
+      this.send(res, 200, errorBody(method, msg));
     }
   }
 
