@@ -9,9 +9,14 @@
  * Lifeguard local health: a successful probe lowers our awareness score; a failed probe raises
  * it by the number of nacks we did NOT get (helpers that did not even answer suggest that we are
  * the slow/lossy side). Interval and timeout are multiplied by (score + 1).
+ *
+ * A probe whose end timer fires late by more than STALL_MS (this process was stopped or starved;
+ * the event loop runs due timers before it reads the ack waiting in the socket) waits GRACE_MS
+ * more, once, before its verdict (suspicion.ts explains the constants).
  */
 import { TimerHandle } from '../clock';
 import { CodecError, decodeStream, encodeStream, IndirectPingMsg, LIMITS, PingMsg, PKT_ACK, PKT_INDIRECT_PING, PKT_NACK, PKT_PING, STREAM_ACK, STREAM_PING } from './codec';
+import { GRACE_MS, STALL_MS } from './suspicion';
 import type { GossipNode } from './swim';
 
 interface AckHandler {
@@ -114,13 +119,20 @@ export class Prober {
         streamAck = true;
       });
     });
-    const endTimer = n.clock.setTimer(interval, () => {
+    const verdict = (): void => {
       this.handlers.delete(seq);
       if (acked || !n.running) return;
       if (streamAck) return; // reachable over the stream path: UDP trouble, not a failure
       this.failures++;
       n.awareness.applyDelta(expectedNacks > 0 ? expectedNacks - nacks : 1);
       n.suspectNode(name, incarnation, n.name);
+    };
+    let endTimer = n.clock.setTimer(interval, () => {
+      if (!acked && n.clock.now() - (sentAt + interval) > STALL_MS) {
+        endTimer = n.clock.setTimer(GRACE_MS, verdict); // stalled: read the pending acks first
+        return;
+      }
+      verdict();
     });
   }
 

@@ -8,6 +8,12 @@
  * where c is the number of confirmations so far and k the number expected. With no help the
  * member gets the long timeout (time to hear about the suspicion and refute it); with k
  * confirmations it is declared dead after `min`. Confirmations from the same member count once.
+ *
+ * A timer that fires late by more than STALL_MS means this process was not running (SIGSTOP, a
+ * long GC, CPU starvation): the refutation may be sitting unread in the socket, because the event
+ * loop runs due timers before it reads I/O. Such a verdict waits GRACE_MS more (once), so the
+ * pending packets are processed first; the chaos lab's slow-member scenario (2 agents stopped 2 s
+ * in every 10 s) showed a resumed agent declaring a healthy member dead otherwise.
  */
 import { Clock, TimerHandle } from '../clock';
 
@@ -17,12 +23,19 @@ export function suspicionTimeout(c: number, k: number, minMs: number, maxMs: num
   return Math.max(minMs, Math.floor(maxMs - frac * (maxMs - minMs)));
 }
 
+/** A timer this late (ms) says the process was stalled. */
+export const STALL_MS = 200;
+/** Extra time a stalled verdict waits for the I/O that arrived meanwhile to be processed. */
+export const GRACE_MS = 200;
+
 export class Suspicion {
   private n = 0;
   private readonly confirmations = new Set<string>();
   private readonly start: number;
   private timer: TimerHandle;
   private fired = false;
+  private dueAt: number;
+  private graced = false;
 
   /**
    * @param from  the member whose suspicion started this (never counted as a confirmation)
@@ -40,11 +53,18 @@ export class Suspicion {
     this.confirmations.add(from);
     this.start = clock.now();
     const timeout = k < 1 ? minMs : maxMs;
+    this.dueAt = this.start + timeout;
     this.timer = clock.setTimer(timeout, () => this.fire());
   }
 
   private fire(): void {
     if (this.fired) return;
+    if (!this.graced && this.clock.now() - this.dueAt > STALL_MS) {
+      this.graced = true; // stalled: read what arrived meanwhile (a refutation cancels us) first
+      this.dueAt = this.clock.now() + GRACE_MS;
+      this.timer = this.clock.setTimer(GRACE_MS, () => this.fire());
+      return;
+    }
     this.fired = true;
     this.onTimeout(this.n);
   }
@@ -58,6 +78,7 @@ export class Suspicion {
     const timeout = suspicionTimeout(this.n, this.k, this.minMs, this.maxMs);
     const remaining = this.start + timeout - this.clock.now();
     this.timer.cancel();
+    this.dueAt = this.clock.now() + Math.max(0, remaining);
     this.timer = this.clock.setTimer(Math.max(0, remaining), () => this.fire());
     return true;
   }
