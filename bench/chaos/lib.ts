@@ -131,3 +131,21 @@ export function sleep(ms: number): Promise<void> {
 export function assertLab(cond: unknown, msg: string): asserts cond {
   if (!cond) throw new LabError(msg);
 }
+
+/** CPU seconds (user + system) used so far by `pid`, or null when it is gone (/proc/PID/stat, 100 Hz ticks). */
+export function cpuSeconds(pid: number): number | null {
+  try {
+    const s = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const f = s.slice(s.lastIndexOf(')') + 2).split(' '); // fields from 3 (state) on
+    return (Number(f[11]) + Number(f[12])) / 100; // utime, stime = fields 14, 15
+  } catch {
+    return null;
+  }
+}
+
+/** Machine-wide CPU ticks (busy, total) from /proc/stat; busy = total − idle − iowait. */
+export function machineTicks(): { busy: number; total: number } {
+  const f = fs.readFileSync('/proc/stat', 'utf8').split('\n')[0].trim().split(/\s+/).slice(1).map(Number);
+  const total = f.slice(0, 8).reduce((a, b) => a + b, 0);
+  return { busy: total - f[3] - f[4], total };
+}

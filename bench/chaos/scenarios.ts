@@ -10,7 +10,7 @@ import * as path from 'node:path';
 import { generateClusterKey } from '../../src/gossip/keyring';
 import { Lab, LabContainer, LabHost, REPO_ROOT } from '../../lab/netns';
 import { agentConfig, httpGetJson, startAgent, type LabAgent } from '../../lab/vxmesh';
-import { fdCount, heal, impairUnderlay, memberEvents, members, partition, quantiles, rssKb, sleep, tapsAndBridges, type Impairment } from './lib';
+import { cpuSeconds, fdCount, heal, impairUnderlay, machineTicks, memberEvents, members, partition, quantiles, rssKb, sleep, tapsAndBridges, type Impairment } from './lib';
 
 export interface ScenarioResult {
   name: string;
@@ -321,15 +321,22 @@ export function reloads(o: { reloads: number; intervalMs: number }, log: Log): P
 
 /**
  * Encrypted network between h1 and h2 (static peers with pinned keys); h3 floods h1's VXLAN port
- * with forged initiations (bad mac1) at `rate`/s for `seconds`. Goodput of a TCP transfer during the
- * flood vs before, h1's handshake counters (no DH for bad mac1), h1's RSS before/after.
+ * with forged initiations (bad mac1) at `rate`/s (bench/chaos/flood.ts: sendmmsg through the addon,
+ * its own CPU reported). Goodput of TCP streams c1 → c2 (bench/chaos/goodput.ts, `samples` runs of
+ * `transferS` seconds each; the median) during the flood vs before; one integrity-checked transfer
+ * during the flood; h1's handshake counters (no DH for bad mac1, every forgery counted); CPU of
+ * both agents, the flooder and the machine during each window; h1's RSS before/after.
  */
-export function handshakeFlood(o: { rate: number; seconds: number; transferBytes: number; minGoodputRatio: number; rssSlackPct: number }, log: Log): Promise<ScenarioResult> {
+export function handshakeFlood(o: {
+  rate: number; transferS: number; samples: number; minGoodputRatio: number; rssSlackPct: number; seconds?: number;
+}, log: Log): Promise<ScenarioResult> {
   return timed(async () => {
     const lab = await Lab.create({ hosts: 3 });
     const violations: string[] = [];
-    const figures: Record<string, unknown> = { rate: o.rate, seconds: o.seconds };
+    const floodS = o.seconds ?? o.samples * (o.transferS + 3) + 15;
+    const figures: Record<string, unknown> = { rate: o.rate, floodS, transferS: o.transferS, samples: o.samples };
     const BIN = path.join(REPO_ROOT, 'bin', 'vxmesh');
+    const GOODPUT = path.join(REPO_ROOT, 'dist', 'bench', 'chaos', 'goodput.js');
     const MTU = 1500 - 82;
     try {
       const cs: LabContainer[] = [];
@@ -355,36 +362,62 @@ export function handshakeFlood(o: { rate: number; seconds: number; transferBytes
       }
       await lab.waitFor('an encrypted session', async () => (await lab.ping(cs[0], cs[1].address, { count: 1, waitS: 1 })).received === 1, { timeoutMs: 30_000, intervalMs: 200 });
       const counters = async () => (((await agents[0].status()).extensions as Record<string, { counters: Record<string, number> }>).crypto.counters);
-      const goodput = async () => {
-        const t0 = Date.now();
-        const x = await lab.tcpTransfer(cs[0], cs[1], { bytes: o.transferBytes, timeoutMs: 120_000 });
-        if (x.receivedSha256 !== x.sentSha256) violations.push('transfer corrupted');
-        return (x.receivedBytes * 8) / ((Date.now() - t0) / 1000) / 1e6;
+      let port = 5100;
+      const goodput = async (): Promise<number> => {
+        const p = port++;
+        const sink = lab.spawn(cs[1].ns, process.execPath, [GOODPUT, 'sink', cs[1].address, String(p), String(o.transferS * 1000 + 60_000)], { name: 'goodput-sink' });
+        await lab.waitForOutput(sink, 'listening', 20_000);
+        await lab.exec(cs[0].ns, process.execPath, [GOODPUT, 'source', cs[1].address, String(p), String(o.transferS)], { timeoutMs: o.transferS * 1000 + 60_000 });
+        await sink.exited;
+        const r = JSON.parse(sink.stdout().trim().split('\n').pop() || '{}') as { bytes?: number; seconds?: number };
+        if (!r.bytes || !r.seconds) throw new Error(`goodput sink printed no result: ${sink.output().slice(-300)}`);
+        return (r.bytes * 8) / r.seconds / 1e6;
       };
-      // Goodput: the best of two transfers (after one to warm up), before and during the flood.
-      await goodput();
-      const before = Math.max(await goodput(), await goodput());
+      const window = async (): Promise<{ mbit: number[]; median: number; cpu: Record<string, number> }> => {
+        const a0 = agents.map((a) => cpuSeconds(a.proc.pid) ?? 0);
+        const m0 = machineTicks();
+        const t0 = Date.now();
+        const mbit: number[] = [];
+        for (let i = 0; i < o.samples; i++) mbit.push(await goodput());
+        const secs = (Date.now() - t0) / 1000;
+        const m1 = machineTicks();
+        const a1 = agents.map((a) => cpuSeconds(a.proc.pid) ?? 0);
+        const pct = (x: number) => Math.round((x / secs) * 1000) / 10;
+        return {
+          mbit: mbit.map((x) => Math.round(x)),
+          median: quantiles(mbit).median,
+          cpu: { h1AgentPct: pct(a1[0] - a0[0]), h2AgentPct: pct(a1[1] - a0[1]), machineBusyPct: Math.round(((m1.busy - m0.busy) / (m1.total - m0.total)) * 1000) / 10 },
+        };
+      };
+      await goodput(); // warm-up
+      const before = await window();
       const rss0 = rssKb(agents[0].proc.pid);
       const c0 = await counters();
       const flood = lab.spawn(lab.hosts[2].ns, process.execPath, [path.join(REPO_ROOT, 'dist', 'bench', 'chaos', 'flood.js'), lab.hosts[0].address, '4789',
-        String(o.rate), String(o.seconds), String(o.rate * o.seconds)], { name: 'flood' });
-      await sleep(500);
-      const during = Math.max(await goodput(), await goodput());
+        String(o.rate), String(floodS), String(o.rate * floodS)], { name: 'flood' });
+      await sleep(1000);
+      const during = await window();
+      const x = await lab.tcpTransfer(cs[0], cs[1], { bytes: 8 << 20, timeoutMs: 120_000 });
+      if (x.receivedSha256 !== x.sentSha256) violations.push('transfer during the flood corrupted');
       if (!flood.running()) violations.push(`the flood ended before the transfers did (make --flood-s longer): ${flood.output().slice(-200)}`);
+      const c1mid = await counters();
       await flood.exited;
-      const f = JSON.parse(flood.stdout().trim().split('\n').pop() || '{}') as { sent?: number; rate?: number };
+      const f = JSON.parse(flood.stdout().trim().split('\n').pop() || '{}') as { sent?: number; rate?: number; cpuPct?: number };
+      await sleep(500);
       const c1 = await counters();
       const rss1 = rssKb(agents[0].proc.pid);
-      const ratio = during / before;
-      figures.goodputMbit = { before: Math.round(before), duringFlood: Math.round(during), ratio: Math.round(ratio * 1000) / 1000 };
+      const ratio = during.median / before.median;
+      figures.goodputMbit = { before: before.mbit, duringFlood: during.mbit, medianBefore: Math.round(before.median), medianDuring: Math.round(during.median), ratio: Math.round(ratio * 1000) / 1000 };
+      figures.cpu = { before: before.cpu, duringFlood: { ...during.cpu, flooderPct: f.cpuPct } };
       figures.flood = f;
-      figures.h1 = { badMac: c1.hsBadMac - c0.hsBadMac, dh: c1.hsDh - c0.hsDh, rssKb: { before: rss0, after: rss1 } };
+      figures.h1 = { badMac: c1.hsBadMac - c0.hsBadMac, dh: c1.hsDh - c0.hsDh, badMacWhileMeasuring: c1mid.hsBadMac - c0.hsBadMac, rssKb: { before: rss0, after: rss1 } };
+      figures.loadavg = fs.readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ');
       if (ratio < o.minGoodputRatio) violations.push(`goodput during the flood ${ratio.toFixed(3)} of before (< ${o.minGoodputRatio})`);
       if (c1.hsDh !== c0.hsDh) violations.push(`${c1.hsDh - c0.hsDh} DH computations during a flood of bad-mac1 initiations`);
       if ((f.sent ?? 0) > 0 && c1.hsBadMac - c0.hsBadMac < (f.sent ?? 0) * 0.5) violations.push(`only ${c1.hsBadMac - c0.hsBadMac} of ${f.sent} forged initiations counted as bad mac1`);
       if (rss0 !== null && rss1 !== null && rss1 > rss0 * (1 + o.rssSlackPct / 100)) violations.push(`RSS grew ${rss0} → ${rss1} KiB during the flood`);
       if (!agents[0].running()) violations.push('h1 agent exited');
-      log(`flood ${JSON.stringify(f)}: goodput ${JSON.stringify(figures.goodputMbit)}, h1 ${JSON.stringify(figures.h1)}`);
+      log(`flood ${JSON.stringify(f)}: goodput ${JSON.stringify(figures.goodputMbit)}, cpu ${JSON.stringify(figures.cpu)}, h1 ${JSON.stringify(figures.h1)}`);
     } finally {
       await lab.destroy();
     }
@@ -394,7 +427,7 @@ export function handshakeFlood(o: { rate: number; seconds: number; transferBytes
 
 /** The gossip lab needs these on disk (the flooder is compiled; the relay is Python). */
 export function chaosFilesPresent(): string | null {
-  for (const f of [path.join(REPO_ROOT, 'bench', 'chaos', 'impair.py'), path.join(REPO_ROOT, 'dist', 'bench', 'chaos', 'flood.js')]) {
+  for (const f of [path.join(REPO_ROOT, 'bench', 'chaos', 'impair.py'), path.join(REPO_ROOT, 'dist', 'bench', 'chaos', 'flood.js'), path.join(REPO_ROOT, 'dist', 'bench', 'chaos', 'goodput.js')]) {
     if (!fs.existsSync(f)) return `${f} is missing`;
   }
   return null;
