@@ -1,0 +1,97 @@
+/**
+ * Reconciliation on real kernels (src/observe/reconcile.ts): two netns hosts with gossip, one
+ * container each. h1's gossip (static) FDB entry for h2's container is corrupted the way it
+ * happens in the field: the container's MAC shows up for a moment on a port of h1's bridge (a
+ * cloned container, a MAC moved and back). h1 learns it as local, which replaces the gossip entry;
+ * once that local entry ages out, nothing puts the gossip entry back (h2's record did not change),
+ * so h1 is left with at best an entry learned from traffic. The next reconciliation (≤ 30 s) finds
+ * the entry missing, counts it (status and vxmesh_reconcile_mismatches_total) and programs it
+ * again, pointing at h2. Containers keep reaching each other throughout.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+
+import { generateClusterKey } from '../../src/gossip/keyring';
+import type { Lab, LabHost } from '../../lab/netns';
+import { agentConfig, httpGetJson, startAgent, type LabAgent } from '../../lab/vxmesh';
+import { buildTopology, labFor, netnsSkip } from '../helpers/lab';
+
+const VNI = 42;
+
+interface FdbView { networks: { vni: number; entries: { mac: string; kind: string; peer: string | null }[] }[] }
+interface Rec { runs: number; mismatches: Record<'fdb' | 'neigh', Record<string, number>> }
+
+async function fdbEntry(lab: Lab, a: LabAgent, mac: string): Promise<{ kind: string; peer: string | null } | undefined> {
+  const v = (await httpGetJson(lab, a.host.ns, `${a.apiUrl}/v1/fdb`)) as FdbView;
+  return v.networks.find((n) => n.vni === VNI)?.entries.find((e) => e.mac === mac);
+}
+
+async function reconcile(a: LabAgent): Promise<Rec> {
+  const st = await a.status();
+  return (st.extensions as { observe: { reconcile: Rec } }).observe.reconcile;
+}
+
+async function metricsText(lab: Lab, a: LabAgent): Promise<string> {
+  const script = 'fetch(process.argv[1]).then(r=>r.text()).then(t=>process.stdout.write(t))';
+  return (await lab.exec(a.host.ns, process.execPath, ['-e', script, `${a.apiUrl}/metrics`], { timeoutMs: 15_000 })).stdout;
+}
+
+test('a gossip FDB entry lost to a MAC seen locally for a moment is found missing by the reconciliation, counted and repaired', { skip: netnsSkip(), timeout: 240_000 }, async (t) => {
+  const lab = await labFor(t, { hosts: 2 });
+  const topo = await buildTopology(lab, { perHost: 1 });
+  const keyFile = lab.writeFile('cluster.key', `${await generateClusterKey()}\n`);
+  const config = (h: LabHost): Record<string, unknown> => {
+    const c = agentConfig(lab, h, {
+      networks: [{ name: 'ov', vni: VNI, bridge: 'br0' }],
+      extra: { gossip: { seeds: [lab.hosts[0].address], keyFile, profile: 'test' }, fdb: { ageingSeconds: 3 } },
+    });
+    delete c.peers;
+    return c;
+  };
+  const a1 = await startAgent(lab, lab.hosts[0], config(lab.hosts[0]));
+  const a2 = await startAgent(lab, lab.hosts[1], config(lab.hosts[1]));
+  const [c1, c2] = topo.all;
+  const h2Underlay = `${lab.hosts[1].address}:4789`;
+  // Both containers talk all along (their MACs stay learned with 3 s ageing).
+  const pinger = lab.spawn(c2.ns, 'ping', ['-i', '0.2', '-W', '1', c1.address], { name: 'ping c2→c1' });
+  await lab.waitFor('h1 has the gossip (static) entry for c2, pointing at h2', async () => {
+    const e = await fdbEntry(lab, a1, c2.mac);
+    return e?.kind === 'static' && e.peer === h2Underlay;
+  }, { timeoutMs: 30_000, intervalMs: 250 });
+  const before = await reconcile(a1);
+  assert.equal(before.mismatches.fdb.missing + before.mismatches.fdb.wrong_host + before.mismatches.fdb.stale, 0, 'nothing to repair in a converged cluster');
+
+  // c2's MAC on a port of h1's bridge for a moment (one ARP request), then the port is gone.
+  const ns = lab.hosts[0].ns;
+  await lab.exec(ns, 'ip', ['link', 'add', 'vxdup0', 'type', 'veth', 'peer', 'name', 'vxdup1']);
+  await lab.exec(ns, 'ip', ['link', 'set', 'vxdup0', 'master', 'br0', 'up']);
+  await lab.exec(ns, 'ip', ['link', 'set', 'vxdup1', 'address', c2.mac, 'up']);
+  await lab.exec(ns, 'ip', ['addr', 'add', '198.19.0.250/32', 'dev', 'vxdup1']);
+  await lab.waitFor('h1 learned c2\'s MAC as local (the gossip entry is gone)', async () => {
+    await lab.exec(ns, 'ping', ['-c', '1', '-W', '1', '-I', 'vxdup1', '198.19.0.251'], { check: false });
+    return (await fdbEntry(lab, a1, c2.mac))?.kind === 'local';
+  }, { timeoutMs: 15_000, intervalMs: 200 });
+  await lab.exec(ns, 'ip', ['link', 'del', 'vxdup0']);
+  const corruptedAt = Date.now();
+  await lab.waitFor('the local entry aged out: h1 has no gossip entry for c2 any more', async () => (await fdbEntry(lab, a1, c2.mac))?.kind !== 'local', { timeoutMs: 15_000, intervalMs: 250 });
+  const drifted = await fdbEntry(lab, a1, c2.mac);
+  t.diagnostic(`after the local entry aged out h1 has: ${JSON.stringify(drifted ?? null)}`);
+  assert.notEqual(drifted?.kind, 'static', 'gossip did not put its entry back by itself (the drift the reconciler exists for)');
+
+  let rec: Rec | null = null;
+  await lab.waitFor('the reconciliation counted the missing entry', async () => {
+    rec = await reconcile(a1);
+    return rec.mismatches.fdb.missing + rec.mismatches.fdb.wrong_host >= 1;
+  }, { timeoutMs: 45_000, intervalMs: 500 });
+  const repairedAfterS = (Date.now() - corruptedAt) / 1000;
+  t.diagnostic(`repaired ${repairedAfterS.toFixed(1)} s after the corruption; reconcile: ${JSON.stringify(rec)}`);
+  const e = await fdbEntry(lab, a1, c2.mac);
+  assert.deepEqual(e && { kind: e.kind, peer: e.peer }, { kind: 'static', peer: h2Underlay }, 'programmed again from gossip');
+  const text = await metricsText(lab, a1);
+  const m = /vxmesh_reconcile_mismatches_total\{table="fdb",kind="(missing|wrong_host)"\} ([1-9]\d*)/.exec(text);
+  assert.ok(m, `counted in /metrics:\n${text.split('\n').filter((l) => l.includes('reconcile')).join('\n')}`);
+  assert.equal((await reconcile(a2)).mismatches.fdb.missing, 0, 'h2 had nothing to repair');
+  await lab.stop(pinger, { timeoutMs: 3000 });
+  const r = await lab.ping(c1, c2.address, { count: 3, waitS: 1 });
+  assert.ok(r.received >= 1, 'c1 reaches c2 after the repair');
+});
