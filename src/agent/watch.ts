@@ -5,8 +5,9 @@
  *      that long, or never since start + downAfterMs), `unknown` before that. Transitions are
  *      logged (warn on down, a static peer that never answered included; info on up);
  *   2. drop summaries — every `dropSummaryMs`, each drop reason that moved is logged at warn (rate
- *      limited per network and reason) with the count, what it means, and the peers that sent
- *      during the window (the data path counts drops per network, not per peer);
+ *      limited per network and reason) with the count, what it means, the offending peers (`peers`:
+ *      from the data path's per-peer drop tables, strangers from the drop ring; src/capture/summary.ts)
+ *      and the peers that sent during the window; per-peer drops at debug, dropped flows at trace;
  *   3. bridge port MTUs — any port of a network's bridge whose MTU exceeds the network MTU (the
  *      kernel bridge drops larger frames before the agent sees them: small pings work, TCP stalls)
  *      is logged once per port and MTU, listed in status and counted in a metric.
@@ -20,6 +21,7 @@ import { RX_DROP_REASONS, TX_DROP_REASONS } from '../dataplane/counters';
 import type { Datapath } from '../dataplane/datapath';
 import type { NetworkConfig } from '../config/types';
 import type { AgentSystem } from './system';
+import { PeerDropWindow } from '../capture/summary';
 
 export type PeerState = 'up' | 'down' | 'unknown';
 
@@ -84,6 +86,7 @@ export class AgentWatch {
   /** Per network: ports whose MTU exceeds the network MTU. */
   private readonly oversized = new Map<number, { port: string; mtu: number }[]>();
   private readonly warnedPorts = new Set<string>();
+  private readonly peerDrops: PeerDropWindow;
 
   constructor(private readonly t: WatchTarget, opts: WatchOptions = {}) {
     this.downAfterMs = opts.downAfterMs ?? 15_000;
@@ -91,6 +94,7 @@ export class AgentWatch {
     this.limiter = new LogLimiter(t.logger, { intervalMs: 60_000, clock: t.clock });
     this.startedAt = t.clock.now();
     this.windowStart = this.startedAt;
+    this.peerDrops = new PeerDropWindow((ep) => t.nodeName(ep));
   }
 
   /** One round (the agent's 1 s timer calls it). Never throws. */
@@ -162,11 +166,15 @@ export class AgentWatch {
       if (p.counters.rxPackets > (this.peerRxAtWindow.get(p.label) ?? 0)) senders.push(this.t.nodeName(p.label) ?? p.label);
     }
     const windowS = Math.round((now - this.windowStart) / 1000);
+    this.peerDrops.begin((dp as Partial<Datapath>).capture ?? null);
     const report = (scope: Record<string, unknown>, dir: 'rx' | 'tx', reason: string, n: number) => {
       if (n <= 0 || reason === 'local_dst') return; // local_dst: the destination is on this host's bridge (normal)
       const key = `${dir}:${reason}:${String(scope.network ?? '-')}`;
-      this.limiter.warn(key, { ...scope, direction: dir, reason, dropped: n, windowSeconds: windowS, ...(dir === 'rx' ? { sendersInWindow: senders } : {}) },
-        `dropped ${n} ${dir === 'rx' ? 'received' : 'outgoing'} packet${n === 1 ? '' : 's'} (${reason}: ${MEANING[reason] ?? reason})${scope.network ? ` on network ${String(scope.network)}` : ''} in the last ${windowS}s`);
+      const idx = (dir === 'rx' ? RX_DROP_REASONS : TX_DROP_REASONS as readonly string[]).indexOf(reason);
+      const who = this.peerDrops.offenders(typeof scope.vni === 'number' ? scope.vni : null, dir, idx);
+      const named = who.length === 0 ? '' : ` ${dir === 'rx' ? 'from' : 'to'} ${who.map((o) => (o.peer === o.endpoint ? o.peer : `${o.peer} (${o.endpoint})`) + (o.dropped !== null ? ` ×${o.dropped}` : '')).join(', ')}`;
+      this.limiter.warn(key, { ...scope, direction: dir, reason, dropped: n, windowSeconds: windowS, peers: who, ...(dir === 'rx' ? { sendersInWindow: senders } : {}) },
+        `dropped ${n} ${dir === 'rx' ? 'received' : 'outgoing'} packet${n === 1 ? '' : 's'} (${reason}: ${MEANING[reason] ?? reason})${scope.network ? ` on network ${String(scope.network)}` : ''}${named} in the last ${windowS}s`);
     };
     const g = dp.counters;
     RX_DROP_REASONS.forEach((r, i) => report({}, 'rx', r, g.rxDrops[i] - this.globalBase[i]));
@@ -184,6 +192,8 @@ export class AgentWatch {
       base.rx.set(c.rxDrops);
       base.tx.set(c.txDrops);
     }
+    this.peerDrops.logDecisions(this.t.logger);
+    this.peerDrops.end();
     this.peerRxAtWindow = peerRx;
     this.windowStart = now;
     this.t.logger.trace({ senders, windowSeconds: windowS }, 'drop summary round');

@@ -18,6 +18,7 @@ import { EndpointsExtension, createEndpointsExtension } from '../endpoints/exten
 import { DockerExtension, createDockerExtension } from '../runtimes/docker/extension';
 import { ObserveExtension, createObserveExtension } from '../observe/extension';
 import { OpsExtension } from '../metrics/extension';
+import { CaptureExtension, createCaptureExtension } from '../capture/extension';
 
 export type ExtensionFactory = (config: Config, logger: Logger) => AgentExtension | null;
 
@@ -29,6 +30,7 @@ const FACTORIES: ExtensionFactory[] = [
   createPolicyExtension, // network policies: store, compiled tables per network, the data path's policy stage (src/policy); after endpoints (labels, control socket)
   createObserveExtension, // convergence telemetry, FDB/neighbour reconciliation with gossip (src/observe); when `gossip` is configured
   createOpsExtension, // /metrics, /healthz, /readyz, event-loop monitor (src/metrics)
+  createCaptureExtension, // drop rings and live capture as pcapng on the control socket, per-peer drop series (src/capture); after ops (its registry) and endpoints (the socket)
 ];
 
 export function buildExtensions(config: Config, logger: Logger): AgentExtension[] {
@@ -42,6 +44,8 @@ export function buildExtensions(config: Config, logger: Logger): AgentExtension[
   const policy = out.find((e): e is PolicyExtension => e instanceof PolicyExtension);
   const endpoints = out.find((e): e is EndpointsExtension => e instanceof EndpointsExtension);
   const crypto = out.find((e): e is CryptoExtension => e instanceof CryptoExtension);
+  const capture = out.find((e): e is CaptureExtension => e instanceof CaptureExtension);
+  if (capture && endpoints) capture.connect({ control: controlRouter(endpoints) });
   crypto?.connect({ gossip: gossip ?? null }); // publishes its key, subscribes to members (GossipApi)
   endpoints?.connect({ gossip: gossip ?? null });
   out.find((e): e is DockerExtension => e instanceof DockerExtension)?.connect({ endpoints: endpoints ?? null });

@@ -9,6 +9,7 @@ import type { AddressFamily } from '../config/types';
 import type { Logger } from '../log';
 import { LogLimiter } from '../log';
 import type { PacketCipher } from './cipher-seam';
+import { CaptureHub } from '../capture/drops';
 import { BatchHistogram, GlobalCounters } from './counters';
 import type { DeviceFailure, Network } from './network';
 import type { ProbeStage } from './probe-seam';
@@ -58,6 +59,8 @@ export class PathContext {
     udpSend: new BatchHistogram('udp_send'),
   };
   readonly byVni = new Map<number, Network>();
+  /** Drop rings, per-peer drop counts and live capture sessions (src/capture/drops.ts). */
+  readonly capture: CaptureHub;
   /** The same networks as an array (iterated per batch without allocating an iterator). */
   netList: Network[] = [];
   readonly peers: PeerTable;
@@ -86,6 +89,7 @@ export class PathContext {
     maxLearnedPeers: number,
   ) {
     this.log = log;
+    this.capture = new CaptureHub(clock, this.counters);
     this.warnings = new LogLimiter(log, { intervalMs: 10_000, burst: 1, clock });
     this.peers = new PeerTable(underlay, maxLearnedPeers, this.byVni, this.counters);
     this.gsoUdp = isGsoUdp(udp) ? udp : null;

@@ -8,6 +8,7 @@
  * their VNI is known are counted in `GlobalCounters.rxDrops` only.
  */
 import { constants as osConstants } from 'node:os';
+import type { PeerKey } from './addr';
 
 /** Reasons an inbound (UDP → TAP) datagram is dropped. */
 export const RX_DROP_REASONS = [
@@ -66,6 +67,50 @@ export const fdbRefusalIndex = Object.fromEntries(FDB_REFUSAL_REASONS.map((r, i)
 export const rxDropIndex = Object.fromEntries(RX_DROP_REASONS.map((r, i) => [r, i])) as Record<RxDropReason, number>;
 export const txDropIndex = Object.fromEntries(TX_DROP_REASONS.map((r, i) => [r, i])) as Record<TxDropReason, number>;
 
+/** Peers tracked by row in each network's drop table (the rest share the `other` row); see PeerDropTable. */
+export const PEER_DROP_ROWS = 64;
+
+/**
+ * Drops by peer × reason for one network (or, for the global table, drops before a network is
+ * known): fixed Float64Arrays allocated at construction, `PEER_DROP_ROWS` peer rows + one `other`
+ * row (peers beyond the rows, and senders the data path has no peer for: strangers, a datagram it
+ * could not attribute). A peer gets a row at its first drop (one Map entry, kept until the network
+ * goes); the hot path is one Map lookup by peer key and an increment. Which rows are exported by
+ * name (the busiest K) is decided at scrape time (src/capture/metrics.ts), never here.
+ *
+ * Identity (tested): Σ_rows rx[row][reason] equals the network's rxDrops[reason] (tx likewise).
+ */
+export class PeerDropTable {
+  readonly rows = PEER_DROP_ROWS;
+  /** (rows + 1) × RX_DROP_REASONS.length; row `rows` is `other`. */
+  readonly rx = new Float64Array((PEER_DROP_ROWS + 1) * RX_DROP_REASONS.length);
+  /** (rows + 1) × TX_DROP_REASONS.length. */
+  readonly tx = new Float64Array((PEER_DROP_ROWS + 1) * TX_DROP_REASONS.length);
+  /** Each used row's peer label (underlay "address:port"), by row. */
+  readonly labels: (string | null)[] = new Array<string | null>(PEER_DROP_ROWS).fill(null);
+  used = 0;
+  private readonly index = new Map<PeerKey, number>();
+
+  /** The row of the peer with `key` (given one at its first drop while rows are free), else `other`. */
+  row(key: PeerKey, label: string): number {
+    const r = this.index.get(key);
+    if (r !== undefined) return r;
+    if (this.used === PEER_DROP_ROWS) return PEER_DROP_ROWS;
+    const n = this.used++;
+    this.index.set(key, n);
+    this.labels[n] = label;
+    return n;
+  }
+
+  countRx(row: number, reason: number, n: number): void {
+    this.rx[row * RX_DROP_REASONS.length + reason] += n;
+  }
+
+  countTx(row: number, reason: number, n: number): void {
+    this.tx[row * TX_DROP_REASONS.length + reason] += n;
+  }
+}
+
 /** Counters of one network (one VNI). Numbers are exact (Float64 holds integers up to 2^53). */
 export class NetworkCounters {
   /** Datagrams received from the underlay for this VNI. */
@@ -87,6 +132,8 @@ export class NetworkCounters {
   fdbEvictions = 0;
   /** Entries the FDB refused to take, by `FDB_REFUSAL_REASONS`. */
   readonly fdbRefused = new Float64Array(FDB_REFUSAL_REASONS.length);
+  /** rxDrops / txDrops again, by peer (src/capture/drops.ts counts them). */
+  readonly peerDrops = new PeerDropTable();
 
   rxDropCount(reason: RxDropReason): number {
     return this.rxDrops[rxDropIndex[reason]];
@@ -115,6 +162,8 @@ export class GlobalCounters {
   /** Learned peers evicted (longest idle first) because `maxLearnedPeers` were already known. */
   peerEvictions = 0;
   readonly rxDrops = new Float64Array(RX_DROP_REASONS.length);
+  /** rxDrops again, by sender (src/capture/drops.ts counts them). */
+  readonly peerDrops = new PeerDropTable();
   /** Histogram-friendly raw batch sizes are kept by the metrics layer; these are totals. */
   tapBatches = 0;
   udpBatches = 0;

@@ -24,6 +24,7 @@
  * Control plane (any time outside a batch): start/stop, add/removeNetwork, static peers, gossip
  * hooks (network peers, static FDB entries, neighbour entries), local endpoints, cipher.
  */
+import type { CaptureHub } from '../capture/drops';
 import type { PolicyFilter } from './policy-seam';
 import type { ProbeHost, ProbeStage } from './probe-seam';
 import type { Clock, TimerHandle } from '../clock';
@@ -125,6 +126,11 @@ export class Datapath {
     for (const n of opts.networks) this.addNetworkInternal(n.config, n.tap);
     const peers = opts.peers ?? cfg?.peers;
     if (peers) this.setStaticPeers(peers);
+  }
+
+  /** Drop rings, per-peer drop tables and live capture sessions (src/capture). */
+  get capture(): CaptureHub {
+    return this.ctx.capture;
   }
 
   /** Global counters (datagrams received, drops before a network is known, batches). */
@@ -251,6 +257,7 @@ export class Datapath {
     if (!net) return false;
     net.removed = true;
     ctx.byVni.delete(vni);
+    ctx.capture.detach(net);
     // the reader's ring stays referenced by its thread's callback until the owner closes the TAP
     if (!ctx.netList.some((n) => n !== net && n.tap === net.tap)) this.readers.delete(net.tap);
     ctx.netList = [...ctx.byVni.values()];
@@ -443,7 +450,10 @@ export class Datapath {
         },
         countTxDrop: (vni, reason, packets) => {
           const net = ctx.byVni.get(vni);
-          if (net) net.counters.txDrops[txDropIndex[reason]] += packets;
+          if (net) {
+            net.counters.txDrops[txDropIndex[reason]] += packets;
+            ctx.capture.txDrop(net, txDropIndex[reason], packets, null, 0, 0, 0, null);
+          }
         },
       };
       cipher.attach?.(host);
@@ -494,6 +504,7 @@ export class Datapath {
     if (net.vnet) this.inside.enableVnet();
     ctx.byVni.set(config.vni, net);
     ctx.netList = [...ctx.byVni.values()];
+    ctx.capture.attach(net);
     this.outside.addNetwork(net);
     this.computeLimits(net);
     this.recomputeFlood();

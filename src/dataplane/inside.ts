@@ -34,6 +34,10 @@
  *                   send skipped → `emsgsize` / `unreachable` / `send_failed` by its errno; one it
  *                   did not attempt (EAGAIN) → `send_failed`.
  *
+ * Capture (src/capture/drops.ts): every drop above is also handed to `ctx.capture.txDrop` (counted
+ * by peer, a bounded copy kept in the network's drop ring); while a live capture is open
+ * (`capture.live`, read once per batch) each frame that passes 5b goes to `capture.forwarded`.
+ *
  * Counters: txFrames/txFrameBytes count what the TAP gave (a super-frame once), txPackets/txBytes
  * what goes on the wire (one per segment, VXLAN header + segment bytes, computed from the parsed
  * headers exactly as the transport cuts them).
@@ -54,6 +58,8 @@ import { allocateVnet, type OutboundSlabs, type VnetSlabs } from './slabs';
 import type { TxBatch, VnetTapDevice } from './seams';
 import { GSO_MAX_SEGS, tsoHeaderLen, type TsoInfo } from './tso';
 import { VXLAN_HLEN } from './vxlan';
+import { DIR_TX } from '../capture/drops';
+import { KIND_DATAGRAM, KIND_FRAME } from '../capture/ring';
 
 const TX_RUNT = txDropIndex.runt_frame;
 const TX_OVERSIZE = txDropIndex.oversize_frame;
@@ -158,6 +164,7 @@ export class Inside {
     const vni = net.config.vni;
     const canSend = !enc || ctx.cipher !== null;
     const sources = ctx.sourceCount;
+    const live = ctx.capture.live;
     fdb.setNow(ctx.clock.now());
     this.cur.count = 0;
     this.scratchUsed = 0;
@@ -170,6 +177,7 @@ export class Inside {
       c.txFrameBytes += len;
       if (len < ETH_HLEN) {
         c.txDrops[TX_RUNT]++;
+        ctx.capture.txDrop(net, TX_RUNT, 1, slab, off, len, KIND_FRAME, null);
         continue;
       }
       const tagged = isVlanTpid((slab[off + 12] << 8) | slab[off + 13]);
@@ -181,6 +189,7 @@ export class Inside {
       const wire = this.checkSize(net, slab, off, len, tagged, gsoType, mss, enc);
       if (wire < 0) {
         c.txDrops[TX_OVERSIZE]++;
+        ctx.capture.txDrop(net, TX_OVERSIZE, 1, slab, off, len, KIND_FRAME, null);
         continue;
       }
       const segs = this.segs;
@@ -192,8 +201,10 @@ export class Inside {
       // 5b. policy egress (networks with a policy: the source's egress and the destination's ingress)
       if (net.policy !== null && !net.policy.filter(slab, off, len, null)) {
         c.txDrops[TX_POLICY]++;
+        ctx.capture.txDrop(net, TX_POLICY, 1, slab, off, len, KIND_FRAME, d === TO_PEER ? this.peer : null);
         continue;
       }
+      if (live) ctx.capture.forwarded(net, DIR_TX, slab, off, len, d === TO_PEER ? this.peer : null);
       // 6. encapsulate
       const pkt = this.encapsulate(slab, off, vni);
       const plen = len + VXLAN_HLEN;
@@ -307,6 +318,7 @@ export class Inside {
       if (s >= 0) {
         if (fdb.kindAt(s) === FDB_LOCAL) {
           c.txDrops[TX_LOCAL_DST]++;
+          this.ctx.capture.txDrop(net, TX_LOCAL_DST, 1, slab, off, len, KIND_FRAME, null);
           return DONE;
         }
         peer = fdb.peerAt(s);
@@ -314,10 +326,12 @@ export class Inside {
     }
     if (peer === null && net.floodPeers.length === 0) {
       c.txDrops[TX_NO_PEERS]++;
+      this.ctx.capture.txDrop(net, TX_NO_PEERS, 1, slab, off, len, KIND_FRAME, null);
       return DONE;
     }
     if (!canSend) {
       c.txDrops[TX_NO_SESSION]++;
+      this.ctx.capture.txDrop(net, TX_NO_SESSION, 1, slab, off, len, KIND_FRAME, peer);
       return DONE;
     }
     this.peer = peer;
@@ -411,6 +425,7 @@ export class Inside {
     }
     if (n <= 0) {
       c.txDrops[n === -1 || n === -2 ? TX_OVERSIZE : TX_NO_SESSION]++;
+      ctx.capture.txDrop(net, n === -1 || n === -2 ? TX_OVERSIZE : TX_NO_SESSION, 1, slab, off, len, KIND_FRAME, peer);
       return;
     }
     const lens = vn.encLens;
@@ -436,13 +451,17 @@ export class Inside {
         bytes += lens[i];
       } else {
         c.txDrops[txDropForErrno(status[i])]++;
+        ctx.capture.txDrop(net, txDropForErrno(status[i]), 1, null, 0, lens[i], KIND_DATAGRAM, peer);
       }
     }
     c.txPackets += sent;
     c.txBytes += bytes;
     peer.counters.txPackets += sent;
     peer.counters.txBytes += bytes;
-    if (consumed < n) c.txDrops[TX_SEND_FAILED] += n - consumed;
+    if (consumed < n) {
+      c.txDrops[TX_SEND_FAILED] += n - consumed;
+      ctx.capture.txDrop(net, TX_SEND_FAILED, n - consumed, null, 0, 0, KIND_DATAGRAM, peer);
+    }
     b.count = 0;
   }
 
@@ -452,6 +471,7 @@ export class Inside {
     const cipher = this.ctx.cipher;
     if (cipher === null) {
       c.txDrops[TX_NO_SESSION] += tx.count;
+      for (let j = 0; j < tx.count; j++) this.ctx.capture.txDrop(net, TX_NO_SESSION, 1, null, 0, tx.lens[j], KIND_DATAGRAM, this.out.txPeer[j]);
       tx.count = 0;
       return;
     }
@@ -478,6 +498,7 @@ export class Inside {
         k++;
       } else if (st !== CIPHER_QUEUED) {
         c.txDrops[TX_NO_SESSION]++;
+        this.ctx.capture.txDrop(net, TX_NO_SESSION, 1, null, 0, tx.lens[j], KIND_DATAGRAM, o.txPeer[j]);
       }
     }
     tx.count = k;
@@ -516,10 +537,12 @@ export class Inside {
     for (let j = 0; j < count; j++) {
       if (j >= consumed) {
         failed += segs[j];
+        this.ctx.capture.txDrop(net, TX_SEND_FAILED, segs[j], null, 0, wire[j], KIND_DATAGRAM, o.txPeer[j]);
         continue;
       }
       if (status[j] !== 0) {
         c.txDrops[txDropForErrno(status[j])] += segs[j];
+        this.ctx.capture.txDrop(net, txDropForErrno(status[j]), segs[j], null, 0, wire[j], KIND_DATAGRAM, o.txPeer[j]);
         continue;
       }
       const pc = o.txPeer[j]!.counters;

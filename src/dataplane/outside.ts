@@ -40,6 +40,11 @@
  * (With UDP GRO on, the transport splits coalesced buffers back into datagrams; a vnet TAP's
  * writeBatch coalesces TCP segment runs and runs of equal-sized UDP datagrams of one flow into GSO
  * frames: both invisible here.) Identity per network: rxDelivered + Σ rxDrops = rxPackets.
+ *
+ * Capture (src/capture/drops.ts): every drop above is also handed to `ctx.capture.rxDrop` (counted
+ * by sender, a bounded copy kept in the drop ring of its network, or the global ring before the
+ * network is known); while a live capture is open (`capture.live`, read once per network per batch
+ * in `deliver`) each frame written to a TAP goes to `capture.forwarded`.
  */
 import { ADDR_LEN } from './addr';
 import { ADMIT_REFUSED } from './admission';
@@ -55,6 +60,8 @@ import type { Peer } from './peers';
 import type { InboundSlabs } from './slabs';
 import { tapWriteTable } from './slabs';
 import { VXLAN_HLEN, VXLAN_OK, vxlanCheck, vxlanVni } from './vxlan';
+import { DIR_RX } from '../capture/drops';
+import { KIND_DATAGRAM, KIND_FRAME } from '../capture/ring';
 
 const RX_TRUNCATED = rxDropIndex.truncated;
 const RX_NO_I_FLAG = rxDropIndex.no_i_flag;
@@ -188,12 +195,14 @@ export class Outside {
       const st = vxlanCheck(slab, off, len);
       if (st !== VXLAN_OK) {
         g.rxDrops[VXLAN_STATUS_INDEX[st]]++;
+        ctx.capture.rxDrop(null, VXLAN_STATUS_INDEX[st], 1, slab, off, len, KIND_DATAGRAM, addrs, i * ADDR_LEN, peers.find(addrs, i * ADDR_LEN));
         continue;
       }
       // 4. network
       const net = ctx.byVni.get(vxlanVni(slab, off));
       if (net === undefined) {
         g.rxDrops[RX_UNKNOWN_VNI]++;
+        ctx.capture.rxDrop(null, RX_UNKNOWN_VNI, 1, slab, off, len, KIND_DATAGRAM, addrs, i * ADDR_LEN, peers.find(addrs, i * ADDR_LEN));
         continue;
       }
       const c = net.counters;
@@ -203,6 +212,7 @@ export class Outside {
       // admit
       if (!net.config.encrypted && net.accept.check(addrs, aOff) === ADMIT_REFUSED) {
         c.rxDrops[RX_UNKNOWN_VTEP]++;
+        ctx.capture.rxDrop(net, RX_UNKNOWN_VTEP, 1, slab, off + VXLAN_HLEN, len - VXLAN_HLEN, KIND_FRAME, addrs, aOff, null);
         continue;
       }
       let peer = peers.find(addrs, aOff);
@@ -224,6 +234,7 @@ export class Outside {
       if (drop === PASS && net.policy !== null && !net.policy.filter(slab, inner, ilen, sender !== null ? sender.endpoint.address : '')) drop = RX_POLICY;
       if (drop !== PASS) {
         c.rxDrops[drop]++;
+        ctx.capture.rxDrop(net, drop, 1, slab, inner, ilen, KIND_FRAME, addrs, aOff, sender ?? peer);
         continue;
       }
       // 7. learn remote
@@ -282,8 +293,10 @@ export class Outside {
           continue;
         }
         ctx.counters.rxDrops[RX_DECRYPT]++;
+        ctx.capture.rxDrop(null, RX_DECRYPT, 1, slab, ob.offs[j], ob.lens[j], KIND_DATAGRAM, m.udpRx.addrs, i * ADDR_LEN, ctx.peers.find(m.udpRx.addrs, i * ADDR_LEN));
       } else if (st !== CIPHER_CONSUMED) {
         ctx.counters.rxDrops[RX_DECRYPT]++;
+        ctx.capture.rxDrop(null, RX_DECRYPT, 1, slab, ob.offs[j], ob.lens[j], KIND_DATAGRAM, m.udpRx.addrs, i * ADDR_LEN, ctx.peers.find(m.udpRx.addrs, i * ADDR_LEN));
       }
     }
   }
@@ -423,15 +436,20 @@ export class Outside {
       const consumed = ctx.safeTapWrite(net, w);
       const c = net.counters;
       const status = w.status;
+      const slab = this.mem.udpSlab;
+      const live = ctx.capture.live;
       for (let j = 0; j < consumed; j++) {
         if (status[j] === 0) {
           c.rxDelivered++;
           c.rxDeliveredBytes += w.lens[j];
+          if (live) ctx.capture.forwarded(net, DIR_RX, slab, w.offs[j], w.lens[j], null);
         } else {
           c.rxDrops[RX_TAP_FAIL]++;
+          ctx.capture.rxDrop(net, RX_TAP_FAIL, 1, slab, w.offs[j], w.lens[j], KIND_FRAME, null, 0, null);
         }
       }
       if (consumed < count) c.rxDrops[RX_TAP_FAIL] += count - consumed;
+      for (let j = consumed; j < count; j++) ctx.capture.rxDrop(net, RX_TAP_FAIL, 1, slab, w.offs[j], w.lens[j], KIND_FRAME, null, 0, null);
     }
   }
 }

@@ -20,6 +20,7 @@ import { detach } from './detach';
 import { endpointsCmd } from './endpoints';
 import { installCni } from './install-cni';
 import { policy } from './policy';
+import { capture } from './capture';
 
 export const commands: readonly Command[] = [
   agent,
@@ -30,6 +31,7 @@ export const commands: readonly Command[] = [
   status, members, fdb, reload, // control-API views and actions
   attach, detach, endpointsCmd, installCni, // endpoints (control socket), CNI
   policy, // network policies (control socket)
+  capture, // drops and live frames as pcapng (control socket)
   version,
   help,
 ];
