@@ -19,6 +19,7 @@ import { attach } from './attach';
 import { detach } from './detach';
 import { endpointsCmd } from './endpoints';
 import { installCni } from './install-cni';
+import { installDocker } from './install-docker';
 import { policy } from './policy';
 import { capture } from './capture';
 
@@ -29,7 +30,7 @@ export const commands: readonly Command[] = [
   demo,
   keygen,
   status, members, fdb, reload, // control-API views and actions
-  attach, detach, endpointsCmd, installCni, // endpoints (control socket), CNI
+  attach, detach, endpointsCmd, installCni, installDocker, // endpoints (control socket), CNI, Docker
   policy, // network policies (control socket)
   capture, // drops and live frames as pcapng (control socket)
   version,
