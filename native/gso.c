@@ -183,52 +183,88 @@ static uint16_t ipv4_hdr_csum(const uint8_t *ip, uint32_t ihl) {
   return (uint16_t)~vx_csum_fold(vx_csum_add(ip, ihl, 0));
 }
 
+/* Parses and checks a TSO super-frame; the segment count (> 0), -1 not a TCP frame of the announced family, -2 too many. */
+static int tso_prepare(const uint8_t *f, size_t len, uint8_t gso_type, uint16_t mss, int max_segs, vx_l4 *p) {
+  if (mss == 0 || vx_parse_tcp(f, len, p) < 0) return -1;
+  uint8_t t = gso_type & (uint8_t)~VX_GSO_ECN;
+  if ((t == VX_GSO_TCPV4 && p->v6) || (t == VX_GSO_TCPV6 && !p->v6) || (t != VX_GSO_TCPV4 && t != VX_GSO_TCPV6))
+    return -1;
+  uint32_t n = p->plen == 0 ? 1 : (p->plen + mss - 1) / mss;
+  if (n > (uint32_t)max_segs) return -2;
+  return (int)n;
+}
+
+/*
+ * Segment i of n: the super-frame's headers (p->hlen bytes of f) copied to g and rewritten, the TCP
+ * checksum summed over those headers and the `chunk` payload bytes at `payload` (anywhere: after
+ * the headers in the same buffer, or still inside the super-frame).
+ */
+static void tso_segment_headers(uint8_t *g, const uint8_t *f, const vx_l4 *p, uint32_t i, uint32_t n, uint16_t mss,
+                                uint32_t chunk, const uint8_t *payload) {
+  memcpy(g, f, p->hlen);
+  uint8_t *ip = g + p->l3;
+  if (p->v6) {
+    put16(ip + 4, (uint16_t)(p->hlen - p->l4 + chunk));
+  } else {
+    uint32_t ihl = p->l4 - p->l3;
+    put16(ip + 2, (uint16_t)(ihl + p->hlen - p->l4 + chunk));
+    put16(ip + 4, (uint16_t)(get16(f + p->l3 + 4) + i));
+    ip[10] = ip[11] = 0;
+    put16(ip + 10, ipv4_hdr_csum(ip, ihl));
+  }
+  uint8_t *th = g + p->l4;
+  put32(th + 4, get32(f + p->l4 + 4) + i * mss);
+  uint8_t fl = f[p->l4 + 13];
+  if (i + 1 < n) fl &= (uint8_t)~(TCP_FIN | TCP_PSH);
+  if (i > 0) fl &= (uint8_t)~TCP_CWR;
+  th[13] = fl;
+  th[16] = th[17] = 0;
+  uint32_t thlen = p->hlen - p->l4; /* a multiple of 4: the payload's words continue the header's */
+  uint32_t l4len = thlen + chunk;
+  uint32_t s = vx_csum_add(payload, chunk, vx_csum_add(th, thlen, pseudo_sum(g, p, l4len)));
+  put16(th + 16, (uint16_t)~vx_csum_fold(s));
+}
+
 int vx_tso_segment(const uint8_t *f, size_t len, uint8_t gso_type, uint16_t mss, const uint8_t *prefix,
                    size_t prefix_len, uint8_t *out, size_t out_cap, uint32_t *seg_lens, int max_segs,
                    uint32_t *stride_out) {
   vx_l4 p;
-  if (mss == 0 || vx_parse_tcp(f, len, &p) < 0) return -1;
-  uint8_t t = gso_type & (uint8_t)~VX_GSO_ECN;
-  if ((t == VX_GSO_TCPV4 && p.v6) || (t == VX_GSO_TCPV6 && !p.v6) || (t != VX_GSO_TCPV4 && t != VX_GSO_TCPV6))
-    return -1;
-  uint32_t n = p.plen == 0 ? 1 : (p.plen + mss - 1) / mss;
-  if (n > (uint32_t)max_segs) return -2;
+  int r = tso_prepare(f, len, gso_type, mss, max_segs, &p);
+  if (r < 0) return r;
+  uint32_t n = (uint32_t)r;
   uint32_t stride = (uint32_t)prefix_len + p.hlen + mss;
   uint32_t last = p.plen - (n - 1) * mss;
   if ((uint64_t)(n - 1) * stride + prefix_len + p.hlen + last > out_cap) return -2;
   *stride_out = stride;
-  const uint8_t *ip0 = f + p.l3;
-  uint32_t seq0 = get32(f + p.l4 + 4);
-  uint16_t id0 = p.v6 ? 0 : get16(ip0 + 4);
-  uint8_t flags0 = f[p.l4 + 13];
   for (uint32_t i = 0; i < n; i++) {
     uint8_t *o = out + (size_t)i * stride;
     uint32_t chunk = i + 1 < n ? mss : last;
     if (prefix_len > 0) memcpy(o, prefix, prefix_len); /* prefix may be NULL when empty (a 0-length typed array) */
     uint8_t *g = o + prefix_len;
-    memcpy(g, f, p.hlen);
     memcpy(g + p.hlen, f + p.hlen + (size_t)i * mss, chunk);
-    uint8_t *ip = g + p.l3;
-    if (p.v6) {
-      put16(ip + 4, (uint16_t)(p.hlen - p.l4 + chunk));
-    } else {
-      uint32_t ihl = p.l4 - p.l3;
-      put16(ip + 2, (uint16_t)(ihl + p.hlen - p.l4 + chunk));
-      put16(ip + 4, (uint16_t)(id0 + i));
-      ip[10] = ip[11] = 0;
-      put16(ip + 10, ipv4_hdr_csum(ip, ihl));
-    }
-    uint8_t *th = g + p.l4;
-    put32(th + 4, seq0 + i * mss);
-    uint8_t fl = flags0;
-    if (i + 1 < n) fl &= (uint8_t)~(TCP_FIN | TCP_PSH);
-    if (i > 0) fl &= (uint8_t)~TCP_CWR;
-    th[13] = fl;
-    th[16] = th[17] = 0;
-    uint32_t l4len = p.hlen - p.l4 + chunk;
-    uint32_t s = vx_csum_add(th, l4len, pseudo_sum(g, &p, l4len));
-    put16(th + 16, (uint16_t)~vx_csum_fold(s));
+    tso_segment_headers(g, f, &p, i, n, mss, chunk, g + p.hlen);
     seg_lens[i] = (uint32_t)prefix_len + p.hlen + chunk;
+  }
+  return (int)n;
+}
+
+int vx_tso_headers(const uint8_t *f, size_t len, uint8_t gso_type, uint16_t mss, const uint8_t *prefix,
+                   size_t prefix_len, uint8_t *hdrs, size_t hdrs_cap, uint32_t *pay_lens, int max_segs,
+                   uint32_t *hlen_out) {
+  vx_l4 p;
+  int r = tso_prepare(f, len, gso_type, mss, max_segs, &p);
+  if (r < 0) return r;
+  uint32_t n = (uint32_t)r;
+  uint32_t hstride = (uint32_t)prefix_len + p.hlen;
+  if ((uint64_t)n * hstride > hdrs_cap) return -2;
+  uint32_t last = p.plen - (n - 1) * mss;
+  *hlen_out = p.hlen;
+  for (uint32_t i = 0; i < n; i++) {
+    uint8_t *o = hdrs + (size_t)i * hstride;
+    uint32_t chunk = i + 1 < n ? mss : last;
+    if (prefix_len > 0) memcpy(o, prefix, prefix_len);
+    tso_segment_headers(o + prefix_len, f, &p, i, n, mss, chunk, f + p.hlen + (size_t)i * mss);
+    pay_lens[i] = chunk;
   }
   return (int)n;
 }

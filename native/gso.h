@@ -72,6 +72,17 @@ int vx_tso_segment(const uint8_t *f, size_t len, uint8_t gso_type, uint16_t mss,
                    size_t prefix_len, uint8_t *out, size_t out_cap, uint32_t *seg_lens, int max_segs,
                    uint32_t *stride);
 
+/*
+ * The same segmentation without copying the payload: segment i's prefix + rewritten headers (with
+ * its full TCP checksum) go to hdrs + i*(prefix_len + hlen); its payload stays in the super-frame at
+ * f + hlen + i*mss, pay_lens[i] bytes (every one mss but the last). *hlen_out = hlen. For a
+ * scatter-gather send (header, payload, header, payload, …). Same returns as vx_tso_segment (-2
+ * also when hdrs_cap is too small).
+ */
+int vx_tso_headers(const uint8_t *f, size_t len, uint8_t gso_type, uint16_t mss, const uint8_t *prefix,
+                   size_t prefix_len, uint8_t *hdrs, size_t hdrs_cap, uint32_t *pay_lens, int max_segs,
+                   uint32_t *hlen_out);
+
 /* Coalescing plan for a run of frames starting at frames[0]. */
 typedef struct vx_merge {
   int count;             /* frames merged (1 = this frame goes alone, unmodified) */

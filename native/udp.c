@@ -387,22 +387,39 @@ uint32_t vx_udp_send_batch(vx_udp *u, const uint8_t *slab, const uint32_t *offs,
 
 /* ---- phase 2: TSO super-frames → UDP GSO (UDP_SEGMENT) or sendmmsg ---- */
 
-/* 1 sent, 0 skipped (*err = its errno), -1 EAGAIN. */
-static int send_segments(vx_udp *u, int fd, struct sockaddr_storage *dst, socklen_t dl, uint8_t *buf, uint32_t stride,
-                         const uint32_t *seg_lens, int n, uint64_t *stats, int *err) {
+/*
+ * The n segments of one super-frame, scatter-gather: segment i is its headers at hdrs + i*hstride
+ * (VXLAN prefix + rewritten Ethernet/IP/TCP headers) then its payload at pay + i*mss, still inside
+ * the super-frame read from the TAP (no copy here: the kernel's copy into the skb is the only one).
+ * UDP GSO cuts at hstride + mss, so every segment but the last of a send must be full.
+ * 1 sent, 0 skipped (*err = its errno), -1 EAGAIN.
+ */
+static int send_segments(vx_udp *u, int fd, struct sockaddr_storage *dst, socklen_t dl, uint8_t *hdrs, uint32_t hstride,
+                         const uint8_t *pay, uint32_t mss, const uint32_t *pay_lens, int n, uint64_t *stats, int *err) {
   int i = 0;
   int use_gso = u->gso;
+  const uint32_t stride = hstride + mss;
   while (i < n) {
     if (use_gso) {
       int c = 0;
       size_t bytes = 0;
-      while (i + c < n && c < VX_GSO_MAX_PER_SEND && bytes + seg_lens[i + c] <= VX_GSO_MAX_BYTES) {
-        bytes += seg_lens[i + c];
+      struct iovec iov[2 * VX_GSO_MAX_PER_SEND];
+      while (i + c < n && c < VX_GSO_MAX_PER_SEND && bytes + hstride + pay_lens[i + c] <= VX_GSO_MAX_BYTES) {
+        iov[2 * c].iov_base = hdrs + (size_t)(i + c) * hstride;
+        iov[2 * c].iov_len = hstride;
+        iov[2 * c + 1].iov_base = (void *)(pay + (size_t)(i + c) * mss);
+        iov[2 * c + 1].iov_len = pay_lens[i + c];
+        bytes += hstride + pay_lens[i + c];
         c++;
-        if (seg_lens[i + c - 1] != stride) break; /* a short segment must be the last of a send */
+        if (pay_lens[i + c - 1] != mss) break; /* a short segment must be the last of a send */
       }
-      if (c == 0) c = 1, bytes = seg_lens[i];
-      struct iovec iov = {buf + (size_t)i * stride, bytes};
+      if (c == 0) {
+        iov[0].iov_base = hdrs + (size_t)i * hstride;
+        iov[0].iov_len = hstride;
+        iov[1].iov_base = (void *)(pay + (size_t)i * mss);
+        iov[1].iov_len = pay_lens[i];
+        c = 1;
+      }
       union {
         char buf[CMSG_SPACE(sizeof(uint16_t))];
         struct cmsghdr align;
@@ -411,8 +428,8 @@ static int send_segments(vx_udp *u, int fd, struct sockaddr_storage *dst, sockle
       memset(&mh, 0, sizeof mh);
       mh.msg_name = dst;
       mh.msg_namelen = dl;
-      mh.msg_iov = &iov;
-      mh.msg_iovlen = 1;
+      mh.msg_iov = iov;
+      mh.msg_iovlen = (size_t)(2 * c);
       if (c > 1) {
         memset(&ctl, 0, sizeof ctl);
         mh.msg_control = ctl.buf;
@@ -443,18 +460,20 @@ static int send_segments(vx_udp *u, int fd, struct sockaddr_storage *dst, sockle
       *err = errno;
       return 0;
     }
-    /* Fallback: one datagram per segment. */
+    /* Fallback: one datagram per segment (two iovecs each). */
     struct mmsghdr msgs[VX_CHUNK];
-    struct iovec iov[VX_CHUNK];
+    struct iovec iov[2 * VX_CHUNK];
     int c = n - i < VX_CHUNK ? n - i : VX_CHUNK;
     for (int k = 0; k < c; k++) {
-      iov[k].iov_base = buf + (size_t)(i + k) * stride;
-      iov[k].iov_len = seg_lens[i + k];
+      iov[2 * k].iov_base = hdrs + (size_t)(i + k) * hstride;
+      iov[2 * k].iov_len = hstride;
+      iov[2 * k + 1].iov_base = (void *)(pay + (size_t)(i + k) * mss);
+      iov[2 * k + 1].iov_len = pay_lens[i + k];
       memset(&msgs[k].msg_hdr, 0, sizeof msgs[k].msg_hdr);
       msgs[k].msg_hdr.msg_name = dst;
       msgs[k].msg_hdr.msg_namelen = dl;
-      msgs[k].msg_hdr.msg_iov = &iov[k];
-      msgs[k].msg_hdr.msg_iovlen = 1;
+      msgs[k].msg_hdr.msg_iov = &iov[2 * k];
+      msgs[k].msg_hdr.msg_iovlen = 2;
     }
     int r = sendmmsg(fd, msgs, (unsigned)c, MSG_DONTWAIT);
     if (r > 0) {
@@ -473,7 +492,7 @@ uint32_t vx_udp_send_gso(vx_udp *u, const uint8_t *slab, const uint32_t *offs, c
                          const uint8_t *addrs, const uint8_t *src_idx, const uint16_t *gso, uint32_t prefix_len,
                          uint32_t count, int32_t *status, uint64_t *stats, uint8_t *scratch) {
   uint32_t j = 0;
-  uint32_t seg_lens[VX_GSO_MAX_SEGS];
+  uint32_t pay_lens[VX_GSO_MAX_SEGS];
   while (j < count) {
     if (gso[2 * j] == 0) {
       /* A run of plain datagrams: the phase-1 path. */
@@ -493,9 +512,11 @@ uint32_t vx_udp_send_gso(vx_udp *u, const uint8_t *slab, const uint32_t *offs, c
       j++;
       continue;
     }
-    uint32_t stride = 0;
-    int n = vx_tso_segment(slab + offs[j] + prefix_len, lens[j] - prefix_len, (uint8_t)gso[2 * j], gso[2 * j + 1],
-                           slab + offs[j], prefix_len, scratch, VX_GSO_SCRATCH, seg_lens, VX_GSO_MAX_SEGS, &stride);
+    uint32_t hlen = 0;
+    const uint8_t *f = slab + offs[j] + prefix_len;
+    uint16_t mss = gso[2 * j + 1];
+    int n = vx_tso_headers(f, lens[j] - prefix_len, (uint8_t)gso[2 * j], mss, slab + offs[j], prefix_len, scratch,
+                           VX_GSO_SCRATCH, pay_lens, VX_GSO_MAX_SEGS, &hlen);
     if (n <= 0) {
       stats[VX_STAT_BAD_TSO]++;
       SET_STATUS(status, j, EINVAL);
@@ -505,7 +526,7 @@ uint32_t vx_udp_send_gso(vx_udp *u, const uint8_t *slab, const uint32_t *offs, c
     stats[VX_STAT_SEGMENTS] += (uint64_t)n;
     if (!u->gso) stats[VX_STAT_GSO_FALLBACK]++;
     int e = 0;
-    int r = send_segments(u, u->src[si], &dst, dl, scratch, stride, seg_lens, n, stats, &e);
+    int r = send_segments(u, u->src[si], &dst, dl, scratch, prefix_len + hlen, f + hlen, mss, pay_lens, n, stats, &e);
     if (r == 0) skip_desc(stats, status, j, e);
     else SET_STATUS(status, j, r < 0 ? EAGAIN : 0);
     j++; /* a super-frame cut short by EAGAIN is consumed (status EAGAIN): TCP retransmits what was lost */
