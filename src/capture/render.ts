@@ -11,8 +11,9 @@
  *
  *     vxmesh drop: reason=unknown_vni dir=rx network=- peer=h3 endpoint=198.18.0.3:4789
  *
- * (`peer` is the node name where gossip knows it, as the metrics' `peer` label; `endpoint` its
- * underlay address; both absent when no sender was known.)
+ * (`peer` is the node name where gossip knows it, else the underlay endpoint, as the metrics'
+ * `peer` label; `endpoint` is added when `peer` is a name; both absent when no sender was known;
+ * `len=` when the copy is shorter than the frame.)
  */
 import { recordToEndpoint, endpointToString, isV4Mapped } from '../dataplane/addr';
 import { RX_DROP_REASONS, TX_DROP_REASONS } from '../dataplane/counters';
@@ -44,7 +45,7 @@ export function peerOf(e: FrameEntry, ctx: Pick<RenderContext, 'nodeName'>): { p
 export function dropComment(e: FrameEntry, network: string | null, ctx: Pick<RenderContext, 'nodeName'>): string {
   const p = peerOf(e, ctx);
   let s = `vxmesh drop: reason=${reasonName(e.dir, e.reason)} dir=${e.dir === DIR_RX ? 'rx' : 'tx'} network=${network ?? '-'}`;
-  if (p !== null) s += ` peer=${p.peer} endpoint=${p.endpoint}`;
+  if (p !== null) s += p.peer === p.endpoint ? ` peer=${p.peer}` : ` peer=${p.peer} endpoint=${p.endpoint}`;
   if (e.data.length < e.origLen) s += ` len=${e.origLen}`;
   return s;
 }
@@ -110,7 +111,8 @@ export function dropPacket(ifId: number, e: FrameEntry, network: string | null, 
 /** The EPB of a forwarded frame (live capture); `missed` frames lost just before it. */
 export function livePacket(ifId: number, e: FrameEntry, missed: number, ctx: RenderContext): Buffer {
   const p = peerOf(e, ctx);
-  const comment = e.dir === DIR_RX ? 'vxmesh: delivered to the TAP' : p !== null ? `vxmesh: sent to peer=${p.peer} endpoint=${p.endpoint}` : 'vxmesh: flooded';
+  const comment = e.dir === DIR_RX ? 'vxmesh: delivered to the TAP' : p === null ? 'vxmesh: flooded'
+    : p.peer === p.endpoint ? `vxmesh: sent to peer=${p.peer}` : `vxmesh: sent to peer=${p.peer} endpoint=${p.endpoint}`;
   return enhancedPacket(ifId, (e.time + ctx.wallOffsetMs) * 1000, e.data, e.origLen,
     { comment, direction: e.dir === DIR_RX ? EPB_INBOUND : EPB_OUTBOUND, dropCount: missed });
 }
