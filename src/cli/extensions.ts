@@ -15,6 +15,7 @@ import { PolicyExtension, createPolicyExtension } from '../policy/extension';
 import { gossipPolicySync } from '../policy/gossip-sync';
 import { controlRouter, endpointSource } from '../policy/sources';
 import { EndpointsExtension, createEndpointsExtension } from '../endpoints/extension';
+import { ProbeExtension, createProbeExtension } from '../probe/extension';
 import { DockerExtension, createDockerExtension } from '../runtimes/docker/extension';
 import { ObserveExtension, createObserveExtension } from '../observe/extension';
 import { OpsExtension } from '../metrics/extension';
@@ -29,6 +30,7 @@ const FACTORIES: ExtensionFactory[] = [
   createDockerExtension, // Docker network + IPAM plugin on docker.socket (src/runtimes/docker); after endpoints, through which it works
   createPolicyExtension, // network policies: store, compiled tables per network, the data path's policy stage (src/policy); after endpoints (labels, control socket)
   createObserveExtension, // convergence telemetry, FDB/neighbour reconciliation with gossip (src/observe); when `gossip` is configured
+  createProbeExtension, // data-path probes: path MTU, reachability matrix, peer liveness (src/probe); rows through the gossip API
   createOpsExtension, // /metrics, /healthz, /readyz, event-loop monitor (src/metrics)
   createCaptureExtension, // drop rings and live capture as pcapng on the control socket, per-peer drop series (src/capture); after ops (its registry) and endpoints (the socket)
 ];
@@ -46,6 +48,7 @@ export function buildExtensions(config: Config, logger: Logger): AgentExtension[
   const crypto = out.find((e): e is CryptoExtension => e instanceof CryptoExtension);
   const capture = out.find((e): e is CaptureExtension => e instanceof CaptureExtension);
   if (capture && endpoints) capture.connect({ control: controlRouter(endpoints) });
+  out.find((e): e is ProbeExtension => e instanceof ProbeExtension)?.connect({ gossip: gossip ?? null }); // reachability rows in gossip records
   crypto?.connect({ gossip: gossip ?? null }); // publishes its key, subscribes to members (GossipApi)
   endpoints?.connect({ gossip: gossip ?? null });
   out.find((e): e is DockerExtension => e instanceof DockerExtension)?.connect({ endpoints: endpoints ?? null });

@@ -23,6 +23,7 @@ import { cryptoViewOf, gossipViewOf } from './adapters';
 import { gossipJoined, serviceReady } from './readiness';
 import type { LoopMonitorOptions } from './loop';
 import type { CryptoMetricsView, DatapathMetricsView, GossipMetricsView, PolicyMetricsView } from './sources';
+import type { ProbeMetricsView } from '../probe/metrics';
 
 export interface OpsExtensionOptions {
   logger?: Logger;
@@ -73,6 +74,7 @@ export class OpsExtension implements AgentExtension {
     this.metrics.attachGossip(lazyView<GossipMetricsView>(agent, 'gossip', (ext) => gossipViewOf(ext, () => gossipJoined(agent))));
     this.metrics.attachCrypto(lazyView<CryptoMetricsView>(agent, 'crypto', cryptoViewOf));
     this.metrics.attachPolicy(lazyView<PolicyMetricsView>(agent, 'policy', (ext) => (ext as { metricsView?(): PolicyMetricsView }).metricsView?.() ?? null));
+    this.metrics.attachProbe(lazyView<ProbeMetricsView>(agent, 'probe', () => null));
     this.metrics.setReady(() => serviceReady(agent).ok);
     this.metrics.attachWatch(() => {
       const w = agent.watch;

@@ -22,6 +22,7 @@ import { Family, FastRegistry, type Emit, type LabelValues } from './family';
 import { FDB_REFUSAL_REASONS, RX_DROP_REASONS, TX_DROP_REASONS } from '../dataplane/counters';
 import { LoopMonitor, type LoopMonitorOptions } from './loop';
 import type { AgentWatchMetricsView, CryptoMetricsView, DatapathMetricsView, GossipMetricsView, PolicyMetricsView, PolicyNetworkView } from './sources';
+import { defineProbeMetrics, type ProbeMetricsView } from '../probe/metrics';
 import {
   PC_ALLOWED_NEW, PC_ALLOWED_TRACKED, PC_AUDIT_EGRESS, PC_AUDIT_INGRESS, PC_DENIED_EGRESS, PC_DENIED_INGRESS, PC_NON_IP, PC_RELATED,
   PC_REVOKED, PC_SPOOFED,
@@ -56,6 +57,7 @@ export class VxmeshMetrics {
   private gossip: () => GossipMetricsView | null = () => null;
   private crypto: () => CryptoMetricsView | null = () => null;
   private policy: () => PolicyMetricsView | null = () => null;
+  private probe: () => ProbeMetricsView | null = () => null;
   private readyFn: (() => boolean) | null = null;
   private watch: () => AgentWatchMetricsView | null = () => null;
   private peerName: (endpoint: string) => string | null = () => null;
@@ -111,6 +113,10 @@ export class VxmeshMetrics {
   }
   attachPolicy(p: Source<PolicyMetricsView>): void {
     this.policy = asGetter(p);
+  }
+  /** Data-path probes (src/probe): path MTU, probe reachability and RTT per peer, partitions. */
+  attachProbe(p: Source<ProbeMetricsView>): void {
+    this.probe = asGetter(p);
   }
   /** The agent's watch (peer liveness, oversized bridge ports). */
   attachWatch(w: Source<AgentWatchMetricsView>): void {
@@ -180,6 +186,7 @@ export class VxmeshMetrics {
 
   private define(): void {
     this.definePolicy();
+    defineProbeMetrics((type, name, help, labels, fill) => this.family(type, name, help, labels, fill), () => this.probe());
     const dp = (): DatapathMetricsView | null => this.datapath();
     const nets = (fn: (l: Labels, c: import('../dataplane/counters').NetworkCounters) => void) => {
       const d = dp();

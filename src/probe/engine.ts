@@ -431,10 +431,9 @@ export class ProbeEngine implements ProbeStage {
     const consumed = h.send(tx);
     for (let j = 0; j < tx.count; j++) {
       const k = idx[j];
-      const peer = this.slotPeer[k]!;
+      // not in the peer's tx counters (tenant traffic: VxmeshPeerSilent compares them with rx, and a
+      // kernel VXLAN peer never answers probes); answers received do count as rx (liveness)
       if (j < consumed && tx.status[j] === 0) {
-        peer.counters.txPackets++;
-        peer.counters.txBytes += tx.lens[j];
         if (this.slotSeq[k] === 0) this.counters.replies++;
       } else {
         this.sendFailed(k, now, j < consumed && tx.status[j] === EMSGSIZE);

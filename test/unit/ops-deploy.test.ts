@@ -90,7 +90,9 @@ function t_log(s: string): void {
 test('promtool accepts the scrape config and alert rules, and the alert unit tests pass', { skip: toolsSkip('promtool') }, () => {
   const rules = run('promtool', ['check', 'rules', path.join(DEPLOY, 'prometheus', 'vxmesh-alerts.yml')]);
   assert.equal(rules.status, 0, rules.stdout + rules.stderr);
-  assert.match(rules.stdout, /SUCCESS: 15 rules found/);
+  const count = (fs.readFileSync(path.join(DEPLOY, 'prometheus', 'vxmesh-alerts.yml'), 'utf8').match(/^\s*- (alert|record):/gm) ?? []).length;
+  assert.ok(count >= 17, `${count} rules in the file`);
+  assert.match(rules.stdout, new RegExp(`SUCCESS: ${count} rules found`));
   const cfg = run('promtool', ['check', 'config', 'prometheus.yml'], { cwd: path.join(DEPLOY, 'prometheus') });
   assert.equal(cfg.status, 0, cfg.stdout + cfg.stderr);
   const unit = run('promtool', ['test', 'rules', 'vxmesh-alerts.test.yml'], { cwd: path.join(DEPLOY, 'prometheus') });

@@ -49,7 +49,7 @@ test('probes: every peer is up with an RTT and a path MTU (the underlay MTU); pr
     assert.equal(l.hosts[h].tap(BLUE).written.length, 0, 'no probe delivered to a TAP');
     assert.equal(e.counters.drops.reduce((a, b) => a + b, 0), 0);
     // the answers count as traffic from the peer (the watch's liveness sees idle vxmesh peers as up)
-    for (const [label, c] of l.hosts[h].dp.peerCounters()) assert.ok(c.rxPackets > 0 && c.txPackets > 0, label);
+    for (const [label, c] of l.hosts[h].dp.peerCounters()) assert.ok(c.rxPackets > 0 && c.txPackets === 0, label);
   }
 });
 

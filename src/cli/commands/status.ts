@@ -13,6 +13,7 @@ import type { Command } from '../command';
 import { out, parseCommandArgs } from '../command';
 import { ConfigError, UsageError, VxmeshError } from '../../errors';
 import { loadConfigFile } from '../../config/load';
+import { probeStatusLines, withMatrix } from '../../probe/cli';
 
 export const DEFAULT_API = '127.0.0.1:9469';
 
@@ -220,6 +221,7 @@ export function renderStatus(s: StatusJson): string {
       p.peer, p.endpoint ?? p.peer, p.static ? 'yes' : 'no', p.state ?? '-', p.lastReceived ? ago(p.lastReceived) : 'never', p.rxPackets, p.txPackets,
     ])));
   }
+  lines.push(...probeStatusLines(s.extensions?.probe));
   const crypto = s.extensions?.crypto as { peers?: CryptoPeerJson[]; alg?: string } | undefined;
   if (crypto?.peers) {
     const names = new Map(s.peers.map((p) => [p.endpoint ?? p.peer, p.peer]));
@@ -287,7 +289,7 @@ export function apiViewCommand<T>(spec: { name: string; summary: string; path: s
   };
 }
 
-export const status: Command = apiViewCommand<StatusJson>({
+export const status: Command = withMatrix(apiViewCommand<StatusJson>({
   name: 'status',
   summary: 'Show the running agent: networks, peers, gossip members',
   path: '/v1/status',
@@ -303,4 +305,4 @@ export const status: Command = apiViewCommand<StatusJson>({
   exitMore: '3 the agent answers but is not ready (the failing checks are named; /readyz agrees)',
   render: renderStatus,
   exitCode: (r) => (readiness(r).ok ? 0 : 3),
-});
+}));
