@@ -38,7 +38,7 @@ export interface PmtuOptions {
   confirmIntervalMs?: number;
   /** Retry of larger sizes once complete (default 60 000 ms; RFC 8899 suggests 600 s). */
   raiseIntervalMs?: number;
-  /** Base probe while in error (default 5000 ms). */
+  /** Base probe while in error (default 10 000 ms). */
   errorRetryMs?: number;
 }
 
@@ -75,7 +75,7 @@ export class PmtuSearch {
     this.parallel = Math.max(1, o.parallel ?? 8);
     this.confirmIntervalMs = o.confirmIntervalMs ?? 2000;
     this.raiseIntervalMs = o.raiseIntervalMs ?? 60_000;
-    this.errorRetryMs = o.errorRetryMs ?? 5000;
+    this.errorRetryMs = o.errorRetryMs ?? 10_000;
   }
 
   /** The path MTU in use now (outer bytes), 0 while unknown. */
