@@ -143,9 +143,21 @@ export function cpuSeconds(pid: number): number | null {
   }
 }
 
-/** Machine-wide CPU ticks (busy, total) from /proc/stat; busy = total − idle − iowait. */
-export function machineTicks(): { busy: number; total: number } {
+/** Machine-wide CPU ticks (busy, softirq, total) from /proc/stat; busy = total − idle − iowait. */
+export function machineTicks(): { busy: number; softirq: number; total: number } {
   const f = fs.readFileSync('/proc/stat', 'utf8').split('\n')[0].trim().split(/\s+/).slice(1).map(Number);
   const total = f.slice(0, 8).reduce((a, b) => a + b, 0);
-  return { busy: total - f[3] - f[4], total };
+  return { busy: total - f[3] - f[4], softirq: f[6], total };
+}
+
+/** UDP counters (InDatagrams, NoPorts, InErrors, RcvbufErrors, …) of namespace `ns` (/proc/net/snmp read inside it). */
+export async function udpSnmp(lab: Lab, ns: string): Promise<Record<string, number>> {
+  const r = await lab.exec(ns, 'cat', ['/proc/net/snmp']);
+  const lines = r.stdout.split('\n').filter((l) => l.startsWith('Udp:'));
+  const out: Record<string, number> = {};
+  if (lines.length < 2) return out;
+  const k = lines[0].trim().split(/\s+/).slice(1);
+  const v = lines[1].trim().split(/\s+/).slice(1).map(Number);
+  k.forEach((name, i) => { out[name] = v[i]; });
+  return out;
 }

@@ -7,7 +7,8 @@
  * Usage: node dist/bench/chaos/run.js [--only kill,partition,slow,restarts,reloads,flood]
  *   [--hosts 16] [--loss 10] [--delay 20] [--jitter 10] [--profile lan] [--trials 10]
  *   [--partition-s 60] [--slow-minutes 10] [--restarts 500] [--reloads 1000]
- *   [--flood-rate 100000 (or a list: 25000,50000,100000)] [--transfer-s 5] [--samples 3] [--flood-s auto]
+ *   [--flood-rate 100000 (or a list: 25000,50000,100000)] [--transfer-s 5] [--samples 5 (off/on pairs)]
+ *   [--flood-port 4789 (a closed port = control: the machine's cost of the packets alone)]
  *   [--out FILE.json]
  */
 import * as fs from 'node:fs';
@@ -56,7 +57,7 @@ async function main(): Promise<number> {
   await run('restarts', () => restarts({ restarts: num('restarts', 500), rssSlackPct: 20 }, log));
   await run('reloads', () => reloads({ reloads: num('reloads', 1000), intervalMs: num('reload-interval-ms', 50) }, log));
   for (const rate of (f['flood-rate'] ?? '100000').split(',').map(Number)) {
-    await run('flood', () => handshakeFlood({ rate, transferS: num('transfer-s', 5), samples: num('samples', 3), seconds: f['flood-s'] !== undefined ? Number(f['flood-s']) : undefined, minGoodputRatio: 0.9, rssSlackPct: 20 }, log));
+    await run('flood', () => handshakeFlood({ rate, transferS: num('transfer-s', 5), samples: num('samples', 5), port: num('flood-port', 4789), minGoodputRatio: 0.9, rssSlackPct: 20 }, log));
   }
   const summary = { when: new Date().toISOString(), args: f, results };
   if (f.out) fs.writeFileSync(f.out, `${JSON.stringify(summary, null, 2)}\n`);
