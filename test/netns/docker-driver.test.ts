@@ -6,7 +6,8 @@
  * An image imported from a busybox-static root filesystem.
  *
  *   `docker network create -d vxmesh --ipam-driver vxmesh --subnet 198.19.0.0/16 blue` on both;
- *   containers on both get vxmesh addresses (gossip IPAM), are vxmesh endpoints, ping across hosts;
+ *   containers on both get vxmesh addresses (gossip IPAM), are vxmesh endpoints, ping across hosts,
+ *   a spoofed source address is dropped by the endpoint guard;
  *   `--ip` honoured, an address in use refused with nothing half-made; a podman (CNI) container
  *   on h2 and a Docker one on h1 reach each other; the agent restarted while containers run
  *   (endpoints kept and found again, socket re-created, a new `docker run` works without a new
@@ -87,9 +88,20 @@ async function endpoints(lab: Lab, h: LabHost): Promise<Ep[]> {
   return (r.json as { endpoints: Ep[] }).endpoints;
 }
 
-async function status(lab: Lab, h: LabHost): Promise<any> {
-  const r = await vx(lab, h, ['status', '--json']);
-  return JSON.parse(r.stdout || '{}');
+/** GET /v1/status of the host's agent (retried: a loaded machine can time a request out). */
+async function status(agent: LabAgent): Promise<any> {
+  let last: unknown;
+  for (let i = 0; i < 5; i++) {
+    try {
+      const st = (await agent.status()) as any;
+      if (st?.extensions?.endpoints) return st;
+      last = new Error(`no endpoints section: ${JSON.stringify(st).slice(0, 200)}`);
+    } catch (e) {
+      last = e;
+    }
+    await new Promise((r) => setTimeout(r, 500));
+  }
+  throw last;
 }
 
 /** Devices vxmesh makes for endpoints in the host namespace (vx… host ends, vp… peers). */
@@ -174,7 +186,7 @@ test('docker: vxmesh network + IPAM driver on two hosts with the real dockerd (a
     await run(ds[0], 'c1');
     const ip1 = await addrOf(lab, ds[0], 'c1');
     // a free address outside every block the two hosts hold, for --ip on h2
-    const blocks = (await Promise.all(lab.hosts.map(async (h) => (await status(lab, h)).extensions.endpoints.ipam.networks[0].blocks as string[]))).flat();
+    const blocks = (await Promise.all(agents.map(async (a) => (await status(a)).extensions.endpoints.ipam.networks[0].blocks as string[]))).flat();
     const inBlock = (ip: string) => blocks.some((b) => {
       const [base, p] = b.split('/');
       const n = (s: string) => s.split('.').reduce((a, x) => a * 256 + Number(x), 0);
@@ -199,15 +211,23 @@ test('docker: vxmesh network + IPAM driver on two hosts with the real dockerd (a
     await pingOk(lab, (a) => docker(lab, ds[0], ['exec', 'c1', ...a], false), ip2, 'c1 (h1)');
     await pingOk(lab, (a) => docker(lab, ds[1], ['exec', 'c2', ...a], false), ip1, 'c2 (h2)');
     mark('cross-host ping both ways');
+    // anti-spoofing: c1 sending from an address it was not given is dropped (and counted)
+    const pid1 = (await docker(lab, ds[0], ['inspect', '-f', '{{.State.Pid}}', 'c1'])).stdout.trim();
+    await lab.exec(null, 'nsenter', ['-t', pid1, '-n', 'ip', 'addr', 'add', '198.19.77.77/16', 'dev', 'eth0']);
+    const spoof = await docker(lab, ds[0], ['exec', 'c1', 'ping', '-c', '2', '-W', '1', '-I', '198.19.77.77', ip2], false);
+    assert.match(spoof.stdout, /0 packets received/, `a spoofed source gets no answer: ${spoof.stdout}`);
+    await lab.exec(null, 'nsenter', ['-t', pid1, '-n', 'ip', 'addr', 'del', '198.19.77.77/16', 'dev', 'eth0']);
+    const drops = ((await endpoints(lab, lab.hosts[0])).find((e) => e.local) as unknown as { drops: number }).drops;
+    assert.ok(drops >= 2, `the guard counted the spoofed packets (${drops})`);
 
     // an address in use (c2's, announced by h2) is refused on h1; nothing half-made
-    const before = { devs: await endpointDevices(lab, lab.hosts[0]), alloc: (await status(lab, lab.hosts[0])).extensions.endpoints.ipam.networks[0].allocated };
+    const before = { devs: await endpointDevices(lab, lab.hosts[0]), alloc: (await status(agents[0])).extensions.endpoints.ipam.networks[0].allocated };
     const taken = await docker(lab, ds[0], ['run', '-d', '--name', 'c3', '--network', 'blue', '--ip', ip2, 'bb', 'sleep', '3600'], false);
     assert.notEqual(taken.code, 0);
     assert.match(taken.stderr, new RegExp(`address ${ip2.replace(/\./g, '\\.')} is already taken on network blue \\(endpoint docker-[0-9a-f]{12} on host h2\\)`));
     await docker(lab, ds[0], ['rm', '-f', 'c3'], false);
     assert.deepEqual(await endpointDevices(lab, lab.hosts[0]), before.devs);
-    assert.equal((await status(lab, lab.hosts[0])).extensions.endpoints.ipam.networks[0].allocated, before.alloc);
+    assert.equal((await status(agents[0])).extensions.endpoints.ipam.networks[0].allocated, before.alloc);
     assert.equal((await endpoints(lab, lab.hosts[0])).filter((e) => e.local).length, 1);
 
     // bad input, as the docker CLI shows it
@@ -295,7 +315,7 @@ test('docker: vxmesh network + IPAM driver on two hosts with the real dockerd (a
       await docker(lab, d, ['network', 'rm', 'blue']);
       const h = lab.hosts[i];
       assert.deepEqual((await endpoints(lab, h)).filter((e) => e.local), [], `no endpoint left on ${h.name}`);
-      const st = await status(lab, h);
+      const st = await status(agents[i]);
       assert.equal(st.extensions.endpoints.ipam.networks[0].allocated, 0, `no address left on ${h.name}`);
       assert.deepEqual(st.extensions.docker.networks, {}, `no network map left on ${h.name}`);
       assert.deepEqual(await endpointDevices(lab, h), [], `no endpoint device left on ${h.name}`);

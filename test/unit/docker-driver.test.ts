@@ -32,6 +32,8 @@ function config(dir: string): Config {
     networks: [
       { name: 'blue', vni: 42, bridge: 'br0', tap: 'vx-blue', mtu: 1450, encrypted: false,
         ipam: { subnets: ['198.19.0.0/24'], gateways: ['198.19.0.1'], hostBlocks: [26], ranges: ['198.19.0.0/26'] } },
+      { name: 'green', vni: 44, bridge: 'br2', tap: 'vx-green', mtu: 1450, encrypted: false,
+        ipam: { subnets: ['198.19.2.0/24', '2001:2:0:2::/64'], gateways: ['198.19.2.1', '2001:2:0:2::1'], hostBlocks: [26, 112], ranges: ['198.19.2.0/26', '2001:2:0:2::/112'] } },
       { name: 'red', vni: 43, bridge: 'br1', tap: 'vx-red', mtu: 1450, encrypted: false,
         ipam: { subnets: ['198.19.1.0/24'], gateways: [null], hostBlocks: [26], ranges: ['198.19.1.0/26'] } },
     ],
@@ -203,7 +205,7 @@ test('--ip is honoured; an address in use, outside the subnet or the gateway is 
 
 test('bad input: unknown network, pools outside the subnet, options, unknown ids → Err; malformed, oversize, unknown method', async (t) => {
   const s = await setup(t);
-  await s.err('IpamDriver.RequestPool', { Options: { network: 'green' } }, /unknown network "green" \(this agent has: blue, red\)/);
+  await s.err('IpamDriver.RequestPool', { Options: { network: 'nope' } }, /unknown network "nope" \(this agent has: blue, green, red\)/);
   await s.err('IpamDriver.RequestPool', { Pool: '198.19.0.0/25' }, /not vxmesh network blue's subnet 198\.19\.0\.0\/24/);
   await s.err('IpamDriver.RequestPool', { Pool: '198.18.200.0/24' }, /outside every vxmesh network's subnet/);
   await s.err('IpamDriver.RequestPool', { Pool: '198.19.1.0/24', Options: { network: 'blue' } }, /outside vxmesh network blue's subnet/);
@@ -213,7 +215,7 @@ test('bad input: unknown network, pools outside the subnet, options, unknown ids
   await s.err('IpamDriver.RequestPool', { Options: { colour: 'x' } }, /unknown IPAM option --ipam-opt colour/);
   await s.err('IpamDriver.RequestAddress', { PoolID: 'vxmesh/red/198.19.1.0/24', Options: { RequestAddressType: 'com.docker.network.gateway' } }, /no gateway.*set gateway:/);
   await s.err('IpamDriver.RequestAddress', { PoolID: 'other/x' }, /not a vxmesh pool/);
-  await s.err('NetworkDriver.CreateNetwork', { NetworkID: NID, Options: { 'com.docker.network.generic': { network: 'green' } } }, /unknown network "green"/);
+  await s.err('NetworkDriver.CreateNetwork', { NetworkID: NID, Options: { 'com.docker.network.generic': { network: 'nope' } } }, /unknown network "nope"/);
   await s.err('NetworkDriver.CreateNetwork', { NetworkID: NID, Options: { 'com.docker.network.generic': { vni: '99' } } }, /no vxmesh network with VNI 99/);
   await s.err('NetworkDriver.CreateNetwork', { NetworkID: NID, Options: { 'com.docker.network.generic': { mtu: '9000' } } }, /unknown option --opt mtu/);
   await s.err('NetworkDriver.CreateNetwork', { NetworkID: NID, Options: { 'com.docker.network.generic': { network: 'blue' } }, IPv4Data: [{ Pool: '198.18.9.0/24' }] }, /pool 198\.18\.9\.0\/24 is outside vxmesh network blue's subnet/);
@@ -277,6 +279,30 @@ test('agent restart: the network map and the endpoint are found again, the socke
   await s.ok('NetworkDriver.DeleteEndpoint', { NetworkID: NID, EndpointID: EID });
   assert.equal(s.system.links.size, 0);
   assert.equal(s.ep().ipam!.allocations('blue').size, 0);
+});
+
+test('dual stack: one pool per family, both addresses adopted, both gateways in Join; an IPv4-only Docker network gets no IPv6 address', async (t) => {
+  const s = await setup(t);
+  const p4 = await s.ok('IpamDriver.RequestPool', { Options: { network: 'green' } });
+  const p6 = await s.ok('IpamDriver.RequestPool', { Options: { network: 'green' }, V6: true });
+  assert.deepEqual([p4.PoolID, p6.PoolID, p6.Data], ['vxmesh/green/198.19.2.0/24', 'vxmesh/green/2001:2:0:2::/64', { 'com.docker.network.gateway': '2001:2:0:2::1/64' }]);
+  await s.ok('NetworkDriver.CreateNetwork', { NetworkID: NID, IPv4Data: [{ Pool: p4.Pool }], IPv6Data: [{ Pool: p6.Pool }] });
+  const a4 = await s.ok('IpamDriver.RequestAddress', { PoolID: p4.PoolID });
+  const a6 = await s.ok('IpamDriver.RequestAddress', { PoolID: p6.PoolID });
+  assert.deepEqual([a4.Address, a6.Address], ['198.19.2.2/24', '2001:2:0:2::2/64']);
+  await s.ok('NetworkDriver.CreateEndpoint', { NetworkID: NID, EndpointID: EID, Interface: { Address: a4.Address, AddressIPv6: a6.Address } });
+  const j = await s.ok('NetworkDriver.Join', { NetworkID: NID, EndpointID: EID, SandboxKey: '/x' });
+  assert.deepEqual([j.Gateway, j.GatewayIPv6], ['198.19.2.1', '2001:2:0:2::1']);
+  const e = s.ep().manager!.local()[0];
+  assert.deepEqual(e.addresses, ['198.19.2.2/24', '2001:2:0:2::2/64']);
+  assert.deepEqual([...s.ep().ipam!.allocations('green').values()], [`green/${e.id}`, `green/${e.id}`]);
+  // IPv4 only
+  const b4 = await s.ok('IpamDriver.RequestAddress', { PoolID: p4.PoolID });
+  await s.ok('NetworkDriver.CreateEndpoint', { NetworkID: NID, EndpointID: EID2, Interface: { Address: b4.Address } });
+  const e2 = s.ep().manager!.local().find((x) => x.containerId === EID2)!;
+  assert.deepEqual(e2.addresses, ['198.19.2.3/24']);
+  const j2 = await s.ok('NetworkDriver.Join', { NetworkID: NID, EndpointID: EID2, SandboxKey: '/y' });
+  assert.equal(j2.GatewayIPv6, undefined);
 });
 
 // ---------------------------------------------------------------- config
