@@ -24,6 +24,8 @@ export interface ReloadResult {
   logLevelChanged: boolean;
   /** gossip.seeds or gossip.keyFile changed (applied by the extensions' reload). */
   gossipChanged: boolean;
+  /** Networks whose endpoint settings (MTU, hostEndpoint) the endpoints extension applied in place. */
+  endpointsChanged: string[];
 }
 
 /** What a reload works on (the running agent's parts). */
@@ -67,7 +69,8 @@ export async function applyReload(t: ReloadTarget, next: Config): Promise<Reload
     const why = c.before.encrypted !== c.after.encrypted ? `encryption turned ${c.after.encrypted ? 'on' : 'off'}` : 'MTU changed';
     t.logger.warn({ network: c.after.name, vni: c.after.vni, bridge: c.after.bridge, mtuBefore: c.before.mtu, mtu: c.after.mtu, encrypted: c.after.encrypted },
       `network ${c.after.name}: ${why}, its MTU is now ${c.after.mtu} (was ${c.before.mtu}): containers on ${c.after.bridge} need MTU ${c.after.mtu} or less` +
-      (c.after.mtu < c.before.mtu ? ` — set it on their interfaces now, or large packets are lost (small pings still work)` : ' (they may raise theirs)'));
+      ` — endpoints vxmesh attached (vxmesh attach, CNI, Docker) get it on both ends now; set it on any other container interface on the bridge` +
+      (c.after.mtu < c.before.mtu ? ', or its large packets are lost (small pings still work)' : ' (they may raise theirs)'));
   }
   const adding = [...d.added, ...d.changed.map((c) => c.after)];
   const failed: string[] = [];
@@ -126,5 +129,6 @@ export async function applyReload(t: ReloadTarget, next: Config): Promise<Reload
     peersChanged: d.peersChanged,
     logLevelChanged: d.logLevelChanged,
     gossipChanged: d.gossipChanged,
+    endpointsChanged: d.endpointsChanged.map((n) => n.name),
   };
 }

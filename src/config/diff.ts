@@ -1,8 +1,15 @@
 /**
  * What changed between two validated configs, for SIGHUP reload. The agent applies the live-
  * applicable parts (networks added/removed/changed, a network's `acceptFrom` (in place, the network
- * is not torn down), static peers, log level, gossip seeds and keyring) and refuses the whole reload, with reasons, if anything else changed (underlay, node
- * identity, API listener, FDB limits, gossip port/address/profile, gossip on/off).
+ * is not torn down), static peers, log level, gossip seeds and keyring) and refuses the whole
+ * reload, with reasons, if anything else changed (underlay, node identity, API listener, FDB
+ * limits, gossip port/address/profile, gossip on/off).
+ *
+ * Endpoint settings of a network (overlay or local) are the endpoints extension's: `hostEndpoint`
+ * and, for local networks, `mtu` apply in place (`endpointsChanged`; a changed overlay MTU re-creates
+ * the network as before, and the endpoints extension then sets the new MTU on the endpoints it
+ * attached). What cannot change live is refused: a network's `ipam` (addresses already handed out
+ * come from it), its `mode` or `parent`, a local network's `bridge`.
  */
 
 import type { Config, Endpoint, NetworkConfig } from './types';
@@ -25,6 +32,12 @@ export interface ConfigDiff {
   logLevelChanged: boolean;
   /** gossip.seeds or gossip.keyFile changed (passed on to extensions). */
   gossipChanged: boolean;
+  /**
+   * Networks (overlay or local, new config) whose endpoint settings change in place (the endpoints
+   * extension's reload): MTU (the endpoints it attached get it), `hostEndpoint`; and local
+   * networks added.
+   */
+  endpointsChanged: NetworkConfig[];
   /** Changes that cannot be applied to a running agent; non-empty = reload refused. */
   refused: string[];
 }
@@ -65,8 +78,24 @@ export function diffConfig(before: Config, after: Config): ConfigDiff {
   const acceptFromChanged: NetworkConfig[] = [];
   // absent (hand-built configs) = known
   const accept = (n: NetworkConfig) => n.acceptFrom ?? 'known';
-  // Fields applied in place by their owners (admission; the policy extension's reload): not a set-up change.
-  const setup = (n: NetworkConfig) => ({ ...n, acceptFrom: undefined, defaultPolicy: undefined, policyMode: undefined });
+  // Fields applied in place by their owners (admission; the policy and endpoints extensions' reload): not a set-up change.
+  const setup = (n: NetworkConfig) => ({ ...n, acceptFrom: undefined, defaultPolicy: undefined, policyMode: undefined, hostEndpoint: undefined, ipam: undefined });
+  // Endpoint settings across overlay and local networks, by name.
+  const allBefore = new Map([...before.networks, ...(before.localNetworks ?? [])].map((n) => [n.name, n]));
+  const endpointsChanged: NetworkConfig[] = [];
+  for (const n of [...after.networks, ...(after.localNetworks ?? [])]) {
+    const o = allBefore.get(n.name);
+    const local = (n.mode ?? 'overlay') !== 'overlay';
+    if (!o) {
+      if (local) endpointsChanged.push(n);
+      continue;
+    }
+    must(`networks[${n.name}].ipam`, o.ipam ?? null, n.ipam ?? null);
+    must(`networks[${n.name}].mode`, o.mode ?? 'overlay', n.mode ?? 'overlay');
+    must(`networks[${n.name}].parent`, o.parent ?? null, n.parent ?? null);
+    if (local) must(`networks[${n.name}].bridge`, o.bridge, n.bridge);
+    if (o.mtu !== n.mtu || (o.hostEndpoint ?? false) !== (n.hostEndpoint ?? false)) endpointsChanged.push(n);
+  }
   for (const n of after.networks) {
     const o = oldBy.get(n.vni);
     if (!o) continue;
@@ -85,6 +114,7 @@ export function diffConfig(before: Config, after: Config): ConfigDiff {
     logLevelChanged: before.log.level !== after.log.level,
     gossipChanged: !!before.gossip && !!after.gossip &&
       (!sameEndpoints(before.gossip.seeds, after.gossip.seeds) || before.gossip.keyFile !== after.gossip.keyFile),
+    endpointsChanged,
     refused,
   };
 }

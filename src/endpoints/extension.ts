@@ -197,8 +197,46 @@ export class EndpointsExtension implements AgentExtension {
     return this.socket !== null;
   }
 
-  reload(config: Config): void {
+  /**
+   * Applies a reload's network changes that are safe in place (config/diff.ts refuses the others:
+   * IPAM, mode, parent): new networks attachable (a `mode: bridge` one gets its bridge), a changed
+   * MTU set on every endpoint this host attached (both ends) and on bridges this extension
+   * created, `hostEndpoint` turned on attaches the host endpoint. Throws naming what failed.
+   */
+  async reload(config: Config): Promise<void> {
+    const old = new Map(this.networks().map((n) => [n.name, n]));
     this.config = config;
+    const m = this.manager;
+    if (!m) return;
+    const failed: string[] = [];
+    for (const n of this.networks()) {
+      const o = old.get(n.name);
+      try {
+        if (modeOf(n) === 'bridge' && !o && (await this.system.ensureBridge(n.bridge, n.mtu))) {
+          this.createdBridges.push(n.bridge);
+          this.log.info({ network: n.name, bridge: n.bridge }, 'bridge created (mode bridge)');
+        } else if (o && o.mtu !== n.mtu && this.createdBridges.includes(n.bridge)) {
+          await this.system.setMtu(null, n.bridge, n.mtu);
+        }
+      } catch (e) {
+        failed.push(`bridge ${n.bridge}: ${(e as Error).message}`);
+      }
+    }
+    const r = await m.reconfigure(this.networks());
+    for (const s of r.mtuSet) {
+      this.log.info({ network: s.network, mtu: s.mtu, interfaces: s.interfaces }, `network ${s.network}: MTU ${s.mtu} set on ${s.interfaces.length} endpoint interfaces this host attached`);
+    }
+    failed.push(...r.failed);
+    for (const n of this.networks()) {
+      if (!n.hostEndpoint || old.get(n.name)?.hostEndpoint || m.lookup(n.name, { network: n.name, host: true })) continue;
+      try {
+        const v = await m.attach({ network: n.name, host: true });
+        this.log.info({ network: n.name, ips: v.ips }, 'host endpoint attached');
+      } catch (e) {
+        failed.push(`host endpoint of ${n.name}: ${(e as Error).message}`);
+      }
+    }
+    if (failed.length) throw new Error(failed.join('; '));
   }
 }
 

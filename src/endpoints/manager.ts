@@ -372,6 +372,40 @@ export class EndpointManager {
     return { kept, forgotten };
   }
 
+  /**
+   * A reload's networks (overlay and local): networks added become attachable, removed ones not
+   * (their endpoints stay until detached), and when a network's MTU changed every endpoint of it
+   * this host attached gets the new MTU on both ends — the bridge port and the interface in the
+   * container (a runtime-moved peer only on the bridge side: its namespace is the runtime's).
+   * Returns the interfaces set and what failed (an interface gone is skipped, not a failure).
+   */
+  async reconfigure(networks: NetworkConfig[]): Promise<{ mtuSet: { network: string; mtu: number; interfaces: string[] }[]; failed: string[] }> {
+    const before = new Map(this.nets);
+    this.nets.clear();
+    for (const n of networks) this.nets.set(n.name, n);
+    const mtuSet: { network: string; mtu: number; interfaces: string[] }[] = [];
+    const failed: string[] = [];
+    for (const n of networks) {
+      const o = before.get(n.name);
+      if (!o || o.mtu === n.mtu) continue;
+      const done: string[] = [];
+      const set = async (nsPath: string | null, ifname: string, where: string): Promise<void> => {
+        try {
+          if (await this.o.system.setMtu(nsPath, ifname, n.mtu)) done.push(where);
+        } catch (e) {
+          failed.push(`${where}: ${(e as Error).message}`);
+        }
+      };
+      for (const e of this.local().filter((x) => x.network === n.name)) {
+        if (e.hostIf) await set(null, e.hostIf, e.hostIf);
+        if (e.kind === 'host') await set(null, e.ifname, e.ifname);
+        else if (!e.runtimePeer && e.nsPath) await set(e.nsPath, e.ifname, `${e.name}:${e.ifname}`);
+      }
+      mtuSet.push({ network: n.name, mtu: n.mtu, interfaces: done });
+    }
+    return { mtuSet, failed };
+  }
+
   /** This host's endpoints. */
   local(): EndpointState[] {
     return this.o.registry.all();

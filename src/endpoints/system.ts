@@ -45,6 +45,8 @@ export interface EndpointSystem {
   ensureBridge(name: string, mtu: number): Promise<boolean>;
   /** Interface MAC of `ifname` in `nsPath`, or null when it is not there. */
   macOf(nsPath: string | null, ifname: string): Promise<string | null>;
+  /** Sets the MTU of `ifname` in `nsPath` (null: the agent's namespace); false when it is not there. */
+  setMtu(nsPath: string | null, ifname: string, mtu: number): Promise<boolean>;
 }
 
 export const NETNS_DIR = '/run/netns';
@@ -152,6 +154,12 @@ export class IprouteEndpointSystem implements EndpointSystem {
     }
   }
 
+  async setMtu(nsPath: string | null, ifname: string, mtu: number): Promise<boolean> {
+    if (!(await this.linkExists(nsPath, ifname))) return false;
+    const r = await ipBatch(nsPath, [`link set dev ${ifname} mtu ${mtu}`]);
+    if (r.code !== 0) fail(`setting MTU ${mtu} on ${ifname}`, r);
+    return true;
+  }
   async deleteLink(nsPath: string | null, ifname: string): Promise<boolean> {
     if (nsPath && !fs.existsSync(nsPath)) return false;
     const r = await ipBatch(nsPath, [`link del dev ${ifname}`]);
@@ -200,7 +208,7 @@ export class IprouteEndpointSystem implements EndpointSystem {
 /** In-memory twin: links per namespace, the same errors for a missing netns or a used name. */
 export class MemoryEndpointSystem implements EndpointSystem {
   /** "ns|ifname" → link */
-  readonly links = new Map<string, { mac: string; master: string | null; addresses: string[]; peer: string | null }>();
+  readonly links = new Map<string, { mac: string; master: string | null; addresses: string[]; peer: string | null; mtu?: number }>();
   readonly bridges = new Set<string>();
   /** Make the next create fail at this step ('veth' | 'configure'). */
   failNext: 'veth' | 'configure' | null = null;
@@ -211,19 +219,19 @@ export class MemoryEndpointSystem implements EndpointSystem {
   async createVeth(hostIf: string, bridge: string, spec: LinkSpec): Promise<void> {
     if (this.links.has(this.key(spec.nsPath, spec.ifname))) throw new EndpointError(ERR_IFNAME_IN_USE, `interface name ${spec.ifname} is already used`, true);
     if (this.failNext === 'veth') { this.failNext = null; throw new EndpointError(ERR_ATTACH_FAILED, 'creating veth: injected', false); }
-    this.links.set(this.key(null, hostIf), { mac: '02:00:00:00:00:00', master: bridge, addresses: [], peer: this.key(spec.nsPath, spec.ifname) });
-    this.links.set(this.key(spec.nsPath, spec.ifname), { mac: spec.mac, master: null, addresses: [...spec.addresses], peer: this.key(null, hostIf) });
+    this.links.set(this.key(null, hostIf), { mac: '02:00:00:00:00:00', master: bridge, addresses: [], peer: this.key(spec.nsPath, spec.ifname), mtu: spec.mtu });
+    this.links.set(this.key(spec.nsPath, spec.ifname), { mac: spec.mac, master: null, addresses: [...spec.addresses], peer: this.key(null, hostIf), mtu: spec.mtu });
     if (this.failNext === 'configure') { this.failNext = null; await this.deleteLink(null, hostIf); throw new EndpointError(ERR_ATTACH_FAILED, 'configuring: injected', false); }
   }
-  async createVethPeer(hostIf: string, bridge: string, peer: string, mac: string): Promise<void> {
+  async createVethPeer(hostIf: string, bridge: string, peer: string, mac: string, mtu?: number): Promise<void> {
     if (this.links.has(this.key(null, peer)) || this.links.has(this.key(null, hostIf))) throw new EndpointError(ERR_IFNAME_IN_USE, `interface name ${peer} is already used`, true);
     if (this.failNext === 'veth') { this.failNext = null; throw new EndpointError(ERR_ATTACH_FAILED, 'creating veth: injected', false); }
-    this.links.set(this.key(null, hostIf), { mac: '02:00:00:00:00:00', master: bridge, addresses: [], peer: this.key(null, peer) });
-    this.links.set(this.key(null, peer), { mac, master: null, addresses: [], peer: this.key(null, hostIf) });
+    this.links.set(this.key(null, hostIf), { mac: '02:00:00:00:00:00', master: bridge, addresses: [], peer: this.key(null, peer), mtu });
+    this.links.set(this.key(null, peer), { mac, master: null, addresses: [], peer: this.key(null, hostIf), mtu });
   }
   async createMacvlan(_parent: string, spec: LinkSpec): Promise<void> {
     if (this.links.has(this.key(spec.nsPath, spec.ifname))) throw new EndpointError(ERR_IFNAME_IN_USE, `interface name ${spec.ifname} is already used`, true);
-    this.links.set(this.key(spec.nsPath, spec.ifname), { mac: spec.mac, master: null, addresses: [...spec.addresses], peer: null });
+    this.links.set(this.key(spec.nsPath, spec.ifname), { mac: spec.mac, master: null, addresses: [...spec.addresses], peer: null, mtu: spec.mtu });
   }
   async deleteLink(ns: string | null, ifname: string): Promise<boolean> {
     const l = this.links.get(this.key(ns, ifname));
@@ -234,6 +242,16 @@ export class MemoryEndpointSystem implements EndpointSystem {
   }
   async linkExists(ns: string | null, ifname: string): Promise<boolean> {
     return this.links.has(this.key(ns, ifname));
+  }
+  async setMtu(ns: string | null, ifname: string, mtu: number): Promise<boolean> {
+    const l = this.links.get(this.key(ns, ifname));
+    if (!l) return false;
+    l.mtu = mtu;
+    return true;
+  }
+  /** MTU of a link (as created or set), or undefined. */
+  mtuOf(ns: string | null, ifname: string): number | undefined {
+    return this.links.get(this.key(ns, ifname))?.mtu;
   }
   masterOf(ifname: string): string | null {
     return this.links.get(this.key(null, ifname))?.master ?? null;

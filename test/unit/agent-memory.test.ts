@@ -260,7 +260,7 @@ test('applyConfig: networks added/removed/changed without touching the others; p
     sys.calls.length = 0;
     const r = await agent.applyConfig(A('peers: [198.18.0.5]\nlog: {level: debug}\n',
       '  - {name: blue, vni: 42, bridge: br0}\n  - {name: red, vni: 43, bridge: br1, mtu: 1300}\n  - {name: green, vni: 44, bridge: br2}\n'));
-    assert.deepEqual(r, { added: ['green'], removed: [], changed: ['red'], acceptFromChanged: [], peersChanged: true, logLevelChanged: true, gossipChanged: false });
+    assert.deepEqual(r, { added: ['green'], removed: [], changed: ['red'], acceptFromChanged: [], peersChanged: true, logLevelChanged: true, gossipChanged: false, endpointsChanged: ['red'] });
     assert.ok(!sys.calls.some((c) => c.includes('vx-blue') || c.includes('br0')), `blue untouched: ${sys.calls.join(', ')}`);
     assert.equal(sys.taps.get('vx-blue'), blueTap);
     assert.equal(sys.links.get('vx-red')!.mtu, 1300);
@@ -362,10 +362,10 @@ test('turning encryption on or off by reload says what MTU containers now need',
     const on = lines.find((l) => /encryption turned on/.test(String(l.msg)));
     assert.ok(on, lines.map((l) => l.msg).join('\n'));
     assert.equal(on.level, 'warn');
-    assert.match(String(on.msg), /^network blue: encryption turned on, its MTU is now (\d+) \(was 1450\): containers on br0 need MTU \1 or less — set it on their interfaces now/);
+    assert.match(String(on.msg), /^network blue: encryption turned on, its MTU is now (\d+) \(was 1450\): containers on br0 need MTU \1 or less — endpoints vxmesh attached \(vxmesh attach, CNI, Docker\) get it on both ends now; set it on any other container interface on the bridge, or its large packets are lost/);
     assert.ok((on.mtu as number) < 1450);
     await agent.applyConfig(A());
-    assert.ok(lines.some((l) => /^network blue: encryption turned off, its MTU is now 1450 \(was \d+\): containers on br0 need MTU 1450 or less \(they may raise theirs\)/.test(String(l.msg))));
+    assert.ok(lines.some((l) => /^network blue: encryption turned off, its MTU is now 1450 \(was \d+\): containers on br0 need MTU 1450 or less — endpoints vxmesh attached .* get it on both ends now; .* \(they may raise theirs\)/.test(String(l.msg))));
   } finally {
     await agent.stop();
   }
