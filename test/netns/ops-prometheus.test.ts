@@ -121,8 +121,9 @@ test('Prometheus in a lab host scrapes a vxmesh agent; vxmesh_ series queried th
   const ruleCount = (fs.readFileSync(path.join(REPO_ROOT, 'deploy', 'prometheus', 'vxmesh-alerts.yml'), 'utf8').match(/^\s+- alert: /gm) ?? []).length;
   await lab.waitFor('alert rules evaluated', async () => {
     const r = (await httpGetJson(lab, h1.ns, `http://${PROM}/api/v1/rules`)) as { data: { groups: { name: string; rules: { health: string; lastEvaluation: string }[] }[] } };
-    const g = r.data.groups.find((x) => x.name === 'vxmesh');
-    return !!g && g.rules.length === ruleCount && g.rules.every((x) => x.health === 'ok' && !x.lastEvaluation.startsWith('0001'));
+    // the main group and the feature groups at the end of the file (vxmesh-capture, ...)
+    const rules = r.data.groups.filter((x) => x.name === 'vxmesh' || x.name.startsWith('vxmesh-')).flatMap((x) => x.rules);
+    return rules.length === ruleCount && rules.every((x) => x.health === 'ok' && !x.lastEvaluation.startsWith('0001'));
   }, { timeoutMs: 30_000, intervalMs: 500 });
   const firing = (await httpGetJson(lab, h1.ns, `http://${PROM}/api/v1/alerts`)) as { data: { alerts: { labels: { alertname: string }; state: string }[] } };
   const active = firing.data.alerts.filter((x) => ['VxmeshAgentDown', 'VxmeshNotReady', 'VxmeshHighInboundDropRate'].includes(x.labels.alertname));

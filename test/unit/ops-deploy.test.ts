@@ -5,6 +5,7 @@ import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { PEER_DROPS_FAMILY } from '../../src/capture/metrics';
 import { VxmeshMetrics } from '../../src/metrics/registry';
 import { run, toolsSkip } from './ops-tools';
 
@@ -109,6 +110,7 @@ async function knownSeriesNames(): Promise<Set<string>> {
     if ((metric as unknown as { type: string }).type === 'histogram') for (const s of ['_bucket', '_sum', '_count']) names.add(name + s);
   }
   m.stop();
+  names.add(PEER_DROPS_FAMILY); // registered in the same registry by the capture extension (src/capture)
   return names;
 }
 
