@@ -22,6 +22,9 @@
  *                   needed / Packet Too Big (rate-limited, src/probe/icmp.ts);
  *   5b. policy      networks with a policy (policy-seam.ts): the frame's flow must be allowed
  *                   by the source's egress and the destination's ingress → else `policy_denied`;
+ *   5c. hairpin     same-host enforcement (policy-seam.ts): a frame between two endpoints of this
+ *                   host (sent here by the port rules instead of across the bridge) is checked
+ *                   (`filterLocal`) and written back to the TAP — one writeBatch per batch;
  *   6. encapsulate  VXLAN header in place at headroom − 8; source socket = flow hash % sources;
  *                   one send descriptor per destination (`queue`; flood copies share the bytes,
  *                   except on encrypted networks, where each peer's copy is sealed on its own);
@@ -74,6 +77,7 @@ const TX_PATH_MTU = txDropIndex.path_mtu;
 const TO_PEER = 0;
 const TO_FLOOD = 1;
 const DONE = 2;
+const TO_LOCAL = 3; // 5c: between two endpoints of this host (policy hairpin)
 
 export class Inside {
   /** Plain slab memory (replaced by `reallocate`). */
@@ -198,6 +202,11 @@ export class Inside {
       if (d === DONE) continue;
       // 5a. path MTU (a measured peer path smaller than the frame: ICMP back to the sender)
       if (d === TO_PEER && this.peer!.pathFrameMax !== 0 && this.pathTooBig(net, slab, off, len, enc, gsoType, mss, wire)) continue;
+      // 5c. policy hairpin: checked, then back to the TAP (the bridge never saw it)
+      if (d === TO_LOCAL) {
+        this.hairpin(net, slab, off, len, gsoType, mss);
+        continue;
+      }
       // 5b. policy egress (networks with a policy: the source's egress and the destination's ingress)
       if (net.policy !== null && !net.policy.filter(slab, off, len, null)) {
         c.txDrops[TX_POLICY]++;
@@ -255,7 +264,36 @@ export class Inside {
       for (let j = 0; j < w; j++) if (r.status[j] === 0) net.neighAnswered++;
       ctx.hist.tapWrite.add(r.count);
     }
+    if (net.policy !== null && net.policy.hairpinTx !== null && net.policy.hairpinTx.count > 0) this.hairpinFlush(net);
     this.send(net);
+  }
+
+  // ---- 5c. policy hairpin ---------------------------------------------------------------------
+
+  /** A same-host frame: the policy's verdict, then queued for the write back to the TAP. */
+  private hairpin(net: Network, slab: Buffer, off: number, len: number, gsoType: number, mss: number): void {
+    const pol = net.policy!;
+    if (!pol.filterLocal(slab, off, len)) {
+      net.counters.txDrops[TX_POLICY]++;
+      this.ctx.capture.txDrop(net, TX_POLICY, 1, slab, off, len, KIND_FRAME, null);
+      return;
+    }
+    if (this.ctx.capture.live) this.ctx.capture.forwarded(net, DIR_TX, slab, off, len, null);
+    if (pol.hairpinQueue(slab, off, len, gsoType, mss) === 0) {
+      this.hairpinFlush(net);
+      pol.hairpinQueue(slab, off, len, gsoType, mss);
+    }
+  }
+
+  /** One TAP writeBatch of the queued same-host frames. */
+  private hairpinFlush(net: Network): void {
+    const pol = net.policy!;
+    const tx = pol.hairpinTx!;
+    const w = this.ctx.safeTapWrite(net, tx);
+    let failed = tx.count - w;
+    for (let j = 0; j < w; j++) if (tx.status[j] !== 0) failed++;
+    this.ctx.hist.tapWrite.add(tx.count);
+    pol.hairpinDone(failed);
   }
 
   // ---- 3. learn local -------------------------------------------------------------------------
@@ -315,6 +353,8 @@ export class Inside {
       const dHi = (slab[off] << 8) | slab[off + 1];
       const dLo = ((slab[off + 2] << 24) | (slab[off + 3] << 16) | (slab[off + 4] << 8) | slab[off + 5]) >>> 0;
       const s = fdb.lookup(dHi, dLo);
+      // 5c: between two endpoints of this host, on a network that enforces there
+      if ((s < 0 || fdb.kindAt(s) === FDB_LOCAL) && net.policy !== null && !tagged && net.policy.localPair(slab, off)) return TO_LOCAL;
       if (s >= 0) {
         if (fdb.kindAt(s) === FDB_LOCAL) {
           c.txDrops[TX_LOCAL_DST]++;

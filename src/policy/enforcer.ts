@@ -16,10 +16,11 @@
  *      ring, dropped — or, with `policyMode: audit`, counted as would-deny and passed.
  */
 import type { Clock } from '../clock';
+import type { TxBatch } from '../dataplane/seams';
 import { formatIp16 } from './cidr';
 import { CompiledPolicy, DENY_EGRESS, DENY_INGRESS, EGRESS, INGRESS } from './compile';
 import { Conntrack, DEFAULT_CONNTRACK_ENTRIES } from './conntrack';
-import { FlowKey, KIND_CONTROL, KIND_ERROR, KIND_OTHER, parseFrame } from './packet';
+import { FlowKey, KIND_CONTROL, KIND_ERROR, KIND_IP, KIND_OTHER, parseFrame } from './packet';
 
 /** Counter slots of `PolicyEnforcer.counters`. */
 export const PC_ALLOWED_NEW = 0; // new flows allowed
@@ -33,7 +34,9 @@ export const PC_NON_IP = 7;
 export const PC_REVOKED = 8;
 export const PC_RELATED = 9; // ICMP errors passed for a tracked flow
 export const PC_DENIED_CACHED = 10; // denied frames answered by the denied-flow cache (no rule walk)
-export const PC_SLOTS = 11;
+export const PC_HAIRPIN = 11; // same-host frames passed and written back to the TAP (a super-frame once)
+export const PC_HAIRPIN_FAILED = 12; // same-host frames lost after the verdict (unsegmentable, TAP write failed)
+export const PC_SLOTS = 13;
 
 /** Denial reasons recorded in the ring. */
 export const DENY_REASONS = ['egress', 'ingress', 'egress+ingress', 'spoofed', 'non_ip', 'revoked'] as const;
@@ -63,7 +66,20 @@ export interface EnforcerOptions {
   deniedCacheEntries?: number;
   audit?: boolean;
   seed?: number;
+  /**
+   * Cuts a TSO super-frame into complete segments (the addon's `gsoSegment`): same-host
+   * super-frames are written back to the TAP as segments, which the TAP write coalesces again.
+   * Without it a same-host super-frame is lost (`PC_HAIRPIN_FAILED`).
+   */
+  segment?: (frame: Uint8Array, gsoType: number, mss: number, prefix: Uint8Array, out: Uint8Array, segLens: Uint32Array) => number;
 }
+
+/** Same-host endpoints at most per network (the FDB's local bound is 512). */
+export const MAX_LOCAL_ENDPOINTS = 1024;
+/** The same-host write-back batch: descriptors and bytes (one 64 KiB super-frame's segments fit). */
+export const HAIRPIN_SLOTS = 1024;
+export const HAIRPIN_BYTES = 512 * 1024;
+const EMPTY_PREFIX = new Uint8Array(0);
 
 export const DEFAULT_DENIAL_RING = 256;
 export const DEFAULT_DENIED_CACHE_ENTRIES = 4096;
@@ -99,6 +115,18 @@ export class PolicyEnforcer {
   private readonly rDstIdx: Int32Array;
   private readonly rHost: (string | null)[];
   private readonly rCompiled: (CompiledPolicy | null)[];
+  // Same-host enforcement: this host's endpoints by MAC (open addressing; −1 = empty), the
+  // compiled endpoint index of each; null = off.
+  private localCount = 0;
+  private localOn = false;
+  private readonly lHi = new Int32Array(2 * MAX_LOCAL_ENDPOINTS).fill(-1);
+  private readonly lLo = new Uint32Array(2 * MAX_LOCAL_ENDPOINTS);
+  private readonly lIdx = new Int32Array(2 * MAX_LOCAL_ENDPOINTS);
+  private readonly segment: EnforcerOptions['segment'];
+  private hairpinUsed = 0;
+  private segLens: Uint32Array | null = null;
+  /** Same-host frames that passed, to be written back to the TAP (`hairpinQueue`, the data path flushes). */
+  hairpinTx: TxBatch | null = null;
 
   constructor(opts: EnforcerOptions) {
     this.clock = opts.clock;
@@ -117,6 +145,143 @@ export class PolicyEnforcer {
     this.rDstIdx = new Int32Array(n);
     this.rHost = new Array<string | null>(n).fill(null);
     this.rCompiled = new Array<CompiledPolicy | null>(n).fill(null);
+    this.segment = opts.segment;
+  }
+
+  // ---- same host ---------------------------------------------------------------------------------
+
+  /**
+   * This host's endpoints of the network (MAC → index into the compiled policy's endpoints), or null
+   * to turn same-host enforcement off. While on, `localPair` says which frames read from the TAP go
+   * between two of them (the port rules, local-ports.ts, send those to the TAP instead of the bridge).
+   */
+  setLocal(locals: readonly { mac: string; index: number }[] | null): void {
+    this.lHi.fill(-1);
+    this.localCount = 0;
+    this.localOn = locals !== null;
+    if (locals === null) return;
+    if (this.hairpinTx === null) {
+      this.hairpinTx = {
+        slab: Buffer.alloc(HAIRPIN_BYTES), offs: new Uint32Array(HAIRPIN_SLOTS), lens: new Uint32Array(HAIRPIN_SLOTS),
+        addrs: Buffer.alloc(0), srcIdx: new Uint8Array(HAIRPIN_SLOTS), status: new Int32Array(HAIRPIN_SLOTS), count: 0,
+      };
+      this.segLens = new Uint32Array(GSO_SEGS_MAX + 1);
+    }
+    for (const l of locals.slice(0, MAX_LOCAL_ENDPOINTS)) {
+      const m = l.mac.split(':').map((x) => parseInt(x, 16));
+      if (m.length !== 6 || m.some((x) => !(x >= 0 && x <= 255))) continue;
+      const hi = (m[0] << 8) | m[1];
+      const lo = ((m[2] << 24) | (m[3] << 16) | (m[4] << 8) | m[5]) >>> 0;
+      let s = this.macSlot(hi, lo);
+      while (this.lHi[s] !== -1 && !(this.lHi[s] === hi && this.lLo[s] === lo)) s = (s + 1) & (2 * MAX_LOCAL_ENDPOINTS - 1);
+      if (this.lHi[s] === -1) this.localCount++;
+      this.lHi[s] = hi;
+      this.lLo[s] = lo;
+      this.lIdx[s] = l.index;
+    }
+  }
+
+  /** Whether same-host enforcement is on (and how many local endpoints it knows). */
+  get local(): { on: boolean; endpoints: number } {
+    return { on: this.localOn, endpoints: this.localCount };
+  }
+
+  private macSlot(hi: number, lo: number): number {
+    return Math.imul(hi ^ Math.imul(lo, 0x9e3779b1), 0x85ebca6b) >>> 21 & (2 * MAX_LOCAL_ENDPOINTS - 1);
+  }
+
+  /** The compiled index of the local endpoint with the MAC at b[o..o+6), or −1. */
+  private localAt(b: Uint8Array, o: number): number {
+    if (this.localCount === 0) return -1;
+    const hi = (b[o] << 8) | b[o + 1];
+    const lo = ((b[o + 2] << 24) | (b[o + 3] << 16) | (b[o + 4] << 8) | b[o + 5]) >>> 0;
+    for (let s = this.macSlot(hi, lo), n = 0; n < 2 * MAX_LOCAL_ENDPOINTS; n++, s = (s + 1) & (2 * MAX_LOCAL_ENDPOINTS - 1)) {
+      const h = this.lHi[s];
+      if (h === -1) return -1;
+      if (h === hi && this.lLo[s] === lo) return this.lIdx[s];
+    }
+    return -1;
+  }
+
+  /**
+   * True when the frame read from the TAP at b[off..] is an untagged IPv4/IPv6 frame from one local
+   * endpoint to another (what the port rules redirect to the TAP): the data path checks it with
+   * `filterLocal` and writes it back (`hairpinQueue`) instead of sending it to a peer.
+   */
+  localPair(b: Uint8Array, off: number): boolean {
+    if (!this.localOn || this.localCount === 0) return false;
+    const et = (b[off + 12] << 8) | b[off + 13];
+    if (et !== 0x0800 && et !== 0x86dd) return false;
+    return this.localAt(b, off) >= 0 && this.localAt(b, off + 6) >= 0;
+  }
+
+  /**
+   * The verdict for a same-host frame (`localPair`): the inner source must be the sending endpoint
+   * (an address of the endpoint that owns the source MAC; IPv6 link-local and :: as the anti-spoofing
+   * rules allow) — else `spoofed` — then as `filter`.
+   */
+  filterLocal(b: Uint8Array, off: number, len: number): boolean {
+    const cp = this.compiled;
+    if (cp === null) return true;
+    const k = this.key;
+    const kind = parseFrame(b, off, len, k);
+    if (kind === KIND_CONTROL) return true;
+    if (kind === KIND_IP || kind === KIND_ERROR) {
+      const sIdx = cp.endpointOf(k.src, 0);
+      const own = this.localAt(b, off + 6);
+      if (sIdx !== own && !(sIdx < 0 && linkLocalOrUnspecified(k.src))) {
+        this.counters[PC_SPOOFED]++;
+        return this.deny(3, sIdx, cp.endpointOf(k.dst, 0), null, cp);
+      }
+    }
+    return this.filter(b, off, len, null);
+  }
+
+  /**
+   * Queues a passed same-host frame for the write back to the TAP (a super-frame as its segments).
+   * Returns 1 queued, 0 no room (the data path writes `hairpinTx` and calls again), −1 lost (counted).
+   */
+  hairpinQueue(b: Uint8Array, off: number, len: number, gsoType: number, mss: number): number {
+    const tx = this.hairpinTx;
+    if (tx === null) return -1;
+    if (gsoType === 0) {
+      if (tx.count === HAIRPIN_SLOTS || this.hairpinUsed + len > HAIRPIN_BYTES) return tx.count === 0 ? this.lost() : 0;
+      Buffer.prototype.copy.call(b, tx.slab, this.hairpinUsed, off, off + len);
+      tx.offs[tx.count] = this.hairpinUsed;
+      tx.lens[tx.count++] = len;
+      this.hairpinUsed += len;
+      this.counters[PC_HAIRPIN]++;
+      return 1;
+    }
+    const seg = this.segment;
+    if (seg === undefined) return this.lost();
+    const room = HAIRPIN_BYTES - this.hairpinUsed;
+    // Worst case of the cut: every segment repeats the headers (≤ 256 B) and carries mss bytes.
+    const need = (Math.ceil(len / mss) + 1) * (mss + 256);
+    if (tx.count + GSO_SEGS_MAX > HAIRPIN_SLOTS || need > room) return tx.count === 0 ? this.lost() : 0;
+    const lens = this.segLens!;
+    const n = seg(b.subarray(off, off + len), gsoType, mss, EMPTY_PREFIX, tx.slab.subarray(this.hairpinUsed), lens);
+    if (n <= 0 || tx.count + n > HAIRPIN_SLOTS) return this.lost();
+    const stride = lens[lens.length - 1];
+    for (let i = 0; i < n; i++) {
+      tx.offs[tx.count] = this.hairpinUsed + i * stride;
+      tx.lens[tx.count++] = lens[i];
+    }
+    this.hairpinUsed += n * stride;
+    this.counters[PC_HAIRPIN]++;
+    return 1;
+  }
+
+  /** After the data path wrote `hairpinTx`: `failed` descriptors were not written. */
+  hairpinDone(failed: number): void {
+    if (this.hairpinTx !== null) this.hairpinTx.count = 0;
+    this.hairpinUsed = 0;
+    this.counters[PC_HAIRPIN_FAILED] += failed;
+  }
+
+  private lost(): number {
+    this.counters[PC_HAIRPIN_FAILED]++;
+    return -1;
   }
 
   /** The network's compiled policy (null: no policy and no default deny: every frame passes). */
@@ -228,7 +393,8 @@ export class PolicyEnforcer {
     this.rProto[i] = k.proto;
     this.rPort[i] = k.dport;
     this.rReason[i] = reason;
-    const audit = this.audit && reason <= 2;
+    // audit mode denies nothing that policy would deny: new flows and revoked connections pass
+    const audit = this.audit && (reason <= 2 || reason === 5);
     this.rAudit[i] = audit ? 1 : 0;
     this.rSrcIdx[i] = sIdx;
     this.rDstIdx[i] = dIdx;
@@ -260,6 +426,16 @@ export class PolicyEnforcer {
     return out;
   }
 }
+
+/** fe80::/10 or :: (what the anti-spoofing rules let an endpoint send from besides its addresses). */
+function linkLocalOrUnspecified(a: Uint8Array): boolean {
+  if (a[0] === 0xfe && (a[1] & 0xc0) === 0x80) return true;
+  for (let i = 0; i < 16; i++) if (a[i] !== 0) return false;
+  return true;
+}
+
+/** Segments one super-frame may cut into (tso.ts GSO_MAX_SEGS). */
+const GSO_SEGS_MAX = 256;
 
 /** The port a rule sees: ICMP and other port-less protocols have none. */
 function portOf(proto: number, dport: number): number {

@@ -29,8 +29,10 @@ import { CompiledPolicy } from './compile';
 import { PolicyDocumentError, parsePolicyText, PROTOCOL_NUMBER, type Protocol } from './document';
 import {
   PC_ALLOWED_NEW, PC_ALLOWED_TRACKED, PC_AUDIT_EGRESS, PC_AUDIT_INGRESS, PC_DENIED_EGRESS, PC_DENIED_INGRESS, PC_NON_IP,
-  PC_DENIED_CACHED, PC_RELATED, PC_REVOKED, PC_SPOOFED, PolicyEnforcer,
+  PC_DENIED_CACHED, PC_HAIRPIN, PC_HAIRPIN_FAILED, PC_RELATED, PC_REVOKED, PC_SPOOFED, PolicyEnforcer, type EnforcerOptions,
 } from './enforcer';
+import { ifindexOf, NftLocalPorts, type LocalNetwork, type LocalPortsDriver } from './local-ports';
+import { loadAddon } from '../native/addon';
 import type { PolicyEndpoint } from './semantics';
 import { type PolicyEntryJson, PolicyStore } from './store';
 import { trace } from './trace';
@@ -45,6 +47,8 @@ export interface PolicyEndpointRecord {
   mac: string;
   ips: string[];
   labels: Record<string, string>;
+  /** This host's veth endpoints: the host-side port on the bridge (same-host enforcement). */
+  port?: string;
 }
 
 /** Where endpoints come from (the endpoints extension). */
@@ -83,7 +87,17 @@ export interface PolicyExtensionOptions {
   control?: Router;
   conntrackEntries?: number;
   seed?: number;
+  /**
+   * Same-host enforcement's kernel part (local-ports.ts); absent: off (frames between endpoints of
+   * this host cross the bridge unchecked). The agent uses `NftLocalPorts`.
+   */
+  localPorts?: LocalPortsDriver;
+  /** The super-frame cutter for same-host write backs (the addon's gsoSegment). */
+  segment?: EnforcerOptions['segment'];
 }
+
+/** How often the same-host rules are compared with the kernel's devices (a re-created TAP or port). */
+export const LOCAL_PORTS_CHECK_MS = 2000;
 
 /** Largest policy set spread by gossip, bytes of JSON (a record section's limit). */
 export const MAX_SYNC_BYTES = 60 * 1024;
@@ -108,6 +122,12 @@ export class PolicyExtension implements AgentExtension {
   private readonly unsubscribe: (() => void)[] = [];
   private lastPublished = '';
   private syncTooLarge = false;
+  // Same-host enforcement: what the kernel should have, what it was last given, the apply chain.
+  private localWanted: LocalNetwork[] = [];
+  private localApplied = '';
+  private localChain: Promise<void> = Promise.resolve();
+  private localError: string | null = null;
+  private localTimer: { cancel(): void } | null = null;
 
   constructor(config: Config, private readonly opts: PolicyExtensionOptions = {}) {
     this.config = config;
@@ -142,6 +162,7 @@ export class PolicyExtension implements AgentExtension {
     if (this.endpoints) this.unsubscribe.push(this.endpoints.onChange(() => this.recompile()));
     this.applyNetworks(this.config);
     this.publish();
+    if (this.opts.localPorts) this.localTimer = agent.clock.setInterval(LOCAL_PORTS_CHECK_MS, () => this.syncLocalPorts());
     const api = agent.api;
     if (api) {
       api.route('GET', '/v1/policies', (_q, res) => sendJson(res, 200, { policies: this.list() }));
@@ -163,8 +184,15 @@ export class PolicyExtension implements AgentExtension {
     return (_q, res) => sendJson(res, 200, { policies: this.list() });
   }
 
-  stop(): void {
+  async stop(): Promise<void> {
+    this.localTimer?.cancel();
+    this.localTimer = null;
     for (const u of this.unsubscribe.splice(0)) u();
+    // The same-host rules go first (frames would be sent to a TAP nobody reads), then the filters.
+    if (this.opts.localPorts && this.localApplied !== '') {
+      this.localWanted = [];
+      await this.syncLocalPorts(true);
+    }
     for (const s of this.nets.values()) if (s.attached) this.agent?.datapath?.setPolicyFilter(s.config.vni, null);
     this.nets.clear();
     const api = this.agent?.api;
@@ -258,7 +286,7 @@ export class PolicyExtension implements AgentExtension {
       seen.add(n.name);
       let s = this.nets.get(n.name);
       if (!s) {
-        s = { config: n, enforcer: new PolicyEnforcer({ clock: this.agent!.clock, conntrackEntries: this.opts.conntrackEntries, seed: this.opts.seed }), version: 0, attached: false };
+        s = { config: n, enforcer: new PolicyEnforcer({ clock: this.agent!.clock, conntrackEntries: this.opts.conntrackEntries, seed: this.opts.seed, segment: this.opts.segment }), version: 0, attached: false };
         this.nets.set(n.name, s);
       }
       s.config = n;
@@ -278,7 +306,7 @@ export class PolicyExtension implements AgentExtension {
     for (const e of this.endpoints?.list() ?? []) {
       if (e.network !== network) continue;
       const ips = e.ips.map((x) => ipBytes(x)).filter((x): x is Uint8Array => x !== null);
-      out.push({ name: e.name, labels: e.labels, ips, host: e.host, hostAddr: e.hostAddr });
+      out.push({ name: e.name, labels: e.labels, ips, host: e.host, hostAddr: e.hostAddr, mac: e.mac, port: e.port });
     }
     return out;
   }
@@ -286,17 +314,62 @@ export class PolicyExtension implements AgentExtension {
   /** Recompiles every network (control plane: policy, endpoint or config change). */
   recompile(): void {
     const dp = this.agent?.datapath;
+    const local: LocalNetwork[] = [];
+    const node = this.config.node.name;
     for (const s of this.nets.values()) {
       const policies = this.store.forNetwork(s.config.name);
       const defaultDeny = s.config.defaultPolicy === 'deny';
       const want = policies.length > 0 || defaultDeny;
+      let cp: CompiledPolicy | null = null;
       if (want) {
         s.version++;
-        s.enforcer.setCompiled(new CompiledPolicy({ policies, defaultDeny }, this.endpointsOf(s.config.name), { version: s.version, seed: this.opts.seed }));
-      } else s.enforcer.setCompiled(null);
+        cp = new CompiledPolicy({ policies, defaultDeny }, this.endpointsOf(s.config.name), { version: s.version, seed: this.opts.seed });
+      }
+      // Same-host enforcement where something is isolated (audit too: it must see the frames). The
+      // data path learns the local endpoints first; the port rules follow (syncLocalPorts), so a
+      // redirected frame always finds the agent ready for it.
+      const ports = cp !== null && cp.anyIsolated && this.opts.localPorts
+        ? cp.endpoints.map((e, index) => ({ e, index })).filter(({ e }) => e.host === node && e.port && e.mac) : [];
+      if (ports.length > 0) local.push({ network: s.config.name, tap: s.config.tap, ports: ports.map(({ e }) => ({ port: e.port!, mac: e.mac! })) });
+      s.enforcer.setCompiled(cp);
+      s.enforcer.setLocal(ports.length > 0 ? ports.map(({ e, index }) => ({ mac: e.mac!, index })) : null);
       // Always (re)set: a network re-created by a reload is a new data-path network.
       if (dp) s.attached = dp.setPolicyFilter(s.config.vni, want ? s.enforcer : null) && want;
     }
+    this.localWanted = local;
+    void this.syncLocalPorts();
+  }
+
+  /**
+   * Gives the kernel the same-host rules when they (or the devices they name: a re-created TAP or
+   * port has a new ifindex) differ from what it was last given. Serialized; a failure is logged,
+   * shown in status and retried on the next check.
+   */
+  private syncLocalPorts(force = false): Promise<void> {
+    const drv = this.opts.localPorts;
+    if (!drv) return Promise.resolve();
+    this.localChain = this.localChain.then(async () => {
+      const want = this.localWanted;
+      const sig = want.length === 0 ? '' : JSON.stringify(want.map((n) => [n, ifindexOf(n.tap), n.ports.map((p) => ifindexOf(p.port))]));
+      if (!force && sig === this.localApplied && this.localError === null) return;
+      try {
+        await drv.apply(want);
+        if (this.localError !== null) this.log.info('same-host policy rules installed');
+        this.localApplied = sig;
+        this.localError = null;
+        this.log.debug({ networks: want.map((n) => n.network), ports: want.reduce((a, n) => a + n.ports.length, 0) }, 'same-host policy rules applied');
+      } catch (e) {
+        const msg = (e as Error).message;
+        if (msg !== this.localError) this.log.error({ err: msg }, 'same-host policy rules could not be applied (retrying)');
+        this.localError = msg;
+      }
+    });
+    return this.localChain;
+  }
+
+  /** Waits for the same-host rules in flight (tests). */
+  settled(): Promise<void> {
+    return this.localChain;
   }
 
   enforcer(network: string): PolicyEnforcer | null {
@@ -393,10 +466,14 @@ export class PolicyExtension implements AgentExtension {
         auditEgress: c[PC_AUDIT_EGRESS], auditIngress: c[PC_AUDIT_INGRESS], spoofed: c[PC_SPOOFED], nonIp: c[PC_NON_IP], revoked: c[PC_REVOKED],
         related: c[PC_RELATED], conntrack: { ...s.enforcer.conntrack.stats, capacity: s.enforcer.conntrack.capacity },
         deniedCached: c[PC_DENIED_CACHED],
+        sameHost: { ...s.enforcer.local, hairpinned: c[PC_HAIRPIN], hairpinFailed: c[PC_HAIRPIN_FAILED] },
         deniedCache: { entries: s.enforcer.deniedCache.stats.entries, evictions: s.enforcer.deniedCache.stats.evictions, capacity: s.enforcer.deniedCache.capacity },
       };
     }
-    return { policies: this.store?.list().length ?? 0, spreadByGossip: this.sync !== null && !this.syncTooLarge, networks: nets };
+    return {
+      policies: this.store?.list().length ?? 0, spreadByGossip: this.sync !== null && !this.syncTooLarge,
+      sameHostRules: this.opts.localPorts ? { networks: this.localWanted.map((n) => n.network), error: this.localError } : null, networks: nets,
+    };
   }
 
   /** Per network counters for the metrics registry (read at scrape time). */
@@ -419,5 +496,12 @@ function query(req: http.IncomingMessage): URLSearchParams {
 
 export function createPolicyExtension(config: Config, logger: Logger): PolicyExtension | null {
   if (config.networks.length === 0) return null;
-  return new PolicyExtension(config, { logger });
+  let segment: EnforcerOptions['segment'];
+  try {
+    const addon = loadAddon();
+    segment = (f, t, m, p, o, l) => addon.gsoSegment(f, t, m, p, o, l);
+  } catch {
+    segment = undefined; // no addon: same-host super-frames are counted as lost
+  }
+  return new PolicyExtension(config, { logger, localPorts: new NftLocalPorts(), segment });
 }

@@ -35,6 +35,10 @@ export interface PolicyEndpoint {
    * a remote frame's inner source must be an endpoint whose `hostAddr` is the frame's sender.
    */
   readonly hostAddr?: string;
+  /** MAC address (same-host enforcement keys this host's endpoints by it). */
+  readonly mac?: string;
+  /** This host's endpoints only: the host-side port (veth on the bridge). */
+  readonly port?: string;
 }
 
 /** One side of a flow: its address, and the endpoint it belongs to (null: not an endpoint). */

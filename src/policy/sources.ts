@@ -22,7 +22,7 @@ export function endpointSource(config: Config, eps: EndpointsExtension, gossip: 
   const list = (): PolicyEndpointRecord[] => {
     const out: PolicyEndpointRecord[] = [];
     for (const e of eps.manager?.local() ?? []) {
-      out.push({ host: config.node.name, hostAddr: self, network: e.network, name: e.name, mac: e.mac, ips: e.addresses.map((a) => a.split('/')[0]), labels: e.labels });
+      out.push({ host: config.node.name, hostAddr: self, network: e.network, name: e.name, mac: e.mac, ips: e.addresses.map((a) => a.split('/')[0]), labels: e.labels, port: e.kind === 'veth' && e.hostIf ? e.hostIf : undefined });
     }
     if (gossip) {
       const addrOf = new Map<string, string>();

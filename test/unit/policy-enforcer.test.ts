@@ -139,3 +139,16 @@ test('enforcer: IPv6 with extension headers, ICMP echo replies by conntrack, egr
   const tagged = Buffer.concat([ping.subarray(0, 12), Buffer.from([0x81, 0, 0, 5]), ping.subarray(12)]);
   assert.ok(en.filter(tagged, 0, tagged.length, null));
 });
+
+test('enforcer: audit mode does not drop a live connection that a policy change no longer allows (counted as revoked)', () => {
+  const clock = new FakeClock();
+  const en = new PolicyEnforcer({ clock, audit: true, seed: 1 });
+  en.setCompiled(new CompiledPolicy({ policies: [DB_INGRESS], defaultDeny: false }, EPS, { version: 1, seed: 1 }));
+  const syn = frame4('198.19.0.1', '198.19.0.2', 6, tcp(40000, 5432));
+  assert.equal(en.filter(syn, 0, syn.length, 'h1'), true);
+  const nobody = parsePolicy('name: db\nnetwork: blue\nendpoints: {role: db}\ningress:\n  - from: [{endpoints: {role: nobody}}]\n');
+  en.setCompiled(new CompiledPolicy({ policies: [nobody], defaultDeny: false }, EPS, { version: 2, seed: 1 }));
+  assert.equal(en.filter(syn, 0, syn.length, 'h1'), true, 'audit: counted, not dropped');
+  assert.equal(en.counters[PC_REVOKED], 1);
+  assert.equal(en.denials().at(-1)!.audit, true);
+});
