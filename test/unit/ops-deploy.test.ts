@@ -7,6 +7,8 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { PEER_DROPS_FAMILY } from '../../src/capture/metrics';
 import { VxmeshMetrics } from '../../src/metrics/registry';
+import { ObserveExtension } from '../../src/observe/extension';
+import { nullLogger } from '../../src/log';
 import { run, toolsSkip } from './ops-tools';
 
 const ROOT = path.resolve(__dirname, '..', '..', '..');
@@ -100,9 +102,22 @@ test('promtool accepts the scrape config and alert rules, and the alert unit tes
   assert.equal(unit.status, 0, unit.stdout + unit.stderr);
 });
 
+test('every alert rule has a promtool test case in which it fires', () => {
+  const rules = fs.readFileSync(path.join(DEPLOY, 'prometheus', 'vxmesh-alerts.yml'), 'utf8');
+  const tests = fs.readFileSync(path.join(DEPLOY, 'prometheus', 'vxmesh-alerts.test.yml'), 'utf8');
+  const alerts = [...rules.matchAll(/^\s*- alert: (\w+)/gm)].map((m) => m[1]);
+  // an alertname followed by exp_alerts with at least one expected alert (not `exp_alerts: []`)
+  const firing = new Set([...tests.matchAll(/alertname: (\w+)\n\s*exp_alerts:\n\s*- exp_labels/g)].map((m) => m[1]));
+  assert.deepEqual(alerts.filter((a) => !firing.has(a)), [], 'alerts without a firing test case');
+});
+
+const observeConfig = { networks: [] } as unknown as import('../../src/config/types').Config;
+
 /** All vxmesh_ families the registry defines (with a histogram's suffixed series). */
 async function knownSeriesNames(): Promise<Set<string>> {
   const m = new VxmeshMetrics({ defaultMetrics: true });
+  // families registered by extensions into the same registry (src/observe)
+  new ObserveExtension(observeConfig, nullLogger).connect({ gossip: null, registry: m.registry });
   const names = new Set<string>();
   for (const metric of m.registry.getMetricsAsArray()) {
     const name = (metric as unknown as { name: string }).name;
