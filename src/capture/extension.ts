@@ -15,7 +15,7 @@
  *       at most Q frames (default 4096) of at most S bytes (default 2048); when the client is slow
  *       the queue fills and further frames are missed — counted, and written as the next packet's
  *       epb_dropcount — the data path never waits. Drained every `drainMs` (default 20 ms), at
- *       most 512 frames a time, and only while the socket is writable.
+ *       most 512 frames (and about 1 MiB) a time, and only while the socket is writable.
  *
  * The control socket belongs to the endpoints extension (it runs when `api.socket` is set, or a
  * network uses IPAM / endpoint modes); without it the capture routes are not served (logged once
@@ -41,6 +41,7 @@ const LIVE_QUEUE_MAX = 65_536;
 const LIVE_SNAP_DEFAULT = 2048;
 const LIVE_SNAP_MAX = 65_535;
 const DRAIN_BATCH = 512;
+const DRAIN_BYTES = 1 << 20;
 
 /** A router to register routes on (ApiServer / the control socket's). */
 export interface CaptureRouter {
@@ -217,12 +218,14 @@ export class CaptureExtension implements AgentExtension {
     const l = { session, hub, timer: null as TimerHandle | null, res };
     this.live.add(l);
     this.log.info({ network: net.config.name, count: count || null, snap, queue }, 'live capture started');
+    // at most 512 frames and about 1 MiB per drain: the response buffer holds at most that beyond its high-water mark
+    const perDrain = Math.max(1, Math.min(DRAIN_BATCH, Math.floor(DRAIN_BYTES / snap)));
     let lastMissed = 0;
     let waiting = false;
     const ctx = this.renderContext();
     const drain = () => {
       if (waiting || res.destroyed) return;
-      const entries = session.queue.take(DRAIN_BATCH);
+      const entries = session.queue.take(perDrain);
       if (entries.length > 0) {
         const missed = session.queue.missed;
         const blocks = entries.map((e, i) => livePacket(0, e, i === 0 ? missed - lastMissed : 0, ctx));

@@ -11,9 +11,11 @@
  *
  * A timer that fires late by more than STALL_MS means this process was not running (SIGSTOP, a
  * long GC, CPU starvation): the refutation may be sitting unread in the socket, because the event
- * loop runs due timers before it reads I/O. Such a verdict waits GRACE_MS more (once), so the
- * pending packets are processed first; the chaos lab's slow-member scenario (2 agents stopped 2 s
- * in every 10 s) showed a resumed agent declaring a healthy member dead otherwise.
+ * loop runs due timers before it reads I/O — or not sent yet, when the suspect was stopped with
+ * us (a host-wide stall) and refutes only now. Time we were not running does not count: such a
+ * verdict waits as long as we were late (at least GRACE_MS, at most the minimum timeout), once.
+ * The chaos lab's slow-member scenario (2 agents stopped 2 s in every 10 s, 16 hosts) showed a
+ * resumed agent declaring a healthy member dead, and a stopped one its stopped companion, otherwise.
  */
 import { Clock, TimerHandle } from '../clock';
 
@@ -61,8 +63,9 @@ export class Suspicion {
     if (this.fired) return;
     if (!this.graced && this.clock.now() - this.dueAt > STALL_MS) {
       this.graced = true; // stalled: read what arrived meanwhile (a refutation cancels us) first
-      this.dueAt = this.clock.now() + GRACE_MS;
-      this.timer = this.clock.setTimer(GRACE_MS, () => this.fire());
+      const wait = Math.max(GRACE_MS, Math.min(this.clock.now() - this.dueAt, this.minMs));
+      this.dueAt = this.clock.now() + wait;
+      this.timer = this.clock.setTimer(wait, () => this.fire());
       return;
     }
     this.fired = true;

@@ -1,8 +1,9 @@
 /**
  * The real daemon: Debian's dockerd on two lab hosts (own data/exec roots, --iptables=false
  * --ip-masq=false --ip-forward=false --bridge=none, vfs), each run under `nsenter --net` +
- * `unshare -m --propagation private` with the host's plugin directory bind-mounted over
- * /run/docker/plugins, where that host's agent serves `docker.socket` (see shared RUNTIMES.md).
+ * `unshare -m --propagation private` with a tmpfs on /run and the host's plugin directory
+ * bind-mounted at /run/docker/plugins (both only in dockerd's mount namespace), where that host's
+ * agent serves `docker.socket` (see shared RUNTIMES.md).
  * An image imported from a busybox-static root filesystem.
  *
  *   `docker network create -d vxmesh --ipam-driver vxmesh --subnet 198.19.0.0/16 blue` on both;
@@ -42,7 +43,9 @@ interface Dockerd { host: LabHost; dir: string; sock: string; plugins: string; p
 
 async function startDockerd(lab: Lab, d: Dockerd): Promise<void> {
   fs.mkdirSync(path.join(d.dir, 'tmp'), { recursive: true });
-  const script = `mount --bind ${d.plugins} /run/docker/plugins && exec dockerd --data-root ${d.dir}/data --exec-root ${d.dir}/exec -H unix://${d.sock} --pidfile ${d.dir}/dockerd.pid ` +
+  // in dockerd's own mount namespace only: a fresh /run (nothing is created on the machine's),
+  // with the host's plugin directory at /run/docker/plugins
+  const script = `mount -t tmpfs -o mode=0755 vxmesh-test-run /run && mkdir -p /run/docker/plugins && mount --bind ${d.plugins} /run/docker/plugins && exec dockerd --data-root ${d.dir}/data --exec-root ${d.dir}/exec -H unix://${d.sock} --pidfile ${d.dir}/dockerd.pid ` +
     '--iptables=false --ip-masq=false --ip-forward=false --bridge=none --storage-driver vfs --shutdown-timeout 3';
   d.proc = lab.spawn(null, 'nsenter', [`--net=/run/netns/${d.host.ns}`, 'unshare', '-m', '--propagation', 'private', 'sh', '-c', script], {
     name: `dockerd@${d.host.name}`, logFile: path.join(d.dir, 'dockerd.log'),
@@ -152,8 +155,6 @@ test('docker: vxmesh network + IPAM driver on two hosts with the real dockerd (a
 
   // short paths: containerd's sockets live under the exec root (unix socket paths ≤ 107 bytes)
   const short = fs.mkdtempSync('/tmp/vxd-');
-  const madePluginDir = !fs.existsSync('/run/docker/plugins');
-  fs.mkdirSync('/run/docker/plugins', { recursive: true }); // the mount point dockerd's private bind mounts cover
   const ds: Dockerd[] = [];
   const agents: LabAgent[] = [];
   const cfgs: Record<string, unknown>[] = [];
@@ -330,13 +331,7 @@ test('docker: vxmesh network + IPAM driver on two hosts with the real dockerd (a
       }
       await stopDockerd(lab, d);
     }
-    // dockerd's vfs layers and exec root, and the mount point if this test made it
+    // dockerd's vfs layers and exec root
     fs.rmSync(short, { recursive: true, force: true });
-    if (madePluginDir) {
-      try {
-        fs.rmdirSync('/run/docker/plugins');
-        fs.rmdirSync('/run/docker');
-      } catch { /* in use by another run */ }
-    }
   }
 });
