@@ -129,8 +129,9 @@ export function partitionHeal(o: { hosts: number; partitionS: number; imp: Impai
       await partition(lab, a, b);
       log(`partitioned ${a.length} + ${b.length} for ${o.partitionS} s`);
       await sleep(o.partitionS * 1000);
-      const views = await Promise.all(agents.map((x) => members(lab, x).catch(() => [])));
-      figures.deadDuringPartition = views.map((v) => v.filter((m) => m.state === 'dead').length);
+      // per agent: members it holds dead at the end of the partition (null: its API did not answer)
+      const views = await Promise.all(agents.map((x) => members(lab, x).catch(() => null)));
+      figures.deadDuringPartition = views.map((v) => (v === null ? null : v.filter((m) => m.state === 'dead').length));
       await heal(lab, a, b);
       const t0 = Date.now();
       try {
