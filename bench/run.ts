@@ -49,7 +49,7 @@ interface Options {
 }
 
 const USAGE = `usage: npm run bench -- [options]
-  --quick              1 round, short runs (< 2 minutes)
+  --quick              1 round, short runs (about 5 minutes for both underlays)
   --rounds N           rounds per scenario, interleaved (default 3; quick 1)
   --seconds N          TCP run length in seconds (default 8; quick 2)
   --udp-seconds N      UDP run length (default 5; quick 1)
