@@ -2,6 +2,7 @@
  * The data path's capture hub (one per Datapath, held by its PathContext): what a drop and a
  * forwarded frame cost on the hot path, and nothing more.
  *
+ *   stamp      once per batch, the time the batch's entries carry (no clock read per drop);
  *   drop       (both directions, at each drop-count point of inside.ts / outside.ts, beside the
  *              network counter's increment): the drop counted again in the network's PeerDropTable
  *              (counters.ts: one Map lookup by peer key, one increment), and the frame kept in the
@@ -72,8 +73,10 @@ export class CaptureHub {
   private readonly rings = new Map<CaptureNetwork, FrameRing>();
   private sessions: LiveSession[] = [];
   private nextId = 1;
+  /** The current batch's time (`stamp`); entries recorded in the batch carry it (no clock read per drop). */
+  private now = 0;
 
-  constructor(private readonly clock: Clock, private readonly globalCounters: GlobalCounters, opts: CaptureHubOptions = {}) {
+  constructor(_clock: Clock, private readonly globalCounters: GlobalCounters, opts: CaptureHubOptions = {}) {
     this.ringFrames = opts.ringFrames ?? DROP_RING_FRAMES;
     this.snapLen = opts.snapLen ?? DROP_SNAP_LEN;
     this.global = new FrameRing(this.ringFrames, this.snapLen);
@@ -133,6 +136,12 @@ export class CaptureHub {
 
   // ---- hot path -------------------------------------------------------------------------------
 
+  /** Sets the time of the batch being processed (the data path's per-batch clock read); returns it. */
+  stamp(now: number): number {
+    this.now = now;
+    return now;
+  }
+
   /**
    * `n` inbound datagrams dropped for `reason` (RX_DROP_REASONS index): counted by peer (`peer` =
    * the sender the data path knows, else `other`) in `net`'s table (null: the global one), and the
@@ -145,8 +154,8 @@ export class CaptureHub {
     table.countRx(peer === null ? PEER_DROP_ROWS : table.row(peer.key, peer.label), reason, n);
     const ring = net === null ? this.global : this.rings.get(net);
     if (ring === undefined) return;
-    if (peer !== null) ring.put(this.clock.now(), DIR_RX, kind, reason, buf, off, len, peer.record, 0);
-    else ring.put(this.clock.now(), DIR_RX, kind, reason, buf, off, len, addrs, aOff);
+    if (peer !== null) ring.put(this.now, DIR_RX, kind, reason, buf, off, len, peer.record, 0);
+    else ring.put(this.now, DIR_RX, kind, reason, buf, off, len, addrs, aOff);
   }
 
   /** `n` outbound frames of `net` dropped for `reason` (TX_DROP_REASONS index), towards `peer` when known. */
@@ -155,7 +164,7 @@ export class CaptureHub {
     const table = net.counters.peerDrops;
     table.countTx(peer === null ? PEER_DROP_ROWS : table.row(peer.key, peer.label), reason, n);
     const ring = this.rings.get(net);
-    if (ring !== undefined) ring.put(this.clock.now(), DIR_TX, kind, reason, buf, off, len, peer === null ? null : peer.record, 0);
+    if (ring !== undefined) ring.put(this.now, DIR_TX, kind, reason, buf, off, len, peer === null ? null : peer.record, 0);
   }
 
   /**
@@ -168,7 +177,7 @@ export class CaptureHub {
     for (let i = 0; i < ss.length; i++) {
       const s = ss[i];
       if (s.vni !== vni || s.remaining === 0) continue;
-      if (s.queue.put(this.clock.now(), dir, KIND_FRAME, -1, buf, off, len, peer === null ? null : peer.record, 0)) s.remaining--;
+      if (s.queue.put(this.now, dir, KIND_FRAME, -1, buf, off, len, peer === null ? null : peer.record, 0)) s.remaining--;
     }
   }
 }

@@ -452,6 +452,7 @@ export class Datapath {
           const net = ctx.byVni.get(vni);
           if (net) {
             net.counters.txDrops[txDropIndex[reason]] += packets;
+            ctx.capture.stamp(ctx.clock.now()); // outside a batch (a crypto queue timeout)
             ctx.capture.txDrop(net, txDropIndex[reason], packets, null, 0, 0, 0, null);
           }
         },

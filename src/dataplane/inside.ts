@@ -169,7 +169,7 @@ export class Inside {
     const canSend = !enc || ctx.cipher !== null;
     const sources = ctx.sourceCount;
     const live = ctx.capture.live;
-    fdb.setNow(ctx.clock.now());
+    fdb.setNow(ctx.capture.stamp(ctx.clock.now()));
     this.cur.count = 0;
     this.scratchUsed = 0;
     this.out.replies.count = 0;

@@ -166,7 +166,7 @@ export class Outside {
     const dSender = m.dSender;
     const peers = ctx.peers;
     g.rxDatagrams += n;
-    const now = ctx.clock.now();
+    const now = ctx.capture.stamp(ctx.clock.now());
     const nets = ctx.netList;
     for (let k = 0; k < nets.length; k++) nets[k].fdb.setNow(now);
     for (let i = 0; i < n; i++) {
