@@ -240,7 +240,7 @@ export class ProbeEngine implements ProbeStage {
         this.pending.delete(seq);
         this.counters.lost++;
         if (p.kind === K_REACH) p.pp.reach.loss(now);
-        else changed = this.pmtuResult(p.pp, p.size, false, now, false) || changed;
+        else changed = this.pmtuResult(p.pp, p.size, false, now, false, p.sentAt) || changed;
       }
       for (const pp of this.peers.values()) {
         const before = pp.reach.state;
@@ -311,10 +311,10 @@ export class ProbeEngine implements ProbeStage {
   }
 
   /** Feeds a PMTU probe's fate to the search; updates the peer's frame limits. True when the path MTU changed. */
-  private pmtuResult(pp: PeerProbe, size: number, ok: boolean, now: number, hard: boolean): boolean {
+  private pmtuResult(pp: PeerProbe, size: number, ok: boolean, now: number, hard: boolean, sentAt?: number): boolean {
     const before = pp.pmtu.pmtu;
     if (ok) pp.pmtu.ack(size, now);
-    else pp.pmtu.loss(size, now, hard);
+    else pp.pmtu.loss(size, now, hard, sentAt);
     const after = pp.pmtu.pmtu;
     if (after === before) return false;
     this.applyLimits(pp);
@@ -455,7 +455,7 @@ export class ProbeEngine implements ProbeStage {
     if (!p) return;
     this.pending.delete(seq);
     if (p.kind === K_PMTU) {
-      if (this.pmtuResult(p.pp, p.size, false, now, emsgsize)) for (const fn of this.listeners) fn();
+      if (this.pmtuResult(p.pp, p.size, false, now, emsgsize, p.sentAt)) for (const fn of this.listeners) fn();
     } else {
       p.pp.reach.loss(now);
     }

@@ -6,14 +6,18 @@
  * drive it with plain numbers, the agent with its Clock). Sizes are outer IP packet bytes.
  *
  * Phases (RFC 8899 §5.2 names):
+ * Every try a size has left (`maxProbes` of them) goes out at once, so a round costs one probe
+ * timeout, not `maxProbes` of them; one answer confirms the size.
+ *
  *   base      probe BASE_PLPMTU (`base`); acked → search; lost `maxProbes` times → error;
  *   search    up to `parallel` sizes spread over (low, high], `high` always among them (the
  *             interface MTU usually is the path MTU: one round then); an ack raises `low`, a size
- *             lost `maxProbes` times lowers `high` below it; low = high → complete. A round ends
+ *             lost `maxProbes` times lowers `high` below it; low = high → complete (only then is the
+             result used: no ICMP carries a value the search has not finished). A round ends
  *             when every probe of it was acked or timed out, the next starts at once;
  *   complete  the path MTU is `low`; it is confirmed every `confirmIntervalMs` by a probe of that
- *             size (a lost confirmation is retried at once: black holes are found in about
- *             confirmIntervalMs + maxProbes × probe timeout). Confirmation lost `maxProbes` times
+ *             size (a lost confirmation is retried at once with the remaining tries: black holes
+ *             are found in about confirmIntervalMs + 2 probe timeouts). Confirmation lost `maxProbes` times
  *             → black hole: the path MTU is unknown again (no ICMP is sent on a guess) and the
  *             search restarts from base, never above the size that failed. Every
  *             `raiseIntervalMs` sizes above `low` are tried again (a path that grew);
@@ -60,6 +64,8 @@ export class PmtuSearch {
   blackHoles = 0;
   /** Losses in a row per size (cleared when the size is acked or decided). */
   private readonly fails = new Map<number, number>();
+  /** When each size was last acknowledged (bounded). */
+  private readonly ackedAt = new Map<number, number>();
   /** Probes in flight per size. */
   private readonly inflight = new Map<number, number>();
   private nextAt = 0;
@@ -80,8 +86,11 @@ export class PmtuSearch {
 
   /** The path MTU in use now (outer bytes), 0 while unknown. */
   get pmtu(): number {
-    return this.phase === 'error' ? 0 : this.low;
+    return this.settled && this.phase !== 'error' ? this.low : 0;
   }
+
+  /** True once a search completed and no black hole was found since (a raise search keeps it). */
+  private settled = false;
 
   /** Sizes to send now; the caller reports each one's fate with `ack` or `loss`. */
   due(now: number): number[] {
@@ -94,10 +103,10 @@ export class PmtuSearch {
     switch (this.phase) {
       case 'base':
       case 'error':
-        sizes = [this.base];
+        sizes = this.copies([this.base]);
         break;
       case 'search':
-        sizes = this.candidates();
+        sizes = this.copies(this.candidates());
         break;
       case 'complete':
         if (this.low < this.max && now >= this.raiseAt) {
@@ -105,8 +114,10 @@ export class PmtuSearch {
           this.phase = 'search';
           this.high = this.max;
           this.fails.clear();
-          sizes = this.candidates();
-        } else if (now >= this.confirmAt || this.fails.has(this.low)) {
+          sizes = this.copies(this.candidates());
+        } else if (this.fails.has(this.low)) {
+          sizes = this.copies([this.low]); // a lost confirmation: the remaining tries at once
+        } else if (now >= this.confirmAt) {
           sizes = [this.low];
         } else {
           sizes = [];
@@ -120,6 +131,8 @@ export class PmtuSearch {
   /** The peer acknowledged a probe of `size` bytes. */
   ack(size: number, now: number): void {
     this.settle(size);
+    this.ackedAt.set(size, now);
+    if (this.ackedAt.size > 64) this.ackedAt.delete(this.ackedAt.keys().next().value as number);
     this.fails.delete(size);
     const before = this.pmtu;
     switch (this.phase) {
@@ -146,9 +159,13 @@ export class PmtuSearch {
     if (this.pmtu !== before) this.changes++;
   }
 
-  /** A probe of `size` bytes was not acknowledged in time (`hard`: refused locally with EMSGSIZE). */
-  loss(size: number, now: number, hard = false): void {
+  /**
+   * A probe of `size` bytes was not acknowledged in time (`hard`: refused locally with EMSGSIZE).
+   * `sentAt`: when it was sent; a copy sent before the last answer for that size is ignored.
+   */
+  loss(size: number, now: number, hard = false, sentAt?: number): void {
     this.settle(size);
+    if (!hard && sentAt !== undefined && sentAt <= (this.ackedAt.get(size) ?? -Infinity)) return;
     const n = hard ? this.maxProbes : (this.fails.get(size) ?? 0) + 1;
     if (n < this.maxProbes) {
       this.fails.set(size, n);
@@ -161,13 +178,14 @@ export class PmtuSearch {
       case 'error':
         if (size !== this.base) break;
         this.phase = 'error';
+        this.settled = false;
         this.low = 0;
         this.fails.clear();
         this.nextAt = now + this.errorRetryMs;
         break;
       case 'search':
+        // (a lost copy of a size already confirmed says nothing: another copy got through)
         if (size > this.low && size <= this.high) this.high = size - 1;
-        else if (size <= this.low) this.blackHole(size, now);
         break;
       case 'complete':
         if (size === this.low) this.blackHole(size, now);
@@ -184,6 +202,7 @@ export class PmtuSearch {
   /** A confirmed size no longer passes: unknown again, search from base below it. */
   private blackHole(size: number, now: number): void {
     this.blackHoles++;
+    this.settled = false;
     this.low = 0;
     this.high = Math.max(this.base, size - 1);
     this.phase = 'base';
@@ -194,6 +213,7 @@ export class PmtuSearch {
   private finishIfDone(now: number): void {
     if (this.phase !== 'search' || this.low < this.high) return;
     this.phase = 'complete';
+    this.settled = true;
     this.fails.clear();
     this.confirmAt = now + this.confirmIntervalMs;
     this.raiseAt = now + this.raiseIntervalMs;
@@ -203,6 +223,13 @@ export class PmtuSearch {
     const n = this.inflight.get(size) ?? 0;
     if (n <= 1) this.inflight.delete(size);
     else this.inflight.set(size, n - 1);
+  }
+
+  /** Each size as many times as it has tries left (`maxProbes` − losses so far), all sent at once. */
+  private copies(sizes: number[]): number[] {
+    const out: number[] = [];
+    for (const s of sizes) for (let k = this.fails.get(s) ?? 0; k < this.maxProbes; k++) out.push(s);
+    return out;
   }
 
   /** Up to `parallel` sizes spread over (low, high], high included. */

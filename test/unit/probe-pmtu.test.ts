@@ -7,7 +7,8 @@ import assert from 'node:assert/strict';
 import { PmtuSearch } from '../../src/probe/pmtu';
 
 /** Runs the search for `ms` against a path of `path()` bytes; returns the time it first reported `want` (or -1). */
-function drive(s: PmtuSearch, start: number, ms: number, path: () => number, want?: number): { at: number; now: number; sent: number } {
+function drive(s: PmtuSearch, start: number, ms: number, path: () => number, want?: number): { at: number; now: number; sent: number; seen: Set<number> } {
+  const seen = new Set<number>();
   let now = start;
   let at = -1;
   let sent = 0;
@@ -15,7 +16,7 @@ function drive(s: PmtuSearch, start: number, ms: number, path: () => number, wan
   for (; now <= start + ms; now += 100) {
     for (let i = inflight.length - 1; i >= 0; i--) {
       if (inflight[i].due <= now) {
-        s.loss(inflight[i].size, now);
+        s.loss(inflight[i].size, now, false, inflight[i].due - 1000);
         inflight.splice(i, 1);
       }
     }
@@ -24,9 +25,10 @@ function drive(s: PmtuSearch, start: number, ms: number, path: () => number, wan
       if (size <= path()) s.ack(size, now);
       else inflight.push({ size, due: now + 1000 });
     }
+    seen.add(s.pmtu);
     if (want !== undefined && at < 0 && s.pmtu === want && s.phase === 'complete') at = now;
   }
-  return { at, now, sent };
+  return { at, now, sent, seen };
 }
 
 test('pmtu: a path as large as the underlay MTU is found in one round', () => {
@@ -57,6 +59,7 @@ test('pmtu: confirmation finds a black hole (the path shrinks) and the search fi
   assert.equal(s.blackHoles, 1);
   assert.ok(r.at > 1100 && r.at - 1100 <= 20_000, `new path MTU after ${r.at - 1100} ms`);
   assert.ok(s.high <= 1499);
+  assert.deepEqual([...r.seen].sort(), [0, 1350, 1500], 'only finished results are used (unknown while searching)');
 });
 
 test('pmtu: a path that grows again is found after the raise interval', () => {
@@ -98,9 +101,11 @@ test('pmtu: a lost confirmation is retried at once, and one answer clears it (no
   assert.equal(s.phase, 'complete');
   assert.deepEqual(s.due(2000), [1500]);
   s.loss(1500, 3000);
-  assert.deepEqual(s.due(3000), [1500], 'retried at once');
+  assert.deepEqual(s.due(3000), [1500, 1500], 'retried at once, the 2 tries left together');
   s.ack(1500, 3010);
+  s.loss(1500, 4000, false, 3000); // the other copy, sent with the one answered
   assert.equal(s.pmtu, 1500);
   assert.equal(s.blackHoles, 0);
-  assert.deepEqual(s.due(3100), [], 'next confirmation only after the interval');
+  assert.deepEqual(s.due(4100), [], 'next confirmation only after the interval');
+  assert.equal(s.pmtu, 1500);
 });
