@@ -24,7 +24,10 @@ import { REACH_SECTION, decodeRow, encodeRow, partition, type ReachCell, type Re
 import { PROBE_DROP_REASONS } from './wire';
 
 /** The part of the gossip API this extension uses. */
-export type ProbeGossip = Pick<GossipApi, 'nodeName' | 'setSection' | 'sections'>;
+export type ProbeGossip = Pick<GossipApi, 'nodeName' | 'setSection' | 'sections'> & Partial<Pick<GossipApi, 'memberInfos'>>;
+
+/** How long a peer no longer probed (a gossip member declared dead, then reaped) stays in this host's row as down. */
+const GONE_TTL_MS = 10 * 60_000;
 
 export interface ProbeExtensionOptions extends ProbeOptions {
   minPublishMs?: number;
@@ -60,6 +63,8 @@ export class ProbeExtension implements AgentExtension {
   private seq = 0;
   private rowsRefused = 0;
   private lastRowText = new Map<string, string>();
+  /** Peers this host's row named, with when they were last probed (a peer that stops being probed stays, down, for GONE_TTL_MS). */
+  private readonly named = new Map<string, number>();
 
   constructor(private readonly config: Config, logger: Logger = nullLogger, private readonly opts: ProbeExtensionOptions = {}) {
     this.log = logger.child({ component: 'probe' });
@@ -110,11 +115,35 @@ export class ProbeExtension implements AgentExtension {
     return e.peerViews().map((p) => ({ peer: this.agent?.nodeName(p.endpoint) ?? p.endpoint, ...p }));
   }
 
+  /**
+   * This host's row. A peer probed no more is not silently forgotten (that would let a stale row
+   * of the other side join the two again): gossip drops a dead member from the flood lists, so
+   * its probes stop; it stays in the row as down for GONE_TTL_MS, unless it left gracefully.
+   */
   private ownCells(): Map<string, ReachCell> {
     const m = new Map<string, ReachCell>();
-    for (const p of this.peers()) {
+    const now = this.agent?.clock.now() ?? 0;
+    const peers = this.peers();
+    const endpoints = new Set(peers.map((p) => p.endpoint));
+    for (const p of peers) {
+      this.named.set(p.peer, now);
       if (p.state === 'unknown') continue;
       m.set(p.peer, { up: p.state === 'up', rttMs: p.rttMs, pmtu: p.pathMtu });
+    }
+    let left = new Set<string>();
+    try {
+      left = new Set((this.gossip?.memberInfos?.() ?? []).filter((i) => i.state === 'left').map((i) => i.name));
+    } catch {
+      // gossip not started: nobody left
+    }
+    for (const [name, at] of this.named) {
+      if (m.has(name) || at === now) continue;
+      // (a peer first named by its endpoint, now by its node name, is not a gone peer)
+      if (left.has(name) || endpoints.has(name) || now - at > GONE_TTL_MS) {
+        this.named.delete(name);
+        continue;
+      }
+      m.set(name, { up: false, rttMs: null, pmtu: null });
     }
     return m;
   }

@@ -61,11 +61,19 @@ test('pmtu: a smaller underlay link is found while TCP runs; containers get ICMP
   }
   const r = await xfer;
   const tDone = (Date.now() - t0) / 1000;
-  // precise times from the agent's own log line ("path MTU changed", pino epoch ms)
-  const logLine = a1.proc.output().split('\n').find((l) => l.includes('path MTU changed') && l.includes('"pathMtu":1400'));
-  const logged = logLine ? Number(/"time":(\d+)/.exec(logLine)?.[1] ?? NaN) : NaN;
-  const blackHole = a1.proc.output().split('\n').find((l) => l.includes('path MTU changed') && l.includes('"pathMtu":null'));
-  const unknownAt = blackHole ? Number(/"time":(\d+)/.exec(blackHole)?.[1] ?? NaN) : NaN;
+  // precise times from the agent's own log lines ("path MTU changed"; JSON with an ISO time, or the readable form)
+  const logTime = (re: RegExp): number => {
+    const line = a1.proc.output().split('\n').find((l) => l.includes('path MTU changed') && re.test(l));
+    if (!line) return NaN;
+    const iso = /"time":"([^"]+)"/.exec(line);
+    if (iso) return Date.parse(iso[1]);
+    const hms = /(\d\d):(\d\d):(\d\d)\.(\d\d\d)/.exec(line);
+    if (!hms) return NaN;
+    const d = new Date(t0);
+    return Date.UTC(d.getUTCFullYear(), d.getUTCMonth(), d.getUTCDate(), +hms[1], +hms[2], +hms[3], +hms[4]);
+  };
+  const logged = logTime(/pathMtu"?[:=]1400/);
+  const unknownAt = logTime(/pathMtu"?[:=]null/);
   t.diagnostic(`timeline: MTU change at +${((t0 - started) / 1000).toFixed(1)} s into the transfer; black hole found (path MTU unknown, re-search) after ${((unknownAt - t0) / 1000).toFixed(1)} s; path MTU 1400 found after ${((logged - t0) / 1000).toFixed(1)} s (agent log; gauge seen by the poller after ${tGauge.toFixed(1)} s); transfer moving again (16 MiB more delivered) after ${tMoving.toFixed(1)} s; transfer of ${bytes >> 20} MiB complete after ${tDone.toFixed(1)} s`);
   assert.equal(r.receivedBytes, bytes);
   assert.equal(r.receivedSha256, r.sentSha256);
