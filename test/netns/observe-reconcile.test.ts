@@ -94,4 +94,12 @@ test('a gossip FDB entry lost to a MAC seen locally for a moment is found missin
   await lab.stop(pinger, { timeoutMs: 3000 });
   const r = await lab.ping(c1, c2.address, { count: 3, waitS: 1 });
   assert.ok(r.received >= 1, 'c1 reaches c2 after the repair');
+  // Convergence telemetry on real clocks: each host learned the other's container through gossip.
+  for (const a of [a1, a2]) {
+    const conv = ((await a.status()).extensions as { observe: { convergence: { networks: { network: string; count: number; meanSeconds: number | null }[]; negative: number } } }).observe.convergence;
+    t.diagnostic(`${a.host.name} convergence: ${JSON.stringify(conv)}`);
+    assert.equal(conv.negative, 0, 'one machine, one clock: never negative');
+  }
+  const hist = /vxmesh_endpoint_convergence_seconds_count\{network="ov"\} (\d+)/.exec(await metricsText(lab, a2));
+  assert.ok(hist && Number(hist[1]) >= 1, 'h2 observed the convergence of h1\'s container');
 });
