@@ -77,12 +77,16 @@ async function main(): Promise<void> {
     let applied = false;
     for (let round = 1; round <= ROUNDS; round++) {
       for (const c of configs) {
+        // Applied on both hosts: 1,000 rules are larger than what gossip spreads (60 KiB), and a
+        // host keeps the copy it was given.
         if (c.rules === 0) {
-          if (applied) await vx(lab, h1, ['policy', 'delete', 'bench']);
+          if (applied) for (const h of lab.hosts) await vx(lab, h, ['policy', 'delete', 'bench']);
           applied = false;
         } else {
-          const r = await vx(lab, h1, ['policy', 'apply', docFile(c.rules)]);
-          if (r.code !== 0) throw new Error(`policy apply: ${r.stderr}`);
+          for (const h of lab.hosts) {
+            const r = await vx(lab, h, ['policy', 'apply', docFile(c.rules)]);
+            if (r.code !== 0) throw new Error(`policy apply: ${r.stderr}`);
+          }
           applied = true;
         }
         await lab.waitFor('policy state on both hosts', async () => {
