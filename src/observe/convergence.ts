@@ -31,8 +31,9 @@
  * quantiles bound "every host knows it" from above for all but that fraction of pairs
  * (docs/metrics.md has the query).
  *
- * Cost: one record update per batch of new endpoints (the section), O(new endpoints) work per tick,
- * O(members × endpoints) only on member record changes.
+ * Cost: one record update per batch of new endpoints (the section); every tick (100 ms) one read of
+ * the member list through the gossip API (O(members) small objects) to find our own record, and
+ * O(new endpoints) work; O(endpoints of a member) on each of its record changes.
  */
 
 import type { Clock, TimerHandle } from '../clock';
