@@ -339,6 +339,17 @@ export class Agent {
   }
 
   /**
+   * Applies a config that differs from the running one only in its networks, the way a reload
+   * adds or removes one (runtime networks, runtime-networks.ts); serialized with reloads, not
+   * recorded as one.
+   */
+  changeNetworks(next: Config): Promise<ReloadResult> {
+    const run = this.queue.catch(() => undefined).then(() => this.apply(next));
+    this.queue = run;
+    return run;
+  }
+
+  /**
    * Records a reload's outcome (status `reload`). applyConfig records its own; the CLI records
    * `invalid` when the new file does not load.
    */

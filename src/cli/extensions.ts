@@ -8,6 +8,7 @@
 import type { AgentExtension } from '../agent/agent';
 import type { Config } from '../config/types';
 import type { Logger } from '../log';
+import type { RuntimeNetworkApi } from '../agent/runtime-networks';
 import { createOpsExtension } from '../metrics/extension';
 import { CryptoExtension, createCryptoExtension } from '../crypto/extension';
 import { GossipExtension, createGossipExtension } from '../gossip/extension';
@@ -35,7 +36,13 @@ const FACTORIES: ExtensionFactory[] = [
   createCaptureExtension, // drop rings and live capture as pcapng on the control socket, per-peer drop series (src/capture); after ops (its registry) and endpoints (the socket)
 ];
 
-export function buildExtensions(config: Config, logger: Logger): AgentExtension[] {
+/** Parts made by the caller that extensions are connected to (the CLI's runtime networks). */
+export interface ExtensionLinks {
+  /** Networks created at run time (src/agent/runtime-networks.ts), for the Docker driver. */
+  runtimeNetworks?: RuntimeNetworkApi | null;
+}
+
+export function buildExtensions(config: Config, logger: Logger, links: ExtensionLinks = {}): AgentExtension[] {
   const out: AgentExtension[] = [];
   for (const f of FACTORIES) {
     const ext = f(config, logger);
@@ -51,7 +58,7 @@ export function buildExtensions(config: Config, logger: Logger): AgentExtension[
   out.find((e): e is ProbeExtension => e instanceof ProbeExtension)?.connect({ gossip: gossip ?? null }); // reachability rows in gossip records
   crypto?.connect({ gossip: gossip ?? null }); // publishes its key, subscribes to members (GossipApi)
   endpoints?.connect({ gossip: gossip ?? null });
-  out.find((e): e is DockerExtension => e instanceof DockerExtension)?.connect({ endpoints: endpoints ?? null });
+  out.find((e): e is DockerExtension => e instanceof DockerExtension)?.connect({ endpoints: endpoints ?? null, runtimeNetworks: links.runtimeNetworks ?? null });
   const ops = out.find((e): e is OpsExtension => e instanceof OpsExtension);
   out.find((e): e is ObserveExtension => e instanceof ObserveExtension)?.connect({ gossip: gossip ?? null, registry: ops?.metrics.registry ?? null });
   if (policy) {

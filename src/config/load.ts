@@ -23,6 +23,7 @@ import {
 } from './check';
 import { MAX_ACCEPT_CIDRS, parseCidr } from '../dataplane/admission';
 import { validateDocker } from '../runtimes/docker/config';
+import { parseCidr as parseIpamCidr, overlaps as cidrOverlaps } from '../ipam/cidr';
 import { ENDPOINT_NETWORK_KEYS, DEFAULT_SOCKET, validateEndpointFields, validateSocket, validateStateDir } from '../ipam/config';
 
 /** VXLAN's IANA port (RFC 7348 §5). */
@@ -580,4 +581,32 @@ function validateGossip(p: Problems, v: unknown, uAddress: string | undefined, u
   const profile = o.profile === undefined ? 'lan' : oneOf(p, o.profile, [...at, 'profile'], GOSSIP_PROFILES);
   if (port === undefined || address === undefined || keyFile === undefined || profile === undefined) return null;
   return { port, address, seeds, keyFile, profile };
+}
+
+/**
+ * Validates one network added to a running config (a runtime network, src/agent/runtime-networks.ts)
+ * exactly like an entry of its `networks:` list — same checks, defaults (MTU from the underlay),
+ * uniqueness of name, VNI, bridge and TAP against the networks already there — and, beyond the
+ * file's checks, that its subnets overlap no other network's. Returns the network or the problems
+ * (paths `networks[<index>].<field>`, index = the position it would take).
+ */
+export function validateAddedNetwork(config: Config, raw: Record<string, unknown>): { network: NetworkConfig | null; problems: { path: Path; message: string }[] } {
+  const p = new Problems();
+  const existing = [...config.networks, ...(config.localNetworks ?? [])];
+  const i = existing.length;
+  const net = validateNetwork(p, raw, i, config.underlay.family, config.underlay.mtu, false, config.gossip !== null);
+  if (net) {
+    const all = [...existing, net];
+    const overlay = all.map((n, k) => [n, k] as const).filter(([n]) => (n.mode ?? 'overlay') === 'overlay');
+    checkUnique(p, overlay.map(([n]) => n), overlay.map(([, k]) => k), all.map((n, k) => (k === i ? raw : { tap: n.tap })));
+    existing.forEach((n, k) => {
+      if (n.name === net.name && (n.mode ?? 'overlay') !== 'overlay') p.add(['networks', i, 'name'], `"${n.name}" is already used by networks[${k}]`);
+      for (const s of net.ipam?.subnets ?? []) {
+        const a = parseIpamCidr(s)!;
+        const clash = (n.ipam?.subnets ?? []).find((t) => cidrOverlaps(a, parseIpamCidr(t)!));
+        if (clash) p.add(['networks', i, 'subnet'], `${s} overlaps ${clash}, the subnet of networks[${k}]`);
+      }
+    });
+  }
+  return { network: p.count === 0 ? net ?? null : null, problems: p.list };
 }

@@ -75,8 +75,8 @@ export const agent: Command = {
       const c = loadConfigFile(file, { mtuLookup: lookup });
       return levelOverride ? { ...c, log: { level: levelOverride as Config['log']['level'] } } : c;
     };
-    const config = load(); // ConfigError → exit 2 (main)
-    const logger = createLogger({ level: config.log.level as LogLevel, bindings: { node: config.node.name } });
+    const fileConfig = load(); // ConfigError → exit 2 (main)
+    const logger = createLogger({ level: fileConfig.log.level as LogLevel, bindings: { node: fileConfig.node.name } });
     if (!hasNetAdmin()) {
       logger.error({}, 'vxmesh agent needs CAP_NET_ADMIN: run it as root or with the capability (see deploy/vxmesh.service)');
       return 1;
@@ -87,9 +87,15 @@ export const agent: Command = {
     const { Agent } = await import('../../agent/agent');
     const service = new AgentService({ logger: logger.child({ component: 'systemd' }) });
 
+    // networks created at run time (Docker `--opt vni=`), re-created before any extension starts
+    const { RuntimeNetworks } = await import('../../agent/runtime-networks');
+    let runtimeNetworks: InstanceType<typeof RuntimeNetworks>;
+    let config: Config;
     let extensions: AgentExtension[];
     try {
-      extensions = buildExtensions(config, logger);
+      runtimeNetworks = new RuntimeNetworks(stateDir, logger.child({ component: 'runtime-networks' }));
+      config = runtimeNetworks.withRuntimeNetworks(fileConfig).config;
+      extensions = buildExtensions(config, logger, { runtimeNetworks });
     } catch (e) {
       logger.error(errFields(e), `agent failed to start: ${(e as Error).message}`);
       return e instanceof ConfigError ? 2 : 1;
@@ -134,7 +140,7 @@ export const agent: Command = {
       void service.reload(async () => {
         let next: Config;
         try {
-          next = load();
+          next = runtimeNetworks.withRuntimeNetworks(load()).config; // a reload keeps runtime networks
         } catch (e) {
           logger.error({ ...errFields(e), file }, `reload: new config is invalid, keeping the running config: ${(e as Error).message}`);
           agentNow.noteReload('invalid', (e as Error).message);
@@ -165,6 +171,7 @@ export const agent: Command = {
     try {
       try {
         a = await Agent.start(config, { logger, extensions, stateDir });
+        runtimeNetworks.bind(a);
       } catch (e) {
         logger.error(errFields(e), `agent failed to start: ${(e as Error).message}`);
         return e instanceof ConfigError ? 2 : 1;

@@ -24,10 +24,11 @@ import { randomBytes } from 'node:crypto';
 import type { NetworkConfig } from '../../config/types';
 import type { EndpointManager } from '../../endpoints/manager';
 import type { Ipam } from '../../ipam/ipam';
-import { canonicalIp, formatCidr, parseCidr } from '../../ipam/cidr';
+import { canonicalIp, formatCidr, formatIp, parseCidr } from '../../ipam/cidr';
 import type { StateStore } from '../../ipam/state-store';
 import { readVersioned } from '../../ipam/state-store';
 import type { Body } from './protocol';
+import type { RuntimeNetworkApi } from '../../agent/runtime-networks';
 
 export const DOCKER_STATE_FILE = 'docker.json';
 export const GATEWAY_OPTION = 'com.docker.network.gateway';
@@ -36,7 +37,9 @@ export const ADDRESS_SPACE = 'vxmesh';
 /** Owner prefix of addresses the IPAM driver handed out and no endpoint has adopted yet. */
 export const IPAM_OWNER_PREFIX = 'docker/';
 const ID_RE = /^[A-Za-z0-9_.-]{1,128}$/;
-const NETWORK_OPTIONS = ['network', 'vni'];
+const NETWORK_OPTIONS = ['network', 'vni', 'mtu', 'name'];
+/** PoolID network part of a pool whose network does not exist yet (created from `--opt vni=`). */
+const NEW_POOL = '*';
 
 /** What the driver needs from the endpoints extension (handed over by connect()). */
 export interface DockerBackend {
@@ -51,6 +54,8 @@ export interface DockerDriverOptions {
   networks: () => NetworkConfig[];
   /** Null when the agent is ready, else why not (shown by Docker). */
   notReady: () => string | null;
+  /** Creates/removes networks from `--opt vni=` (src/agent/runtime-networks.ts); null: only configured networks. */
+  runtime?: RuntimeNetworkApi | null;
 }
 
 interface NetMap { network: string; createdAt: string }
@@ -120,7 +125,7 @@ export class DockerDriver {
       'IpamDriver.GetCapabilities': () => ({ RequiresMACAddress: false, RequiresRequestReplay: false }),
       'IpamDriver.GetDefaultAddressSpaces': () => ({ LocalDefaultAddressSpace: ADDRESS_SPACE, GlobalDefaultAddressSpace: ADDRESS_SPACE }),
       'IpamDriver.RequestPool': s((b) => this.requestPool(b)),
-      'IpamDriver.ReleasePool': (b) => { this.pool(str(b, 'PoolID')); return {}; },
+      'IpamDriver.ReleasePool': (b) => { this.pool(str(b, 'PoolID'), true); return {}; },
       'IpamDriver.RequestAddress': s((b) => this.requestAddress(b)),
       'IpamDriver.ReleaseAddress': s((b) => this.releaseAddress(b)),
     };
@@ -175,58 +180,96 @@ export class DockerDriver {
 
   // ---------------------------------------------------------------- network driver
 
-  private createNetwork(b: Body): Body {
+  private async createNetwork(b: Body): Promise<Body> {
     this.ready();
     const nid = id(b, 'NetworkID');
     const opts = obj(obj(b, 'Options'), GENERIC_OPTIONS);
     for (const k of Object.keys(opts)) {
-      if (!NETWORK_OPTIONS.includes(k)) fail(`unknown option --opt ${k} (vxmesh takes: ${NETWORK_OPTIONS.join(', ')}; networks themselves are defined in the agent config)`);
+      if (!NETWORK_OPTIONS.includes(k)) fail(`unknown option --opt ${k} (vxmesh takes: ${NETWORK_OPTIONS.join(', ')})`);
     }
     const pools: string[] = [];
+    const gateways: (string | null)[] = [];
     for (const k of ['IPv4Data', 'IPv6Data']) {
       const l = b[k];
       if (l === undefined || l === null) continue;
       if (!Array.isArray(l)) fail(`${k} must be a list`);
       for (const d of l) {
-        const pool = typeof d === 'object' && d !== null ? (d as Record<string, unknown>).Pool : undefined;
-        if (typeof pool !== 'string') fail(`${k} entry without a Pool`);
-        pools.push(pool);
+        const o = typeof d === 'object' && d !== null ? (d as Record<string, unknown>) : {};
+        if (typeof o.Pool !== 'string') fail(`${k} entry without a Pool`);
+        pools.push(o.Pool);
+        gateways.push(typeof o.Gateway === 'string' && o.Gateway ? o.Gateway.split('/')[0] : null);
       }
     }
     const all = this.o.networks();
+    const prev = this.nets.get(nid);
+    if (prev && all.some((x) => x.name === prev.network)) return {}; // dockerd repeating itself
+    if (opts.network === undefined && (opts.mtu !== undefined || opts.name !== undefined) && opts.vni === undefined) {
+      fail('--opt mtu and --opt name are for creating a vxmesh network: give --opt vni=N too');
+    }
     let net: NetworkConfig;
+    let created = false;
     if (opts.network !== undefined) {
       if (typeof opts.network !== 'string' || !opts.network) fail('--opt network must name a vxmesh network');
+      if (opts.vni !== undefined || opts.mtu !== undefined || opts.name !== undefined) fail('--opt network names an existing vxmesh network: leave out --opt vni, mtu and name');
       net = this.network(opts.network);
     } else if (opts.vni !== undefined) {
       const vni = Number(opts.vni);
+      if (typeof opts.vni !== 'string' || !/^[0-9]{1,8}$/.test(opts.vni)) fail(`--opt vni: expected a VXLAN network identifier 1..16777215, got ${JSON.stringify(String(opts.vni).slice(0, 40))}`);
       const n = all.find((x) => x.vni === vni && (x.mode ?? 'overlay') === 'overlay');
-      if (!Number.isInteger(vni) || !n) fail(`no vxmesh network with VNI ${String(opts.vni)} on ${this.o.node} (this agent has: ${all.map((x) => `${x.name} vni ${x.vni}`).join(', ') || 'none'})`);
-      net = n;
+      if (n) {
+        if (opts.mtu !== undefined && Number(opts.mtu) !== n.mtu) fail(`vxmesh network ${n.name} (vni ${vni}) already exists with MTU ${n.mtu}, not ${String(opts.mtu)}`);
+        if (opts.name !== undefined && opts.name !== n.name) fail(`vni ${vni} is already vxmesh network ${n.name}, not ${String(opts.name)}`);
+        net = n;
+      } else {
+        const rt = this.o.runtime;
+        if (!rt) fail(`no vxmesh network with VNI ${vni} on ${this.o.node} (this agent has: ${all.map((x) => `${x.name} vni ${x.vni}`).join(', ') || 'none'})`);
+        if (!pools.length) fail(`--subnet is needed to create vxmesh network vni ${vni} (with --ipam-driver vxmesh)`);
+        let mtu: number | undefined;
+        if (opts.mtu !== undefined) {
+          if (typeof opts.mtu !== 'string' || !/^[0-9]{1,5}$/.test(opts.mtu)) fail(`--opt mtu: expected a number of bytes, got ${JSON.stringify(String(opts.mtu).slice(0, 40))}`);
+          mtu = Number(opts.mtu);
+        }
+        if (opts.name !== undefined && typeof opts.name !== 'string') fail('--opt name must be a string');
+        // the same name on every host (gossip IPAM leases and endpoint records are per network name)
+        const name = (opts.name as string | undefined) ?? `docker-${vni}`;
+        net = await rt.create({ name, vni, subnets: pools.map((p) => canonical(p) ?? p), gateways, ...(mtu !== undefined ? { mtu } : {}), createdBy: `docker:${nid}` });
+        created = true;
+      }
     } else {
       const byPool = all.filter((x) => x.ipam && pools.some((p) => x.ipam!.subnets.includes(canonical(p) ?? '')));
-      if (byPool.length !== 1) fail(`say which vxmesh network: --opt network=NAME (this agent has: ${all.map((x) => x.name).join(', ') || 'none'})`);
+      if (byPool.length !== 1) {
+        const outside = pools.find((p) => !all.some((x) => x.ipam?.subnets.some((s) => overlaps(s, p))));
+        if (outside) fail(`pool ${outside} is outside every vxmesh network's subnet: give --opt network=NAME, or --opt vni=N to create a vxmesh network with this subnet`);
+        fail(`say which vxmesh network: --opt network=NAME (this agent has: ${all.map((x) => x.name).join(', ') || 'none'}), or --opt vni=N to create one`);
+      }
       net = byPool[0];
     }
-    if (net.mode === 'macvlan') fail(`vxmesh network ${net.name} is macvlan: Docker endpoints need an overlay or bridge network`);
-    for (const p of pools) {
-      const c = parseCidr(p, false);
-      if (!c) fail(`pool ${p} is not a CIDR`);
-      if (!net.ipam) continue;
-      const inside = net.ipam.subnets.map((s) => parseCidr(s)!).some((s) => s.family === c.family && c.prefix >= s.prefix && parseCidr(`${p.split('/')[0]}/${s.prefix}`, false)!.base === s.base);
-      if (!inside) fail(`pool ${p} is outside vxmesh network ${net.name}'s subnet ${net.ipam.subnets.join(', ')}`);
-    }
-    const prev = this.nets.get(nid);
-    if (prev && prev.network !== net.name) fail(`Docker network ${nid.slice(0, 12)} is already mapped to vxmesh network ${prev.network}`);
-    if (!prev) {
-      this.nets.set(nid, { network: net.name, createdAt: new Date().toISOString() });
-      try {
-        this.persist();
-      } catch (e) {
-        this.nets.delete(nid);
-        throw e;
+    const undo = async () => {
+      if (created) await this.o.runtime!.remove(net.name).catch(() => undefined);
+    };
+    try {
+      if (net.mode === 'macvlan') fail(`vxmesh network ${net.name} is macvlan: Docker endpoints need an overlay or bridge network`);
+      for (const p of pools) {
+        const c = parseCidr(p, false);
+        if (!c) fail(`pool ${p} is not a CIDR`);
+        if (!net.ipam) continue;
+        const inside = net.ipam.subnets.map((s) => parseCidr(s)!).some((s) => s.family === c.family && c.prefix >= s.prefix && parseCidr(`${p.split('/')[0]}/${s.prefix}`, false)!.base === s.base);
+        if (!inside) fail(`pool ${p} is outside vxmesh network ${net.name}'s subnet ${net.ipam.subnets.join(', ')}`);
       }
-      this.stats.networksCreated++;
+      if (prev && prev.network !== net.name) fail(`Docker network ${nid.slice(0, 12)} is already mapped to vxmesh network ${prev.network}`);
+      if (!prev) {
+        this.nets.set(nid, { network: net.name, createdAt: new Date().toISOString() });
+        try {
+          this.persist();
+        } catch (e) {
+          this.nets.delete(nid);
+          throw e;
+        }
+        this.stats.networksCreated++;
+      }
+    } catch (e) {
+      await undo();
+      throw e;
     }
     return {};
   }
@@ -241,6 +284,11 @@ export class DockerDriver {
       for (const ep of m.local().filter((x) => x.runtimePeer && x.network === e.network && x.labels['docker.network'] === nid)) {
         await m.detach({ network: ep.network, containerId: ep.containerId!, ifname: ep.ifname });
       }
+    }
+    // a vxmesh network created from `--opt vni=` goes with the last Docker network on it
+    const rt = this.o.runtime;
+    if (rt && rt.isRuntime(e.network) && ![...this.nets].some(([k, v]) => k !== nid && v.network === e.network)) {
+      await rt.remove(e.network);
     }
     this.nets.delete(nid);
     try {
@@ -350,10 +398,21 @@ export class DockerDriver {
 
   // ---------------------------------------------------------------- IPAM driver
 
-  /** PoolID → network + subnet (error when it is not ours). */
-  private pool(poolId: string): { net: NetworkConfig; subnet: string } {
+  /**
+   * PoolID → network + subnet (error when it is not ours). A pool of a network to be created from
+   * `--opt vni=` (PoolID vxmesh / NEW_POOL / subnet) is the network with that subnet, null while there is none
+   * (`pending`: that is no error).
+   */
+  private pool(poolId: string, pending: true): { net: NetworkConfig | null; subnet: string };
+  private pool(poolId: string): { net: NetworkConfig; subnet: string };
+  private pool(poolId: string, pending = false): { net: NetworkConfig | null; subnet: string } {
     const m = /^vxmesh\/([^/]+)\/(.+)$/.exec(poolId);
     if (!m) fail(`pool ${JSON.stringify(poolId.slice(0, 80))} is not a vxmesh pool`);
+    if (m[1] === NEW_POOL) {
+      const n = this.o.networks().find((x) => x.ipam?.subnets.includes(m[2])) ?? null;
+      if (!n && !pending) fail(`pool ${m[2]}: no vxmesh network has this subnet (create the Docker network with --opt vni=N)`);
+      return { net: n, subnet: m[2] };
+    }
     const net = this.network(m[1]);
     if (!net.ipam?.subnets.includes(m[2])) fail(`pool ${poolId}: ${m[2]} is no longer a subnet of vxmesh network ${net.name}`);
     return { net, subnet: m[2] };
@@ -380,6 +439,9 @@ export class DockerDriver {
       const n = all.find((x) => x.ipam!.subnets.includes(c ?? ''));
       if (!n) {
         const inside = all.find((x) => x.ipam!.subnets.some((s) => overlaps(s, want)));
+        // a subnet of no network yet: the network may be created from `--opt vni=` (CreateNetwork
+        // comes after the pool and the gateway), so the pool is handed out by subnet
+        if (!inside && c && this.o.runtime) return { PoolID: `vxmesh/${NEW_POOL}/${c}`, Pool: c, Data: {} };
         if (inside) fail(`pool ${want} is not vxmesh network ${inside.name}'s subnet ${inside.ipam!.subnets.join(', ')}: give that subnet or leave --subnet out`);
         fail(`pool ${want} is outside every vxmesh network's subnet (this agent has: ${all.map((x) => `${x.name} ${x.ipam!.subnets.join(', ')}`).join('; ') || 'none'})`);
       }
@@ -402,10 +464,23 @@ export class DockerDriver {
 
   private async requestAddress(b: Body): Promise<Body> {
     this.ready();
-    const { net, subnet } = this.pool(str(b, 'PoolID'));
+    const { net: found, subnet } = this.pool(str(b, 'PoolID'), true);
     const want = str(b, 'Address', false);
     const opts = obj(b, 'Options');
     const prefix = subnet.split('/')[1];
+    if (!found) {
+      // the network is still to be created (from `--opt vni=`): only its gateway is asked for
+      if (opts.RequestAddressType !== GATEWAY_OPTION) fail(`pool ${subnet}: no vxmesh network has this subnet (create the Docker network with --opt vni=N)`);
+      const c = parseCidr(subnet, false)!;
+      if (want) {
+        const w = canonicalIp(want);
+        const wc = w ? parseCidr(`${w}/${c.prefix}`, false) : null;
+        if (!w || !wc || wc.family !== c.family || wc.base !== c.base) fail(`gateway ${want} is not inside ${subnet}`);
+        return { Address: `${w}/${prefix}`, Data: {} };
+      }
+      return { Address: `${firstHost(subnet)}/${prefix}`, Data: {} };
+    }
+    const net = found;
     const i = net.ipam!.subnets.indexOf(subnet);
     if (opts.RequestAddressType === GATEWAY_OPTION) {
       const gw = net.ipam!.gateways[i];
@@ -425,7 +500,8 @@ export class DockerDriver {
   }
 
   private async releaseAddress(b: Body): Promise<Body> {
-    const { net } = this.pool(str(b, 'PoolID'));
+    const { net } = this.pool(str(b, 'PoolID'), true);
+    if (!net) return {}; // the network was removed (or never created): nothing left to release
     const addr = str(b, 'Address').split('/')[0];
     const ipam = this.ipam();
     const owner = ipam.allocations(net.name).get(addr);
@@ -436,6 +512,12 @@ export class DockerDriver {
     }
     return {};
   }
+}
+
+/** The first address after the network address (the default gateway of a new network). */
+function firstHost(cidr: string): string {
+  const c = parseCidr(cidr, false)!;
+  return formatIp(c.family, c.base + 1n);
 }
 
 function canonical(cidr: string): string | null {

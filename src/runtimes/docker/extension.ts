@@ -12,6 +12,7 @@
  */
 import type { Agent, AgentExtension } from '../../agent/agent';
 import type { Config } from '../../config/types';
+import type { RuntimeNetworkApi } from '../../agent/runtime-networks';
 import type { Logger } from '../../log';
 import { DEFAULT_STATE_DIR, FileStateStore, StateStore } from '../../ipam/state-store';
 import { DEFAULT_DOCKER_SOCKET } from './config';
@@ -33,9 +34,15 @@ export class DockerExtension implements AgentExtension {
     this.log = logger.child({ component: 'docker' });
   }
 
-  /** Typed connections made once by buildExtensions: the endpoints extension (manager + IPAM). */
-  connect(links: { endpoints: DockerBackend | null }): void {
+  private runtime: RuntimeNetworkApi | null = null;
+
+  /**
+   * Typed connections made once by buildExtensions: the endpoints extension (manager + IPAM) and
+   * the agent's runtime networks (networks created from `--opt vni=`; null: only configured ones).
+   */
+  connect(links: { endpoints: DockerBackend | null; runtimeNetworks?: RuntimeNetworkApi | null }): void {
     this.backend = links.endpoints;
+    this.runtime = links.runtimeNetworks ?? null;
   }
 
   async start(agent: Agent): Promise<void> {
@@ -44,7 +51,7 @@ export class DockerExtension implements AgentExtension {
     if (!backend) throw new Error('the Docker driver needs the endpoints extension (not connected)');
     const store = this.opts.store ?? new FileStateStore(c.stateDir ?? agent.state?.dir ?? DEFAULT_STATE_DIR);
     const driver = new DockerDriver({
-      backend, store, node: c.node.name,
+      backend, store, node: c.node.name, runtime: this.runtime,
       networks: () => [...this.config.networks, ...(this.config.localNetworks ?? [])],
       notReady: () => {
         const r = agent.ready();
@@ -69,6 +76,7 @@ export class DockerExtension implements AgentExtension {
     return {
       socket: this.server?.socketPath ?? null,
       networks: this.driver?.networkMap() ?? {},
+      runtimeNetworks: this.runtime?.list().map((e) => e.spec.name) ?? [],
       stats: this.driver?.stats ?? null,
       requests: this.server?.stats ?? null,
     };
