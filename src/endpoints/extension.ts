@@ -222,6 +222,7 @@ export class EndpointsExtension implements AgentExtension {
         failed.push(`bridge ${n.bridge}: ${(e as Error).message}`);
       }
     }
+    this.ipam?.setNetworks(this.networks().filter((n) => n.ipam).map((n) => ({ name: n.name, ipam: n.ipam! }))); // networks added/removed (reload, runtime networks)
     const r = await m.reconfigure(this.networks());
     for (const s of r.mtuSet) {
       this.log.info({ network: s.network, mtu: s.mtu, interfaces: s.interfaces }, `network ${s.network}: MTU ${s.mtu} set on ${s.interfaces.length} endpoint interfaces this host attached`);

@@ -164,6 +164,28 @@ export class Ipam {
     return n;
   }
 
+  /**
+   * Networks added or removed while running (a reload, a runtime network): a new one's subnets
+   * become allocatable (no-op when known); a removed one's blocks are given up (announced) and its
+   * allocations forgotten.
+   */
+  setNetworks(networks: IpamNetwork[]): void {
+    const names = new Set(networks.map((n) => n.name));
+    let removed = false;
+    for (const name of [...this.nets.keys()]) {
+      if (names.has(name)) continue;
+      this.nets.delete(name);
+      removed = true;
+    }
+    for (const n of networks) {
+      if (!this.nets.has(n.name)) this.nets.set(n.name, { name: n.name, subnets: subnetsOf(n.ipam), blocks: [], allocations: new Map() });
+    }
+    if (removed) {
+      this.persist();
+      this.publish();
+    }
+  }
+
   has(network: string): boolean {
     return this.nets.has(network);
   }

@@ -251,6 +251,46 @@ test('docker: vxmesh network + IPAM driver on two hosts with the real dockerd (a
     assert.match(big.body.Err, /larger than the limit of 65536 bytes/);
     mark('errors checked');
 
+    // a vxmesh network created from options (no config entry): the same `--opt vni=` on both hosts
+    {
+      const RT = ['network', 'create', '-d', 'vxmesh', '--ipam-driver', 'vxmesh', '--subnet', '198.18.248.0/24', '--gateway', '198.18.248.1', '--opt', 'vni=4242', '--opt', 'mtu=1400'];
+      const badMtu = await docker(lab, ds[0], [...RT.slice(0, -2), '--opt', 'mtu=99999', 'red'], false);
+      assert.notEqual(badMtu.code, 0);
+      assert.match(badMtu.stderr, /--opt mtu: expected an integer \d+\.\.\d+/);
+      const clash = await docker(lab, ds[0], ['network', 'create', '-d', 'vxmesh', '--ipam-driver', 'vxmesh', '--subnet', '198.18.249.0/24', '--opt', `vni=${NET.vni}`, '--opt', 'name=other', 'red'], false);
+      assert.notEqual(clash.code, 0, 'a VNI that is a configured network with another subnet is refused');
+      for (const h of lab.hosts.slice(0, 2)) assert.equal((await lab.exec(h.ns, 'ip', ['link', 'show', 'vxb4242'], { check: false })).code, 1, 'nothing half-made');
+      for (const d of ds) await docker(lab, d, [...RT, 'red']);
+      for (const h of lab.hosts.slice(0, 2)) {
+        const link = (await lab.exec(h.ns, 'ip', ['-o', 'link', 'show', 'vxt4242'])).stdout;
+        assert.match(link, /mtu 1400 .*master vxb4242/, `the runtime network's TAP on ${h.name}`);
+      }
+      assert.deepEqual((await status(agents[1])).extensions.docker.runtimeNetworks, ['docker-4242']);
+      const runRed = (d: Dockerd, name: string) => docker(lab, d, ['run', '-d', '--name', name, '--network', 'red', '--stop-timeout', '1', 'bb', 'sleep', '3600']);
+      await runRed(ds[0], 'r1');
+      await runRed(ds[1], 'r2');
+      const redIp = async (d: Dockerd, name: string) => {
+        const out = (await docker(lab, d, ['exec', name, 'ip', '-4', '-o', 'addr', 'show', 'eth0'])).stdout;
+        const m = /inet (198\.18\.248\.\d+)\/24/.exec(out);
+        assert.ok(m, `${name} has an address of the runtime network: ${out}`);
+        return m![1];
+      };
+      const r1 = await redIp(ds[0], 'r1');
+      const r2 = await redIp(ds[1], 'r2');
+      assert.notEqual(r1, r2);
+      await pingSoon(lab, (a) => docker(lab, ds[0], ['exec', 'r1', ...a], false), r2, 'r1 (h1) → r2 (h2) on the runtime network');
+      await pingSoon(lab, (a) => docker(lab, ds[1], ['exec', 'r2', ...a], false), r1, 'r2 (h2) → r1 (h1)');
+      for (const [d, c] of [[ds[0], 'r1'], [ds[1], 'r2']] as const) {
+        await docker(lab, d, ['rm', '-f', c]);
+        await docker(lab, d, ['network', 'rm', 'red']);
+      }
+      for (const h of lab.hosts.slice(0, 2)) {
+        for (const dev of ['vxb4242', 'vxt4242']) assert.equal((await lab.exec(h.ns, 'ip', ['link', 'show', dev], { check: false })).code, 1, `${dev} removed on ${h.name}`);
+      }
+      assert.deepEqual((await status(agents[0])).extensions.docker.runtimeNetworks, []);
+      mark('runtime network created from --opt vni on both hosts, containers reach each other, removed');
+    }
+
     // podman (CNI) on h2 ↔ Docker on h1
     {
       const h = lab.hosts[1];

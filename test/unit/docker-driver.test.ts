@@ -24,6 +24,45 @@ import { nullLogger } from '../../src/log';
 import { DockerExtension } from '../../src/runtimes/docker/extension';
 import { CONTENT_TYPE, MAX_REQUEST_BYTES } from '../../src/runtimes/docker/protocol';
 import { DEFAULT_DOCKER_SOCKET } from '../../src/runtimes/docker/config';
+import { validateAddedNetwork } from '../../src/config/load';
+import { RuntimeNetworkError, type RuntimeNetworkApi, type RuntimeNetworkEntry, type RuntimeNetworkRequest } from '../../src/agent/runtime-networks';
+import type { NetworkConfig } from '../../src/config/types';
+
+/**
+ * The agent's runtime networks as the driver sees them: create validates like the agent
+ * (validateAddedNetwork) and hands the new config to the extensions' reload, as the agent does.
+ */
+class FakeRuntime implements RuntimeNetworkApi {
+  config!: Config;
+  exts: { reload(c: Config): Promise<void> | void }[] = [];
+  readonly created: RuntimeNetworkRequest[] = [];
+  readonly removed: string[] = [];
+  failNext: string | null = null;
+  private names = new Set<string>();
+  bind(c: Config, exts: { reload(c: Config): Promise<void> | void }[]) { this.config = c; this.exts = exts; }
+  private async apply(networks: NetworkConfig[]) {
+    this.config = { ...this.config, networks };
+    for (const e of this.exts) await e.reload(this.config);
+  }
+  async create(req: RuntimeNetworkRequest): Promise<NetworkConfig> {
+    if (this.failNext) { const m = this.failNext; this.failNext = null; throw new RuntimeNetworkError(m); }
+    const r = validateAddedNetwork(this.config, { name: req.name, vni: req.vni, bridge: `vxb${req.vni}`, tap: `vxt${req.vni}`, subnet: req.subnets, range: '198.18.248.0/26',
+      ...(req.gateways?.[0] ? { gateway: req.gateways[0] } : {}), ...(req.mtu !== undefined ? { mtu: req.mtu } : {}) });
+    if (!r.network) throw new RuntimeNetworkError(r.problems.map((p) => p.message).join('; '));
+    this.created.push(req);
+    this.names.add(req.name);
+    await this.apply([...this.config.networks, r.network]);
+    return r.network;
+  }
+  async remove(name: string): Promise<boolean> {
+    if (!this.names.delete(name)) return false;
+    this.removed.push(name);
+    await this.apply(this.config.networks.filter((n) => n.name !== name));
+    return true;
+  }
+  isRuntime(name: string) { return this.names.has(name); }
+  list(): RuntimeNetworkEntry[] { return [...this.names].map((n) => ({ spec: { name: n }, createdBy: 'docker', createdAt: '' })); }
+}
 
 function config(dir: string): Config {
   return {
@@ -58,7 +97,7 @@ function call(socket: string, method: string, body?: unknown, raw?: string | Buf
   });
 }
 
-async function setup(t: { after(fn: () => unknown): void }) {
+async function setup(t: { after(fn: () => unknown): void }, runtime: FakeRuntime | null = null) {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'vxm-docker-'));
   const system = new MemoryEndpointSystem();
   const guard = new MemorySpoofGuard();
@@ -71,7 +110,8 @@ async function setup(t: { after(fn: () => unknown): void }) {
   const start = async () => {
     ep = new EndpointsExtension(cfg, nullLogger, { store, system, guard, gossip: null });
     dk = new DockerExtension(cfg, nullLogger, { store });
-    dk.connect({ endpoints: ep });
+    dk.connect({ endpoints: ep, runtimeNetworks: runtime });
+    runtime?.bind(cfg, [ep, dk]);
     await ep.start(agent);
     await dk.start(agent);
   };
@@ -217,9 +257,10 @@ test('bad input: unknown network, pools outside the subnet, options, unknown ids
   await s.err('IpamDriver.RequestAddress', { PoolID: 'other/x' }, /not a vxmesh pool/);
   await s.err('NetworkDriver.CreateNetwork', { NetworkID: NID, Options: { 'com.docker.network.generic': { network: 'nope' } } }, /unknown network "nope"/);
   await s.err('NetworkDriver.CreateNetwork', { NetworkID: NID, Options: { 'com.docker.network.generic': { vni: '99' } } }, /no vxmesh network with VNI 99/);
-  await s.err('NetworkDriver.CreateNetwork', { NetworkID: NID, Options: { 'com.docker.network.generic': { mtu: '9000' } } }, /unknown option --opt mtu/);
+  await s.err('NetworkDriver.CreateNetwork', { NetworkID: NID, Options: { 'com.docker.network.generic': { bogus: '9000' } } }, /unknown option --opt bogus \(vxmesh takes: network, vni, mtu, name\)/);
+  await s.err('NetworkDriver.CreateNetwork', { NetworkID: NID, Options: { 'com.docker.network.generic': { mtu: '9000' } } }, /--opt mtu and --opt name are for creating a vxmesh network: give --opt vni=N too/);
   await s.err('NetworkDriver.CreateNetwork', { NetworkID: NID, Options: { 'com.docker.network.generic': { network: 'blue' } }, IPv4Data: [{ Pool: '198.18.9.0/24' }] }, /pool 198\.18\.9\.0\/24 is outside vxmesh network blue's subnet/);
-  await s.err('NetworkDriver.CreateNetwork', { NetworkID: NID, IPv4Data: [{ Pool: '198.18.9.0/24' }] }, /say which vxmesh network: --opt network=NAME/);
+  await s.err('NetworkDriver.CreateNetwork', { NetworkID: NID, IPv4Data: [{ Pool: '198.18.9.0/24' }] }, /pool 198\.18\.9\.0\/24 is outside every vxmesh network's subnet: give --opt network=NAME, or --opt vni=N/);
   await s.err('NetworkDriver.CreateNetwork', { NetworkID: 'x y' }, /not a Docker id/);
   await s.err('NetworkDriver.CreateEndpoint', { NetworkID: NID, EndpointID: EID, Interface: { Address: '198.19.0.9/24' } }, /is not known to the vxmesh agent/);
   await s.err('NetworkDriver.Join', { NetworkID: NID, EndpointID: EID, SandboxKey: '/x' }, /is not known/);
@@ -336,4 +377,66 @@ test('config docker.*: off when absent, on with the default socket when given; b
     assert.match(errs[0].path, /^docker/);
     assert.match(errs[0].message, re);
   }
+});
+
+test('--opt vni=N --subnet: the pool and gateway before the network exists, then a runtime network; run on it; network rm removes it', async (t) => {
+  const rt = new FakeRuntime();
+  const s = await setup(t, rt);
+  const POOL = '198.18.248.0/24';
+  const GW = 'com.docker.network.gateway';
+  // dockerd: RequestPool, gateway RequestAddress, then CreateNetwork
+  const pool = await s.ok('IpamDriver.RequestPool', { AddressSpace: 'vxmesh', Pool: POOL, Options: {}, V6: false });
+  assert.deepEqual(pool, { PoolID: `vxmesh/*/${POOL}`, Pool: POOL, Data: {} });
+  assert.deepEqual(await s.ok('IpamDriver.RequestAddress', { PoolID: pool.PoolID, Address: '198.18.248.1', Options: { RequestAddressType: GW } }), { Address: '198.18.248.1/24', Data: {} });
+  assert.deepEqual(await s.ok('IpamDriver.RequestAddress', { PoolID: pool.PoolID, Options: { RequestAddressType: GW } }), { Address: '198.18.248.1/24', Data: {} }, 'no --gateway: the first address');
+  await s.err('IpamDriver.RequestAddress', { PoolID: pool.PoolID, Address: '198.18.9.1', Options: { RequestAddressType: GW } }, /gateway 198\.18\.9\.1 is not inside 198\.18\.248\.0\/24/);
+  await s.err('IpamDriver.RequestAddress', { PoolID: pool.PoolID, Options: {} }, /no vxmesh network has this subnet \(create the Docker network with --opt vni=N\)/);
+  const create = (nid: string, generic: Record<string, string>) => ({ NetworkID: nid, Options: { 'com.docker.network.generic': generic }, IPv4Data: [{ AddressSpace: 'vxmesh', Pool: POOL, Gateway: '198.18.248.1/24' }] });
+  // refusals: bad VNI text, mtu without vni, the agent refusing (nothing mapped)
+  await s.err('NetworkDriver.CreateNetwork', create(NID, { vni: 'abc' }), /--opt vni: expected a VXLAN network identifier 1\.\.16777215, got "abc"/);
+  await s.err('NetworkDriver.CreateNetwork', create(NID, { vni: '4242', mtu: 'big' }), /--opt mtu: expected a number of bytes, got "big"/);
+  rt.failNext = 'cannot create vxmesh network docker-4242: --opt mtu: expected an integer 1280..1450, got 9000';
+  await s.err('NetworkDriver.CreateNetwork', create(NID, { vni: '4242', mtu: '9000' }), /--opt mtu: expected an integer 1280\.\.1450, got 9000/);
+  await s.err('NetworkDriver.CreateNetwork', { NetworkID: NID, Options: { 'com.docker.network.generic': { vni: '4242' } } }, /--subnet is needed to create vxmesh network vni 4242/);
+  assert.deepEqual(s.dk().driver!.networkMap(), {});
+  assert.deepEqual(rt.created, []);
+  // created
+  assert.deepEqual(await s.ok('NetworkDriver.CreateNetwork', create(NID, { vni: '4242', mtu: '1400' })), {});
+  assert.deepEqual(rt.created, [{ name: 'docker-4242', vni: 4242, subnets: [POOL], gateways: ['198.18.248.1'], mtu: 1400, createdBy: `docker:${NID}` }]);
+  assert.deepEqual(s.dk().driver!.networkMap(), { [NID]: 'docker-4242' });
+  assert.deepEqual(await s.ok('NetworkDriver.CreateNetwork', create(NID, { vni: '4242', mtu: '1400' })), {}, 'a repeated CreateNetwork is answered, nothing made twice');
+  assert.equal(rt.created.length, 1);
+  // a second Docker network with the same VNI maps to it; a different MTU or name is refused
+  const NID2 = 'b'.repeat(64);
+  await s.err('NetworkDriver.CreateNetwork', create(NID2, { vni: '4242', mtu: '1300' }), /already exists with MTU 1400, not 1300/);
+  await s.ok('NetworkDriver.CreateNetwork', create(NID2, { vni: '4242' }));
+  // an address of the pool, an endpoint on it
+  const a = await s.ok('IpamDriver.RequestAddress', { PoolID: pool.PoolID, Options: {} });
+  assert.match(a.Address, /^198\.18\.248\.\d+\/24$/);
+  const ep = await s.ok('NetworkDriver.CreateEndpoint', { NetworkID: NID, EndpointID: 'e'.repeat(64), Interface: { Address: a.Address } });
+  assert.match(ep.Interface.MacAddress, /^02:42:c6:12:f8:/);
+  const j = await s.ok('NetworkDriver.Join', { NetworkID: NID, EndpointID: 'e'.repeat(64), SandboxKey: '/var/run/docker/netns/x' });
+  assert.equal(j.Gateway, '198.18.248.1');
+  await s.ok('NetworkDriver.Leave', { NetworkID: NID, EndpointID: 'e'.repeat(64) });
+  await s.ok('NetworkDriver.DeleteEndpoint', { NetworkID: NID, EndpointID: 'e'.repeat(64) });
+  await s.ok('IpamDriver.ReleaseAddress', { PoolID: pool.PoolID, Address: a.Address });
+  // network rm: the runtime network goes with the last Docker network on it
+  await s.ok('NetworkDriver.DeleteNetwork', { NetworkID: NID });
+  assert.deepEqual(rt.removed, [], 'another Docker network still uses it');
+  await s.ok('NetworkDriver.DeleteNetwork', { NetworkID: NID2 });
+  assert.deepEqual(rt.removed, ['docker-4242']);
+  assert.deepEqual(s.dk().driver!.networkMap(), {});
+  // dockerd releases the gateway and the pool after the network is gone: answered, no error
+  assert.deepEqual(await s.ok('IpamDriver.ReleaseAddress', { PoolID: pool.PoolID, Address: '198.18.248.1/24' }), {});
+  assert.deepEqual(await s.ok('IpamDriver.ReleasePool', { PoolID: pool.PoolID }), {});
+  // a configured network is never removed by network rm
+  await s.ok('NetworkDriver.CreateNetwork', { NetworkID: NID, Options: { 'com.docker.network.generic': { vni: '42' } } });
+  await s.ok('NetworkDriver.DeleteNetwork', { NetworkID: NID });
+  assert.deepEqual(rt.removed, ['docker-4242']);
+  assert.ok(rt.config.networks.some((n) => n.name === 'blue'));
+});
+
+test('without runtime networks (not connected) a subnet of no network is still refused at RequestPool', async (t) => {
+  const s = await setup(t);
+  await s.err('IpamDriver.RequestPool', { AddressSpace: 'vxmesh', Pool: '198.18.248.0/24', Options: {}, V6: false }, /outside every vxmesh network's subnet/);
 });
