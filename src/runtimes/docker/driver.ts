@@ -6,6 +6,10 @@
  * `--opt network=NAME`, else `--opt vni=N`, else the network whose subnet is the Docker network's
  * IPv4 (or IPv6) pool. The map (Docker NetworkID → vxmesh network) is persisted in
  * `<stateDir>/docker.json`: dockerd sends CreateNetwork once, also across restarts of either side.
+ * With `--opt vni=N` and no network of that VNI, the network is created in the agent (a runtime
+ * network, src/agent/runtime-networks.ts, handed over by connect()): its IPAM pool is answered
+ * before it exists (PoolID `vxmesh/` + '*' + `/<subnet>`, resolved by subnet), and it is removed
+ * with the last Docker network on it.
  *
  * IPAM: pools are the vxmesh networks' subnets (PoolID `vxmesh/<network>/<subnet>`, stable across
  * restarts, so RequiresRequestReplay is false); RequestAddress allocates through vxmesh IPAM (this
