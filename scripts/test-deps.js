@@ -11,7 +11,7 @@ const PACKAGES = [
   { pkg: 'build-essential', cmds: ['make', 'g++'], for: ['build', 'test'], why: 'node-gyp builds the native addon (native/)' },
   { pkg: 'python3', cmds: ['python3'], for: ['build', 'test'], why: 'node-gyp; the sd_notify receiver of the systemd tests' },
   { pkg: 'iproute2', cmds: ['ip', 'ss', 'bridge', 'tc'], for: ['test'], why: 'netns testbeds (ip netns, veth, bridges, TAPs; tc netem for the chaos test)' },
-  { pkg: 'util-linux', cmds: ['setpriv', 'mount', 'nsenter'], for: ['test'], why: 'the agent as an unprivileged user (setpriv); nsenter for the podman endpoint test' },
+  { pkg: 'util-linux', cmds: ['setpriv', 'mount', 'nsenter', 'unshare'], for: ['test'], why: 'the agent as an unprivileged user (setpriv); nsenter for the podman endpoint test; unshare for dockerd in a private mount namespace' },
   { pkg: 'procps', cmds: ['sysctl'], for: ['test'], why: 'sysctl inside test namespaces' },
   { pkg: 'iputils-ping', cmds: ['ping'], for: ['test'], why: 'reachability checks between lab containers' },
   { pkg: 'iperf3', cmds: ['iperf3'], for: ['test'], why: 'lab TCP throughput measurements' },
