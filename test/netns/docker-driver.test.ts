@@ -280,6 +280,13 @@ test('docker: vxmesh network + IPAM driver on two hosts with the real dockerd (a
       assert.notEqual(r1, r2);
       await pingSoon(lab, (a) => docker(lab, ds[0], ['exec', 'r1', ...a], false), r2, 'r1 (h1) → r2 (h2) on the runtime network');
       await pingSoon(lab, (a) => docker(lab, ds[1], ['exec', 'r2', ...a], false), r1, 'r2 (h2) → r1 (h1)');
+      // the agent on h1 restarted: the runtime network comes back from the state file (before the
+      // endpoints are restored), r1 keeps its endpoint
+      await agents[0].stop();
+      agents[0] = await startEndpointAgent(lab, lab.hosts[0], cfgs[0]);
+      assert.match((await lab.exec(lab.hosts[0].ns, 'ip', ['-o', 'link', 'show', 'vxt4242'])).stdout, /mtu 1400 .*master vxb4242/, 'the runtime network re-created at the restart');
+      assert.deepEqual((await status(agents[0])).extensions.docker.runtimeNetworks, ['docker-4242']);
+      await pingSoon(lab, (a) => docker(lab, ds[1], ['exec', 'r2', ...a], false), r1, 'r2 (h2) → r1 (h1) after the agent on h1 restarted');
       for (const [d, c] of [[ds[0], 'r1'], [ds[1], 'r2']] as const) {
         await docker(lab, d, ['rm', '-f', c]);
         await docker(lab, d, ['network', 'rm', 'red']);
@@ -288,7 +295,7 @@ test('docker: vxmesh network + IPAM driver on two hosts with the real dockerd (a
         for (const dev of ['vxb4242', 'vxt4242']) assert.equal((await lab.exec(h.ns, 'ip', ['link', 'show', dev], { check: false })).code, 1, `${dev} removed on ${h.name}`);
       }
       assert.deepEqual((await status(agents[0])).extensions.docker.runtimeNetworks, []);
-      mark('runtime network created from --opt vni on both hosts, containers reach each other, removed');
+      mark('runtime network created from --opt vni on both hosts, containers reach each other, kept across an agent restart, removed');
     }
 
     // podman (CNI) on h2 ↔ Docker on h1
