@@ -99,6 +99,8 @@ export interface ProbePeerView {
   innerMtu: number | null;
   phase: PmtuPhase;
   lastReplyAgoSeconds: number | null;
+  /** The peer has answered a probe since it was first probed (a kernel VXLAN peer never does). */
+  capable: boolean;
   sent: number;
   answered: number;
   lost: number;
@@ -564,6 +566,7 @@ export class ProbeEngine implements ProbeStage {
         innerMtu: m === 0 ? null : (sealed ? pp.peer.pathFrameMaxSealed : pp.peer.pathFrameMax) - ETH_HLEN,
         phase: pp.pmtu.phase,
         lastReplyAgoSeconds: pp.reach.lastReplyAt === null ? null : Math.round((now - pp.reach.lastReplyAt) / 100) / 10,
+        capable: pp.reach.lastReplyAt !== null,
         sent: pp.reach.sent,
         answered: pp.reach.answered,
         lost: pp.reach.lost,

@@ -223,7 +223,7 @@ export class ProbeExtension implements AgentExtension {
 
   metricsView(): ProbeMetricsView {
     return {
-      peers: () => this.peers().map((p) => ({ peer: p.peer, endpoint: p.endpoint, state: p.state, rttSeconds: p.rttMs === null ? null : p.rttMs / 1000, pathMtu: p.pathMtu })),
+      peers: () => this.peers().map((p) => ({ peer: p.peer, endpoint: p.endpoint, state: p.state, capable: p.capable, rttSeconds: p.rttMs === null ? null : p.rttMs / 1000, pathMtu: p.pathMtu })),
       partitions: () => partition(this.rows()).components.length,
       drops: () => (this.engine ? PROBE_DROP_REASONS.map((r, i): [string, number] => [r, this.engine!.counters.drops[i]]) : []),
       counters: () => {

@@ -6,7 +6,7 @@
  */
 
 export interface ProbeMetricsView {
-  peers(): Iterable<{ peer: string; endpoint: string; state: string; rttSeconds: number | null; pathMtu: number | null }>;
+  peers(): Iterable<{ peer: string; endpoint: string; state: string; capable: boolean; rttSeconds: number | null; pathMtu: number | null }>;
   /** Connected components of the reachability matrix (reachability.ts). */
   partitions(): number;
   drops(): Iterable<[string, number]>;
@@ -26,6 +26,8 @@ export function defineProbeMetrics(define: Define, view: () => ProbeMetricsView 
     (emit) => each((p) => { if (p.pathMtu !== null) emit({ peer: p.peer, endpoint: p.endpoint }, p.pathMtu); }));
   define('gauge', 'vxmesh_peer_probe_up', 'Data-path reachability of the peer from probes through the VXLAN port: 1 up (a probe answered within 5 s), 0 down; absent before the first verdict.', pe,
     (emit) => each((p) => { if (p.state !== 'unknown') emit({ peer: p.peer, endpoint: p.endpoint }, p.state === 'up' ? 1 : 0); }));
+  define('gauge', 'vxmesh_peer_probe_capable', 'Whether the peer answers data-path probes: 1 once it has answered one since this agent started probing it, 0 while it never has (a kernel VXLAN peer, which drops probes unseen; or a host down since then). VxmeshPeerDataPathDown fires only where this is 1.', pe,
+    (emit) => each((p) => emit({ peer: p.peer, endpoint: p.endpoint }, p.capable ? 1 : 0)));
   define('gauge', 'vxmesh_peer_probe_rtt_seconds', 'Round-trip time to the peer over the data path (smoothed over answered probes, srtt += (sample − srtt)/8).', pe,
     (emit) => each((p) => { if (p.rttSeconds !== null) emit({ peer: p.peer, endpoint: p.endpoint }, p.rttSeconds); }));
   define('gauge', 'vxmesh_partitions', 'Connected components of the cluster\'s data-path reachability matrix as this host sees it (1: every host reaches every other; more: a split).', [],

@@ -7,6 +7,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { txDropIndex } from '../../src/dataplane/counters';
 import { ProbeEngine } from '../../src/probe/engine';
+import { defineProbeMetrics } from '../../src/probe/metrics';
 import { writeTooBig } from '../../src/probe/icmp';
 import { PROBE_HLEN, PROBE_REPLY, PROBE_REQUEST, probeDropIndex, writeProbe } from '../../src/probe/wire';
 import { BLUE, cmac, ep, frame, lab } from './dp-lab';
@@ -114,7 +115,7 @@ test('probes: ICMP answers are rate-limited', () => {
   assert.equal(h0.counters(BLUE).txDrops[txDropIndex.path_mtu], 20);
 });
 
-test('probes: a peer that does not exist (or drops probes, as a kernel VXLAN peer does) is down with an unknown path MTU', () => {
+test('probes: a peer that does not exist (or drops probes, as a kernel VXLAN peer does) is down with an unknown path MTU, and not probe-capable; one that answered and then stopped is', () => {
   const l = probed(2, { peers: (h) => (h === 0 ? [ep('198.18.0.2'), ep('198.18.0.99')] : [ep('198.18.0.1')]) });
   l.step(8000);
   const v = l.engines[0].peerViews();
@@ -122,7 +123,26 @@ test('probes: a peer that does not exist (or drops probes, as a kernel VXLAN pee
   assert.equal(ghost.state, 'down');
   assert.equal(ghost.pathMtu, null);
   assert.equal(ghost.phase, 'error');
-  assert.equal(v.find((p) => p.endpoint.startsWith('198.18.0.2'))!.state, 'up');
+  assert.equal(ghost.capable, false, 'never answered: not probe-capable (VxmeshPeerDataPathDown stays quiet)');
+  const real = v.find((p) => p.endpoint.startsWith('198.18.0.2'))!;
+  assert.equal(real.state, 'up');
+  assert.equal(real.capable, true);
+  // the series: probe_up 0 for both the ghost … and capable 0 only for it
+  const series = new Map<string, number>();
+  defineProbeMetrics((_type, name, _help, _labels, fill) => fill((labels, value) => series.set(`${name}{${labels.endpoint ?? ''}}`, value)), () => ({
+    peers: () => v.map((p) => ({ peer: p.endpoint, endpoint: p.endpoint, state: p.state, capable: p.capable, rttSeconds: null, pathMtu: p.pathMtu })),
+    partitions: () => 1, drops: () => [],
+    counters: () => ({ sent: 0, answered: 0, lost: 0, sendFailed: 0, requests: 0, replies: 0, icmpSent: 0, icmpRateLimited: 0, icmpNotAnswerable: 0, rowsRefused: 0 }),
+  }));
+  assert.equal(series.get(`vxmesh_peer_probe_up{${ghost.endpoint}}`), 0);
+  assert.equal(series.get(`vxmesh_peer_probe_capable{${ghost.endpoint}}`), 0);
+  assert.equal(series.get(`vxmesh_peer_probe_capable{${real.endpoint}}`), 1);
+  // a peer that answered, then stops: down, still capable (the alert fires for it)
+  l.net.filter = () => 'drop';
+  l.step(8000);
+  const gone = l.engines[0].peerViews().find((p) => p.endpoint.startsWith('198.18.0.2'))!;
+  assert.equal(gone.state, 'down');
+  assert.equal(gone.capable, true);
 });
 
 test('probes: bad probes are counted drops, never delivered; a reply is exactly 24 bytes (no amplification)', () => {
