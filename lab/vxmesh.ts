@@ -73,7 +73,7 @@ export interface AgentStatus {
     [k: string]: unknown;
   }>;
   peers: Array<{ peer: string; rxPackets: number; txPackets: number; [k: string]: unknown }>;
-  counters: null | { rxDatagrams: number; rxDrops: Record<string, number>; [k: string]: unknown };
+  counters: null | { rxDatagrams: number; rxProbes?: number; rxDrops: Record<string, number>; [k: string]: unknown };
   [k: string]: unknown;
 }
 

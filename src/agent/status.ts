@@ -42,7 +42,7 @@ export function countersJson(c: NetworkCounters): Record<string, unknown> {
 export function globalJson(c: GlobalCounters): Record<string, unknown> {
   const rxDrops: Record<string, number> = {};
   RX_DROP_REASONS.forEach((r, i) => { rxDrops[r] = c.rxDrops[i]; });
-  return { rxDatagrams: c.rxDatagrams, rxDrops, tapBatches: c.tapBatches, udpBatches: c.udpBatches, peerEvictions: c.peerEvictions };
+  return { rxDatagrams: c.rxDatagrams, rxProbes: c.rxProbes, rxDrops, tapBatches: c.tapBatches, udpBatches: c.udpBatches, peerEvictions: c.peerEvictions };
 }
 
 /** Coalescing on a fast-path TAP's writes (GSO frames written, frames merged into them), or null. */

@@ -159,6 +159,8 @@ export class PeerCounters {
 /** Counters not attributable to a network. */
 export class GlobalCounters {
   rxDatagrams = 0;
+  /** Of rxDatagrams, those the probe stage took (outside.ts 2b: answered, replies or probe drops; src/probe). */
+  rxProbes = 0;
   /** Learned peers evicted (longest idle first) because `maxLearnedPeers` were already known. */
   peerEvictions = 0;
   readonly rxDrops = new Float64Array(RX_DROP_REASONS.length);

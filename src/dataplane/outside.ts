@@ -187,6 +187,7 @@ export class Outside {
       const len = dLen[i];
       // 2b. probe
       if (probe !== null && isProbe(slab, off, len)) {
+        g.rxProbes++;
         this.probe(probe, i, state === D_DECRYPTED, slab, off, len, addrs);
         probes = true;
         continue;

@@ -202,6 +202,9 @@ test('probes: replies are rate-limited', () => {
   assert.equal(e.counters.requests, 30);
   assert.equal(e.counters.replies, 10);
   assert.equal(e.counters.drops[probeDropIndex.rate_limited], 20);
+  // the data path counts the datagrams its probe stage took, apart from tenant traffic
+  assert.equal(l.hosts[1].dp.counters.rxProbes, 30);
+  assert.equal(l.hosts[1].dp.counters.rxDatagrams, 30);
 });
 
 test('probes: a host without the probe stage (an older vxmesh) drops probes as no_i_flag, delivering nothing', () => {
