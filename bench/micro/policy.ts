@@ -11,7 +11,7 @@
  * Every loop is bounded in time (--ms per case). Endpoints: 200 on the network.
  */
 import { FakeClock } from '../../src/clock';
-import { ipBytes } from '../../src/policy/cidr';
+import { ipBytes } from '../../src/ipam/cidr';
 import { CompiledPolicy } from '../../src/policy/compile';
 import { parsePolicy } from '../../src/policy/document';
 import { PolicyEnforcer } from '../../src/policy/enforcer';

@@ -14,7 +14,7 @@
  * `check` gives exactly the verdict of semantics.ts `evaluate` (checked by a property test).
  */
 import { randomBytes } from 'node:crypto';
-import { prefixMatch } from './cidr';
+import { prefixMatch } from '../ipam/cidr';
 import type { Policy, PolicyRule } from './document';
 import { PROTOCOL_NUMBER } from './document';
 import { type NetworkPolicies, type PolicyEndpoint } from './semantics';

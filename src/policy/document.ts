@@ -25,7 +25,7 @@ import {
 } from '../config/check';
 import { locate, yamlError } from '../config/load';
 import { ConfigError } from '../errors';
-import { type Cidr, cidrInside, parseCidr } from './cidr';
+import { type Cidr16 as Cidr, cidrInside, parseCidr16 as parseCidr } from '../ipam/cidr';
 
 export const POLICY_TYPES = ['Ingress', 'Egress'] as const;
 export type PolicyType = (typeof POLICY_TYPES)[number];

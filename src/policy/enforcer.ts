@@ -17,7 +17,7 @@
  */
 import type { Clock } from '../clock';
 import type { TxBatch } from '../dataplane/seams';
-import { formatIp16 } from './cidr';
+import { formatIp16 } from '../ipam/cidr';
 import { CompiledPolicy, DENY_EGRESS, DENY_INGRESS, EGRESS, INGRESS } from './compile';
 import { Conntrack, DEFAULT_CONNTRACK_ENTRIES } from './conntrack';
 import { FlowKey, KIND_CONTROL, KIND_ERROR, KIND_IP, KIND_OTHER, parseFrame } from './packet';

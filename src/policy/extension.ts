@@ -24,7 +24,7 @@ import type { Logger } from '../log';
 import { nullLogger } from '../log';
 import { sendError, sendJson, type Handler } from '../api/server';
 import type { PolicyMetricsView } from '../metrics/sources';
-import { ipBytes } from './cidr';
+import { ipBytes } from '../ipam/cidr';
 import { CompiledPolicy } from './compile';
 import { PolicyDocumentError, parsePolicyText, PROTOCOL_NUMBER, type Protocol } from './document';
 import {

@@ -17,7 +17,7 @@
  *     peer's IP address (endpoint or not) unless it lies in one of the `except` blocks.
  *   - Replies of an allowed connection pass (conntrack.ts); ARP and ND always pass (the data path).
  */
-import { cidrContains } from './cidr';
+import { cidrContains } from '../ipam/cidr';
 import type { Policy, PolicyPeer, PolicyRule, PolicyType } from './document';
 import { PROTOCOL_NUMBER } from './document';
 import { type Labels, selectorMatches } from './selector';

@@ -2,7 +2,7 @@
  * `vxmesh policy trace`: the verdict for a flow between two endpoints without sending it, with the
  * policies and rules that decided (semantics.ts), as data and as text.
  */
-import { formatIp16 as ipText } from './cidr';
+import { formatIp16 as ipText } from '../ipam/cidr';
 import { evaluate, type NetworkPolicies, type PolicyEndpoint, type SideVerdict, type Verdict } from './semantics';
 
 export interface TraceRequest {

@@ -16,7 +16,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { stringify } from 'yaml';
 import { generateClusterKey } from '../../src/gossip/keyring';
-import { ipBytes } from '../../src/policy/cidr';
+import { ipBytes } from '../../src/ipam/cidr';
 import { parsePolicy, type Policy } from '../../src/policy/document';
 import { evaluate, type PolicyEndpoint } from '../../src/policy/semantics';
 import { REPO_ROOT, type Lab, type LabHost, type LabProcess } from '../../lab/netns';

@@ -7,7 +7,7 @@
 import { test } from 'node:test';
 import * as assert from 'node:assert/strict';
 import { seededRng, randInt, type Rng } from '../../src/gossip/rng';
-import { ipBytes } from '../../src/policy/cidr';
+import { ipBytes } from '../../src/ipam/cidr';
 import { CompiledPolicy, DENY_EGRESS, DENY_INGRESS } from '../../src/policy/compile';
 import { parsePolicy, type Policy } from '../../src/policy/document';
 import { evaluate, type Flow, type PolicyEndpoint } from '../../src/policy/semantics';

@@ -5,7 +5,7 @@
  */
 import { test } from 'node:test';
 import * as assert from 'node:assert/strict';
-import { ipBytes } from '../../src/policy/cidr';
+import { ipBytes } from '../../src/ipam/cidr';
 import { Conntrack, PROBE_LIMIT, TCP_TIMEOUT_MS, UDP_TIMEOUT_MS, OTHER_TIMEOUT_MS } from '../../src/policy/conntrack';
 
 const a = ipBytes('198.19.0.1')!;

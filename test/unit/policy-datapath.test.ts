@@ -10,7 +10,7 @@ import { FakeClock } from '../../src/clock';
 import type { Endpoint, NetworkConfig } from '../../src/config/types';
 import { Datapath } from '../../src/dataplane/datapath';
 import { MemoryReactor, MemoryTap, MemoryUdpNetwork } from '../../src/dataplane/memory-io';
-import { ipBytes } from '../../src/policy/cidr';
+import { ipBytes } from '../../src/ipam/cidr';
 import { CompiledPolicy } from '../../src/policy/compile';
 import { parsePolicy } from '../../src/policy/document';
 import { PolicyEnforcer } from '../../src/policy/enforcer';

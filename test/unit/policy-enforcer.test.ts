@@ -6,7 +6,7 @@
  */
 import { test } from 'node:test';
 import * as assert from 'node:assert/strict';
-import { ipBytes } from '../../src/policy/cidr';
+import { ipBytes } from '../../src/ipam/cidr';
 import { CompiledPolicy } from '../../src/policy/compile';
 import { parsePolicy } from '../../src/policy/document';
 import {

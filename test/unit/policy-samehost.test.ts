@@ -14,7 +14,7 @@ import type { Endpoint, NetworkConfig } from '../../src/config/types';
 import { Datapath } from '../../src/dataplane/datapath';
 import { MemoryReactor, MemoryTap, MemoryUdpNetwork } from '../../src/dataplane/memory-io';
 import { loadAddon } from '../../src/native/addon';
-import { ipBytes } from '../../src/policy/cidr';
+import { ipBytes } from '../../src/ipam/cidr';
 import { CompiledPolicy } from '../../src/policy/compile';
 import { parsePolicy } from '../../src/policy/document';
 import { PC_HAIRPIN, PC_SPOOFED, PolicyEnforcer } from '../../src/policy/enforcer';
