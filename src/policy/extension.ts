@@ -127,6 +127,12 @@ export class PolicyExtension implements AgentExtension {
   private localApplied = '';
   private localChain: Promise<void> = Promise.resolve();
   private localError: string | null = null;
+  /**
+   * True until the first sync went through: that one is always given to the kernel, even when
+   * nothing is wanted, so a table left by an agent that crashed (stop never ran) is replaced or
+   * removed at start rather than redirecting frames to a TAP nobody reads.
+   */
+  private localFirst = true;
   private localTimer: { cancel(): void } | null = null;
 
   constructor(config: Config, private readonly opts: PolicyExtensionOptions = {}) {
@@ -351,15 +357,23 @@ export class PolicyExtension implements AgentExtension {
     this.localChain = this.localChain.then(async () => {
       const want = this.localWanted;
       const sig = want.length === 0 ? '' : JSON.stringify(want.map((n) => [n, ifindexOf(n.tap), n.ports.map((p) => ifindexOf(p.port))]));
-      if (!force && sig === this.localApplied && this.localError === null) return;
+      const first = this.localFirst;
+      if (!force && !first && sig === this.localApplied && this.localError === null) return;
       try {
         await drv.apply(want);
         if (this.localError !== null) this.log.info('same-host policy rules installed');
         this.localApplied = sig;
         this.localError = null;
+        this.localFirst = false;
         this.log.debug({ networks: want.map((n) => n.network), ports: want.reduce((a, n) => a + n.ports.length, 0) }, 'same-host policy rules applied');
       } catch (e) {
         const msg = (e as Error).message;
+        if (first && want.length === 0) {
+          // The start-up clean-up with nothing to enforce (a host without nft, say): said once, not retried.
+          this.localFirst = false;
+          this.log.warn({ err: msg }, 'could not remove a same-host policy table left by an earlier agent');
+          return;
+        }
         if (msg !== this.localError) this.log.error({ err: msg }, 'same-host policy rules could not be applied (retrying)');
         this.localError = msg;
       }

@@ -141,6 +141,21 @@ test('local ports: the ruleset replaces the table in one transaction; nothing to
   assert.equal(rulesetFor([]).trim(), 'table netdev vxmesh-policy\ndelete table netdev vxmesh-policy');
 });
 
+test('extension: a failed start-up clean-up with nothing to enforce is reported once, not retried, not a status error', async () => {
+  const config = parseConfig('node: h1\nunderlay: {address: 198.18.0.1}\nnetworks:\n  - {name: blue, vni: 42, bridge: br0}\n');
+  const agent = { clock: new FakeClock(0), api: null, config, state: { dir: null }, datapath: { setPolicyFilter: () => true } } as unknown as Agent;
+  const ports = new MemoryLocalPorts();
+  ports.fail = new Error('nft: not found');
+  const ext = new PolicyExtension(config, { endpoints: { list: () => [], onChange: () => () => {} }, localPorts: ports, seed: 1, stateDir: null });
+  ext.start(agent);
+  await ext.settled();
+  ext.recompile();
+  await ext.settled();
+  assert.equal(ports.calls, 1);
+  assert.equal((ext.status() as { sameHostRules: { error: string | null } }).sameHostRules.error, null);
+  await ext.stop();
+});
+
 test('extension: port rules follow the policies (on with a policy, off without, off at stop)', async () => {
   const config = parseConfig('node: h1\nunderlay: {address: 198.18.0.1}\nnetworks:\n  - {name: blue, vni: 42, bridge: br0}\n');
   const endpoints: PolicyEndpointRecord[] = [
@@ -155,7 +170,11 @@ test('extension: port rules follow the policies (on with a policy, off without, 
   const ext = new PolicyExtension(config, { endpoints: { list: () => endpoints, onChange: () => () => {} }, localPorts: ports, seed: 1, stateDir: null });
   ext.start(agent);
   await ext.settled();
-  assert.equal(ports.applied, null, 'no policy: no rules given');
+  assert.deepEqual(ports.applied, [], 'no policy: the table is removed at start (one a crashed agent left)');
+  assert.equal(ports.calls, 1);
+  ext.recompile();
+  await ext.settled();
+  assert.equal(ports.calls, 1, 'after the start-up clean-up, nothing changed: nothing given');
   ext.apply('name: db\nnetwork: blue\nendpoints: {role: db}\ningress:\n  - from: [{endpoints: {role: web}}]\n');
   assert.deepEqual(filters.get(42)!.local, { on: true, endpoints: 2 }, 'the data path knows the local endpoints before the rules exist');
   await ext.settled();
