@@ -28,6 +28,7 @@ import { nullLogger } from '../log';
 import type { Config, Endpoint } from '../config/types';
 import { SystemError, VxmeshError } from '../errors';
 import type { UdpTransport } from '../dataplane/seams';
+import type { GossipApi } from '../gossip/api';
 import { Datapath } from '../dataplane/datapath';
 import { ApiServer, sendJson } from '../api/server';
 import { nativeSystem, type AgentSystem } from './system';
@@ -78,6 +79,12 @@ export interface AgentOptions {
   stateDir?: string | null;
   /** Peer liveness and drop-summary settings of the control-plane watch (watch.ts). */
   watch?: WatchOptions;
+  /**
+   * The gossip extension's API when gossip runs (the CLI hands it over, cli/extensions.ts
+   * `gossipApiOf`): the `gossipJoined` readiness check (metrics/readiness.ts), gossip metrics and
+   * the member names of peers (`nodeName`) read it. null or absent: no gossip.
+   */
+  gossip?: GossipApi | null;
 }
 
 /** The last reload's outcome (status `reload`, `vxmesh reload`). */
@@ -100,6 +107,8 @@ export class Agent {
   readonly clock: Clock;
   readonly extensions: AgentExtension[];
   readonly system: AgentSystem;
+  /** The gossip extension's API (AgentOptions.gossip), or null without gossip. */
+  readonly gossip: GossipApi | null;
   datapath!: Datapath;
   api: ApiServer | null = null;
   udp: UdpTransport | null = null;
@@ -130,6 +139,7 @@ export class Agent {
     this.clock = opts.clock ?? systemClock;
     this.extensions = opts.extensions ?? [];
     this.system = opts.system ?? nativeSystem();
+    this.gossip = opts.gossip ?? null;
     this.state = new StateStore(opts.stateDir ?? null);
     this.watchOpts = opts.watch ?? {};
   }
@@ -369,10 +379,10 @@ export class Agent {
     const now = this.clock.now();
     if (!this.names || now - this.names.at >= 1000) {
       const map = new Map<string, string>();
-      const g = this.startedExtensions.find((e) => e.name === 'gossip') as { members?: () => { name: string; underlay: string }[] } | undefined;
-      if (g && typeof g.members === 'function') {
+      const g = this.gossip;
+      if (g && this.running) {
         try {
-          for (const m of g.members()) map.set(m.underlay, m.name);
+          for (const m of g.memberInfos()) map.set(m.record.underlay, m.name);
         } catch {
           // gossip stopping: no names this round
         }

@@ -22,6 +22,7 @@
  * at start) — the per-peer drop series and the drop rings (for the logs) work regardless.
  */
 import type * as http from 'node:http';
+import type { Metric, Registry } from 'prom-client';
 import type { Agent, AgentExtension } from '../agent/agent';
 import { sendError, type Handler } from '../api/server';
 import type { TimerHandle } from '../clock';
@@ -72,15 +73,19 @@ export class CaptureExtension implements AgentExtension {
   private readonly log: Logger;
   private control: CaptureRouter | null;
   private readonly live = new Set<{ session: LiveSession; hub: CaptureHub; timer: TimerHandle | null; res: http.ServerResponse }>();
-  private registered: { registry: { removeSingleMetric(name: string): void } } | null = null;
+  private registered: { registry: Registry } | null = null;
+  /** The registry of /metrics (the ops extension's), when it runs. */
+  private registry: Registry | null = null;
 
   constructor(_config: Config, private readonly opts: CaptureExtensionOptions = {}) {
     this.log = (opts.logger ?? nullLogger).child({ component: 'capture' });
     this.control = opts.control ?? null;
   }
 
-  connect(parts: { control?: CaptureRouter | null }): void {
+  /** Typed connections made once by buildExtensions: the control socket, the registry of /metrics. */
+  connect(parts: { control?: CaptureRouter | null; registry?: Registry | null }): void {
     if (parts.control !== undefined) this.control = parts.control;
+    if (parts.registry !== undefined) this.registry = parts.registry;
   }
 
   start(agent: Agent): void {
@@ -93,8 +98,7 @@ export class CaptureExtension implements AgentExtension {
       this.log.info({}, 'no control socket (set api.socket in the config): vxmesh capture is not served');
     }
     // the per-peer drop series, in the ops extension's registry when it runs
-    const ops = agent.extensions.find((e) => e.name === 'ops') as { metrics?: { registry: { registerMetric(m: unknown): void; removeSingleMetric(n: string): void; getSingleMetric(n: string): unknown } } } | undefined;
-    const reg = ops?.metrics?.registry;
+    const reg = this.registry;
     if (reg && !reg.getSingleMetric(PEER_DROPS_FAMILY)) {
       reg.registerMetric(new Family(PEER_DROPS_FAMILY, PEER_DROPS_HELP, 'counter', PEER_DROPS_LABELS, (emit) => {
         const dp = this.agent?.datapath;
@@ -105,7 +109,7 @@ export class CaptureExtension implements AgentExtension {
           tables: () => [{ network: null, vni: null, table: hub.globalTable }, ...hub.networks().map((n) => ({ network: n.config.name, vni: n.config.vni, table: n.counters.peerDrops }))],
           nodeName: (ep) => a.nodeName(ep),
         }, emit);
-      }));
+      }) as unknown as Metric);
       this.registered = { registry: reg };
     }
   }

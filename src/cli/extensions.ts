@@ -9,6 +9,7 @@ import type { AgentExtension } from '../agent/agent';
 import type { Config } from '../config/types';
 import type { Logger } from '../log';
 import type { RuntimeNetworkApi } from '../agent/runtime-networks';
+import type { GossipApi } from '../gossip/api';
 import { createOpsExtension } from '../metrics/extension';
 import { CryptoExtension, createCryptoExtension } from '../crypto/extension';
 import { GossipExtension, createGossipExtension } from '../gossip/extension';
@@ -54,12 +55,14 @@ export function buildExtensions(config: Config, logger: Logger, links: Extension
   const endpoints = out.find((e): e is EndpointsExtension => e instanceof EndpointsExtension);
   const crypto = out.find((e): e is CryptoExtension => e instanceof CryptoExtension);
   const capture = out.find((e): e is CaptureExtension => e instanceof CaptureExtension);
-  if (capture && endpoints) capture.connect({ control: controlRouter(endpoints) });
-  out.find((e): e is ProbeExtension => e instanceof ProbeExtension)?.connect({ gossip: gossip ?? null }); // reachability rows in gossip records
+  const probe = out.find((e): e is ProbeExtension => e instanceof ProbeExtension);
+  const ops = out.find((e): e is OpsExtension => e instanceof OpsExtension);
+  capture?.connect({ control: endpoints ? controlRouter(endpoints) : undefined, registry: ops?.metrics.registry ?? null });
+  probe?.connect({ gossip: gossip ?? null }); // reachability rows in gossip records
   crypto?.connect({ gossip: gossip ?? null }); // publishes its key, subscribes to members (GossipApi)
   endpoints?.connect({ gossip: gossip ?? null });
   out.find((e): e is DockerExtension => e instanceof DockerExtension)?.connect({ endpoints: endpoints ?? null, runtimeNetworks: links.runtimeNetworks ?? null });
-  const ops = out.find((e): e is OpsExtension => e instanceof OpsExtension);
+  ops?.connect({ crypto: crypto ?? null, policy: policy ?? null, probe: probe ?? null }); // read at scrape time
   out.find((e): e is ObserveExtension => e instanceof ObserveExtension)?.connect({ gossip: gossip ?? null, registry: ops?.metrics.registry ?? null });
   if (policy) {
     policy.connect({
@@ -69,4 +72,9 @@ export function buildExtensions(config: Config, logger: Logger, links: Extension
     });
   }
   return out;
+}
+
+/** The gossip API among built extensions, for the agent (AgentOptions.gossip), or null. */
+export function gossipApiOf(extensions: AgentExtension[]): GossipApi | null {
+  return extensions.find((e): e is GossipExtension => e instanceof GossipExtension) ?? null;
 }

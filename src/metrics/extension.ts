@@ -5,9 +5,10 @@
  * backed by a `VxmeshMetrics` registry that reads the data path (and, when present, the gossip and
  * crypto extensions) at scrape time, plus the event-loop monitor behind /healthz and the watchdog.
  *
- * Gossip and crypto are found among the agent's extensions by name (`gossip`, `crypto`) and read
- * through a `metricsView()` method when they offer one, else through the adapters over their
- * public counters (adapters.ts); their metric families stay empty when they are absent.
+ * Gossip is the agent's typed `gossip` API (Agent.gossip); crypto, policy and probes are handed
+ * over by cli/extensions.ts (`connect`, never found by name). Each is read through its
+ * `metricsView()` when it offers one, else through the adapters over its public counters
+ * (adapters.ts); their metric families stay empty when they are absent.
  */
 
 import type { Agent, AgentExtension } from '../agent/agent';
@@ -46,9 +47,17 @@ function packageVersion(): string {
   }
 }
 
-/** Something that may offer a metrics view (duck-typed: gossip and crypto extensions). */
-interface MaybeView<T> {
-  metricsView?(): T | null;
+/** An extension that offers its metrics view (policy, probes). */
+interface HasView<T> {
+  metricsView(): T | null;
+}
+
+/** The extensions ops reads at scrape time, connected once by cli/extensions.ts. */
+export interface OpsLinks {
+  /** The crypto extension (read through adapters.ts `cryptoViewOf`). */
+  crypto?: object | null;
+  policy?: HasView<PolicyMetricsView> | null;
+  probe?: HasView<ProbeMetricsView> | null;
 }
 
 export class OpsExtension implements AgentExtension {
@@ -59,6 +68,7 @@ export class OpsExtension implements AgentExtension {
   private readonly version: string;
   /** The /metrics-only listener (`api.metricsListen`), when configured. */
   metricsServer: ApiServer | null = null;
+  private links: OpsLinks = {};
 
   constructor(opts: OpsExtensionOptions = {}) {
     this.logger = opts.logger ?? nullLogger;
@@ -66,15 +76,21 @@ export class OpsExtension implements AgentExtension {
     this.metrics = new VxmeshMetrics({ loop: opts.loop, defaultMetrics: opts.defaultMetrics });
   }
 
+  /** Typed connections made once by buildExtensions (cli/extensions.ts). */
+  connect(links: OpsLinks): void {
+    this.links = links;
+  }
+
   start(agent: Agent): void | Promise<void> {
     this.agent = agent;
     // The Datapath satisfies the metrics view structurally (checked here by the compiler); read
     // through the agent so that a data path replaced later is still the one scraped.
     this.metrics.attachDatapath((): DatapathMetricsView | null => agent.datapath ?? null);
-    this.metrics.attachGossip(lazyView<GossipMetricsView>(agent, 'gossip', (ext) => gossipViewOf(ext, () => gossipJoined(agent))));
-    this.metrics.attachCrypto(lazyView<CryptoMetricsView>(agent, 'crypto', cryptoViewOf));
-    this.metrics.attachPolicy(lazyView<PolicyMetricsView>(agent, 'policy', (ext) => (ext as { metricsView?(): PolicyMetricsView }).metricsView?.() ?? null));
-    this.metrics.attachProbe(lazyView<ProbeMetricsView>(agent, 'probe', () => null));
+    const { crypto, policy, probe } = this.links;
+    this.metrics.attachGossip((): GossipMetricsView | null => (agent.gossip ? gossipViewOf(agent.gossip, () => gossipJoined(agent)) : null));
+    this.metrics.attachCrypto((): CryptoMetricsView | null => (crypto ? cryptoViewOf(crypto) : null));
+    this.metrics.attachPolicy((): PolicyMetricsView | null => policy?.metricsView() ?? null);
+    this.metrics.attachProbe((): ProbeMetricsView | null => probe?.metricsView() ?? null);
     this.metrics.setReady(() => serviceReady(agent).ok);
     this.metrics.attachWatch(() => {
       const w = agent.watch;
@@ -159,18 +175,6 @@ export class OpsExtension implements AgentExtension {
       metricsListen: ml ? (ml.family === 'IPv6' ? `[${ml.address}]:${ml.port}` : `${ml.address}:${ml.port}`) : null,
     };
   }
-}
-
-/**
- * Resolves the named extension's view at each scrape: its own `metricsView()` when it has one,
- * else the adapter over its public counters (adapters.ts); null when the extension is absent.
- */
-function lazyView<T>(agent: Agent, name: string, adapt: (ext: unknown) => T | null): () => T | null {
-  return () => {
-    const ext = agent.extensions.find((e) => e.name === name) as (AgentExtension & MaybeView<T>) | undefined;
-    if (!ext) return null;
-    return ext.metricsView ? ext.metricsView() : adapt(ext);
-  };
 }
 
 /** The factory line for src/cli/extensions.ts. */

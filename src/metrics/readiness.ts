@@ -12,12 +12,7 @@
  */
 
 import type { Agent, ReadyReport } from '../agent/agent';
-import type { JoinState } from '../gossip/join';
-
-interface GossipLike {
-  joinState?(): JoinState;
-  node?: { liveMembers?: number } | null;
-}
+import type { JoinState } from '../gossip/api';
 
 /** The readiness report: the agent's checks, plus `gossipJoined` (non-blocking) and its detail. */
 export interface ServiceReadyReport extends ReadyReport {
@@ -27,28 +22,24 @@ export interface ServiceReadyReport extends ReadyReport {
   gossip?: JoinState;
 }
 
-function gossipOf(agent: Agent): GossipLike | undefined {
-  return agent.extensions.find((e) => e.name === 'gossip') as (GossipLike & object) | undefined;
-}
+/** What readiness reads of the agent: its own verdict, the config, the gossip API (Agent.gossip). */
+export type ReadinessAgent = Pick<Agent, 'config' | 'ready' | 'gossip'>;
 
-/** Gossip's join state, or null when gossip is off or not started. */
-export function gossipJoinState(agent: Agent): JoinState | null {
-  const ext = gossipOf(agent);
-  return typeof ext?.joinState === 'function' ? ext.joinState() : null;
+/** Gossip's join state, or null when gossip is off. */
+export function gossipJoinState(agent: ReadinessAgent): JoinState | null {
+  return agent.gossip ? agent.gossip.joinState() : null;
 }
 
 /** Whether gossip has joined (true when gossip or seeds are not configured: nothing to join). */
-export function gossipJoined(agent: Agent): boolean {
+export function gossipJoined(agent: ReadinessAgent): boolean {
   const g = agent.config.gossip;
   if (!g || g.seeds.length === 0) return true;
   if (g.seeds.some((s) => s.address === g.address && s.port === g.port)) return true;
   const join = gossipJoinState(agent);
-  if (join) return join.state === 'joined' || join.state === 'seed';
-  const live = gossipOf(agent)?.node?.liveMembers;
-  return typeof live === 'number' && live > 1;
+  return join !== null && (join.state === 'joined' || join.state === 'seed');
 }
 
-export function serviceReady(agent: Agent): ServiceReadyReport {
+export function serviceReady(agent: ReadinessAgent): ServiceReadyReport {
   const r = agent.ready();
   const g = agent.config.gossip;
   if (!g || g.seeds.length === 0) return r;

@@ -3,13 +3,18 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { Agent } from '../../src/agent/agent';
 import type { GossipConfig } from '../../src/config/types';
+import type { GossipApi } from '../../src/gossip/api';
 import { gossipJoined, serviceReady } from '../../src/metrics/readiness';
 
+/** A gossip API that sees `liveMembers` (ourselves included): joined once it sees another. */
+function gossipSeeing(liveMembers: number): Pick<GossipApi, 'joinState'> {
+  return { joinState: () => ({ state: liveMembers > 1 ? 'joined' : 'joining', seeds: [], attempts: 0, nextAttemptInMs: null, failures: {}, lastError: null }) };
+}
+
 function fakeAgent(gossip: GossipConfig | null, liveMembers: number | null, agentOk = true): Agent {
-  const ext = liveMembers === null ? [] : [{ name: 'gossip', start() {}, stop() {}, node: { liveMembers } }];
   return {
     config: { gossip },
-    extensions: ext,
+    gossip: liveMembers === null ? null : gossipSeeing(liveMembers),
     ready: () => ({ ok: agentOk, checks: { config: true, taps: agentOk, udp: true } }),
   } as unknown as Agent;
 }
@@ -41,7 +46,7 @@ test('the join state comes from the gossip extension and is carried in the repor
   const state = { state: 'joining' as const, seeds: ['198.18.0.1:7946'], attempts: 3, nextAttemptInMs: 4000, failures: { '198.18.0.1:7946': 'refused' as const }, lastError: 'seed 198.18.0.1:7946: refused' };
   const agent = {
     config: { gossip: g(['198.18.0.1']) },
-    extensions: [{ name: 'gossip', start() {}, stop() {}, joinState: () => state }],
+    gossip: { joinState: () => state },
     ready: () => ({ ok: true, checks: { config: true } }),
   } as unknown as Agent;
   const r = serviceReady(agent);

@@ -23,7 +23,7 @@ const joining = { state: 'joining', seeds: ['198.18.0.1:7946'], attempts: 3, nex
 function agentWith(ok: Record<string, boolean>, join: typeof joining | null): Agent {
   return {
     config: { gossip: { port: 7946, address: '198.18.0.2', seeds: [{ address: '198.18.0.1', port: 7946, family: 4 }], keyFile: null, profile: 'test' } },
-    extensions: join ? [{ name: 'gossip', start() {}, stop() {}, joinState: () => join }] : [],
+    gossip: join ? { joinState: () => join } : null,
     ready: () => ({ ok: Object.values(ok).every(Boolean), checks: ok }),
   } as unknown as Agent;
 }

@@ -82,7 +82,7 @@ export const agent: Command = {
       return 1;
     }
     // Loaded here, not at CLI start: help/version/check-config never load the data path or metrics.
-    const { buildExtensions } = await import('../extensions');
+    const { buildExtensions, gossipApiOf } = await import('../extensions');
     const { AgentService } = await import('../../metrics/service');
     const { Agent } = await import('../../agent/agent');
     const service = new AgentService({ logger: logger.child({ component: 'systemd' }) });
@@ -170,7 +170,7 @@ export const agent: Command = {
     process.on('unhandledRejection', crash);
     try {
       try {
-        a = await Agent.start(config, { logger, extensions, stateDir });
+        a = await Agent.start(config, { logger, extensions, stateDir, gossip: gossipApiOf(extensions) });
         runtimeNetworks.bind(a);
       } catch (e) {
         logger.error(errFields(e), `agent failed to start: ${(e as Error).message}`);
