@@ -33,8 +33,6 @@ export const PROBE_MAGIC_3 = 0x50; // 'P'
 export const PROBE_VERSION = 1;
 export const PROBE_REQUEST = 1;
 export const PROBE_REPLY = 2;
-/** Largest probe (a UDP payload over IPv4). */
-export const PROBE_MAX = 65507;
 
 /** `parseProbe` results: 0 = valid, else the reason (index into PROBE_DROP_REASONS). */
 export const PROBE_OK = -1;
