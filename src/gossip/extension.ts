@@ -7,6 +7,13 @@
  *          crypto extension's public key) → join the seeds → serve GET /v1/members, /v1/fdb.
  *   member alive/updated → FDB: remote MAC → that host (fdbSetRemote); ARP/ND suppression
  *          entries (neighSet); per-VNI flood lists = hosts serving that VNI (setNetworkPeers).
+ *          Incremental: a record update re-programs only the endpoints that changed (added, or
+ *          their addresses changed) and releases those that went; an endpoint already installed
+ *          as announced is not touched again, so an update of another part of the record (a
+ *          section: 'reach', 'ack', 'born', policy …) issues no FDB / neighbour operation, and
+ *          flood lists are recomputed only when the member's state, underlay or VNIs changed.
+ *          An endpoint not fully installed (refused, contested, table full) is tried again at
+ *          the member's next update (and contested ones when their owner lets go).
  *          Ownership: a member's record describes only that member's endpoints. A MAC or IP that
  *          is local here, or that another member already announced, is refused (counted in
  *          status `refused`, rate-limited warn); a member announcing our underlay or another
@@ -55,7 +62,15 @@ interface Programmed {
   macs: Map<string, { vni: number; mac: string }>;
   /** "vni|ip" → ip: neighbour entries this member owns */
   ips: Map<string, { vni: number; ip: string }>;
+  /**
+   * "vni|mac" → the endpoint as last applied: its addresses (`sig`) and whether every operation
+   * for it succeeded (`done`). A done endpoint announced again unchanged is not re-programmed.
+   */
+  applied: Map<string, { sig: string; done: boolean }>;
 }
+
+/** The addresses of an endpoint as one comparable string. */
+const ipsSig = (ips: readonly string[]): string => ips.join(',');
 
 /** Why part of a member's record was not installed (status `refused`). */
 export type RefusedReason = 'local_mac' | 'local_ip' | 'mac_owned_by_other' | 'ip_owned_by_other' | 'underlay_in_use';
@@ -326,7 +341,7 @@ export class GossipExtension implements AgentExtension, GossipApi {
     const lvl = ev.type === 'dead' || ev.type === 'left' || ev.type === 'join' ? 'info' : 'debug';
     this.log[lvl]({ member: ev.name, event: ev.type, incarnation: ev.record.incarnation }, `member ${ev.type}`);
     this.sync(ev.name);
-    this.scheduleFlood();
+    if (ev.type !== 'update' || !ev.previous || floodInputsChanged(ev.previous, ev.record)) this.scheduleFlood();
     for (const cb of this.changeListeners) {
       try {
         cb();
@@ -336,8 +351,12 @@ export class GossipExtension implements AgentExtension, GossipApi {
     }
   }
 
-  /** Brings the data plane in line with our view of member `name`. */
-  private sync(name: string): void {
+  /**
+   * Brings the data plane in line with our view of member `name`: programs the endpoints of its
+   * record that are new, changed or not fully installed yet, and releases those it no longer
+   * announces. `all`: re-program every endpoint (reload: the networks served may have changed).
+   */
+  private sync(name: string, all = false): void {
     const dp = this.dp;
     const node = this.node;
     if (!dp || !node) return;
@@ -366,7 +385,7 @@ export class GossipExtension implements AgentExtension, GossipApi {
       this.programmed.delete(name);
     }
     const before = this.programmed.get(name);
-    const cur: Programmed = { underlay: ep, macs: new Map(), ips: new Map() };
+    const cur: Programmed = { underlay: ep, macs: new Map(), ips: new Map(), applied: new Map() };
     let local: Map<number, { macs: Set<string>; ips: Set<string> }> | null = null;
     const localOf = (vni: number): { macs: Set<string>; ips: Set<string> } => {
       local ??= new Map();
@@ -388,6 +407,17 @@ export class GossipExtension implements AgentExtension, GossipApi {
     for (const e of m!.record.endpoints) {
       if (!dp.network(e.vni)) continue;
       const k = `${e.vni}|${e.mac}`;
+      const sig = ipsSig(e.ips);
+      const was = all || cur.applied.has(k) ? undefined : before?.applied.get(k);
+      if (was && was.done && was.sig === sig) {
+        // Installed as announced: nothing to do (its entries stay this member's).
+        cur.applied.set(k, was);
+        cur.macs.set(k, { vni: e.vni, mac: e.mac });
+        for (const ip of e.ips) cur.ips.set(`${e.vni}|${ip}`, { vni: e.vni, ip });
+        continue;
+      }
+      const applied = { sig, done: false };
+      cur.applied.set(k, applied);
       const l = localOf(e.vni);
       if (l.macs.has(e.mac)) {
         this.refuse('local_mac', name, { vni: e.vni, mac: e.mac }, 'member announces a MAC that is local here: refused');
@@ -401,27 +431,32 @@ export class GossipExtension implements AgentExtension, GossipApi {
       }
       this.macOwner.set(k, name);
       cur.macs.set(k, { vni: e.vni, mac: e.mac });
-      if (!dp.fdbSetRemote(e.vni, e.mac, ep, ep)) this.log.debug({ member: name, vni: e.vni, mac: e.mac }, 'FDB full, network gone or entry refused');
+      let done = dp.fdbSetRemote(e.vni, e.mac, ep, ep);
+      if (!done) this.log.debug({ member: name, vni: e.vni, mac: e.mac }, 'FDB full, network gone or entry refused');
       for (const ip of e.ips) {
         const ik = `${e.vni}|${ip}`;
         if (l.ips.has(ip)) {
+          done = false;
           this.refuse('local_ip', name, { vni: e.vni, ip }, 'member announces an address that is local here: refused');
           continue;
         }
         const ipOwner = this.ipOwner.get(ik);
         if (ipOwner !== undefined && ipOwner !== name) {
+          done = false;
           contested = true;
           this.refuse('ip_owned_by_other', name, { vni: e.vni, ip, owner: ipOwner }, 'member announces an address another member owns: refused');
           continue;
         }
         try {
-          dp.neighSet(e.vni, ip, e.mac, ep);
+          if (!dp.neighSet(e.vni, ip, e.mac, ep)) done = false;
           this.ipOwner.set(ik, name);
           cur.ips.set(ik, { vni: e.vni, ip });
         } catch (err) {
+          done = false;
           this.log.debug({ member: name, ip, err: (err as Error).message }, 'unusable neighbour entry');
         }
       }
+      applied.done = done;
     }
     if (contested) this.contested.add(name);
     else this.contested.delete(name);
@@ -597,7 +632,7 @@ export class GossipExtension implements AgentExtension, GossipApi {
     } catch (e) {
       this.log.warn({ err: (e as Error).message }, 'cannot announce the new networks');
     }
-    for (const m of node.members()) if (m.name !== node.name) this.sync(m.name);
+    for (const m of node.members()) if (m.name !== node.name) this.sync(m.name, true);
     this.recomputeFlood();
   }
 
@@ -610,6 +645,13 @@ export class GossipExtension implements AgentExtension, GossipApi {
     await node.shutdown();
     this.log.info({}, 'left the cluster');
   }
+}
+
+/** Whether a record update can change the flood lists (the member's underlay or VNIs). */
+function floodInputsChanged(a: NodeRecord, b: NodeRecord): boolean {
+  if (a.underlay !== b.underlay || a.vnis.length !== b.vnis.length) return true;
+  for (let i = 0; i < a.vnis.length; i++) if (a.vnis[i] !== b.vnis[i]) return true;
+  return false;
 }
 
 /** Factory for src/cli/extensions.ts: a gossip extension when the config has a `gossip` section. */
