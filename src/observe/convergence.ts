@@ -17,6 +17,20 @@
  *            agent starts are known, not observed; those whose stamp never comes within
  *            `windowMs` are counted `unstamped`.
  *
+ * By every host (`vxmesh_endpoint_convergence_all_seconds{network}`, filled on the origin):
+ *   receiver Each observation above is also an acknowledgement: (origin, vni, MAC, born, learned)
+ *            kept for `windowMs` (at most `maxAcks`, newest kept) and published in this host's
+ *            record section `ack` (JSON `{"v":1,"a":[["origin",vni,"mac",bornMs,learnedMs],…]}`).
+ *            An ack names no acknowledging host: it is the sender's, read from the sender's record
+ *            only (a record speaks only for its sender).
+ *   origin   For each of its own stamps, once every live member (alive or suspect) that serves the
+ *            VNI has an ack for it in its own record (same born stamp: a reappearance is another
+ *            endpoint), it observes `max(learned) − born`, once. A stamp that leaves the window (or
+ *            the `maxStamps` bound) before that, while some member had to acknowledge it, counts
+ *            `incomplete` (a member that joined after the endpoint learns it at its start, which is
+ *            not observed, so never acknowledges it; an older agent never acknowledges). No other
+ *            member serving the VNI: nothing to observe.
+ *
  * Clock skew: `learned` and `born` are read on different hosts' wall clocks, so each observation is
  * off by the receiver's clock offset to the origin (NTP keeps it to milliseconds on a LAN; an
  * unsynchronised host shows as a shifted distribution). The origin stamps up to `tickMs` (100 ms)
@@ -25,13 +39,11 @@
  * attach can reach a fast receiver before its stamp; such a result in (−tickMs, 0) is observed as
  * 0. A result below −tickMs (the receiver's clock behind) is observed as 0 and counted (`negative`).
  *
- * Not measured: the moment the *last* host learns an endpoint (that needs every host to acknowledge
- * every new endpoint, one more record update per host per endpoint batch). Summed over hosts,
- * these histograms are the distribution over (endpoint, receiving host) pairs, so their upper
- * quantiles bound "every host knows it" from above for all but that fraction of pairs
- * (docs/metrics.md has the query).
+ * Summed over hosts, the per-receiver histograms are the distribution over (endpoint, receiving
+ * host) pairs; the all-hosts one is per endpoint, on its origin.
  *
- * Cost: one record update per batch of new endpoints (the section); every tick (100 ms) one read of
+ * Cost: one record update per batch of new endpoints (the section) on the origin, and one per
+ * batch of learned ones on each receiver (its acks); every tick (100 ms) one read of
  * the member list through the gossip API (O(members) small objects) to find our own record, and
  * O(new endpoints) work; O(endpoints of a member) on each of its record changes.
  */
@@ -45,6 +57,8 @@ export const CONVERGENCE_BUCKETS = [0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 1
 export const BORN_SECTION = 'born';
 export const DEFAULT_BORN_WINDOW_MS = 300_000;
 export const DEFAULT_MAX_STAMPS = 256;
+export const ACK_SECTION = 'ack';
+export const DEFAULT_MAX_ACKS = 256;
 export const DEFAULT_TICK_MS = 100;
 /** Most endpoints waiting for their stamp at once (the rest counted `unstamped`). */
 export const MAX_PENDING = 4096;
@@ -75,6 +89,8 @@ export interface ConvergenceOptions {
   networkOf: (vni: number) => string | null;
   windowMs?: number;
   maxStamps?: number;
+  /** Most acknowledgements published at once (default 256, newest kept). */
+  maxAcks?: number;
   tickMs?: number;
   logger?: Logger;
 }
@@ -108,14 +124,65 @@ export function parseBorn(data: string): Map<string, number> | null {
   return out;
 }
 
+/** One acknowledgement read from a member's `ack` section. */
+export interface Ack {
+  origin: string;
+  key: string;
+  born: number;
+  learned: number;
+}
+
+/** Parses an `ack` section (key `${origin}|${vni}|${mac}`); null when it is not one (ignored). */
+export function parseAcks(data: string): Map<string, Ack> | null {
+  let v: unknown;
+  try {
+    v = JSON.parse(data);
+  } catch {
+    return null;
+  }
+  if (typeof v !== 'object' || v === null || (v as { v?: unknown }).v !== 1 || !Array.isArray((v as { a?: unknown }).a)) return null;
+  const out = new Map<string, Ack>();
+  for (const x of (v as { a: unknown[] }).a) {
+    if (!Array.isArray(x) || x.length !== 5) continue;
+    const [origin, vni, mac, born, learned] = x as unknown[];
+    if (typeof origin !== 'string' || typeof vni !== 'number' || typeof mac !== 'string' || typeof born !== 'number' || !Number.isFinite(born)
+      || typeof learned !== 'number' || !Number.isFinite(learned)) continue;
+    const key = keyOf(vni, mac);
+    out.set(`${origin}|${key}`, { origin, key, born, learned });
+  }
+  return out;
+}
+
+const newHistogram = (network: string): ConvergenceHistogram => ({ network, counts: new Array(CONVERGENCE_BUCKETS.length + 1).fill(0), sum: 0, count: 0 });
+
+function addTo(h: ConvergenceHistogram, seconds: number): void {
+  let i = 0;
+  while (i < CONVERGENCE_BUCKETS.length && seconds > CONVERGENCE_BUCKETS[i]) i++;
+  h.counts[i]++;
+  h.sum += seconds;
+  h.count++;
+}
+
 export class ConvergenceObserver {
   readonly histograms = new Map<string, ConvergenceHistogram>();
+  /** Origin side: time until every live member serving the network acknowledged our endpoint. */
+  readonly allHistograms = new Map<string, ConvergenceHistogram>();
+  /** Own endpoints that left the window before every member that had to acknowledged them. */
+  incomplete = 0;
   /** Observations that came out negative (receiver clock behind the origin's): observed as 0. */
   negative = 0;
   /** Endpoints learned whose stamp never came (within the window, or beyond MAX_PENDING). */
   unstamped = 0;
   /** Our own stamps: key → wall ms (insertion order = age). */
   private readonly stamps = new Map<string, number>();
+  /** Own stamps not yet acknowledged by every member: key → born; `needed`: some member had to. */
+  private readonly awaiting = new Map<string, { born: number; needed: boolean }>();
+  /** Our acknowledgements: `${origin}|${key}` → ack (insertion order = age). */
+  private readonly acks = new Map<string, Ack>();
+  private acksPublished = '';
+  /** Something an `awaiting` verdict depends on changed (a member event, a new stamp). */
+  private allDirty = false;
+  private readonly maxAcks: number;
   /** Keys in our own record / bridges we have seen (stamped or not). */
   private readonly ownSeen = new Set<string>();
   private firstOwn = true;
@@ -139,6 +206,7 @@ export class ConvergenceObserver {
     this.windowMs = opts.windowMs ?? DEFAULT_BORN_WINDOW_MS;
     this.maxStamps = opts.maxStamps ?? DEFAULT_MAX_STAMPS;
     this.tickMs = opts.tickMs ?? DEFAULT_TICK_MS;
+    this.maxAcks = opts.maxAcks ?? DEFAULT_MAX_ACKS;
   }
 
   start(): void {
@@ -168,6 +236,7 @@ export class ConvergenceObserver {
       this.checkOwn(true);
       this.expire();
       this.publish();
+      if (this.allDirty) this.checkAll();
     } catch (e) {
       this.opts.logger?.warn({ err: (e as Error).message }, 'convergence telemetry tick failed');
     }
@@ -192,7 +261,12 @@ export class ConvergenceObserver {
       if (this.ownSeen.has(k)) continue;
       this.ownSeen.add(k);
       // What we hold at start is not new (restored or restarted): only later appearances are stamped.
-      if (!this.firstOwn) this.stamps.set(k, now);
+      if (!this.firstOwn) {
+        this.stamps.delete(k); // re-inserted: insertion order stays age order
+        this.stamps.set(k, now);
+        this.awaiting.set(k, { born: now, needed: false });
+        this.allDirty = true;
+      }
     }
     if (record || local) this.firstOwn = false;
   }
@@ -212,6 +286,15 @@ export class ConvergenceObserver {
     for (const [k, ms] of this.stamps) {
       if (now - ms < this.windowMs && this.stamps.size <= this.maxStamps) break;
       this.stamps.delete(k);
+      const w = this.awaiting.get(k);
+      if (w !== undefined && w.born === ms) {
+        this.awaiting.delete(k);
+        if (w.needed) this.incomplete++;
+      }
+    }
+    for (const [k, a] of this.acks) {
+      if (now - a.learned < this.windowMs && this.acks.size <= this.maxAcks) break;
+      this.acks.delete(k);
     }
     const at = this.opts.clock.now();
     for (const [pk, p] of this.pending) {
@@ -224,13 +307,73 @@ export class ConvergenceObserver {
 
   private publish(): void {
     const data = this.stamps.size === 0 ? '' : JSON.stringify({ v: 1, e: [...this.stamps].map(([k, ms]) => { const i = k.indexOf('|'); return [Number(k.slice(0, i)), k.slice(i + 1), ms]; }) });
-    if (data === this.published) return;
-    this.published = data;
-    this.opts.gossip.setSection(BORN_SECTION, data === '' ? null : data);
+    if (data !== this.published) {
+      this.published = data;
+      this.opts.gossip.setSection(BORN_SECTION, data === '' ? null : data);
+    }
+    const acks = this.acks.size === 0 ? '' : JSON.stringify({ v: 1, a: [...this.acks.values()].map((a) => { const i = a.key.indexOf('|'); return [a.origin, Number(a.key.slice(0, i)), a.key.slice(i + 1), a.born, a.learned]; }) });
+    if (acks !== this.acksPublished) {
+      this.acksPublished = acks;
+      this.opts.gossip.setSection(ACK_SECTION, acks === '' ? null : acks);
+    }
+  }
+
+  /**
+   * Origin side: each own endpoint still awaited that every live member serving its VNI has
+   * acknowledged (in its own record) is observed once as max(learned) − born.
+   */
+  private checkAll(): void {
+    this.allDirty = false;
+    if (this.awaiting.size === 0) return;
+    const self = this.opts.gossip.nodeName;
+    const live = this.opts.gossip.memberInfos().filter((m) => m.name !== self && (m.state === 'alive' || m.state === 'suspect'));
+    const acksOf = new Map<string, Map<string, Ack>>();
+    for (const s of this.opts.gossip.sections(ACK_SECTION)) {
+      if (s.self) continue;
+      const a = parseAcks(s.data);
+      if (a) acksOf.set(s.node, a);
+    }
+    for (const [k, w] of this.awaiting) {
+      const vni = Number(k.slice(0, k.indexOf('|')));
+      const network = this.opts.networkOf(vni);
+      if (network === null) {
+        this.awaiting.delete(k);
+        continue;
+      }
+      let n = 0;
+      let last = -Infinity;
+      let all = true;
+      for (const m of live) {
+        if (!m.record.vnis.includes(vni)) continue;
+        n++;
+        const a = acksOf.get(m.name)?.get(`${self}|${k}`);
+        if (a === undefined || a.born !== w.born) {
+          all = false;
+          break;
+        }
+        if (a.learned > last) last = a.learned;
+      }
+      if (n === 0) continue;
+      w.needed = true;
+      if (!all) continue;
+      this.awaiting.delete(k);
+      let s = (last - w.born) / 1000;
+      if (s < 0) {
+        if (w.born - last > this.tickMs) this.negative++;
+        s = 0;
+      }
+      let h = this.allHistograms.get(network);
+      if (!h) {
+        h = newHistogram(network);
+        this.allHistograms.set(network, h);
+      }
+      addTo(h, s);
+    }
   }
 
   private onEvent(ev: MemberEvent): void {
     if (ev.name === this.opts.gossip.nodeName) return;
+    this.allDirty = true;
     if (ev.type === 'dead' || ev.type === 'left' || ev.type === 'reap') {
       this.known.delete(ev.name);
       for (const [pk, p] of this.pending) if (p.member === ev.name) this.pending.delete(pk);
@@ -271,6 +414,10 @@ export class ConvergenceObserver {
       const vni = Number(p.key.slice(0, p.key.indexOf('|')));
       const network = this.opts.networkOf(vni);
       if (network === null) continue;
+      // our acknowledgement, published in our record (the origin's all-hosts measure)
+      const ak = `${member}|${p.key}`;
+      this.acks.delete(ak);
+      this.acks.set(ak, { origin: member, key: p.key, born: ms, learned: p.wall });
       let s = (p.wall - ms) / 1000;
       if (s < 0) {
         // Within one tick: the origin stamped late (it polls); beyond: the clocks disagree.
@@ -285,14 +432,10 @@ export class ConvergenceObserver {
   observe(network: string, seconds: number): void {
     let h = this.histograms.get(network);
     if (!h) {
-      h = { network, counts: new Array(CONVERGENCE_BUCKETS.length + 1).fill(0), sum: 0, count: 0 };
+      h = newHistogram(network);
       this.histograms.set(network, h);
     }
-    let i = 0;
-    while (i < CONVERGENCE_BUCKETS.length && seconds > CONVERGENCE_BUCKETS[i]) i++;
-    h.counts[i]++;
-    h.sum += seconds;
-    h.count++;
+    addTo(h, seconds);
   }
 
   /** JSON-able summary (status `extensions.observe.convergence`). */
@@ -302,7 +445,11 @@ export class ConvergenceObserver {
       pending: this.pending.size,
       negative: this.negative,
       unstamped: this.unstamped,
+      acks: this.acks.size,
+      awaiting: this.awaiting.size,
+      incomplete: this.incomplete,
       networks: [...this.histograms.values()].map((h) => ({ network: h.network, count: h.count, meanSeconds: h.count ? Math.round((h.sum / h.count) * 1000) / 1000 : null })),
+      allHosts: [...this.allHistograms.values()].map((h) => ({ network: h.network, count: h.count, meanSeconds: h.count ? Math.round((h.sum / h.count) * 1000) / 1000 : null })),
     };
   }
 }

@@ -10,8 +10,8 @@ import type { Agent, AgentExtension } from '../agent/agent';
 import type { Config } from '../config/types';
 import type { GossipApi } from '../gossip/api';
 import type { Logger } from '../log';
-import { Family } from '../metrics/family';
-import { CONVERGENCE_BUCKETS, ConvergenceObserver } from './convergence';
+import { Family, type Emit } from '../metrics/family';
+import { CONVERGENCE_BUCKETS, ConvergenceObserver, type ConvergenceHistogram } from './convergence';
 import { Reconciler, RECONCILE_KINDS, type ReconcileKind, type ReconcileTable } from './reconcile';
 
 export interface ObserveOptions {
@@ -97,21 +97,13 @@ export class ObserveExtension implements AgentExtension {
     return [
       new Family('vxmesh_endpoint_convergence_seconds',
         'Time from an endpoint\'s first appearance on its host to this host learning it through gossip, by network (wall clocks of two hosts: skew adds to it; see docs/metrics.md).',
-        'histogram', ['network', 'le'], (emit) => {
-          const c = conv();
-          if (!c) return;
-          for (const h of c.histograms.values()) {
-            let cum = 0;
-            CONVERGENCE_BUCKETS.forEach((b, i) => {
-              cum += h.counts[i];
-              emit({ network: h.network, le: b }, cum, '_bucket');
-            });
-            cum += h.counts[CONVERGENCE_BUCKETS.length];
-            emit({ network: h.network, le: '+Inf' }, cum, '_bucket');
-            emit({ network: h.network }, h.sum, '_sum');
-            emit({ network: h.network }, cum, '_count');
-          }
-        }),
+        'histogram', ['network', 'le'], (emit) => { const c = conv(); if (c) emitHistograms(c.histograms.values(), emit); }),
+      new Family('vxmesh_endpoint_convergence_all_seconds',
+        'Time from an endpoint\'s first appearance on this host to its knowledge by every live member serving its network (the latest of their acknowledgements), by network; observed once per endpoint on its origin host (wall clocks: skew adds to it; see docs/metrics.md).',
+        'histogram', ['network', 'le'], (emit) => { const c = conv(); if (c) emitHistograms(c.allHistograms.values(), emit); }),
+      new Family('vxmesh_endpoint_convergence_all_incomplete_total',
+        'Endpoints of this host that left the 5-minute window before every live member serving the network had acknowledged them (a member that joined after the endpoint, an older agent, or a lost record): not observed in vxmesh_endpoint_convergence_all_seconds.',
+        'counter', [], (emit) => { const c = conv(); if (c) emit({}, c.incomplete); }),
       new Family('vxmesh_endpoint_convergence_negative_total',
         'Convergence observations that came out negative (this host\'s clock behind the origin\'s): observed as 0. Growing: the hosts\' clocks are not synchronised.',
         'counter', [], (emit) => { const c = conv(); if (c) emit({}, c.negative); }),
@@ -134,6 +126,21 @@ export class ObserveExtension implements AgentExtension {
       new Family('vxmesh_reconcile_runs_total', 'Reconciliations of the FDB and ARP/ND tables with the gossip state.', 'counter', [],
         (emit) => { const r = rec(); if (r) emit({}, r.runs); }),
     ];
+  }
+}
+
+/** One histogram series set per network: cumulative buckets, sum, count. */
+function emitHistograms(hs: Iterable<ConvergenceHistogram>, emit: Emit): void {
+  for (const h of hs) {
+    let cum = 0;
+    CONVERGENCE_BUCKETS.forEach((b, i) => {
+      cum += h.counts[i];
+      emit({ network: h.network, le: b }, cum, '_bucket');
+    });
+    cum += h.counts[CONVERGENCE_BUCKETS.length];
+    emit({ network: h.network, le: '+Inf' }, cum, '_bucket');
+    emit({ network: h.network }, h.sum, '_sum');
+    emit({ network: h.network }, cum, '_count');
   }
 }
 

@@ -15,7 +15,7 @@ import { sodiumReady } from '../../src/gossip/keyring';
 import { MemoryNetwork } from '../../src/gossip/memory-transport';
 import { seededRng } from '../../src/gossip/rng';
 import { nullLogger } from '../../src/log';
-import { BORN_SECTION, CONVERGENCE_BUCKETS, ConvergenceObserver, parseBorn } from '../../src/observe/convergence';
+import { ACK_SECTION, BORN_SECTION, CONVERGENCE_BUCKETS, ConvergenceObserver, parseAcks, parseBorn } from '../../src/observe/convergence';
 
 const KEY = new Uint8Array(32).fill(4);
 const VNI = 42;
@@ -53,7 +53,7 @@ class Bridge {
   view() { return { version: () => String(this.v), endpoints: () => this.macs.map((mac) => ({ vni: VNI, mac })) }; }
 }
 
-async function cluster(offsets: number[], opts: { windowMs?: number; maxStamps?: number; atStart?: string[] } = {}) {
+async function cluster(offsets: number[], opts: { windowMs?: number; maxStamps?: number; maxAcks?: number; atStart?: string[] } = {}) {
   await sodiumReady();
   const clock = new FakeClock(0);
   const net = new MemoryNetwork({ clock, rng: seededRng(21) });
@@ -67,7 +67,7 @@ async function cluster(offsets: number[], opts: { windowMs?: number; maxStamps?:
     const wall = () => WALL0 + clock.now() + offsets[i];
     const obs = new ConvergenceObserver({
       gossip: ext, clock, wallNow: wall, networkOf: (vni) => (vni === VNI ? 'blue' : null), local: () => bridge.view(),
-      windowMs: opts.windowMs, maxStamps: opts.maxStamps, tickMs: 100,
+      windowMs: opts.windowMs, maxStamps: opts.maxStamps, maxAcks: opts.maxAcks, tickMs: 100,
     });
     // When did this host's gossip first carry each of a's endpoints (its wall clock)?
     const firstSeen = new Map<string, number>();
@@ -195,5 +195,78 @@ test('a malformed or foreign born section is ignored; learns that never get a st
   assert.equal(b.obs.histograms.size, 0);
   clock.advance(5000);
   assert.equal(b.obs.unstamped, 1);
+  await stop();
+});
+
+// ---- by every host (vxmesh_endpoint_convergence_all_seconds, on the origin) ----------------
+
+test('by every host: the origin observes once max(acknowledged learn times) − born, when every live member serving the network has acknowledged', async () => {
+  const { clock, hosts, stop } = await cluster([0, 700, 300]);
+  const [a, b, c] = hosts;
+  appear(clock, a, '02:00:00:00:0b:01');
+  clock.advance(5000);
+  const born = bornOf(a, '02:00:00:00:0b:01')!;
+  // each receiver's acknowledgement is in its own record, with its learn time (its wall clock)
+  for (const h of [b, c]) {
+    const own = h.ext.sections(ACK_SECTION).find((x) => x.self);
+    assert.ok(own, 'the receiver publishes its acks');
+    const ack = parseAcks(own!.data)!.get(`a|${VNI}|02:00:00:00:0b:01`)!;
+    assert.deepEqual(ack, { origin: 'a', key: `${VNI}|02:00:00:00:0b:01`, born, learned: h.firstSeen.get('02:00:00:00:0b:01')! });
+  }
+  const all = a.obs.allHistograms.get('blue');
+  assert.ok(all, 'the origin observed the all-hosts time');
+  assert.equal(all!.count, 1);
+  const expect = (Math.max(b.firstSeen.get('02:00:00:00:0b:01')!, c.firstSeen.get('02:00:00:00:0b:01')!) - born) / 1000;
+  assert.ok(expect > 0.7, `the latest learner (b, 0.7 s ahead) decides (${expect})`);
+  assert.equal(all!.sum, expect, 'exactly max(learned) − born');
+  assert.equal(all!.counts[CONVERGENCE_BUCKETS.findIndex((x) => expect <= x)], 1);
+  assert.equal(b.obs.allHistograms.size + c.obs.allHistograms.size, 0, 'only the origin observes it');
+  clock.advance(10_000);
+  assert.equal(a.obs.allHistograms.get('blue')!.count, 1, 'once');
+  assert.equal(a.obs.incomplete, 0);
+  await stop();
+});
+
+test('by every host: one member that never acknowledges (an older agent) holds it back: incomplete once the window passes; after it leaves, the others suffice', async () => {
+  const { clock, hosts, stop } = await cluster([0, 0, 0], { windowMs: 20_000 });
+  const [a, b, c] = hosts;
+  c.obs.stop(); // c learns endpoints but publishes no acks
+  appear(clock, a, '02:00:00:00:0b:02');
+  clock.advance(5000);
+  assert.ok(parseAcks(b.ext.sections(ACK_SECTION).find((x) => x.self)!.data)!.size === 1, 'b acknowledged');
+  assert.equal(a.obs.allHistograms.size, 0, 'c has not acknowledged: not observed');
+  // an ack for a's endpoint in a record other than c's own does not speak for c; a forged one with
+  // another born stamp (a reappearance) does not count either
+  c.ext.setSection(ACK_SECTION, JSON.stringify({ v: 1, a: [['a', VNI, '02:00:00:00:0b:02', 1, WALL0]] }));
+  clock.advance(2000);
+  assert.equal(a.obs.allHistograms.size, 0, 'a wrong born stamp is no acknowledgement');
+  clock.advance(20_000);
+  assert.equal(a.obs.incomplete, 1, 'left the window unacknowledged by c');
+  assert.deepEqual(b.ext.sections(ACK_SECTION).filter((x) => x.self), [], 'acks expire with the window');
+  // c leaves: the next endpoint needs b only
+  await Promise.all([c.ext.stop(), (async () => { for (let i = 0; i < 50; i++) { clock.advance(100); await Promise.resolve(); } })()]);
+  assert.notEqual(a.ext.memberInfos().find((m) => m.name === 'c')?.state, 'alive', 'c left');
+  appear(clock, a, '02:00:00:00:0b:03');
+  clock.advance(5000);
+  const all = a.obs.allHistograms.get('blue')!;
+  assert.equal(all.count, 1);
+  assert.equal(all.sum, (b.firstSeen.get('02:00:00:00:0b:03')! - bornOf(a, '02:00:00:00:0b:03')!) / 1000);
+  await stop();
+});
+
+test('acks: a malformed ack section is ignored; the acks a host publishes are bounded by maxAcks (newest kept)', async () => {
+  assert.equal(parseAcks('nope'), null);
+  assert.equal(parseAcks('{"v":2,"a":[]}'), null);
+  assert.deepEqual([...parseAcks('{"v":1,"a":[["a",42,"02:AA:00:00:00:01",5,7],["a",42,"x",5],[1,42,"m",1,2],["a",42,"m",null,2]]}')!],
+    [['a|42|02:aa:00:00:00:01', { origin: 'a', key: '42|02:aa:00:00:00:01', born: 5, learned: 7 }]]);
+  const { clock, hosts, stop } = await cluster([0, 0], { maxAcks: 2 });
+  const [a, b] = hosts;
+  for (const m of ['02:00:00:00:0b:04', '02:00:00:00:0b:05', '02:00:00:00:0b:06']) {
+    appear(clock, a, m, 200);
+    clock.advance(3000);
+  }
+  const acks = parseAcks(b.ext.sections(ACK_SECTION).find((x) => x.self)!.data)!;
+  assert.deepEqual([...acks.values()].map((x) => x.key), [`${VNI}|02:00:00:00:0b:05`, `${VNI}|02:00:00:00:0b:06`]);
+  assert.equal(a.obs.allHistograms.get('blue')!.count, 3, 'each acknowledged while it was published');
   await stop();
 });

@@ -182,7 +182,7 @@ test('the observe extension\'s metric families are documented in docs/metrics.md
   const ext = new ObserveExtension(config(), nullLogger);
   ext.connect({ gossip: null, registry });
   const names = registry.getMetricsAsArray().map((m) => (m as unknown as { name: string }).name);
-  assert.equal(names.length, 6);
+  assert.equal(names.length, 8);
   const doc = fs.readFileSync(path.join(__dirname, '..', '..', '..', 'docs', 'metrics.md'), 'utf8');
   for (const n of names) assert.ok(doc.includes('`' + n + '`'), `${n} is not documented`);
   const { rec, stop } = await setup();
@@ -193,5 +193,16 @@ test('the observe extension\'s metric families are documented in docs/metrics.md
   assert.match(text, /vxmesh_reconcile_mismatches_total\{table="neigh",kind="wrong_mac"\} 0/);
   assert.doesNotMatch(text, /table="neigh",kind="wrong_host"/);
   assert.match(text, /vxmesh_reconcile_runs_total 1/);
+  // the all-hosts histogram renders from the origin's observations
+  const { ConvergenceObserver } = await import('../../src/observe/convergence');
+  const obs = new ConvergenceObserver({ gossip: null as never, clock: null as never, networkOf: () => 'blue' });
+  obs.allHistograms.set('blue', { network: 'blue', counts: [0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0], sum: 0.3, count: 1 });
+  obs.incomplete = 2;
+  (ext as unknown as { convergence: typeof obs }).convergence = obs;
+  const text2 = await registry.metrics();
+  assert.match(text2, /vxmesh_endpoint_convergence_all_seconds_bucket\{network="blue",le="0\.25"\} 0/);
+  assert.match(text2, /vxmesh_endpoint_convergence_all_seconds_bucket\{network="blue",le="0\.5"\} 1/);
+  assert.match(text2, /vxmesh_endpoint_convergence_all_seconds_count\{network="blue"\} 1/);
+  assert.match(text2, /vxmesh_endpoint_convergence_all_incomplete_total 2/);
   await stop();
 });
