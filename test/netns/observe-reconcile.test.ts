@@ -102,4 +102,16 @@ test('a gossip FDB entry lost to a MAC seen locally for a moment is found missin
   }
   const hist = /vxmesh_endpoint_convergence_seconds_count\{network="ov"\} (\d+)/.exec(await metricsText(lab, a2));
   assert.ok(hist && Number(hist[1]) >= 1, 'h2 observed the convergence of h1\'s container');
+  // By every host, on the origin: the other host acknowledged its container (record section 'ack').
+  for (const a of [a1, a2]) {
+    let line = '';
+    await lab.waitFor(`${a.host.name} observed the convergence of its container by every host`, async () => {
+      const m2 = /vxmesh_endpoint_convergence_all_seconds_(sum|count)\{network="ov"\} \S+/g;
+      const lines = (await metricsText(lab, a)).match(m2) ?? [];
+      line = lines.join(' ');
+      return lines.some((l) => /_count\{network="ov"\} [1-9]/.test(l));
+    }, { timeoutMs: 20_000, intervalMs: 500 });
+    const conv = ((await a.status()).extensions as { observe: { convergence: { allHosts: unknown; incomplete: number } } }).observe.convergence;
+    t.diagnostic(`${a.host.name} convergence by every host: ${line}; status allHosts ${JSON.stringify(conv.allHosts)}, incomplete ${conv.incomplete}`);
+  }
 });
