@@ -25,6 +25,7 @@ import { gossipJoined, serviceReady } from './readiness';
 import type { LoopMonitorOptions } from './loop';
 import type { CryptoMetricsView, DatapathMetricsView, GossipMetricsView, PolicyMetricsView } from './sources';
 import type { ProbeMetricsView } from '../probe/metrics';
+import type { CryptoExtension } from '../crypto/extension';
 
 export interface OpsExtensionOptions {
   logger?: Logger;
@@ -54,8 +55,8 @@ interface HasView<T> {
 
 /** The extensions ops reads at scrape time, connected once by cli/extensions.ts. */
 export interface OpsLinks {
-  /** The crypto extension (read through adapters.ts `cryptoViewOf`). */
-  crypto?: object | null;
+  /** The crypto extension's session manager, read through adapters.ts `cryptoViewOf`. */
+  crypto?: Pick<CryptoExtension, 'sessions'> | null;
   policy?: HasView<PolicyMetricsView> | null;
   probe?: HasView<ProbeMetricsView> | null;
 }
