@@ -29,6 +29,7 @@ import { VxmeshError } from '../errors';
 import type { Logger } from '../log';
 import { nullLogger } from '../log';
 import { readJsonState, writeJsonAtomic } from '../state/atomic';
+import type { ReloadResult } from './reload';
 
 export const RUNTIME_NETWORKS_FILE = 'runtime-networks.json';
 
@@ -165,6 +166,14 @@ export class RuntimeNetworks implements RuntimeNetworkApi {
       this.entries = r.kept;
     }
     return { config: r.config, dropped: r.dropped };
+  }
+
+  /**
+   * A SIGHUP reload of `fileConfig` (the config file as read again): the runtime networks merged
+   * in (withRuntimeNetworks), then applied by the agent (Agent.applyConfig).
+   */
+  async reload(agent: { applyConfig(next: Config): Promise<ReloadResult> }, fileConfig: Config): Promise<ReloadResult> {
+    return agent.applyConfig(this.withRuntimeNetworks(fileConfig).config);
   }
 
   list(): RuntimeNetworkEntry[] {

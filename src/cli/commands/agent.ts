@@ -140,14 +140,14 @@ export const agent: Command = {
       void service.reload(async () => {
         let next: Config;
         try {
-          next = runtimeNetworks.withRuntimeNetworks(load()).config; // a reload keeps runtime networks
+          next = load();
         } catch (e) {
           logger.error({ ...errFields(e), file }, `reload: new config is invalid, keeping the running config: ${(e as Error).message}`);
           agentNow.noteReload('invalid', (e as Error).message);
           throw e;
         }
         try {
-          const r = await agentNow.applyConfig(next);
+          const r = await runtimeNetworks.reload(agentNow, next); // a reload keeps runtime networks
           logger.info({ ...r }, 'reload: config applied');
         } catch (e) {
           logger.error(errFields(e), `reload: ${(e as Error).message}`);
