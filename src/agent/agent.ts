@@ -21,6 +21,7 @@
  * also run over in-memory devices.
  */
 
+import { AsyncLocalStorage } from 'node:async_hooks';
 import type { Clock } from '../clock';
 import { systemClock } from '../clock';
 import type { Logger } from '../log';
@@ -44,6 +45,13 @@ import { applyReload, type ReloadResult } from './reload';
 export type { AgentSystem, OpenedTap } from './system';
 export { nativeSystem } from './system';
 export type { ReloadResult } from './reload';
+
+/** What a reload applies, computed in its turn (Agent.applyConfig). */
+export interface ReloadPlan {
+  config: Config;
+  /** Run once the reload passed the refusal check, before anything changes; a throw refuses it. */
+  commit?(): void;
+}
 
 /** A ready report with the names of its failing checks (what status and /readyz print). */
 export function withFailing(r: ReadyReport & { degraded?: string[] }): ReadyReport & { failing: string[] } {
@@ -119,8 +127,10 @@ export class Agent {
   private startedExtensions: AgentExtension[] = [];
   /** True once every extension's start has completed (the API answers before that). */
   private extensionsStarted = false;
-  /** Serializes reloads and stop. */
+  /** Serializes network changes (reloads, runtime networks, Docker requests) and stop: exclusive(). */
   private queue: Promise<unknown> = Promise.resolve();
+  /** The turn of the exclusive() section running (what makes it re-entrant). */
+  private readonly turns = new AsyncLocalStorage<{ active: boolean }>();
   readonly state: StateStore;
   /** Bridges vxmesh owns: from the state file, then those of the networks in place. */
   private owned = new Set<string>();
@@ -336,25 +346,56 @@ export class Agent {
   /**
    * Applies a new validated config (SIGHUP). Refuses (ConfigError listing the reasons, nothing
    * changed) when something that cannot change live changed. Unchanged networks are not touched.
+   * `next` may be a function giving the plan in the agent's turn (inside the network-change queue,
+   * so it sees every network change before it): the config, and `commit` — run once the reload
+   * passed the refusal check, before anything changes (runtime-networks.ts saves its state there;
+   * a throw refuses the reload). A ConfigError from the plan refuses the reload too.
    */
-  applyConfig(next: Config): Promise<ReloadResult> {
-    const run = this.queue.catch(() => undefined).then(() => this.apply(next)).then(
-      (r) => { this.noteReload('ok', null); return r; },
-      (e: unknown) => {
+  applyConfig(next: Config | (() => ReloadPlan)): Promise<ReloadResult> {
+    return this.exclusive(async () => {
+      try {
+        const plan = typeof next === 'function' ? next() : { config: next };
+        const r = await this.apply(plan.config, plan.commit);
+        this.noteReload('ok', null);
+        return r;
+      } catch (e) {
         this.noteReload(e instanceof ConfigError ? 'refused' : 'partial', (e as Error).message);
         throw e;
-      });
-    this.queue = run;
-    return run;
+      }
+    });
   }
 
   /**
    * Applies a config that differs from the running one only in its networks, the way a reload
    * adds or removes one (runtime networks, runtime-networks.ts); serialized with reloads, not
-   * recorded as one.
+   * recorded as one. Build `next` from `agent.config` inside `exclusive()`, or it may undo a
+   * reload queued before it.
    */
   changeNetworks(next: Config): Promise<ReloadResult> {
-    const run = this.queue.catch(() => undefined).then(() => this.apply(next));
+    return this.exclusive(() => this.apply(next));
+  }
+
+  /**
+   * Runs `fn` alone among the agent's network changes: SIGHUP reloads, runtime network creates
+   * and removes, Docker requests (src/runtimes/docker) and stop all take their turn in one queue,
+   * so none works on a config another is replacing. Re-entrant: applyConfig, changeNetworks or
+   * exclusive called from inside `fn` (while it runs) run at once instead of waiting for `fn`.
+   * After stop() a turn is refused (ERR_VXMESH_NOT_RUNNING).
+   */
+  exclusive<T>(fn: () => Promise<T> | T): Promise<T> {
+    const turn = this.turns.getStore();
+    if (turn?.active) return Promise.resolve().then(fn);
+    const run = this.queue.catch(() => undefined).then(() => {
+      if (this.stopping) throw new VxmeshError('ERR_VXMESH_NOT_RUNNING', 'the vxmesh agent is stopping');
+      const mine = { active: true };
+      return this.turns.run(mine, async () => {
+        try {
+          return await fn();
+        } finally {
+          mine.active = false;
+        }
+      });
+    });
     this.queue = run;
     return run;
   }
@@ -392,7 +433,7 @@ export class Agent {
     return this.names.map.get(endpoint) ?? null;
   }
 
-  private async apply(next: Config): Promise<ReloadResult> {
+  private async apply(next: Config, commit?: () => void): Promise<ReloadResult> {
     if (this.stopping || !this.running) throw new VxmeshError('ERR_VXMESH_NOT_RUNNING', 'agent is not running');
     const agent = this;
     const target = {
@@ -406,7 +447,7 @@ export class Agent {
       ownedBridges: () => this.owned,
       saveState: () => this.saveState(),
     };
-    return applyReload(target, next);
+    return applyReload(target, next, commit);
   }
 
   /**

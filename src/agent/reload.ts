@@ -46,10 +46,20 @@ export interface ReloadTarget {
  * Applies `next` to `t` (t.config is replaced by what is in place). Refuses (ConfigError listing
  * the reasons, nothing changed) when something that cannot change live changed; a partly applied
  * reload throws ERR_VXMESH_RELOAD naming what failed. Unchanged networks are not touched.
+ * `commit` runs once the reload is accepted (passed the refusal check), before anything changes;
+ * a throw from it refuses the reload (ConfigError), nothing changed.
  */
-export async function applyReload(t: ReloadTarget, next: Config): Promise<ReloadResult> {
+export async function applyReload(t: ReloadTarget, next: Config, commit?: () => void): Promise<ReloadResult> {
   const d = diffConfig(t.config, next);
   if (d.refused.length) throw new ConfigError('', `reload refused: ${d.refused.join('; ')}`);
+  // what goes with an accepted reload (the runtime networks' state file), before anything changes
+  if (commit) {
+    try {
+      commit();
+    } catch (e) {
+      throw new ConfigError('', `reload refused: ${(e as Error).message}`);
+    }
+  }
 
   // Interface names must not clash between a network being added and one staying.
   const removing = [...d.removed, ...d.changed.map((c) => c.before)];

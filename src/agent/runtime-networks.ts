@@ -10,12 +10,18 @@
  *            datapath.addNetwork, then every extension's reload: gossip announces the VNI, endpoints
  *            make it attachable); then it is written to `<stateDir>/runtime-networks.json`
  *            (atomically). A failure of either step takes the network out again.
- *   restore: `withRuntimeNetworks(config)` (the CLI, at start and on every SIGHUP before the
- *            config is applied) adds the persisted entries to the config read from the file, each
- *            validated again; a config network with the same name, VNI, bridge or TAP (or an
- *            overlapping subnet) wins: the runtime entry is dropped from the state file and
- *            reported. So a restart re-creates them before any extension (Docker endpoints) starts,
- *            and a reload never removes them.
+ *   restore: `withRuntimeNetworks(config)` (the CLI at start; `reload()` on every SIGHUP, in the
+ *            agent's turn) adds the persisted entries to the config read from the file, each
+ *            validated again, and writes nothing: the state file changes (`commit`) only once the
+ *            config is accepted (the agent started; the reload passed its refusal check). A config
+ *            network clashing with a runtime network (name with other settings, VNI, bridge, TAP,
+ *            overlapping subnet) refuses the reload / the start (ConfigError naming both networks
+ *            and the Docker networks using it) while a Docker network uses it — at start every one
+ *            counts as used; with no Docker network on it the config wins (entry dropped, logged);
+ *            an identical config entry adopts it. So a restart re-creates them before any
+ *            extension (Docker endpoints) starts, and a reload never loses one.
+ *   serialized: create, remove and reload each run in one turn of Agent.exclusive (with the
+ *            Docker driver's requests): validated against, and applied to, the config then running.
  *   remove:  the network taken out of the running config (reload's removal: data path network,
  *            TAP, bridge), then its entry removed from the state file. Only runtime networks.
  *
@@ -29,7 +35,10 @@ import { VxmeshError } from '../errors';
 import type { Logger } from '../log';
 import { nullLogger } from '../log';
 import { readJsonState, writeJsonAtomic } from '../state/atomic';
+import { ConfigError } from '../errors';
+import { overlaps as cidrOverlaps, parseCidr } from '../ipam/cidr';
 import type { ReloadResult } from './reload';
+import type { ReloadPlan } from './agent';
 
 export const RUNTIME_NETWORKS_FILE = 'runtime-networks.json';
 
@@ -60,13 +69,20 @@ export interface RuntimeNetworkApi {
   remove(name: string): Promise<boolean>;
   isRuntime(name: string): boolean;
   list(): RuntimeNetworkEntry[];
+  /**
+   * Who uses a runtime network (the Docker NetworkIDs mapped to it), asked when a reload's config
+   * network clashes with it (withRuntimeNetworks); null: unknown (every one counts as used).
+   */
+  setUsers(fn: ((network: string) => string[]) | null): void;
 }
 
-/** What the runtime networks work on: the running agent (Agent.changeNetworks). */
+/** What the runtime networks work on: the running agent (Agent.exclusive, Agent.changeNetworks). */
 export interface RuntimeNetworkHost {
   readonly config: Config;
   /** Applies a config differing only in its networks, as a reload does (serialized with reloads). */
   changeNetworks(next: Config): Promise<unknown>;
+  /** Runs `fn` alone among network changes (reloads, other creates/removes, Docker requests); re-entrant. */
+  exclusive<T>(fn: () => Promise<T> | T): Promise<T>;
 }
 
 export class RuntimeNetworkError extends VxmeshError {
@@ -118,29 +134,43 @@ function problemText(config: Config, problems: { path: ReadonlyArray<string | nu
   }).join('; ');
 }
 
-/**
- * `config` plus the runtime networks `entries` that still validate against it (in order). Dropped
- * ones (a config network wins, or the entry no longer validates) are returned with the reason.
- */
-export function mergeRuntimeNetworks(config: Config, entries: readonly RuntimeNetworkEntry[]): { config: Config; kept: RuntimeNetworkEntry[]; dropped: { name: string; vni: unknown; reason: string }[] } {
-  let c = config;
-  const kept: RuntimeNetworkEntry[] = [];
-  const dropped: { name: string; vni: unknown; reason: string }[] = [];
-  for (const e of entries) {
-    const r = validateAddedNetwork(c, e.spec);
-    if (!r.network) {
-      dropped.push({ name: typeof e.spec.name === 'string' ? e.spec.name : '?', vni: e.spec.vni, reason: problemText(c, r.problems) });
-      continue;
-    }
-    kept.push(e);
-    c = { ...c, networks: [...c.networks, r.network] };
+/** What `withRuntimeNetworks` found besides the kept entries. */
+export interface RuntimeMerge {
+  /** `config` plus the runtime networks kept (in order). */
+  config: Config;
+  /** Runtime networks a config network takes over (no Docker network uses them): to be dropped. */
+  dropped: { name: string; vni: unknown; reason: string }[];
+  /** Runtime networks the config now lists identically: the config's from now on. */
+  adopted: string[];
+  /** Writes the state file without the dropped and adopted entries (once the config is accepted). */
+  commit(): void;
+}
+
+/** The fields a config entry must share with a runtime network to adopt it (nothing torn down). */
+function setupKey(n: NetworkConfig): string {
+  return JSON.stringify([n.vni, n.bridge, n.tap, n.mtu, n.encrypted ?? false, n.mode ?? 'overlay', n.ipam ?? null]);
+}
+
+/** Why config network `c` cannot run beside runtime network `r` (empty: it can). */
+function clashesOf(c: NetworkConfig, r: NetworkConfig): string[] {
+  const out: string[] = [];
+  const overlay = (c.mode ?? 'overlay') === 'overlay';
+  if (c.name === r.name) out.push(`the name ${r.name} is runtime network ${r.name}'s (with other settings)`);
+  if (overlay && c.vni === r.vni) out.push(`vni ${r.vni} is already runtime network ${r.name}`);
+  if (c.bridge === r.bridge) out.push(`bridge ${r.bridge} is runtime network ${r.name}'s`);
+  if (overlay && c.tap === r.tap) out.push(`TAP ${r.tap} is runtime network ${r.name}'s`);
+  for (const s of c.ipam?.subnets ?? []) {
+    const a = parseCidr(s);
+    const t = (r.ipam?.subnets ?? []).find((x) => a && cidrOverlaps(a, parseCidr(x)!));
+    if (t) out.push(`${s} overlaps ${t}, the subnet of runtime network ${r.name}`);
   }
-  return { config: c, kept, dropped };
+  return out;
 }
 
 export class RuntimeNetworks implements RuntimeNetworkApi {
   private host: RuntimeNetworkHost | null = null;
   private entries: RuntimeNetworkEntry[];
+  private users: ((network: string) => string[]) | null = null;
 
   constructor(private readonly dir: string | null, private readonly logger: Logger = nullLogger) {
     this.entries = readRuntimeNetworks(dir);
@@ -151,29 +181,101 @@ export class RuntimeNetworks implements RuntimeNetworkApi {
     this.host = host;
   }
 
-  /**
-   * `config` (as read from the file, at start or on SIGHUP) plus the runtime networks: what the
-   * agent is to run. A config network clashing with a runtime one wins: the runtime entry is
-   * dropped (state file updated) and reported (logged, and returned).
-   */
-  withRuntimeNetworks(config: Config): { config: Config; dropped: { name: string; vni: unknown; reason: string }[] } {
-    const r = mergeRuntimeNetworks(config, this.entries);
-    for (const d of r.dropped) {
-      this.logger.warn({ network: d.name, vni: d.vni, reason: d.reason }, `runtime network ${d.name} dropped (the config wins): ${d.reason}`);
-    }
-    if (r.dropped.length) {
-      writeRuntimeNetworks(this.dir, r.kept);
-      this.entries = r.kept;
-    }
-    return { config: r.config, dropped: r.dropped };
+  setUsers(fn: ((network: string) => string[]) | null): void {
+    this.users = fn;
+  }
+
+  /** Who uses runtime network `e` (Docker NetworkIDs); without the Docker driver running: its creator. */
+  private usersOf(e: RuntimeNetworkEntry): string[] {
+    if (this.users) return this.users(String(e.spec.name));
+    return [e.createdBy.startsWith('docker:') ? e.createdBy.slice('docker:'.length) : e.createdBy];
+  }
+
+  private file(): string {
+    return this.dir === null ? RUNTIME_NETWORKS_FILE : path.join(this.dir, RUNTIME_NETWORKS_FILE);
   }
 
   /**
-   * A SIGHUP reload of `fileConfig` (the config file as read again): the runtime networks merged
-   * in (withRuntimeNetworks), then applied by the agent (Agent.applyConfig).
+   * `config` (as read from the file, at start or on SIGHUP) plus the runtime networks: what the
+   * agent is to run. Nothing is written here: `commit()` does, once the config is accepted.
+   *
+   * A config network clashing with a runtime network (same name with other settings, same VNI,
+   * bridge or TAP, overlapping subnet):
+   *   - the runtime network is in use (a Docker network on this host is mapped to it; before the
+   *     Docker driver runs, at start, every runtime network counts as used by its creator) →
+   *     ConfigError naming both networks, the clash and the Docker networks: the reload is refused
+   *     (the start fails), nothing changes;
+   *   - no Docker network uses it → the config network wins: the runtime entry is dropped at
+   *     commit (logged).
+   * A config entry identical to a runtime network (name, VNI, bridge, TAP, MTU, encryption,
+   * subnets/gateways) adopts it: nothing is torn down and it is the config's from then on (the
+   * last Docker network leaving no longer removes it). A persisted entry that is invalid on its
+   * own (e.g. its MTU above a new underlay's) is a ConfigError naming the state file (never
+   * silently dropped).
    */
-  async reload(agent: { applyConfig(next: Config): Promise<ReloadResult> }, fileConfig: Config): Promise<ReloadResult> {
-    return agent.applyConfig(this.withRuntimeNetworks(fileConfig).config);
+  withRuntimeNetworks(config: Config, when: 'start' | 'reload' = 'start'): RuntimeMerge {
+    const file = this.file();
+    const configNets = [...config.networks, ...(config.localNetworks ?? [])];
+    const alone: Config = { ...config, networks: [], localNetworks: [] };
+    let c = config;
+    const kept: RuntimeNetworkEntry[] = [];
+    const dropped: RuntimeMerge['dropped'] = [];
+    const adopted: string[] = [];
+    const problems: string[] = [];
+    for (const e of this.entries) {
+      const name = typeof e.spec.name === 'string' ? e.spec.name : '?';
+      const own = validateAddedNetwork(alone, e.spec);
+      if (!own.network) {
+        problems.push(`${file}: runtime network ${name}: ${problemText(alone, own.problems)} (fix or remove its entry)`);
+        continue;
+      }
+      const r = own.network;
+      const same = configNets.find((n) => n.name === r.name);
+      if (same && setupKey(same) === setupKey(r)) {
+        adopted.push(r.name);
+        continue;
+      }
+      const clash = configNets.map((n) => [n, clashesOf(n, r)] as const).filter(([, l]) => l.length);
+      if (clash.length) {
+        const what = clash.map(([n, l]) => `config network ${n.name} clashes with runtime network ${r.name} (${l.join('; ')})`).join('; ');
+        const users = this.usersOf(e);
+        if (users.length) {
+          const ids = users.map((u) => u.slice(0, 12)).join(', ');
+          problems.push(`${what}, which is in use by Docker network ${ids}: remove ${users.length > 1 ? 'those Docker networks' : 'that Docker network'} first (docker network rm ${ids}), or change the config network`);
+        } else {
+          dropped.push({ name: r.name, vni: r.vni, reason: what });
+        }
+        continue;
+      }
+      const v = validateAddedNetwork(c, e.spec);
+      if (!v.network) {
+        problems.push(`runtime network ${r.name}: ${problemText(c, v.problems)}`);
+        continue;
+      }
+      kept.push(e);
+      c = { ...c, networks: [...c.networks, v.network] };
+    }
+    if (problems.length) {
+      throw new ConfigError('', `${when === 'reload' ? 'reload refused' : 'cannot start'}: ${problems.join('; ')}`);
+    }
+    const commit = () => {
+      if (!dropped.length && !adopted.length) return;
+      writeRuntimeNetworks(this.dir, kept);
+      this.entries = kept;
+      for (const d of dropped) this.logger.warn({ network: d.name, vni: d.vni, reason: d.reason }, `runtime network ${d.name} dropped (no Docker network uses it; the config wins): ${d.reason}`);
+      for (const a of adopted) this.logger.info({ network: a }, `runtime network ${a} adopted by the config (an identical entry): it is the config's now`);
+    };
+    return { config: c, dropped, adopted, commit };
+  }
+
+  /**
+   * A SIGHUP reload of `fileConfig` (the config file as read again): in the agent's turn (after
+   * every network change queued before it), the runtime networks merged in (withRuntimeNetworks:
+   * a clash refuses the reload), then applied (Agent.applyConfig); the state file is written only
+   * once the reload is accepted.
+   */
+  reload(agent: { applyConfig(next: () => ReloadPlan): Promise<ReloadResult> }, fileConfig: Config): Promise<ReloadResult> {
+    return agent.applyConfig(() => this.withRuntimeNetworks(fileConfig, 'reload'));
   }
 
   list(): RuntimeNetworkEntry[] {
@@ -189,8 +291,13 @@ export class RuntimeNetworks implements RuntimeNetworkApi {
     return this.host;
   }
 
+  /** Validated against, and applied to, the running config in the agent's turn (no reload between). */
   async create(req: RuntimeNetworkRequest): Promise<NetworkConfig> {
     const host = this.h();
+    return host.exclusive(() => this.createNow(host, req));
+  }
+
+  private async createNow(host: RuntimeNetworkHost, req: RuntimeNetworkRequest): Promise<NetworkConfig> {
     const spec: Record<string, unknown> = {
       name: req.name, vni: req.vni, ...runtimeNames(req.vni),
       ...(req.subnets.length ? { subnet: req.subnets.length === 1 ? req.subnets[0] : req.subnets } : {}),
@@ -226,6 +333,11 @@ export class RuntimeNetworks implements RuntimeNetworkApi {
   async remove(name: string): Promise<boolean> {
     if (!this.isRuntime(name)) return false;
     const host = this.h();
+    return host.exclusive(() => this.removeNow(host, name));
+  }
+
+  private async removeNow(host: RuntimeNetworkHost, name: string): Promise<boolean> {
+    if (!this.isRuntime(name)) return false; // adopted by a reload that ran first
     if (host.config.networks.some((n) => n.name === name)) {
       await host.changeNetworks({ ...host.config, networks: host.config.networks.filter((n) => n.name !== name) });
     }

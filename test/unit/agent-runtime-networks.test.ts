@@ -18,7 +18,7 @@ import type { Config } from '../../src/config/types';
 import { MemoryReactor, MemoryUdpNetwork } from '../../src/dataplane/memory-io';
 import { FakeSystem } from '../helpers/fake-system';
 import { FakeClock } from '../../src/clock';
-import { StateError } from '../../src/errors';
+import { ConfigError, StateError } from '../../src/errors';
 
 
 const noLookup = { mtuLookup: () => null, hostname: 'h' };
@@ -132,12 +132,17 @@ test('restore at a restart (before extensions start), kept across reloads; a con
   const r = await agent.applyConfig(rt.withRuntimeNetworks(FILE).config);
   assert.deepEqual(r.removed, []);
   assert.deepEqual(agent.config.networks.map((n) => n.name), ['blue', 'docker-4242']);
-  // the file now has a network with VNI 4242: the config wins, the runtime entry is dropped and reported
+  // the file now has a network with VNI 4242: at a start (who uses it unknown) that is refused,
+  // naming the creator; with no Docker network using it the config wins and the entry is dropped
   const withClash = cfg('node: a\nunderlay: {address: 198.18.0.1, sourcePorts: 2}\ngossip: {keyFile: /nonexistent/cluster.key}\nnetworks:\n  - {name: blue, vni: 42, bridge: br0, subnet: 198.19.0.0/24}\n  - {name: green, vni: 4242, bridge: br2}\n');
-  const m = rt.withRuntimeNetworks(withClash);
+  assert.throws(() => new RuntimeNetworks(first.dir).withRuntimeNetworks(withClash), (e: unknown) => e instanceof ConfigError &&
+    /^cannot start: config network green clashes with runtime network docker-4242 \(vni 4242 is already runtime network docker-4242\), which is in use by Docker network n1/.test((e as Error).message));
+  rt.setUsers(() => []);
+  const m = rt.withRuntimeNetworks(withClash, 'reload');
   assert.deepEqual(m.dropped.map((d) => d.name), ['docker-4242']);
-  assert.match(m.dropped[0].reason, /--opt vni: 4242 is already used by vxmesh network green/);
-  await agent.applyConfig(m.config);
+  assert.match(m.dropped[0].reason, /config network green clashes with runtime network docker-4242 \(vni 4242 is already runtime network docker-4242\)/);
+  assert.equal(rt.isRuntime('docker-4242'), true, 'nothing dropped before the reload is accepted');
+  await rt.reload(agent, withClash);
   assert.deepEqual(agent.config.networks.map((n) => `${n.name}/${n.vni}`), ['blue/42', 'green/4242']);
   assert.equal(sys.links.has('vxb4242'), false, 'the runtime network\'s bridge went with it');
   assert.equal(rt.isRuntime('docker-4242'), false);
@@ -169,4 +174,96 @@ test('remove: bridge, TAP, data path network and state entry go; a corrupt state
 test('before the agent runs, a create is refused (try again)', async () => {
   const rt = new RuntimeNetworks(null);
   await assert.rejects(rt.create(req), /still starting: try again/);
+});
+
+const FILE_TEXT = 'node: a\nunderlay: {address: 198.18.0.1, sourcePorts: 2}\ngossip: {keyFile: /nonexistent/cluster.key}\nnetworks:\n  - {name: blue, vni: 42, bridge: br0, subnet: 198.19.0.0/24}\n';
+const withNet = (line: string) => cfg(`${FILE_TEXT}  - ${line}\n`);
+
+test('a reload whose config network takes a runtime network\'s name is refused and changes nothing: state file, running config, runtime entry', async (t) => {
+  const { dir, sys, rt, agent } = await setup(t);
+  await rt.create(req);
+  const file = path.join(dir, RUNTIME_NETWORKS_FILE);
+  const saved = fs.readFileSync(file, 'utf8');
+  const running = JSON.stringify(agent.config.networks);
+  sys.calls.length = 0;
+  // same name, another VNI and subnet
+  await assert.rejects(rt.reload(agent, withNet('{name: docker-4242, vni: 4243, bridge: br3, subnet: 198.19.9.0/24}')), (e: unknown) => {
+    assert.ok(e instanceof ConfigError, String(e));
+    assert.match((e as Error).message, /reload refused: .*docker-4242/);
+    return true;
+  });
+  assert.equal(fs.readFileSync(file, 'utf8'), saved, 'the state file is untouched');
+  assert.equal(JSON.stringify(agent.config.networks), running, 'the running config is kept');
+  assert.equal(rt.isRuntime('docker-4242'), true);
+  assert.deepEqual(sys.calls, [], 'no system call made');
+  assert.equal(agent.lastReload.result, 'refused');
+  // and the next reload of the unchanged file keeps it
+  await rt.reload(agent, FILE);
+  assert.deepEqual(agent.config.networks.map((n) => n.name), ['blue', 'docker-4242']);
+  assert.equal(fs.readFileSync(file, 'utf8'), saved);
+});
+
+test('a config network clashing with a runtime network Docker networks use (VNI, subnet) is refused, naming the Docker network; an unused one is taken over after the reload is accepted', async (t) => {
+  const { dir, rt, agent } = await setup(t);
+  await rt.create(req);
+  const file = path.join(dir, RUNTIME_NETWORKS_FILE);
+  const saved = fs.readFileSync(file, 'utf8');
+  let users = ['3f2a1b0c9d8e7f6a5b4c3d2e1f0a9b8c7d6e5f4a3b2c1d0e9f8a7b6c5d4e3f2a'];
+  (rt as unknown as { setUsers(f: ((n: string) => string[]) | null): void }).setUsers((n) => (n === 'docker-4242' ? users : []));
+  for (const [line, re] of [
+    ['{name: green, vni: 4242, bridge: br2}', /vni 4242 is already runtime network docker-4242/],
+    ['{name: green, vni: 44, bridge: br2, subnet: 198.19.8.128/25}', /198\.19\.8\.128\/25 overlaps 198\.19\.8\.0\/24, the subnet of runtime network docker-4242/],
+  ] as const) {
+    await assert.rejects(rt.reload(agent, withNet(line)), (e: unknown) => {
+      assert.ok(e instanceof ConfigError, String(e));
+      assert.match((e as Error).message, re);
+      assert.match((e as Error).message, /in use by Docker network 3f2a1b0c9d8e/);
+      return true;
+    });
+    assert.equal(fs.readFileSync(file, 'utf8'), saved, 'the state file is untouched');
+    assert.deepEqual(agent.config.networks.map((n) => n.name), ['blue', 'docker-4242']);
+  }
+  // once no Docker network uses it, the config network wins: the entry goes after the reload is accepted
+  users = [];
+  await rt.reload(agent, withNet('{name: green, vni: 4242, bridge: br2}'));
+  assert.deepEqual(agent.config.networks.map((n) => `${n.name}/${n.vni}`), ['blue/42', 'green/4242']);
+  assert.equal(rt.isRuntime('docker-4242'), false);
+  assert.deepEqual(JSON.parse(fs.readFileSync(file, 'utf8')).networks, []);
+});
+
+test('a config entry identical to a runtime network adopts it: nothing torn down, no longer a runtime network', async (t) => {
+  const { dir, sys, rt, agent } = await setup(t);
+  await rt.create(req);
+  (rt as unknown as { setUsers(f: ((n: string) => string[]) | null): void }).setUsers(() => ['a'.repeat(64)]);
+  sys.calls.length = 0;
+  await rt.reload(agent, withNet('{name: docker-4242, vni: 4242, bridge: vxb4242, tap: vxt4242, subnet: 198.19.8.0/24, gateway: 198.19.8.1}'));
+  assert.deepEqual(sys.calls, [], 'the network is not touched');
+  assert.deepEqual(agent.config.networks.map((n) => n.name), ['blue', 'docker-4242']);
+  assert.equal(rt.isRuntime('docker-4242'), false, 'the config owns it now');
+  assert.deepEqual(JSON.parse(fs.readFileSync(path.join(dir, RUNTIME_NETWORKS_FILE), 'utf8')).networks, []);
+  assert.equal(await rt.remove('docker-4242'), false, 'the last Docker network leaving no longer removes it');
+});
+
+test('a reload and a runtime network create are serialized: neither undoes the other, in either order', async (t) => {
+  const { dir, rt, agent, ext } = await setup(t);
+  // a reload (adding green) queued first, then a create: the create must not take green out again
+  const r1 = rt.reload(agent, withNet('{name: green, vni: 44, bridge: br2, subnet: 198.19.2.0/24}'));
+  const c1 = rt.create(req);
+  await Promise.all([r1, c1]);
+  assert.deepEqual(agent.config.networks.map((n) => n.name), ['blue', 'green', 'docker-4242']);
+  assert.deepEqual(agent.datapath.networks().map((n) => n.config.vni).sort((a, b) => a - b), [42, 44, 4242]);
+  // a create held in flight (an extension's reload not done yet), then SIGHUP: the reload keeps it
+  let open!: () => void;
+  const gate = new Promise<void>((r) => { open = r; });
+  const reload = ext.reload.bind(ext);
+  ext.reload = async (c: Config) => { reload(c); await gate; };
+  const c2 = rt.create({ ...req, name: 'docker-4343', vni: 4343, subnets: ['198.19.9.0/24'], gateways: ['198.19.9.1'] });
+  await new Promise((r) => setImmediate(r));
+  const r2 = rt.reload(agent, withNet('{name: green, vni: 44, bridge: br2, subnet: 198.19.2.0/24}'));
+  await new Promise((r) => setImmediate(r));
+  open();
+  await Promise.all([c2, r2]);
+  assert.deepEqual(agent.config.networks.map((n) => n.name), ['blue', 'green', 'docker-4242', 'docker-4343']);
+  assert.deepEqual(JSON.parse(fs.readFileSync(path.join(dir, RUNTIME_NETWORKS_FILE), 'utf8')).networks.map((e: { spec: { name: string } }) => e.spec.name), ['docker-4242', 'docker-4343']);
+  assert.equal(agent.lastReload.generation, 2, 'both reloads recorded, the creates not');
 });

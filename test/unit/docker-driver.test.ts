@@ -61,6 +61,8 @@ class FakeRuntime implements RuntimeNetworkApi {
     return true;
   }
   isRuntime(name: string) { return this.names.has(name); }
+  users: ((n: string) => string[]) | null = null;
+  setUsers(fn: ((n: string) => string[]) | null) { this.users = fn; }
   list(): RuntimeNetworkEntry[] { return [...this.names].map((n) => ({ spec: { name: n }, createdBy: 'docker', createdAt: '' })); }
 }
 
@@ -103,7 +105,15 @@ async function setup(t: { after(fn: () => unknown): void }, runtime: FakeRuntime
   const guard = new MemorySpoofGuard();
   const store = new MemoryStateStore();
   let ready = true;
-  const agent = { clock: systemClock, ready: () => ({ ok: ready, checks: { datapath: ready, 'ext:docker': true } }), api: null, state: { dir: null } } as unknown as Agent;
+  // the agent's network-change queue (Agent.exclusive), as a plain mutex; `turns` counts the sections
+  let queue: Promise<unknown> = Promise.resolve();
+  const turns = { n: 0 };
+  const exclusive = <T>(fn: () => Promise<T> | T): Promise<T> => {
+    const p = queue.catch(() => undefined).then(() => { turns.n++; return fn(); });
+    queue = p;
+    return p;
+  };
+  const agent = { clock: systemClock, ready: () => ({ ok: ready, checks: { datapath: ready, 'ext:docker': true } }), api: null, state: { dir: null }, exclusive } as unknown as Agent;
   const cfg = config(dir);
   let ep: EndpointsExtension;
   let dk: DockerExtension;
@@ -126,7 +136,7 @@ async function setup(t: { after(fn: () => unknown): void }, runtime: FakeRuntime
   });
   const sock = cfg.docker!.socket;
   return {
-    dir, system, guard, store, sock, cfg,
+    dir, system, guard, store, sock, cfg, exclusive, turns,
     ep: () => ep, dk: () => dk, start, stop,
     setReady: (v: boolean) => { ready = v; },
     ok: async (method: string, body?: unknown) => {
@@ -439,4 +449,26 @@ test('--opt vni=N --subnet: the pool and gateway before the network exists, then
 test('without runtime networks (not connected) a subnet of no network is still refused at RequestPool', async (t) => {
   const s = await setup(t);
   await s.err('IpamDriver.RequestPool', { AddressSpace: 'vxmesh', Pool: '198.18.248.0/24', Options: {}, V6: false }, /outside every vxmesh network's subnet/);
+});
+
+test('a CreateEndpoint waits for a network change in flight (a SIGHUP reload holding the agent\'s turn), and the other way round', async (t) => {
+  const s = await setup(t);
+  await createNetwork(s);
+  // a reload in its turn (held open): Docker's requests wait for it
+  let open!: () => void;
+  const held = s.exclusive(() => new Promise<void>((r) => { open = r; }));
+  let answered = false;
+  const create = call(s.sock, 'NetworkDriver.CreateEndpoint', { NetworkID: NID, EndpointID: EID, Interface: { Address: '198.19.0.9/24' } }).then((r) => { answered = true; return r; });
+  await new Promise((r) => setTimeout(r, 100));
+  assert.equal(answered, false, 'CreateEndpoint waits for the reload');
+  assert.equal(s.ep().manager!.local().length, 0, 'nothing attached while the reload runs');
+  open();
+  await held;
+  const r = await create;
+  assert.equal(r.body.Err, undefined, JSON.stringify(r.body));
+  assert.equal(s.ep().manager!.local().length, 1);
+  // and a reload asked for while a request runs comes after it
+  const before = s.turns.n;
+  await s.ok('NetworkDriver.DeleteEndpoint', { NetworkID: NID, EndpointID: EID });
+  assert.ok(s.turns.n > before, 'DeleteEndpoint ran in the agent\'s turn');
 });

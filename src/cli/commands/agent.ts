@@ -90,11 +90,13 @@ export const agent: Command = {
     // networks created at run time (Docker `--opt vni=`), re-created before any extension starts
     const { RuntimeNetworks } = await import('../../agent/runtime-networks');
     let runtimeNetworks: InstanceType<typeof RuntimeNetworks>;
+    let runtimeMerge: ReturnType<InstanceType<typeof RuntimeNetworks>['withRuntimeNetworks']>;
     let config: Config;
     let extensions: AgentExtension[];
     try {
       runtimeNetworks = new RuntimeNetworks(stateDir, logger.child({ component: 'runtime-networks' }));
-      config = runtimeNetworks.withRuntimeNetworks(fileConfig).config;
+      runtimeMerge = runtimeNetworks.withRuntimeNetworks(fileConfig); // a clash: ConfigError, exit 2
+      config = runtimeMerge.config;
       extensions = buildExtensions(config, logger, { runtimeNetworks });
     } catch (e) {
       logger.error(errFields(e), `agent failed to start: ${(e as Error).message}`);
@@ -172,6 +174,11 @@ export const agent: Command = {
       try {
         a = await Agent.start(config, { logger, extensions, stateDir, gossip: gossipApiOf(extensions) });
         runtimeNetworks.bind(a);
+        try {
+          runtimeMerge.commit(); // entries the config took over leave the state file once it runs
+        } catch (e) {
+          logger.error(errFields(e), `runtime networks: state file not updated: ${(e as Error).message}`);
+        }
       } catch (e) {
         logger.error(errFields(e), `agent failed to start: ${(e as Error).message}`);
         return e instanceof ConfigError ? 2 : 1;

@@ -60,6 +60,12 @@ export interface DockerDriverOptions {
   notReady: () => string | null;
   /** Creates/removes networks from `--opt vni=` (src/agent/runtime-networks.ts); null: only configured networks. */
   runtime?: RuntimeNetworkApi | null;
+  /**
+   * Runs a request that creates, deletes or allocates in the agent's turn among network changes
+   * (Agent.exclusive: a SIGHUP reload waits for a CreateEndpoint, and the other way round);
+   * absent: the driver's own queue only.
+   */
+  exclusive?: <T>(fn: () => Promise<T>) => Promise<T>;
 }
 
 interface NetMap { network: string; createdAt: string }
@@ -135,13 +141,19 @@ export class DockerDriver {
     };
   }
 
+  /** The Docker networks (NetworkIDs) mapped to vxmesh network `name`. */
+  usersOf(name: string): string[] {
+    return [...this.nets].filter(([, v]) => v.network === name).map(([k]) => k);
+  }
+
   /** Docker networks this host has, by NetworkID. */
   networkMap(): Record<string, string> {
     return Object.fromEntries([...this.nets].map(([k, v]) => [k, v.network]));
   }
 
   private serial<T>(fn: () => Promise<T> | T): Promise<T> {
-    const p = this.queue.catch(() => undefined).then(fn);
+    const ex = this.o.exclusive;
+    const p = this.queue.catch(() => undefined).then(ex ? () => ex(async () => fn()) : fn);
     this.queue = p;
     return p.catch((e) => {
       this.stats.refused++;

@@ -8,6 +8,8 @@
  *   stop:  the socket closed and removed; endpoints stay (the endpoints extension keeps them and
  *          finds them again at the next start).
  * Requests that create something answer an Err while the agent is not ready (Docker shows it).
+ * Requests that create, delete or allocate run in the agent's turn among network changes
+ * (Agent.exclusive): a SIGHUP reload and a CreateNetwork/CreateEndpoint never interleave.
  * Runs after the endpoints extension, handed over by connect() in src/cli/extensions.ts.
  */
 import type { Agent, AgentExtension } from '../../agent/agent';
@@ -52,6 +54,7 @@ export class DockerExtension implements AgentExtension {
     const store = this.opts.store ?? new FileStateStore(c.stateDir ?? agent.state?.dir ?? DEFAULT_STATE_DIR);
     const driver = new DockerDriver({
       backend, store, node: c.node.name, runtime: this.runtime,
+      exclusive: (fn) => agent.exclusive(fn),
       networks: () => [...this.config.networks, ...(this.config.localNetworks ?? [])],
       notReady: () => {
         const r = agent.ready();
@@ -64,10 +67,12 @@ export class DockerExtension implements AgentExtension {
     await server.listen();
     this.driver = driver;
     this.server = server;
+    this.runtime?.setUsers((name) => driver.usersOf(name)); // a reload clashing with a used runtime network is refused
     this.log.info({ socket: server.socketPath, networks: Object.keys(driver.networkMap()).length }, 'docker plugin listening');
   }
 
   async stop(): Promise<void> {
+    this.runtime?.setUsers(null);
     await this.server?.close();
     this.server = null;
   }
