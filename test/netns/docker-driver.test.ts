@@ -13,7 +13,9 @@
  *   on h2 and a Docker one on h1 reach each other; the agent restarted while containers run
  *   (endpoints kept and found again, socket re-created, a new `docker run` works without a new
  *   activation); dockerd restarted while the agent runs (the container comes back, no stale
- *   endpoint); bad input errors shown by the docker CLI; `docker rm` + `docker network rm` leave
+ *   endpoint); bad input errors shown by the docker CLI; the agent not ready (a TAP's name taken
+ *   by another device, network:blue failing) → `docker network create` / `docker run` print the
+ *   plugin's 'not ready' error, nothing made, then it recovers; `docker rm` + `docker network rm` leave
  *   no vxmesh endpoint, address, device or network map behind.
  */
 import { test } from 'node:test';
@@ -251,6 +253,39 @@ test('docker: vxmesh network + IPAM driver on two hosts with the real dockerd (a
     assert.match(big.body.Err, /larger than the limit of 65536 bytes/);
     mark('errors checked');
 
+    // the agent not ready (a readiness check genuinely failing): h1's TAP deleted and its name
+    // taken by another device (a bridge), so re-creating it fails (network:blue stays failed). Docker shows
+    // the plugin's error for a new network and for a container; nothing is made. The name freed,
+    // the agent recovers by itself and `docker run` works again.
+    {
+      const h = lab.hosts[0];
+      const devs = await endpointDevices(lab, h);
+      const alloc = (await status(agents[0])).extensions.endpoints.ipam.networks[0].allocated;
+      const batch = lab.writeFile('tap-taken.batch', 'link del vx-blue\nlink add vx-blue type bridge\n');
+      await lab.exec(h.ns, 'ip', ['-batch', batch]);
+      let failing: string[] = [];
+      await lab.waitFor('h1 not ready (network:blue)', async () => {
+        failing = ((await status(agents[0])).ready?.failing ?? []) as string[];
+        return failing.includes('network:blue');
+      }, { timeoutMs: 20_000, intervalMs: 200 });
+      const notReady = /vxmesh agent on h1 is not ready \([^)]*network:blue[^)]*\)/;
+      const nc = await docker(lab, ds[0], ['network', 'create', '-d', 'vxmesh', '--ipam-driver', 'vxmesh', '--subnet', '198.18.250.0/24', '--opt', 'vni=4343', 'nr'], false);
+      assert.notEqual(nc.code, 0);
+      assert.match(nc.stderr, notReady, `docker network create shows why: ${nc.stderr}`);
+      const nrun = await docker(lab, ds[0], ['run', '-d', '--name', 'c4', '--network', 'blue', 'bb', 'sleep', '3600'], false);
+      assert.notEqual(nrun.code, 0);
+      assert.match(nrun.stderr, notReady, `docker run shows why: ${nrun.stderr}`);
+      await docker(lab, ds[0], ['rm', '-f', 'c4'], false);
+      assert.deepEqual((await docker(lab, ds[0], ['network', 'ls', '--filter', 'driver=vxmesh', '--format', '{{.Name}}'])).stdout.trim().split('\n'), ['blue'], 'no network made while not ready');
+      assert.deepEqual(await endpointDevices(lab, h), devs, 'no endpoint device made while not ready');
+      assert.equal((await status(agents[0])).extensions.endpoints.ipam.networks[0].allocated, alloc, 'no address left while not ready');
+      mark(`not ready (failing: ${failing.join(', ')}): docker network create and docker run show the plugin's error`);
+      console.log(`# docker network create: ${nc.stderr.trim()}\n# docker run: ${nrun.stderr.trim()}`);
+      await lab.exec(h.ns, 'ip', ['link', 'del', 'vx-blue']);
+      await lab.waitFor('h1 ready again', async () => ((await status(agents[0])).ready?.failing ?? ['?']).length === 0, { timeoutMs: 45_000, intervalMs: 250 });
+      mark('ready again (TAP re-created)');
+    }
+
     // a vxmesh network created from options (no config entry): the same `--opt vni=` on both hosts
     {
       const RT = ['network', 'create', '-d', 'vxmesh', '--ipam-driver', 'vxmesh', '--subnet', '198.18.248.0/24', '--gateway', '198.18.248.1', '--opt', 'vni=4242', '--opt', 'mtu=1400'];
@@ -287,9 +322,12 @@ test('docker: vxmesh network + IPAM driver on two hosts with the real dockerd (a
       assert.match((await lab.exec(lab.hosts[0].ns, 'ip', ['-o', 'link', 'show', 'vxt4242'])).stdout, /mtu 1400 .*master vxb4242/, 'the runtime network re-created at the restart');
       assert.deepEqual((await status(agents[0])).extensions.docker.runtimeNetworks, ['docker-4242']);
       await pingSoon(lab, (a) => docker(lab, ds[1], ['exec', 'r2', ...a], false), r1, 'r2 (h2) → r1 (h1) after the agent on h1 restarted');
-      for (const [d, c] of [[ds[0], 'r1'], [ds[1], 'r2']] as const) {
+      const redIpam = async (a: LabAgent) => ((await status(a)).extensions.endpoints.ipam.networks as { name: string; allocated: number }[]).find((n) => n.name === 'docker-4242');
+      for (const [i, [d, c]] of ([[ds[0], 'r1'], [ds[1], 'r2']] as const).entries()) {
         await docker(lab, d, ['rm', '-f', c]);
+        assert.equal((await redIpam(agents[i]))?.allocated, 0, `docker rm released ${c}'s address on ${lab.hosts[i].name}`);
         await docker(lab, d, ['network', 'rm', 'red']);
+        assert.equal(await redIpam(agents[i]), undefined, `the runtime network's IPAM state (blocks, leases) went with it on ${lab.hosts[i].name}`);
       }
       for (const h of lab.hosts.slice(0, 2)) {
         for (const dev of ['vxb4242', 'vxt4242']) assert.equal((await lab.exec(h.ns, 'ip', ['link', 'show', dev], { check: false })).code, 1, `${dev} removed on ${h.name}`);
