@@ -15,7 +15,8 @@
  *   activation); dockerd restarted while the agent runs (the container comes back, no stale
  *   endpoint); bad input errors shown by the docker CLI; the agent not ready (a TAP's name taken
  *   by another device, network:blue failing) → `docker network create` / `docker run` print the
- *   plugin's 'not ready' error, nothing made, then it recovers; `docker rm` + `docker network rm` leave
+ *   plugin's 'not ready' error, nothing made, then it recovers; a SIGHUP reload whose config network
+ *   clashes with a runtime network Docker uses is refused, nothing changed; `docker rm` + `docker network rm` leave
  *   no vxmesh endpoint, address, device or network map behind.
  */
 import { test } from 'node:test';
@@ -315,6 +316,27 @@ test('docker: vxmesh network + IPAM driver on two hosts with the real dockerd (a
       assert.notEqual(r1, r2);
       await pingSoon(lab, (a) => docker(lab, ds[0], ['exec', 'r1', ...a], false), r2, 'r1 (h1) → r2 (h2) on the runtime network');
       await pingSoon(lab, (a) => docker(lab, ds[1], ['exec', 'r2', ...a], false), r1, 'r2 (h2) → r1 (h1)');
+      // a SIGHUP reload whose new config network takes the VNI of the runtime network Docker's
+      // `red` uses: refused and nothing changes (runtime-networks.json, the running networks); the
+      // log and `vxmesh status` name the clash and the Docker network
+      {
+        const rtFile = path.join(lab.dir, 'state-h1', 'runtime-networks.json');
+        const savedRt = fs.readFileSync(rtFile, 'utf8');
+        const redId = (await docker(lab, ds[0], ['network', 'inspect', '-f', '{{.Id}}', 'red'])).stdout.trim().slice(0, 12);
+        const gen = (await status(agents[0])).reload.generation as number;
+        fs.writeFileSync(agents[0].configPath, stringify({ ...cfgs[0], networks: [...(cfgs[0].networks as unknown[]), { name: 'green', vni: 4242, bridge: 'br9' }] }));
+        process.kill(agents[0].proc.pid!, 'SIGHUP');
+        await lab.waitFor('h1 handled the reload', async () => (await status(agents[0])).reload.generation > gen, { timeoutMs: 20_000, intervalMs: 200 });
+        const st = await status(agents[0]);
+        fs.writeFileSync(agents[0].configPath, stringify(cfgs[0]));
+        const clash = `config network green clashes with runtime network docker-4242 (vni 4242 is already runtime network docker-4242), which is in use by Docker network ${redId}`;
+        assert.equal(st.reload.result, 'refused');
+        assert.ok(String(st.reload.message).includes(clash), `status names the clash: ${st.reload.message}`);
+        assert.ok(agents[0].proc.output().includes(`reload: reload refused: ${clash}`), 'the agent logged the refusal');
+        assert.equal(fs.readFileSync(rtFile, 'utf8'), savedRt, 'runtime-networks.json untouched');
+        assert.deepEqual(st.networks.map((n: { name: string }) => n.name), ['blue', 'docker-4242']);
+        mark(`reload clashing with the runtime network refused: ${clash}`);
+      }
       // the agent on h1 restarted: the runtime network comes back from the state file (before the
       // endpoints are restored), r1 keeps its endpoint
       await agents[0].stop();
