@@ -59,8 +59,11 @@ export interface PolicyEndpointSource {
 
 /** How policies travel between hosts (a gossip record section). */
 export interface PolicySyncChannel {
-  /** Publishes this host's copy of the store (JSON text), or withdraws it. */
-  publish(data: string | null): void;
+  /**
+   * Publishes this host's copy of the store (JSON text), or withdraws it. Returns false when it
+   * cannot be spread (too large even compressed, gossip-sync.ts); void counts as spread.
+   */
+  publish(data: string | null): boolean | void;
   /** Every other live host's published copy. */
   received(): { node: string; data: string }[];
   onChange(cb: () => void): () => void;
@@ -99,9 +102,6 @@ export interface PolicyExtensionOptions {
 /** How often the same-host rules are compared with the kernel's devices (a re-created TAP or port). */
 export const LOCAL_PORTS_CHECK_MS = 2000;
 
-/** Largest policy set spread by gossip, bytes of JSON (a record section's limit). */
-export const MAX_SYNC_BYTES = 60 * 1024;
-
 interface NetState {
   config: NetworkConfig;
   enforcer: PolicyEnforcer;
@@ -122,6 +122,8 @@ export class PolicyExtension implements AgentExtension {
   private readonly unsubscribe: (() => void)[] = [];
   private lastPublished = '';
   private syncTooLarge = false;
+  /** The copy last merged from each host (unchanged copies are not parsed and merged again). */
+  private readonly lastReceived = new Map<string, string>();
   // Same-host enforcement: what the kernel should have, what it was last given, the apply chain.
   private localWanted: LocalNetwork[] = [];
   private localApplied = '';
@@ -250,7 +252,11 @@ export class PolicyExtension implements AgentExtension {
   private pull(): void {
     if (!this.sync) return;
     let changed = 0;
+    const seen = new Set<string>();
     for (const { node, data } of this.sync.received()) {
+      seen.add(node);
+      if (this.lastReceived.get(node) === data) continue;
+      this.lastReceived.set(node, data);
       let list: unknown;
       try {
         list = JSON.parse(data);
@@ -261,6 +267,7 @@ export class PolicyExtension implements AgentExtension {
       if (!Array.isArray(list)) continue;
       changed += this.store.merge(list as PolicyEntryJson[]);
     }
+    for (const node of this.lastReceived.keys()) if (!seen.has(node)) this.lastReceived.delete(node);
     if (changed) {
       this.log.info({ changed }, 'policies updated from the cluster');
       this.publish();
@@ -271,17 +278,13 @@ export class PolicyExtension implements AgentExtension {
   /** Publishes our copy; false when it is too large to spread. */
   private publish(): boolean {
     if (!this.sync) return true;
-    const data = JSON.stringify(this.store.toJson());
-    if (data.length > MAX_SYNC_BYTES) {
-      this.syncTooLarge = true;
-      return false;
-    }
-    this.syncTooLarge = false;
+    const list = this.store.toJson();
+    const data = JSON.stringify(list);
     if (data !== this.lastPublished) {
       this.lastPublished = data;
-      this.sync.publish(this.store.toJson().length ? data : null);
+      this.syncTooLarge = this.sync.publish(list.length ? data : null) === false;
     }
-    return true;
+    return !this.syncTooLarge;
   }
 
   // ---- networks and compilation ----------------------------------------------------------------

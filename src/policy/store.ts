@@ -106,6 +106,12 @@ export class PolicyStore {
   merge(list: readonly PolicyEntryJson[]): number {
     let changed = 0;
     for (const raw of list) {
+      // Not newer than ours: skipped before the (costly) validation of its document.
+      const r = raw as { name?: unknown; version?: Partial<PolicyVersion> } | null;
+      const known = r && typeof r.name === 'string' ? this.entries.get(r.name) : undefined;
+      const v = r?.version;
+      if (known && v && typeof v.counter === 'number' && typeof v.time === 'number' && typeof v.node === 'string'
+        && compareVersions(known.version, v as PolicyVersion) >= 0) continue;
       const e = entryFromJson(raw);
       if (typeof e === 'string') continue; // a bad remote entry never replaces a good one
       const cur = this.entries.get(e.name);
