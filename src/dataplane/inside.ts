@@ -169,7 +169,9 @@ export class Inside {
     const canSend = !enc || ctx.cipher !== null;
     const sources = ctx.sourceCount;
     const live = ctx.capture.live;
-    fdb.setNow(ctx.capture.stamp(ctx.clock.now()));
+    const now = ctx.capture.stamp(ctx.clock.now());
+    fdb.setNow(now);
+    if (net.policy !== null) net.policy.setNow(now);
     this.cur.count = 0;
     this.scratchUsed = 0;
     this.out.replies.count = 0;

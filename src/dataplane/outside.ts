@@ -168,7 +168,10 @@ export class Outside {
     g.rxDatagrams += n;
     const now = ctx.capture.stamp(ctx.clock.now());
     const nets = ctx.netList;
-    for (let k = 0; k < nets.length; k++) nets[k].fdb.setNow(now);
+    for (let k = 0; k < nets.length; k++) {
+      nets[k].fdb.setNow(now);
+      if (nets[k].policy !== null) nets[k].policy!.setNow(now);
+    }
     for (let i = 0; i < n; i++) {
       dOff[i] = i * slot;
       dLen[i] = lens[i];

@@ -7,6 +7,8 @@
 import type { TxBatch } from './seams';
 
 export interface PolicyFilter {
+  /** The batch's time (the data path's one clock read per batch), before its frames are filtered. */
+  setNow(now: number): void;
   /**
    * True when the frame at b[off..off+len) may pass. `fromHost`: the underlay address (canonical
    * text) of the host that sent a remote frame — the authenticated peer on encrypted networks, ''

@@ -262,10 +262,12 @@ export class CompiledPolicy {
   }
 
   private hash(ip: Uint8Array, off: number): number {
-    // FNV-1a over the 16 bytes, keyed by the per-process seed.
+    // Over the 4 big-endian words (a multiply-xorshift per word), keyed by the per-process seed.
     let h = (0x811c9dc5 ^ this.seed) >>> 0;
-    for (let i = 0; i < 16; i++) h = Math.imul(h ^ ip[off + i], 0x01000193);
-    h ^= h >>> 15;
+    for (let i = off; i < off + 16; i += 4) {
+      h = Math.imul(h ^ ((ip[i] << 24) | (ip[i + 1] << 16) | (ip[i + 2] << 8) | ip[i + 3]), 0x01000193);
+      h ^= h >>> 15;
+    }
     return Math.imul(h, 0x2c1b3c6d) >>> 0;
   }
 

@@ -70,20 +70,26 @@ export class Conntrack {
 
   /** Loads the canonical key of a packet into scratch; remembers whether the sides were swapped. */
   private load(src: Uint8Array, so: number, sport: number, dst: Uint8Array, dof: number, dport: number, proto: number): void {
-    let cmp = 0;
-    for (let i = 0; i < 16 && cmp === 0; i++) cmp = src[so + i] - dst[dof + i];
-    if (cmp === 0) cmp = sport - dport;
-    const swap = cmp > 0;
-    const a = swap ? dst : src;
-    const ao = swap ? dof : so;
-    const b = swap ? src : dst;
-    const bo = swap ? so : dof;
     const k = this.scratch;
+    // Both addresses as 4 big-endian words each, then the order decided on words (IPv4-mapped
+    // addresses differ in the last word only: one comparison instead of 13 byte ones).
     for (let i = 0; i < 4; i++) {
-      k[i] = ((a[ao + 4 * i] << 24) | (a[ao + 4 * i + 1] << 16) | (a[ao + 4 * i + 2] << 8) | a[ao + 4 * i + 3]) >>> 0;
-      k[4 + i] = ((b[bo + 4 * i] << 24) | (b[bo + 4 * i + 1] << 16) | (b[bo + 4 * i + 2] << 8) | b[bo + 4 * i + 3]) >>> 0;
+      const a = so + 4 * i;
+      const b = dof + 4 * i;
+      k[i] = ((src[a] << 24) | (src[a + 1] << 16) | (src[a + 2] << 8) | src[a + 3]) >>> 0;
+      k[4 + i] = ((dst[b] << 24) | (dst[b + 1] << 16) | (dst[b + 2] << 8) | dst[b + 3]) >>> 0;
     }
-    k[8] = (((swap ? dport : sport) << 16) | (swap ? sport : dport)) >>> 0;
+    let i = 0;
+    while (i < 4 && k[i] === k[4 + i]) i++;
+    const swap = i < 4 ? k[i] > k[4 + i] : sport > dport;
+    if (swap) {
+      for (let j = 0; j < 4; j++) {
+        const t = k[j];
+        k[j] = k[4 + j];
+        k[4 + j] = t;
+      }
+      k[8] = ((dport << 16) | sport) >>> 0;
+    } else k[8] = ((sport << 16) | dport) >>> 0;
     k[9] = proto;
     this.scratchSwapped = swap;
   }

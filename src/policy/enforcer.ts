@@ -97,6 +97,8 @@ export class PolicyEnforcer {
   audit: boolean;
   private compiled: CompiledPolicy | null = null;
   private readonly clock: Clock;
+  /** The data path's time for the batch being filtered (`setNow`), or −1: read the clock per frame. */
+  private stamp = -1;
   private readonly key = new FlowKey();
   private readonly tmpSrc = new Uint8Array(16);
   private readonly tmpDst = new Uint8Array(16);
@@ -284,6 +286,19 @@ export class PolicyEnforcer {
     return -1;
   }
 
+  /**
+   * The time of the batch the data path is about to filter (it reads the clock once per batch):
+   * conntrack refreshes and the denial ring use it instead of a clock read per frame. Without it
+   * (control plane, tests) each frame reads the clock.
+   */
+  setNow(now: number): void {
+    this.stamp = now;
+  }
+
+  private now(): number {
+    return this.stamp >= 0 ? this.stamp : this.clock.now();
+  }
+
   /** The network's compiled policy (null: no policy and no default deny: every frame passes). */
   setCompiled(cp: CompiledPolicy | null): void {
     this.compiled = cp;
@@ -314,13 +329,18 @@ export class PolicyEnforcer {
       this.counters[PC_NON_IP]++;
       return this.deny(4, -1, -1, fromHost, cp);
     }
-    const sIdx = cp.endpointOf(k.src, 0);
-    if (fromHost !== null && (sIdx < 0 || cp.endpoints[sIdx].hostAddr !== fromHost)) {
-      this.counters[PC_SPOOFED]++;
-      return this.deny(3, sIdx, cp.endpointOf(k.dst, 0), fromHost, cp);
+    // Remote frames: the source must be an endpoint of the sending host, every frame (a tracked
+    // flow's 5-tuple is no proof of who sent it). Frames from the TAP: looked up only when needed.
+    let sIdx = -2;
+    if (fromHost !== null) {
+      sIdx = cp.endpointOf(k.src, 0);
+      if (sIdx < 0 || cp.endpoints[sIdx].hostAddr !== fromHost) {
+        this.counters[PC_SPOOFED]++;
+        return this.deny(3, sIdx, cp.endpointOf(k.dst, 0), fromHost, cp);
+      }
     }
     if (!cp.anyIsolated) return true;
-    const now = this.clock.now();
+    const now = this.now();
     const ct = this.conntrack;
     if (kind === KIND_ERROR) {
       const r = k.related!;
@@ -346,8 +366,9 @@ export class PolicyEnforcer {
       if (!this.audit) ct.remove(slot);
       else ct.setVersion(slot, cp.version);
       this.counters[PC_REVOKED]++;
-      return this.deny(5, sIdx, cp.endpointOf(k.dst, 0), fromHost, cp);
+      return this.deny(5, sIdx === -2 ? cp.endpointOf(k.src, 0) : sIdx, cp.endpointOf(k.dst, 0), fromHost, cp);
     }
+    if (sIdx === -2) sIdx = cp.endpointOf(k.src, 0);
     const dIdx = cp.endpointOf(k.dst, 0);
     if (!this.audit) {
       // A flow denied before under this version: the verdict without the walk.
@@ -387,7 +408,7 @@ export class PolicyEnforcer {
     this.ringNext = (i + 1) % this.ringSize;
     if (this.ringCount < this.ringSize) this.ringCount++;
     const k = this.key;
-    this.rTime[i] = this.clock.now();
+    this.rTime[i] = this.now();
     this.rSrc.set(k.src, i * 16);
     this.rDst.set(k.dst, i * 16);
     this.rProto[i] = k.proto;

@@ -23,12 +23,16 @@ export class FlowKey {
   dport = 0;
   /** For KIND_ERROR: the flow the error refers to, in the direction of that flow's packets. */
   related: FlowKey | null = null;
+  /** src and dst already hold the ::ffff: prefix (the last frame was IPv4): only 4 bytes each to write. */
+  mapped = false;
 }
 
-const V4_MAPPED_PREFIX = [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff];
-
-function putV4(out: Uint8Array, b: Uint8Array, off: number): void {
-  for (let i = 0; i < 12; i++) out[i] = V4_MAPPED_PREFIX[i];
+function putV4(out: Uint8Array, b: Uint8Array, off: number, mapped: boolean): void {
+  if (!mapped) {
+    for (let i = 0; i < 10; i++) out[i] = 0;
+    out[10] = 0xff;
+    out[11] = 0xff;
+  }
   out[12] = b[off];
   out[13] = b[off + 1];
   out[14] = b[off + 2];
@@ -58,8 +62,9 @@ function parseIPv4(b: Uint8Array, p: number, end: number, k: FlowKey, outer: boo
   if (p + 20 > end || b[p] >> 4 !== 4) return (k.kind = KIND_OTHER);
   const ihl = (b[p] & 15) * 4;
   if (ihl < 20 || p + ihl > end) return (k.kind = KIND_OTHER);
-  putV4(k.src, b, p + 12);
-  putV4(k.dst, b, p + 16);
+  putV4(k.src, b, p + 12, k.mapped);
+  putV4(k.dst, b, p + 16, k.mapped);
+  k.mapped = true;
   k.proto = b[p + 9];
   const fragOff = ((b[p + 6] & 0x1f) << 8) | b[p + 7];
   return l4(b, p + ihl, end, k, outer, fragOff !== 0, false);
@@ -71,6 +76,7 @@ function parseIPv6(b: Uint8Array, p: number, end: number, k: FlowKey, outer: boo
     k.src[i] = b[p + 8 + i];
     k.dst[i] = b[p + 24 + i];
   }
+  k.mapped = false;
   let nh = b[p + 6];
   let q = p + 40;
   let laterFragment = false;
