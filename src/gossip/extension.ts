@@ -23,7 +23,9 @@
  *   member dead/left/reaped → the entries it owns dropped (fdbDelete / fdbRemoveByPeer of its
  *          underlay), neighbours deleted, flood lists recomputed.
  *   local endpoints change (Datapath.localVersion, polled) → our record is re-announced (cut into
- *          parts by the node when larger than one datagram; bounded to what a record can carry).
+ *          parts by the node when larger than one datagram; bounded to what a record can carry);
+ *          a MAC or address that left the bridge gets other members' entries naming it applied
+ *          again (refused while it was local here, or replaced by local learning: reassertLeft).
  *   stop:  graceful leave (others show us `left`), then shutdown.
  */
 import * as fs from 'node:fs';
@@ -129,6 +131,8 @@ export class GossipExtension implements AgentExtension, GossipApi {
   private pollTimer: TimerHandle | null = null;
   private floodTimer: TimerHandle | null = null;
   private lastLocal = '';
+  /** MACs and addresses on this host's bridges at the last change, per VNI (reassertLeft). */
+  private bridgeSeen = new Map<number, Set<string>>();
   private clock!: Clock;
   /** Record sections published by other extensions (setSection), by name. */
   private readonly localSections = new Map<string, string>();
@@ -277,8 +281,16 @@ export class GossipExtension implements AgentExtension, GossipApi {
     return [...this.localSections].sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0)).map(([name, data]) => ({ name, data }));
   }
 
+  /** The endpoints on this host's bridges, per VNI served (Datapath.localEndpoints). */
+  private bridgeEndpoints(): Map<number, { mac: string; ipv4: string[]; ipv6: string[] }[]> {
+    const out = new Map<number, { mac: string; ipv4: string[]; ipv6: string[] }[]>();
+    const dp = this.dp;
+    for (const n of dp ? this.config.networks : []) out.set(n.vni, dp!.localEndpoints(n.vni));
+    return out;
+  }
+
   /** Our bridges' endpoints plus the announced ones (only networks we serve; bounded by the codec limits). */
-  private localEndpoints(): EndpointRecord[] {
+  private localEndpoints(bridge = this.bridgeEndpoints()): EndpointRecord[] {
     const out: EndpointRecord[] = [];
     const byKey = new Map<string, EndpointRecord>();
     const add = (vni: number, mac: string, ips: string[]): void => {
@@ -288,10 +300,7 @@ export class GossipExtension implements AgentExtension, GossipApi {
       else byKey.set(k, { vni, mac, ips: ips.slice(0, LIMITS.maxIpsPerEndpoint) });
     };
     for (const list of this.announced.values()) for (const e of list) add(e.vni, e.mac, e.ips);
-    const dp = this.dp;
-    for (const n of dp ? this.config.networks : []) {
-      for (const e of dp!.localEndpoints(n.vni)) add(n.vni, e.mac, [...e.ipv4, ...e.ipv6]);
-    }
+    for (const [vni, list] of bridge) for (const e of list) add(vni, e.mac, [...e.ipv4, ...e.ipv6]);
     // Bounded to what one record can carry (beside its sections), counted and warned when cut.
     let room = ENDPOINT_BYTES_MAX;
     for (const [name, data] of this.localSections) room -= 8 + Buffer.byteLength(name) + Buffer.byteLength(data);
@@ -322,11 +331,63 @@ export class GossipExtension implements AgentExtension, GossipApi {
     if (version === this.lastLocal && !this.announceDirty) return;
     this.announceDirty = false;
     this.lastLocal = version;
+    const bridge = this.bridgeEndpoints();
     try {
-      node.updateLocal({ endpoints: this.localEndpoints() });
+      node.updateLocal({ endpoints: this.localEndpoints(bridge) });
     } catch (e) {
       this.log.warn({ err: (e as Error).message }, 'cannot announce local endpoints');
     }
+    this.reassertLeft(bridge);
+  }
+
+  /**
+   * A MAC or address that leaves this host's bridge (aged out, the container gone) may have held
+   * back other members' entries: their claim on it was refused while it was local here
+   * (local_mac / local_ip), or the static entry gossip had installed was replaced when the MAC
+   * showed up here for a moment (local learning overrides anything). Nothing else would program
+   * those entries again until the member's record changes — the reconciliation would find them
+   * missing up to 30 s later — so the members' endpoints that name what left are applied again now.
+   * O(local endpoints) per change of the bridges, plus O(endpoints) of the members when something left.
+   */
+  private reassertLeft(bridge: Map<number, { mac: string; ipv4: string[]; ipv6: string[] }[]>): void {
+    const prev = this.bridgeSeen;
+    const now = new Map<number, Set<string>>();
+    for (const [vni, list] of bridge) {
+      const seen = new Set<string>();
+      for (const e of list) {
+        seen.add(e.mac);
+        for (const ip of e.ipv4) seen.add(ip);
+        for (const ip of e.ipv6) seen.add(ip);
+      }
+      now.set(vni, seen);
+    }
+    this.bridgeSeen = now;
+    const left = new Map<number, Set<string>>();
+    for (const [vni, was] of prev) {
+      const is = now.get(vni);
+      for (const x of was) {
+        if (is?.has(x)) continue;
+        let l = left.get(vni);
+        if (!l) left.set(vni, (l = new Set()));
+        l.add(x);
+      }
+    }
+    if (left.size === 0) return;
+    const members: string[] = [];
+    for (const [name, p] of this.programmed) {
+      let hit = false;
+      for (const [k, a] of p.applied) {
+        const bar = k.indexOf('|');
+        const gone = left.get(Number(k.slice(0, bar)));
+        if (!gone) continue;
+        if (gone.has(k.slice(bar + 1)) || (a.sig !== '' && a.sig.split(',').some((ip) => gone.has(ip)))) {
+          a.done = false;
+          hit = true;
+        }
+      }
+      if (hit) members.push(name);
+    }
+    for (const name of members) this.sync(name);
   }
 
   private onEvent(ev: MemberEvent): void {

@@ -4,7 +4,9 @@
  * member re-programmed all of its FDB and neighbour entries, so an update of an unrelated section
  * (the convergence acks, the reachability row, policy) silently re-installed entries — and
  * repaired drift the reconciler is there to count. A recording stand-in for the Datapath, plain
- * GossipNodes on the memory transport, a FakeClock.
+ * GossipNodes on the memory transport, a FakeClock. And when a MAC or address leaves this host's
+ * bridge, the entries it held back (refused while local, or replaced by local learning) are
+ * programmed again at once, not left to the reconciliation.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -36,8 +38,11 @@ class RecordingDatapath {
   neighSet(vni: number, ip: string, mac: string, owner?: Endpoint) { this.calls.push(`neigh ${vni} ${ip} ${mac} owner ${ep(owner)}`); return true; }
   neighDelete(vni: number, ip: string, owner?: Endpoint) { this.calls.push(`unneigh ${vni} ${ip} owner ${ep(owner)}`); return true; }
   setNetworkPeers() { this.floodCalls++; return true; }
-  localEndpoints() { return []; }
-  localVersion() { return 0; }
+  /** This host's bridge (tests change it and bump `version`). */
+  local: { mac: string; ipv4: string[]; ipv6: string[] }[] = [];
+  version = 0;
+  localEndpoints(vni: number) { return vni === 42 ? this.local : []; }
+  localVersion(vni: number) { return vni === 42 ? this.version : 0; }
 }
 
 function config(): Config {
@@ -54,7 +59,7 @@ function config(): Config {
   };
 }
 
-async function cluster(endpoints: EndpointRecord[], refuse: string[] = []): Promise<{ clock: FakeClock; dp: RecordingDatapath; ext: GossipExtension; b: GossipNode }> {
+async function cluster(endpoints: EndpointRecord[], refuse: string[] = [], local: { mac: string; ipv4: string[]; ipv6: string[] }[] = []): Promise<{ clock: FakeClock; dp: RecordingDatapath; ext: GossipExtension; b: GossipNode }> {
   await sodiumReady();
   const clock = new FakeClock();
   const net = new MemoryNetwork({ clock, rng: seededRng(5) });
@@ -65,6 +70,7 @@ async function cluster(endpoints: EndpointRecord[], refuse: string[] = []): Prom
   b.start();
   const dp = new RecordingDatapath();
   for (const m of refuse) dp.refuse.add(m);
+  dp.local = local;
   const agent = { clock, datapath: dp, extensions: [], api: null } as unknown as Agent;
   const ext = new GossipExtension(config(), nullLogger, { transport: net.attach('198.18.0.1:7946'), keys: [KEY], clock });
   await ext.start(agent);
@@ -136,5 +142,54 @@ test('an endpoint the table refused is tried again at the member\'s next update;
   b.updateLocal({ sections: [{ name: 'ack', data: 'y' }] });
   clock.advance(3000);
   assert.deepEqual(dp.calls, [], 'installed now: left alone');
+  void b.shutdown();
+});
+
+/** Sets this host's bridge and lets the extension's poll (every 1 s) see it. */
+function bridge(clock: FakeClock, dp: RecordingDatapath, local: { mac: string; ipv4: string[]; ipv6: string[] }[]): void {
+  dp.local = local;
+  dp.version++;
+  clock.advance(1500);
+}
+
+test('a MAC seen on this host\'s bridge for a moment: once it leaves, gossip programs its entry again (local learning had replaced it)', async () => {
+  const { clock, dp, b } = await cluster([{ vni: 42, mac: MAC1, ips: ['198.19.0.10'] }, { vni: 42, mac: MAC2, ips: ['198.19.0.11'] }]);
+  assert.ok(dp.calls.includes(`set 42 ${MAC1} ${OWNER}`));
+  // MAC1 shows up on our bridge (the data path replaces the static entry with a local one).
+  bridge(clock, dp, [{ mac: MAC1, ipv4: ['198.19.0.250'], ipv6: [] }]);
+  dp.calls = [];
+  // It goes (aged out): b's record did not change, yet its entry must come back.
+  bridge(clock, dp, []);
+  assert.deepEqual(dp.calls.sort(), [`neigh 42 198.19.0.10 ${MAC1} owner 198.18.0.2:4789`, `set 42 ${MAC1} ${OWNER}`]);
+  // Another local change that names none of b's endpoints: nothing.
+  bridge(clock, dp, [{ mac: '02:00:00:00:01:01', ipv4: ['198.19.1.1'], ipv6: [] }]);
+  dp.calls = [];
+  bridge(clock, dp, []);
+  assert.deepEqual(dp.calls, []);
+  void b.shutdown();
+});
+
+test('a claim refused because the MAC (or address) was local here is installed once it leaves the bridge', async () => {
+  const { clock, dp, ext, b } = await cluster(
+    [{ vni: 42, mac: MAC1, ips: ['198.19.0.10'] }, { vni: 42, mac: MAC2, ips: ['198.19.0.11'] }],
+    [], [{ mac: MAC1, ipv4: [], ipv6: [] }, { mac: '02:00:00:00:01:02', ipv4: ['198.19.0.11'], ipv6: [] }],
+  );
+  assert.ok(!dp.calls.some((x) => x.startsWith(`set 42 ${MAC1}`)), dp.calls.join('\n'));
+  assert.ok(!dp.calls.some((x) => x.startsWith('neigh 42 198.19.0.11')), dp.calls.join('\n'));
+  assert.ok((ext.status() as { refused: Record<string, number> }).refused.local_mac >= 1);
+  // The local MAC goes: b's MAC1 is installed (its address with it). MAC2, not fully installed
+  // (its address is local), is tried again with it: its address is still refused.
+  dp.calls = [];
+  bridge(clock, dp, [{ mac: '02:00:00:00:01:02', ipv4: ['198.19.0.11'], ipv6: [] }]);
+  assert.deepEqual(dp.calls.sort(), [`neigh 42 198.19.0.10 ${MAC1} owner 198.18.0.2:4789`, `set 42 ${MAC1} ${OWNER}`, `set 42 ${MAC2} ${OWNER}`]);
+  // The local container with b's address goes: MAC2's address is programmed.
+  dp.calls = [];
+  bridge(clock, dp, []);
+  assert.ok(dp.calls.includes(`neigh 42 198.19.0.11 ${MAC2} owner 198.18.0.2:4789`), dp.calls.join('\n'));
+  // Everything installed now: a section update touches nothing.
+  dp.calls = [];
+  b.updateLocal({ sections: [{ name: 'ack', data: 'z' }] });
+  clock.advance(3000);
+  assert.deepEqual(dp.calls, []);
   void b.shutdown();
 });
