@@ -1,12 +1,15 @@
 /**
- * Reconciliation on real kernels (src/observe/reconcile.ts): two netns hosts with gossip, one
- * container each. h1's gossip (static) FDB entry for h2's container is corrupted the way it
- * happens in the field: the container's MAC shows up for a moment on a port of h1's bridge (a
- * cloned container, a MAC moved and back). h1 learns it as local, which replaces the gossip entry;
- * once that local entry ages out, nothing puts the gossip entry back (h2's record did not change),
- * so h1 is left with at best an entry learned from traffic. The next reconciliation (≤ 30 s) finds
- * the entry missing, counts it (status and vxmesh_reconcile_mismatches_total) and programs it
- * again, pointing at h2. Containers keep reaching each other throughout.
+ * Table drift on real kernels (src/gossip/extension.ts, src/observe/reconcile.ts): two netns hosts
+ * with gossip, one container each. h1's gossip (static) FDB entry for h2's container is lost the
+ * way it happens in the field: the container's MAC shows up for a moment on a port of h1's bridge
+ * (a cloned container, a MAC moved and back). h1 learns it as local, which replaces the gossip
+ * entry. Once that local entry ages out, gossip programs its entry again by itself (the MAC left
+ * the bridge: reassertLeft), pointing at h2 — before, nothing did until the next reconciliation
+ * (≤ 30 s) counted it missing and repaired it, and a MAC flap fired VxmeshTablesDrifted. The
+ * reconciliation runs on both hosts and finds nothing on h2 (on h1 at most that one entry, if a run
+ * fell in the second between the age-out and gossip's repair). Its repairs of real table entries
+ * are checked in test/unit/observe-reconcile.test.ts (the real Datapath, corrupted by hand): no
+ * drift from outside the agent is left to create here. Containers keep reaching each other.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -19,7 +22,7 @@ import { buildTopology, labFor, netnsSkip } from '../helpers/lab';
 const VNI = 42;
 
 interface FdbView { networks: { vni: number; entries: { mac: string; kind: string; peer: string | null }[] }[] }
-interface Rec { runs: number; mismatches: Record<'fdb' | 'neigh', Record<string, number>> }
+interface Rec { runs: number; last: Record<'fdb' | 'neigh', Record<string, number>>; mismatches: Record<'fdb' | 'neigh', Record<string, number>> }
 
 async function fdbEntry(lab: Lab, a: LabAgent, mac: string): Promise<{ kind: string; peer: string | null } | undefined> {
   const v = (await httpGetJson(lab, a.host.ns, `${a.apiUrl}/v1/fdb`)) as FdbView;
@@ -36,7 +39,7 @@ async function metricsText(lab: Lab, a: LabAgent): Promise<string> {
   return (await lab.exec(a.host.ns, process.execPath, ['-e', script, `${a.apiUrl}/metrics`], { timeoutMs: 15_000 })).stdout;
 }
 
-test('a gossip FDB entry lost to a MAC seen locally for a moment is found missing by the reconciliation, counted and repaired', { skip: netnsSkip(), timeout: 240_000 }, async (t) => {
+test('a gossip FDB entry lost to a MAC seen locally for a moment is put back by gossip once the local entry ages out; the reconciliation runs and finds no drift', { skip: netnsSkip(), timeout: 240_000 }, async (t) => {
   const lab = await labFor(t, { hosts: 2 });
   const topo = await buildTopology(lab, { perHost: 1 });
   const keyFile = lab.writeFile('cluster.key', `${await generateClusterKey()}\n`);
@@ -74,22 +77,29 @@ test('a gossip FDB entry lost to a MAC seen locally for a moment is found missin
   await lab.exec(ns, 'ip', ['link', 'del', 'vxdup0']);
   const corruptedAt = Date.now();
   await lab.waitFor('the local entry aged out: h1 has no gossip entry for c2 any more', async () => (await fdbEntry(lab, a1, c2.mac))?.kind !== 'local', { timeoutMs: 15_000, intervalMs: 250 });
-  const drifted = await fdbEntry(lab, a1, c2.mac);
-  t.diagnostic(`after the local entry aged out h1 has: ${JSON.stringify(drifted ?? null)}`);
-  assert.notEqual(drifted?.kind, 'static', 'gossip did not put its entry back by itself (the drift the reconciler exists for)');
+  await lab.waitFor('gossip programmed its entry for c2 again by itself (pointing at h2)', async () => {
+    const e = await fdbEntry(lab, a1, c2.mac);
+    return e?.kind === 'static' && e.peer === h2Underlay;
+  }, { timeoutMs: 15_000, intervalMs: 250 });
+  t.diagnostic(`gossip's entry back ${((Date.now() - corruptedAt) / 1000).toFixed(1)} s after the port went (FDB ageing 3 s)`);
 
+  // The reconciliation (every 30 s) runs on both hosts after that and has nothing to repair.
+  const runs = (await reconcile(a1)).runs;
   let rec: Rec | null = null;
-  await lab.waitFor('the reconciliation counted the missing entry', async () => {
+  await lab.waitFor('a reconciliation ran on h1 after gossip\'s repair', async () => {
     rec = await reconcile(a1);
-    return rec.mismatches.fdb.missing + rec.mismatches.fdb.wrong_host >= 1;
+    return rec.runs > runs;
   }, { timeoutMs: 45_000, intervalMs: 500 });
-  const repairedAfterS = (Date.now() - corruptedAt) / 1000;
-  t.diagnostic(`repaired ${repairedAfterS.toFixed(1)} s after the corruption; reconcile: ${JSON.stringify(rec)}`);
+  t.diagnostic(`h1 reconcile: ${JSON.stringify(rec)}`);
+  const r1 = rec as unknown as Rec;
+  const fdbFound = r1.mismatches.fdb.missing + r1.mismatches.fdb.wrong_host + r1.mismatches.fdb.stale;
+  assert.ok(fdbFound <= 1, `at most the one entry, had a run fallen between the age-out and gossip's repair: ${JSON.stringify(r1.mismatches)}`);
+  assert.equal(r1.last.fdb.missing + r1.last.fdb.wrong_host + r1.last.fdb.stale, 0, 'the last run found the tables as gossip says');
   const e = await fdbEntry(lab, a1, c2.mac);
-  assert.deepEqual(e && { kind: e.kind, peer: e.peer }, { kind: 'static', peer: h2Underlay }, 'programmed again from gossip');
+  assert.deepEqual(e && { kind: e.kind, peer: e.peer }, { kind: 'static', peer: h2Underlay }, 'still programmed from gossip');
   const text = await metricsText(lab, a1);
-  const m = /vxmesh_reconcile_mismatches_total\{table="fdb",kind="(missing|wrong_host)"\} ([1-9]\d*)/.exec(text);
-  assert.ok(m, `counted in /metrics:\n${text.split('\n').filter((l) => l.includes('reconcile')).join('\n')}`);
+  assert.match(text, /vxmesh_reconcile_runs_total [1-9]/, 'runs counted in /metrics');
+  assert.match(text, /vxmesh_reconcile_mismatches_total\{table="fdb",kind="missing"\} [01]\b/, 'mismatches rendered in /metrics');
   assert.equal((await reconcile(a2)).mismatches.fdb.missing, 0, 'h2 had nothing to repair');
   await lab.stop(pinger, { timeoutMs: 3000 });
   const r = await lab.ping(c1, c2.address, { count: 3, waitS: 1 });
