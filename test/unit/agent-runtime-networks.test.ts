@@ -267,3 +267,14 @@ test('a reload and a runtime network create are serialized: neither undoes the o
   assert.deepEqual(JSON.parse(fs.readFileSync(path.join(dir, RUNTIME_NETWORKS_FILE), 'utf8')).networks.map((e: { spec: { name: string } }) => e.spec.name), ['docker-4242', 'docker-4343']);
   assert.equal(agent.lastReload.generation, 2, 'both reloads recorded, the creates not');
 });
+
+test('a persisted entry invalid on its own (MTU above the underlay\'s) stops the start with an error naming the file; never dropped', async (t) => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'vxrt-'));
+  t.after(() => fs.rmSync(dir, { recursive: true, force: true }));
+  const file = path.join(dir, RUNTIME_NETWORKS_FILE);
+  const text = JSON.stringify({ version: 1, networks: [{ spec: { name: 'docker-4242', vni: 4242, bridge: 'vxb4242', tap: 'vxt4242', subnet: '198.19.8.0/24', mtu: 9000 }, createdBy: 'docker:n1', createdAt: '2026-01-01T00:00:00.000Z' }] });
+  fs.writeFileSync(file, text);
+  assert.throws(() => new RuntimeNetworks(dir).withRuntimeNetworks(FILE), (e: unknown) => e instanceof ConfigError &&
+    (e as Error).message.includes(`${file}: runtime network docker-4242: --opt mtu: `) && /fix or remove its entry/.test((e as Error).message));
+  assert.equal(fs.readFileSync(file, 'utf8'), text, 'the state file is untouched');
+});
