@@ -427,6 +427,8 @@ test('docker: vxmesh network + IPAM driver on two hosts with the real dockerd (a
       assert.equal(st.extensions.endpoints.ipam.networks[0].allocated, 0, `no address left on ${h.name}`);
       assert.deepEqual(st.extensions.docker.networks, {}, `no network map left on ${h.name}`);
       assert.deepEqual(await endpointDevices(lab, h), [], `no endpoint device left on ${h.name}`);
+      const rules = (await lab.exec(h.ns, 'nft', ['list', 'ruleset'], { check: false })).stdout;
+      assert.ok(!rules.includes(mac1) && !rules.includes(ip1) && !rules.includes(ip2) && !rules.includes(ip5), `no anti-spoofing rule left on ${h.name}`);
     }
     mark('cleanup verified');
   } finally {
