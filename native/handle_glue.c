@@ -309,10 +309,44 @@ static napi_value js_is_closed(napi_env env, napi_callback_info info) {
   return vx_bool(env, h->closed != 0);
 }
 
+/*
+ * loopIdleMetrics(on: boolean) → the previous state (boolean), or null where it cannot be changed.
+ *
+ * Node configures its loop with UV_METRICS_IDLE_TIME (for performance.eventLoopUtilization), and
+ * with that flag libuv's uv__io_poll first calls epoll_pwait with a zero timeout and only then,
+ * if nothing was ready, again with the real one: every time the loop goes to sleep costs two
+ * epoll_pwait calls instead of one. On a frame-at-a-time path (request/response through the
+ * overlay) that is one extra syscall per hop. libuv has no call to unset the option; the flag is
+ * bit UV_METRICS_IDLE_TIME of the first member (`unsigned int flags`) of the loop's internal
+ * fields in every libuv 1.x that has them (1.39 and later), so this flips that bit there only.
+ * With it off, eventLoopUtilization() stops counting idle time (nothing in vxmesh reads it).
+ */
+static napi_value js_loop_idle_metrics(napi_env env, napi_callback_info info) {
+  napi_value argv[1];
+  bool on;
+  if (vx_args(env, info, 1, 1, argv, NULL) < 0) return NULL;
+  VX_CHECK(env, napi_get_value_bool(env, argv[0], &on));
+  uv_loop_t *loop;
+  VX_CHECK(env, napi_get_uv_event_loop(env, &loop));
+  napi_value out;
+  unsigned v = uv_version();
+  if ((v >> 16) != 1 || ((v >> 8) & 0xff) < 39 || loop == NULL || loop->internal_fields == NULL) {
+    VX_CHECK(env, napi_get_null(env, &out));
+    return out;
+  }
+  unsigned int *flags = (unsigned int *)loop->internal_fields;
+  const unsigned int bit = (unsigned int)UV_METRICS_IDLE_TIME; /* what uv_loop_configure ORs in */
+  int was = (*flags & bit) != 0;
+  if (on) *flags |= bit;
+  else *flags &= ~bit;
+  VX_CHECK(env, napi_get_boolean(env, was, &out));
+  return out;
+}
+
 int vx_handle_glue_init(napi_env env, napi_value exports) {
   static const vx_fn fns[] = {
       {"pollStart", js_poll_start}, {"pollStop", js_poll_stop}, {"pollRef", js_poll_ref},
-      {"close", js_close},          {"isClosed", js_is_closed},
+      {"close", js_close},          {"isClosed", js_is_closed}, {"loopIdleMetrics", js_loop_idle_metrics},
   };
   return vx_define(env, exports, fns, sizeof fns / sizeof fns[0]);
 }

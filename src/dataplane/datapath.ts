@@ -46,6 +46,9 @@ import { TAILROOM, allocateInbound, allocateOutbound } from './slabs';
 import { isVnetTap, type ReaderTapDevice, type TapDevice, type UdpTransport } from './seams';
 import { VXLAN_HLEN } from './vxlan';
 
+/** NativeTap.setLatencyReads on the data path's TAPs; VXMESH_TAP_LATENCY_READS=0 turns it off (A/B measurements). */
+const LATENCY_READS = process.env.VXMESH_TAP_LATENCY_READS !== '0';
+
 export { Peer, type DatapathNetwork, type DeviceFailure, type FailureEvent };
 
 export interface DatapathOptions {
@@ -570,6 +573,9 @@ export class Datapath {
       rt.startReader(ring.ring, ring.again);
       return;
     }
+    // One read per frame-at-a-time hop instead of two (native-io.ts setLatencyReads).
+    const lr = tap as { setLatencyReads?: (on: boolean) => void };
+    if (typeof lr.setLatencyReads === 'function' && !this.registered.has(tap)) lr.setLatencyReads(LATENCY_READS);
     this.register(tap, () => {
       // the TAP object may outlive its network (removed, replaced, or re-added under a new Network)
       const owner = ctx.tapOwner(tap);

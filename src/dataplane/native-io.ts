@@ -34,6 +34,21 @@ interface StatusAddon {
     gso: Uint16Array, prefixLen: number, count: number, status: Int32Array): number;
 }
 
+/**
+ * Once per process, when the first device starts polling: Node turns on libuv's idle-time metrics,
+ * which make every sleep of the loop two epoll_pwait calls (a zero-timeout one first); a hop of a
+ * frame-at-a-time flow then pays one syscall more than it needs. Turned off unless
+ * VXMESH_LOOP_IDLE_METRICS=1 (performance.eventLoopUtilization then stops counting idle time;
+ * vxmesh does not use it — its loop metrics come from monitorEventLoopDelay).
+ */
+let loopMetricsDone = false;
+function loopIdleMetricsOff(addon: VxmeshAddon): void {
+  if (loopMetricsDone) return;
+  loopMetricsDone = true;
+  if (process.env.VXMESH_LOOP_IDLE_METRICS === '1' || typeof addon.loopIdleMetrics !== 'function') return;
+  addon.loopIdleMetrics(false);
+}
+
 /** Zeroes the outcome of descriptors [0, count) before a send (a short or absent status array is left to the addon to refuse). */
 function clearStatus(b: TxBatch): void {
   const s = b.status;
@@ -182,11 +197,43 @@ export class NativeTap implements TapDevice {
    * slot exactly is counted in `stats.recvTruncated` — size slots above the largest valid frame.
    */
   readBatch(batch: RxBatch): number {
+    const slots = this.readSlots(batch.slots);
+    let n: number;
     try {
-      return this.addon.tapRead(this.h, batch.slab, batch.slotSize, batch.headroom, batch.slots, batch.lens);
+      n = this.addon.tapRead(this.h, batch.slab, batch.slotSize, batch.headroom, slots, batch.lens);
     } catch (err) {
       throw toSystemError(err, ERR_TAP_IO, `TAP ${this.name}`);
     }
+    if (this.latencyReads) this.readDone(n, slots);
+    return n;
+  }
+
+  /**
+   * Latency reads (opt-in, the data path's TAPs): a TAP moves one frame per read(2), so a batch
+   * always ends with one read that finds the queue empty (EAGAIN). While traffic is one frame at a
+   * time (request/response), that last read is a whole syscall per hop for nothing: after a call
+   * that read exactly one frame and then found the queue empty, the next call asks for one frame
+   * only; the call after a one-frame call always drains again, so a burst that starts meanwhile
+   * loses at most one batch's worth of batching (level-triggered readiness brings the rest at
+   * once). Never changes what is read, only how many frames one call returns.
+   */
+  setLatencyReads(on: boolean): void {
+    this.latencyReads = on;
+    this.oneNext = false;
+  }
+
+  private latencyReads = false;
+  /** The last call drained exactly one frame (then EAGAIN): ask for one. */
+  private oneNext = false;
+
+  private readSlots(slots: number): number {
+    if (!this.oneNext) return slots;
+    this.oneNext = false;
+    return 1;
+  }
+
+  private readDone(n: number, slots: number): void {
+    this.oneNext = slots > 1 && n === 1;
   }
 
   /**
@@ -196,11 +243,15 @@ export class NativeTap implements TapDevice {
    * Slots need `VNET_MAX_FRAME` bytes after the headroom.
    */
   readBatchVnet(batch: RxBatch, gso: Uint16Array): number {
+    const slots = this.readSlots(batch.slots);
+    let n: number;
     try {
-      return this.addon.tapReadVnet(this.h, batch.slab, batch.slotSize, batch.headroom, batch.slots, batch.lens, gso);
+      n = this.addon.tapReadVnet(this.h, batch.slab, batch.slotSize, batch.headroom, slots, batch.lens, gso);
     } catch (err) {
       throw toSystemError(err, ERR_TAP_IO, `TAP ${this.name}`);
     }
+    if (this.latencyReads) this.readDone(n, slots);
+    return n;
   }
 
   /**
@@ -236,6 +287,7 @@ export class NativeTap implements TapDevice {
    */
   onReadable(cb: () => void): void {
     try {
+      loopIdleMetricsOff(this.addon);
       this.addon.pollStart(this.h, (err?: Error) => this.dispatch(err));
     } catch (err) {
       throw toSystemError(err, ERR_TAP_IO, `TAP ${this.name}`);
@@ -490,6 +542,7 @@ export class NativeUdp implements UdpTransport {
 
   onReadable(cb: () => void): void {
     try {
+      loopIdleMetricsOff(this.addon);
       this.addon.pollStart(this.h, (err?: Error) => this.dispatch(err));
     } catch (err) {
       throw toSystemError(err, ERR_UDP_IO, `UDP ${this.address}:${this.port}`);

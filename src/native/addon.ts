@@ -157,6 +157,8 @@ export interface VxmeshAddon {
   ): number;
   /** Registers (or replaces) the readability callback and starts polling (level-triggered). */
   pollStart(h: NativeHandle, cb: (err?: Error) => void): void;
+  /** Sets libuv's UV_METRICS_IDLE_TIME on the loop (see native/handle_glue.c); the previous state, null when unsupported. */
+  loopIdleMetrics(on: boolean): boolean | null;
   /** Pauses readability callbacks. */
   pollStop(h: NativeHandle): void;
   /**

@@ -302,6 +302,48 @@ async function queueDropsScenario() {
 }
 (scenarios as unknown as Record<string, () => Promise<unknown>>).queueDrops = queueDropsScenario;
 
+/**
+ * Latency reads (NativeTap.setLatencyReads, on in the data path): after a batch of exactly one
+ * frame that ended on EAGAIN the next read asks for one frame only (no trailing EAGAIN read), the
+ * one after it drains whatever waits behind; off, one call drains the queue again.
+ */
+async function latencyReadsScenario(): Promise<unknown> {
+  const t = NativeTap.open('vxtap8');
+  sh('sysctl -qw net.ipv6.conf.vxtap8.disable_ipv6=1; ip addr add 198.18.8.1/24 dev vxtap8; ip link set vxtap8 up; ' +
+    'ip neigh replace 198.18.8.2 lladdr 02:00:00:00:00:08 dev vxtap8 nud permanent');
+  const rx = rxBatch();
+  const s = dgram.createSocket('udp4');
+  const send = async (k: number) => {
+    for (let i = 0; i < k; i++) await new Promise<void>((res, rej) => s.send(Buffer.from([i]), 9, '198.18.8.2', (e) => (e ? rej(e) : res())));
+  };
+  const drain = () => { while (t.readBatch(rx) > 0) { /* stale frames (IGMP/ND are off; nothing else expected) */ } };
+  const frames = async (k: number) => {
+    await send(k);
+    // the datagrams are queued on the TAP by the time send() called back (the neighbour is permanent)
+    const sizes: number[] = [];
+    let got = 0;
+    for (let tries = 0; got < k && tries < 200; tries++) {
+      const n = t.readBatch(rx);
+      if (n > 0) sizes.push(n);
+      got += n;
+      if (n === 0) await new Promise((r) => setTimeout(r, 5));
+    }
+    return sizes;
+  };
+  t.setLatencyReads(true);
+  drain();
+  const first = await frames(3); // mode drain: one call gets all three
+  const single = await frames(1); // one frame, then EAGAIN
+  const limited = await frames(3); // now one frame, then the other two in one call
+  t.setLatencyReads(false);
+  await frames(1);
+  const off = await frames(3);
+  s.close();
+  t.close();
+  return { first, single, limited, off };
+}
+(scenarios as unknown as Record<string, () => Promise<unknown>>).latencyReads = latencyReadsScenario;
+
 if (!childMain(scenarios)) {
   const skip = nativeSkipReason();
   test('TAP: create vs attach to a persistent device, %d names, EXCL, multi-queue', { skip }, () => {
@@ -324,6 +366,14 @@ if (!childMain(scenarios)) {
   test('TAP: queueDrops() counts frames the kernel dropped in front of a TAP nobody reads', { skip }, () => {
     const r = withNetns((ns) => runScenario(ns, __filename, 'queueDrops'));
     assert.ok(r.dropped >= 40);
+  });
+  test('TAP latency reads: one frame after a one-frame batch, then a drain; off drains at once', { skip }, () => {
+    const r = withNetns((ns) => runScenario(ns, __filename, 'latencyReads'));
+    assert.deepEqual(r.first, [3]);
+    assert.deepEqual(r.single, [1]);
+    assert.equal(r.limited[0], 1, `after a one-frame batch the next read asks for one frame: ${r.limited}`);
+    assert.deepEqual(r.limited, [1, 2], 'the call after a one-frame call drains');
+    assert.deepEqual(r.off, [3]);
   });
   test('TAP: errors carry code, errno and syscall; bad batches are RangeErrors', { skip }, () => {
     const r = withNetns((ns) => runScenario(ns, __filename, 'errors'));
