@@ -46,6 +46,8 @@ interface Options {
   install: boolean;
   perfDir: string | null;
   straceDir: string | null;
+  /** --ab-env: environment of the vxmesh-ab agents. */
+  abEnv: Array<[string, string]>;
 }
 
 const USAGE = `usage: npm run bench -- [options]
@@ -62,7 +64,9 @@ const USAGE = `usage: npm run bench -- [options]
   --out DIR            results directory (default bench/results)
   --no-install         do not apt-get install missing tools (mark them n/a)
   --perf DIR           vxmesh: perf record -g the agents during TCP 1 stream (NODE_OPTIONS=--perf-basic-prof)
-  --strace DIR         vxmesh: strace -c -f the agents during TCP 1 stream (summary per host)`;
+  --strace DIR         vxmesh: strace -c -f the agents during TCP 1 stream (summary per host)
+  --ab-env K=V,...     add vxmesh-ab: vxmesh plaintext with these variables in the agents' environment,
+                       interleaved with the others (A/B of an environment switch, e.g. VXMESH_LOOP_IDLE_METRICS=1)`;
 
 function parseArgs(argv: string[], repoRoot: string): Options {
   const quick = argv.includes('--quick');
@@ -74,12 +78,13 @@ function parseArgs(argv: string[], repoRoot: string): Options {
     rttSeconds: quick ? 1 : 4,
     streams: 4,
     udpPps: 100_000,
-    only: [...ALL_SCENARIOS],
+    only: ALL_SCENARIOS.filter((x) => x !== 'vxmesh-ab'),
     underlays: parseUnderlays('both'),
     outDir: path.join(repoRoot, 'bench/results'),
     install: true,
     perfDir: null,
     straceDir: null,
+    abEnv: [],
   };
   const int = (v: string | undefined, name: string, min: number, max: number): number => {
     const n = Number(v);
@@ -105,6 +110,16 @@ function parseArgs(argv: string[], repoRoot: string): Options {
       case '--streams': o.streams = int(next(), a, 2, 16); break;
       case '--udp-pps': o.udpPps = int(next(), a, 1000, 2_000_000); break;
       case '--only': o.only = ids(next(), a); break;
+      case '--ab-env': {
+        const v = next() ?? '';
+        o.abEnv = v.split(',').filter(Boolean).map((kv) => {
+          const i = kv.indexOf('=');
+          if (i <= 0) throw new Error(`--ab-env: expected K=V[,K=V…], got "${kv}"`);
+          return [kv.slice(0, i), kv.slice(i + 1)] as [string, string];
+        });
+        if (!o.abEnv.length) throw new Error('--ab-env: expected K=V[,K=V…]');
+        break;
+      }
       case '--skip': { const s = ids(next(), a); o.only = o.only.filter((x) => !s.includes(x)); break; }
       case '--underlay': o.underlays = parseUnderlays(next()); break;
       case '--out': o.outDir = path.resolve(next() ?? ''); break;
@@ -121,6 +136,8 @@ function parseArgs(argv: string[], repoRoot: string): Options {
     }
   }
   // Keep the order of ALL_SCENARIOS (kernel VXLAN early, so ratios exist even if interrupted).
+  if (o.abEnv.length && !o.only.includes('vxmesh-ab')) o.only.push('vxmesh-ab');
+  if (!o.abEnv.length && o.only.includes('vxmesh-ab')) throw new Error('vxmesh-ab needs --ab-env K=V[,K=V…]');
   o.only = ALL_SCENARIOS.filter((x) => o.only.includes(x));
   return o;
 }
@@ -191,7 +208,7 @@ async function measureOnce(id: ScenarioId, underlay: UnderlayKind, round: number
     lab = await Lab.create({ hosts: 2, underlayMtu: 1500, handleSignals: false, underlayOffloads: underlay === 'offload' });
     const l = lab;
     undo = onCleanup(`lab ${l.prefix}`, () => l.destroySync());
-    const ctx: ScenarioContext = { lab, dir: lab.dir, repoRoot, nodeOptions: opts.perfDir ? '--perf-basic-prof' : '', quick: opts.quick };
+    const ctx: ScenarioContext = { lab, dir: lab.dir, repoRoot, nodeOptions: opts.perfDir ? '--perf-basic-prof' : '', quick: opts.quick, abEnv: opts.abEnv };
     const p = await sc.setup(ctx);
     sample.mtu = p.mtu;
     sample.notes.push(...p.notes);

@@ -300,7 +300,7 @@ export function markdown(meta: ReportMeta, sums: ScenarioSummary[]): string {
     lines.push('');
     table(meta, of, lines);
     for (const [id, per] of Object.entries(verdicts[u] ?? {})) {
-      if (id === 'vxmesh-thr') continue;
+      if (id === 'vxmesh-thr' || id === 'vxmesh-ab') continue;
       const v = of.find((s) => s.scenario === id)!;
       lines.push(`Goals (${v.label} vs kernel VXLAN, ${u === 'wire' ? 'wire-like' : 'offloading'} underlay, same run):`);
       lines.push('');
@@ -336,6 +336,7 @@ const COLORS: Record<string, string> = {
   vxmesh: '#2ca02c',
   'vxmesh-enc': '#98df8a',
   'vxmesh-thr': '#aec7e8',
+  'vxmesh-ab': '#98df8a',
   nebula: '#ff7f0e',
   tinc: '#d62728',
 };

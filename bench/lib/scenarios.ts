@@ -8,6 +8,7 @@
  *   vxmesh        container → bridge → TAP → vxmesh agent → UDP → agent → TAP → bridge → container
  *   vxmesh-enc    the same with `encrypted: true`
  *   vxmesh-thr    vxmesh plaintext with `underlay.tapThreads: true` (TAP reads on an addon thread)
+ *   vxmesh-ab     vxmesh plaintext with the --ab-env variables in the agents' environment (only with --ab-env)
  *   nebula        container → bridge (gateway) → route → nebula tun (unsafe_routes) → … (L3)
  *   tinc          container → bridge → tinc tap (Mode = switch) → tincd → … (L2)
  */
@@ -19,8 +20,8 @@ import { ENCRYPTION_OVERHEAD } from '../../src/config/load';
 import { agentConfig, LabAgent, startAgent } from '../../lab/vxmesh';
 import { haveCommand, must, sleep } from './proc';
 
-export type ScenarioId = 'underlay' | 'kernel-vxlan' | 'vxmesh' | 'vxmesh-enc' | 'vxmesh-thr' | 'nebula' | 'tinc';
-export const ALL_SCENARIOS: ScenarioId[] = ['underlay', 'kernel-vxlan', 'vxmesh', 'vxmesh-enc', 'vxmesh-thr', 'nebula', 'tinc'];
+export type ScenarioId = 'underlay' | 'kernel-vxlan' | 'vxmesh' | 'vxmesh-enc' | 'vxmesh-thr' | 'vxmesh-ab' | 'nebula' | 'tinc';
+export const ALL_SCENARIOS: ScenarioId[] = ['underlay', 'kernel-vxlan', 'vxmesh', 'vxmesh-enc', 'vxmesh-thr', 'vxmesh-ab', 'nebula', 'tinc'];
 
 /** Thrown by a scenario's setup when the path cannot be measured here (reported as n/a, not retried). */
 export class NotAvailable extends Error {}
@@ -52,6 +53,8 @@ export interface ScenarioContext {
   nodeOptions: string;
   /** --quick: shorter waits before declaring a path n/a. */
   quick: boolean;
+  /** --ab-env K=V,…: environment of the vxmesh-ab agents (empty: vxmesh-ab is not run). */
+  abEnv: Array<[string, string]>;
 }
 
 export interface Scenario {
@@ -130,10 +133,10 @@ const kernelVxlan: Scenario = {
 
 // ---- vxmesh --------------------------------------------------------------------------------
 
-function vxmeshScenario(id: 'vxmesh' | 'vxmesh-enc' | 'vxmesh-thr', encrypted: boolean, tapThreads = false): Scenario {
+function vxmeshScenario(id: 'vxmesh' | 'vxmesh-enc' | 'vxmesh-thr' | 'vxmesh-ab', encrypted: boolean, tapThreads = false): Scenario {
   return {
     id,
-    label: encrypted ? 'vxmesh encrypted' : tapThreads ? 'vxmesh plaintext, TAP threads' : 'vxmesh plaintext',
+    label: id === 'vxmesh-ab' ? 'vxmesh plaintext, --ab-env' : encrypted ? 'vxmesh encrypted' : tapThreads ? 'vxmesh plaintext, TAP threads' : 'vxmesh plaintext',
     unavailable: async ({ repoRoot }) => {
       if (!fs.existsSync(path.join(repoRoot, 'dist/src/cli/main.js'))) return 'vxmesh CLI not built (dist/src/cli/main.js missing)';
       const addon = path.join(repoRoot, 'build/Release/vxmesh.node');
@@ -157,6 +160,9 @@ function vxmeshScenario(id: 'vxmesh' | 'vxmesh-enc' | 'vxmesh-thr', encrypted: b
       // NODE_OPTIONS only for the agents' spawns (startAgent spawns synchronously, before awaiting).
       const saved = process.env.NODE_OPTIONS;
       if (ctx.nodeOptions) process.env.NODE_OPTIONS = `${saved ?? ''} ${ctx.nodeOptions}`.trim();
+      // vxmesh-ab: the same agents with --ab-env in their environment (A/B of an environment switch)
+      const expEnv = id === 'vxmesh-ab' ? ctx.abEnv : [];
+      for (const [k, v] of expEnv) process.env[k] = v;
       try {
         for (const h of lab.hosts) {
           const config = agentConfig(lab, h, { networks: [{ name: 'bench', vni: VNI, bridge: 'br0' }], port: VXLAN_PORT, logLevel: 'warn' });
@@ -170,6 +176,7 @@ function vxmeshScenario(id: 'vxmesh' | 'vxmesh-enc' | 'vxmesh-thr', encrypted: b
           pending.push(startAgent(lab, h, config, { readyTimeoutMs: 20_000 }));
         }
       } finally {
+        for (const [k] of expEnv) delete process.env[k];
         if (saved === undefined) delete process.env.NODE_OPTIONS;
         else process.env.NODE_OPTIONS = saved;
       }
@@ -358,6 +365,7 @@ export const SCENARIOS: Record<ScenarioId, Scenario> = {
   vxmesh: vxmeshScenario('vxmesh', false),
   'vxmesh-enc': vxmeshScenario('vxmesh-enc', true),
   'vxmesh-thr': vxmeshScenario('vxmesh-thr', false, true),
+  'vxmesh-ab': vxmeshScenario('vxmesh-ab', false),
   nebula,
   tinc,
 };
