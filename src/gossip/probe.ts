@@ -15,7 +15,8 @@
  * more, once, before its verdict (suspicion.ts explains the constants).
  */
 import { TimerHandle } from '../clock';
-import { CodecError, decodeStream, encodeStream, IndirectPingMsg, LIMITS, PingMsg, PKT_ACK, PKT_INDIRECT_PING, PKT_NACK, PKT_PING, STREAM_ACK, STREAM_PING } from './codec';
+import { BC_SUSPECT, CodecError, decodeStream, encodeBroadcast, encodeStream, IndirectPingMsg, LIMITS, PingMsg, PKT_ACK, PKT_INDIRECT_PING, PKT_NACK, PKT_PING, STREAM_ACK, STREAM_PING } from './codec';
+import { ST_SUSPECT } from './record';
 import { GRACE_MS, STALL_MS } from './suspicion';
 import type { GossipNode } from './swim';
 
@@ -106,7 +107,10 @@ export class Prober {
         nacks++;
       },
     });
-    n.send(addr, { type: PKT_PING, seq, target: name, source: n.name });
+    // Lifeguard buddy system: a suspect member hears of it with our ping, so it refutes (or, if it
+    // already did and we missed it, sends us its current record) without waiting for gossip.
+    const buddy = t.state[slot] === ST_SUSPECT ? encodeBroadcast({ kind: BC_SUSPECT, name, incarnation, from: n.name }) : undefined;
+    n.send(addr, { type: PKT_PING, seq, target: name, source: n.name }, false, buddy);
     const indirectTimer = n.clock.setTimer(timeout, () => {
       if (acked || !n.running) return;
       indirectSent = true;

@@ -25,7 +25,7 @@ import { Awareness } from './awareness';
 import { BroadcastQueue } from './broadcast-queue';
 import {
   BC_ALIVE, BC_ALIVE_PART, BC_DEAD, BC_SUSPECT, BROADCAST_FRAMING, CodecError, CodecReason, decodeBroadcast, decodePacket,
-  decodeStream, encodeAlive, encodeBroadcast, encodePacket, encodeStream, LIMITS, PKT_ACK, PKT_INDIRECT_PING, PKT_NACK, PKT_PING,
+  decodeStream, encodeAlive, encodeBroadcast, encodePacket, encodeStream, LIMITS, PKT_ACK, PKT_GOSSIP, PKT_INDIRECT_PING, PKT_NACK, PKT_PING,
   PrimaryMsg, RecordInterner, Broadcast, peekAlive, splitAlive, STREAM_ACK, STREAM_PING, STREAM_PUSH, STREAM_REQUEST,
 } from './codec';
 import { GossipTuning, suspicionMinMs } from './config';
@@ -41,7 +41,7 @@ import {
   withIncarnation,
 } from './record';
 import { Rng } from './rng';
-import { Suspicion } from './suspicion';
+import { GRACE_MS, STALL_MS, Suspicion } from './suspicion';
 import { Transport } from './transport';
 
 export type MemberEventType = 'join' | 'update' | 'suspect' | 'alive' | 'dead' | 'left' | 'reap';
@@ -75,6 +75,9 @@ export interface GossipStats {
   streamsInitiated: number;
   streamErrors: number;
   refutations: number;
+  /** Our current record sent straight to a member that suspected us (or declared us dead) with an
+   *  incarnation we had already refuted: it missed the refutation's gossip. */
+  reassertions: number;
   suspicionsStarted: number;
   deathsDeclared: number;
   /** Updates received again (same incarnation): normal gossip redundancy, not a drop. */
@@ -139,6 +142,8 @@ export class GossipNode {
   running = false;
 
   private readonly suspicions = new Map<string, Suspicion>();
+  /** When we last re-sent our record to a member that missed our refutation (`reassert`). */
+  private readonly reasserted = new Map<string, number>();
   /** The broadcast being applied (its bytes are re-gossiped as is, copied only if queued). */
   private rawBuf: Uint8Array | null = null;
   private rawStart = 0;
@@ -179,7 +184,7 @@ export class GossipNode {
     this.seeds = o.seeds ?? [];
     this.stats = {
       packetsReceived: 0, packetsSent: 0, streamsReceived: 0, streamsInitiated: 0, streamErrors: 0,
-      refutations: 0, suspicionsStarted: 0, deathsDeclared: 0, duplicates: 0, partRepairs: 0, drops: NO_DROPS(),
+      refutations: 0, reassertions: 0, suspicionsStarted: 0, deathsDeclared: 0, duplicates: 0, partRepairs: 0, drops: NO_DROPS(),
     };
     this.self = {
       name: o.name,
@@ -380,9 +385,10 @@ export class GossipNode {
   // Sending
 
   /** Seals and sends `msg` to `to`, piggybacking queued updates up to the packet budget. */
-  send(to: string, msg: PrimaryMsg, oversizeAlone = false): void {
-    const budget = this.tuning.packetBudget - ENVELOPE_OVERHEAD - primarySize(msg) - 1;
+  send(to: string, msg: PrimaryMsg, oversizeAlone = false, first?: Uint8Array): void {
+    const budget = this.tuning.packetBudget - ENVELOPE_OVERHEAD - primarySize(msg) - 1 - (first ? first.length + BROADCAST_FRAMING : 0);
     const bcs = this.queue.take(budget, 2, oversizeAlone);
+    if (first) bcs.unshift(first);
     this.sendRaw(to, msg, bcs);
   }
 
@@ -653,7 +659,10 @@ export class GossipNode {
     const t = this.table;
     const slot = t.find(name);
     if (slot < 0) return;
-    if (incarnation < t.incarnation[slot]) return this.drop('stale');
+    if (incarnation < t.incarnation[slot]) {
+      if (name === this.name) this.reassert(from);
+      return this.drop('stale');
+    }
     const sus = this.suspicions.get(name);
     if (sus) {
       if (sus.confirm(from)) this.queue.push(name, this.rawOr({ kind: BC_SUSPECT, name, incarnation, from }));
@@ -663,6 +672,7 @@ export class GossipNode {
     if (name === this.name) {
       this.refute(incarnation);
       this.awareness.applyDelta(1);
+      this.reassert(from); // the suspecter gets the refutation straight away, not only by gossip
       return;
     }
     this.queue.push(name, this.rawOr({ kind: BC_SUSPECT, name, incarnation, from }));
@@ -677,10 +687,7 @@ export class GossipNode {
     this.suspicions.set(name, new Suspicion(from, k, min, max, this.clock, () => {
       this.suspicions.delete(name);
       const s = t.find(name);
-      if (s >= 0 && t.state[s] === ST_SUSPECT && t.incarnation[s] === incarnation) {
-        this.stats.deathsDeclared++;
-        this.deadNode(name, incarnation, this.name);
-      }
+      if (s >= 0 && t.state[s] === ST_SUSPECT && t.incarnation[s] === incarnation) this.lastCall(name, incarnation, t.record(s).gossip);
     }));
     this.emit('suspect', t.record(slot));
   }
@@ -690,10 +697,14 @@ export class GossipNode {
     const t = this.table;
     const slot = t.find(name);
     if (slot < 0) return;
-    if (incarnation < t.incarnation[slot]) return this.drop('stale');
+    if (incarnation < t.incarnation[slot]) {
+      if (name === this.name) this.reassert(from);
+      return this.drop('stale');
+    }
     if (t.isGone(slot)) return;
     if (name === this.name && !this.leaving) {
       this.refute(incarnation);
+      this.reassert(from);
       return;
     }
     this.cancelSuspicion(name);
@@ -702,6 +713,59 @@ export class GossipNode {
     const left = from === name;
     t.setState(slot, left ? ST_LEFT : ST_DEAD, this.clock.now());
     this.emit(left ? 'left' : 'dead', t.record(slot));
+  }
+
+  /**
+   * The suspicion timer of `name` expired: before the verdict, the suspect is told once more
+   * (suspect from us, straight to it) and gets a probe timeout to answer. A live member answers with
+   * its current record (`reassert`), which cancels the verdict: it refuted long ago and only we
+   * missed it (gossip reaches a member a few times at most), or it never heard of the suspicion.
+   * A dead member costs one packet and the probe timeout more before it is declared dead. A verdict
+   * timer that fires late after a stall waits GRACE_MS more for the answer in the socket (suspicion.ts).
+   */
+  private lastCall(name: string, incarnation: number, addr: string): void {
+    const t = this.table;
+    const still = (): boolean => {
+      const s = t.find(name);
+      return this.running && s >= 0 && t.state[s] === ST_SUSPECT && t.incarnation[s] === incarnation;
+    };
+    this.sendRaw(addr, { type: PKT_GOSSIP }, [encodeBroadcast({ kind: BC_SUSPECT, name, incarnation, from: this.name })]);
+    const wait = this.awareness.scaleTimeout(this.tuning.probeTimeoutMs);
+    const due = this.clock.now() + wait;
+    const verdict = (): void => {
+      if (!still()) return;
+      this.stats.deathsDeclared++;
+      this.deadNode(name, incarnation, this.name);
+    };
+    this.clock.setTimer(wait, () => {
+      if (still() && this.clock.now() - due > STALL_MS) this.clock.setTimer(GRACE_MS, verdict);
+      else verdict();
+    });
+  }
+
+  /**
+   * Member `from` suspects us (or declared us dead): right after our refutation, or with an
+   * incarnation we already refuted, so it missed the refutation, which reaches a member only by gossip, a few transmits to random members
+   * (λ·ceil(log10(N+1)): 4 in a cluster of 6, so with 10% loss one member misses all of them in a
+   * few % of refutations), and its suspicion timer would declare us dead although we answer its
+   * probes. Our current record goes straight to it. The suspecter's probes carry its suspicion to
+   * us (the Lifeguard buddy system, probe.ts), so this happens at every probe of us while it
+   * suspects us; at most once per member per probe interval (replayed messages cannot make us send
+   * more), never while leaving.
+   */
+  private reassert(from: string): void {
+    if (this.leaving || from === this.name) return;
+    const t = this.table;
+    const s = t.find(from);
+    if (s < 0 || t.isGone(s)) return;
+    const now = this.clock.now();
+    const last = this.reasserted.get(from);
+    if (last !== undefined && now - last < this.tuning.probeIntervalMs) return;
+    if (this.reasserted.size >= 2 * t.count + 16) this.reasserted.clear();
+    this.reasserted.set(from, now);
+    this.stats.reassertions++;
+    const to = t.record(s).gossip;
+    for (const bc of this.aliveBroadcasts(this.self)) this.sendRaw(to, { type: PKT_GOSSIP }, [bc]);
   }
 
   private refute(incarnation: number): void {
