@@ -38,7 +38,7 @@ async function gossipLab(hosts: number, imp: Impairment | null, profile: string,
     }
     const keyFile = lab.writeFile('cluster.key', `${await generateClusterKey()}\n`);
     const config = (h: LabHost): Record<string, unknown> => {
-      const c = agentConfig(lab, h, { networks: [NET], logLevel: 'info', extra: { gossip: { seeds: [lab.hosts[0].address], keyFile, profile } } });
+      const c = agentConfig(lab, h, { networks: [NET], logLevel: process.env.VXMESH_CHAOS_LOG === 'debug' ? 'debug' : 'info', extra: { gossip: { seeds: [lab.hosts[0].address], keyFile, profile } } });
       delete c.peers;
       return c;
     };
@@ -186,10 +186,12 @@ export function slowMembers(o: { hosts: number; slow: number; stopS: number; eve
     const slow = agents.slice(1, 1 + o.slow);
     const t0 = Date.now();
     let pauses = 0;
+    const pauseAt: number[] = [];
     try {
       const rounds = Math.floor(o.durationS / o.everyS);
       for (let i = 0; i < rounds; i++) {
         const start = Date.now();
+        pauseAt.push(start);
         for (const a of slow) process.kill(a.proc.pid, 'SIGSTOP');
         await sleep(o.stopS * 1000);
         for (const a of slow) process.kill(a.proc.pid, 'SIGCONT');
@@ -207,6 +209,14 @@ export function slowMembers(o: { hosts: number; slow: number; stopS: number; eve
       }
     }
     for (const a of agents) if (!a.running()) violations.push(`${a.host.name}'s agent exited`);
+    if (deaths.length) {
+      // The timeline that led to each verdict: every member event of every agent (ms since t0), and the pauses.
+      log(`pauses at ${pauseAt.map((t) => t - t0).join(', ')} ms (slow: ${slow.map((a) => a.host.name).join(', ')})`);
+      for (const a of agents) {
+        const evs = memberEvents(a, t0).filter((e) => e.event !== 'join' && e.event !== 'update');
+        if (evs.length) log(`${a.host.name}: ${evs.map((e) => `${e.time - t0} ${e.member} ${e.event}`).join('; ')}`);
+      }
+    }
     await lab.destroy();
     if (deaths.length) violations.push(`${deaths.length} false deaths: ${deaths.slice(0, 10).join(', ')}`);
     log(`${pauses} pauses of ${slow.length} agents for ${o.stopS} s: ${deaths.length} false deaths`);
