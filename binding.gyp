@@ -19,6 +19,7 @@
         "native/mac1_glue.c",
         "native/tap.c",
         "native/udp.c",
+        "native/udp_split.c",
         "native/netdev.c",
         "native/notify.c",
         "native/gso.c",

@@ -209,7 +209,8 @@ void vx_handle_arm_idle(vx_handle *h) {
     uv_idle_start(h->idle, on_idle);
 }
 
-static int handle_fd(vx_handle *h) { return h->kind == VX_KIND_TAP ? h->tap_fd : h->udp.fd; }
+/* A split UDP transport is polled through its epoll fd (main + handshake socket, udp_split.h). */
+static int handle_fd(vx_handle *h) { return h->kind == VX_KIND_TAP ? h->tap_fd : vx_split_pollfd(&h->udp.split, h->udp.fd); }
 
 /* pollStart(handle, cb): registers (or replaces) the readability callback and starts polling. */
 static napi_value js_poll_start(napi_env env, napi_callback_info info) {

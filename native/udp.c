@@ -27,8 +27,8 @@ static void set_buffers(int fd, int bufbytes) {
     (void)setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &bufbytes, sizeof bufbytes);
 }
 
-/* Socket with DF always set; 0 or -errno. */
-static int make_socket(int family, int bufbytes, const char **syscall) {
+/* Socket with DF always set; fd or -errno. */
+int vx_udp_socket(int family, int bufbytes, const char **syscall) {
   int fd = socket(family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, IPPROTO_UDP);
   if (fd < 0) {
     *syscall = "socket";
@@ -93,6 +93,7 @@ static void drop_all_input(int fd) {
 }
 
 void vx_udp_close(vx_udp *u) {
+  vx_split_close(&u->split);
   if (u->g) {
     free(u->g->buf);
     free(u->g);
@@ -109,6 +110,7 @@ int vx_udp_open(vx_udp *u, int family, const char *address, uint16_t port, int n
                 const char **syscall) {
   memset(u, 0, sizeof *u);
   u->fd = -1;
+  u->split.hs = u->split.epfd = u->split.tfd = -1;
   u->family = family == 6 ? AF_INET6 : AF_INET;
   if (nsrc < 1 || nsrc > VX_UDP_MAX_SRC) {
     *syscall = "socket";
@@ -120,7 +122,7 @@ int vx_udp_open(vx_udp *u, int family, const char *address, uint16_t port, int n
     return -EINVAL;
   }
   struct sockaddr_storage ss;
-  int fd = make_socket(u->family, bufbytes, syscall);
+  int fd = vx_udp_socket(u->family, bufbytes, syscall);
   if (fd < 0) return fd;
   socklen_t sl = make_sockaddr(u->family, ip, port, &ss);
   if (bind(fd, (struct sockaddr *)&ss, sl) < 0) {
@@ -131,6 +133,15 @@ int vx_udp_open(vx_udp *u, int family, const char *address, uint16_t port, int n
   }
   u->fd = fd;
   u->port = bound_port(fd);
+  {
+    /* The handshake socket on the same port (udp_split.c); may replace u->fd by a SO_REUSEPORT twin. */
+    int rc = vx_split_open(u, &ss, (unsigned)sl, bufbytes, syscall);
+    if (rc < 0) {
+      vx_udp_close(u);
+      return rc;
+    }
+    fd = u->fd;
+  }
   {
     /* UDP GSO available (Linux >= 4.18)? Setting a 0 segment size is a no-op probe. */
     int zero = 0;
@@ -143,7 +154,7 @@ int vx_udp_open(vx_udp *u, int family, const char *address, uint16_t port, int n
     return 0;
   }
   for (int i = 0; i < nsrc; i++) {
-    int s = make_socket(u->family, bufbytes, syscall);
+    int s = vx_udp_socket(u->family, bufbytes, syscall);
     if (s < 0) {
       vx_udp_close(u);
       return s;
@@ -208,15 +219,13 @@ static socklen_t from_record(int family, const uint8_t *rec, struct sockaddr_sto
 static int recv_gro(vx_udp *u, uint8_t *slab, uint32_t slot_size, uint32_t headroom, uint32_t slots, uint32_t *lens,
                     uint8_t *addrs, uint64_t *stats);
 
-int vx_udp_recv_batch(vx_udp *u, uint8_t *slab, uint32_t slot_size, uint32_t headroom,
-                      uint32_t slots, uint32_t *lens, uint8_t *addrs, uint64_t *stats) {
-  if (u->g && (u->gro || vx_udp_gro_pending(u)))
-    return recv_gro(u, slab, slot_size, headroom, slots, lens, addrs, stats);
+int vx_udp_recv_fd(int fd, uint8_t *slab, uint32_t slot_size, uint32_t headroom, uint32_t start, uint32_t slots,
+                   uint32_t *lens, uint8_t *addrs, uint64_t *stats) {
   struct mmsghdr msgs[VX_CHUNK];
   struct iovec iov[VX_CHUNK];
   struct sockaddr_storage names[VX_CHUNK];
   uint32_t cap = slot_size - headroom;
-  uint32_t done = 0; /* slots filled */
+  uint32_t done = start; /* slots filled */
   while (done < slots) {
     uint32_t want = slots - done;
     if (want > VX_CHUNK) want = VX_CHUNK;
@@ -230,10 +239,10 @@ int vx_udp_recv_batch(vx_udp *u, uint8_t *slab, uint32_t slot_size, uint32_t hea
       msgs[k].msg_hdr.msg_iovlen = 1;
       msgs[k].msg_len = 0;
     }
-    int n = recvmmsg(u->fd, msgs, want, MSG_DONTWAIT, NULL);
+    int n = recvmmsg(fd, msgs, want, MSG_DONTWAIT, NULL);
     if (n < 0) {
       if (errno == EINTR) continue;
-      if (errno == EAGAIN || done > 0) break;
+      if (errno == EAGAIN || done > start) break;
       return -errno;
     }
     if (n == 0) break;
@@ -247,6 +256,19 @@ int vx_udp_recv_batch(vx_udp *u, uint8_t *slab, uint32_t slot_size, uint32_t hea
     if ((uint32_t)n < want) break;
   }
   return (int)done;
+}
+
+int vx_udp_recv_batch(vx_udp *u, uint8_t *slab, uint32_t slot_size, uint32_t headroom,
+                      uint32_t slots, uint32_t *lens, uint8_t *addrs, uint64_t *stats) {
+  uint32_t dslots = vx_split_data_slots(&u->split, slots); /* = slots unless handshakes are owed room */
+  int n;
+  if (u->g && (u->gro || vx_udp_gro_pending(u)))
+    n = recv_gro(u, slab, slot_size, headroom, dslots, lens, addrs, stats);
+  else
+    n = vx_udp_recv_fd(u->fd, slab, slot_size, headroom, 0, dslots, lens, addrs, stats);
+  if (n < 0 || u->split.hs < 0) return n;
+  u->split.full = (uint32_t)n == slots ? u->split.full + 1 : 0;
+  return (int)vx_split_recv(u, slab, slot_size, headroom, slots, (uint32_t)n, lens, addrs, stats);
 }
 
 #ifndef UDP_SEGMENT

@@ -13,6 +13,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "udp_split.h"
+
 #define VX_ADDR_LEN 18
 #define VX_UDP_MAX_SRC 64
 /* Source ports are chosen at random in [VX_SRC_PORT_MIN, 65535]. */
@@ -40,6 +42,7 @@ typedef struct vx_udp {
   int gso;                          /* UDP_SEGMENT usable (phase 2) */
   int gro;                          /* UDP_GRO enabled on the main socket (phase 2) */
   vx_gro *g;                        /* allocated when GRO is first enabled */
+  vx_split split;                   /* handshake socket beside fd (udp_split.h) */
 } vx_udp;
 
 /* Per-handle statistics slots (the caller's BigUint64Array, see src/native/addon.ts). */
@@ -49,6 +52,8 @@ enum {
   VX_STAT_TX_LAST_ERRNO = 2,/* errno of the last skipped descriptor */
   VX_STAT_RX_TRUNCATED = 3, /* datagrams larger than a slot, delivered truncated */
   VX_STAT_TX_EAGAIN = 4,    /* batches stopped by EAGAIN */
+  VX_STAT_HS_READ = 5,      /* datagrams read from the handshake socket (udp_split.h) */
+  VX_STAT_HS_PAUSED = 6,    /* times its budget ran out with datagrams left (the rest waits, or overflows in the kernel) */
   /* 8..10: TAP vnet slots (tap.h) */
   VX_STAT_GSO_SENDS = 11,   /* sendmsg calls with UDP_SEGMENT */
   VX_STAT_SEGMENTS = 12,    /* segments cut from TSO super-frames */
@@ -66,9 +71,15 @@ enum {
 int vx_udp_open(vx_udp *u, int family, const char *address, uint16_t port, int nsrc, int bufbytes,
                 const char **syscall);
 void vx_udp_close(vx_udp *u);
+/* A non-blocking UDP socket of `family` with DF set and `bufbytes` buffers; fd or -errno. */
+int vx_udp_socket(int family, int bufbytes, const char **syscall);
+/* recvmmsg on `fd` into slots [start, slots) (layout as vx_udp_recv_batch); the new count, or -errno
+   when the first call fails with an error other than EAGAIN. */
+int vx_udp_recv_fd(int fd, uint8_t *slab, uint32_t slot_size, uint32_t headroom, uint32_t start, uint32_t slots,
+                   uint32_t *lens, uint8_t *addrs, uint64_t *stats);
 
 /*
- * recvmmsg on the main socket: datagram i goes to slab + i*slot_size + headroom (at most
+ * recvmmsg on the main socket (then, when split, the handshake socket within its budget): datagram i goes to slab + i*slot_size + headroom (at most
  * slot_size - headroom bytes), lens[i] its length, addrs + i*18 the sender record. A datagram larger
  * than a slot is delivered truncated to the slot (lens[i] = slot_size - headroom, as recvmmsg does)
  * and counted in stats[VX_STAT_RX_TRUNCATED]: size slots larger than any valid datagram so that

@@ -25,7 +25,7 @@ const TARGETS = {
   vnet_tso: { main: 'fuzz_vnet_tso.c', sources: ['gso.c', 'tap.c'], libs: [] },
   coalesce: { main: 'fuzz_coalesce.c', sources: ['gso.c', 'tap.c'], libs: [] },
   aead: { main: 'fuzz_aead.c', sources: ['aead.c', 'gso.c'], libs: ['-lcrypto'] },
-  gro_split: { main: 'fuzz_gro_split.c', sources: ['udp.c', 'gso.c'], libs: [] },
+  gro_split: { main: 'fuzz_gro_split.c', sources: ['udp.c', 'udp_split.c', 'gso.c'], libs: [] },
   mac1: { main: 'fuzz_mac1.c', sources: ['mac1.c'], libs: [] },
 };
 
