@@ -38,7 +38,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   int bi = 0;
   uint32_t boff = 0, truncated = 0;
   memset(slab, 0xee, (size_t)slot_size * slots); /* restored after each check: O(bytes handed out) */
-  for (int call = 0; call < 100000 && vx_udp_gro_pending(&(vx_udp){.g = &g}); call++) {
+  /* at most one datagram per byte (segment size 1) of every buffer, at least one per call */
+  for (int call = 0; call < VX_GRO_BUFS * (VX_GRO_BUFSZ + 1) + 1 && vx_udp_gro_pending(&(vx_udp){.g = &g}); call++) {
     uint32_t done = vx_gro_split(&g, slab, slot_size, headroom, slots, 0, lens, addrs, stats);
     FUZZ_ASSERT(done >= 1 && done <= slots);
     for (uint32_t k = 0; k < done; k++) {
