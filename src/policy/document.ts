@@ -93,6 +93,11 @@ const TOP_KEYS = ['name', 'network', 'endpoints', 'policyTypes', 'ingress', 'egr
 export interface PolicyParseOptions {
   /** Names of the networks that exist: an unknown `network` is an error when given. */
   networks?: readonly string[];
+  /**
+   * Networks of this host that vxmesh does not carry (mode bridge / macvlan: no overlay, the frames
+   * never reach its data path), by name: a policy naming one is refused with that reason.
+   */
+  localNetworks?: readonly { name: string; mode?: string }[];
   /** Where the text came from, for messages. */
   source?: string;
 }
@@ -142,7 +147,10 @@ export function validatePolicy(p: Problems, raw: unknown, opts: PolicyParseOptio
   const name = string(p, o.name, ['name']);
   if (name !== undefined && !NAME_RE.test(name)) p.add(['name'], `expected 1-63 characters [a-z0-9-] starting and ending with a letter or digit, got ${describe(name)}`);
   const network = string(p, o.network, ['network']);
-  if (network !== undefined && opts.networks && !opts.networks.includes(network)) {
+  const local = network === undefined ? undefined : opts.localNetworks?.find((n) => n.name === network);
+  if (local) {
+    p.add(['network'], `network ${describe(network)} is a ${local.mode ?? 'local'} network: its frames never pass vxmesh's data path (no overlay), so vxmesh cannot enforce policies on it; policies apply to overlay networks${opts.networks?.length ? ` (${opts.networks.join(', ')})` : ''}`);
+  } else if (network !== undefined && opts.networks && !opts.networks.includes(network)) {
     const hint = didYouMean(network, opts.networks);
     p.add(['network'], `unknown network ${describe(network)}${hint ? ` (did you mean "${hint}"?)` : ''}; networks: ${opts.networks.join(', ') || 'none'}`);
   }

@@ -220,7 +220,8 @@ export class PolicyExtension implements AgentExtension {
   /** Applies a document (YAML or JSON text). Throws PolicyDocumentError / ConfigError on bad input. */
   apply(text: string): { name: string; network: string; version: number } {
     const networks = this.config.networks.map((n) => n.name);
-    const { policy, doc } = parsePolicyText(text, { networks });
+    const localNetworks = (this.config.localNetworks ?? []).map((n) => ({ name: n.name, mode: n.mode }));
+    const { policy, doc } = parsePolicyText(text, { networks, localNetworks });
     const e = this.store.apply(policy, doc, Date.now());
     if (!this.publish()) {
       // Too large to spread: the policy is kept here only; say so (the caller sees a warning).

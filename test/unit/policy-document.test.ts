@@ -75,6 +75,18 @@ ingres: []
   assert.ok(e.some((m) => m.startsWith('ingres: unknown key (did you mean "ingress"?)') && m.endsWith('(line 4)')), e.join('\n'));
 });
 
+test('policy document: a bridge or macvlan network (not carried by vxmesh) is refused with the reason', () => {
+  for (const mode of ['macvlan', 'bridge']) {
+    let msg = '';
+    try {
+      parsePolicy('name: p\nnetwork: lan\nendpoints: {}\n', { networks: ['blue'], localNetworks: [{ name: 'lan', mode }] });
+    } catch (e) {
+      msg = [...(e as PolicyDocumentError).problems].join('\n');
+    }
+    assert.match(msg, new RegExp(`^network: network "lan" is a ${mode} network: its frames never pass vxmesh's data path \\(no overlay\\), so vxmesh cannot enforce policies on it; policies apply to overlay networks \\(blue\\) \\(line 2\\)`), msg);
+  }
+});
+
 test('policy document: Kubernetes validation rules', () => {
   const base = 'name: p\nnetwork: blue\nendpoints: {}\n';
   const cases: [string, RegExp][] = [
