@@ -3,12 +3,12 @@
  * forwarded frame cost on the hot path, and nothing more.
  *
  *   stamp      once per batch, the time the batch's entries carry (no clock read per drop);
- *   drop       (both directions, at each drop-count point of inside.ts / outside.ts, beside the
- *              network counter's increment): the drop counted again in the network's PeerDropTable
+ *   drop       (both directions, the one call at each drop point of inside.ts / outside.ts): the
+ *              drop counted in the network's rxDrops / txDrops and again in its PeerDropTable
  *              (counters.ts: one Map lookup by peer key, one increment), and the frame kept in the
  *              network's drop ring (ring.ts: one bounded copy of at most `snapLen` bytes, with
  *              reason, time, direction and the peer's address record). Drops before a network is
- *              known (truncated, unknown VNI, decrypt failures…) go to the global table and ring.
+ *              known (truncated, unknown VNI, decrypt failures…) go to the global counters, table and ring.
  *   forwarded  only while a live session is open: the data path reads `live` once per batch and,
  *              when true, hands each forwarded frame here; each open session of that network
  *              queues a bounded copy or, when its queue is full, counts it as missed. The data path
@@ -143,14 +143,16 @@ export class CaptureHub {
   }
 
   /**
-   * `n` inbound datagrams dropped for `reason` (RX_DROP_REASONS index): counted by peer (`peer` =
+   * `n` inbound datagrams dropped for `reason` (RX_DROP_REASONS index): counted in rxDrops and by peer (`peer` =
    * the sender the data path knows, else `other`) in `net`'s table (null: the global one), and the
    * bytes buf[off, off + len) (`kind`: KIND_FRAME or KIND_DATAGRAM; buf null: none) kept in its
    * ring with the peer's record, else the outer source record at addrs[aOff] (addrs null: none).
    */
   rxDrop(net: CaptureNetwork | null, reason: number, n: number, buf: Buffer | null, off: number, len: number, kind: number,
     addrs: Buffer | null, aOff: number, peer: CapturePeer | null): void {
-    const table = net === null ? this.globalCounters.peerDrops : net.counters.peerDrops;
+    const counters = net === null ? this.globalCounters : net.counters;
+    counters.rxDrops[reason] += n;
+    const table = counters.peerDrops;
     table.countRx(peer === null ? PEER_DROP_ROWS : table.row(peer.key, peer.label), reason, n);
     const ring = net === null ? this.global : this.rings.get(net);
     if (ring === undefined) return;
@@ -158,10 +160,12 @@ export class CaptureHub {
     else ring.put(this.now, DIR_RX, kind, reason, buf, off, len, addrs, aOff);
   }
 
-  /** `n` outbound frames of `net` dropped for `reason` (TX_DROP_REASONS index), towards `peer` when known. */
+  /** `n` outbound frames of `net` dropped for `reason` (TX_DROP_REASONS index), towards `peer` when known: counted in txDrops and by peer, kept in the ring. */
   txDrop(net: CaptureNetwork, reason: number, n: number, buf: Buffer | null, off: number, len: number, kind: number,
     peer: CapturePeer | null): void {
-    const table = net.counters.peerDrops;
+    const counters = net.counters;
+    counters.txDrops[reason] += n;
+    const table = counters.peerDrops;
     table.countTx(peer === null ? PEER_DROP_ROWS : table.row(peer.key, peer.label), reason, n);
     const ring = this.rings.get(net);
     if (ring !== undefined) ring.put(this.now, DIR_TX, kind, reason, buf, off, len, peer === null ? null : peer.record, 0);

@@ -454,7 +454,6 @@ export class Datapath {
         countTxDrop: (vni, reason, packets) => {
           const net = ctx.byVni.get(vni);
           if (net) {
-            net.counters.txDrops[txDropIndex[reason]] += packets;
             ctx.capture.stamp(ctx.clock.now()); // outside a batch (a crypto queue timeout)
             ctx.capture.txDrop(net, txDropIndex[reason], packets, null, 0, 0, 0, null);
           }

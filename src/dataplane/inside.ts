@@ -37,8 +37,9 @@
  *                   send skipped → `emsgsize` / `unreachable` / `send_failed` by its errno; one it
  *                   did not attempt (EAGAIN) → `send_failed`.
  *
- * Capture (src/capture/drops.ts): every drop above is also handed to `ctx.capture.txDrop` (counted
- * by peer, a bounded copy kept in the network's drop ring); while a live capture is open
+ * Drops (src/capture/drops.ts): every drop above is one call, `ctx.capture.txDrop`, which counts it
+ * in the network's txDrops and again by peer, and keeps a bounded copy in the network's drop ring
+ * (`path_mtu` alone is counted here, in txDrops only); while a live capture is open
  * (`capture.live`, read once per batch) each frame that passes 5b goes to `capture.forwarded`.
  *
  * Counters: txFrames/txFrameBytes count what the TAP gave (a super-frame once), txPackets/txBytes
@@ -182,7 +183,6 @@ export class Inside {
       c.txFrames++;
       c.txFrameBytes += len;
       if (len < ETH_HLEN) {
-        c.txDrops[TX_RUNT]++;
         ctx.capture.txDrop(net, TX_RUNT, 1, slab, off, len, KIND_FRAME, null);
         continue;
       }
@@ -194,7 +194,6 @@ export class Inside {
       // 4. size check
       const wire = this.checkSize(net, slab, off, len, tagged, gsoType, mss, enc);
       if (wire < 0) {
-        c.txDrops[TX_OVERSIZE]++;
         ctx.capture.txDrop(net, TX_OVERSIZE, 1, slab, off, len, KIND_FRAME, null);
         continue;
       }
@@ -211,7 +210,6 @@ export class Inside {
       }
       // 5b. policy egress (networks with a policy: the source's egress and the destination's ingress)
       if (net.policy !== null && !net.policy.filter(slab, off, len, null)) {
-        c.txDrops[TX_POLICY]++;
         ctx.capture.txDrop(net, TX_POLICY, 1, slab, off, len, KIND_FRAME, d === TO_PEER ? this.peer : null);
         continue;
       }
@@ -276,7 +274,6 @@ export class Inside {
   private hairpin(net: Network, slab: Buffer, off: number, len: number, gsoType: number, mss: number): void {
     const pol = net.policy!;
     if (!pol.filterLocal(slab, off, len)) {
-      net.counters.txDrops[TX_POLICY]++;
       this.ctx.capture.txDrop(net, TX_POLICY, 1, slab, off, len, KIND_FRAME, null);
       return;
     }
@@ -346,7 +343,6 @@ export class Inside {
 
   /** TO_PEER (`this.peer`), TO_FLOOD, or DONE (answered locally, or dropped and counted). */
   private decide(net: Network, slab: Buffer, off: number, len: number, tagged: boolean, gsoType: number, canSend: boolean): number {
-    const c = net.counters;
     let peer: Peer | null = null;
     if ((slab[off] & 1) !== 0) {
       if (!tagged && gsoType === 0 && suppressArpNd(slab, net, off, len, this.out.replies, this.ctx.batchSize)) return DONE;
@@ -359,7 +355,6 @@ export class Inside {
       if ((s < 0 || fdb.kindAt(s) === FDB_LOCAL) && net.policy !== null && !tagged && net.policy.localPair(slab, off)) return TO_LOCAL;
       if (s >= 0) {
         if (fdb.kindAt(s) === FDB_LOCAL) {
-          c.txDrops[TX_LOCAL_DST]++;
           this.ctx.capture.txDrop(net, TX_LOCAL_DST, 1, slab, off, len, KIND_FRAME, null);
           return DONE;
         }
@@ -367,12 +362,10 @@ export class Inside {
       }
     }
     if (peer === null && net.floodPeers.length === 0) {
-      c.txDrops[TX_NO_PEERS]++;
       this.ctx.capture.txDrop(net, TX_NO_PEERS, 1, slab, off, len, KIND_FRAME, null);
       return DONE;
     }
     if (!canSend) {
-      c.txDrops[TX_NO_SESSION]++;
       this.ctx.capture.txDrop(net, TX_NO_SESSION, 1, slab, off, len, KIND_FRAME, peer);
       return DONE;
     }
@@ -466,7 +459,6 @@ export class Inside {
       }
     }
     if (n <= 0) {
-      c.txDrops[n === -1 || n === -2 ? TX_OVERSIZE : TX_NO_SESSION]++;
       ctx.capture.txDrop(net, n === -1 || n === -2 ? TX_OVERSIZE : TX_NO_SESSION, 1, slab, off, len, KIND_FRAME, peer);
       return;
     }
@@ -492,7 +484,6 @@ export class Inside {
         sent++;
         bytes += lens[i];
       } else {
-        c.txDrops[txDropForErrno(status[i])]++;
         ctx.capture.txDrop(net, txDropForErrno(status[i]), 1, null, 0, lens[i], KIND_DATAGRAM, peer);
       }
     }
@@ -501,7 +492,6 @@ export class Inside {
     peer.counters.txPackets += sent;
     peer.counters.txBytes += bytes;
     if (consumed < n) {
-      c.txDrops[TX_SEND_FAILED] += n - consumed;
       ctx.capture.txDrop(net, TX_SEND_FAILED, n - consumed, null, 0, 0, KIND_DATAGRAM, peer);
     }
     b.count = 0;
@@ -509,10 +499,8 @@ export class Inside {
 
   /** Seals the queued descriptors of an encrypted network in place; keeps those sealed (compacted). */
   private seal(net: Network, tx: TxBatch): void {
-    const c = net.counters;
     const cipher = this.ctx.cipher;
     if (cipher === null) {
-      c.txDrops[TX_NO_SESSION] += tx.count;
       for (let j = 0; j < tx.count; j++) this.ctx.capture.txDrop(net, TX_NO_SESSION, 1, null, 0, tx.lens[j], KIND_DATAGRAM, this.out.txPeer[j]);
       tx.count = 0;
       return;
@@ -539,7 +527,6 @@ export class Inside {
         o.txPeer[k] = o.txPeer[j];
         k++;
       } else if (st !== CIPHER_QUEUED) {
-        c.txDrops[TX_NO_SESSION]++;
         this.ctx.capture.txDrop(net, TX_NO_SESSION, 1, null, 0, tx.lens[j], KIND_DATAGRAM, o.txPeer[j]);
       }
     }
@@ -575,15 +562,12 @@ export class Inside {
     const segs = o.txSegs;
     const wire = o.txWire;
     const status = tx.status;
-    let failed = 0;
     for (let j = 0; j < count; j++) {
       if (j >= consumed) {
-        failed += segs[j];
         this.ctx.capture.txDrop(net, TX_SEND_FAILED, segs[j], null, 0, wire[j], KIND_DATAGRAM, o.txPeer[j]);
         continue;
       }
       if (status[j] !== 0) {
-        c.txDrops[txDropForErrno(status[j])] += segs[j];
         this.ctx.capture.txDrop(net, txDropForErrno(status[j]), segs[j], null, 0, wire[j], KIND_DATAGRAM, o.txPeer[j]);
         continue;
       }
@@ -593,6 +577,5 @@ export class Inside {
       pc.txPackets += segs[j];
       pc.txBytes += wire[j];
     }
-    if (failed > 0) c.txDrops[TX_SEND_FAILED] += failed;
   }
 }

@@ -41,8 +41,9 @@
  * writeBatch coalesces TCP segment runs and runs of equal-sized UDP datagrams of one flow into GSO
  * frames: both invisible here.) Identity per network: rxDelivered + Σ rxDrops = rxPackets.
  *
- * Capture (src/capture/drops.ts): every drop above is also handed to `ctx.capture.rxDrop` (counted
- * by sender, a bounded copy kept in the drop ring of its network, or the global ring before the
+ * Drops (src/capture/drops.ts): every drop above is one call, `ctx.capture.rxDrop`, which counts it
+ * in rxDrops (the network's, or the global counters' before the network is known) and again by
+ * sender, and keeps a bounded copy kept in the drop ring of its network, or the global ring before the
  * network is known); while a live capture is open (`capture.live`, read once per network per batch
  * in `deliver`) each frame written to a TAP goes to `capture.forwarded`.
  */
@@ -198,14 +199,12 @@ export class Outside {
       // 3. VXLAN check
       const st = vxlanCheck(slab, off, len);
       if (st !== VXLAN_OK) {
-        g.rxDrops[VXLAN_STATUS_INDEX[st]]++;
         ctx.capture.rxDrop(null, VXLAN_STATUS_INDEX[st], 1, slab, off, len, KIND_DATAGRAM, addrs, i * ADDR_LEN, peers.find(addrs, i * ADDR_LEN));
         continue;
       }
       // 4. network
       const net = ctx.byVni.get(vxlanVni(slab, off));
       if (net === undefined) {
-        g.rxDrops[RX_UNKNOWN_VNI]++;
         ctx.capture.rxDrop(null, RX_UNKNOWN_VNI, 1, slab, off, len, KIND_DATAGRAM, addrs, i * ADDR_LEN, peers.find(addrs, i * ADDR_LEN));
         continue;
       }
@@ -215,7 +214,6 @@ export class Outside {
       const aOff = i * ADDR_LEN;
       // admit
       if (!net.config.encrypted && net.accept.check(addrs, aOff) === ADMIT_REFUSED) {
-        c.rxDrops[RX_UNKNOWN_VTEP]++;
         ctx.capture.rxDrop(net, RX_UNKNOWN_VTEP, 1, slab, off + VXLAN_HLEN, len - VXLAN_HLEN, KIND_FRAME, addrs, aOff, null);
         continue;
       }
@@ -237,7 +235,6 @@ export class Outside {
       // 6b. policy ingress: identity from the sending host's endpoint records
       if (drop === PASS && net.policy !== null && !net.policy.filter(slab, inner, ilen, sender !== null ? sender.endpoint.address : '')) drop = RX_POLICY;
       if (drop !== PASS) {
-        c.rxDrops[drop]++;
         ctx.capture.rxDrop(net, drop, 1, slab, inner, ilen, KIND_FRAME, addrs, aOff, sender ?? peer);
         continue;
       }
@@ -296,10 +293,8 @@ export class Outside {
           m.dSender[i] = ob.senders[j];
           continue;
         }
-        ctx.counters.rxDrops[RX_DECRYPT]++;
         ctx.capture.rxDrop(null, RX_DECRYPT, 1, slab, ob.offs[j], ob.lens[j], KIND_DATAGRAM, m.udpRx.addrs, i * ADDR_LEN, ctx.peers.find(m.udpRx.addrs, i * ADDR_LEN));
       } else if (st !== CIPHER_CONSUMED) {
-        ctx.counters.rxDrops[RX_DECRYPT]++;
         ctx.capture.rxDrop(null, RX_DECRYPT, 1, slab, ob.offs[j], ob.lens[j], KIND_DATAGRAM, m.udpRx.addrs, i * ADDR_LEN, ctx.peers.find(m.udpRx.addrs, i * ADDR_LEN));
       }
     }
@@ -448,11 +443,9 @@ export class Outside {
           c.rxDeliveredBytes += w.lens[j];
           if (live) ctx.capture.forwarded(net, DIR_RX, slab, w.offs[j], w.lens[j], null);
         } else {
-          c.rxDrops[RX_TAP_FAIL]++;
           ctx.capture.rxDrop(net, RX_TAP_FAIL, 1, slab, w.offs[j], w.lens[j], KIND_FRAME, null, 0, null);
         }
       }
-      if (consumed < count) c.rxDrops[RX_TAP_FAIL] += count - consumed;
       for (let j = consumed; j < count; j++) ctx.capture.rxDrop(net, RX_TAP_FAIL, 1, slab, w.offs[j], w.lens[j], KIND_FRAME, null, 0, null);
     }
   }
