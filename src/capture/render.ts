@@ -16,6 +16,7 @@
  * `len=` when the copy is shorter than the frame.)
  */
 import { recordToEndpoint, endpointToString, isV4Mapped } from '../dataplane/addr';
+import { csumAdd, csumFold } from '../dataplane/checksum';
 import { RX_DROP_REASONS, TX_DROP_REASONS } from '../dataplane/counters';
 import { EPB_INBOUND, EPB_OUTBOUND, enhancedPacket, interfaceDescription } from './pcapng';
 import { DIR_RX, KIND_DATAGRAM, type FrameEntry } from './ring';
@@ -50,13 +51,6 @@ export function dropComment(e: FrameEntry, network: string | null, ctx: Pick<Ren
   return s;
 }
 
-function ipv4Checksum(b: Buffer, off: number): number {
-  let sum = 0;
-  for (let i = 0; i < 20; i += 2) sum += (b[off + i] << 8) | b[off + i + 1];
-  while (sum > 0xffff) sum = (sum & 0xffff) + (sum >>> 16);
-  return ~sum & 0xffff;
-}
-
 /**
  * Ethernet + IP + UDP headers around a VXLAN payload: rx from the record's address to ours (0),
  * tx from ours to the record's. Returns [frame, original length of the frame].
@@ -82,7 +76,7 @@ export function datagramFrame(e: FrameEntry, vxlanPort: number): [Buffer, number
     b[22] = 64;
     b[23] = 17;
     if (e.addr !== null) e.addr.copy(b, rx ? 26 : 30, 12, 16);
-    b.writeUInt16BE(ipv4Checksum(b, 14), 24);
+    b.writeUInt16BE(csumFold(csumAdd(0, b, 14, 20)), 24);
   }
   const u = 14 + ipLen;
   b.writeUInt16BE(rx ? peerPort : vxlanPort, u);

@@ -13,6 +13,7 @@
  * rare — control-plane rate).
  */
 import { formatIPv4, formatIPv6, parseIPv4, parseIPv6Into } from './addr';
+import { csumAdd, csumFold } from './checksum';
 import {
   ETHERTYPE_ARP, ETHERTYPE_IPV6, ETH_HLEN, macToString, putU16, toMacNumber, u16, u32, writeMac,
 } from './ethernet';
@@ -193,18 +194,6 @@ export function ndSolicitTarget(buf: Uint8Array, off: number, len: number): numb
   if (src === 0) return -1;
   if (buf[icmp + 8] === 0xff) return -1; // multicast target: invalid
   return icmp + 8;
-}
-
-/** One's-complement sum of `len` bytes at `b[o]` added to `sum` (not folded). */
-function csumAdd(sum: number, b: Uint8Array, o: number, len: number): number {
-  for (let i = 0; i + 1 < len; i += 2) sum += (b[o + i] << 8) | b[o + i + 1];
-  if (len & 1) sum += b[o + len - 1] << 8;
-  return sum;
-}
-
-function csumFold(sum: number): number {
-  while (sum > 0xffff) sum = (sum & 0xffff) + Math.floor(sum / 0x10000);
-  return ~sum & 0xffff;
 }
 
 /**

@@ -11,25 +11,13 @@
  * unspecified sources, truncated headers.
  */
 
+import { csumAdd, csumFold } from '../dataplane/checksum';
 import { ETHERTYPE_IPV4, ETHERTYPE_IPV6, ETH_HLEN } from '../dataplane/ethernet';
 
 /** Bytes of the buffer `writeTooBig` may fill. */
 export const TOO_BIG_MAX = 256;
 /** Bytes of the offending IPv6 packet quoted (header + 80 bytes of what follows). */
 const QUOTE_V6 = TOO_BIG_MAX - ETH_HLEN - 40 - 8;
-
-function sum16(b: Uint8Array, off: number, len: number, acc: number): number {
-  let s = acc;
-  let i = 0;
-  for (; i + 1 < len; i += 2) s += (b[off + i] << 8) | b[off + i + 1];
-  if (i < len) s += b[off + i] << 8;
-  return s;
-}
-
-function fold(s: number): number {
-  while (s > 0xffff) s = (s & 0xffff) + (s >>> 16);
-  return ~s & 0xffff;
-}
 
 /**
  * Writes the ICMP answer to the frame `b[off, off+len)` into `out[0…]` with next-hop MTU `mtu`
@@ -88,7 +76,7 @@ function v4(b: Uint8Array, off: number, len: number, mtu: number, out: Uint8Arra
     out[o + 12 + k] = b[ip + 16 + k]; // from the original destination
     out[o + 16 + k] = b[ip + 12 + k]; // to the original source
   }
-  const hc = fold(sum16(out, o, 20, 0));
+  const hc = csumFold(csumAdd(0, out, o, 20));
   out[o + 10] = hc >>> 8;
   out[o + 11] = hc & 0xff;
   const c = o + 20;
@@ -102,7 +90,7 @@ function v4(b: Uint8Array, off: number, len: number, mtu: number, out: Uint8Arra
   out[c + 6] = m >>> 8;
   out[c + 7] = m & 0xff;
   for (let k = 0; k < quote; k++) out[c + 8 + k] = b[ip + k];
-  const cc = fold(sum16(out, c, 8 + quote, 0));
+  const cc = csumFold(csumAdd(0, out, c, 8 + quote));
   out[c + 2] = cc >>> 8;
   out[c + 3] = cc & 0xff;
   return ETH_HLEN + total;
@@ -147,11 +135,11 @@ function v6(b: Uint8Array, off: number, len: number, mtu: number, out: Uint8Arra
   out[c + 7] = m & 0xff;
   for (let k = 0; k < quote; k++) out[c + 8 + k] = b[ip + k];
   // pseudo-header: source, destination, upper-layer length, next header 58
-  let s = sum16(out, o + 8, 32, 0);
+  let s = csumAdd(0, out, o + 8, 32);
   s += plen;
   s += 58;
-  s = sum16(out, c, plen, s);
-  const cc = fold(s);
+  s = csumAdd(s, out, c, plen);
+  const cc = csumFold(s);
   out[c + 2] = cc >>> 8;
   out[c + 3] = cc & 0xff;
   return ETH_HLEN + 40 + plen;
