@@ -5,6 +5,7 @@
  * and where joining the cluster stands. Every method works before gossip has started: what is
  * published is announced at start, subscribers get events once it runs.
  */
+import type { GossipMetricsView } from '../metrics/sources';
 import type { JoinState } from './join';
 import type { EndpointRecord, MemberState } from './record';
 import type { MemberEvent, MemberInfo } from './swim';
@@ -34,4 +35,6 @@ export interface GossipApi {
   setAnnouncedEndpoints(source: string, eps: EndpointRecord[]): void;
   /** Where joining the cluster stands (readiness check `gossipJoined`). */
   joinState(): JoinState;
+  /** The metrics view (src/gossip/metrics-view.ts), null before start; `joined` defaults to `ready()`. */
+  metricsView(joined?: () => boolean): GossipMetricsView | null;
 }

@@ -33,6 +33,7 @@ import type { Agent, AgentExtension } from '../agent/agent';
 import { sendJson } from '../api/server';
 import type { Clock, TimerHandle } from '../clock';
 import type { Config, Endpoint } from '../config/types';
+import type { GossipMetricsView } from '../metrics/sources';
 import { ConfigError } from '../errors';
 import { type Logger, LogLimiter } from '../log';
 import { formatAddr, parseAddr } from './addr';
@@ -43,6 +44,7 @@ import { EndpointRecord, MemberState, NodeRecord, RecordSection } from './record
 import type { GossipApi } from './api';
 import type { JoinState } from './join';
 import { GossipNode, MemberEvent, MemberInfo } from './swim';
+import { gossipMetricsView } from './metrics-view';
 import { Transport } from './transport';
 import { UdpGossipTransport } from './udp-transport';
 
@@ -672,6 +674,10 @@ export class GossipExtension implements AgentExtension, GossipApi {
 
   ready(): boolean {
     return this.node !== null && this.node.running;
+  }
+
+  metricsView(joined?: () => boolean): GossipMetricsView | null {
+    return this.node ? gossipMetricsView(this.node, joined ?? (() => this.ready())) : null;
   }
 
   reload(config: Config): void {

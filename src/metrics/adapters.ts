@@ -12,12 +12,12 @@
  *     no_session (outbound packets with no session);
  *   sessions: peers with a current session;
  *   duplicateHostKeys: detections (`duplicateHostKey`) and hosts listed by `duplicateHostKeys()`.
- * Gossip (src/gossip/swim.ts `GossipNode`, on `extension.node`):
- *   members by state from `node.members()`; probes and failures from `node.prober`; suspicions,
- *   packets and drops (by the fixed GossipDropReason set) from `node.stats`; bytes from
- *   `node.transport.stats`; joined from the given check (readiness.ts), else the extension's `ready()`.
+ * Gossip: the extension's own `metricsView()` (GossipApi; src/gossip/metrics-view.ts); joined from
+ *   the given check (readiness.ts), else the extension's `ready()`.
  */
 
+import { gossipMetricsView } from '../gossip/metrics-view';
+import type { GossipNode } from '../gossip/swim';
 import type { CryptoMetricsView, GossipMetricsView } from './sources';
 
 type Num = number | undefined;
@@ -64,53 +64,20 @@ export function cryptoViewOf(ext: unknown): CryptoMetricsView | null {
   };
 }
 
-interface GossipNodeLike {
-  members?(): { state: string; name?: string }[];
-  prober?: { probes?: number; failures?: number; indirect?: number };
-  stats?: {
-    packetsReceived?: number; packetsSent?: number; suspicionsStarted?: number; streamsInitiated?: number;
-    drops?: Record<string, number>;
-  };
-  transport?: { stats?: { packetBytesReceived?: number; packetBytesSent?: number; streamBytesReceived?: number; streamBytesSent?: number } };
-  rtts?(): Iterable<{ peer: string; seconds: number }>;
-}
-
 interface GossipExtensionLike {
-  node?: GossipNodeLike | null;
+  metricsView?(joined?: () => boolean): GossipMetricsView | null;
+  node?: GossipNode | null;
   ready?(): boolean;
 }
 
-const STATES = ['alive', 'suspect', 'dead', 'left'];
-
-/** The gossip extension's view, or null while it has no node. */
+/**
+ * The gossip extension's view (its `metricsView`, src/gossip/metrics-view.ts), or that of a bare
+ * `{ node }`; null while it has no node.
+ */
 export function gossipViewOf(ext: unknown, joined?: () => boolean): GossipMetricsView | null {
   const e = ext as GossipExtensionLike | null;
+  if (typeof e?.metricsView === 'function') return e.metricsView(joined);
   const node = e?.node;
   if (!node) return null;
-  return {
-    membersByState: () => {
-      const out: Record<string, number> = Object.fromEntries(STATES.map((s) => [s, 0]));
-      for (const m of node.members?.() ?? []) out[m.state] = (out[m.state] ?? 0) + 1;
-      return out;
-    },
-    counters: () => {
-      const st = node.stats ?? {};
-      const ts = node.transport?.stats;
-      return {
-        probes: n(node.prober?.probes),
-        probesFailed: n(node.prober?.failures),
-        indirectProbes: node.prober?.indirect,
-        suspicions: n(st.suspicionsStarted),
-        messagesIn: n(st.packetsReceived),
-        messagesOut: n(st.packetsSent),
-        bytesIn: ts ? n(ts.packetBytesReceived) + n(ts.streamBytesReceived) : undefined,
-        bytesOut: ts ? n(ts.packetBytesSent) + n(ts.streamBytesSent) : undefined,
-        pushPulls: st.streamsInitiated,
-        rejected: { ...(st.drops ?? {}) },
-      };
-    },
-    rtts: node.rtts ? () => node.rtts!() : undefined,
-    joined: joined ?? (() => (e.ready ? e.ready() : true)),
-    memberStates: () => (node.members?.() ?? []).filter((m) => typeof m.name === 'string').map((m) => ({ peer: m.name as string, state: m.state })),
-  };
+  return gossipMetricsView(node, joined ?? (() => (e.ready ? e.ready() : true)));
 }

@@ -20,7 +20,7 @@ import { ApiServer } from '../api/server';
 import { SystemError } from '../errors';
 import { metricsHandler } from '../api/metrics';
 import { VxmeshMetrics } from './registry';
-import { cryptoViewOf, gossipViewOf } from './adapters';
+import { cryptoViewOf } from './adapters';
 import { gossipJoined, serviceReady } from './readiness';
 import type { LoopMonitorOptions } from './loop';
 import type { CryptoMetricsView, DatapathMetricsView, GossipMetricsView, PolicyMetricsView } from './sources';
@@ -88,7 +88,7 @@ export class OpsExtension implements AgentExtension {
     // through the agent so that a data path replaced later is still the one scraped.
     this.metrics.attachDatapath((): DatapathMetricsView | null => agent.datapath ?? null);
     const { crypto, policy, probe } = this.links;
-    this.metrics.attachGossip((): GossipMetricsView | null => (agent.gossip ? gossipViewOf(agent.gossip, () => gossipJoined(agent)) : null));
+    this.metrics.attachGossip((): GossipMetricsView | null => (agent.gossip ? agent.gossip.metricsView(() => gossipJoined(agent)) : null));
     this.metrics.attachCrypto((): CryptoMetricsView | null => (crypto ? cryptoViewOf(crypto) : null));
     this.metrics.attachPolicy((): PolicyMetricsView | null => policy?.metricsView() ?? null);
     this.metrics.attachProbe((): ProbeMetricsView | null => probe?.metricsView() ?? null);
