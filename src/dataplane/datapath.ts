@@ -573,8 +573,7 @@ export class Datapath {
       return;
     }
     // One read per frame-at-a-time hop instead of two (native-io.ts setLatencyReads).
-    const lr = tap as { setLatencyReads?: (on: boolean) => void };
-    if (typeof lr.setLatencyReads === 'function' && !this.registered.has(tap)) lr.setLatencyReads(LATENCY_READS);
+    if (tap.setLatencyReads !== undefined && !this.registered.has(tap)) tap.setLatencyReads(LATENCY_READS);
     this.register(tap, () => {
       // the TAP object may outlive its network (removed, replaced, or re-added under a new Network)
       const owner = ctx.tapOwner(tap);

@@ -170,8 +170,9 @@ export class Outside {
     const now = ctx.capture.stamp(ctx.clock.now());
     const nets = ctx.netList;
     for (let k = 0; k < nets.length; k++) {
-      nets[k].fdb.setNow(now);
-      if (nets[k].policy !== null) nets[k].policy!.setNow(now);
+      const net = nets[k];
+      net.fdb.setNow(now);
+      if (net.policy !== null) net.policy.setNow(now);
     }
     for (let i = 0; i < n; i++) {
       dOff[i] = i * slot;

@@ -69,6 +69,8 @@ export interface TapDevice {
   writeBatch(batch: TxBatch): number;
   /** Registers the one readability callback (level-triggered; called again while data remains). */
   onReadable(cb: () => void): void;
+  /** Optional: one read per frame-at-a-time hop instead of two (NativeTap; the memory twin has none). */
+  setLatencyReads?(on: boolean): void;
   /**
    * Registers the poll-error handler (the device was removed underneath, EIO…): polling has
    * stopped when it is called. Optional; a device without it never reports poll errors.

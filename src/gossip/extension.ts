@@ -67,10 +67,11 @@ interface Programmed {
   /** "vni|ip" → ip: neighbour entries this member owns */
   ips: Map<string, { vni: number; ip: string }>;
   /**
-   * "vni|mac" → the endpoint as last applied: its addresses (`sig`) and whether every operation
-   * for it succeeded (`done`). A done endpoint announced again unchanged is not re-programmed.
+   * "vni|mac" → the endpoint as last applied: its VNI, MAC and addresses (`ips`, and `sig`, the
+   * same as one comparable string) and whether every operation for it succeeded (`done`). A done
+   * endpoint announced again unchanged is not re-programmed.
    */
-  applied: Map<string, { sig: string; done: boolean }>;
+  applied: Map<string, { vni: number; mac: string; ips: readonly string[]; sig: string; done: boolean }>;
 }
 
 /** The addresses of an endpoint as one comparable string. */
@@ -378,11 +379,10 @@ export class GossipExtension implements AgentExtension, GossipApi {
     const members: string[] = [];
     for (const [name, p] of this.programmed) {
       let hit = false;
-      for (const [k, a] of p.applied) {
-        const bar = k.indexOf('|');
-        const gone = left.get(Number(k.slice(0, bar)));
+      for (const a of p.applied.values()) {
+        const gone = left.get(a.vni);
         if (!gone) continue;
-        if (gone.has(k.slice(bar + 1)) || (a.sig !== '' && a.sig.split(',').some((ip) => gone.has(ip)))) {
+        if (gone.has(a.mac) || a.ips.some((ip) => gone.has(ip))) {
           a.done = false;
           hit = true;
         }
@@ -479,7 +479,7 @@ export class GossipExtension implements AgentExtension, GossipApi {
         for (const ip of e.ips) cur.ips.set(`${e.vni}|${ip}`, { vni: e.vni, ip });
         continue;
       }
-      const applied = { sig, done: false };
+      const applied = { vni: e.vni, mac: e.mac, ips: e.ips, sig, done: false };
       cur.applied.set(k, applied);
       const l = localOf(e.vni);
       if (l.macs.has(e.mac)) {
