@@ -11,6 +11,7 @@ import { generateClusterKey } from '../../src/gossip/keyring';
 import { Lab, LabContainer, LabHost, REPO_ROOT } from '../../lab/netns';
 import { agentConfig, httpGetJson, startAgent, type LabAgent } from '../../lab/vxmesh';
 import { cpuSeconds, fdCount, heal, impairUnderlay, machineTicks, udpSnmp, memberEvents, members, partition, quantiles, rssKb, sleep, tapsAndBridges, type Impairment } from './lib';
+import { guardTable, parseGuardCounts } from '../../src/crypto/flood-guard';
 
 export interface ScenarioResult {
   name: string;
@@ -354,12 +355,21 @@ export function handshakeFlood(o: {
   rate: number; transferS: number; samples: number; minGoodputRatio: number; rssSlackPct: number;
   /** Where the forgeries go: 4789 (the agent) by default; a closed port measures the machine's own cost of the packets (control). */
   port?: number;
+  /**
+   * A third arm in every sample: the same flood at port 4790, dropped by an nftables netdev-ingress
+   * rule on h1's underlay link (the cheapest receiver there is: no IP, no socket, no agent). Its
+   * goodput is what the machine alone leaves when it carries the packets, in the same run; the
+   * agent's own share of the loss is the flood arm's goodput over the control arm's.
+   */
+  control?: boolean;
+  /** The agents' kernel flood guard (`underlay.handshakeGuard`, default on); false for an A/B. */
+  guard?: boolean;
 }, log: Log): Promise<ScenarioResult> {
   return timed(async () => {
     const lab = await Lab.create({ hosts: 3 });
     const violations: string[] = [];
     const floodPort = o.port ?? 4789;
-    const figures: Record<string, unknown> = { rate: o.rate, floodPort, transferS: o.transferS, samples: o.samples };
+    const figures: Record<string, unknown> = { rate: o.rate, floodPort, transferS: o.transferS, samples: o.samples, guard: o.guard !== false };
     const BIN = path.join(REPO_ROOT, 'bin', 'vxmesh');
     const GOODPUT = path.join(REPO_ROOT, 'dist', 'bench', 'chaos', 'goodput.js');
     const MTU = 1500 - 82;
@@ -382,6 +392,7 @@ export function handshakeFlood(o: {
         const c = agentConfig(lab, h, { networks: [{ ...NET, mtu: MTU, encrypted: true } as never], logLevel: 'warn' });
         const other = lab.hosts[h.index === 1 ? 1 : 0];
         c.node = { name: h.name, keyFile: keys[h.index - 1] };
+        if (o.guard === false) (c.underlay as Record<string, unknown>).handshakeGuard = false;
         c.peers = [{ address: other.address, publicKey: pubs[other.index - 1] }];
         agents.push(await startAgent(lab, h, c, { readyTimeoutMs: 60_000 }));
       }
@@ -426,8 +437,13 @@ export function handshakeFlood(o: {
         h1AgentRunqWaitPct: Math.round((c.wait[0] / c.secs) * 1000) / 10, h2AgentRunqWaitPct: Math.round((c.wait[1] / c.secs) * 1000) / 10,
         machineBusyPct: Math.round((c.busy / c.total) * 1000) / 10, machineSoftirqPct: Math.round((c.softirq / c.total) * 1000) / 10,
       });
-      const startFlood = (secs: number) => lab.spawn(lab.hosts[2].ns, process.execPath, [path.join(REPO_ROOT, 'dist', 'bench', 'chaos', 'flood.js'),
-        lab.hosts[0].address, String(floodPort), String(o.rate), String(secs), String(Math.ceil(o.rate * secs))], { name: 'flood' });
+      const startFlood = (secs: number, dport = floodPort) => lab.spawn(lab.hosts[2].ns, process.execPath, [path.join(REPO_ROOT, 'dist', 'bench', 'chaos', 'flood.js'),
+        lab.hosts[0].address, String(dport), String(o.rate), String(secs), String(Math.ceil(o.rate * secs))], { name: 'flood' });
+      const CONTROL_PORT = 4790;
+      if (o.control) {
+        const rules = `table netdev vxmesh_flood_control {\n chain in {\n  type filter hook ingress device "ul0" priority -500;\n  udp dport ${CONTROL_PORT} counter drop\n }\n}\n`;
+        await lab.exec(lab.hosts[0].ns, 'nft', ['-f', '-'], { input: rules });
+      }
       const floods: Array<{ sent?: number; seconds?: number; rate?: number; eagain?: number; cpuS?: number; cpuPct?: number }> = [];
       const endFlood = async (fp: ReturnType<typeof startFlood>) => {
         await fp.exited;
@@ -441,6 +457,8 @@ export function handshakeFlood(o: {
       // drifts through both sides alike; the ratio is of the medians.
       const off: number[] = [];
       const on: number[] = [];
+      const ctl: number[] = [];
+      const controlFloods: typeof floods = [];
       for (let i = 0; i < o.samples; i++) {
         off.push(await measured(acc.off, goodput));
         const fp = startFlood(o.transferS + 4);
@@ -448,6 +466,14 @@ export function handshakeFlood(o: {
         on.push(await measured(acc.on, goodput));
         if (!fp.running()) violations.push(`sample ${i}: the flood ended before the transfer did`);
         await endFlood(fp);
+        if (o.control) {
+          const fc = startFlood(o.transferS + 4, CONTROL_PORT);
+          await sleep(700);
+          ctl.push(await goodput());
+          if (!fc.running()) violations.push(`sample ${i}: the control flood ended before the transfer did`);
+          await endFlood(fc);
+          controlFloods.push(floods.pop()!);
+        }
       }
       // integrity under the flood
       const fp = startFlood(o.transferS + 20);
@@ -468,20 +494,42 @@ export function handshakeFlood(o: {
       const during = quantiles(on).median;
       const ratio = during / before;
       figures.goodputMbit = { floodOff: off.map(Math.round), floodOn: on.map(Math.round), medianOff: Math.round(before), medianOn: Math.round(during), ratio: Math.round(ratio * 1000) / 1000 };
+      if (o.control) {
+        const control = quantiles(ctl).median;
+        const r3 = (x: number) => Math.round(x * 1000) / 1000;
+        const ccpu = controlFloods.reduce((t, q) => t + (q.cpuS ?? 0), 0);
+        const csecs = controlFloods.reduce((t, q) => t + (q.seconds ?? 0), 0);
+        const dropped = await lab.exec(lab.hosts[0].ns, 'nft', ['list', 'table', 'netdev', 'vxmesh_flood_control'], { check: false });
+        figures.control = {
+          what: `the same flood at port ${CONTROL_PORT}, dropped at h1's ul0 ingress (nftables netdev)`,
+          floodControl: ctl.map(Math.round), medianControl: Math.round(control),
+          // goodput the machine leaves while it carries the packets, and the agent's own share of the loss
+          machineRatio: r3(control / before), agentRatio: r3(during / control),
+          flooderPct: csecs > 0 ? Math.round((ccpu / csecs) * 1000) / 10 : null,
+          droppedAtIngress: Number(/packets (\d+)/.exec(dropped.stdout)?.[1] ?? NaN),
+        };
+      }
       figures.cpu = { floodOff: cpuOf(acc.off), floodOn: { ...cpuOf(acc.on), flooderPct: f.cpuPct } };
       figures.flood = f;
-      figures.h1 = { badMac: c1.hsBadMac - c0.hsBadMac, dh: c1.hsDh - c0.hsDh, rssKb: { before: rss0, after: rss1 } };
+      // the kernel flood guard's drops (src/crypto/flood-guard.ts), read from h1's nftables directly
+      const gl = await lab.exec(lab.hosts[0].ns, 'nft', ['-j', 'list', 'table', 'inet', guardTable(4789)], { check: false });
+      const guard = gl.code === 0 ? parseGuardCounts(gl.stdout) : null;
+      figures.h1 = { badMac: c1.hsBadMac - c0.hsBadMac, dh: c1.hsDh - c0.hsDh, guardDropped: guard, rssKb: { before: rss0, after: rss1 } };
       figures.loadavg = fs.readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ');
       if (ratio < o.minGoodputRatio) violations.push(`goodput during the flood ${ratio.toFixed(3)} of without (< ${o.minGoodputRatio})`);
       if (c1.hsDh !== c0.hsDh) violations.push(`${c1.hsDh - c0.hsDh} DH computations during a flood of bad-mac1 initiations`);
-      // Every forgery is counted: rejected by the mac1 gate (hsBadMac), or dropped by the kernel at the
-      // agent's handshake socket once its budget is spent (native/udp_split.h: RcvbufErrors).
+      // Every forgery is counted: dropped by the kernel flood guard (nftables, per source or in
+      // total), rejected by the mac1 gate (hsBadMac), or dropped by the kernel at the agent's
+      // handshake socket once its budget is spent (native/udp_split.h: RcvbufErrors).
       const kernelDropped = (figures.h1Udp as Record<string, number>).RcvbufErrors;
       (figures.h1 as Record<string, unknown>).kernelDropped = kernelDropped;
-      if (floodPort === 4789 && sent > 0 && c1.hsBadMac - c0.hsBadMac + kernelDropped < sent * 0.9) violations.push(`only ${c1.hsBadMac - c0.hsBadMac} bad mac1 + ${kernelDropped} kernel drops counted of ${sent} forged initiations`);
+      const guardDropped = guard ? guard.perSource + guard.total : 0;
+      if (floodPort === 4789 && sent > 0 && c1.hsBadMac - c0.hsBadMac + kernelDropped + guardDropped < sent * 0.9) {
+        violations.push(`only ${c1.hsBadMac - c0.hsBadMac} bad mac1 + ${kernelDropped} socket drops + ${guardDropped} flood-guard drops counted of ${sent} forged initiations`);
+      }
       if (rss0 !== null && rss1 !== null && rss1 > rss0 * (1 + o.rssSlackPct / 100)) violations.push(`RSS grew ${rss0} → ${rss1} KiB during the flood`);
       if (!agents[0].running()) violations.push('h1 agent exited');
-      log(`flood ${JSON.stringify(f)}: goodput ${JSON.stringify(figures.goodputMbit)}, cpu ${JSON.stringify(figures.cpu)}, h1 ${JSON.stringify(figures.h1)}`);
+      log(`flood ${JSON.stringify(f)}: goodput ${JSON.stringify(figures.goodputMbit)}${o.control ? `, control ${JSON.stringify(figures.control)}` : ''}, cpu ${JSON.stringify(figures.cpu)}, h1 ${JSON.stringify(figures.h1)}`);
     } finally {
       await lab.destroy();
     }

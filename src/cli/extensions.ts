@@ -12,6 +12,7 @@ import type { RuntimeNetworkApi } from '../agent/runtime-networks';
 import type { GossipApi } from '../gossip/api';
 import { createOpsExtension } from '../metrics/extension';
 import { CryptoExtension, createCryptoExtension } from '../crypto/extension';
+import type { FloodGuardDriver } from '../crypto/flood-guard';
 import { GossipExtension, createGossipExtension } from '../gossip/extension';
 import { PolicyExtension, createPolicyExtension } from '../policy/extension';
 import { gossipPolicySync } from '../policy/gossip-sync';
@@ -41,6 +42,11 @@ const FACTORIES: ExtensionFactory[] = [
 export interface ExtensionLinks {
   /** Networks created at run time (src/agent/runtime-networks.ts), for the Docker driver. */
   runtimeNetworks?: RuntimeNetworkApi | null;
+  /**
+   * The kernel flood guard for handshake initiations (src/crypto/flood-guard.ts), given by the
+   * agent process only (it changes the host's nftables), unless `underlay.handshakeGuard` is false.
+   */
+  floodGuard?: FloodGuardDriver | null;
 }
 
 export function buildExtensions(config: Config, logger: Logger, links: ExtensionLinks = {}): AgentExtension[] {
@@ -60,6 +66,7 @@ export function buildExtensions(config: Config, logger: Logger, links: Extension
   capture?.connect({ control: endpoints ? controlRouter(endpoints) : undefined, registry: ops?.metrics.registry ?? null });
   probe?.connect({ gossip: gossip ?? null }); // reachability rows in gossip records
   crypto?.connect({ gossip: gossip ?? null }); // publishes its key, subscribes to members (GossipApi)
+  crypto?.useFloodGuard(config.underlay.handshakeGuard === false ? null : links.floodGuard ?? null);
   endpoints?.connect({ gossip: gossip ?? null });
   out.find((e): e is DockerExtension => e instanceof DockerExtension)?.connect({ endpoints: endpoints ?? null, runtimeNetworks: links.runtimeNetworks ?? null });
   ops?.connect({ crypto: crypto ?? null, policy: policy ?? null, probe: probe ?? null }); // read at scrape time

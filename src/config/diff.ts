@@ -54,7 +54,16 @@ export function sameEndpoints(a: Endpoint[], b: Endpoint[]): boolean {
 export function diffConfig(before: Config, after: Config): ConfigDiff {
   const refused: string[] = [];
   const must = (what: string, a: unknown, b: unknown) => {
-    if (!sameJson(a, b)) refused.push(`${what} changed (${JSON.stringify(a)} → ${JSON.stringify(b)}); restart the agent to apply it`);
+    if (sameJson(a, b)) return;
+    // two mappings: name only the keys that changed (a whole section would not fit a STATUS= line)
+    const isMap = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+    if (isMap(a) && isMap(b)) {
+      const keys = [...new Set([...Object.keys(a), ...Object.keys(b)])].filter((k) => !sameJson(a[k], b[k]));
+      const parts = keys.map((k) => `${k}: ${JSON.stringify(a[k]) ?? 'unset'} → ${JSON.stringify(b[k]) ?? 'unset'}`);
+      refused.push(`${what} changed (${parts.join(', ')}); restart the agent to apply it`);
+      return;
+    }
+    refused.push(`${what} changed (${JSON.stringify(a)} → ${JSON.stringify(b)}); restart the agent to apply it`);
   };
   must('node', before.node, after.node);
   must('underlay', before.underlay, after.underlay);

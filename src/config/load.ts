@@ -217,7 +217,7 @@ function validate(p: Problems, raw: unknown, opts: ParseOptions): Config | undef
 
   // --- underlay ---
   const u = need(p, top, 'underlay', [], 'a mapping with at least "address"')
-    ? mapping(p, top.underlay, ['underlay'], ['address', 'port', 'mtu', 'sourcePorts', 'offload', 'tapThreads', 'maxLearnedPeers'])
+    ? mapping(p, top.underlay, ['underlay'], ['address', 'port', 'mtu', 'sourcePorts', 'offload', 'tapThreads', 'maxLearnedPeers', 'handshakeGuard'])
     : undefined;
   let family: AddressFamily | undefined;
   let uAddress: string | undefined;
@@ -227,6 +227,7 @@ function validate(p: Problems, raw: unknown, opts: ParseOptions): Config | undef
   let offload = true; // fast path: vnet TAPs with TSO + UDP GSO/GRO (types.ts UnderlayConfig.offload)
   let tapThreads = false; // TAP reads on an addon thread (types.ts UnderlayConfig.tapThreads)
   let maxLearnedPeers = DEFAULT_MAX_LEARNED_PEERS;
+  let handshakeGuard = true; // kernel rate limit of handshake initiations (types.ts UnderlayConfig.handshakeGuard)
   if (u) {
     if (need(p, u, 'address', ['underlay'], 'the local underlay IPv4 or IPv6 address to bind and send from')) {
       const ip = unicastIp(p, u.address, ['underlay', 'address']);
@@ -239,6 +240,7 @@ function validate(p: Problems, raw: unknown, opts: ParseOptions): Config | undef
     if (u.sourcePorts !== undefined) sourcePorts = integer(p, u.sourcePorts, ['underlay', 'sourcePorts'], 1, 64) ?? sourcePorts;
     if (u.offload !== undefined) offload = boolean(p, u.offload, ['underlay', 'offload']) ?? offload;
     if (u.tapThreads !== undefined) tapThreads = boolean(p, u.tapThreads, ['underlay', 'tapThreads']) ?? tapThreads;
+    if (u.handshakeGuard !== undefined) handshakeGuard = boolean(p, u.handshakeGuard, ['underlay', 'handshakeGuard']) ?? handshakeGuard;
     if (u.maxLearnedPeers !== undefined) maxLearnedPeers = integer(p, u.maxLearnedPeers, ['underlay', 'maxLearnedPeers'], 1, 65536, 'peers') ?? maxLearnedPeers;
     if (u.mtu !== undefined && family) {
       const min = MIN_NETWORK_MTU[family] + VXLAN_OVERHEAD[family];
@@ -379,7 +381,7 @@ function validate(p: Problems, raw: unknown, opts: ParseOptions): Config | undef
   const abs = (f: string | null) => (f !== null && base !== null ? pathMod.resolve(base, f) : f);
   return {
     node: { ...node, keyFile: abs(node.keyFile) },
-    underlay: { address: uAddress, family, port: uPort, mtu: uMtu, sourcePorts, offload, tapThreads, maxLearnedPeers },
+    underlay: { address: uAddress, family, port: uPort, mtu: uMtu, sourcePorts, offload, tapThreads, maxLearnedPeers, handshakeGuard },
     networks,
     peers,
     peerKeys,

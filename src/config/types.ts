@@ -118,6 +118,14 @@ export interface UnderlayConfig {
    * counted. Default 1024. Always set by the loader; absent (hand-built configs) means 1024.
    */
   maxLearnedPeers?: number;
+  /**
+   * Kernel flood guard for handshake initiations (src/crypto/flood-guard.ts): an nftables table
+   * `inet vxmesh-guard-<port>` drops initiations over 64/s per source address and 16,384/s in
+   * total before the IP stack routes them; made at start when the host has encrypted networks or a
+   * host key, deleted at stop. Default true; without nft or root the agent warns and goes on.
+   * Always set by the loader; absent (hand-built configs) means true.
+   */
+  handshakeGuard?: boolean;
 }
 
 export interface GossipConfig {

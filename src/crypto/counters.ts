@@ -20,6 +20,9 @@ export class CipherCounters {
   hsCookieRecv = 0;
   hsBadMac = 0;
   hsRateLimited = 0;
+  /** Initiations the kernel flood guard dropped (flood-guard.ts): source over its own rate / all over the total. */
+  hsGuardPerSource = 0;
+  hsGuardTotal = 0;
   hsUnknownPeer = 0;
   hsUnknownIndex = 0;
   hsReplayedInitiation = 0;

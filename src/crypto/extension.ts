@@ -26,6 +26,7 @@ import { canonicalEndpoint } from '../dataplane/addr';
 import type { Logger } from '../log';
 import { nullLogger } from '../log';
 import type { GossipApi } from '../gossip/api';
+import { type FloodGuardDriver, guardTable } from './flood-guard';
 import { cryptoReady, decodeKey, encodeKey, loadOrCreateHostKey } from './keys';
 import { type GossipPeerResult, SessionManager, type SessionTimers, pskFromClusterKey } from './session';
 
@@ -53,6 +54,14 @@ export interface CryptoExtensionOptions {
   clock?: Clock;
   /** The gossip API (else what `connect` handed over; none: static peers only). */
   gossip?: CryptoGossip | null;
+  /**
+   * Kernel-side rate limit of handshake initiations (flood-guard.ts); null: none. The agent
+   * process (cli/commands/agent.ts, through buildExtensions' links) sets NftFloodGuard with
+   * `useFloodGuard` unless `underlay.handshakeGuard` is false; tests pass the twin or nothing.
+   */
+  floodGuard?: FloodGuardDriver | null;
+  /** How often the guard's drop counters are read into the session counters (default 5 s). */
+  floodGuardPollMs?: number;
 }
 
 /** Parses "host:port" / "[v6]:port" into an Endpoint, or null. */
@@ -87,7 +96,7 @@ export class CryptoExtension implements AgentExtension {
   private unsubscribe: (() => void) | null = null;
   private readonly log: Logger;
 
-  constructor(private readonly config: Config, logger: Logger = nullLogger, private readonly opts: CryptoExtensionOptions = {}) {
+  constructor(private readonly config: Config, logger: Logger = nullLogger, private opts: CryptoExtensionOptions = {}) {
     this.log = logger.child({ component: 'crypto' });
   }
 
@@ -119,6 +128,72 @@ export class CryptoExtension implements AgentExtension {
       g.setPublicKey(this.publicKey);
       this.unsubscribe = g.onMemberEvent((ev) => this.onMember(ev), { replay: true });
       this.log.info('bound to gossip membership');
+    }
+    await this.startGuard();
+  }
+
+  /** Sets the flood guard driver (before start); null: none. */
+  useFloodGuard(d: FloodGuardDriver | null): void {
+    this.opts = { ...this.opts, floodGuard: d };
+  }
+
+  /** The installed guard's port, while it is installed. */
+  private guardPort: number | null = null;
+  private guardTimer: ReturnType<typeof setInterval> | null = null;
+  private guardDriver: FloodGuardDriver | null = null;
+
+  /**
+   * Installs the flood guard for the underlay port. A failure (no nft, not root, no nf_tables) is
+   * not fatal: the handshake socket's budget still bounds the work; it is logged once, with why.
+   */
+  private async startGuard(): Promise<void> {
+    const d = this.opts.floodGuard;
+    if (!d) return;
+    const port = this.config.underlay.port;
+    try {
+      await d.install(port);
+    } catch (e) {
+      this.log.warn({ err: (e as Error).message, table: `inet ${guardTable(port)}` },
+        'handshake flood guard not installed (needs nft and root): initiations beyond the handshake budget are dropped at the socket instead');
+      return;
+    }
+    this.guardDriver = d;
+    this.guardPort = port;
+    this.log.info({ table: `inet ${guardTable(port)}` }, 'handshake flood guard installed');
+    const poll = async () => {
+      const sm = this.sessions;
+      if (!sm || this.guardPort === null) return;
+      const c = await d.counts(this.guardPort);
+      // monotonic while the table lives (it is made with zero counters at start)
+      sm.counters.hsGuardPerSource = Math.max(sm.counters.hsGuardPerSource, c.perSource);
+      sm.counters.hsGuardTotal = Math.max(sm.counters.hsGuardTotal, c.total);
+    };
+    this.guardPoll = poll;
+    this.guardTimer = setInterval(() => { poll().catch(() => {}); }, this.opts.floodGuardPollMs ?? 5000);
+    this.guardTimer.unref?.();
+  }
+
+  /** Reads the guard's counters now (status readers and tests; the timer does it every 5 s). */
+  async refreshGuardCounts(): Promise<void> {
+    await this.guardPoll?.();
+  }
+
+  private guardPoll: (() => Promise<void>) | null = null;
+
+  /** Removes the guard table (stop). Never throws. */
+  async stopGuard(): Promise<void> {
+    if (this.guardTimer) clearInterval(this.guardTimer);
+    this.guardTimer = null;
+    this.guardPoll = null;
+    const d = this.guardDriver;
+    const port = this.guardPort;
+    this.guardDriver = null;
+    this.guardPort = null;
+    if (!d || port === null) return;
+    try {
+      await d.remove(port);
+    } catch (e) {
+      this.log.warn({ err: (e as Error).message, table: `inet ${guardTable(port)}` }, 'handshake flood guard not removed');
     }
   }
 
@@ -164,7 +239,7 @@ export class CryptoExtension implements AgentExtension {
   /** Members whose record was last refused, and why (logged once per member and reason). */
   private readonly refused = new Map<string, GossipPeerResult>();
 
-  stop(): void {
+  async stop(): Promise<void> {
     this.unsubscribe?.();
     this.unsubscribe = null;
     if (this.agent && this.sessions) {
@@ -173,6 +248,7 @@ export class CryptoExtension implements AgentExtension {
       } catch { /* data path already stopped */ }
     }
     this.sessions?.stop();
+    await this.stopGuard();
   }
 
   ready(): boolean {

@@ -7,7 +7,8 @@
  * Crypto (src/crypto/session.ts `CipherCounters`, on `extension.sessions.counters`):
  *   handshakes{result}: initiated (initiations sent), responded (responses sent), completed
  *     (sessions established), timed_out (no response in time), failed (invalid, bad MAC, unknown
- *     peer or index, replayed initiation), rate_limited (refused or answered with a cookie under load);
+ *     peer or index, replayed initiation), rate_limited (refused or answered with a cookie under load,
+ *     or dropped by the kernel flood guard, src/crypto/flood-guard.ts);
  *   failures{reason}: bad_tag, replay, unknown_index, expired, malformed (inbound packets), and
  *     no_session (outbound packets with no session);
  *   sessions: peers with a current session;
@@ -26,7 +27,7 @@ const n = (v: Num): number => (typeof v === 'number' && Number.isFinite(v) ? v :
 interface CipherCountersLike {
   hsInitiationSent?: number; hsResponseSent?: number; sessionsEstablished?: number; handshakeTimeouts?: number;
   hsInvalid?: number; hsBadMac?: number; hsUnknownPeer?: number; hsUnknownIndex?: number; hsReplayedInitiation?: number;
-  hsRateLimited?: number; hsCookieSent?: number;
+  hsRateLimited?: number; hsCookieSent?: number; hsGuardPerSource?: number; hsGuardTotal?: number;
   rxBadTag?: number; rxReplay?: number; rxUnknownIndex?: number; rxExpired?: number; rxMalformed?: number; txNoSession?: number;
   duplicateHostKey?: number;
 }
@@ -48,7 +49,7 @@ export function cryptoViewOf(ext: unknown): CryptoMetricsView | null {
         completed: n(c.sessionsEstablished),
         timed_out: n(c.handshakeTimeouts),
         failed: n(c.hsInvalid) + n(c.hsBadMac) + n(c.hsUnknownPeer) + n(c.hsUnknownIndex) + n(c.hsReplayedInitiation),
-        rate_limited: n(c.hsRateLimited) + n(c.hsCookieSent),
+        rate_limited: n(c.hsRateLimited) + n(c.hsCookieSent) + n(c.hsGuardPerSource) + n(c.hsGuardTotal),
       },
       failures: {
         bad_tag: n(c.rxBadTag),

@@ -97,7 +97,8 @@ export const agent: Command = {
       runtimeNetworks = new RuntimeNetworks(stateDir, logger.child({ component: 'runtime-networks' }));
       runtimeMerge = runtimeNetworks.withRuntimeNetworks(fileConfig); // a clash: ConfigError, exit 2
       config = runtimeMerge.config;
-      extensions = buildExtensions(config, logger, { runtimeNetworks });
+      const { NftFloodGuard } = await import('../../crypto/flood-guard');
+      extensions = buildExtensions(config, logger, { runtimeNetworks, floodGuard: new NftFloodGuard() });
     } catch (e) {
       logger.error(errFields(e), `agent failed to start: ${(e as Error).message}`);
       return e instanceof ConfigError ? 2 : 1;
