@@ -9,6 +9,7 @@
  *   [--partition-s 60] [--slow-minutes 10] [--restarts 500] [--reloads 1000]
  *   [--flood-rate 100000 (or a list: 25000,50000,100000)] [--transfer-s 5] [--samples 5 (off/on pairs)]
  *   [--flood-port 4789 (a closed port = control: the machine's cost of the packets alone)]
+ *   [--flood-sources one|forged (forged: a random source address per packet, raw socket; needs cc)]
  *   [--flood-guard 1 (default; 0 = the agents run with underlay.handshakeGuard: false)]
  *   [--flood-control 1 (default; 0 = no third arm: the same flood dropped at h1's ingress by nftables)]
  *   [--out FILE.json]
@@ -59,7 +60,7 @@ async function main(): Promise<number> {
   await run('restarts', () => restarts({ restarts: num('restarts', 500), rssSlackPct: 20 }, log));
   await run('reloads', () => reloads({ reloads: num('reloads', 1000), intervalMs: num('reload-interval-ms', 50) }, log));
   for (const rate of (f['flood-rate'] ?? '100000').split(',').map(Number)) {
-    await run('flood', () => handshakeFlood({ rate, transferS: num('transfer-s', 5), samples: num('samples', 5), port: num('flood-port', 4789), control: num('flood-control', 1) !== 0, guard: num('flood-guard', 1) !== 0, minGoodputRatio: 0.9, rssSlackPct: 20 }, log));
+    await run('flood', () => handshakeFlood({ rate, transferS: num('transfer-s', 5), samples: num('samples', 5), port: num('flood-port', 4789), control: num('flood-control', 1) !== 0, guard: num('flood-guard', 1) !== 0, sources: f['flood-sources'] === 'forged' ? 'forged' : 'one', minGoodputRatio: 0.9, rssSlackPct: 20 }, log));
   }
   const summary = { when: new Date().toISOString(), args: f, results };
   if (f.out) fs.writeFileSync(f.out, `${JSON.stringify(summary, null, 2)}\n`);

@@ -364,6 +364,12 @@ export function handshakeFlood(o: {
   control?: boolean;
   /** The agents' kernel flood guard (`underlay.handshakeGuard`, default on); false for an A/B. */
   guard?: boolean;
+  /**
+   * `one` (default): every forgery from the flooding host's address (flood.ts, UDP socket).
+   * `forged`: each from a random source address in 198.18.128.0/17 (flood-raw.c, raw socket,
+   * built here with the system C compiler): the attacker a per-source limit cannot stop.
+   */
+  sources?: 'one' | 'forged';
 }, log: Log): Promise<ScenarioResult> {
   return timed(async () => {
     const lab = await Lab.create({ hosts: 3 });
@@ -437,8 +443,16 @@ export function handshakeFlood(o: {
         h1AgentRunqWaitPct: Math.round((c.wait[0] / c.secs) * 1000) / 10, h2AgentRunqWaitPct: Math.round((c.wait[1] / c.secs) * 1000) / 10,
         machineBusyPct: Math.round((c.busy / c.total) * 1000) / 10, machineSoftirqPct: Math.round((c.softirq / c.total) * 1000) / 10,
       });
-      const startFlood = (secs: number, dport = floodPort) => lab.spawn(lab.hosts[2].ns, process.execPath, [path.join(REPO_ROOT, 'dist', 'bench', 'chaos', 'flood.js'),
-        lab.hosts[0].address, String(dport), String(o.rate), String(secs), String(Math.ceil(o.rate * secs))], { name: 'flood' });
+      let rawFlooder: string | null = null;
+      if (o.sources === 'forged') {
+        rawFlooder = path.join(lab.dir, 'flood-raw');
+        await lab.exec(null, 'cc', ['-O2', '-Wall', '-o', rawFlooder, path.join(REPO_ROOT, 'bench', 'chaos', 'flood-raw.c')]);
+      }
+      figures.sources = o.sources ?? 'one';
+      const startFlood = (secs: number, dport = floodPort) => rawFlooder
+        ? lab.spawn(lab.hosts[2].ns, rawFlooder, [lab.hosts[0].address, String(dport), String(o.rate), String(secs), String(Math.ceil(o.rate * secs)), '198.18.128.0', '17'], { name: 'flood' })
+        : lab.spawn(lab.hosts[2].ns, process.execPath, [path.join(REPO_ROOT, 'dist', 'bench', 'chaos', 'flood.js'),
+          lab.hosts[0].address, String(dport), String(o.rate), String(secs), String(Math.ceil(o.rate * secs))], { name: 'flood' });
       const CONTROL_PORT = 4790;
       if (o.control) {
         const rules = `table netdev vxmesh_flood_control {\n chain in {\n  type filter hook ingress device "ul0" priority -500;\n  udp dport ${CONTROL_PORT} counter drop\n }\n}\n`;
