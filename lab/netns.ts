@@ -87,6 +87,13 @@ export interface LabOptions {
   family?: 4 | 6;
   /** MTU of the underlay links (host `ul0` and switch ports). Default 1500. */
   underlayMtu?: number;
+  /**
+   * Keep br_netfilter's hooks on the underlay switch (default false: a switch does not run the
+   * hosts' firewall, see create()). Needed where a switch port's MTU must be exact: without them a
+   * Linux bridge forwards frames up to MTU + 4 bytes (its VLAN allowance, is_skb_forwardable), with
+   * them bridged IPv4 leaves through br_nf_dev_queue_xmit, which holds a DF packet to the MTU.
+   */
+  switchNetfilter?: boolean;
   /** Namespace name prefix; default `vxl<pid>-<4 hex>` (unique per run). */
   prefix?: string;
   /** Trace every command (default: when VXMESH_LAB_TRACE=1, to stderr). */
@@ -348,7 +355,7 @@ export class Lab {
       // handshake flood cost the machine (perf, chaos flood). The hosts' container bridges keep
       // the default, as on a Docker host. -e: no br_netfilter, nothing to turn off.
       // VXMESH_LAB_SWITCH_NF=1 keeps the hooks (for an A/B of the testbed itself).
-      if (process.env.VXMESH_LAB_SWITCH_NF !== '1') await lab.exec(lab.switchNs, 'sysctl', ['-qew', 'net.bridge.bridge-nf-call-iptables=0', 'net.bridge.bridge-nf-call-ip6tables=0', 'net.bridge.bridge-nf-call-arptables=0']);
+      if (!opts.switchNetfilter && process.env.VXMESH_LAB_SWITCH_NF !== '1') await lab.exec(lab.switchNs, 'sysctl', ['-qew', 'net.bridge.bridge-nf-call-iptables=0', 'net.bridge.bridge-nf-call-ip6tables=0', 'net.bridge.bridge-nf-call-arptables=0']);
       for (let i = 1; i <= opts.hosts; i++) await lab.addHost(i);
       return lab;
     } catch (err) {
