@@ -4,13 +4,16 @@
  * Layout: napi_util.c (argument checks, errno → Error with `code`/`errno`/`syscall`, napi status
  * checks) is used by every glue file; handle_glue.c (device handles, readiness callbacks), one glue
  * file per device kind (tap_glue.c, udp_glue.c, reader_glue.c, netdev_glue.c, notify_glue.c), and
- * the packet work without a device (gso_glue.c, aead_glue.c). The syscall and packet files (tap.c,
- * udp.c, reader.c, netdev.c, notify.c, gso.c, aead.c) do not include Node headers.
+ * the packet work without a device (gso_glue.c, aead_glue.c), busy-polling of device groups
+ * (busypoll_glue.c, which owns the addon's instance data: one group per env). The syscall and
+ * packet files (tap.c, udp.c, reader.c, netdev.c, notify.c, gso.c, aead.c, busypoll.c) do not
+ * include Node headers.
  *
  * Hot-path calls (tapRead/tapWrite/udpRecv/udpSend…) move a whole batch per crossing and never
  * allocate; per-handle statistics go to a caller-provided BigUint64Array (see udp.h VX_STAT_*).
  */
 #define _GNU_SOURCE
+#include "busypoll.h"
 #include "gso.h"
 #include "napi_util.h"
 #include "tap.h"
@@ -48,6 +51,13 @@ static const vx_const constants[] = {
     {"STAT_COUNT", VX_STAT_COUNT},
     {"UDP_MAX_SOURCES", VX_UDP_MAX_SRC},
     {"ADDR_LEN", VX_ADDR_LEN},
+    {"BUSY_STAT_SPINS", VX_BUSY_STAT_SPINS},
+    {"BUSY_STAT_POLLS", VX_BUSY_STAT_POLLS},
+    {"BUSY_STAT_HITS", VX_BUSY_STAT_HITS},
+    {"BUSY_STAT_CALLBACKS", VX_BUSY_STAT_CALLBACKS},
+    {"BUSY_STAT_SPIN_NS", VX_BUSY_STAT_SPIN_NS},
+    {"BUSY_STAT_CAPPED", VX_BUSY_STAT_CAPPED},
+    {"BUSY_STAT_COUNT", VX_BUSY_STAT_COUNT},
 };
 
 NAPI_MODULE_INIT() {
@@ -55,7 +65,7 @@ NAPI_MODULE_INIT() {
       vx_udp_glue_init(env, exports) < 0 || vx_reader_glue_init(env, exports) < 0 ||
       vx_gso_glue_init(env, exports) < 0 || vx_netdev_glue_init(env, exports) < 0 ||
       vx_notify_glue_init(env, exports) < 0 || vx_aead_glue_init(env, exports) < 0 ||
-      vx_mac1_glue_init(env, exports) < 0)
+      vx_mac1_glue_init(env, exports) < 0 || vx_busy_glue_init(env, exports) < 0)
     return NULL;
   napi_value k;
   VX_CHECK(env, napi_create_object(env, &k));

@@ -17,6 +17,8 @@
 
 enum { VX_KIND_TAP = 1, VX_KIND_UDP = 2 };
 
+typedef struct vx_busy_group vx_busy_group; /* busypoll_glue.c */
+
 typedef struct vx_handle {
   int kind;
   int closed;
@@ -38,6 +40,7 @@ typedef struct vx_handle {
   uv_async_t *async;       /* wakes the loop when the reader published a batch */
   napi_ref reader_refs[3]; /* slab, lens, gso of the reader ring (kept alive while it runs) */
   int reader_errno;        /* errno the reader thread stopped on (sticky until readerStart), 0 = none */
+  vx_busy_group *busy;     /* the busy-poll group it is in (busyPollJoin), or NULL */
 } vx_handle;
 
 /* A new, unwrapped handle of `kind` (fds -1), or NULL. */
@@ -55,6 +58,13 @@ int vx_handle_set_callback(napi_env env, vx_handle *h, napi_value fn, const char
 void vx_handle_invoke(vx_handle *h, int status, const char *syscall);
 /* UDP: after a receive, keeps the callback coming while GRO leftovers exist. */
 void vx_handle_arm_idle(vx_handle *h);
+/* The fd the loop polls for this handle (a split UDP transport: its epoll fd). */
+int vx_handle_fd(vx_handle *h);
+/* Busy-poll (busypoll_glue.c): spins after a member's callback returned (g may be NULL); a member's
+   polling changed; the handle leaves its group (handle_close). */
+void vx_busy_after(vx_busy_group *g);
+void vx_busy_changed(vx_handle *h);
+void vx_busy_leave(vx_handle *h);
 /* Stops and frees the reader thread and its loop handles (reader_glue.c). */
 void vx_reader_teardown(vx_handle *h);
 

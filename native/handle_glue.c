@@ -1,6 +1,7 @@
 /*
  * Handle lifecycle and readiness shared by the TAP and UDP glue: see handle.h.
  * JS: pollStart(handle, cb), pollStop(handle), pollRef(handle, ref), close(handle), isClosed(handle).
+ * A handle in a busy-poll group (busypoll_glue.c) is spun on after its callback returned.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -32,6 +33,7 @@ static void cleanup_hook(void *arg);
 static void handle_close(vx_handle *h, int from_hook) {
   if (h->closed) return;
   h->closed = 1;
+  vx_busy_leave(h); /* first: a spin in progress must not see it again */
   vx_reader_teardown(h);
   if (h->poll != NULL) {
     uv_poll_stop(h->poll);
@@ -183,6 +185,10 @@ void vx_handle_invoke(vx_handle *h, int status, const char *syscall) {
   napi_close_handle_scope(env, scope);
 }
 
+/*
+ * Readiness from libuv: the callback, then (busy-poll member, no error) the spin of busypoll_glue.c.
+ * The group is read before the callback: the callback may close the handle.
+ */
 static void on_poll(uv_poll_t *p, int status, int events) {
   (void)events;
   vx_handle *h = p->data;
@@ -191,8 +197,11 @@ static void on_poll(uv_poll_t *p, int status, int events) {
     /* The fd is in an error state: stop polling (no busy loop) and hand the error to JS. */
     uv_poll_stop(p);
     h->polling = 0;
+    vx_busy_changed(h);
   }
+  vx_busy_group *g = status < 0 ? NULL : h->busy;
   vx_handle_invoke(h, status, "uv_poll");
+  vx_busy_after(g);
 }
 
 static void on_idle(uv_idle_t *i) {
@@ -210,7 +219,7 @@ void vx_handle_arm_idle(vx_handle *h) {
 }
 
 /* A split UDP transport is polled through its epoll fd (main + handshake socket, udp_split.h). */
-static int handle_fd(vx_handle *h) { return h->kind == VX_KIND_TAP ? h->tap_fd : vx_split_pollfd(&h->udp.split, h->udp.fd); }
+int vx_handle_fd(vx_handle *h) { return h->kind == VX_KIND_TAP ? h->tap_fd : vx_split_pollfd(&h->udp.split, h->udp.fd); }
 
 /* pollStart(handle, cb): registers (or replaces) the readability callback and starts polling. */
 static napi_value js_poll_start(napi_env env, napi_callback_info info) {
@@ -228,7 +237,7 @@ static napi_value js_poll_start(napi_env env, napi_callback_info info) {
       vx_throw_errno(env, ENOMEM, "uv_poll_init");
       return NULL;
     }
-    rc = uv_poll_init(loop, p, handle_fd(h));
+    rc = uv_poll_init(loop, p, vx_handle_fd(h));
     if (rc < 0) {
       free(p);
       vx_throw_errno(env, -rc, "uv_poll_init");
@@ -253,6 +262,7 @@ static napi_value js_poll_start(napi_env env, napi_callback_info info) {
     return NULL;
   }
   h->polling = 1;
+  vx_busy_changed(h);
   if (h->kind == VX_KIND_UDP) vx_handle_arm_idle(h);
   return NULL;
 }
@@ -267,6 +277,7 @@ static napi_value js_poll_stop(napi_env env, napi_callback_info info) {
     uv_poll_stop(h->poll);
     if (h->idle != NULL) uv_idle_stop(h->idle);
     h->polling = 0;
+    vx_busy_changed(h);
   }
   return NULL;
 }

@@ -98,5 +98,6 @@ int vx_netdev_glue_init(napi_env env, napi_value exports);
 int vx_notify_glue_init(napi_env env, napi_value exports);
 int vx_aead_glue_init(napi_env env, napi_value exports);
 int vx_mac1_glue_init(napi_env env, napi_value exports);
+int vx_busy_glue_init(napi_env env, napi_value exports);
 
 #endif

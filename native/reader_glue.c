@@ -86,6 +86,7 @@ static napi_value js_reader_start(napi_env env, napi_callback_info info) {
   if (h->poll != NULL) {
     uv_poll_stop(h->poll);
     h->polling = 0;
+    vx_busy_changed(h);
   }
   uv_loop_t *loop;
   VX_CHECK(env, napi_get_uv_event_loop(env, &loop));

@@ -27,6 +27,7 @@ import { systemClock } from '../clock';
 import type { Logger } from '../log';
 import { nullLogger } from '../log';
 import type { Config, Endpoint } from '../config/types';
+import { effectiveBusyPollUs } from '../config/load';
 import { SystemError, VxmeshError } from '../errors';
 import type { UdpTransport } from '../dataplane/seams';
 import type { GossipApi } from '../gossip/api';
@@ -199,6 +200,7 @@ export class Agent {
       logger: this.logger.child({ component: 'datapath' }),
       clock: this.clock,
       tapThreads: u.tapThreads === true && u.offload !== false,
+      busyPollUs: effectiveBusyPollUs(u),
     });
     this.datapath.start();
     this.running = true;

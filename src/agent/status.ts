@@ -108,6 +108,7 @@ export function buildStatus(v: StatusView): Record<string, unknown> {
     networks,
     peers,
     counters: dpath ? globalJson(dpath.counters) : null,
+    busyPoll: dpath ? dpath.busyPollStats() : null,
     extensions,
   };
 }

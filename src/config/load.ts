@@ -45,6 +45,15 @@ export const DEFAULT_SOURCE_PORTS = 8;
  * Bounds memory and per-peer metric series (4 per peer) whatever the senders do.
  */
 export const DEFAULT_MAX_LEARNED_PEERS = 1024;
+/**
+ * Busy-poll window of the data path, µs (types.ts UnderlayConfig.busyPollUs; native/busypoll.h):
+ * after a packet, the agent polls its devices this long before its event loop may sleep.
+ * Trade-off: latency (no sleep/wake-up per hop) against CPU (up to one window of spinning per
+ * batch at low rates); bench/results/experiments-20261202c.md has the measurement behind it.
+ */
+export const DEFAULT_BUSY_POLL_US = 50;
+/** Largest accepted busy-poll window, µs (the spin of one loop turn is capped at 1 ms anyway). */
+export const MAX_BUSY_POLL_US = 1000;
 /** Underlay MTU when it is neither configured nor found on an interface. */
 export const FALLBACK_UNDERLAY_MTU = 1500;
 /**
@@ -93,6 +102,21 @@ export class ConfigErrorList extends ConfigError {
 }
 
 /** Parses and validates config text. Throws ConfigError (or ConfigErrorList) on any problem. */
+/**
+ * The busy-poll window the agent uses: `underlay.busyPollUs` (absent in a hand-built config: the
+ * default), unless the environment's VXMESH_BUSY_POLL_US (A/B measurements) overrides it. A bad
+ * override is a ConfigError naming the variable.
+ */
+export function effectiveBusyPollUs(underlay: { busyPollUs?: number }, env: NodeJS.ProcessEnv = process.env): number {
+  const v = env.VXMESH_BUSY_POLL_US;
+  if (v === undefined || v === '') return underlay.busyPollUs ?? DEFAULT_BUSY_POLL_US;
+  const n = /^[0-9]+$/.test(v.trim()) ? Number(v.trim()) : NaN;
+  if (!Number.isInteger(n) || n > MAX_BUSY_POLL_US) {
+    throw new ConfigError('VXMESH_BUSY_POLL_US', `expected an integer 0..${MAX_BUSY_POLL_US} (µs; 0 = busy-poll off), got ${JSON.stringify(v)}`);
+  }
+  return n;
+}
+
 export function parseConfig(text: string, opts: ParseOptions = {}): Config {
   if (Buffer.byteLength(text) > MAX_CONFIG_BYTES) {
     throw new ConfigError('', `config is larger than ${MAX_CONFIG_BYTES} bytes`);
@@ -217,7 +241,7 @@ function validate(p: Problems, raw: unknown, opts: ParseOptions): Config | undef
 
   // --- underlay ---
   const u = need(p, top, 'underlay', [], 'a mapping with at least "address"')
-    ? mapping(p, top.underlay, ['underlay'], ['address', 'port', 'mtu', 'sourcePorts', 'offload', 'tapThreads', 'maxLearnedPeers', 'handshakeGuard'])
+    ? mapping(p, top.underlay, ['underlay'], ['address', 'port', 'mtu', 'sourcePorts', 'offload', 'tapThreads', 'busyPollUs', 'maxLearnedPeers', 'handshakeGuard'])
     : undefined;
   let family: AddressFamily | undefined;
   let uAddress: string | undefined;
@@ -227,6 +251,7 @@ function validate(p: Problems, raw: unknown, opts: ParseOptions): Config | undef
   let offload = true; // fast path: vnet TAPs with TSO + UDP GSO/GRO (types.ts UnderlayConfig.offload)
   let tapThreads = false; // TAP reads on an addon thread (types.ts UnderlayConfig.tapThreads)
   let maxLearnedPeers = DEFAULT_MAX_LEARNED_PEERS;
+  let busyPollUs = DEFAULT_BUSY_POLL_US; // types.ts UnderlayConfig.busyPollUs
   let handshakeGuard = true; // kernel rate limit of handshake initiations (types.ts UnderlayConfig.handshakeGuard)
   if (u) {
     if (need(p, u, 'address', ['underlay'], 'the local underlay IPv4 or IPv6 address to bind and send from')) {
@@ -241,6 +266,7 @@ function validate(p: Problems, raw: unknown, opts: ParseOptions): Config | undef
     if (u.offload !== undefined) offload = boolean(p, u.offload, ['underlay', 'offload']) ?? offload;
     if (u.tapThreads !== undefined) tapThreads = boolean(p, u.tapThreads, ['underlay', 'tapThreads']) ?? tapThreads;
     if (u.handshakeGuard !== undefined) handshakeGuard = boolean(p, u.handshakeGuard, ['underlay', 'handshakeGuard']) ?? handshakeGuard;
+    if (u.busyPollUs !== undefined) busyPollUs = integer(p, u.busyPollUs, ['underlay', 'busyPollUs'], 0, MAX_BUSY_POLL_US, 'µs') ?? busyPollUs;
     if (u.maxLearnedPeers !== undefined) maxLearnedPeers = integer(p, u.maxLearnedPeers, ['underlay', 'maxLearnedPeers'], 1, 65536, 'peers') ?? maxLearnedPeers;
     if (u.mtu !== undefined && family) {
       const min = MIN_NETWORK_MTU[family] + VXLAN_OVERHEAD[family];
@@ -381,7 +407,7 @@ function validate(p: Problems, raw: unknown, opts: ParseOptions): Config | undef
   const abs = (f: string | null) => (f !== null && base !== null ? pathMod.resolve(base, f) : f);
   return {
     node: { ...node, keyFile: abs(node.keyFile) },
-    underlay: { address: uAddress, family, port: uPort, mtu: uMtu, sourcePorts, offload, tapThreads, maxLearnedPeers, handshakeGuard },
+    underlay: { address: uAddress, family, port: uPort, mtu: uMtu, sourcePorts, offload, tapThreads, busyPollUs, maxLearnedPeers, handshakeGuard },
     networks,
     peers,
     peerKeys,

@@ -43,7 +43,7 @@ import { Outside } from './outside';
 import { Peer } from './peers';
 import { ReaderRing } from './reader-ring';
 import { TAILROOM, allocateInbound, allocateOutbound } from './slabs';
-import { isVnetTap, type ReaderTapDevice, type TapDevice, type UdpTransport } from './seams';
+import { isVnetTap, type BusyPollStats, type ReaderTapDevice, type TapDevice, type UdpTransport } from './seams';
 import { VXLAN_HLEN } from './vxlan';
 
 /** NativeTap.setLatencyReads on the data path's TAPs; VXMESH_TAP_LATENCY_READS=0 turns it off (A/B measurements). */
@@ -81,6 +81,13 @@ export interface DatapathOptions {
    */
   tapThreads?: boolean;
   /**
+   * Busy-poll window in µs (seams.ts `BusyPollStats`; config `underlay.busyPollUs`): after a
+   * readiness callback returned, the devices that offer `setBusyPoll` (the native TAPs read on the
+   * loop and the UDP transport) are polled that long before the loop may sleep. Default 0 (off;
+   * the agent passes the config's value). Devices without it (the in-memory twins) ignore it.
+   */
+  busyPollUs?: number;
+  /**
    * Most peers learned from traffic (senders `acceptFrom` lets in; static and gossip peers not
    * limited); beyond it the longest-idle learned peer is evicted. Default `config.underlay.maxLearnedPeers`, else 1024.
    */
@@ -100,6 +107,7 @@ export class Datapath {
   readonly headroom: number;
   readonly burst: number;
   readonly tapThreads: boolean;
+  readonly busyPollUs: number;
   private slotSize: number;
   private readonly ctx: PathContext;
   private readonly inside: Inside;
@@ -120,6 +128,10 @@ export class Datapath {
     this.headroom = Math.max(64, Math.ceil((opts.headroom ?? 64) / 8) * 8);
     this.burst = Math.max(1, Math.floor(opts.burst ?? 8));
     this.tapThreads = opts.tapThreads === true;
+    this.busyPollUs = opts.busyPollUs ?? 0;
+    if (!Number.isInteger(this.busyPollUs) || this.busyPollUs < 0 || this.busyPollUs > 100_000) {
+      throw new RangeError(`Datapath: busyPollUs must be an integer 0..100000, got ${opts.busyPollUs}`);
+    }
     this.ctx = new PathContext(opts.udp, opts.clock, opts.logger ?? nullLogger, { ...u }, this.batchSize, this.headroom, this.burst,
       opts.maxLearnedPeers ?? cfg?.underlay.maxLearnedPeers ?? 1024);
     this.slotSize = opts.slotSize ?? this.headroom + 2048;
@@ -148,6 +160,7 @@ export class Datapath {
     const ctx = this.ctx;
     if (ctx.running) return;
     ctx.running = true;
+    if (this.busyPollUs > 0 && !this.registered.has(ctx.udp)) ctx.udp.setBusyPoll?.(this.busyPollUs);
     this.register(ctx.udp, () => this.outside.recv());
     if (!this.errorsRegistered.has(ctx.udp)) {
       this.errorsRegistered.add(ctx.udp);
@@ -417,6 +430,11 @@ export class Datapath {
     return [h.tapRead, h.tapWrite, h.udpRecv, h.udpSend];
   }
 
+  /** Busy-poll figures (window, spins, hits, µs spun; seams.ts `BusyPollStats`), or null when off or unsupported. */
+  busyPollStats(): BusyPollStats | null {
+    return this.busyPollUs > 0 ? this.ctx.udp.busyPollStats?.() ?? null : null;
+  }
+
   /** The TAP's reader thread figures (`tapThreads`), or null when the TAP is read on the loop. */
   tapReaderStats(tap: TapDevice): { wakeups: number; fullWaits: number } | null {
     if (!this.readers.has(tap)) return null;
@@ -574,6 +592,7 @@ export class Datapath {
     }
     // One read per frame-at-a-time hop instead of two (native-io.ts setLatencyReads).
     if (tap.setLatencyReads !== undefined && !this.registered.has(tap)) tap.setLatencyReads(LATENCY_READS);
+    if (this.busyPollUs > 0 && !this.registered.has(tap)) tap.setBusyPoll?.(this.busyPollUs);
     this.register(tap, () => {
       // the TAP object may outlive its network (removed, replaced, or re-added under a new Network)
       const owner = ctx.tapOwner(tap);

@@ -21,7 +21,7 @@ import { isIP } from 'node:net';
 import type { AddressFamily } from '../config/types';
 import { ERR_TAP_IO, ERR_TAP_OPEN, ERR_UDP_BIND, ERR_UDP_IO, ERR_NETDEV } from '../errors';
 import { loadAddon, toSystemError, type NativeHandle, type VxmeshAddon } from '../native/addon';
-import type { RxBatch, TapDevice, TapReaderRing, TxBatch, UdpTransport } from './seams';
+import type { BusyPollStats, RxBatch, TapDevice, TapReaderRing, TxBatch, UdpTransport } from './seams';
 
 /** The addon's send/write entry points with their trailing per-descriptor status array. */
 interface StatusAddon {
@@ -47,6 +47,42 @@ function loopIdleMetricsOff(addon: VxmeshAddon): void {
   loopMetricsDone = true;
   if (process.env.VXMESH_LOOP_IDLE_METRICS === '1' || typeof addon.loopIdleMetrics !== 'function') return;
   addon.loopIdleMetrics(false);
+}
+
+/**
+ * Busy-poll (seams.ts `BusyPollStats`, native/busypoll.h): one group per process (event loop),
+ * one window. `turnUs` caps the spinning of one loop turn, callbacks included, so that timers and
+ * the other handles (gossip, API) run at least every millisecond under load.
+ */
+export const BUSY_POLL_TURN_US = 1000;
+let busyArr: BigUint64Array | null = null;
+let busyWindowUs = 0;
+
+/** Sets the process's busy-poll window (µs, 0 = off) and joins (or leaves) the device to the group. */
+function busyPoll(addon: VxmeshAddon, h: NativeHandle, windowUs: number): void {
+  if (!Number.isInteger(windowUs) || windowUs < 0 || windowUs > 100_000) throw new RangeError(`busy-poll window must be an integer 0..100000 µs, got ${windowUs}`);
+  if (busyArr === null && windowUs === 0) return; // never on: nothing to undo
+  if (busyArr === null) busyArr = new BigUint64Array(addon.constants.BUSY_STAT_COUNT);
+  addon.busyPollConfigure(windowUs, BUSY_POLL_TURN_US, busyArr);
+  busyWindowUs = windowUs;
+  addon.busyPollJoin(h, windowUs > 0);
+}
+
+/** The process's busy-poll figures, or null when no device ever busy-polled. */
+export function busyPollStats(): BusyPollStats | null {
+  const a = busyArr;
+  if (a === null) return null;
+  const k = loadAddon().constants;
+  return {
+    windowUs: busyWindowUs,
+    spins: Number(a[k.BUSY_STAT_SPINS]),
+    polls: Number(a[k.BUSY_STAT_POLLS]),
+    hits: Number(a[k.BUSY_STAT_HITS]),
+    callbacks: Number(a[k.BUSY_STAT_CALLBACKS]),
+    spunUs: Math.round(Number(a[k.BUSY_STAT_SPIN_NS]) / 1000),
+    capped: Number(a[k.BUSY_STAT_CAPPED]),
+    turnUs: BUSY_POLL_TURN_US,
+  };
 }
 
 /** Zeroes the outcome of descriptors [0, count) before a send (a short or absent status array is left to the addon to refuse). */
@@ -220,6 +256,15 @@ export class NativeTap implements TapDevice {
   setLatencyReads(on: boolean): void {
     this.latencyReads = on;
     this.oneNext = false;
+  }
+
+  /**
+   * Busy-poll (seams.ts `BusyPollStats`): after a readiness callback of any of the process's
+   * busy-polled devices returned, this TAP is polled for `windowUs` µs more (0 = off). One window
+   * per process: the last call sets it for every device. Not for a TAP read by its reader thread.
+   */
+  setBusyPoll(windowUs: number): void {
+    if (!this.isClosed) busyPoll(this.addon, this.h, windowUs);
   }
 
   private latencyReads = false;
@@ -532,6 +577,16 @@ export class NativeUdp implements UdpTransport {
       throw toSystemError(err, ERR_UDP_IO, `UDP ${this.address}:${this.port}`);
     }
     return this.groOn;
+  }
+
+  /** Busy-poll of the transport (as `NativeTap.setBusyPoll`; one window per process). */
+  setBusyPoll(windowUs: number): void {
+    if (!this.isClosed) busyPoll(this.addon, this.h, windowUs);
+  }
+
+  /** The process's busy-poll figures (all devices), or null when none ever busy-polled. */
+  busyPollStats(): BusyPollStats | null {
+    return busyPollStats();
   }
 
   /** Turns UDP GSO use on/off (off = the sendmmsg fallback); returns whether it is on. */

@@ -71,6 +71,8 @@ export interface TapDevice {
   onReadable(cb: () => void): void;
   /** Optional: one read per frame-at-a-time hop instead of two (NativeTap; the memory twin has none). */
   setLatencyReads?(on: boolean): void;
+  /** Optional: busy-poll (see `BusyPollStats`) with this window in µs, 0 = off (NativeTap; the memory twin has none). */
+  setBusyPoll?(windowUs: number): void;
   /**
    * Registers the poll-error handler (the device was removed underneath, EIO…): polling has
    * stopped when it is called. Optional; a device without it never reports poll errors.
@@ -107,7 +109,38 @@ export interface UdpTransport {
   onError?(cb: (err: Error) => void): void;
   /** Stops readability callbacks (the data path pauses a failed transport). Optional. */
   pause?(): void;
+  /** Optional: busy-poll with this window in µs, 0 = off (NativeUdp; the memory twin has none). */
+  setBusyPoll?(windowUs: number): void;
+  /** Optional: the busy-poll figures of the process (NativeUdp), null when it never busy-polled. */
+  busyPollStats?(): BusyPollStats | null;
   close(): void;
+}
+
+/**
+ * Busy-poll of the data path (native/busypoll.h, issue 15 §3): after a device's readiness
+ * callback returned, the loop thread keeps polling the data path's devices (TAPs read on the loop,
+ * the UDP transport) with a zero timeout for up to `windowUs` µs since the last batch, and runs
+ * the ready one's callback directly instead of sleeping in epoll until the kernel wakes it. A
+ * window starts only after a packet; an idle agent does not spin. One window per process (event
+ * loop). The counters are totals since the process started.
+ */
+export interface BusyPollStats {
+  /** µs, 0 = off. */
+  readonly windowUs: number;
+  /** Windows started (a data-path callback returned with busy-poll on). */
+  readonly spins: number;
+  /** Zero-timeout polls. */
+  readonly polls: number;
+  /** Polls that found a device ready: batches handled without a loop wake-up. */
+  readonly hits: number;
+  /** Callbacks run from the spin (a hit may find several devices ready). */
+  readonly callbacks: number;
+  /** µs spent polling (callbacks excluded): what the spin cost in CPU. */
+  readonly spunUs: number;
+  /** Windows cut short by the cap per loop turn (`turnUs`: timers and other handles run at least that often). */
+  readonly capped: number;
+  /** The cap of one loop turn's spinning, µs (callbacks included). */
+  readonly turnUs: number;
 }
 
 /**

@@ -249,6 +249,23 @@ export class VxmeshMetrics {
     this.counter('vxmesh_io_batches_total', 'Batched I/O calls that moved at least one packet, by device (tap: TAP reads, udp: UDP receives).', ['io'],
       (emit) => { const d = dp(); if (d) { emit({ io: 'tap' }, d.counters.tapBatches); emit({ io: 'udp' }, d.counters.udpBatches); } });
     this.registry.registerMetric(batchHistogram(() => dp()?.batchSizes?.() ?? []));
+    // Busy-poll (native/busypoll.h): no samples while it is off.
+    const bp = (fn: (b: NonNullable<ReturnType<NonNullable<DatapathMetricsView['busyPollStats']>>>) => void) => {
+      const b = dp()?.busyPollStats?.() ?? null;
+      if (b) fn(b);
+    };
+    this.gauge('vxmesh_busy_poll_window_seconds', 'Busy-poll window (underlay.busyPollUs): how long after a batch the data path polls its devices before the event loop may sleep.', [],
+      (emit) => bp((b) => emit({}, b.windowUs / 1e6)));
+    this.counter('vxmesh_busy_poll_windows_total', 'Busy-poll windows started (a data-path readiness callback returned).', [],
+      (emit) => bp((b) => emit({}, b.spins)));
+    this.counter('vxmesh_busy_poll_polls_total', 'Zero-timeout polls of the data path\'s devices while busy-polling.', [],
+      (emit) => bp((b) => emit({}, b.polls)));
+    this.counter('vxmesh_busy_poll_hits_total', 'Busy-poll polls that found a device ready: batches handled without sleeping and being woken.', [],
+      (emit) => bp((b) => emit({}, b.hits)));
+    this.counter('vxmesh_busy_poll_seconds_total', 'CPU time spent polling while busy-polling (callbacks excluded).', [],
+      (emit) => bp((b) => emit({}, b.spunUs / 1e6)));
+    this.counter('vxmesh_busy_poll_capped_total', 'Busy-poll windows cut short by the 1 ms cap per event-loop turn (timers and other handles run then).', [],
+      (emit) => bp((b) => emit({}, b.capped)));
 
     // Peers.
     const peers = (fn: (peer: string, c: import('../dataplane/counters').PeerCounters) => void) => {

@@ -36,6 +36,8 @@ export interface DatapathMetricsView {
   tapQueueDrops?(): Iterable<{ network: string; vni: number; count: number }>;
   /** Number of ARP/ND requests answered locally per network, when the data path counts them. */
   neighAnswered?(): Iterable<{ network: string; vni: number; count: number }>;
+  /** Busy-poll figures (dataplane/seams.ts BusyPollStats), null when off. */
+  busyPollStats?(): { windowUs: number; spins: number; polls: number; hits: number; callbacks: number; spunUs: number; capped: number } | null;
 }
 
 export interface GossipMetricsView {

@@ -74,6 +74,14 @@ export interface AddonConstants {
   readonly STAT_COUNT: number;
   readonly UDP_MAX_SOURCES: number;
   readonly ADDR_LEN: number;
+  /** Busy-poll group counters (native/busypoll.h): slots of the array given to busyPollConfigure. */
+  readonly BUSY_STAT_SPINS: number;
+  readonly BUSY_STAT_POLLS: number;
+  readonly BUSY_STAT_HITS: number;
+  readonly BUSY_STAT_CALLBACKS: number;
+  readonly BUSY_STAT_SPIN_NS: number;
+  readonly BUSY_STAT_CAPPED: number;
+  readonly BUSY_STAT_COUNT: number;
 }
 
 /** One device feature as `ethtool -k` lists it: [kernel name, active, requested, changeable (not fixed)]. */
@@ -161,6 +169,15 @@ export interface VxmeshAddon {
   loopIdleMetrics(on: boolean): boolean | null;
   /** Pauses readability callbacks. */
   pollStop(h: NativeHandle): void;
+  /**
+   * Busy-poll of this event loop's group (native/busypoll.h): after a member's callback returned,
+   * poll the members' fds with a zero timeout for up to `windowUs` µs since the last batch found
+   * (0 = off), at most `turnUs` µs per loop turn, running ready members' callbacks directly.
+   * Counters go to `stats` (BUSY_STAT_COUNT slots; kept from an earlier call when omitted).
+   */
+  busyPollConfigure(windowUs: number, turnUs: number, stats?: BigUint64Array): void;
+  /** Puts the device in (true) or takes it out of (false) the loop's busy-poll group. */
+  busyPollJoin(h: NativeHandle, on: boolean): void;
   /**
    * Starts the TAP reader thread: it reads batches (tapRead/tapReadVnet semantics) into slab k of
    * `nslabs` (bytes [k·slots·slotSize, (k+1)·slots·slotSize)), lens[k·slots…], gso[2·k·slots…] and

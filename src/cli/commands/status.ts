@@ -139,6 +139,8 @@ export interface StatusJson {
   }[];
   peers: { peer: string; endpoint?: string; static: boolean; state?: string; lastReceived?: string | null; rxPackets: number; txPackets: number }[];
   counters?: { rxDrops?: DropsJson } | null;
+  /** Data-path busy-poll (dataplane/seams.ts BusyPollStats), null when off. */
+  busyPoll?: { windowUs: number; spins: number; polls: number; hits: number; callbacks: number; spunUs: number; capped: number } | null;
   extensions: Record<string, unknown>;
 }
 
@@ -215,6 +217,10 @@ export function renderStatus(s: StatusJson): string {
   }
   lines.push('', drops.length ? 'drops (since start, by reason)' : 'drops: none');
   lines.push(...drops);
+  const bp = s.busyPoll;
+  if (bp) {
+    lines.push('', `busy-poll ${bp.windowUs} µs: ${bp.spins} windows, ${bp.hits} of ${bp.polls} polls found a packet (${bp.callbacks} batches without a wake-up), ${(bp.spunUs / 1e6).toFixed(3)} s spun, ${bp.capped} cut at the 1 ms turn cap`);
+  }
   if (s.peers.length) {
     lines.push('', 'peers');
     lines.push(table(['PEER', 'ENDPOINT', 'STATIC', 'STATE', 'LAST RX', 'RX PKTS', 'TX PKTS'], s.peers.map((p) => [
