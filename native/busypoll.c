@@ -3,6 +3,7 @@
 #include "busypoll.h"
 
 #include <errno.h>
+#include <sched.h>
 #include <time.h>
 
 uint64_t vx_busy_now_ns(void) {
@@ -15,3 +16,5 @@ int vx_busy_poll(struct pollfd *fds, int n) {
   int r = poll(fds, (nfds_t)n, 0);
   return r < 0 ? -errno : r;
 }
+
+void vx_busy_yield(void) { sched_yield(); }

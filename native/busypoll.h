@@ -10,6 +10,12 @@
  * after the last batch found; the spinning of one loop turn is capped (`turn` µs, callbacks
  * included), after which the loop runs its timers and other handles.
  *
+ * Politeness (on by default): after a poll that found nothing the spin calls sched_yield(), so a
+ * task woken on this CPU meanwhile (the container the last batch was written to, the peer agent
+ * on a shared host) runs at once instead of waiting for the spinner's slice or window to end;
+ * the spin then uses only CPU time nobody else wants. Without it a spinner on a small machine
+ * delays the very wake-ups whose answer it waits for (experiments-20261202c.md).
+ *
  * This file: the clock and the non-blocking poll (no Node headers). busypoll_glue.c: the group
  * (one per event loop / napi_env), the spin, its counters and the JS calls busyPollConfigure /
  * busyPollJoin.
@@ -26,8 +32,9 @@ enum {
   VX_BUSY_STAT_POLLS = 1,     /* poll(…, 0) calls */
   VX_BUSY_STAT_HITS = 2,      /* polls that found a device ready (its callback ran without a loop wake-up) */
   VX_BUSY_STAT_CALLBACKS = 3, /* callbacks run from the spin (a hit may find several devices ready) */
-  VX_BUSY_STAT_SPIN_NS = 4,   /* ns spent polling (callbacks excluded): the CPU cost of the spin */
+  VX_BUSY_STAT_SPIN_NS = 4,   /* ns spent polling and yielding (callbacks and other tasks' turns excluded): the spin's cost */
   VX_BUSY_STAT_CAPPED = 5,    /* windows cut short by the cap per loop turn */
+  VX_BUSY_STAT_YIELDS = 6,    /* sched_yield calls after a poll that found nothing */
   VX_BUSY_STAT_COUNT = 8
 };
 
@@ -35,5 +42,7 @@ enum {
 uint64_t vx_busy_now_ns(void);
 /* poll(fds, n, 0): the number of fds with revents, 0, or -errno. */
 int vx_busy_poll(struct pollfd *fds, int n);
+/* sched_yield(): lets any other runnable task of this CPU run first (the spin uses only idle CPU). */
+void vx_busy_yield(void);
 
 #endif

@@ -6,8 +6,8 @@
  * the member's callback returned, and that spins (see busypoll.h for the bounds):
  *
  *   loop: poll(members' fds, 0) → each ready member (or UDP with GRO leftovers): its callback, as
- *         on_poll would run it → until `window` µs without a hit, or the turn's cap, or an error
- *         event (left to libuv to report) → back to libuv.
+ *         on_poll would run it; none ready: sched_yield() (unless off) → until `window` µs without
+ *         a hit, or the turn's cap, or an error event (left to libuv to report) → back to libuv.
  *
  * Safety: everything runs on the loop thread. A callback may close or remove any member (its own
  * handle included) or pause it: every change of membership or of a member's polling bumps `gen`,
@@ -26,11 +26,14 @@
 #include "napi_util.h"
 
 #define free_uv ((uv_close_cb)(void (*)(void))free) /* see handle_glue.c */
+/* A sched_yield() that returned within this did not give the CPU away (counted as spin time). */
+#define VX_BUSY_YIELD_OWN_NS 20000u
 
 struct vx_busy_group {
   uv_prepare_t *prepare;  /* resets turn_start_ns before each poll phase */
   uint32_t window_us;     /* 0 = off */
   uint32_t turn_us;       /* cap of the spinning of one loop turn, callbacks included */
+  int yield;              /* sched_yield() after a poll that found nothing */
   uint64_t turn_start_ns; /* when this turn's first window started, 0 = none yet */
   int spinning;
   unsigned gen;           /* bumped by every change of members or of their polling */
@@ -94,6 +97,7 @@ static vx_busy_group *group_of(napi_env env) {
   g->prepare = p;
   g->env = env;
   g->turn_us = 1000;
+  g->yield = 1;
   g->stats = g->local_stats;
   if (napi_set_instance_data(env, g, group_free, NULL) != napi_ok) {
     p->data = NULL;
@@ -204,10 +208,18 @@ void vx_busy_after(vx_busy_group *g) {
       g->stats[VX_BUSY_STAT_CALLBACKS]++;
       vx_handle_invoke(m, 0, NULL); /* may close, pause or remove any member: `gen` tells */
     }
-    now = vx_busy_now_ns();
     if (found) {
+      now = vx_busy_now_ns();
       g->stats[VX_BUSY_STAT_HITS]++;
       last = now;
+    } else if (g->yield && !stop) {
+      vx_busy_yield();
+      g->stats[VX_BUSY_STAT_YIELDS]++;
+      now = vx_busy_now_ns();
+      /* the spin's own cost; a longer yield is another task's turn on this CPU, not ours */
+      if (now - t < VX_BUSY_YIELD_OWN_NS) polled_ns += now - t;
+    } else {
+      now = t;
     }
     if (stop) break;
   }
@@ -216,14 +228,16 @@ void vx_busy_after(vx_busy_group *g) {
 }
 
 /*
- * busyPollConfigure(windowUs, turnUs, stats?: BigUint64Array(BUSY_STAT_COUNT)): the window of this
- * loop's group (0 = off: callbacks return to the loop at once, as without busy-poll), the cap per
- * loop turn, and where its counters go (kept from an earlier call when omitted).
+ * busyPollConfigure(windowUs, turnUs, stats?: BigUint64Array(BUSY_STAT_COUNT), yield = true): the
+ * window of this loop's group (0 = off: callbacks return to the loop at once, as without
+ * busy-poll), the cap per loop turn, where its counters go (kept from an earlier call when
+ * omitted or undefined), and whether an empty poll yields the CPU.
  */
 static napi_value js_busy_configure(napi_env env, napi_callback_info info) {
-  napi_value argv[3];
+  napi_value argv[4];
   uint32_t window, turn;
-  if (vx_args(env, info, 2, 3, argv, NULL) < 0) return NULL;
+  bool yield = true;
+  if (vx_args(env, info, 2, 4, argv, NULL) < 0) return NULL;
   if (vx_get_u32(env, argv[0], "windowUs", &window) < 0) return NULL;
   if (vx_get_u32(env, argv[1], "turnUs", &turn) < 0) return NULL;
   if (window > 100000) return vx_range_error(env, "windowUs must be at most 100000");
@@ -232,6 +246,8 @@ static napi_value js_busy_configure(napi_env env, napi_callback_info info) {
   size_t n = 0;
   if (vx_get_typed_opt(env, argv[2], napi_biguint64_array, "stats", &d, &n) < 0) return NULL;
   if (d != NULL && n < VX_BUSY_STAT_COUNT) return vx_range_error(env, "stats must have at least BUSY_STAT_COUNT elements");
+  int nullish = vx_is_nullish(env, argv[3]);
+  if (nullish < 0 || (!nullish && vx_get_bool(env, argv[3], &yield) < 0)) return NULL;
   vx_busy_group *g = group_of(env);
   if (g == NULL) return NULL;
   if (d != NULL) {
@@ -244,6 +260,7 @@ static napi_value js_busy_configure(napi_env env, napi_callback_info info) {
   }
   g->window_us = window;
   g->turn_us = turn;
+  g->yield = yield;
   return NULL;
 }
 

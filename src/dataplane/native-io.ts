@@ -55,6 +55,8 @@ function loopIdleMetricsOff(addon: VxmeshAddon): void {
  * the other handles (gossip, API) run at least every millisecond under load.
  */
 export const BUSY_POLL_TURN_US = 1000;
+/** sched_yield() after an empty poll (native/busypoll.h); VXMESH_BUSY_POLL_YIELD=0 turns it off (A/B). */
+const BUSY_POLL_YIELD = process.env.VXMESH_BUSY_POLL_YIELD !== '0';
 let busyArr: BigUint64Array | null = null;
 let busyWindowUs = 0;
 
@@ -63,7 +65,7 @@ function busyPoll(addon: VxmeshAddon, h: NativeHandle, windowUs: number): void {
   if (!Number.isInteger(windowUs) || windowUs < 0 || windowUs > 100_000) throw new RangeError(`busy-poll window must be an integer 0..100000 µs, got ${windowUs}`);
   if (busyArr === null && windowUs === 0) return; // never on: nothing to undo
   if (busyArr === null) busyArr = new BigUint64Array(addon.constants.BUSY_STAT_COUNT);
-  addon.busyPollConfigure(windowUs, BUSY_POLL_TURN_US, busyArr);
+  addon.busyPollConfigure(windowUs, BUSY_POLL_TURN_US, busyArr, BUSY_POLL_YIELD);
   busyWindowUs = windowUs;
   addon.busyPollJoin(h, windowUs > 0);
 }
@@ -81,6 +83,7 @@ export function busyPollStats(): BusyPollStats | null {
     callbacks: Number(a[k.BUSY_STAT_CALLBACKS]),
     spunUs: Math.round(Number(a[k.BUSY_STAT_SPIN_NS]) / 1000),
     capped: Number(a[k.BUSY_STAT_CAPPED]),
+    yields: Number(a[k.BUSY_STAT_YIELDS]),
     turnUs: BUSY_POLL_TURN_US,
   };
 }

@@ -135,8 +135,10 @@ export interface BusyPollStats {
   readonly hits: number;
   /** Callbacks run from the spin (a hit may find several devices ready). */
   readonly callbacks: number;
-  /** µs spent polling (callbacks excluded): what the spin cost in CPU. */
+  /** µs spent polling and yielding (callbacks and other tasks' turns excluded): what the spin cost in CPU. */
   readonly spunUs: number;
+  /** sched_yield() calls after a poll that found nothing (the CPU offered to other tasks). */
+  readonly yields: number;
   /** Windows cut short by the cap per loop turn (`turnUs`: timers and other handles run at least that often). */
   readonly capped: number;
   /** The cap of one loop turn's spinning, µs (callbacks included). */

@@ -81,6 +81,7 @@ export interface AddonConstants {
   readonly BUSY_STAT_CALLBACKS: number;
   readonly BUSY_STAT_SPIN_NS: number;
   readonly BUSY_STAT_CAPPED: number;
+  readonly BUSY_STAT_YIELDS: number;
   readonly BUSY_STAT_COUNT: number;
 }
 
@@ -174,8 +175,9 @@ export interface VxmeshAddon {
    * poll the members' fds with a zero timeout for up to `windowUs` µs since the last batch found
    * (0 = off), at most `turnUs` µs per loop turn, running ready members' callbacks directly.
    * Counters go to `stats` (BUSY_STAT_COUNT slots; kept from an earlier call when omitted).
+   * `yieldCpu` (default true): sched_yield() after a poll that found nothing.
    */
-  busyPollConfigure(windowUs: number, turnUs: number, stats?: BigUint64Array): void;
+  busyPollConfigure(windowUs: number, turnUs: number, stats?: BigUint64Array, yieldCpu?: boolean): void;
   /** Puts the device in (true) or takes it out of (false) the loop's busy-poll group. */
   busyPollJoin(h: NativeHandle, on: boolean): void;
   /**

@@ -61,7 +61,7 @@ test('the issue example validates as is, with every default applied', () => {
   const c = parseConfig(ISSUE_EXAMPLE, noLookup);
   assert.deepEqual(c, {
     node: { name: 'host-a', keyFile: null },
-    underlay: { address: '198.18.0.1', family: 4, port: 4789, mtu: 1500, sourcePorts: 8, offload: true, tapThreads: false, maxLearnedPeers: 1024, handshakeGuard: true },
+    underlay: { address: '198.18.0.1', family: 4, port: 4789, mtu: 1500, sourcePorts: 8, offload: true, tapThreads: false, busyPollUs: 50, maxLearnedPeers: 1024, handshakeGuard: true },
     networks: [{ name: 'blue', vni: 42, bridge: 'br0', tap: 'vx-blue', mtu: 1450, encrypted: false, acceptFrom: 'known', defaultPolicy: 'allow', policyMode: 'enforce' }],
     peers: [
       { address: '198.18.0.2', port: 4789, family: 4 },
