@@ -7,13 +7,15 @@
  * The bench's two-host testbed and vxmesh plaintext path (bench/lib/scenarios.ts) with
  * VXMESH_BUSY_POLL_US set per variant, interleaved round by round (the order rotating per round).
  * Per variant: both agents' CPU over 3 s idle (no traffic at all), then for each rate a fixed-rate
- * `sockperf under-load` (request/response, container to container) with both agents' CPU around
- * it and its RTT percentiles. Prints a table (medians over the rounds); --json FILE writes the
- * samples. Bounded: every tool has a time limit.
+ * request/response load, container to container, with both agents' CPU around it and its RTT
+ * percentiles: `--tool ping` (default; ICMP echo every 1/rate s, the client sleeps in between) or
+ * `--tool ul` (`sockperf under-load`: its client busy-waits between sends, i.e. a CPU-bound task
+ * beside the agents, and only every 100th message is answered). Prints a table (medians over the
+ * rounds); --json FILE writes the samples. Bounded: every tool has a time limit.
  */
 import * as fs from 'node:fs';
 import { Lab, REPO_ROOT } from '../lab/netns';
-import { cpuAround, parseSockperf, startSockperfServer } from './lib/measure';
+import { cpuAround, parsePing, parseSockperf, startSockperfServer } from './lib/measure';
 import { SCENARIOS } from './lib/scenarios';
 
 const argv = process.argv;
@@ -32,6 +34,7 @@ const SECONDS = Math.min(60, Math.max(1, Number(opt('seconds', '5'))));
 const ROUNDS = Math.min(10, Math.max(1, Number(opt('rounds', '2'))));
 const UNDERLAY = opt('underlay', 'offload');
 const JSON_OUT = opt('json', '');
+const TOOL = opt('tool', 'ping');
 const log = (m: string) => process.stderr.write(`[bench:lowrate ${new Date().toISOString().slice(11, 19)}] ${m}\n`);
 
 interface Sample { window: number; round: number; idleAgentCpu: number; rates: { rate: number; agentCpu: number; p50: number; p99: number; obs: number }[] }
@@ -55,10 +58,12 @@ async function one(window: number, round: number): Promise<Sample> {
     const idle = await cpuAround(agents, [], () => sleep(3000));
     const s: Sample = { window, round, idleAgentCpu: (idle.cpu.agentSec ?? 0) / idle.cpu.wall, rates: [] };
     for (const rate of RATES) {
-      const r = await cpuAround(agents, [], () => lab.exec(p.clientNs, 'sockperf',
-        ['under-load', '-i', p.serverAddr, '-p', '11111', '-t', String(SECONDS), '--mps', String(rate), '--full-rtt'],
-        { check: false, timeoutMs: (SECONDS + 15) * 1000 }));
-      const rtt = parseSockperf(r.value.stdout + r.value.stderr);
+      const r = await cpuAround(agents, [], () => (TOOL === 'ul'
+        ? lab.exec(p.clientNs, 'sockperf', ['under-load', '-i', p.serverAddr, '-p', '11111', '-t', String(SECONDS), '--mps', String(rate), '--full-rtt'],
+          { check: false, timeoutMs: (SECONDS + 15) * 1000 })
+        : lab.exec(p.clientNs, 'ping', ['-n', '-c', String(rate * SECONDS), '-i', String(1 / rate), '-W', '1', p.serverAddr],
+          { check: false, timeoutMs: (SECONDS * 3 + 15) * 1000 })));
+      const rtt = TOOL === 'ul' ? parseSockperf(r.value.stdout + r.value.stderr) : parsePing(r.value.stdout);
       s.rates.push({ rate, agentCpu: (r.cpu.agentSec ?? 0) / r.cpu.wall, p50: rtt.p50, p99: rtt.p99, obs: rtt.observations });
     }
     return s;
@@ -78,7 +83,7 @@ async function main(): Promise<void> {
       log(`  idle agents ${(s.idleAgentCpu * 100).toFixed(1)} % CPU; ${s.rates.map((r) => `${r.rate}/s: agents ${(r.agentCpu * 100).toFixed(1)} %, p50 ${r.p50.toFixed(1)} µs, p99 ${r.p99.toFixed(1)} µs`).join('; ')}`);
     }
   }
-  const lines = [`busy-poll at low rates (${UNDERLAY} underlay, ${ROUNDS} rounds, sockperf under-load ${SECONDS} s; CPU = both agents together, % of one CPU; medians)`, ''];
+  const lines = [`busy-poll at low rates (${UNDERLAY} underlay, ${ROUNDS} rounds, ${TOOL === 'ul' ? 'sockperf under-load' : 'ping'} ${SECONDS} s; CPU = both agents together, % of one CPU; medians)`, ''];
   lines.push(`| busyPollUs | idle | ${RATES.map((r) => `${r}/s CPU | ${r}/s RTT p50 / p99 µs`).join(' | ')} |`);
   lines.push(`|---|---|${RATES.map(() => '---|---').join('|')}|`);
   for (const w of WINDOWS) {

@@ -14,7 +14,10 @@
  * task woken on this CPU meanwhile (the container the last batch was written to, the peer agent
  * on a shared host) runs at once instead of waiting for the spinner's slice or window to end;
  * the spin then uses only CPU time nobody else wants. Without it a spinner on a small machine
- * delays the very wake-ups whose answer it waits for (experiments-20261202c.md).
+ * delays the very wake-ups whose answer it waits for (experiments-20261202c.md). A yield that
+ * lost the CPU for long (a CPU-bound or busy-waiting task shares it) ends the window and stops
+ * spinning for 50 ms: a task that yielded waits for such a task's whole slice, one woken from
+ * epoll may preempt it.
  *
  * This file: the clock and the non-blocking poll (no Node headers). busypoll_glue.c: the group
  * (one per event loop / napi_env), the spin, its counters and the JS calls busyPollConfigure /
@@ -35,6 +38,7 @@ enum {
   VX_BUSY_STAT_SPIN_NS = 4,   /* ns spent polling and yielding (callbacks and other tasks' turns excluded): the spin's cost */
   VX_BUSY_STAT_CAPPED = 5,    /* windows cut short by the cap per loop turn */
   VX_BUSY_STAT_YIELDS = 6,    /* sched_yield calls after a poll that found nothing */
+  VX_BUSY_STAT_CONTENDED = 7, /* yields that gave the CPU away > 200 µs: window ended, none for 50 ms */
   VX_BUSY_STAT_COUNT = 8
 };
 

@@ -7,7 +7,8 @@
  *
  *   loop: poll(members' fds, 0) → each ready member (or UDP with GRO leftovers): its callback, as
  *         on_poll would run it; none ready: sched_yield() (unless off) → until `window` µs without
- *         a hit, or the turn's cap, or an error event (left to libuv to report) → back to libuv.
+ *         a hit, or the turn's cap, or an error event (left to libuv to report), or a yield that
+ *         found the CPU contended (then no spinning for 50 ms) → back to libuv.
  *
  * Safety: everything runs on the loop thread. A callback may close or remove any member (its own
  * handle included) or pause it: every change of membership or of a member's polling bumps `gen`,
@@ -28,6 +29,15 @@
 #define free_uv ((uv_close_cb)(void (*)(void))free) /* see handle_glue.c */
 /* A sched_yield() that returned within this did not give the CPU away (counted as spin time). */
 #define VX_BUSY_YIELD_OWN_NS 20000u
+/*
+ * A sched_yield() that gave the CPU away for longer than this met a task that does not block soon
+ * (a CPU-bound process, a busy-waiting one), not the container or peer agent woken by the last
+ * batch (those run for tens of µs and block): the CPU is contended. The window ends and no window
+ * starts for VX_BUSY_BACKOFF_NS: sleeping in epoll is better then (a task woken from a sleep may
+ * preempt a CPU hog; a task that yielded waits for the hog's slice).
+ */
+#define VX_BUSY_CONTENDED_NS 200000u
+#define VX_BUSY_BACKOFF_NS 50000000u
 
 struct vx_busy_group {
   uv_prepare_t *prepare;  /* resets turn_start_ns before each poll phase */
@@ -35,6 +45,7 @@ struct vx_busy_group {
   uint32_t turn_us;       /* cap of the spinning of one loop turn, callbacks included */
   int yield;              /* sched_yield() after a poll that found nothing */
   uint64_t turn_start_ns; /* when this turn's first window started, 0 = none yet */
+  uint64_t backoff_until_ns; /* contended CPU (VX_BUSY_CONTENDED_NS): no window before this */
   int spinning;
   unsigned gen;           /* bumped by every change of members or of their polling */
   vx_handle **members;
@@ -166,6 +177,7 @@ static int rebuild(vx_busy_group *g) {
 void vx_busy_after(vx_busy_group *g) {
   if (g == NULL || g->window_us == 0 || g->spinning || g->n == 0) return;
   uint64_t now = vx_busy_now_ns();
+  if (now < g->backoff_until_ns) return;
   if (g->turn_start_ns == 0) g->turn_start_ns = now;
   const uint64_t window = (uint64_t)g->window_us * 1000u, turn_end = g->turn_start_ns + (uint64_t)g->turn_us * 1000u;
   if (now >= turn_end) {
@@ -218,6 +230,11 @@ void vx_busy_after(vx_busy_group *g) {
       now = vx_busy_now_ns();
       /* the spin's own cost; a longer yield is another task's turn on this CPU, not ours */
       if (now - t < VX_BUSY_YIELD_OWN_NS) polled_ns += now - t;
+      if (now - t > VX_BUSY_CONTENDED_NS) {
+        g->stats[VX_BUSY_STAT_CONTENDED]++;
+        g->backoff_until_ns = now + VX_BUSY_BACKOFF_NS;
+        break;
+      }
     } else {
       now = t;
     }

@@ -84,6 +84,7 @@ export function busyPollStats(): BusyPollStats | null {
     spunUs: Math.round(Number(a[k.BUSY_STAT_SPIN_NS]) / 1000),
     capped: Number(a[k.BUSY_STAT_CAPPED]),
     yields: Number(a[k.BUSY_STAT_YIELDS]),
+    contended: Number(a[k.BUSY_STAT_CONTENDED]),
     turnUs: BUSY_POLL_TURN_US,
   };
 }

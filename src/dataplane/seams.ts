@@ -139,6 +139,8 @@ export interface BusyPollStats {
   readonly spunUs: number;
   /** sched_yield() calls after a poll that found nothing (the CPU offered to other tasks). */
   readonly yields: number;
+  /** Yields that lost the CPU for > 200 µs (a CPU-bound task shares it): window ended, no spinning for 50 ms after. */
+  readonly contended: number;
   /** Windows cut short by the cap per loop turn (`turnUs`: timers and other handles run at least that often). */
   readonly capped: number;
   /** The cap of one loop turn's spinning, µs (callbacks included). */

@@ -82,6 +82,7 @@ export interface AddonConstants {
   readonly BUSY_STAT_SPIN_NS: number;
   readonly BUSY_STAT_CAPPED: number;
   readonly BUSY_STAT_YIELDS: number;
+  readonly BUSY_STAT_CONTENDED: number;
   readonly BUSY_STAT_COUNT: number;
 }
 
