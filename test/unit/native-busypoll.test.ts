@@ -12,7 +12,9 @@
  *  - the spin stops: an idle process with busy-poll on uses ~no CPU over 1 s, before and after a
  *    packet started one window;
  *  - a callback run from the spin may close its own handle and another member (then GC): safe;
- *    a paused member is not called.
+ *    a paused member is not called;
+ *  - a CPU-bound thread on the same CPU (the process pinned to one CPU): the first yield loses the
+ *    CPU for its slice, the window ends and the next ones are skipped for 50 ms (contended).
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -85,6 +87,36 @@ async function orderOnce(windowUs: number): Promise<{ order: string[]; hits: num
 }
 
 const scenarios = {
+  /** The process pinned to one CPU with a busy worker thread: windows end on a contended yield and back off. */
+  async contended() {
+    setupNs();
+    sh(`taskset -a -p -c 0 ${process.pid} >/dev/null`);
+    const w = new Worker(`
+      const { parentPort } = require('node:worker_threads');
+      const end = Date.now() + 4000; // bounded
+      parentPort.postMessage('spinning');
+      while (Date.now() < end) {}
+    `, { eval: true });
+    await new Promise((r) => w.once('message', r));
+    const A = NativeUdp.open({ address: A_IP, port: 0 });
+    const C = NativeUdp.open({ address: B_IP, port: 0 });
+    A.setBusyPoll(1000);
+    let got = 0;
+    A.onReadable(() => { got += drain(A); });
+    const before = busyPollStats()!;
+    const sent = 10;
+    for (let i = 0; i < sent; i++) {
+      sendOne(C, { address: A_IP, port: A.port }, i);
+      await sleep(2);
+    }
+    for (let i = 0; i < 200 && got < sent; i++) await sleep(10);
+    const after = busyPollStats()!;
+    A.close();
+    C.close();
+    await w.terminate();
+    return { got, sent, spins: after.spins - before.spins, contended: after.contended - before.contended, yields: after.yields - before.yields };
+  },
+
   /** The in-process exchange with busy-poll on (window 1000 µs) and off. */
   async order() {
     setupNs();
@@ -246,6 +278,13 @@ if (!childMain(scenarios)) {
     assert.ok(r.fromSpin >= 1, JSON.stringify(r));
     assert.equal(r.dCalls, 1, 'a member closed by its own libuv-run callback is not called again');
     assert.equal(r.eGot, 1, 'the group works after members were closed and collected');
+  });
+
+  test('a CPU-bound task on the same CPU: the window ends at the first long yield and spinning backs off', { skip }, () => {
+    const r = withNetns((ns) => runScenario(ns, __filename, 'contended', null, 30_000));
+    assert.equal(r.got, r.sent, JSON.stringify(r));
+    assert.ok(r.contended >= 1, `a contended yield: ${JSON.stringify(r)}`);
+    assert.ok(r.spins < r.sent, `windows skipped while backing off: ${JSON.stringify(r)}`);
   });
 
   test('busyPollConfigure refuses out-of-range windows and caps', { skip: nativeSkipReason() }, () => {
