@@ -4,7 +4,8 @@
  * restart-only change), VXMESH_BUSY_POLL_US overrides it (a bad value is a ConfigError naming the
  * variable), the Datapath refuses a bad window, hands the window to devices that offer
  * `setBusyPoll` (TAPs read on the loop and the UDP transport), and over the in-memory twins
- * (which have none) busy-poll is a no-op: frames flow as without it.
+ * (which have none) busy-poll is a no-op: frames flow as without it; the figures reach
+ * `vxmesh status` and the metrics, and neither shows busy-poll while it is off.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -15,6 +16,11 @@ import { ConfigError } from '../../src/errors';
 import { FakeClock } from '../../src/clock';
 import { MemoryReactor, MemoryTap, MemoryUdpNetwork } from '../../src/dataplane/memory-io';
 import { BLUE, cmac, frame, lab, netCfg } from './dp-lab';
+import { renderStatus, type StatusJson } from '../../src/cli/commands/status';
+import { VxmeshMetrics } from '../../src/metrics/registry';
+import { LoopMonitor } from '../../src/metrics/loop';
+import type { DatapathMetricsView } from '../../src/metrics/sources';
+import { parseExposition, select, value } from './ops-expo';
 
 const noLookup = { mtuLookup: () => null, hostname: 'h' };
 const text = (extra = '') => `node: a\nunderlay:\n  address: 198.18.0.1\n${extra}networks:\n  - {name: blue, vni: 42, bridge: br0}\n`;
@@ -93,4 +99,31 @@ test('over the in-memory twins busy-poll is a no-op: frames flow, no figures', (
   assert.equal(A.tap(BLUE).takeWritten().length, 1);
   assert.equal(A.dp.busyPollUs, 50);
   assert.equal(A.dp.busyPollStats(), null);
+});
+
+const figures = { windowUs: 50, spins: 10, polls: 400, hits: 7, callbacks: 8, spunUs: 2500, capped: 1, yields: 390, contended: 2, turnUs: 1000 };
+
+test('status and metrics show the busy-poll figures, and nothing while it is off', async () => {
+  const doc = (busyPoll: StatusJson['busyPoll']): StatusJson => ({
+    node: 'h1', uptimeSeconds: 1, ready: { ok: true }, underlay: { address: '198.18.0.1', port: 4789 }, networks: [], peers: [], extensions: {}, busyPoll,
+  });
+  assert.match(renderStatus(doc(figures)), /busy-poll 50 µs: 10 windows, 7 of 400 polls found a packet \(8 batches without a wake-up\), 0\.003 s spun, 1 cut at the 1 ms turn cap, 2 backed off \(CPU shared with a busy task\)/);
+  assert.doesNotMatch(renderStatus(doc(null)), /busy-poll/);
+
+  let on = true;
+  const { hosts } = lab({ hosts: 1 });
+  const dp = hosts[0].dp;
+  const view: DatapathMetricsView = Object.assign(Object.create(dp) as Datapath, { busyPollStats: () => (on ? figures : null) });
+  const m = new VxmeshMetrics({ defaultMetrics: false, loop: new LoopMonitor({ clock: new FakeClock() }) });
+  m.attachDatapath(() => view);
+  let s = parseExposition(await m.metrics());
+  assert.equal(value(s, 'vxmesh_busy_poll_window_seconds', {}), 50e-6);
+  assert.equal(value(s, 'vxmesh_busy_poll_windows_total', {}), 10);
+  assert.equal(value(s, 'vxmesh_busy_poll_polls_total', {}), 400);
+  assert.equal(value(s, 'vxmesh_busy_poll_hits_total', {}), 7);
+  assert.equal(value(s, 'vxmesh_busy_poll_seconds_total', {}), 0.0025);
+  assert.equal(value(s, 'vxmesh_busy_poll_capped_total', {}), 1);
+  on = false;
+  s = parseExposition(await m.metrics());
+  assert.equal(select(s, 'vxmesh_busy_poll_windows_total').length, 0, 'no samples while off');
 });

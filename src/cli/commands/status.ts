@@ -140,7 +140,7 @@ export interface StatusJson {
   peers: { peer: string; endpoint?: string; static: boolean; state?: string; lastReceived?: string | null; rxPackets: number; txPackets: number }[];
   counters?: { rxDrops?: DropsJson } | null;
   /** Data-path busy-poll (dataplane/seams.ts BusyPollStats), null when off. */
-  busyPoll?: { windowUs: number; spins: number; polls: number; hits: number; callbacks: number; spunUs: number; capped: number } | null;
+  busyPoll?: { windowUs: number; spins: number; polls: number; hits: number; callbacks: number; spunUs: number; capped: number; contended?: number } | null;
   extensions: Record<string, unknown>;
 }
 
@@ -219,7 +219,7 @@ export function renderStatus(s: StatusJson): string {
   lines.push(...drops);
   const bp = s.busyPoll;
   if (bp) {
-    lines.push('', `busy-poll ${bp.windowUs} µs: ${bp.spins} windows, ${bp.hits} of ${bp.polls} polls found a packet (${bp.callbacks} batches without a wake-up), ${(bp.spunUs / 1e6).toFixed(3)} s spun, ${bp.capped} cut at the 1 ms turn cap`);
+    lines.push('', `busy-poll ${bp.windowUs} µs: ${bp.spins} windows, ${bp.hits} of ${bp.polls} polls found a packet (${bp.callbacks} batches without a wake-up), ${(bp.spunUs / 1e6).toFixed(3)} s spun, ${bp.capped} cut at the 1 ms turn cap${bp.contended ? `, ${bp.contended} backed off (CPU shared with a busy task)` : ''}`);
   }
   if (s.peers.length) {
     lines.push('', 'peers');
