@@ -49,7 +49,8 @@ export const DEFAULT_MAX_LEARNED_PEERS = 1024;
  * Busy-poll window of the data path, µs (types.ts UnderlayConfig.busyPollUs; native/busypoll.h):
  * after a packet, the agent polls its devices this long before its event loop may sleep.
  * Trade-off: latency (no sleep/wake-up per hop) against CPU (up to one window of spinning per
- * batch at low rates); bench/results/experiments-20261202c.md has the measurement behind it.
+ * batch at low rates). Measured (bench/results/experiments-20261202c.md): 50 µs halves the bench's
+ * RTT p50 against 0; 20 µs gains much less, 100 µs no more; +2 % of a CPU per 1,000 requests/s.
  */
 export const DEFAULT_BUSY_POLL_US = 50;
 /** Largest accepted busy-poll window, µs (the spin of one loop turn is capped at 1 ms anyway). */
