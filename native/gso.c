@@ -47,6 +47,20 @@ __attribute__((target("avx2"))) static uint64_t sum_blocks_avx2(const uint8_t *p
   _mm256_storeu_si256((__m256i *)(void *)t, a0);
   return t[0] + t[1] + t[2] + t[3];
 }
+/* sum_blocks_avx2 that also stores every block to dst. */
+__attribute__((target("avx2"))) static uint64_t copy_sum_blocks_avx2(uint8_t *dst, const uint8_t *p, size_t n) {
+  __m256i a0 = _mm256_setzero_si256(), a1 = a0, z = a0;
+  for (size_t i = 0; i < n; i++) {
+    __m256i v = _mm256_loadu_si256((const __m256i *)(const void *)(p + 32 * i));
+    _mm256_storeu_si256((__m256i *)(void *)(dst + 32 * i), v);
+    a0 = _mm256_add_epi64(a0, _mm256_unpacklo_epi32(v, z));
+    a1 = _mm256_add_epi64(a1, _mm256_unpackhi_epi32(v, z));
+  }
+  a0 = _mm256_add_epi64(a0, a1);
+  uint64_t t[4];
+  _mm256_storeu_si256((__m256i *)(void *)t, a0);
+  return t[0] + t[1] + t[2] + t[3];
+}
 static int have_avx2 = -1; /* probed once (a benign race: every thread computes the same value) */
 #endif
 
@@ -57,19 +71,9 @@ static int have_avx2 = -1; /* probed once (a benign race: every thread computes 
  * add-with-carry chain: 2–3× faster on the 64 KiB super-frames the fast path sums (TSO segments
  * on send, the coalescing check on receive).
  */
-uint32_t vx_csum_add(const uint8_t *p, size_t len, uint32_t sum) {
-  uint64_t a = 0, b = 0, c = 0, d = 0;
-#ifdef VX_CSUM_AVX2
-  if (len >= 256) {
-    if (have_avx2 < 0) have_avx2 = __builtin_cpu_supports("avx2") ? 1 : 0;
-    if (have_avx2) {
-      size_t n = len / 32;
-      a = sum_blocks_avx2(p, n);
-      p += n * 32;
-      len -= n * 32;
-    }
-  }
-#endif
+/* The scalar words of p[0, len) summed onto the 64-bit accumulator `a`, folded, added to `sum`. */
+static uint32_t csum_finish(const uint8_t *p, size_t len, uint64_t a, uint32_t sum) {
+  uint64_t b = 0, c = 0, d = 0;
   while (len >= 16) {
     uint32_t w[4];
     memcpy(w, p, 16);
@@ -109,6 +113,44 @@ uint32_t vx_csum_add(const uint8_t *p, size_t len, uint32_t sum) {
   s = (s & 0xffff) + (s >> 16);
   s = (s & 0xffff) + (s >> 16);
   return sum + ntohs((uint16_t)s);
+}
+
+uint32_t vx_csum_add(const uint8_t *p, size_t len, uint32_t sum) {
+  uint64_t a = 0;
+#ifdef VX_CSUM_AVX2
+  if (len >= 256) {
+    if (have_avx2 < 0) have_avx2 = __builtin_cpu_supports("avx2") ? 1 : 0;
+    if (have_avx2) {
+      size_t n = len / 32;
+      a = sum_blocks_avx2(p, n);
+      p += n * 32;
+      len -= n * 32;
+    }
+  }
+#endif
+  return csum_finish(p, len, a, sum);
+}
+
+/*
+ * memcpy(dst, src, len) and vx_csum_add(src, len, sum) in one pass over the source (AVX2: each
+ * 32-byte block is stored and summed from the same load); the buffers must not overlap.
+ */
+uint32_t vx_csum_copy(uint8_t *dst, const uint8_t *src, size_t len, uint32_t sum) {
+  uint64_t a = 0;
+#ifdef VX_CSUM_AVX2
+  if (len >= 256) {
+    if (have_avx2 < 0) have_avx2 = __builtin_cpu_supports("avx2") ? 1 : 0;
+    if (have_avx2) {
+      size_t n = len / 32;
+      a = copy_sum_blocks_avx2(dst, src, n);
+      dst += n * 32;
+      src += n * 32;
+      len -= n * 32;
+    }
+  }
+#endif
+  memcpy(dst, src, len);
+  return csum_finish(src, len, a, sum);
 }
 
 uint16_t vx_csum_fold(uint32_t sum) {
@@ -341,21 +383,49 @@ static void udp_plan(const uint8_t *const *frames, const uint32_t *lens, int n, 
   m->vnet.csum_offset = 6;
 }
 
-void vx_coalesce_plan(const uint8_t *const *frames, const uint32_t *lens, int n, int max_count, int udp, vx_merge *m,
-                      uint32_t *plens) {
+/* The merged frame's headers in m->hdr: f0's, with the IP length(s) for `total` payload bytes, the last segment's flags and the partial checksum. */
+static void tcp_merge_header(vx_merge *m, const uint8_t *f0, const vx_l4 *p0, int count, uint32_t total, uint8_t last_flags,
+                             uint32_t mss) {
+  const uint32_t ihl = p0->l4 - p0->l3;
+  m->count = count;
+  m->hlen = p0->hlen;
+  m->total = p0->hlen + total;
+  memcpy(m->hdr, f0, p0->hlen);
+  uint8_t *ip = m->hdr + p0->l3;
+  uint32_t l4len = p0->hlen - p0->l4 + total;
+  if (p0->v6) {
+    put16(ip + 4, (uint16_t)l4len);
+  } else {
+    put16(ip + 2, (uint16_t)(ihl + l4len));
+    ip[10] = ip[11] = 0;
+    put16(ip + 10, ipv4_hdr_csum(ip, ihl));
+  }
+  uint8_t *th = m->hdr + p0->l4;
+  th[13] = last_flags;
+  /* CHECKSUM_PARTIAL convention: the field holds the folded pseudo-header sum, not complemented. */
+  put16(th + 16, vx_csum_fold(pseudo_sum(m->hdr, p0, l4len)));
   memset(&m->vnet, 0, sizeof m->vnet);
-  m->count = 1;
-  m->hlen = 0;
-  m->total = lens[0];
-  if (n < 2 || max_count < 2) return;
+  m->vnet.flags = VX_VNET_F_NEEDS_CSUM;
+  m->vnet.gso_type = p0->v6 ? VX_GSO_TCPV6 : VX_GSO_TCPV4;
+  m->vnet.hdr_len = (uint16_t)p0->hlen;
+  m->vnet.gso_size = (uint16_t)mss;
+  m->vnet.csum_start = (uint16_t)p0->l4;
+  m->vnet.csum_offset = 16;
+}
+
+/*
+ * The TCP run starting at frames[0] (rules: vx_coalesce_plan). With `verify` 0 the segments'
+ * checksums are not summed here (vx_gro_run sums them while copying); *p0 gets frame 0's layout.
+ * Returns the frames in the run (1: none merges), plens filled for them.
+ */
+static int tcp_plan(const uint8_t *const *frames, const uint32_t *lens, int n, int max_count, uint32_t *plens,
+                    int verify, vx_l4 *p0out, uint32_t *total_out, uint8_t *last_out) {
   const uint8_t *f0 = frames[0];
   vx_l4 p0;
-  if (vx_parse_tcp(f0, lens[0], &p0) < 0) {
-    if (udp && parse_l4(f0, lens[0], 17, &p0) == 0) udp_plan(frames, lens, n, max_count, m, plens, &p0);
-    return;
-  }
-  if (p0.plen == 0 || p0.hlen > sizeof m->hdr) return;
-  if (f0[p0.l4 + 13] != TCP_ACK) return; /* only plain data segments start a merge */
+  if (vx_parse_tcp(f0, lens[0], &p0) < 0) return 0;
+  *p0out = p0;
+  if (p0.plen == 0 || p0.hlen > VX_MERGE_HDR_MAX) return 1;
+  if (f0[p0.l4 + 13] != TCP_ACK) return 1; /* only plain data segments start a merge */
   const uint32_t mss = p0.plen;
   const uint32_t ihl = p0.l4 - p0.l3;
   const uint32_t iplen_max = 65535;
@@ -384,7 +454,7 @@ void vx_coalesce_plan(const uint8_t *const *frames, const uint32_t *lens, int n,
     if (fl != TCP_ACK && fl != (TCP_ACK | TCP_PSH)) break;
     if (memcmp(ta + 14, tb + 14, 2) != 0 || memcmp(ta + 18, tb + 18, p.hlen - p.l4 - 18) != 0) break;
     /* The first segment's checksums only once a second one could join it (a lone one is never summed). */
-    if ((k == 1 && !csums_ok(f0, &p0)) || !csums_ok(f, &p)) break;
+    if (verify && ((k == 1 && !csums_ok(f0, &p0)) || !csums_ok(f, &p))) break;
     plens[k] = p.plen;
     total += p.plen;
     next_seq += p.plen;
@@ -392,28 +462,86 @@ void vx_coalesce_plan(const uint8_t *const *frames, const uint32_t *lens, int n,
     k++;
     if (p.plen < mss || (fl & TCP_PSH)) break; /* a short or pushed segment ends the run */
   }
-  if (k < 2) return;
-  m->count = k;
-  m->hlen = p0.hlen;
-  m->total = p0.hlen + total;
-  memcpy(m->hdr, f0, p0.hlen);
-  uint8_t *ip = m->hdr + p0.l3;
-  uint32_t l4len = p0.hlen - p0.l4 + total;
-  if (p0.v6) {
-    put16(ip + 4, (uint16_t)l4len);
-  } else {
-    put16(ip + 2, (uint16_t)(ihl + l4len));
-    ip[10] = ip[11] = 0;
-    put16(ip + 10, ipv4_hdr_csum(ip, ihl));
+  *total_out = total;
+  *last_out = last_flags;
+  return k;
+}
+
+void vx_coalesce_plan(const uint8_t *const *frames, const uint32_t *lens, int n, int max_count, int udp, vx_merge *m,
+                      uint32_t *plens) {
+  memset(&m->vnet, 0, sizeof m->vnet);
+  m->count = 1;
+  m->hlen = 0;
+  m->total = lens[0];
+  if (n < 2 || max_count < 2) return;
+  vx_l4 p0;
+  uint32_t total = 0;
+  uint8_t last = 0;
+  int k = tcp_plan(frames, lens, n, max_count, plens, 1, &p0, &total, &last);
+  if (k == 0) {
+    if (udp && parse_l4(frames[0], lens[0], 17, &p0) == 0) udp_plan(frames, lens, n, max_count, m, plens, &p0);
+    return;
   }
-  uint8_t *th = m->hdr + p0.l4;
-  th[13] = last_flags;
-  /* CHECKSUM_PARTIAL convention: the field holds the folded pseudo-header sum, not complemented. */
-  put16(th + 16, vx_csum_fold(pseudo_sum(m->hdr, &p0, l4len)));
-  m->vnet.flags = VX_VNET_F_NEEDS_CSUM;
-  m->vnet.gso_type = p0.v6 ? VX_GSO_TCPV6 : VX_GSO_TCPV4;
-  m->vnet.hdr_len = (uint16_t)p0.hlen;
-  m->vnet.gso_size = (uint16_t)mss;
-  m->vnet.csum_start = (uint16_t)p0.l4;
-  m->vnet.csum_offset = 16;
+  if (k < 2) return;
+  tcp_merge_header(m, frames[0], &p0, k, total, last, plens[0]);
+}
+
+/* One TCP segment's checksums, its payload sum `pay` already taken (layout p0, payload plen bytes). */
+static int seg_csums_ok(const uint8_t *f, const vx_l4 *p0, uint32_t plen, uint32_t pay) {
+  if (!p0->v6 && vx_csum_fold(vx_csum_add(f + p0->l3, p0->l4 - p0->l3, 0)) != 0xffff) return 0;
+  uint32_t thlen = p0->hlen - p0->l4; /* a multiple of 4: the payload's words continue the header's */
+  uint32_t l4len = thlen + plen;
+  return vx_csum_fold(vx_csum_add(f + p0->l4, thlen, pseudo_sum(f, p0, l4len) + pay)) == 0xffff;
+}
+
+int vx_gro_run(const uint8_t *const *dgrams, const uint32_t *dlens, int n, int max_count, uint8_t *out, size_t out_cap,
+               vx_gro_out *o) {
+  const uint8_t *frames[VX_GRO_RUN_MAX];
+  uint32_t flens[VX_GRO_RUN_MAX], plens[VX_GRO_RUN_MAX];
+  if (max_count > VX_GRO_RUN_MAX) max_count = VX_GRO_RUN_MAX;
+  if (n > max_count) n = max_count;
+  if (n < 2 || dlens[0] < 8) return 1;
+  const uint8_t *v = dgrams[0];
+  /* A plaintext VXLAN header that the data path would pass (I flag only, reserved bits zero). */
+  if (v[0] != 0x08 || (v[1] | v[2] | v[3] | v[7]) != 0) return 1;
+  int m = 0;
+  while (m < n && dlens[m] >= 8 && memcmp(dgrams[m], v, 8) == 0) {
+    frames[m] = dgrams[m] + 8;
+    flens[m] = dlens[m] - 8;
+    m++;
+  }
+  if (m < 2) return 1;
+  vx_l4 p0;
+  uint32_t total = 0;
+  uint8_t last = 0;
+  int k = tcp_plan(frames, flens, m, m, plens, 0, &p0, &total, &last);
+  if (k < 2) return 1;
+  if (o->max_frame != 0 && p0.hlen + plens[0] > o->max_frame) return 1; /* every segment must pass the size check */
+  if ((size_t)8 + p0.hlen + total > out_cap) return 1;
+  /* One pass: each payload copied behind the merged headers and summed; a bad checksum ends the run before it. */
+  uint8_t *dst = out + 8 + p0.hlen;
+  uint32_t done = 0;
+  int good = 0;
+  while (good < k) {
+    uint32_t pay = vx_csum_copy(dst + done, frames[good] + p0.hlen, plens[good], 0);
+    if (!seg_csums_ok(frames[good], &p0, plens[good], pay)) break;
+    done += plens[good];
+    good++;
+  }
+  if (good < 2) return 1;
+  if (good < k) {
+    total = done;
+    last = frames[good - 1][p0.l4 + 13];
+  }
+  vx_merge mg;
+  tcp_merge_header(&mg, frames[0], &p0, good, total, last, plens[0]);
+  memcpy(out, v, 8);
+  memcpy(out + 8, mg.hdr, p0.hlen);
+  o->len = 8 + p0.hlen + total;
+  o->gso_type = mg.vnet.gso_type;
+  o->gso_size = mg.vnet.gso_size;
+  o->hdr_len = (uint16_t)p0.hlen;
+  o->wire = 0;
+  for (int i = 0; i < good; i++) o->wire += dlens[i];
+  return good;
 }

@@ -84,10 +84,11 @@ int vx_tso_headers(const uint8_t *f, size_t len, uint8_t gso_type, uint16_t mss,
                    uint32_t *hlen_out);
 
 /* Coalescing plan for a run of frames starting at frames[0]. */
+#define VX_MERGE_HDR_MAX 192
 typedef struct vx_merge {
   int count;             /* frames merged (1 = this frame goes alone, unmodified) */
   vx_vnet_hdr vnet;      /* header to write before the merged frame (all zero when count == 1) */
-  uint8_t hdr[192];      /* rewritten headers of the merged frame (when count > 1) */
+  uint8_t hdr[VX_MERGE_HDR_MAX]; /* rewritten headers of the merged frame (when count > 1) */
   uint32_t hlen;         /* bytes in hdr; payload k is frames[k] + hlen, plens[k] bytes */
   uint32_t total;        /* length of the merged frame (hlen + sum of payloads) */
 } vx_merge;
@@ -103,5 +104,38 @@ typedef struct vx_merge {
  */
 void vx_coalesce_plan(const uint8_t *const *frames, const uint32_t *lens, int n, int max_count, int udp, vx_merge *m,
                       uint32_t *plens);
+
+/* memcpy(dst, src, len) and vx_csum_add(src, len, sum) in one pass over src (no overlap). */
+uint32_t vx_csum_copy(uint8_t *dst, const uint8_t *src, size_t len, uint32_t sum);
+
+/* Most datagrams one GRO run merges (the TAP write's coalescing bound). */
+#define VX_GRO_RUN_MAX 64
+
+/* A GRO run's descriptor (vx_gro_run). */
+typedef struct vx_gro_out {
+  uint32_t max_frame;  /* in: largest inner segment (Ethernet frame) a run may hold; 0 = no bound */
+  uint32_t len;        /* out: bytes written at `out` (VXLAN header + merged frame) */
+  uint32_t wire;       /* out: sum of the merged datagrams' lengths (what per-datagram counting saw) */
+  uint16_t gso_type;   /* out: VX_GSO_TCPV4 / VX_GSO_TCPV6 */
+  uint16_t gso_size;   /* out: payload bytes of every segment but the last (MSS) */
+  uint16_t hdr_len;    /* out: inner Ethernet + IP + TCP header bytes */
+} vx_gro_out;
+
+/*
+ * One run of a UDP GRO buffer: datagrams dgrams[k] (dlens[k] bytes, k < n, consecutive datagrams
+ * of one buffer, hence one outer source) that are plaintext VXLAN with the same 8-byte header (I
+ * flag only, reserved bits zero, same VNI) carrying consecutive TCP segments of one flow by the
+ * rules of vx_coalesce_plan (same inner Ethernet header, IP and TCP fields, contiguous sequence
+ * numbers, ACK only and PSH only on the last, every segment but the last the first one's size,
+ * valid IPv4 header and TCP checksums) merge into one frame written to `out`: the VXLAN header,
+ * the merged headers (IP length(s) and the last segment's flags, TCP checksum field = the folded
+ * pseudo-header sum as CHECKSUM_PARTIAL), then every payload. Payloads are copied and their
+ * checksums verified in the same pass; a segment that fails ends the run before it. At most
+ * max_count (and VX_GRO_RUN_MAX) datagrams; the first segment's frame must be at most
+ * o->max_frame bytes; the result must fit out_cap. Returns the datagrams merged (>= 2, `o`
+ * filled), or 1: the first datagram goes on its own (nothing of `o` but max_frame is meaningful).
+ */
+int vx_gro_run(const uint8_t *const *dgrams, const uint32_t *dlens, int n, int max_count, uint8_t *out, size_t out_cap,
+               vx_gro_out *o);
 
 #endif

@@ -226,3 +226,48 @@ uint32_t vx_tap_write_vnet(int fd, const uint8_t *slab, const uint32_t *offs, co
   }
   return j;
 }
+
+uint32_t vx_tap_write_gso(int fd, const uint8_t *slab, const uint32_t *offs, const uint32_t *lens, const uint16_t *gso,
+                          uint32_t count, int max_merge, int *udp_coalescing, int32_t *status, uint64_t *stats) {
+  uint32_t j = 0;
+  while (j < count) {
+    if (gso[2 * j] == 0) {
+      /* A run of plain frames: coalesced as by vx_tap_write_vnet. */
+      uint32_t end = j;
+      while (end < count && gso[2 * end] == 0) end++;
+      uint32_t done = vx_tap_write_vnet(fd, slab, offs + j, lens + j, end - j, max_merge, udp_coalescing,
+                                        status != NULL ? status + j : NULL, stats);
+      j += done;
+      if (j < end) return j; /* EAGAIN */
+      continue;
+    }
+    const uint8_t *f = slab + offs[j];
+    uint8_t type = (uint8_t)gso[2 * j];
+    uint8_t t = type & (uint8_t)~VX_GSO_ECN;
+    vx_l4 p;
+    int e = 0;
+    if (gso[2 * j + 1] == 0 || (t != VX_GSO_TCPV4 && t != VX_GSO_TCPV6) || vx_parse_tcp(f, lens[j], &p) < 0 ||
+        (t == VX_GSO_TCPV6) != (p.v6 != 0)) {
+      e = EINVAL;
+    } else {
+      vx_vnet_hdr h = {VX_VNET_F_NEEDS_CSUM, type, (uint16_t)p.hlen, gso[2 * j + 1], (uint16_t)p.l4, 16};
+      struct iovec iov[2] = {{&h, sizeof h}, {(void *)f, lens[j]}};
+      ssize_t r;
+      do r = writev(fd, iov, 2);
+      while (r < 0 && errno == EINTR);
+      if (r < 0 && errno == EAGAIN) {
+        stats[VX_STAT_TX_EAGAIN]++;
+        return j;
+      }
+      if (r < 0) e = errno;
+      else stats[VX_STAT_GSO_WRITES]++;
+    }
+    if (e != 0) {
+      stats[VX_STAT_TX_SKIPPED]++;
+      stats[VX_STAT_TX_LAST_ERRNO] = (uint64_t)e;
+    }
+    if (status != NULL) status[j] = e;
+    j++;
+  }
+  return j;
+}

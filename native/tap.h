@@ -104,3 +104,13 @@ int vx_tap_vnet_iov(const uint8_t *slab, const uint32_t *offs, const uint32_t *l
  */
 uint32_t vx_tap_write_vnet(int fd, const uint8_t *slab, const uint32_t *offs, const uint32_t *lens, uint32_t count,
                            int max_merge, int *udp_coalescing, int32_t *status, uint64_t *stats);
+
+/*
+ * vx_tap_write_vnet with per-descriptor gso info: gso[2j] = 0, a plain frame (runs of them are
+ * coalesced as by vx_tap_write_vnet); else a TCP GSO frame (VX_GSO_TCPV4 / VX_GSO_TCPV6, maybe |
+ * VX_GSO_ECN) of gso[2j+1]-byte segments, its TCP checksum field holding the pseudo-header sum
+ * (CHECKSUM_PARTIAL, as vx_gro_run writes it): written with a NEEDS_CSUM virtio header derived from
+ * its own headers. One that does not parse as TCP of that family is skipped with EINVAL.
+ */
+uint32_t vx_tap_write_gso(int fd, const uint8_t *slab, const uint32_t *offs, const uint32_t *lens, const uint16_t *gso,
+                          uint32_t count, int max_merge, int *udp_coalescing, int32_t *status, uint64_t *stats);

@@ -168,10 +168,33 @@ static napi_value js_tap_write_vnet(napi_env env, napi_callback_info info) {
                                        &a.h->udp_coalescing, status, a.h->stats));
 }
 
+/* tapWriteGso(handle, slab, offs, lens, gso: Uint16Array(2*count), count, maxMerge, status?) → consumed (tap.h vx_tap_write_gso) */
+static napi_value js_tap_write_gso(napi_env env, napi_callback_info info) {
+  napi_value argv[8];
+  tx_args a;
+  void *gso;
+  size_t gso_len;
+  uint32_t max_merge;
+  int32_t *status;
+  if (vx_args(env, info, 7, 8, argv, NULL) < 0) return NULL;
+  napi_value txv[5] = {argv[0], argv[1], argv[2], argv[3], argv[5]};
+  if (get_tx(env, txv, "writev", &a) < 0) return NULL;
+  if (vx_get_typed(env, argv[4], napi_uint16_array, "gso", &gso, &gso_len) < 0) return NULL;
+  if (gso_len < (size_t)a.count * 2) return vx_range_error(env, "gso is shorter than 2 * count");
+  if (vx_get_u32(env, argv[6], "maxMerge", &max_merge) < 0) return NULL;
+  if (max_merge < 1 || max_merge > 64) return vx_range_error(env, "maxMerge must be in [1, 64]");
+  if (get_status(env, argv[7], a.count, &status) < 0) return NULL;
+  if (!(a.h->tap_flags & VX_TAP_F_VNET_HDR))
+    return vx_error(env, "ERR_VXMESH_VNET", "this TAP was opened without vnetHdr: write it with tapWrite");
+  return vx_u32(env, vx_tap_write_gso(a.h->tap_fd, a.slab, a.offs, a.lens, gso, a.count, (int)max_merge,
+                                      &a.h->udp_coalescing, status, a.h->stats));
+}
+
 int vx_tap_glue_init(napi_env env, napi_value exports) {
   static const vx_fn fns[] = {
       {"tapOpen", js_tap_open},         {"tapSetOffload", js_tap_set_offload}, {"tapRead", js_tap_read},
       {"tapWrite", js_tap_write},       {"tapReadVnet", js_tap_read_vnet},     {"tapWriteVnet", js_tap_write_vnet},
+      {"tapWriteGso", js_tap_write_gso},
   };
   return vx_define(env, exports, fns, sizeof fns / sizeof fns[0]);
 }

@@ -217,7 +217,7 @@ static socklen_t from_record(int family, const uint8_t *rec, struct sockaddr_sto
 }
 
 static int recv_gro(vx_udp *u, uint8_t *slab, uint32_t slot_size, uint32_t headroom, uint32_t slots, uint32_t *lens,
-                    uint8_t *addrs, uint64_t *stats);
+                    uint8_t *addrs, uint64_t *stats, const vx_rx_runs *runs);
 
 int vx_udp_recv_fd(int fd, uint8_t *slab, uint32_t slot_size, uint32_t headroom, uint32_t start, uint32_t slots,
                    uint32_t *lens, uint8_t *addrs, uint64_t *stats) {
@@ -259,16 +259,31 @@ int vx_udp_recv_fd(int fd, uint8_t *slab, uint32_t slot_size, uint32_t headroom,
 }
 
 int vx_udp_recv_batch(vx_udp *u, uint8_t *slab, uint32_t slot_size, uint32_t headroom,
-                      uint32_t slots, uint32_t *lens, uint8_t *addrs, uint64_t *stats) {
+                      uint32_t slots, uint32_t *lens, uint8_t *addrs, uint64_t *stats, const vx_rx_runs *runs) {
   uint32_t dslots = vx_split_data_slots(&u->split, slots); /* = slots unless handshakes are owed room */
   int n;
-  if (u->g && (u->gro || vx_udp_gro_pending(u)))
-    n = recv_gro(u, slab, slot_size, headroom, dslots, lens, addrs, stats);
-  else
+  if (u->g && (u->gro || vx_udp_gro_pending(u))) {
+    n = recv_gro(u, slab, slot_size, headroom, dslots, lens, addrs, stats, runs);
+  } else {
     n = vx_udp_recv_fd(u->fd, slab, slot_size, headroom, 0, dslots, lens, addrs, stats);
+    if (runs != NULL && n > 0) vx_rx_runs_plain(runs, 0, (uint32_t)n, slot_size, headroom, lens);
+  }
   if (n < 0 || u->split.hs < 0) return n;
   u->split.full = (uint32_t)n == slots ? u->split.full + 1 : 0;
-  return (int)vx_split_recv(u, slab, slot_size, headroom, slots, (uint32_t)n, lens, addrs, stats);
+  uint32_t total = vx_split_recv(u, slab, slot_size, headroom, slots, (uint32_t)n, lens, addrs, stats);
+  if (runs != NULL) vx_rx_runs_plain(runs, (uint32_t)n, total, slot_size, headroom, lens);
+  return (int)total;
+}
+
+void vx_rx_runs_plain(const vx_rx_runs *r, uint32_t from, uint32_t to, uint32_t slot_size, uint32_t headroom,
+                      const uint32_t *lens) {
+  for (uint32_t i = from; i < to; i++) {
+    r->offs[i] = i * slot_size + headroom;
+    r->gso[2 * i] = 0;
+    r->gso[2 * i + 1] = 0;
+    r->segs[i] = 1;
+    r->wire[i] = lens[i];
+  }
 }
 
 #ifndef UDP_SEGMENT
@@ -613,18 +628,83 @@ uint32_t vx_gro_split(vx_gro *g, uint8_t *slab, uint32_t slot_size, uint32_t hea
   return done;
 }
 
+uint32_t vx_gro_split_runs(vx_gro *g, uint8_t *slab, uint32_t slot_size, uint32_t headroom, uint32_t slots,
+                           uint32_t done, uint32_t *lens, uint8_t *addrs, uint64_t *stats, const vx_rx_runs *r) {
+  uint32_t cap = slot_size - headroom;
+  while (done < slots && g->cur < g->n) {
+    const uint32_t L = g->len[g->cur];
+    const uint32_t seg = g->seg[g->cur] ? g->seg[g->cur] : L;
+    const uint8_t *b = g->buf + (size_t)g->cur * VX_GRO_BUFSZ;
+    if (g->seg[g->cur] != 0 && L - g->off > seg) {
+      /* At least two datagrams left in a coalesced buffer: a run from here? */
+      const uint8_t *dg[VX_GRO_RUN_MAX];
+      uint32_t dl[VX_GRO_RUN_MAX];
+      int n = 0;
+      for (uint32_t o = g->off; n < VX_GRO_RUN_MAX && o < L; n++) {
+        uint32_t c = L - o < seg ? L - o : seg;
+        if (c > cap) break; /* one that would be truncated in a slot is never merged */
+        dg[n] = b + o;
+        dl[n] = c;
+        o += c;
+      }
+      vx_gro_out go = {.max_frame = r->max_frame};
+      uint32_t at = r->super_off + (uint32_t)g->cur * VX_GRO_BUFSZ + g->off;
+      int k = n >= 2 ? vx_gro_run(dg, dl, n, n, slab + at, VX_GRO_BUFSZ - g->off, &go) : 1;
+      if (k >= 2) {
+        lens[done] = go.len;
+        r->offs[done] = at;
+        r->gso[2 * done] = go.gso_type;
+        r->gso[2 * done + 1] = go.gso_size;
+        r->segs[done] = (uint16_t)k;
+        r->wire[done] = go.wire;
+        memcpy(addrs + (size_t)done * VX_ADDR_LEN, g->addr[g->cur], VX_ADDR_LEN);
+        stats[VX_STAT_GRO_RUNS]++;
+        done++;
+        g->off += go.wire;
+        if (g->off >= L) {
+          g->cur++;
+          g->off = 0;
+        }
+        continue;
+      }
+    }
+    uint32_t chunk = L - g->off < seg ? L - g->off : seg; /* 0 for an empty datagram: still one */
+    uint32_t copy = chunk;
+    if (copy > cap) {
+      copy = cap; /* truncated like recvmmsg would */
+      stats[VX_STAT_RX_TRUNCATED]++;
+    }
+    memcpy(slab + (size_t)done * slot_size + headroom, b + g->off, copy);
+    lens[done] = copy;
+    r->offs[done] = done * slot_size + headroom;
+    r->gso[2 * done] = 0;
+    r->gso[2 * done + 1] = 0;
+    r->segs[done] = 1;
+    r->wire[done] = copy;
+    memcpy(addrs + (size_t)done * VX_ADDR_LEN, g->addr[g->cur], VX_ADDR_LEN);
+    done++;
+    g->off += chunk;
+    if (g->off >= L) {
+      g->cur++;
+      g->off = 0;
+    }
+  }
+  return done;
+}
+
 /*
  * recvmmsg into the GRO buffers, then one datagram per caller slot: a coalesced buffer holds
  * datagrams of `seg` bytes (the last may be shorter). What does not fit stays buffered
  * (vx_udp_gro_pending) for the next call.
  */
 static int recv_gro(vx_udp *u, uint8_t *slab, uint32_t slot_size, uint32_t headroom, uint32_t slots, uint32_t *lens,
-                    uint8_t *addrs, uint64_t *stats) {
+                    uint8_t *addrs, uint64_t *stats, const vx_rx_runs *runs) {
   vx_gro *g = u->g;
   uint32_t done = 0;
   int socket_empty = 0;
   for (;;) {
-    done = vx_gro_split(g, slab, slot_size, headroom, slots, done, lens, addrs, stats);
+    done = runs != NULL ? vx_gro_split_runs(g, slab, slot_size, headroom, slots, done, lens, addrs, stats, runs)
+                        : vx_gro_split(g, slab, slot_size, headroom, slots, done, lens, addrs, stats);
     if (done == slots || socket_empty || !u->gro) break;
     struct mmsghdr msgs[VX_GRO_BUFS];
     struct iovec iov[VX_GRO_BUFS];

@@ -15,6 +15,8 @@
 
 #include "udp_split.h"
 
+struct vx_rx_runs;
+
 #define VX_ADDR_LEN 18
 #define VX_UDP_MAX_SRC 64
 /* Source ports are chosen at random in [VX_SRC_PORT_MIN, 65535]. */
@@ -54,6 +56,7 @@ enum {
   VX_STAT_TX_EAGAIN = 4,    /* batches stopped by EAGAIN */
   VX_STAT_HS_READ = 5,      /* datagrams read from the handshake socket (udp_split.h) */
   VX_STAT_HS_PAUSED = 6,    /* times its budget ran out with datagrams left (the rest waits, or overflows in the kernel) */
+  VX_STAT_GRO_RUNS = 7,     /* GRO runs handed over as one descriptor (vx_rx_runs) */
   /* 8..10: TAP vnet slots (tap.h) */
   VX_STAT_GSO_SENDS = 11,   /* sendmsg calls with UDP_SEGMENT */
   VX_STAT_SEGMENTS = 12,    /* segments cut from TSO super-frames */
@@ -87,7 +90,37 @@ int vx_udp_recv_fd(int fd, uint8_t *slab, uint32_t slot_size, uint32_t headroom,
  * -errno when the first call fails with an error other than EAGAIN.
  */
 int vx_udp_recv_batch(vx_udp *u, uint8_t *slab, uint32_t slot_size, uint32_t headroom,
-                      uint32_t slots, uint32_t *lens, uint8_t *addrs, uint64_t *stats);
+                      uint32_t slots, uint32_t *lens, uint8_t *addrs, uint64_t *stats, const struct vx_rx_runs *runs);
+
+/*
+ * GRO runs (the receive side's super-frames): with a vx_rx_runs given, a UDP GRO buffer's run of
+ * consecutive datagrams that vx_gro_run merges (plaintext VXLAN, one VNI, one inner TCP flow,
+ * contiguous) is handed over as ONE descriptor: the VXLAN header + merged frame at slab +
+ * offs[i] inside the run area (super_off + b * VX_GRO_BUFSZ + the run's offset in GRO buffer b:
+ * a merged run is never longer than the datagrams it replaces, so runs never overlap), lens[i] its
+ * length, gso[2i] its gso type, gso[2i+1] its segment size, segs[i] the datagrams merged, wire[i]
+ * their total length. Every other datagram is descriptor i as without runs: at slot i
+ * (offs[i] = i * slot_size + headroom), gso 0, segs 1, wire = lens[i].
+ */
+typedef struct vx_rx_runs {
+  uint32_t super_off;   /* slab offset of the run area (VX_GRO_BUFS * VX_GRO_BUFSZ bytes) */
+  uint32_t max_frame;   /* largest inner segment a run may hold (vx_gro_out.max_frame) */
+  uint32_t *offs;
+  uint16_t *gso;        /* 2 per descriptor */
+  uint16_t *segs;
+  uint32_t *wire;
+} vx_rx_runs;
+
+/* Descriptors [from, to) as single datagrams at their slots (the vx_rx_runs defaults). */
+void vx_rx_runs_plain(const vx_rx_runs *r, uint32_t from, uint32_t to, uint32_t slot_size, uint32_t headroom,
+                      const uint32_t *lens);
+
+/*
+ * vx_gro_split with runs: the same datagrams in the same order, a run of them as one descriptor
+ * (see vx_rx_runs). Datagrams longer than a slot are never part of a run.
+ */
+uint32_t vx_gro_split_runs(vx_gro *g, uint8_t *slab, uint32_t slot_size, uint32_t headroom, uint32_t slots,
+                           uint32_t done, uint32_t *lens, uint8_t *addrs, uint64_t *stats, const vx_rx_runs *r);
 
 /*
  * sendmmsg of descriptors [0, count): lens[j] bytes at slab + offs[j] to the record addrs + j*18,

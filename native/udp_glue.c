@@ -1,5 +1,6 @@
 /*
- * UDP glue: udpOpen, udpRecv, udpSend, udpSendGso, udpSetGso, udpSetGro (syscalls in udp.c).
+ * UDP glue: udpOpen, udpRecv, udpSend, udpSendGso, udpSetGso, udpSetGro (syscalls in udp.c), groRunsSplit
+ * (udpRecv's GRO run split without a socket).
  * Sends take an optional trailing `status: Int32Array` (length >= count): see udp.h.
  */
 #define _GNU_SOURCE
@@ -7,6 +8,7 @@
 #include <netinet/in.h>
 #include <netinet/udp.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/socket.h>
 
 #include "handle.h"
@@ -60,14 +62,43 @@ static napi_value js_udp_open(napi_env env, napi_callback_info info) {
   return arr;
 }
 
-/* udpRecv(handle, slab, slotSize, headroom, slots, lens, addrs) → n */
+/*
+ * The run arrays of udpRecv / groRunsSplit (udp.h vx_rx_runs): offs Uint32Array, gso Uint16Array
+ * (2 per slot), segs Uint16Array, wire Uint32Array (each at least `slots` long), superOff, maxFrame;
+ * the slab must hold the run area (VX_GRO_BUFS * VX_GRO_BUFSZ bytes from superOff).
+ */
+static int get_runs(napi_env env, napi_value *argv, size_t slab_len, uint32_t slots, uint32_t area, vx_rx_runs *r) {
+  void *offs, *gso, *segs, *wire;
+  size_t offs_len, gso_len, segs_len, wire_len;
+  if (vx_get_typed(env, argv[0], napi_uint32_array, "runOffs", &offs, &offs_len) < 0) return -1;
+  if (vx_get_typed(env, argv[1], napi_uint16_array, "runGso", &gso, &gso_len) < 0) return -1;
+  if (vx_get_typed(env, argv[2], napi_uint16_array, "runSegs", &segs, &segs_len) < 0) return -1;
+  if (vx_get_typed(env, argv[3], napi_uint32_array, "runWire", &wire, &wire_len) < 0) return -1;
+  if (vx_get_u32(env, argv[4], "superOff", &r->super_off) < 0) return -1;
+  if (vx_get_u32(env, argv[5], "maxFrame", &r->max_frame) < 0) return -1;
+  if (offs_len < slots || segs_len < slots || wire_len < slots || gso_len < (size_t)slots * 2)
+    return vx_range_error(env, "run arrays are shorter than slots"), -1;
+  if ((uint64_t)r->super_off + area > slab_len) return vx_range_error(env, "slab has no room for the run area"), -1;
+  r->offs = offs;
+  r->gso = gso;
+  r->segs = segs;
+  r->wire = wire;
+  return 0;
+}
+
+/*
+ * udpRecv(handle, slab, slotSize, headroom, slots, lens, addrs[, runOffs, runGso, runSegs, runWire, superOff, maxFrame]) → n
+ * With the run arrays: GRO runs as one descriptor each (udp.h vx_rx_runs).
+ */
 static napi_value js_udp_recv(napi_env env, napi_callback_info info) {
-  napi_value argv[7];
+  napi_value argv[13];
+  size_t argc = 0;
   vx_handle *h;
   void *slab, *lens, *addrs;
   size_t slab_len, lens_len, addrs_len;
   uint32_t slot_size, headroom, slots;
-  if (vx_args(env, info, 7, 7, argv, NULL) < 0) return NULL;
+  vx_rx_runs runs;
+  if (vx_args(env, info, 7, 13, argv, &argc) < 0) return NULL;
   if (vx_handle_get_open(env, argv[0], VX_KIND_UDP, "recvmmsg", &h) < 0) return NULL;
   if (vx_get_typed(env, argv[1], napi_uint8_array, "slab", &slab, &slab_len) < 0) return NULL;
   if (vx_get_u32(env, argv[2], "slotSize", &slot_size) < 0) return NULL;
@@ -77,9 +108,57 @@ static napi_value js_udp_recv(napi_env env, napi_callback_info info) {
   if (vx_get_typed(env, argv[6], napi_uint8_array, "addrs", &addrs, &addrs_len) < 0) return NULL;
   if (vx_check_rx(env, slab_len, slot_size, headroom, slots, lens_len) < 0) return NULL;
   if ((uint64_t)slots * VX_ADDR_LEN > addrs_len) return vx_range_error(env, "addrs is shorter than slots * 18");
-  int n = vx_udp_recv_batch(&h->udp, slab, slot_size, headroom, slots, lens, addrs, h->stats);
+  int with_runs = argc > 7 && !vx_is_nullish(env, argv[7]);
+  if (with_runs) {
+    if (argc < 13) return vx_range_error(env, "udpRecv: runs need runOffs, runGso, runSegs, runWire, superOff, maxFrame");
+    if (get_runs(env, argv + 7, slab_len, slots, VX_GRO_BUFS * VX_GRO_BUFSZ, &runs) < 0) return NULL;
+    if ((uint64_t)slots * slot_size > runs.super_off) return vx_range_error(env, "the run area overlaps the slots");
+  }
+  int n = vx_udp_recv_batch(&h->udp, slab, slot_size, headroom, slots, lens, addrs, h->stats, with_runs ? &runs : NULL);
   vx_handle_arm_idle(h);
   return vx_result_or_throw(env, n, "recvmmsg");
+}
+
+/*
+ * groRunsSplit(buf, seg, addr, slab, slotSize, headroom, slots, done, lens, addrs, runOffs, runGso, runSegs,
+ * runWire, superOff, maxFrame, stats) → descriptors filled: one UDP GRO buffer (buf: its bytes, cut at
+ * seg; 0 = one datagram) split with runs as udpRecv does, no socket (the in-memory twin, tests).
+ * Runs of this buffer go to superOff + their offset in it; the whole buffer must fit the slots left.
+ */
+static napi_value js_gro_runs_split(napi_env env, napi_callback_info info) {
+  napi_value argv[17];
+  void *buf, *addr, *slab, *lens, *addrs, *stats;
+  size_t buf_len, addr_len, slab_len, lens_len, addrs_len, stats_len;
+  uint32_t seg, slot_size, headroom, slots, done;
+  vx_rx_runs runs;
+  if (vx_args(env, info, 17, 17, argv, NULL) < 0) return NULL;
+  if (vx_get_typed(env, argv[0], napi_uint8_array, "buf", &buf, &buf_len) < 0) return NULL;
+  if (vx_get_u32(env, argv[1], "seg", &seg) < 0) return NULL;
+  if (vx_get_typed(env, argv[2], napi_uint8_array, "addr", &addr, &addr_len) < 0) return NULL;
+  if (vx_get_typed(env, argv[3], napi_uint8_array, "slab", &slab, &slab_len) < 0) return NULL;
+  if (vx_get_u32(env, argv[4], "slotSize", &slot_size) < 0) return NULL;
+  if (vx_get_u32(env, argv[5], "headroom", &headroom) < 0) return NULL;
+  if (vx_get_u32(env, argv[6], "slots", &slots) < 0) return NULL;
+  if (vx_get_u32(env, argv[7], "done", &done) < 0) return NULL;
+  if (vx_get_typed(env, argv[8], napi_uint32_array, "lens", &lens, &lens_len) < 0) return NULL;
+  if (vx_get_typed(env, argv[9], napi_uint8_array, "addrs", &addrs, &addrs_len) < 0) return NULL;
+  if (vx_get_typed(env, argv[16], napi_biguint64_array, "stats", &stats, &stats_len) < 0) return NULL;
+  if (buf_len > VX_GRO_BUFSZ || seg > 65535 || addr_len < VX_ADDR_LEN) return vx_range_error(env, "buf over 64 KiB, seg over 65535 or addr too short");
+  if (stats_len < VX_STAT_COUNT) return vx_range_error(env, "stats is shorter than STAT_COUNT");
+  if (vx_check_rx(env, slab_len, slot_size, headroom, slots, lens_len) < 0) return NULL;
+  if ((uint64_t)slots * VX_ADDR_LEN > addrs_len) return vx_range_error(env, "addrs is shorter than slots * 18");
+  if (get_runs(env, argv + 10, slab_len, slots, VX_GRO_BUFSZ, &runs) < 0) return NULL;
+  if ((uint64_t)slots * slot_size > runs.super_off) return vx_range_error(env, "the run area overlaps the slots");
+  uint32_t pieces = seg == 0 || buf_len <= seg ? 1 : (uint32_t)((buf_len + seg - 1) / seg);
+  if (done > slots || slots - done < pieces) return vx_range_error(env, "the buffer's datagrams do not fit the slots left");
+  vx_gro g;
+  memset(&g, 0, sizeof g);
+  g.buf = buf;
+  g.n = 1;
+  g.len[0] = (uint32_t)buf_len;
+  g.seg[0] = seg && seg < buf_len ? (uint16_t)seg : 0;
+  memcpy(g.addr[0], addr, VX_ADDR_LEN);
+  return vx_u32(env, vx_gro_split_runs(&g, slab, slot_size, headroom, slots, done, lens, addrs, stats, &runs));
 }
 
 /* The arguments every send shares: (handle, slab, offs, lens, addrs, srcIdx, ...). */
@@ -183,6 +262,7 @@ int vx_udp_glue_init(napi_env env, napi_value exports) {
   static const vx_fn fns[] = {
       {"udpOpen", js_udp_open},          {"udpRecv", js_udp_recv},         {"udpSend", js_udp_send},
       {"udpSendGso", js_udp_send_gso},   {"udpSetGso", js_udp_set_gso},    {"udpSetGro", js_udp_set_gro},
+      {"groRunsSplit", js_gro_runs_split},
   };
   return vx_define(env, exports, fns, sizeof fns / sizeof fns[0]);
 }

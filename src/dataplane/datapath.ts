@@ -43,11 +43,17 @@ import { Outside } from './outside';
 import { Peer } from './peers';
 import { ReaderRing } from './reader-ring';
 import { TAILROOM, allocateInbound, allocateOutbound } from './slabs';
-import { isVnetTap, type BusyPollStats, type ReaderTapDevice, type TapDevice, type UdpTransport } from './seams';
+import { isGroRunUdp, isGsoTap, isVnetTap, type BusyPollStats, type ReaderTapDevice, type TapDevice, type UdpTransport } from './seams';
 import { VXLAN_HLEN } from './vxlan';
 
 /** NativeTap.setLatencyReads on the data path's TAPs; VXMESH_TAP_LATENCY_READS=0 turns it off (A/B measurements). */
 const LATENCY_READS = process.env.VXMESH_TAP_LATENCY_READS !== '0';
+/**
+ * GRO runs (seams.ts `RxRuns`): a UDP GRO buffer's run of one inner TCP flow is received as ONE
+ * descriptor when the transport forms them and every network's TAP writes GSO frames;
+ * VXMESH_GRO_RUNS=0 turns it off (one descriptor per datagram, coalesced again by the TAP write: A/B runs).
+ */
+const GRO_RUNS = process.env.VXMESH_GRO_RUNS !== '0';
 
 export { Peer, type DatapathNetwork, type DeviceFailure, type FailureEvent };
 
@@ -109,6 +115,8 @@ export class Datapath {
   readonly tapThreads: boolean;
   readonly busyPollUs: number;
   private slotSize: number;
+  /** The inbound memory has the GRO run area (allocated the first time runs are turned on). */
+  private runsArea = false;
   private readonly ctx: PathContext;
   private readonly inside: Inside;
   private readonly outside: Outside;
@@ -141,6 +149,12 @@ export class Datapath {
     for (const n of opts.networks) this.addNetworkInternal(n.config, n.tap);
     const peers = opts.peers ?? cfg?.peers;
     if (peers) this.setStaticPeers(peers);
+    this.refreshRuns();
+  }
+
+  /** Whether inbound GRO runs are received as one descriptor (see GRO_RUNS). */
+  get groRuns(): boolean {
+    return this.outside.runs;
   }
 
   /** Drop rings, per-peer drop tables and live capture sessions (src/capture). */
@@ -213,10 +227,11 @@ export class Datapath {
     if (need > this.slotSize) {
       this.slotSize = need;
       this.inside.reallocate(allocateOutbound(this.batchSize, this.slotSize, this.headroom));
-      this.outside.reallocate(allocateInbound(this.batchSize, this.slotSize));
+      this.outside.reallocate(allocateInbound(this.batchSize, this.slotSize, this.runsArea));
     }
     const net = this.addNetworkInternal(n.config, n.tap);
     if (this.ctx.running) this.registerTap(net);
+    this.refreshRuns();
     return net;
   }
 
@@ -244,6 +259,7 @@ export class Datapath {
     net.failed = null;
     if (old === tap) (tap as { resume?: () => void }).resume?.();
     else if (ctx.running) this.registerTap(net);
+    this.refreshRuns();
     return net;
   }
 
@@ -279,6 +295,7 @@ export class Datapath {
     ctx.netList = [...ctx.byVni.values()];
     net.fdb.clear();
     net.neigh.clear();
+    this.refreshRuns();
     return true;
   }
 
@@ -480,6 +497,7 @@ export class Datapath {
       cipher.attach?.(host);
     }
     for (const net of ctx.byVni.values()) this.computeLimits(net);
+    this.refreshRuns();
   }
 
   // ---- control plane: probes -----------------------------------------------------------------
@@ -508,6 +526,27 @@ export class Datapath {
   }
 
   // ---- internals ----------------------------------------------------------------------------
+
+  /**
+   * GRO runs on when allowed (GRO_RUNS), the transport forms them and every network's TAP writes
+   * GSO frames; every segment of a run is bounded by the smallest network frame limit. Control
+   * plane (after any change of networks, TAPs or limits).
+   */
+  private refreshRuns(): void {
+    const ctx = this.ctx;
+    const nets = ctx.netList;
+    let on = GRO_RUNS && nets.length > 0 && isGroRunUdp(ctx.udp);
+    let maxFrame = Infinity;
+    for (let i = 0; i < nets.length && on; i++) {
+      if (!isGsoTap(nets[i].tap)) on = false;
+      maxFrame = Math.min(maxFrame, nets[i].maxUntagged);
+    }
+    if (on && !this.runsArea) {
+      this.runsArea = true;
+      this.outside.reallocate(allocateInbound(this.batchSize, this.slotSize, true));
+    }
+    this.outside.setRuns(on, on ? maxFrame : 0);
+  }
 
   private neededSlot(cfg: NetworkConfig): number {
     return this.headroom + Math.max(2048, Math.ceil((cfg.mtu + ETH_HLEN + VLAN_HLEN + TAILROOM) / 64) * 64);

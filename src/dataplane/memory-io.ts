@@ -13,6 +13,13 @@
  *     order, so a test is a deterministic sequence of steps. With `auto: true` the reactor runs
  *     itself on `setImmediate` whenever something is queued (for agent-level tests on real timers).
  *
+ * UDP GRO (`MemoryUdp.gro = true`, as `NativeUdp` with GRO on): `recvBatchRuns` groups the queue the
+ * way the kernel's UDP GRO coalesces a socket's input — consecutive datagrams from one source record,
+ * all the first one's length but the last (which may be shorter and ends the group), at most 64 of
+ * them and 64 KiB — into GRO buffers, at most 8 per call as the native receive area holds, and splits
+ * each with the addon's own `groRunsSplit` (the function `udpRecv` uses), so runs come out as the
+ * same descriptors, byte for byte (needs the addon built; `recvBatch` never does this).
+ *
  * Faults (the gossip simulator can reuse the pattern): `lossRate` with a seeded PRNG, `delayMs`
  * (on the injected clock; delivered when the clock reaches it), `partition(a, b)` / `heal()`, and a
  * general `filter` hook. Queues are bounded (`queueLimit`, like a socket buffer): overflow is
@@ -25,8 +32,13 @@
 import type { Clock } from '../clock';
 import type { Endpoint } from '../config/types';
 import { endpointToRecord, isV4Mapped, recordToEndpoint } from './addr';
-import type { RxBatch, TapDevice, TxBatch, UdpTransport } from './seams';
-import { ADDR_LEN } from './seams';
+import { loadAddon } from '../native/addon';
+import type { RxBatch, RxRuns, TapDevice, TxBatch, UdpTransport } from './seams';
+import { ADDR_LEN, GRO_RUN_AREA } from './seams';
+
+/** Largest UDP GRO buffer, and most datagrams the kernel coalesces into one (UDP_GRO_CNT_MAX). */
+const GRO_BUF = 65536;
+const GRO_MAX_SEGS = 64;
 
 /** Something the reactor can make readable. */
 interface Readable {
@@ -381,6 +393,13 @@ export class MemoryUdp implements UdpTransport {
   recvBatches = 0;
   /** Datagrams sent per source index. */
   readonly sentBySource: number[];
+  /** UDP GRO on: `recvBatchRuns` forms runs (see the file comment). Default false. */
+  gro = false;
+  /** GRO buffers formed by `recvBatchRuns` that held several datagrams (as NativeIoStats.groBuffers). */
+  groBuffers = 0;
+  /** The addon's counters of `groRunsSplit` (truncations, runs), allocated with the first GRO receive. */
+  groStats: BigUint64Array | null = null;
+  private groScratch: Buffer | null = null;
 
   constructor(
     private readonly net: MemoryUdpNetwork,
@@ -461,6 +480,64 @@ export class MemoryUdp implements UdpTransport {
       n++;
     }
     return n;
+  }
+
+  /** Whether `recvBatchRuns` forms runs (`gro`). */
+  get groRuns(): boolean {
+    return this.gro;
+  }
+
+  /**
+   * As `recvBatch`, with GRO runs (seams.ts `RxRuns`): datagrams grouped into GRO buffers (file
+   * comment), each split by the addon's `groRunsSplit`; a buffer is taken only while all of its
+   * datagrams fit the slots left. Without `gro`, every datagram is its own descriptor.
+   */
+  recvBatchRuns(batch: RxBatch, runs: RxRuns): number {
+    if (this.recvError !== null) throw this.recvError;
+    this.recvBatches++;
+    let n = 0;
+    if (!this.gro) {
+      n = this.recvBatch(batch);
+      this.recvBatches--;
+      for (let i = 0; i < n; i++) this.plainRun(batch, runs, i);
+      return n;
+    }
+    const addon = loadAddon();
+    if (this.groStats === null) this.groStats = new BigUint64Array(addon.constants.STAT_COUNT);
+    if (this.groScratch === null) this.groScratch = Buffer.alloc(GRO_BUF);
+    const buf = this.groScratch;
+    for (let b = 0; b < GRO_RUN_AREA / GRO_BUF && n < batch.slots && this.queue.length > 0; b++) {
+      // one GRO buffer: consecutive datagrams of one source, all the first one's length but a shorter last
+      const first = this.queue[0];
+      const seg = first.data.length;
+      let k = 1;
+      let bytes = seg;
+      while (k < this.queue.length && k < GRO_MAX_SEGS && k < batch.slots - n && seg > 0) {
+        const d = this.queue[k];
+        if (d.data.length === 0 || d.data.length > seg || bytes + d.data.length > GRO_BUF || !d.from.equals(first.from)) break;
+        bytes += d.data.length;
+        k++;
+        if (d.data.length < seg) break;
+      }
+      let at = 0; // a lone datagram over 64 KiB (injectFrom) is cut to the buffer, as the kernel would
+      for (let j = 0; j < k; j++) {
+        const d = this.queue.shift()!;
+        at += d.data.copy(buf, at, 0, Math.min(d.data.length, GRO_BUF - at));
+      }
+      if (k > 1) this.groBuffers++;
+      n = addon.groRunsSplit(buf.subarray(0, at), k > 1 ? seg : 0, first.from, batch.slab, batch.slotSize, batch.headroom, batch.slots, n,
+        batch.lens, batch.addrs, runs.offs, runs.gso, runs.segs, runs.wire, runs.superOff + b * GRO_BUF, runs.maxFrame, this.groStats);
+    }
+    return n;
+  }
+
+  /** Descriptor i as a single datagram at its slot (the `RxRuns` defaults). */
+  private plainRun(batch: RxBatch, runs: RxRuns, i: number): void {
+    runs.offs[i] = i * batch.slotSize + batch.headroom;
+    runs.gso[2 * i] = 0;
+    runs.gso[2 * i + 1] = 0;
+    runs.segs[i] = 1;
+    runs.wire[i] = batch.lens[i];
   }
 
   sendBatch(batch: TxBatch): number {

@@ -21,7 +21,7 @@ import { isIP } from 'node:net';
 import type { AddressFamily } from '../config/types';
 import { ERR_TAP_IO, ERR_TAP_OPEN, ERR_UDP_BIND, ERR_UDP_IO, ERR_NETDEV } from '../errors';
 import { loadAddon, toSystemError, type NativeHandle, type VxmeshAddon } from '../native/addon';
-import type { BusyPollStats, RxBatch, TapDevice, TapReaderRing, TxBatch, UdpTransport } from './seams';
+import type { BusyPollStats, RxBatch, RxRuns, TapDevice, TapReaderRing, TxBatch, UdpTransport } from './seams';
 
 /** The addon's send/write entry points with their trailing per-descriptor status array. */
 interface StatusAddon {
@@ -128,6 +128,8 @@ export class NativeIoStats {
   get badTso(): number { return Number(this.arr[this.k.STAT_BAD_TSO]); }
   /** UDP: received buffers that held several coalesced datagrams (UDP GRO). */
   get groBuffers(): number { return Number(this.arr[this.k.STAT_GRO_BUFS]); }
+  /** UDP: GRO runs handed over as one descriptor (`recvBatchRuns`). */
+  get groRuns(): number { return Number(this.arr[this.k.STAT_GRO_RUNS]); }
 }
 
 /** Options of `NativeTap.open`. */
@@ -311,6 +313,20 @@ export class NativeTap implements TapDevice {
     try {
       clearStatus(batch);
       return (this.addon as StatusAddon).tapWriteVnet(this.h, batch.slab, batch.offs, batch.lens, batch.count, maxMerge, batch.status);
+    } catch (err) {
+      throw toSystemError(err, ERR_TAP_IO, `TAP ${this.name}`);
+    }
+  }
+
+  /**
+   * Fast path (vnetHdr): like `writeBatch`, but descriptor j with `gso[2j] !== 0` is a TCP GSO frame
+   * of `gso[2j+1]`-byte segments whose checksum field holds the pseudo-header sum (a GRO run, see
+   * seams.ts `RxRuns`), written with a NEEDS_CSUM virtio header; plain ones coalesce as in `writeBatch`.
+   */
+  writeBatchGso(batch: TxBatch, gso: Uint16Array): number {
+    try {
+      clearStatus(batch);
+      return this.addon.tapWriteGso(this.h, batch.slab, batch.offs, batch.lens, gso, batch.count, 64, batch.status);
     } catch (err) {
       throw toSystemError(err, ERR_TAP_IO, `TAP ${this.name}`);
     }
@@ -530,6 +546,23 @@ export class NativeUdp implements UdpTransport {
       throw toSystemError(err, ERR_UDP_IO, `UDP ${this.address}:${this.port}`);
     }
   }
+
+  /**
+   * Like `recvBatch`, with GRO runs (seams.ts `RxRuns`): a UDP GRO buffer's run of one inner TCP flow
+   * comes back as ONE descriptor in the run area (`runs.superOff`, `GRO_RUN_AREA` bytes of the slab
+   * after the slots); `runs` is filled for every descriptor.
+   */
+  recvBatchRuns(batch: RxBatch, runs: RxRuns): number {
+    try {
+      return this.addon.udpRecv(this.h, batch.slab, batch.slotSize, batch.headroom, batch.slots, batch.lens, batch.addrs,
+        runs.offs, runs.gso, runs.segs, runs.wire, runs.superOff, runs.maxFrame);
+    } catch (err) {
+      throw toSystemError(err, ERR_UDP_IO, `UDP ${this.address}:${this.port}`);
+    }
+  }
+
+  /** Whether `recvBatchRuns` can form runs (UDP GRO is on). */
+  get groRuns(): boolean { return this.groOn; }
 
   /**
    * sendmmsg of descriptors [0, batch.count) to their address records, from source socket

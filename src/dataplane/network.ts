@@ -52,6 +52,12 @@ export class Network implements DatapathNetwork {
   /** Inbound TAP write descriptors (into the UDP slab). */
   tapTx!: TxBatch;
   rxPending = 0;
+  /** Per inbound TAP descriptor: gso type + segment size (GRO runs; 0 = a plain frame), datagrams it stands for, their inner bytes. */
+  tapGso!: Uint16Array;
+  tapSegs!: Uint16Array;
+  tapBytes!: Uint32Array;
+  /** A GRO run is among the pending descriptors (written with `writeBatchGso`). */
+  rxGso = false;
   removed = false;
   /** The network's policy (null: none; every frame passes). */
   policy: PolicyFilter | null = null;

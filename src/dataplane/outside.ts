@@ -58,8 +58,10 @@ import { ETH_HLEN, isVlanTpid, macEquals } from './ethernet';
 import { FDB_LOCAL, FDB_STATIC } from './fdb';
 import type { Network } from './network';
 import type { Peer } from './peers';
+import type { GroRunTransport, GsoTapDevice } from './seams';
 import type { InboundSlabs } from './slabs';
 import { tapWriteTable } from './slabs';
+import type { TxBatch } from './seams';
 import { VXLAN_HLEN, VXLAN_OK, vxlanCheck, vxlanVni } from './vxlan';
 import { DIR_RX } from '../capture/drops';
 import { KIND_DATAGRAM, KIND_FRAME } from '../capture/ring';
@@ -112,6 +114,8 @@ export class Outside {
   private sendersOf: PacketCipher | null = null;
   /** The FDB slot of the datagram at hand's inner source MAC (set by `checkOwner`; -1: none). */
   private srcSlot = -1;
+  /** GRO runs: received with `recvBatchRuns` (set by the data path, `setRuns`). */
+  private runsOn = false;
 
   constructor(private readonly ctx: PathContext, mem: InboundSlabs, slotSize: () => number) {
     this.mem = mem;
@@ -124,9 +128,30 @@ export class Outside {
     for (const net of this.ctx.byVni.values()) this.addNetwork(net);
   }
 
+  /**
+   * GRO runs on or off (control plane, outside a batch): on needs memory with the run area
+   * (`allocateInbound(…, true)`) and a transport that forms them; `maxFrame` bounds every inner
+   * segment of a run (the smallest network frame limit, so a run never holds a segment the size
+   * check would drop).
+   */
+  setRuns(on: boolean, maxFrame: number): void {
+    const r = this.mem.runs;
+    this.runsOn = on && r !== null;
+    if (r !== null) r.maxFrame = maxFrame;
+  }
+
+  /** Whether GRO runs are received (`setRuns`). */
+  get runs(): boolean {
+    return this.runsOn;
+  }
+
   /** Gives `net` its TAP write table and room in the per-batch list. */
   addNetwork(net: Network): void {
-    net.tapTx = tapWriteTable(this.ctx.batchSize, this.mem.udpSlab);
+    const B = this.ctx.batchSize;
+    net.tapTx = tapWriteTable(B, this.mem.udpSlab);
+    net.tapGso = new Uint16Array(2 * B);
+    net.tapSegs = new Uint16Array(B);
+    net.tapBytes = new Uint32Array(B);
     this.touched = new Array<Network | null>(Math.max(this.touched.length, this.ctx.byVni.size + 1)).fill(null);
   }
 
@@ -138,7 +163,7 @@ export class Outside {
     for (let round = 0; round < ctx.burst; round++) {
       let n: number;
       try {
-        n = ctx.udp.recvBatch(this.mem.udpRx);
+        n = this.runsOn ? (ctx.udp as GroRunTransport).recvBatchRuns(this.mem.udpRx, this.mem.runs!) : ctx.udp.recvBatch(this.mem.udpRx);
       } catch (e) {
         ctx.failTransport(e);
         return;
@@ -165,8 +190,10 @@ export class Outside {
     const dLen = m.dLen;
     const dState = m.dState;
     const dSender = m.dSender;
+    const dSegs = m.dSegs;
+    const dWire = m.dWire;
     const peers = ctx.peers;
-    g.rxDatagrams += n;
+    const runs = this.runsOn ? m.runs : null;
     const now = ctx.capture.stamp(ctx.clock.now());
     const nets = ctx.netList;
     for (let k = 0; k < nets.length; k++) {
@@ -174,12 +201,29 @@ export class Outside {
       net.fdb.setNow(now);
       if (net.policy !== null) net.policy.setNow(now);
     }
-    for (let i = 0; i < n; i++) {
-      dOff[i] = i * slot;
-      dLen[i] = lens[i];
-      dState[i] = D_PLAIN;
-      dSender[i] = 0;
+    let datagrams = n;
+    if (runs === null) {
+      for (let i = 0; i < n; i++) {
+        dOff[i] = i * slot;
+        dLen[i] = lens[i];
+        dState[i] = D_PLAIN;
+        dSender[i] = 0;
+        dSegs[i] = 1;
+        dWire[i] = lens[i];
+      }
+    } else {
+      for (let i = 0; i < n; i++) {
+        dOff[i] = runs.offs[i];
+        dLen[i] = lens[i];
+        dState[i] = D_PLAIN;
+        dSender[i] = 0;
+        const segs = runs.segs[i];
+        dSegs[i] = segs;
+        dWire[i] = runs.wire[i];
+        datagrams += segs - 1;
+      }
     }
+    g.rxDatagrams += datagrams;
     // 2. open
     if (ctx.cipher !== null) this.open(n);
     const probe = ctx.probe;
@@ -190,6 +234,9 @@ export class Outside {
       if (state === D_SKIP) continue;
       const off = dOff[i];
       const len = dLen[i];
+      // a GRO run (segs > 1) stands for `segs` datagrams of `wire` bytes: counted, dropped and delivered as them
+      const segs = dSegs[i];
+      const wire = dWire[i];
       // 2b. probe
       if (probe !== null && isProbe(slab, off, len)) {
         g.rxProbes++;
@@ -200,33 +247,34 @@ export class Outside {
       // 3. VXLAN check
       const st = vxlanCheck(slab, off, len);
       if (st !== VXLAN_OK) {
-        ctx.capture.rxDrop(null, VXLAN_STATUS_INDEX[st], 1, slab, off, len, KIND_DATAGRAM, addrs, i * ADDR_LEN, peers.find(addrs, i * ADDR_LEN));
+        ctx.capture.rxDrop(null, VXLAN_STATUS_INDEX[st], segs, slab, off, len, KIND_DATAGRAM, addrs, i * ADDR_LEN, peers.find(addrs, i * ADDR_LEN));
         continue;
       }
       // 4. network
       const net = ctx.byVni.get(vxlanVni(slab, off));
       if (net === undefined) {
-        ctx.capture.rxDrop(null, RX_UNKNOWN_VNI, 1, slab, off, len, KIND_DATAGRAM, addrs, i * ADDR_LEN, peers.find(addrs, i * ADDR_LEN));
+        ctx.capture.rxDrop(null, RX_UNKNOWN_VNI, segs, slab, off, len, KIND_DATAGRAM, addrs, i * ADDR_LEN, peers.find(addrs, i * ADDR_LEN));
         continue;
       }
       const c = net.counters;
-      c.rxPackets++;
-      c.rxBytes += len;
+      c.rxPackets += segs;
+      c.rxBytes += wire;
       const aOff = i * ADDR_LEN;
       // admit
       if (!net.config.encrypted && net.accept.check(addrs, aOff) === ADMIT_REFUSED) {
-        ctx.capture.rxDrop(net, RX_UNKNOWN_VTEP, 1, slab, off + VXLAN_HLEN, len - VXLAN_HLEN, KIND_FRAME, addrs, aOff, null);
+        ctx.capture.rxDrop(net, RX_UNKNOWN_VTEP, segs, slab, off + VXLAN_HLEN, len - VXLAN_HLEN, KIND_FRAME, addrs, aOff, null);
         continue;
       }
       let peer = peers.find(addrs, aOff);
       if (peer !== null) {
-        peer.counters.rxPackets++;
-        peer.counters.rxBytes += len;
+        peer.counters.rxPackets += segs;
+        peer.counters.rxBytes += wire;
       }
       const inner = off + VXLAN_HLEN;
       const ilen = len - VXLAN_HLEN;
-      // 5. frame check
-      let drop = this.checkFrame(net, state === D_DECRYPTED, slab, inner, ilen);
+      // 5. frame check (a run: its largest segment, the first — wire − len = (segs − 1) × its VXLAN + inner headers)
+      const seg = segs === 1 ? ilen : (wire - len) / (segs - 1) - VXLAN_HLEN + runs!.gso[2 * i + 1];
+      let drop = this.checkFrame(net, state === D_DECRYPTED, slab, inner, seg);
       // 6. owner check: our own MACs; then the sender, its right to the VNI and to the source MAC
       if (drop === PASS) drop = this.checkOwner(net, slab, inner);
       let sender = peer;
@@ -236,7 +284,7 @@ export class Outside {
       // 6b. policy ingress: identity from the sending host's endpoint records
       if (drop === PASS && net.policy !== null && !net.policy.filter(slab, inner, ilen, sender !== null ? sender.endpoint.address : '')) drop = RX_POLICY;
       if (drop !== PASS) {
-        ctx.capture.rxDrop(net, drop, 1, slab, inner, ilen, KIND_FRAME, addrs, aOff, sender ?? peer);
+        ctx.capture.rxDrop(net, drop, segs, slab, inner, ilen, KIND_FRAME, addrs, aOff, sender ?? peer);
         continue;
       }
       // 7. learn remote
@@ -245,9 +293,18 @@ export class Outside {
       // 8. deliver (queued; written per network below)
       if (net.rxPending === 0) this.touched[touched++] = net;
       const w = net.tapTx;
-      w.offs[net.rxPending] = inner;
-      w.lens[net.rxPending] = ilen;
-      net.rxPending++;
+      const p = net.rxPending++;
+      w.offs[p] = inner;
+      w.lens[p] = ilen;
+      net.tapSegs[p] = segs;
+      net.tapBytes[p] = wire - segs * VXLAN_HLEN;
+      if (segs === 1) {
+        net.tapGso[2 * p] = 0;
+      } else {
+        net.tapGso[2 * p] = runs!.gso[2 * i];
+        net.tapGso[2 * p + 1] = runs!.gso[2 * i + 1];
+        net.rxGso = true;
+      }
     }
     this.deliver(touched);
     if (probes) probe!.flush();
@@ -433,21 +490,37 @@ export class Outside {
       net.rxPending = 0;
       w.count = count;
       ctx.hist.tapWrite.add(count);
-      const consumed = ctx.safeTapWrite(net, w);
+      const consumed = net.rxGso ? this.writeRuns(net, w) : ctx.safeTapWrite(net, w);
+      net.rxGso = false;
       const c = net.counters;
       const status = w.status;
       const slab = this.mem.udpSlab;
       const live = ctx.capture.live;
+      const segs = net.tapSegs;
       for (let j = 0; j < consumed; j++) {
         if (status[j] === 0) {
-          c.rxDelivered++;
-          c.rxDeliveredBytes += w.lens[j];
+          c.rxDelivered += segs[j];
+          c.rxDeliveredBytes += net.tapBytes[j];
           if (live) ctx.capture.forwarded(net, DIR_RX, slab, w.offs[j], w.lens[j], null);
         } else {
-          ctx.capture.rxDrop(net, RX_TAP_FAIL, 1, slab, w.offs[j], w.lens[j], KIND_FRAME, null, 0, null);
+          ctx.capture.rxDrop(net, RX_TAP_FAIL, segs[j], slab, w.offs[j], w.lens[j], KIND_FRAME, null, 0, null);
         }
       }
-      for (let j = consumed; j < count; j++) ctx.capture.rxDrop(net, RX_TAP_FAIL, 1, slab, w.offs[j], w.lens[j], KIND_FRAME, null, 0, null);
+      for (let j = consumed; j < count; j++) ctx.capture.rxDrop(net, RX_TAP_FAIL, segs[j], slab, w.offs[j], w.lens[j], KIND_FRAME, null, 0, null);
+    }
+  }
+
+  /** A batch with GRO runs: `writeBatchGso` with the per-descriptor gso info (the data path turns runs on only over such TAPs). */
+  private writeRuns(net: Network, w: TxBatch): number {
+    w.status.fill(0, 0, w.count);
+    const tap = net.tap as Partial<GsoTapDevice>;
+    if (typeof tap.writeBatchGso !== 'function') return 0; // a TAP swapped under a pending batch: counted tap_write_failed
+    try {
+      const n = tap.writeBatchGso(w, net.tapGso);
+      return n > 0 ? Math.min(n, w.count) : 0;
+    } catch (e) {
+      this.ctx.warn('tap_write', e, { tap: net.tap.name });
+      return 0;
     }
   }
 }

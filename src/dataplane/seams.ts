@@ -195,6 +195,59 @@ export interface GsoUdpTransport extends UdpTransport {
   sendBatchGso(batch: TxBatch, gso: Uint16Array, prefixLen?: number): number;
 }
 
+/**
+ * GRO runs (the receive side's super-frames, `GroRunTransport.recvBatchRuns`): per received
+ * descriptor i, where it is and how many datagrams it stands for. A descriptor is either one
+ * datagram at its slot (`offs[i] = i * slotSize + headroom`, `gso[2i] = 0`, `segs[i] = 1`,
+ * `wire[i] = lens[i]`) or a run of `segs[i]` ≥ 2 consecutive datagrams of one UDP GRO buffer
+ * merged by the transport: plaintext VXLAN with one 8-byte header (I flag only, one VNI), from one
+ * outer source, carrying consecutive TCP segments of one inner flow (same Ethernet header, IP and
+ * TCP fields, contiguous sequence numbers, ACK only, PSH only on the last, every segment but the
+ * last `gso[2i+1]` payload bytes, valid checksums — the rules of the TAP write's coalescer), each
+ * inner segment at most `maxFrame` bytes. Its bytes: the VXLAN header, then one TCP frame whose
+ * IP length(s) cover every payload, the last segment's flags, and the pseudo-header sum in the
+ * TCP checksum field (CHECKSUM_PARTIAL: written as GSO type `gso[2i]` with `writeBatchGso`);
+ * `wire[i]` = the total length of the datagrams it replaces (what per-datagram counting saw).
+ * Runs live in the run area: `GRO_RUN_AREA` bytes of the slab from `superOff` (after the slots).
+ */
+export interface RxRuns {
+  readonly offs: Uint32Array;
+  readonly gso: Uint16Array;
+  readonly segs: Uint16Array;
+  readonly wire: Uint32Array;
+  readonly superOff: number;
+  /** Largest inner segment (Ethernet frame) a run may hold, so that every segment passes the size check; set by the data path. */
+  maxFrame: number;
+}
+
+/** Bytes of the run area (8 GRO buffers of 64 KiB; = the addon's GRO_RUN_AREA). */
+export const GRO_RUN_AREA = 8 * 65536;
+
+/** A transport that can hand GRO runs over as one descriptor (`NativeUdp` with GRO on; `MemoryUdp` with `gro`). */
+export interface GroRunTransport extends UdpTransport {
+  /** True while runs can be formed (UDP GRO on). */
+  readonly groRuns: boolean;
+  /** As `recvBatch`, filling `runs` for every descriptor (see `RxRuns`). */
+  recvBatchRuns(batch: RxBatch, runs: RxRuns): number;
+}
+
+/** A vnet TAP that writes GSO frames given with their gso info (`NativeTap.writeBatchGso`). */
+export interface GsoTapDevice extends VnetTapDevice {
+  /** As `writeBatch`; descriptor j with `gso[2j] !== 0` is a TCP GSO frame of `gso[2j+1]`-byte segments (see `RxRuns`). */
+  writeBatchGso(batch: TxBatch, gso: Uint16Array): number;
+}
+
+/** True for a transport that hands GRO runs over (and has GRO on). */
+export function isGroRunUdp(udp: UdpTransport): udp is GroRunTransport {
+  const u = udp as Partial<GroRunTransport>;
+  return typeof u.recvBatchRuns === 'function' && u.groRuns === true;
+}
+
+/** True for a TAP that writes GSO frames (`writeBatchGso`). */
+export function isGsoTap(tap: TapDevice): tap is GsoTapDevice {
+  return isVnetTap(tap) && typeof (tap as Partial<GsoTapDevice>).writeBatchGso === 'function';
+}
+
 /** Largest frame a vnet TAP hands over (64 KiB TSO super-frame + Ethernet header; = native-io VNET_MAX_FRAME). */
 export const VNET_FRAME_MAX = 65536 + 14;
 

@@ -6,7 +6,7 @@
 import { ADDR_LEN } from './addr';
 import type { CipherBatch } from './cipher-seam';
 import type { Peer } from './peers';
-import { VNET_FRAME_MAX, type RxBatch, type TxBatch } from './seams';
+import { GRO_RUN_AREA, VNET_FRAME_MAX, type RxBatch, type RxRuns, type TxBatch } from './seams';
 import { GSO_MAX_SEGS } from './tso';
 
 /** Bytes after each frame free for the cipher's tag. */
@@ -62,6 +62,11 @@ export interface InboundSlabs {
   readonly dState: Uint8Array;
   /** Per decrypted datagram: the authenticated sender's id (`CipherBatch.senders`; 0 = not known). */
   readonly dSender: Uint32Array;
+  /** Per descriptor: datagrams it stands for (a GRO run: ≥ 2) and their total bytes. */
+  readonly dSegs: Uint16Array;
+  readonly dWire: Uint32Array;
+  /** GRO run arrays over the run area after the slots (seams.ts `RxRuns`), or null without one. */
+  readonly runs: RxRuns | null;
 }
 
 export function allocateOutbound(B: number, S: number, headroom: number): OutboundSlabs {
@@ -133,8 +138,9 @@ export function allocateVnet(B: number, headroom: number, out: OutboundSlabs, pr
   };
 }
 
-export function allocateInbound(B: number, S: number): InboundSlabs {
-  const udpSlab = Buffer.alloc(S * B);
+/** Inbound memory for `B` slots of `S` bytes; `withRuns`: plus the GRO run area and its arrays. */
+export function allocateInbound(B: number, S: number, withRuns = false): InboundSlabs {
+  const udpSlab = Buffer.alloc(S * B + (withRuns ? GRO_RUN_AREA : 0));
   return {
     udpSlab,
     udpRx: { slab: udpSlab, slotSize: S, headroom: 0, slots: B, lens: new Uint32Array(B), addrs: Buffer.alloc(B * ADDR_LEN) },
@@ -147,6 +153,11 @@ export function allocateInbound(B: number, S: number): InboundSlabs {
     dLen: new Uint32Array(B),
     dState: new Uint8Array(B),
     dSender: new Uint32Array(B),
+    dSegs: new Uint16Array(B),
+    dWire: new Uint32Array(B),
+    runs: withRuns
+      ? { offs: new Uint32Array(B), gso: new Uint16Array(2 * B), segs: new Uint16Array(B), wire: new Uint32Array(B), superOff: S * B, maxFrame: 0 }
+      : null,
   };
 }
 

@@ -66,6 +66,11 @@ export interface AddonConstants {
   readonly STAT_BAD_TSO: number;
   /** UDP: received buffers holding several coalesced datagrams (UDP GRO). */
   readonly STAT_GRO_BUFS: number;
+  /** UDP: GRO runs handed over as one descriptor (udpRecv with run arrays). */
+  readonly STAT_GRO_RUNS: number;
+  /** Bytes of the run area udpRecv with run arrays needs in the slab (8 GRO buffers of GRO_BUF_SIZE). */
+  readonly GRO_RUN_AREA: number;
+  readonly GRO_BUF_SIZE: number;
   /** virtio gso_type values (gso info arrays) and the ECN bit. */
   readonly GSO_TCPV4: number;
   readonly GSO_TCPV6: number;
@@ -129,9 +134,33 @@ export interface VxmeshAddon {
   udpOpen(
     family: 4 | 6, address: string, port: number, sourcePorts: number, bufBytes: number, stats: BigUint64Array,
   ): [NativeHandle, number, number[]];
+  /**
+   * recvmmsg into slots; with the run arrays (native/udp.h vx_rx_runs), a UDP GRO buffer's run of one
+   * inner TCP flow is ONE descriptor at slab[runOffs[i]] inside the run area at superOff (GRO_RUN_AREA
+   * bytes), with its gso type/size (runGso), datagrams merged (runSegs) and their total bytes (runWire).
+   */
   udpRecv(
     h: NativeHandle, slab: Uint8Array, slotSize: number, headroom: number, slots: number, lens: Uint32Array,
-    addrs: Uint8Array,
+    addrs: Uint8Array, runOffs?: Uint32Array, runGso?: Uint16Array, runSegs?: Uint16Array, runWire?: Uint32Array,
+    superOff?: number, maxFrame?: number,
+  ): number;
+  /**
+   * udpRecv's split of one GRO buffer (bytes `buf`, cut at `seg`, 0 = one datagram) with runs, without a
+   * socket (the in-memory twin): descriptors from `done` on; runs at superOff + their offset in `buf`.
+   * Returns the new descriptor count. The buffer's datagrams must fit the slots left.
+   */
+  groRunsSplit(
+    buf: Uint8Array, seg: number, addr: Uint8Array, slab: Uint8Array, slotSize: number, headroom: number, slots: number, done: number,
+    lens: Uint32Array, addrs: Uint8Array, runOffs: Uint32Array, runGso: Uint16Array, runSegs: Uint16Array, runWire: Uint32Array,
+    superOff: number, maxFrame: number, stats: BigUint64Array,
+  ): number;
+  /**
+   * Writes to a vnet TAP: descriptor j with gso[2j] = 0 a plain frame (coalesced as by tapWriteVnet),
+   * else a TCP GSO frame of gso[2j+1]-byte segments (checksum field = pseudo-header sum). Returns consumed.
+   */
+  tapWriteGso(
+    h: NativeHandle, slab: Uint8Array, offs: Uint32Array, lens: Uint32Array, gso: Uint16Array, count: number, maxMerge: number,
+    status?: Int32Array,
   ): number;
   /** sendmmsg of descriptors [0, count); returns descriptors consumed; status as tapWrite. */
   udpSend(
