@@ -8,7 +8,8 @@
  *
  * Targets: vnet_tso (virtio header + TSO segmentation), coalesce (TCP/UDP coalescing planner),
  * aead (AEAD open, seal round trip, seal of TSO segments), gro_split (UDP GRO receive buffers cut
- * into one datagram per slot), mac1 (batched mac1 check of handshake messages). --seconds (default VXMESH_FUZZ_SECONDS
+ * into one datagram per slot), gro_runs (the same with runs: a buffer's run of one inner TCP flow
+ * merged into one descriptor), mac1 (batched mac1 check of handshake messages). --seconds (default VXMESH_FUZZ_SECONDS
  * or 60) per target; --out (default build/fuzz) holds binaries, the growing corpora and crash
  * artifacts. Inputs under test/fuzz/regressions/<target>/ (earlier crashes) run first and must pass.
  * Exit 0 when every target ran without a crash; 1 on a crash or build failure; 3 without clang.
@@ -26,6 +27,7 @@ const TARGETS = {
   coalesce: { main: 'fuzz_coalesce.c', sources: ['gso.c', 'tap.c'], libs: [] },
   aead: { main: 'fuzz_aead.c', sources: ['aead.c', 'gso.c'], libs: ['-lcrypto'] },
   gro_split: { main: 'fuzz_gro_split.c', sources: ['udp.c', 'udp_split.c', 'gso.c'], libs: [] },
+  gro_runs: { main: 'fuzz_gro_runs.c', sources: ['udp.c', 'udp_split.c', 'gso.c'], libs: [] },
   mac1: { main: 'fuzz_mac1.c', sources: ['mac1.c'], libs: [] },
 };
 

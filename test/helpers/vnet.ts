@@ -11,7 +11,7 @@ interface Queued { frame: Buffer; type: number; mss: number }
 /** A scripted vnet TAP: `inject` queues a frame with its gso info; `fire` runs the readiness callback. */
 export class VnetTwin {
   readonly vnetHdr = true;
-  readonly mac = Buffer.from([2, 0xee, 0, 0, 0, 1]);
+  readonly mac: Buffer = Buffer.from([2, 0xee, 0, 0, 0, 1]);
   readonly queue: Queued[] = [];
   /** Frames written to the TAP (copies). */
   readonly written: Buffer[] = [];
@@ -19,7 +19,10 @@ export class VnetTwin {
   plainReads = 0;
   private cb: (() => void) | null = null;
 
-  constructor(readonly name = 'vx-twin') {}
+  constructor(readonly name = 'vx-twin', opts: { gsoWrites?: boolean; mac?: Buffer } = {}) {
+    if (opts.gsoWrites === false) delete this.writeBatchGso;
+    if (opts.mac) this.mac = opts.mac;
+  }
 
   inject(frame: Buffer, type = 0, mss = 0): void { this.queue.push({ frame, type, mss }); }
   fire(): void { while (this.queue.length > 0 && this.cb) this.cb(); }
@@ -41,9 +44,26 @@ export class VnetTwin {
     return 0;
   }
   writeBatch(b: TxBatch): number {
-    for (let j = 0; j < b.count; j++) this.written.push(Buffer.from(b.slab.subarray(b.offs[j], b.offs[j] + b.lens[j])));
+    for (let j = 0; j < b.count; j++) {
+      this.written.push(Buffer.from(b.slab.subarray(b.offs[j], b.offs[j] + b.lens[j])));
+      this.writtenGso.push({ type: 0, mss: 0 });
+    }
+    this.writeCalls++;
     return b.count;
   }
+  /** The gso info of each written frame (0/0: plain), beside `written`. */
+  readonly writtenGso: { type: number; mss: number }[] = [];
+  writeCalls = 0;
+  gsoWriteCalls = 0;
+  /** `GsoTapDevice.writeBatchGso` (GRO runs written as GSO frames); absent when constructed with `gsoWrites: false`. */
+  writeBatchGso?: (b: TxBatch, gso: Uint16Array) => number = (b, gso) => {
+    for (let j = 0; j < b.count; j++) {
+      this.written.push(Buffer.from(b.slab.subarray(b.offs[j], b.offs[j] + b.lens[j])));
+      this.writtenGso.push({ type: gso[2 * j], mss: gso[2 * j] === 0 ? 0 : gso[2 * j + 1] });
+    }
+    this.gsoWriteCalls++;
+    return b.count;
+  };
   onReadable(cb: () => void): void { this.cb = cb; }
   close(): void {}
 }
