@@ -3,8 +3,9 @@
  * built from the addon (TAP → 8-byte prefix → UDP → strip → TAP, both directions) carry a TCP
  * transfer of random data whose sha256 is compared at both ends. Modes: `plain` (phase-1 TAPs and
  * sendBatch), `gso` (IFF_VNET_HDR + TSO offloads, segmentation + UDP GSO, coalescing on write),
- * `gro` (the same plus UDP GRO receive, split back per datagram) and `fallback` (UDP GSO off: one
- * datagram per segment; no coalescing on write).
+ * `gro` (the same plus UDP GRO receive, split back per datagram), `runs` (UDP GRO receive with GRO
+ * runs: a buffer's run of one flow received as one merged frame, written with writeBatchGso) and
+ * `fallback` (UDP GSO off: one datagram per segment; no coalescing on write).
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -12,13 +13,14 @@ import { spawn } from 'node:child_process';
 import * as crypto from 'node:crypto';
 import * as net from 'node:net';
 import { NativeTap, NativeUdp, VNET_MAX_FRAME } from '../../src/dataplane/native-io';
+import { GRO_RUN_AREA } from '../../src/dataplane/seams';
 import { childMain, nativeSkipReason, nsSh, runScenario, sh, uniqueNetnsName } from './native-helpers';
 import { spawnSync } from 'node:child_process';
 
 const ADDR = 18;
 const BYTES = 16 * 1024 * 1024;
 
-type Mode = 'plain' | 'gso' | 'gro' | 'fallback';
+type Mode = 'plain' | 'gso' | 'gro' | 'runs' | 'fallback';
 
 /** Frames/datagrams moved by the pumps (debug output only). */
 const moved: Record<string, number> = {};
@@ -54,20 +56,25 @@ function pump(from: NativeTap, tx: NativeUdp, rx: NativeUdp, to: NativeTap, mode
     if (n) vnet ? tx.sendBatchGso(tb, gso, 8) : tx.sendBatch(tb);
   });
   const RS = 64;
-  const rr = { slab: Buffer.alloc(RS * 2048), slotSize: 2048, headroom: 0, slots: RS, lens: new Uint32Array(RS), addrs: Buffer.alloc(RS * ADDR) };
+  const rr = { slab: Buffer.alloc(RS * 2048 + GRO_RUN_AREA), slotSize: 2048, headroom: 0, slots: RS, lens: new Uint32Array(RS), addrs: Buffer.alloc(RS * ADDR) };
+  const runs = { offs: new Uint32Array(RS), gso: new Uint16Array(2 * RS), segs: new Uint16Array(RS), wire: new Uint32Array(RS), superOff: RS * 2048, maxFrame: 0 };
   const wb = { slab: rr.slab, offs: new Uint32Array(RS), lens: new Uint32Array(RS), addrs: Buffer.alloc(0), srcIdx: new Uint8Array(0), status: new Int32Array(RS), count: 0 };
+  const wgso = new Uint16Array(2 * RS);
   rx.onReadable(() => {
-    const n = rx.recvBatch(rr);
+    const n = mode === 'runs' ? rx.recvBatchRuns(rr, runs) : rx.recvBatch(rr);
     let c = 0;
     for (let i = 0; i < n; i++) {
-      if (rr.lens[i] < 8 + 14 || rr.slab.readUInt32BE(i * 2048) !== 0x08000000) continue;
-      wb.offs[c] = i * 2048 + 8;
+      const off = mode === 'runs' ? runs.offs[i] : i * 2048;
+      if (rr.lens[i] < 8 + 14 || rr.slab.readUInt32BE(off) !== 0x08000000) continue;
+      wb.offs[c] = off + 8;
       wb.lens[c] = rr.lens[i] - 8;
+      wgso[2 * c] = mode === 'runs' && runs.segs[i] > 1 ? runs.gso[2 * i] : 0;
+      wgso[2 * c + 1] = runs.gso[2 * i + 1];
       c++;
     }
     wb.count = c;
     moved[`>${to.name}`] = (moved[`>${to.name}`] ?? 0) + c;
-    if (c) mode === 'fallback' ? to.writeBatchVnet(wb, 1) : to.writeBatch(wb);
+    if (c) mode === 'fallback' ? to.writeBatchVnet(wb, 1) : mode === 'runs' ? to.writeBatchGso(wb, wgso) : to.writeBatch(wb);
   });
 }
 
@@ -102,7 +109,7 @@ ${addrA}; ip link set vxfa up`);
       ua.setGso(false);
       ub.setGso(false);
     }
-    if (mode === 'gro') {
+    if (mode === 'gro' || mode === 'runs') {
       ua.setGro(true);
       ub.setGro(true);
     }
@@ -144,7 +151,7 @@ ${addrA}; ip link set vxfa up`);
       const st = {
         segments: ua.stats.segments, gsoSends: ua.stats.gsoSends, gsoFallback: ua.stats.gsoFallback, badTso: ua.stats.badTso,
         coalesced: b.stats.coalesced, gsoWrites: b.stats.gsoWrites, badVnet: a.stats.badVnet, gso: ua.gso,
-        groBuffers: ub.stats.groBuffers,
+        groBuffers: ub.stats.groBuffers, groRuns: ub.stats.groRuns + ua.stats.groRuns,
       };
       // Throughput is informational only (tests assert behaviour, never timings).
       return { n: got.n, sha: got.sha === sha, mbitPerS: Math.round((BYTES * 8) / seconds / 1e6), ...st };
@@ -160,7 +167,8 @@ ${addrA}; ip link set vxfa up`);
 
 if (!childMain(scenarios)) {
   const skip = nativeSkipReason();
-  const cases: Array<[Mode, boolean]> = [['plain', false], ['gso', false], ['gro', false], ['fallback', false], ['gso', true], ['fallback', true]];
+  const cases: Array<[Mode, boolean]> = [['plain', false], ['gso', false], ['gro', false], ['runs', false], ['fallback', false], ['gso', true],
+    ['runs', true], ['fallback', true]];
   for (const [mode, inner6] of cases) {
     test(`fast path end to end (${mode}, inner IPv${inner6 ? 6 : 4}): 16 MiB over TCP through TAP/UDP, sha256 equal`, { skip }, () => {
       const ns1 = uniqueNetnsName();
@@ -174,12 +182,17 @@ if (!childMain(scenarios)) {
         assert.equal(r.sha, true);
         assert.equal(r.badTso, 0);
         assert.equal(r.badVnet, 0);
-        if (mode === 'gso' || mode === 'gro') {
+        if (mode === 'runs') {
+          assert.ok(r.segments > 0, 'super-frames were segmented');
+          if (r.gso) assert.ok(r.groRuns > 0 && r.gsoWrites > 0, 'GRO runs were received as one descriptor and written as GSO frames');
+          else assert.equal(r.groRuns, 0);
+        } else if (mode === 'gso' || mode === 'gro') {
           assert.ok(r.segments > 0, 'super-frames were segmented');
           if (r.gso) assert.ok(r.gsoSends > 0, 'UDP GSO used');
           assert.ok(r.gsoWrites > 0 && r.coalesced > 0, 'segments were coalesced on the receiving TAP');
           if (mode === 'gro' && r.gso) assert.ok(r.groBuffers > 0, 'UDP GRO buffers were received and split');
           if (mode === 'gso') assert.equal(r.groBuffers, 0);
+          assert.equal(r.groRuns, 0, 'no runs without recvBatchRuns');
         } else if (mode === 'fallback') {
           assert.ok(r.segments > 0);
           assert.equal(r.gsoSends, 0);
