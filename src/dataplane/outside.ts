@@ -39,7 +39,18 @@
  *
  * (With UDP GRO on, the transport splits coalesced buffers back into datagrams; a vnet TAP's
  * writeBatch coalesces TCP segment runs and runs of equal-sized UDP datagrams of one flow into GSO
- * frames: both invisible here.) Identity per network: rxDelivered + Σ rxDrops = rxPackets.
+ * frames: both invisible here.)
+ *
+ * GRO runs (seams.ts `RxRuns`; on when the transport forms them and every network's TAP writes GSO
+ * frames, VXMESH_GRO_RUNS=0 off): the transport hands a GRO buffer's run of one inner TCP flow over
+ * as ONE descriptor (merged while it splits the buffer), so stages 2–9 run once per run as inside.ts
+ * does per TSO super-frame. A run is only formed where every datagram in it would get the same
+ * verdict from every stage (one outer source, one plaintext VXLAN header, one inner Ethernet header
+ * and flow, every segment within the smallest network frame limit), so each stage decides once and
+ * counts `segs` datagrams of `wire` bytes: rxPackets/rxBytes, peer counters, every drop, and
+ * rxDelivered/rxDeliveredBytes come out exactly as per datagram. The write is `writeBatchGso`
+ * (a GSO frame of the run's segment size); captures and drop rings see the run as one frame.
+ * Identity per network: rxDelivered + Σ rxDrops = rxPackets.
  *
  * Drops (src/capture/drops.ts): every drop above is one call, `ctx.capture.rxDrop`, which counts it
  * in rxDrops (the network's, or the global counters' before the network is known) and again by

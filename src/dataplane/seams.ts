@@ -4,7 +4,8 @@
  * preallocated slab. Each seam has a real implementation (`native-io.ts`, over the addon) and an
  * in-memory twin (`memory-io.ts`) so the same data path runs deterministically in tests.
  *
- * Slab layout for receive: slot i starts at `i * slotSize`. A TAP frame is read at
+ * Slab layout for receive: slot i starts at `i * slotSize` (GRO runs: the run area follows the
+ * slots, see `RxRuns`). A TAP frame is read at
  * `i * slotSize + headroom` so that the VXLAN header (and, later, crypto header) can be written in
  * place in front of it; a UDP datagram is read at `i * slotSize` (VXLAN header first, inner frame at
  * +8, written to the TAP from there: no copy).
