@@ -628,6 +628,15 @@ uint32_t vx_gro_split(vx_gro *g, uint8_t *slab, uint32_t slot_size, uint32_t hea
   return done;
 }
 
+/* Moves the split position past one datagram of `chunk` bytes. */
+static void gro_advance(vx_gro *g, uint32_t chunk) {
+  g->off += chunk;
+  if (g->off >= g->len[g->cur]) {
+    g->cur++;
+    g->off = 0;
+  }
+}
+
 uint32_t vx_gro_split_runs(vx_gro *g, uint8_t *slab, uint32_t slot_size, uint32_t headroom, uint32_t slots,
                            uint32_t done, uint32_t *lens, uint8_t *addrs, uint64_t *stats, const vx_rx_runs *r) {
   uint32_t cap = slot_size - headroom;
@@ -635,24 +644,41 @@ uint32_t vx_gro_split_runs(vx_gro *g, uint8_t *slab, uint32_t slot_size, uint32_
     const uint32_t L = g->len[g->cur];
     const uint32_t seg = g->seg[g->cur] ? g->seg[g->cur] : L;
     const uint8_t *b = g->buf + (size_t)g->cur * VX_GRO_BUFSZ;
-    if (g->seg[g->cur] != 0 && L - g->off > seg) {
-      /* At least two datagrams left in a coalesced buffer: a run from here? */
-      const uint8_t *dg[VX_GRO_RUN_MAX];
-      uint32_t dl[VX_GRO_RUN_MAX];
-      int n = 0;
-      for (uint32_t o = g->off; n < VX_GRO_RUN_MAX && o < L; n++) {
-        uint32_t c = L - o < seg ? L - o : seg;
-        if (c > cap) break; /* one that would be truncated in a slot is never merged */
-        dg[n] = b + o;
+    /*
+     * Candidates for a run from here: the datagrams that follow, in this buffer and on into the next
+     * buffers while they come from the same sender (the kernel ends a GRO buffer at each UDP GSO
+     * send, one TSO super-frame of the peer; a flow's run goes on across them as the TAP write's
+     * coalescer would merge it). None longer than a slot, none empty.
+     */
+    const uint8_t *dg[VX_GRO_RUN_MAX];
+    uint32_t dl[VX_GRO_RUN_MAX];
+    int n = 0;
+    for (int bi = g->cur; bi < g->n && n < VX_GRO_RUN_MAX; bi++) {
+      if (bi != g->cur && memcmp(g->addr[bi], g->addr[g->cur], VX_ADDR_LEN) != 0) break;
+      const uint32_t Lb = g->len[bi], sb = g->seg[bi] ? g->seg[bi] : Lb;
+      const uint8_t *bb = g->buf + (size_t)bi * VX_GRO_BUFSZ;
+      uint32_t o = bi == g->cur ? g->off : 0;
+      int stop = Lb == 0;
+      for (; !stop && n < VX_GRO_RUN_MAX && o < Lb; n++) {
+        uint32_t c = Lb - o < sb ? Lb - o : sb;
+        if (c > cap) {
+          stop = 1; /* one that would be truncated in a slot is never merged */
+          break;
+        }
+        dg[n] = bb + o;
         dl[n] = c;
         o += c;
       }
+      if (stop) break;
+    }
+    if (n >= 2) {
       vx_gro_out go = {.max_frame = r->max_frame};
-      uint32_t at = r->super_off + (uint32_t)g->cur * VX_GRO_BUFSZ + g->off;
-      int k = n >= 2 ? vx_gro_run(dg, dl, n, n, slab + at, VX_GRO_BUFSZ - g->off, &go) : 1;
+      uint32_t rel = (uint32_t)g->cur * VX_GRO_BUFSZ + g->off;
+      /* A run is never longer than the datagrams it replaces, so it ends before the next run's place. */
+      int k = vx_gro_run(dg, dl, n, n, slab + r->super_off + rel, (size_t)VX_GRO_BUFS * VX_GRO_BUFSZ - rel, &go);
       if (k >= 2) {
         lens[done] = go.len;
-        r->offs[done] = at;
+        r->offs[done] = r->super_off + rel;
         r->gso[2 * done] = go.gso_type;
         r->gso[2 * done + 1] = go.gso_size;
         r->segs[done] = (uint16_t)k;
@@ -660,11 +686,7 @@ uint32_t vx_gro_split_runs(vx_gro *g, uint8_t *slab, uint32_t slot_size, uint32_
         memcpy(addrs + (size_t)done * VX_ADDR_LEN, g->addr[g->cur], VX_ADDR_LEN);
         stats[VX_STAT_GRO_RUNS]++;
         done++;
-        g->off += go.wire;
-        if (g->off >= L) {
-          g->cur++;
-          g->off = 0;
-        }
+        for (int d = 0; d < k; d++) gro_advance(g, dl[d]);
         continue;
       }
     }
@@ -683,11 +705,7 @@ uint32_t vx_gro_split_runs(vx_gro *g, uint8_t *slab, uint32_t slot_size, uint32_
     r->wire[done] = copy;
     memcpy(addrs + (size_t)done * VX_ADDR_LEN, g->addr[g->cur], VX_ADDR_LEN);
     done++;
-    g->off += chunk;
-    if (g->off >= L) {
-      g->cur++;
-      g->off = 0;
-    }
+    gro_advance(g, chunk);
   }
   return done;
 }

@@ -95,9 +95,10 @@ int vx_udp_recv_batch(vx_udp *u, uint8_t *slab, uint32_t slot_size, uint32_t hea
 /*
  * GRO runs (the receive side's super-frames): with a vx_rx_runs given, a UDP GRO buffer's run of
  * consecutive datagrams that vx_gro_run merges (plaintext VXLAN, one VNI, one inner TCP flow,
- * contiguous) is handed over as ONE descriptor: the VXLAN header + merged frame at slab +
- * offs[i] inside the run area (super_off + b * VX_GRO_BUFSZ + the run's offset in GRO buffer b:
- * a merged run is never longer than the datagrams it replaces, so runs never overlap), lens[i] its
+ * contiguous; the run may go on into the next GRO buffers of the same sender) is handed over as
+ * ONE descriptor: the VXLAN header + merged frame at slab + offs[i] inside the run area
+ * (super_off + b * VX_GRO_BUFSZ + the offset of its first datagram in GRO buffer b: a merged run
+ * is never longer than the datagrams it replaces, so runs never overlap), lens[i] its
  * length, gso[2i] its gso type, gso[2i+1] its segment size, segs[i] the datagrams merged, wire[i]
  * their total length. Every other datagram is descriptor i as without runs: at slot i
  * (offs[i] = i * slot_size + headroom), gso 0, segs 1, wire = lens[i].

@@ -120,45 +120,63 @@ static napi_value js_udp_recv(napi_env env, napi_callback_info info) {
 }
 
 /*
- * groRunsSplit(buf, seg, addr, slab, slotSize, headroom, slots, done, lens, addrs, runOffs, runGso, runSegs,
- * runWire, superOff, maxFrame, stats) → descriptors filled: one UDP GRO buffer (buf: its bytes, cut at
- * seg; 0 = one datagram) split with runs as udpRecv does, no socket (the in-memory twin, tests).
- * Runs of this buffer go to superOff + their offset in it; the whole buffer must fit the slots left.
+ * groRunsSplit(bufs, blens, bsegs, baddrs, nbufs, slab, slotSize, headroom, slots, done, lens, addrs, runOffs,
+ * runGso, runSegs, runWire, superOff, maxFrame, stats, state) → descriptors filled: udpRecv's split of nbufs
+ * (<= 8) UDP GRO buffers with runs, without a socket (the in-memory twin, tests). Buffer b is
+ * bufs[b * GRO_BUF_SIZE, + blens[b]), cut at bsegs[b] (0 = one datagram), from the sender record
+ * baddrs[b * 18]. Descriptors from `done` on; state (Uint32Array(2): buffer, offset) is where the split
+ * starts and, on return, where it stopped (state[0] == nbufs: every datagram handed out).
  */
 static napi_value js_gro_runs_split(napi_env env, napi_callback_info info) {
-  napi_value argv[17];
-  void *buf, *addr, *slab, *lens, *addrs, *stats;
-  size_t buf_len, addr_len, slab_len, lens_len, addrs_len, stats_len;
-  uint32_t seg, slot_size, headroom, slots, done;
+  napi_value argv[20];
+  void *bufs, *blens, *bsegs, *baddrs, *slab, *lens, *addrs, *stats, *state;
+  size_t bufs_len, blens_len, bsegs_len, baddrs_len, slab_len, lens_len, addrs_len, stats_len, state_len;
+  uint32_t nbufs, slot_size, headroom, slots, done;
   vx_rx_runs runs;
-  if (vx_args(env, info, 17, 17, argv, NULL) < 0) return NULL;
-  if (vx_get_typed(env, argv[0], napi_uint8_array, "buf", &buf, &buf_len) < 0) return NULL;
-  if (vx_get_u32(env, argv[1], "seg", &seg) < 0) return NULL;
-  if (vx_get_typed(env, argv[2], napi_uint8_array, "addr", &addr, &addr_len) < 0) return NULL;
-  if (vx_get_typed(env, argv[3], napi_uint8_array, "slab", &slab, &slab_len) < 0) return NULL;
-  if (vx_get_u32(env, argv[4], "slotSize", &slot_size) < 0) return NULL;
-  if (vx_get_u32(env, argv[5], "headroom", &headroom) < 0) return NULL;
-  if (vx_get_u32(env, argv[6], "slots", &slots) < 0) return NULL;
-  if (vx_get_u32(env, argv[7], "done", &done) < 0) return NULL;
-  if (vx_get_typed(env, argv[8], napi_uint32_array, "lens", &lens, &lens_len) < 0) return NULL;
-  if (vx_get_typed(env, argv[9], napi_uint8_array, "addrs", &addrs, &addrs_len) < 0) return NULL;
-  if (vx_get_typed(env, argv[16], napi_biguint64_array, "stats", &stats, &stats_len) < 0) return NULL;
-  if (buf_len > VX_GRO_BUFSZ || seg > 65535 || addr_len < VX_ADDR_LEN) return vx_range_error(env, "buf over 64 KiB, seg over 65535 or addr too short");
+  if (vx_args(env, info, 20, 20, argv, NULL) < 0) return NULL;
+  if (vx_get_typed(env, argv[0], napi_uint8_array, "bufs", &bufs, &bufs_len) < 0) return NULL;
+  if (vx_get_typed(env, argv[1], napi_uint32_array, "blens", &blens, &blens_len) < 0) return NULL;
+  if (vx_get_typed(env, argv[2], napi_uint16_array, "bsegs", &bsegs, &bsegs_len) < 0) return NULL;
+  if (vx_get_typed(env, argv[3], napi_uint8_array, "baddrs", &baddrs, &baddrs_len) < 0) return NULL;
+  if (vx_get_u32(env, argv[4], "nbufs", &nbufs) < 0) return NULL;
+  if (vx_get_typed(env, argv[5], napi_uint8_array, "slab", &slab, &slab_len) < 0) return NULL;
+  if (vx_get_u32(env, argv[6], "slotSize", &slot_size) < 0) return NULL;
+  if (vx_get_u32(env, argv[7], "headroom", &headroom) < 0) return NULL;
+  if (vx_get_u32(env, argv[8], "slots", &slots) < 0) return NULL;
+  if (vx_get_u32(env, argv[9], "done", &done) < 0) return NULL;
+  if (vx_get_typed(env, argv[10], napi_uint32_array, "lens", &lens, &lens_len) < 0) return NULL;
+  if (vx_get_typed(env, argv[11], napi_uint8_array, "addrs", &addrs, &addrs_len) < 0) return NULL;
+  if (vx_get_typed(env, argv[18], napi_biguint64_array, "stats", &stats, &stats_len) < 0) return NULL;
+  if (vx_get_typed(env, argv[19], napi_uint32_array, "state", &state, &state_len) < 0) return NULL;
+  if (state_len < 2) return vx_range_error(env, "state needs 2 elements");
+  if (nbufs < 1 || nbufs > VX_GRO_BUFS) return vx_range_error(env, "nbufs must be in [1, 8]");
+  if (bufs_len < (size_t)nbufs * VX_GRO_BUFSZ || blens_len < nbufs || bsegs_len < nbufs || baddrs_len < (size_t)nbufs * VX_ADDR_LEN)
+    return vx_range_error(env, "bufs, blens, bsegs or baddrs are shorter than nbufs");
   if (stats_len < VX_STAT_COUNT) return vx_range_error(env, "stats is shorter than STAT_COUNT");
   if (vx_check_rx(env, slab_len, slot_size, headroom, slots, lens_len) < 0) return NULL;
   if ((uint64_t)slots * VX_ADDR_LEN > addrs_len) return vx_range_error(env, "addrs is shorter than slots * 18");
-  if (get_runs(env, argv + 10, slab_len, slots, VX_GRO_BUFSZ, &runs) < 0) return NULL;
+  if (get_runs(env, argv + 12, slab_len, slots, VX_GRO_BUFS * VX_GRO_BUFSZ, &runs) < 0) return NULL;
   if ((uint64_t)slots * slot_size > runs.super_off) return vx_range_error(env, "the run area overlaps the slots");
-  uint32_t pieces = seg == 0 || buf_len <= seg ? 1 : (uint32_t)((buf_len + seg - 1) / seg);
-  if (done > slots || slots - done < pieces) return vx_range_error(env, "the buffer's datagrams do not fit the slots left");
   vx_gro g;
   memset(&g, 0, sizeof g);
-  g.buf = buf;
-  g.n = 1;
-  g.len[0] = (uint32_t)buf_len;
-  g.seg[0] = seg && seg < buf_len ? (uint16_t)seg : 0;
-  memcpy(g.addr[0], addr, VX_ADDR_LEN);
-  return vx_u32(env, vx_gro_split_runs(&g, slab, slot_size, headroom, slots, done, lens, addrs, stats, &runs));
+  g.buf = bufs;
+  g.n = (int)nbufs;
+  for (uint32_t b = 0; b < nbufs; b++) {
+    uint32_t L = ((uint32_t *)blens)[b], seg = ((uint16_t *)bsegs)[b];
+    if (L > VX_GRO_BUFSZ) return vx_range_error(env, "a buffer is longer than GRO_BUF_SIZE");
+    g.len[b] = L;
+    g.seg[b] = seg && seg < L ? (uint16_t)seg : 0;
+    memcpy(g.addr[b], (uint8_t *)baddrs + (size_t)b * VX_ADDR_LEN, VX_ADDR_LEN);
+  }
+  uint32_t *st = state;
+  if (done > slots || st[0] > nbufs || (st[0] < nbufs && st[1] > g.len[st[0]]) || (st[0] == nbufs && st[1] != 0))
+    return vx_range_error(env, "done or state out of range");
+  g.cur = (int)st[0];
+  g.off = st[1];
+  uint32_t n = vx_gro_split_runs(&g, slab, slot_size, headroom, slots, done, lens, addrs, stats, &runs);
+  st[0] = (uint32_t)g.cur;
+  st[1] = g.off;
+  return vx_u32(env, n);
 }
 
 /* The arguments every send shares: (handle, slab, offs, lens, addrs, srcIdx, ...). */

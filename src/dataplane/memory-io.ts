@@ -17,8 +17,9 @@
  * way the kernel's UDP GRO coalesces a socket's input — consecutive datagrams from one source record,
  * all the first one's length but the last (which may be shorter and ends the group), at most 64 of
  * them and 64 KiB — into GRO buffers, at most 8 per call as the native receive area holds, and splits
- * each with the addon's own `groRunsSplit` (the function `udpRecv` uses), so runs come out as the
- * same descriptors, byte for byte (needs the addon built; `recvBatch` never does this).
+ * them with the addon's own `groRunsSplit` (the split `udpRecv` uses, runs going on across buffers
+ * of one sender as there), so runs come out as the same descriptors, byte for byte (needs the addon
+ * built; `recvBatch` never does this).
  *
  * Faults (the gossip simulator can reuse the pattern): `lossRate` with a seeded PRNG, `delayMs`
  * (on the injected clock; delivered when the clock reaches it), `partition(a, b)` / `heal()`, and a
@@ -399,7 +400,8 @@ export class MemoryUdp implements UdpTransport {
   groBuffers = 0;
   /** The addon's counters of `groRunsSplit` (truncations, runs), allocated with the first GRO receive. */
   groStats: BigUint64Array | null = null;
-  private groScratch: Buffer | null = null;
+  /** The twin's GRO buffers (as native vx_gro): n filled, state = [buffer, offset] of the next datagram to hand out. */
+  private groArea: { bufs: Buffer; lens: Uint32Array; segs: Uint16Array; addrs: Buffer; n: number; state: Uint32Array } | null = null;
 
   constructor(
     private readonly net: MemoryUdpNetwork,
@@ -411,7 +413,7 @@ export class MemoryUdp implements UdpTransport {
     this.family = isV4Mapped(record, 0) ? 4 : 6;
     this.sourceCount = sourcePorts.length;
     this.sentBySource = sourcePorts.map(() => 0);
-    this.src = { hasData: () => !this.closed && !this.paused && this.cb !== null && this.queue.length > 0, fire: () => this.cb?.() };
+    this.src = { hasData: () => !this.closed && !this.paused && this.cb !== null && (this.queue.length > 0 || this.groPending), fire: () => this.cb?.() };
     reactor.add(this.src);
   }
 
@@ -504,31 +506,53 @@ export class MemoryUdp implements UdpTransport {
     }
     const addon = loadAddon();
     if (this.groStats === null) this.groStats = new BigUint64Array(addon.constants.STAT_COUNT);
-    if (this.groScratch === null) this.groScratch = Buffer.alloc(GRO_BUF);
-    const buf = this.groScratch;
-    for (let b = 0; b < GRO_RUN_AREA / GRO_BUF && n < batch.slots && this.queue.length > 0; b++) {
-      // one GRO buffer: consecutive datagrams of one source, all the first one's length but a shorter last
-      const first = this.queue[0];
-      const seg = first.data.length;
-      let k = 1;
-      let bytes = seg;
-      while (k < this.queue.length && k < GRO_MAX_SEGS && k < batch.slots - n && seg > 0) {
-        const d = this.queue[k];
-        if (d.data.length === 0 || d.data.length > seg || bytes + d.data.length > GRO_BUF || !d.from.equals(first.from)) break;
-        bytes += d.data.length;
-        k++;
-        if (d.data.length < seg) break;
+    if (this.groArea === null) {
+      this.groArea = { bufs: Buffer.alloc(GRO_RUN_AREA), lens: new Uint32Array(8), segs: new Uint16Array(8), addrs: Buffer.alloc(8 * ADDR_LEN), n: 0,
+        state: new Uint32Array(2) };
+    }
+    const a = this.groArea;
+    // as native recv_gro: hand out what the GRO buffers still hold, then (slots left) fill up to 8 more
+    // from the queue, as one recvmmsg of the native receive area does, and split again
+    for (let round = 0; round < 1 + this.queue.length && n < batch.slots; round++) {
+      if (a.state[0] < a.n) {
+        n = addon.groRunsSplit(a.bufs, a.lens, a.segs, a.addrs, a.n, batch.slab, batch.slotSize, batch.headroom, batch.slots, n,
+          batch.lens, batch.addrs, runs.offs, runs.gso, runs.segs, runs.wire, runs.superOff, runs.maxFrame, this.groStats, a.state);
+        continue;
       }
-      let at = 0; // a lone datagram over 64 KiB (injectFrom) is cut to the buffer, as the kernel would
-      for (let j = 0; j < k; j++) {
-        const d = this.queue.shift()!;
-        at += d.data.copy(buf, at, 0, Math.min(d.data.length, GRO_BUF - at));
+      if (this.queue.length === 0) break;
+      a.n = 0;
+      a.state[0] = a.state[1] = 0;
+      while (a.n < GRO_RUN_AREA / GRO_BUF && this.queue.length > 0) {
+        // one GRO buffer: consecutive datagrams of one source, all the first one's length but a shorter last
+        const first = this.queue[0];
+        const seg = first.data.length;
+        let k = 1;
+        let bytes = seg;
+        while (k < this.queue.length && k < GRO_MAX_SEGS && seg > 0) {
+          const d = this.queue[k];
+          if (d.data.length === 0 || d.data.length > seg || bytes + d.data.length > GRO_BUF || !d.from.equals(first.from)) break;
+          bytes += d.data.length;
+          k++;
+          if (d.data.length < seg) break;
+        }
+        let at = 0; // a lone datagram over 64 KiB (injectFrom) is cut to the buffer, as the kernel would
+        for (let j = 0; j < k; j++) {
+          const d = this.queue.shift()!;
+          at += d.data.copy(a.bufs, a.n * GRO_BUF + at, 0, Math.min(d.data.length, GRO_BUF - at));
+        }
+        if (k > 1) this.groBuffers++;
+        a.lens[a.n] = at;
+        a.segs[a.n] = k > 1 ? seg : 0;
+        first.from.copy(a.addrs, a.n * ADDR_LEN);
+        a.n++;
       }
-      if (k > 1) this.groBuffers++;
-      n = addon.groRunsSplit(buf.subarray(0, at), k > 1 ? seg : 0, first.from, batch.slab, batch.slotSize, batch.headroom, batch.slots, n,
-        batch.lens, batch.addrs, runs.offs, runs.gso, runs.segs, runs.wire, runs.superOff + b * GRO_BUF, runs.maxFrame, this.groStats);
     }
     return n;
+  }
+
+  /** Datagrams read into the twin's GRO buffers and not yet handed out by `recvBatchRuns`. */
+  get groPending(): boolean {
+    return this.groArea !== null && this.groArea.state[0] < this.groArea.n;
   }
 
   /** Descriptor i as a single datagram at its slot (the `RxRuns` defaults). */

@@ -145,14 +145,16 @@ export interface VxmeshAddon {
     superOff?: number, maxFrame?: number,
   ): number;
   /**
-   * udpRecv's split of one GRO buffer (bytes `buf`, cut at `seg`, 0 = one datagram) with runs, without a
-   * socket (the in-memory twin): descriptors from `done` on; runs at superOff + their offset in `buf`.
-   * Returns the new descriptor count. The buffer's datagrams must fit the slots left.
+   * udpRecv's split of `nbufs` (≤ 8) UDP GRO buffers with runs, without a socket (the in-memory twin):
+   * buffer b is bufs[b * GRO_BUF_SIZE, + blens[b]), cut at bsegs[b] (0 = one datagram), from sender
+   * record baddrs[b * 18]. Descriptors from `done` on; returns the new count. `state` = [buffer, offset]
+   * where the split starts, updated to where it stopped ([nbufs, 0]: all handed out), as udpRecv
+   * resumes its own buffers on the next call.
    */
   groRunsSplit(
-    buf: Uint8Array, seg: number, addr: Uint8Array, slab: Uint8Array, slotSize: number, headroom: number, slots: number, done: number,
-    lens: Uint32Array, addrs: Uint8Array, runOffs: Uint32Array, runGso: Uint16Array, runSegs: Uint16Array, runWire: Uint32Array,
-    superOff: number, maxFrame: number, stats: BigUint64Array,
+    bufs: Uint8Array, blens: Uint32Array, bsegs: Uint16Array, baddrs: Uint8Array, nbufs: number, slab: Uint8Array, slotSize: number,
+    headroom: number, slots: number, done: number, lens: Uint32Array, addrs: Uint8Array, runOffs: Uint32Array, runGso: Uint16Array,
+    runSegs: Uint16Array, runWire: Uint32Array, superOff: number, maxFrame: number, stats: BigUint64Array, state: Uint32Array,
   ): number;
   /**
    * Writes to a vnet TAP: descriptor j with gso[2j] = 0 a plain frame (coalesced as by tapWriteVnet),

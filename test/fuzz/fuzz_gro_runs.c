@@ -4,7 +4,8 @@
  * plaintext VXLAN datagrams of one VNI carrying consecutive TCP segments of one flow is handed out
  * as one descriptor holding the merged frame; everything else one datagram per slot as vx_gro_split.
  *
- * Input: buffer count; per buffer, structured (mode byte even: VXLAN + TCP segments of one flow
+ * Input: buffer count; per buffer, a mode (bit 1: same sender as the previous buffer, and the same
+ * flow going on when both are structured), structured (bit 0 clear: VXLAN + TCP segments of one flow
  * built by frames.h, contiguous sequence numbers, then (datagram, offset, value) mutations anywhere
  * — VXLAN header, inner headers, payload — checksums fixed afterwards unless a flag says not) or
  * raw bytes; the UDP_GRO segment size (structured: the datagram size, or a fuzzed one); slot size,
@@ -13,8 +14,9 @@
  * Oracle: calls are repeated until nothing is pending; the descriptors account, in order, for
  * exactly the datagrams of every buffer cut at its segment size (segs[i] each, wire[i] = their
  * bytes as handed out); a single one is the datagram (truncated to the slot and counted when
- * longer) at its slot; a run (segs >= 2) lies inside its buffer's part of the run area over the
- * bytes of the datagrams it replaces, its datagrams all have its 8-byte VXLAN header (I flag only),
+ * longer) at its slot; a run (segs >= 2: the next datagrams, on into later buffers of the same
+ * sender) starts in its first buffer's part of the run area at its first datagram's offset, its
+ * datagrams all have its 8-byte VXLAN header (I flag only),
  * each inner segment valid checksums and at most max_frame bytes, none longer than a slot, and
  * segmenting the merged frame again (vx_tso_segment) gives back exactly the inner segments (but
  * the IPv4 ID and header checksum, which segmentation renumbers). Slot bytes outside what was
@@ -37,12 +39,26 @@ static uint32_t ip_end(const uint8_t *f, uint32_t len) {
   return end;
 }
 
-/* One structured buffer: n datagrams of VXLAN (vni) + a TCP segment of plen bytes; returns its length, *seg its UDP_GRO size. */
-static uint32_t build_buffer(fz *in, uint8_t *b, uint16_t *seg) {
-  shape s = fz_shape(in);
-  s.udp = 0;
-  s.tcpopt = s.tcpopt % 16;
-  uint32_t plen = 1 + fz_u16(in) % 1600;
+/* The flow of the previous structured buffer (a continuation goes on with it). */
+typedef struct flow {
+  shape s;
+  uint32_t plen, seq;
+} flow;
+
+/*
+ * One structured buffer: n datagrams of VXLAN (vni) + a TCP segment of plen bytes; returns its
+ * length, *seg its UDP_GRO size. `cont`: the same flow as the previous buffer, sequence numbers going on.
+ */
+static uint32_t build_buffer(fz *in, uint8_t *b, uint16_t *seg, flow *fl, int cont) {
+  if (!cont) {
+    fl->s = fz_shape(in);
+    fl->s.udp = 0;
+    fl->s.tcpopt = fl->s.tcpopt % 16;
+    fl->plen = 1 + fz_u16(in) % 1600;
+    fl->seq = 0xffffff00u;
+  }
+  shape s = fl->s;
+  uint32_t plen = fl->plen;
   uint8_t flags = fz_u8(in);
   uint32_t hl = 14 + 4 * (uint32_t)s.tags + (s.v6 ? 40 : 20 + (uint32_t)s.ipopt) + 20 + (uint32_t)s.tcpopt;
   uint32_t dg = 8 + hl + plen;
@@ -50,7 +66,7 @@ static uint32_t build_buffer(fz *in, uint8_t *b, uint16_t *seg) {
   if ((uint64_t)n * dg > VX_GRO_BUFSZ) n = VX_GRO_BUFSZ / dg;
   if (n == 0) return 0;
   uint32_t last = (flags & 4) ? 1 + fz_u16(in) % plen : plen; /* a shorter last segment */
-  uint32_t at = 0, seq = 0xffffff00u;
+  uint32_t at = 0, seq = fl->seq;
   for (uint32_t k = 0; k < n; k++) {
     uint32_t pl = k + 1 == n ? last : plen;
     uint8_t *v = b + at;
@@ -60,6 +76,7 @@ static uint32_t build_buffer(fz *in, uint8_t *b, uint16_t *seg) {
     seq += pl;
     at += 8 + L.hlen + pl;
   }
+  fl->seq = seq;
   /* Mutations: (datagram, offset, value) triples. */
   int muts = fz_u8(in) % 16;
   for (int m = 0; m < muts && in->n >= 3; m++) {
@@ -87,13 +104,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   g.n = 1 + fz_u8(&in) % VX_GRO_BUFS;
   g.cur = 0;
   g.off = 0;
+  flow fl;
+  memset(&fl, 0, sizeof fl);
   for (int i = 0; i < g.n; i++) {
     uint8_t *b = g.buf + (size_t)i * VX_GRO_BUFSZ;
     uint8_t mode = fz_u8(&in);
     uint32_t len;
     uint16_t seg;
+    /* mode bit 1: the previous buffer's sender (and flow, when both are structured); bit 0: raw bytes */
+    int same = i > 0 && (mode & 2);
     if ((mode & 1) == 0) {
-      len = build_buffer(&in, b, &seg);
+      len = build_buffer(&in, b, &seg, &fl, same && fl.plen != 0);
     } else {
       len = fz_u16(&in) % (VX_GRO_BUFSZ + 1);
       seg = fz_u16(&in);
@@ -101,7 +122,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     }
     g.len[i] = len;
     g.seg[i] = seg && seg < len ? seg : 0;
-    for (int a = 0; a < VX_ADDR_LEN; a++) g.addr[i][a] = (uint8_t)(i * 17 + a);
+    for (int a = 0; a < VX_ADDR_LEN; a++) g.addr[i][a] = same ? g.addr[i - 1][a] : (uint8_t)(i * 17 + a);
+    if (mode & 1) fl.plen = 0; /* no flow to go on with */
     memcpy(orig[i], b, len);
   }
   uint32_t slot_size = 1 + fz_u16(&in) % 9000;
@@ -118,14 +140,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   uint64_t stats[VX_STAT_COUNT] = {0};
   vx_rx_runs r = {(uint32_t)((size_t)slot_size * slots), max_frame, offs, gso, segs, wire};
   int bi = 0;
-  uint32_t boff = 0, truncated = 0, runs = 0;
+  uint32_t boff = 0, truncated = 0, runs = 0, across = 0;
   for (int call = 0; call < VX_GRO_BUFS * (VX_GRO_BUFSZ + 1) + 1 && vx_udp_gro_pending(&(vx_udp){.g = &g}); call++) {
     uint32_t done = vx_gro_split_runs(&g, slab, slot_size, headroom, slots, 0, lens, addrs, stats, &r);
     FUZZ_ASSERT(done >= 1 && done <= slots);
     for (uint32_t k = 0; k < done; k++) {
       FUZZ_ASSERT(bi < g.n);
       const uint8_t *ob = orig[bi];
-      uint32_t L = g.len[bi], seg = g.seg[bi] ? g.seg[bi] : L;
+      uint32_t L = g.len[bi];
+      const uint32_t seg = g.seg[bi] ? g.seg[bi] : L;
       FUZZ_ASSERT(memcmp(addrs + (size_t)k * VX_ADDR_LEN, g.addr[bi], VX_ADDR_LEN) == 0);
       if (segs[k] == 1) {
         uint32_t chunk = L - boff < seg ? L - boff : seg;
@@ -142,29 +165,38 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
       } else {
         runs++;
         uint32_t n = segs[k];
-        FUZZ_ASSERT(n >= 2 && n <= VX_GRO_RUN_MAX && g.seg[bi] != 0);
+        FUZZ_ASSERT(n >= 2 && n <= VX_GRO_RUN_MAX);
         FUZZ_ASSERT(gso[2 * k] == VX_GSO_TCPV4 || gso[2 * k] == VX_GSO_TCPV6);
-        uint32_t region = r.super_off + (uint32_t)bi * VX_GRO_BUFSZ;
-        FUZZ_ASSERT(offs[k] == region + boff);
-        /* The datagrams it replaces: n full-size pieces of the buffer from boff. */
+        FUZZ_ASSERT(offs[k] == r.super_off + (uint32_t)bi * VX_GRO_BUFSZ + boff);
+        /* The datagrams it replaces: the next n of the buffers, on into later buffers of the same sender. */
         uint32_t span = 0;
         const uint8_t *frames[VX_GRO_RUN_MAX];
         uint32_t flens[VX_GRO_RUN_MAX];
+        const uint8_t *v = ob + boff;
+        const int first_bi = bi;
         for (uint32_t d = 0; d < n; d++) {
-          FUZZ_ASSERT(boff + span < L);
-          uint32_t chunk = L - boff - span < seg ? L - boff - span : seg;
+          FUZZ_ASSERT(bi < g.n && memcmp(g.addr[bi], g.addr[first_bi], VX_ADDR_LEN) == 0);
+          const uint32_t Lb = g.len[bi], sb = g.seg[bi] ? g.seg[bi] : Lb;
+          FUZZ_ASSERT(boff < Lb);
+          uint32_t chunk = Lb - boff < sb ? Lb - boff : sb;
           FUZZ_ASSERT(chunk <= cap && chunk >= 8);
-          const uint8_t *dg = ob + boff + span;
-          FUZZ_ASSERT(memcmp(dg, ob + boff, 8) == 0);
+          const uint8_t *dg = orig[bi] + boff;
+          FUZZ_ASSERT(memcmp(dg, v, 8) == 0);
           frames[d] = dg + 8;
           flens[d] = chunk - 8;
           vx_l4 p;
           FUZZ_ASSERT(vx_parse_tcp(frames[d], flens[d], &p) == 0 && tcp_csums_ok(frames[d], &p));
           if (max_frame != 0) FUZZ_ASSERT(p.hlen + p.plen <= max_frame);
           span += chunk;
+          boff += chunk;
+          if (boff >= Lb && d + 1 < n) {
+            bi++;
+            boff = 0;
+          }
         }
+        L = g.len[bi];
+        if (bi != first_bi) across++;
         FUZZ_ASSERT(wire[k] == span && lens[k] <= span);
-        const uint8_t *v = ob + boff;
         FUZZ_ASSERT(v[0] == 0x08 && (v[1] | v[2] | v[3] | v[7]) == 0);
         const uint8_t *merged = slab + offs[k];
         FUZZ_ASSERT(memcmp(merged, v, 8) == 0);
@@ -183,7 +215,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
           }
         }
         memset(slab + offs[k], 0xee, lens[k]);
-        boff += span;
       }
       if (boff >= L) {
         bi++;
@@ -194,7 +225,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   FUZZ_ASSERT(bi == g.n && g.cur == g.n);
   FUZZ_ASSERT(stats[VX_STAT_RX_TRUNCATED] == truncated && stats[VX_STAT_GRO_RUNS] == runs);
 #ifdef FUZZ_TRACE
-  fprintf(stderr, "runs %u\n", runs);
+  fprintf(stderr, "runs %u across %u\n", runs, across);
 #endif
   /* The slots are as they were (the run area is scratch: a run given up halfway leaves bytes there). */
   for (size_t b = 0; b < (size_t)slot_size * slots; b++) FUZZ_ASSERT(slab[b] == 0xee);

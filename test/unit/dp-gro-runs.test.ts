@@ -75,7 +75,7 @@ function receive(dgrams: Buffer[], from: (i: number) => string = () => PEER, max
   const m = allocateInbound(64, S, true);
   m.runs!.maxFrame = maxFrame;
   const out: Desc[] = [];
-  for (let round = 0; round < 100 && udp.pending > 0; round++) {
+  for (let round = 0; round < 100 && (udp.pending > 0 || udp.groPending); round++) {
     const n = udp.recvBatchRuns(m.udpRx, m.runs!);
     for (let i = 0; i < n; i++) {
       const r = m.runs!;
@@ -89,7 +89,7 @@ function receive(dgrams: Buffer[], from: (i: number) => string = () => PEER, max
       });
     }
   }
-  assert.equal(udp.pending, 0, 'everything was read');
+  assert.ok(udp.pending === 0 && !udp.groPending, 'everything was read');
   return out;
 }
 
@@ -141,9 +141,17 @@ describe('GRO runs: the descriptor contract (in-memory twin over the addon split
 
   it('a shorter last segment ends the run inside it; a run is at most 64 datagrams', () => {
     assert.deepEqual(shape(receive(segments(5 * MSS + 300))), [6]);
-    // 70 full segments from one source: a GRO buffer holds 44 of these 1,462-byte datagrams (64 KiB), the next one the rest
+    // 70 full segments from one source: a GRO buffer holds 44 of these 1,462-byte datagrams (64 KiB), the next one the
+    // rest; the run goes on into the second buffer up to the IP length limit (46 × 1,400 payload bytes)
     const ds = receive([...segments(35 * MSS, { flags: 0x10 }), ...segments(35 * MSS, { seq: 1000 + 35 * MSS })]);
-    assert.deepEqual(shape(ds), [44, 26]);
+    assert.deepEqual(shape(ds), [46, 24]);
+    // two GRO buffers of one flow (two UDP GSO sends of the peer, the first one's last segment shorter
+    // is what ends a TSO super-frame that is not a multiple of the MSS): a short segment ends the run
+    assert.deepEqual(shape(receive([...segments(5 * MSS + 100, { flags: 0x10 }), ...segments(4 * MSS, { seq: 1000 + 5 * MSS + 100 })])), [6, 4]);
+    // full-sized in both: one run over both buffers; a smaller segment size in the next buffer: its first
+    // segment is shorter than the run's, so it is the run's last
+    assert.deepEqual(shape(receive([...segments(20 * 1000, { flags: 0x10, mss: 1000 }), ...segments(10 * 1000, { seq: 1000 + 20 * 1000, mss: 1000 })])), [30]);
+    assert.deepEqual(shape(receive([...segments(20 * 1000, { flags: 0x10, mss: 1000 }), ...segments(10 * 900, { seq: 1000 + 20 * 1000, mss: 900 })])), [21, 9]);
     // 80 datagrams of 200 bytes: a run stops at 64 (the TAP write's coalescing bound)
     const small = [...segments(40 * 138, { flags: 0x10, mss: 138 }), ...segments(40 * 138, { seq: 1000 + 40 * 138, mss: 138 })];
     assert.deepEqual(shape(receive(small)), [64, 16]);
@@ -233,18 +241,38 @@ describe('GRO runs: the descriptor contract (in-memory twin over the addon split
     const a = loadAddon();
     const m = allocateInbound(4, S, true);
     const r = m.runs!;
-    const buf = Buffer.concat(segments(6 * MSS));
+    const bufs = Buffer.alloc(GRO_RUN_AREA);
+    const six = Buffer.concat(segments(6 * MSS));
+    six.copy(bufs);
+    const blens = Uint32Array.of(six.length);
+    const bsegs = Uint16Array.of(8 + 54 + MSS);
+    const baddrs = endpointToRecord(ep(PEER));
     const stats = new BigUint64Array(a.constants.STAT_COUNT);
-    const rec = endpointToRecord(ep(PEER));
-    assert.throws(() => a.groRunsSplit(buf, 1510, rec, m.udpSlab, S, 0, 4, 0, m.udpRx.lens, m.udpRx.addrs, r.offs, r.gso, r.segs, r.wire,
-      r.superOff, 0, stats), RangeError, '6 datagrams do not fit 4 slots');
-    assert.throws(() => a.groRunsSplit(buf, 1510, rec, m.udpSlab.subarray(0, 4 * S + 100), S, 0, 4, 0, m.udpRx.lens, m.udpRx.addrs,
-      r.offs, r.gso, r.segs, r.wire, r.superOff, 0, stats), RangeError, 'no run area');
-    assert.throws(() => a.groRunsSplit(buf, 1510, rec, m.udpSlab, S, 0, 4, 0, m.udpRx.lens, m.udpRx.addrs, r.offs, r.gso, r.segs, r.wire,
-      0, 0, stats), RangeError, 'run area over the slots');
-    const two = Buffer.concat(segments(2 * MSS));
-    assert.equal(a.groRunsSplit(two, 8 + 54 + MSS, rec, m.udpSlab, S, 0, 4, 0, m.udpRx.lens, m.udpRx.addrs, r.offs, r.gso, r.segs, r.wire,
-      r.superOff, 0, stats), 1);
+    const state = new Uint32Array(2);
+    const split = (o: { slab?: Buffer; superOff?: number; nbufs?: number; bufs?: Buffer } = {}) => a.groRunsSplit(o.bufs ?? bufs, blens, bsegs,
+      baddrs, o.nbufs ?? 1, o.slab ?? m.udpSlab, S, 0, 4, 0, m.udpRx.lens, m.udpRx.addrs, r.offs, r.gso, r.segs, r.wire, o.superOff ?? r.superOff, 0, stats,
+      state);
+    // bytes that are not TCP: one datagram per slot, resumed where it stopped (as udpRecv across calls)
+    bufs.fill(0x55, 0, six.length);
+    assert.equal(split(), 4);
+    assert.deepEqual([...state], [0, 4 * (8 + 54 + MSS)]);
+    assert.equal(split(), 2);
+    assert.deepEqual([...state], [1, 0]);
+    assert.equal(split(), 0, 'nothing left');
+    state[0] = 2;
+    assert.throws(() => split(), RangeError, 'state beyond the buffers');
+    state[0] = 0;
+    state[1] = six.length + 1;
+    assert.throws(() => split(), RangeError, 'offset beyond the buffer');
+    state[1] = 0;
+    six.copy(bufs);
+    blens[0] = 2 * (8 + 54 + MSS);
+    assert.throws(() => split({ slab: m.udpSlab.subarray(0, 4 * S + 100) }), RangeError, 'no run area');
+    assert.throws(() => split({ superOff: 0 }), RangeError, 'run area over the slots');
+    assert.throws(() => split({ nbufs: 2 }), RangeError, 'one buffer given, two announced');
+    assert.throws(() => split({ nbufs: 0 }), RangeError);
+    assert.throws(() => split({ bufs: Buffer.alloc(100) }), RangeError, 'buffers shorter than 64 KiB each');
+    assert.equal(split(), 1);
     assert.equal(r.segs[0], 2);
     assert.equal(Number(stats[a.constants.STAT_GRO_RUNS]), 1);
   });
