@@ -217,7 +217,7 @@ static socklen_t from_record(int family, const uint8_t *rec, struct sockaddr_sto
 }
 
 static int recv_gro(vx_udp *u, uint8_t *slab, uint32_t slot_size, uint32_t headroom, uint32_t slots, uint32_t *lens,
-                    uint8_t *addrs, uint64_t *stats, const vx_rx_runs *runs);
+                    uint8_t *addrs, uint64_t *stats, vx_rx_runs *runs);
 
 int vx_udp_recv_fd(int fd, uint8_t *slab, uint32_t slot_size, uint32_t headroom, uint32_t start, uint32_t slots,
                    uint32_t *lens, uint8_t *addrs, uint64_t *stats) {
@@ -259,9 +259,10 @@ int vx_udp_recv_fd(int fd, uint8_t *slab, uint32_t slot_size, uint32_t headroom,
 }
 
 int vx_udp_recv_batch(vx_udp *u, uint8_t *slab, uint32_t slot_size, uint32_t headroom,
-                      uint32_t slots, uint32_t *lens, uint8_t *addrs, uint64_t *stats, const vx_rx_runs *runs) {
+                      uint32_t slots, uint32_t *lens, uint8_t *addrs, uint64_t *stats, vx_rx_runs *runs) {
   uint32_t dslots = vx_split_data_slots(&u->split, slots); /* = slots unless handshakes are owed room */
   int n;
+  if (runs != NULL) runs->used = 0; /* the caller is done with the previous call's runs */
   if (u->g && (u->gro || vx_udp_gro_pending(u))) {
     n = recv_gro(u, slab, slot_size, headroom, dslots, lens, addrs, stats, runs);
   } else {
@@ -638,9 +639,11 @@ static void gro_advance(vx_gro *g, uint32_t chunk) {
 }
 
 uint32_t vx_gro_split_runs(vx_gro *g, uint8_t *slab, uint32_t slot_size, uint32_t headroom, uint32_t slots,
-                           uint32_t done, uint32_t *lens, uint8_t *addrs, uint64_t *stats, const vx_rx_runs *r) {
+                           uint32_t done, uint32_t *lens, uint8_t *addrs, uint64_t *stats, vx_rx_runs *r) {
   uint32_t cap = slot_size - headroom;
+  const uint32_t area = VX_GRO_BUFS * VX_GRO_BUFSZ;
   while (done < slots && g->cur < g->n) {
+    if (r->used > area - VX_GRO_RUN_ROOM && done > 0) break; /* the run area is full: the rest waits for the next call */
     const uint32_t L = g->len[g->cur];
     const uint32_t seg = g->seg[g->cur] ? g->seg[g->cur] : L;
     const uint8_t *b = g->buf + (size_t)g->cur * VX_GRO_BUFSZ;
@@ -673,12 +676,11 @@ uint32_t vx_gro_split_runs(vx_gro *g, uint8_t *slab, uint32_t slot_size, uint32_
     }
     if (n >= 2) {
       vx_gro_out go = {.max_frame = r->max_frame};
-      uint32_t rel = (uint32_t)g->cur * VX_GRO_BUFSZ + g->off;
-      /* A run is never longer than the datagrams it replaces, so it ends before the next run's place. */
-      int k = vx_gro_run(dg, dl, n, n, slab + r->super_off + rel, (size_t)VX_GRO_BUFS * VX_GRO_BUFSZ - rel, &go);
+      int k = r->used <= area ? vx_gro_run(dg, dl, n, n, slab + r->super_off + r->used, area - r->used, &go) : 1;
       if (k >= 2) {
         lens[done] = go.len;
-        r->offs[done] = r->super_off + rel;
+        r->offs[done] = r->super_off + r->used;
+        r->used += (go.len + 7) & ~7u;
         r->gso[2 * done] = go.gso_type;
         r->gso[2 * done + 1] = go.gso_size;
         r->segs[done] = (uint16_t)k;
@@ -716,13 +718,14 @@ uint32_t vx_gro_split_runs(vx_gro *g, uint8_t *slab, uint32_t slot_size, uint32_
  * (vx_udp_gro_pending) for the next call.
  */
 static int recv_gro(vx_udp *u, uint8_t *slab, uint32_t slot_size, uint32_t headroom, uint32_t slots, uint32_t *lens,
-                    uint8_t *addrs, uint64_t *stats, const vx_rx_runs *runs) {
+                    uint8_t *addrs, uint64_t *stats, vx_rx_runs *runs) {
   vx_gro *g = u->g;
   uint32_t done = 0;
   int socket_empty = 0;
   for (;;) {
     done = runs != NULL ? vx_gro_split_runs(g, slab, slot_size, headroom, slots, done, lens, addrs, stats, runs)
                         : vx_gro_split(g, slab, slot_size, headroom, slots, done, lens, addrs, stats);
+    if (vx_udp_gro_pending(u)) break; /* slots or the run area full: the rest is handed out next call */
     if (done == slots || socket_empty || !u->gro) break;
     struct mmsghdr msgs[VX_GRO_BUFS];
     struct iovec iov[VX_GRO_BUFS];

@@ -90,21 +90,26 @@ int vx_udp_recv_fd(int fd, uint8_t *slab, uint32_t slot_size, uint32_t headroom,
  * -errno when the first call fails with an error other than EAGAIN.
  */
 int vx_udp_recv_batch(vx_udp *u, uint8_t *slab, uint32_t slot_size, uint32_t headroom,
-                      uint32_t slots, uint32_t *lens, uint8_t *addrs, uint64_t *stats, const struct vx_rx_runs *runs);
+                      uint32_t slots, uint32_t *lens, uint8_t *addrs, uint64_t *stats, struct vx_rx_runs *runs);
 
 /*
  * GRO runs (the receive side's super-frames): with a vx_rx_runs given, a UDP GRO buffer's run of
  * consecutive datagrams that vx_gro_run merges (plaintext VXLAN, one VNI, one inner TCP flow,
  * contiguous; the run may go on into the next GRO buffers of the same sender) is handed over as
- * ONE descriptor: the VXLAN header + merged frame at slab + offs[i] inside the run area
- * (super_off + b * VX_GRO_BUFSZ + the offset of its first datagram in GRO buffer b: a merged run
- * is never longer than the datagrams it replaces, so runs never overlap), lens[i] its
+ * ONE descriptor: the VXLAN header + merged frame at slab + offs[i] inside the run area (the runs
+ * of one receive call one after the other from super_off: `used` bytes so far, reset by
+ * vx_udp_recv_batch; when less than VX_GRO_RUN_ROOM is left the split stops and the rest waits
+ * for the next call, so a run never overwrites another the caller still holds), lens[i] its
  * length, gso[2i] its gso type, gso[2i+1] its segment size, segs[i] the datagrams merged, wire[i]
  * their total length. Every other datagram is descriptor i as without runs: at slot i
  * (offs[i] = i * slot_size + headroom), gso 0, segs 1, wire = lens[i].
  */
+/* Room the run area must have left for one more run (VXLAN header + merged headers + 64 KiB of IP packet). */
+#define VX_GRO_RUN_ROOM (8 + 192 + 65536)
+
 typedef struct vx_rx_runs {
   uint32_t super_off;   /* slab offset of the run area (VX_GRO_BUFS * VX_GRO_BUFSZ bytes) */
+  uint32_t used;        /* bytes of the run area filled in this receive call */
   uint32_t max_frame;   /* largest inner segment a run may hold (vx_gro_out.max_frame) */
   uint32_t *offs;
   uint16_t *gso;        /* 2 per descriptor */
@@ -121,7 +126,7 @@ void vx_rx_runs_plain(const vx_rx_runs *r, uint32_t from, uint32_t to, uint32_t 
  * (see vx_rx_runs). Datagrams longer than a slot are never part of a run.
  */
 uint32_t vx_gro_split_runs(vx_gro *g, uint8_t *slab, uint32_t slot_size, uint32_t headroom, uint32_t slots,
-                           uint32_t done, uint32_t *lens, uint8_t *addrs, uint64_t *stats, const vx_rx_runs *r);
+                           uint32_t done, uint32_t *lens, uint8_t *addrs, uint64_t *stats, vx_rx_runs *r);
 
 /*
  * sendmmsg of descriptors [0, count): lens[j] bytes at slab + offs[j] to the record addrs + j*18,

@@ -76,6 +76,7 @@ static int get_runs(napi_env env, napi_value *argv, size_t slab_len, uint32_t sl
   if (vx_get_typed(env, argv[3], napi_uint32_array, "runWire", &wire, &wire_len) < 0) return -1;
   if (vx_get_u32(env, argv[4], "superOff", &r->super_off) < 0) return -1;
   if (vx_get_u32(env, argv[5], "maxFrame", &r->max_frame) < 0) return -1;
+  r->used = 0;
   if (offs_len < slots || segs_len < slots || wire_len < slots || gso_len < (size_t)slots * 2)
     return vx_range_error(env, "run arrays are shorter than slots"), -1;
   if ((uint64_t)r->super_off + area > slab_len) return vx_range_error(env, "slab has no room for the run area"), -1;
@@ -124,8 +125,9 @@ static napi_value js_udp_recv(napi_env env, napi_callback_info info) {
  * runGso, runSegs, runWire, superOff, maxFrame, stats, state) → descriptors filled: udpRecv's split of nbufs
  * (<= 8) UDP GRO buffers with runs, without a socket (the in-memory twin, tests). Buffer b is
  * bufs[b * GRO_BUF_SIZE, + blens[b]), cut at bsegs[b] (0 = one datagram), from the sender record
- * baddrs[b * 18]. Descriptors from `done` on; state (Uint32Array(2): buffer, offset) is where the split
- * starts and, on return, where it stopped (state[0] == nbufs: every datagram handed out).
+ * baddrs[b * 18]. Descriptors from `done` on; state (Uint32Array(3): buffer, offset, run area bytes used in
+ * this receive call) is where the split starts and, on return, where it stopped (state[0] == nbufs: every
+ * datagram handed out).
  */
 static napi_value js_gro_runs_split(napi_env env, napi_callback_info info) {
   napi_value argv[20];
@@ -148,7 +150,7 @@ static napi_value js_gro_runs_split(napi_env env, napi_callback_info info) {
   if (vx_get_typed(env, argv[11], napi_uint8_array, "addrs", &addrs, &addrs_len) < 0) return NULL;
   if (vx_get_typed(env, argv[18], napi_biguint64_array, "stats", &stats, &stats_len) < 0) return NULL;
   if (vx_get_typed(env, argv[19], napi_uint32_array, "state", &state, &state_len) < 0) return NULL;
-  if (state_len < 2) return vx_range_error(env, "state needs 2 elements");
+  if (state_len < 3) return vx_range_error(env, "state needs 3 elements");
   if (nbufs < 1 || nbufs > VX_GRO_BUFS) return vx_range_error(env, "nbufs must be in [1, 8]");
   if (bufs_len < (size_t)nbufs * VX_GRO_BUFSZ || blens_len < nbufs || bsegs_len < nbufs || baddrs_len < (size_t)nbufs * VX_ADDR_LEN)
     return vx_range_error(env, "bufs, blens, bsegs or baddrs are shorter than nbufs");
@@ -169,13 +171,16 @@ static napi_value js_gro_runs_split(napi_env env, napi_callback_info info) {
     memcpy(g.addr[b], (uint8_t *)baddrs + (size_t)b * VX_ADDR_LEN, VX_ADDR_LEN);
   }
   uint32_t *st = state;
-  if (done > slots || st[0] > nbufs || (st[0] < nbufs && st[1] > g.len[st[0]]) || (st[0] == nbufs && st[1] != 0))
+  if (done > slots || st[0] > nbufs || (st[0] < nbufs && st[1] > g.len[st[0]]) || (st[0] == nbufs && st[1] != 0) ||
+      st[2] > VX_GRO_BUFS * VX_GRO_BUFSZ)
     return vx_range_error(env, "done or state out of range");
   g.cur = (int)st[0];
   g.off = st[1];
+  runs.used = st[2];
   uint32_t n = vx_gro_split_runs(&g, slab, slot_size, headroom, slots, done, lens, addrs, stats, &runs);
   st[0] = (uint32_t)g.cur;
   st[1] = g.off;
+  st[2] = runs.used;
   return vx_u32(env, n);
 }
 

@@ -214,7 +214,8 @@ function vxmeshScenario(id: 'vxmesh' | 'vxmesh-enc' | 'vxmesh-thr' | 'vxmesh-ab'
         for (const a of handles) {
           try {
             const st = await a.status();
-            out[a.host.name] = { counters: st.counters, networks: st.networks.map((n) => ({ name: n.name, counters: n.counters })), peers: st.peers };
+            out[a.host.name] = { counters: st.counters, networks: st.networks.map((n) => ({ name: n.name, counters: n.counters })), peers: st.peers,
+              ...(process.env.VXMESH_BENCH_AGENT_LOG === '1' ? { log: a.proc.output().slice(-4000) } : {}) };
           } catch (e) {
             out[a.host.name] = { error: (e as Error).message };
           }

@@ -400,7 +400,7 @@ export class MemoryUdp implements UdpTransport {
   groBuffers = 0;
   /** The addon's counters of `groRunsSplit` (truncations, runs), allocated with the first GRO receive. */
   groStats: BigUint64Array | null = null;
-  /** The twin's GRO buffers (as native vx_gro): n filled, state = [buffer, offset] of the next datagram to hand out. */
+  /** The twin's GRO buffers (as native vx_gro): n filled, state = [buffer, offset] of the next datagram to hand out, run area bytes used in this call. */
   private groArea: { bufs: Buffer; lens: Uint32Array; segs: Uint16Array; addrs: Buffer; n: number; state: Uint32Array } | null = null;
 
   constructor(
@@ -508,20 +508,23 @@ export class MemoryUdp implements UdpTransport {
     if (this.groStats === null) this.groStats = new BigUint64Array(addon.constants.STAT_COUNT);
     if (this.groArea === null) {
       this.groArea = { bufs: Buffer.alloc(GRO_RUN_AREA), lens: new Uint32Array(8), segs: new Uint16Array(8), addrs: Buffer.alloc(8 * ADDR_LEN), n: 0,
-        state: new Uint32Array(2) };
+        state: new Uint32Array(3) };
     }
     const a = this.groArea;
+    a.state[2] = 0; // the run area is free again: the caller is done with the previous call's runs
     // as native recv_gro: hand out what the GRO buffers still hold, then (slots left) fill up to 8 more
-    // from the queue, as one recvmmsg of the native receive area does, and split again
-    for (let round = 0; round < 1 + this.queue.length && n < batch.slots; round++) {
+    // from the queue, as one recvmmsg of the native receive area does, and split again; stop while
+    // some are left (slots or the run area full)
+    for (let round = 0; round < 2 + this.queue.length && n < batch.slots; round++) {
       if (a.state[0] < a.n) {
         n = addon.groRunsSplit(a.bufs, a.lens, a.segs, a.addrs, a.n, batch.slab, batch.slotSize, batch.headroom, batch.slots, n,
           batch.lens, batch.addrs, runs.offs, runs.gso, runs.segs, runs.wire, runs.superOff, runs.maxFrame, this.groStats, a.state);
+        if (a.state[0] < a.n) break;
         continue;
       }
       if (this.queue.length === 0) break;
       a.n = 0;
-      a.state[0] = a.state[1] = 0;
+      a.state[0] = a.state[1] = 0; // state[2] (run area used) goes on within the call
       while (a.n < GRO_RUN_AREA / GRO_BUF && this.queue.length > 0) {
         // one GRO buffer: consecutive datagrams of one source, all the first one's length but a shorter last
         const first = this.queue[0];

@@ -111,6 +111,7 @@ const D_PLAIN = 0;
 const D_DECRYPTED = 1;
 const D_SKIP = 2;
 
+let dbgAt = 0;
 /** No drop: the frame goes on. */
 const PASS = -1;
 
@@ -528,6 +529,19 @@ export class Outside {
     if (typeof tap.writeBatchGso !== 'function') return 0; // a TAP swapped under a pending batch: counted tap_write_failed
     try {
       const n = tap.writeBatchGso(w, net.tapGso);
+      if (process.env.VXMESH_DEBUG_RUNS === '1') {
+        for (let j = 0; j < w.count; j++) {
+          if (j >= n || w.status[j] !== 0) {
+            const t = Date.now();
+            if (t - dbgAt > 500) {
+              dbgAt = t;
+              console.error(JSON.stringify({ dbg: 'runs', j, n, count: w.count, st: w.status[j], gso: net.tapGso[2 * j], mss: net.tapGso[2 * j + 1], len: w.lens[j], segs: net.tapSegs[j],
+                hdr: w.slab.subarray(w.offs[j], w.offs[j] + 80).toString('hex') }));
+            }
+            break;
+          }
+        }
+      }
       return n > 0 ? Math.min(n, w.count) : 0;
     } catch (e) {
       this.ctx.warn('tap_write', e, { tap: net.tap.name });

@@ -15,7 +15,8 @@
  * exactly the datagrams of every buffer cut at its segment size (segs[i] each, wire[i] = their
  * bytes as handed out); a single one is the datagram (truncated to the slot and counted when
  * longer) at its slot; a run (segs >= 2: the next datagrams, on into later buffers of the same
- * sender) starts in its first buffer's part of the run area at its first datagram's offset, its
+ * sender) lies in the run area after the runs handed out before it in the same call (the split
+ * stops, the rest pending, only with the slots or the run area full), its
  * datagrams all have its 8-byte VXLAN header (I flag only),
  * each inner segment valid checksums and at most max_frame bytes, none longer than a slot, and
  * segmenting the merged frame again (vx_tso_segment) gives back exactly the inner segments (but
@@ -138,12 +139,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   uint16_t gso[2 * SLOTS_MAX], segs[SLOTS_MAX];
   uint8_t addrs[SLOTS_MAX * VX_ADDR_LEN];
   uint64_t stats[VX_STAT_COUNT] = {0};
-  vx_rx_runs r = {(uint32_t)((size_t)slot_size * slots), max_frame, offs, gso, segs, wire};
+  vx_rx_runs r = {(uint32_t)((size_t)slot_size * slots), 0, max_frame, offs, gso, segs, wire};
   int bi = 0;
   uint32_t boff = 0, truncated = 0, runs = 0, across = 0;
   for (int call = 0; call < VX_GRO_BUFS * (VX_GRO_BUFSZ + 1) + 1 && vx_udp_gro_pending(&(vx_udp){.g = &g}); call++) {
+    r.used = 0; /* as vx_udp_recv_batch: a new receive call */
+    uint32_t expect_used = 0;
     uint32_t done = vx_gro_split_runs(&g, slab, slot_size, headroom, slots, 0, lens, addrs, stats, &r);
     FUZZ_ASSERT(done >= 1 && done <= slots);
+    FUZZ_ASSERT(done == slots || g.cur == g.n || r.used > AREA - VX_GRO_RUN_ROOM); /* stops only when full */
     for (uint32_t k = 0; k < done; k++) {
       FUZZ_ASSERT(bi < g.n);
       const uint8_t *ob = orig[bi];
@@ -167,7 +171,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         uint32_t n = segs[k];
         FUZZ_ASSERT(n >= 2 && n <= VX_GRO_RUN_MAX);
         FUZZ_ASSERT(gso[2 * k] == VX_GSO_TCPV4 || gso[2 * k] == VX_GSO_TCPV6);
-        FUZZ_ASSERT(offs[k] == r.super_off + (uint32_t)bi * VX_GRO_BUFSZ + boff);
+        /* runs of one call one after the other in the run area, never over another */
+        FUZZ_ASSERT(offs[k] == r.super_off + expect_used && expect_used + lens[k] <= AREA);
+        expect_used += (lens[k] + 7) & ~7u;
         /* The datagrams it replaces: the next n of the buffers, on into later buffers of the same sender. */
         uint32_t span = 0;
         const uint8_t *frames[VX_GRO_RUN_MAX];

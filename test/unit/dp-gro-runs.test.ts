@@ -139,6 +139,40 @@ describe('GRO runs: the descriptor contract (in-memory twin over the addon split
     assert.equal(d.bytes.length, 8 + 54 + 10 * MSS);
   });
 
+  it('one receive call over more GRO buffers than the receive area holds: every run keeps its own bytes', () => {
+    // 20 super-frames of 10 segments (PSH on each last one): 20 GRO buffers, read 8 at a time within one call;
+    // runs of a later refill must not be written over those of an earlier one (the caller holds them all)
+    const frames = Array.from({ length: 20 }, (_, k) => segments(10 * MSS, { seq: 1000 + k * 10 * MSS }));
+    const hub = new MemoryUdpNetwork({ reactor: new MemoryReactor() });
+    const udp = hub.attach(ME, PORT);
+    udp.gro = true;
+    for (const f of frames) for (const d of f) udp.injectFrom(ep(PEER), d);
+    const m = allocateInbound(64, S, true);
+    const n = udp.recvBatchRuns(m.udpRx, m.runs!);
+    assert.equal(n, 20, 'all 20 runs in one call');
+    for (let i = 0; i < n; i++) {
+      assert.equal(m.runs!.segs[i], 10);
+      const got = m.udpSlab.subarray(m.runs!.offs[i] + 8, m.runs!.offs[i] + m.udpRx.lens[i]);
+      assert.deepEqual(got, coalesced(frames[i].map((x) => x.subarray(8)))[0].frame, `run ${i} intact`);
+    }
+    // 10 runs of 44 segments (61,660 bytes each): the run area (512 KiB) takes 8 of them in one call, the rest waits for the next
+    const big = Array.from({ length: 10 }, (_, k) => segments(44 * MSS, { seq: 1000 + k * 44 * MSS }));
+    for (const f of big) for (const d of f) udp.injectFrom(ep(PEER), d);
+    const counts: number[] = [];
+    let seen = 0;
+    for (let round = 0; round < 10 && (udp.pending > 0 || udp.groPending); round++) {
+      const k = udp.recvBatchRuns(m.udpRx, m.runs!);
+      for (let i = 0; i < k; i++) {
+        assert.equal(m.runs!.segs[i], 44);
+        const got = m.udpSlab.subarray(m.runs!.offs[i] + 8, m.runs!.offs[i] + m.udpRx.lens[i]);
+        assert.deepEqual(got, coalesced(big[seen + i].map((x) => x.subarray(8)))[0].frame);
+      }
+      seen += k;
+      counts.push(k);
+    }
+    assert.deepEqual(counts, [8, 2]);
+  });
+
   it('a shorter last segment ends the run inside it; a run is at most 64 datagrams', () => {
     assert.deepEqual(shape(receive(segments(5 * MSS + 300))), [6]);
     // 70 full segments from one source: a GRO buffer holds 44 of these 1,462-byte datagrams (64 KiB), the next one the
@@ -248,16 +282,16 @@ describe('GRO runs: the descriptor contract (in-memory twin over the addon split
     const bsegs = Uint16Array.of(8 + 54 + MSS);
     const baddrs = endpointToRecord(ep(PEER));
     const stats = new BigUint64Array(a.constants.STAT_COUNT);
-    const state = new Uint32Array(2);
+    const state = new Uint32Array(3);
     const split = (o: { slab?: Buffer; superOff?: number; nbufs?: number; bufs?: Buffer } = {}) => a.groRunsSplit(o.bufs ?? bufs, blens, bsegs,
       baddrs, o.nbufs ?? 1, o.slab ?? m.udpSlab, S, 0, 4, 0, m.udpRx.lens, m.udpRx.addrs, r.offs, r.gso, r.segs, r.wire, o.superOff ?? r.superOff, 0, stats,
       state);
     // bytes that are not TCP: one datagram per slot, resumed where it stopped (as udpRecv across calls)
     bufs.fill(0x55, 0, six.length);
     assert.equal(split(), 4);
-    assert.deepEqual([...state], [0, 4 * (8 + 54 + MSS)]);
+    assert.deepEqual([...state], [0, 4 * (8 + 54 + MSS), 0]);
     assert.equal(split(), 2);
-    assert.deepEqual([...state], [1, 0]);
+    assert.deepEqual([...state], [1, 0, 0]);
     assert.equal(split(), 0, 'nothing left');
     state[0] = 2;
     assert.throws(() => split(), RangeError, 'state beyond the buffers');

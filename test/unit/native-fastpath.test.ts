@@ -152,6 +152,8 @@ ${addrA}; ip link set vxfa up`);
         segments: ua.stats.segments, gsoSends: ua.stats.gsoSends, gsoFallback: ua.stats.gsoFallback, badTso: ua.stats.badTso,
         coalesced: b.stats.coalesced, gsoWrites: b.stats.gsoWrites, badVnet: a.stats.badVnet, gso: ua.gso,
         groBuffers: ub.stats.groBuffers, groRuns: ub.stats.groRuns + ua.stats.groRuns,
+        tapSkipped: a.stats.sendSkipped + b.stats.sendSkipped, tapErrno: Math.max(a.stats.lastSendErrno, b.stats.lastSendErrno),
+        tapEagain: a.stats.sendEagain + b.stats.sendEagain,
       };
       // Throughput is informational only (tests assert behaviour, never timings).
       return { n: got.n, sha: got.sha === sha, mbitPerS: Math.round((BYTES * 8) / seconds / 1e6), ...st };
@@ -178,6 +180,7 @@ if (!childMain(scenarios)) {
       try {
         nsSh(ns1, 'ip link set lo up');
         const r = runScenario(ns1, __filename, 'transfer', { ns2, mode, inner6 }, 90_000);
+        if (process.env.VXMESH_DEBUG) console.log(JSON.stringify(r));
         assert.equal(r.n, BYTES);
         assert.equal(r.sha, true);
         assert.equal(r.badTso, 0);
