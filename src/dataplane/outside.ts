@@ -111,6 +111,8 @@ const D_PLAIN = 0;
 const D_DECRYPTED = 1;
 const D_SKIP = 2;
 
+/** VXMESH_DEBUG_RUNS=1: a refused GRO run write is printed (rate-limited) with its errno and headers (diagnostics). */
+const DEBUG_RUNS = process.env.VXMESH_DEBUG_RUNS === '1';
 let dbgAt = 0;
 /** No drop: the frame goes on. */
 const PASS = -1;
@@ -529,7 +531,7 @@ export class Outside {
     if (typeof tap.writeBatchGso !== 'function') return 0; // a TAP swapped under a pending batch: counted tap_write_failed
     try {
       const n = tap.writeBatchGso(w, net.tapGso);
-      if (process.env.VXMESH_DEBUG_RUNS === '1') {
+      if (DEBUG_RUNS) {
         for (let j = 0; j < w.count; j++) {
           if (j >= n || w.status[j] !== 0) {
             const t = Date.now();
