@@ -262,8 +262,10 @@ export class VxmeshMetrics {
       (emit) => bp((b) => emit({}, b.polls)));
     this.counter('vxmesh_busy_poll_hits_total', 'Busy-poll polls that found a device ready: batches handled without sleeping and being woken.', [],
       (emit) => bp((b) => emit({}, b.hits)));
-    this.counter('vxmesh_busy_poll_seconds_total', 'CPU time spent polling while busy-polling (callbacks excluded).', [],
+    this.counter('vxmesh_busy_poll_seconds_total', 'Time spent polling and yielding while busy-polling (wall clock; callbacks and other tasks\' turns excluded): what the spin costs.', [],
       (emit) => bp((b) => emit({}, b.spunUs / 1e6)));
+    this.counter('vxmesh_busy_poll_backoffs_total', 'Busy-poll windows ended because a yield lost the CPU for > 200 µs (a CPU-bound task shares it); no spinning for 50 ms after each.', [],
+      (emit) => bp((b) => emit({}, b.contended ?? 0)));
     this.counter('vxmesh_busy_poll_capped_total', 'Busy-poll windows cut short by the 1 ms cap per event-loop turn (timers and other handles run then).', [],
       (emit) => bp((b) => emit({}, b.capped)));
 

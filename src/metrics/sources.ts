@@ -37,7 +37,7 @@ export interface DatapathMetricsView {
   /** Number of ARP/ND requests answered locally per network, when the data path counts them. */
   neighAnswered?(): Iterable<{ network: string; vni: number; count: number }>;
   /** Busy-poll figures (dataplane/seams.ts BusyPollStats), null when off. */
-  busyPollStats?(): { windowUs: number; spins: number; polls: number; hits: number; callbacks: number; spunUs: number; capped: number } | null;
+  busyPollStats?(): { windowUs: number; spins: number; polls: number; hits: number; callbacks: number; spunUs: number; capped: number; contended?: number } | null;
 }
 
 export interface GossipMetricsView {

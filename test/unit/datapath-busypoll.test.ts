@@ -123,6 +123,7 @@ test('status and metrics show the busy-poll figures, and nothing while it is off
   assert.equal(value(s, 'vxmesh_busy_poll_hits_total', {}), 7);
   assert.equal(value(s, 'vxmesh_busy_poll_seconds_total', {}), 0.0025);
   assert.equal(value(s, 'vxmesh_busy_poll_capped_total', {}), 1);
+  assert.equal(value(s, 'vxmesh_busy_poll_backoffs_total', {}), 2);
   on = false;
   s = parseExposition(await m.metrics());
   assert.equal(select(s, 'vxmesh_busy_poll_windows_total').length, 0, 'no samples while off');
