@@ -335,6 +335,8 @@ test('a restart reuses the bridge it created with its container port; a corrupt 
   const b = startAgent(t, ns, file);
   const reused = await b.waitLog(/bridge from an earlier run reused/);
   assert.equal(reused.bridge, 'br0');
+  // the bridge is reused (logged) before the TAP is opened and enslaved: read the links once started
+  await b.waitLog(/^agent started$/);
   let l = links();
   assert.equal(l.get('br0')!.ifindex, index, 'the same bridge');
   assert.equal(l.get('c0')?.master, 'br0');
