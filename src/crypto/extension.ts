@@ -160,31 +160,25 @@ export class CryptoExtension implements AgentExtension {
     this.guardDriver = d;
     this.guardPort = port;
     this.log.info({ table: `inet ${guardTable(port)}` }, 'handshake flood guard installed');
-    const poll = async () => {
-      const sm = this.sessions;
-      if (!sm || this.guardPort === null) return;
-      const c = await d.counts(this.guardPort);
-      // monotonic while the table lives (it is made with zero counters at start)
-      sm.counters.hsGuardPerSource = Math.max(sm.counters.hsGuardPerSource, c.perSource);
-      sm.counters.hsGuardTotal = Math.max(sm.counters.hsGuardTotal, c.total);
-    };
-    this.guardPoll = poll;
-    this.guardTimer = setInterval(() => { poll().catch(() => {}); }, this.opts.floodGuardPollMs ?? 5000);
+    this.guardTimer = setInterval(() => { this.refreshGuardCounts().catch(() => {}); }, this.opts.floodGuardPollMs ?? 5000);
     this.guardTimer.unref?.();
   }
 
-  /** Reads the guard's counters now (status readers and tests; the timer does it every 5 s). */
+  /** Reads the guard's drop counters into the session counters (every 5 s, and for status readers and tests). */
   async refreshGuardCounts(): Promise<void> {
-    await this.guardPoll?.();
+    const sm = this.sessions;
+    const d = this.guardDriver;
+    if (!sm || !d || this.guardPort === null) return;
+    const c = await d.counts(this.guardPort);
+    // monotonic while the table lives (it is made with zero counters at start)
+    sm.counters.hsGuardPerSource = Math.max(sm.counters.hsGuardPerSource, c.perSource);
+    sm.counters.hsGuardTotal = Math.max(sm.counters.hsGuardTotal, c.total);
   }
-
-  private guardPoll: (() => Promise<void>) | null = null;
 
   /** Removes the guard table (stop). Never throws. */
   async stopGuard(): Promise<void> {
     if (this.guardTimer) clearInterval(this.guardTimer);
     this.guardTimer = null;
-    this.guardPoll = null;
     const d = this.guardDriver;
     const port = this.guardPort;
     this.guardDriver = null;

@@ -34,7 +34,7 @@
  * `NftFloodGuard` drives `nft`; `MemoryFloodGuard` is the twin (records the ruleset). Without nft
  * (or not root) the agent runs without the guard and says so once.
  */
-import { execFile } from 'node:child_process';
+import { runNft } from '../agent/nft';
 
 export const GUARD_TABLE_PREFIX = 'vxmesh-guard-';
 export const GUARD_TOTAL_RATE = 16384;
@@ -112,14 +112,11 @@ export function parseGuardCounts(json: string): FloodGuardCounts {
   return out;
 }
 
-function nft(args: string[], input?: string): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const c = execFile('nft', args, { timeout: 15_000, maxBuffer: 8 << 20, encoding: 'utf8' }, (err, stdout, stderr) => {
-      if (err) reject(new Error(`nft ${args.join(' ')}: ${(stderr || err.message).trim()}`));
-      else resolve(stdout);
-    });
-    if (input !== undefined) c.stdin?.end(input);
-  });
+/** `nft`, its stdout, or an Error naming the command and what nft said. */
+async function nft(args: string[], input?: string): Promise<string> {
+  const r = await runNft(args, input);
+  if (r.code !== 0) throw new Error(`nft ${args.join(' ')}: ${r.stderr.trim()}`);
+  return r.stdout;
 }
 
 export class NftFloodGuard implements FloodGuardDriver {

@@ -19,7 +19,7 @@
  * from the overlay TAP have no map entry and pass. macvlan endpoints do not cross a bridge here
  * (not filtered). `NftSpoofGuard` drives `nft -f -`; `MemorySpoofGuard` is the twin.
  */
-import { execFile } from 'node:child_process';
+import { runNft } from '../agent/nft';
 import { EndpointError, ERR_ATTACH_FAILED } from '../errors';
 
 export interface SpoofGuard {
@@ -35,14 +35,7 @@ export interface SpoofGuard {
 
 export const NFT_TABLE = 'vxmesh';
 
-function nft(args: string[], input?: string): Promise<{ code: number; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    const c = execFile('nft', args, { timeout: 15_000, maxBuffer: 8 << 20, encoding: 'utf8' }, (err, stdout, stderr) => {
-      resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stdout: String(stdout), stderr: String(stderr || (err ? err.message : '')) });
-    });
-    if (input !== undefined) c.stdin?.end(input);
-  });
-}
+const nft = runNft; // shared runner (src/agent/nft.ts)
 
 const chainOf = (port: string) => `p_${port.replace(/[^A-Za-z0-9_]/g, '_')}`;
 

@@ -32,7 +32,7 @@
  *
  * `NftLocalPorts` drives `nft -f -`; `MemoryLocalPorts` is the twin (records the last ruleset).
  */
-import { execFile } from 'node:child_process';
+import { runNft } from '../agent/nft';
 import * as fs from 'node:fs';
 
 export const NFT_POLICY_TABLE = 'vxmesh-policy';
@@ -86,14 +86,7 @@ export function rulesetFor(nets: LocalNetwork[]): string {
   return lines.join('\n') + '\n';
 }
 
-function run(args: string[], input?: string): Promise<{ code: number; stderr: string }> {
-  return new Promise((resolve) => {
-    const c = execFile('nft', args, { timeout: 15_000, maxBuffer: 8 << 20, encoding: 'utf8' }, (err, _stdout, stderr) => {
-      resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stderr: String(stderr || (err ? err.message : '')) });
-    });
-    if (input !== undefined) c.stdin?.end(input);
-  });
-}
+const run = runNft; // shared runner (src/agent/nft.ts)
 
 /** Whether a network device exists (a port being detached, a TAP being re-created). */
 export function deviceExists(name: string): boolean {
