@@ -142,14 +142,11 @@ int vxm_aead_seal_tso(vxm_aead_table *t, uint32_t slot, const uint8_t *frame, si
   size_t max_segs = n_lens - 1 < VXM_TSO_MAX_SEGS ? n_lens - 1 : VXM_TSO_MAX_SEGS;
   size_t seg_stride = VXM_TSO_PREFIX + l4.hlen + mss;
   if (nseg > max_segs || nseg * (seg_stride + VXM_AEAD_TAG) > out_len) return -2;
-  uint32_t stride = 0;
-  int n = vx_tso_segment(frame, frame_len, gso_type, mss, prefix, VXM_TSO_PREFIX, out, out_len, out_lens,
-                         (int)max_segs, &stride);
+  /* Segments are cut with a 16-byte gap after each for its tag, so they are sealed where they lie. */
+  uint32_t sstride = 0;
+  int n = vx_tso_segment_gap(frame, frame_len, gso_type, mss, prefix, VXM_TSO_PREFIX, VXM_AEAD_TAG, out, out_len,
+                             out_lens, (int)max_segs, &sstride);
   if (n <= 0) return n == -2 ? -2 : -1;
-  /* Open a 16-byte gap after every segment for its tag, last segment first (memmove). */
-  uint32_t sstride = stride + VXM_AEAD_TAG;
-  if ((size_t)n * sstride > out_len) return -2;
-  for (int i = n - 1; i > 0; i--) memmove(out + (size_t)i * sstride, out + (size_t)i * stride, out_lens[i]);
   uint64_t base = 0;
   for (int b = 7; b >= 0; b--) base = (base << 8) | prefix[8 + b];
   int rc = n;

@@ -37,7 +37,7 @@ uint32_t vxm_aead_batch(vxm_aead_table *t, int enc, uint8_t *slab, size_t slab_l
                         const uint32_t *lens, const uint32_t *slots, uint32_t count, uint8_t *status);
 
 /*
- * Cuts TSO super-frame `frame` into MSS-sized TCP segments (gso.c's vx_tso_segment) and seals each
+ * Cuts TSO super-frame `frame` into MSS-sized TCP segments (gso.c's vx_tso_segment_gap, a tag gap after each) and seals each in place
  * as a data message: prefix = data header (16, counter = base) + VXLAN header (8); segment i gets
  * counter base + i. Sealed datagram i is at out[i * stride], out_lens[i] bytes; every one but the
  * last is exactly `stride` bytes (the UDP GSO layout); stride is stored in out_lens[n_lens - 1].

@@ -241,8 +241,12 @@ static int tso_prepare(const uint8_t *f, size_t len, uint8_t gso_type, uint16_t 
  * checksum summed over those headers and the `chunk` payload bytes at `payload` (anywhere: after
  * the headers in the same buffer, or still inside the super-frame).
  */
+/*
+ * Segment i's rewritten headers at g, and its full TCP checksum over `payload` (chunk bytes). With
+ * `copy_to` non-NULL the payload is copied there in the same pass that sums it (vx_csum_copy).
+ */
 static void tso_segment_headers(uint8_t *g, const uint8_t *f, const vx_l4 *p, uint32_t i, uint32_t n, uint16_t mss,
-                                uint32_t chunk, const uint8_t *payload) {
+                                uint32_t chunk, const uint8_t *payload, uint8_t *copy_to) {
   memcpy(g, f, p->hlen);
   uint8_t *ip = g + p->l3;
   if (p->v6) {
@@ -263,31 +267,38 @@ static void tso_segment_headers(uint8_t *g, const uint8_t *f, const vx_l4 *p, ui
   th[16] = th[17] = 0;
   uint32_t thlen = p->hlen - p->l4; /* a multiple of 4: the payload's words continue the header's */
   uint32_t l4len = thlen + chunk;
-  uint32_t s = vx_csum_add(payload, chunk, vx_csum_add(th, thlen, pseudo_sum(g, p, l4len)));
+  uint32_t h = vx_csum_add(th, thlen, pseudo_sum(g, p, l4len));
+  uint32_t s = copy_to != NULL ? vx_csum_copy(copy_to, payload, chunk, h) : vx_csum_add(payload, chunk, h);
   put16(th + 16, (uint16_t)~vx_csum_fold(s));
 }
 
-int vx_tso_segment(const uint8_t *f, size_t len, uint8_t gso_type, uint16_t mss, const uint8_t *prefix,
-                   size_t prefix_len, uint8_t *out, size_t out_cap, uint32_t *seg_lens, int max_segs,
-                   uint32_t *stride_out) {
+int vx_tso_segment_gap(const uint8_t *f, size_t len, uint8_t gso_type, uint16_t mss, const uint8_t *prefix,
+                       size_t prefix_len, uint32_t gap, uint8_t *out, size_t out_cap, uint32_t *seg_lens, int max_segs,
+                       uint32_t *stride_out) {
   vx_l4 p;
   int r = tso_prepare(f, len, gso_type, mss, max_segs, &p);
   if (r < 0) return r;
   uint32_t n = (uint32_t)r;
-  uint32_t stride = (uint32_t)prefix_len + p.hlen + mss;
+  uint32_t stride = (uint32_t)prefix_len + p.hlen + mss + gap;
   uint32_t last = p.plen - (n - 1) * mss;
-  if ((uint64_t)(n - 1) * stride + prefix_len + p.hlen + last > out_cap) return -2;
+  if ((uint64_t)(n - 1) * stride + prefix_len + p.hlen + last + gap > out_cap) return -2;
   *stride_out = stride;
   for (uint32_t i = 0; i < n; i++) {
     uint8_t *o = out + (size_t)i * stride;
     uint32_t chunk = i + 1 < n ? mss : last;
     if (prefix_len > 0) memcpy(o, prefix, prefix_len); /* prefix may be NULL when empty (a 0-length typed array) */
     uint8_t *g = o + prefix_len;
-    memcpy(g + p.hlen, f + p.hlen + (size_t)i * mss, chunk);
-    tso_segment_headers(g, f, &p, i, n, mss, chunk, g + p.hlen);
+    /* one pass over the payload: copied into the segment and summed for its checksum */
+    tso_segment_headers(g, f, &p, i, n, mss, chunk, f + p.hlen + (size_t)i * mss, g + p.hlen);
     seg_lens[i] = (uint32_t)prefix_len + p.hlen + chunk;
   }
   return (int)n;
+}
+
+int vx_tso_segment(const uint8_t *f, size_t len, uint8_t gso_type, uint16_t mss, const uint8_t *prefix,
+                   size_t prefix_len, uint8_t *out, size_t out_cap, uint32_t *seg_lens, int max_segs,
+                   uint32_t *stride_out) {
+  return vx_tso_segment_gap(f, len, gso_type, mss, prefix, prefix_len, 0, out, out_cap, seg_lens, max_segs, stride_out);
 }
 
 int vx_tso_headers(const uint8_t *f, size_t len, uint8_t gso_type, uint16_t mss, const uint8_t *prefix,
@@ -305,7 +316,7 @@ int vx_tso_headers(const uint8_t *f, size_t len, uint8_t gso_type, uint16_t mss,
     uint8_t *o = hdrs + (size_t)i * hstride;
     uint32_t chunk = i + 1 < n ? mss : last;
     if (prefix_len > 0) memcpy(o, prefix, prefix_len);
-    tso_segment_headers(o + prefix_len, f, &p, i, n, mss, chunk, f + p.hlen + (size_t)i * mss);
+    tso_segment_headers(o + prefix_len, f, &p, i, n, mss, chunk, f + p.hlen + (size_t)i * mss, NULL);
     pay_lens[i] = chunk;
   }
   return (int)n;

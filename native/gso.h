@@ -73,6 +73,15 @@ int vx_tso_segment(const uint8_t *f, size_t len, uint8_t gso_type, uint16_t mss,
                    uint32_t *stride);
 
 /*
+ * vx_tso_segment with `gap` bytes left free after every segment (stride = prefix_len + hlen + mss +
+ * gap; the last segment's gap must fit in out_cap too): room for an AEAD tag behind each segment, so
+ * that the segments can be sealed where they are. *stride gets the stride, gap included.
+ */
+int vx_tso_segment_gap(const uint8_t *f, size_t len, uint8_t gso_type, uint16_t mss, const uint8_t *prefix,
+                       size_t prefix_len, uint32_t gap, uint8_t *out, size_t out_cap, uint32_t *seg_lens, int max_segs,
+                       uint32_t *stride);
+
+/*
  * The same segmentation without copying the payload: segment i's prefix + rewritten headers (with
  * its full TCP checksum) go to hdrs + i*(prefix_len + hlen); its payload stays in the super-frame at
  * f + hlen + i*mss, pay_lens[i] bytes (every one mss but the last). *hlen_out = hlen. For a
