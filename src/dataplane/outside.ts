@@ -333,13 +333,16 @@ export class Outside {
     const m = this.mem;
     const ob = m.open;
     const slab = m.udpSlab;
+    const from = m.udpRx.addrs;
+    const to = ob.addrs;
     ob.count = 0;
     for (let i = 0; i < n; i++) {
       if (!cipher.isEnvelope(slab, m.dOff[i], m.dLen[i])) continue;
       const j = ob.count++;
       ob.offs[j] = m.dOff[i];
       ob.lens[j] = m.dLen[i];
-      m.udpRx.addrs.copy(ob.addrs, j * ADDR_LEN, i * ADDR_LEN, (i + 1) * ADDR_LEN);
+      // a byte loop, not Buffer.copy: copy() makes a Uint8Array view per call (per datagram here)
+      for (let b = 0, s = i * ADDR_LEN, d = j * ADDR_LEN; b < ADDR_LEN; b++) to[d + b] = from[s + b];
       m.openIdx[j] = i;
       m.dState[i] = D_SKIP;
     }
