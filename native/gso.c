@@ -329,6 +329,20 @@ static int csums_ok(const uint8_t *f, const vx_l4 *p) {
   return vx_csum_fold(vx_csum_add(f + p->l4, l4len, pseudo_sum(f, p, l4len))) == 0xffff;
 }
 
+/* A merged frame's headers: f0's copied to m->hdr with the IP length(s) set for an L4 segment of l4len bytes. */
+static void merge_ip_header(vx_merge *m, const uint8_t *f0, const vx_l4 *p0, uint32_t l4len) {
+  memcpy(m->hdr, f0, p0->hlen);
+  uint8_t *ip = m->hdr + p0->l3;
+  if (p0->v6) {
+    put16(ip + 4, (uint16_t)l4len);
+  } else {
+    const uint32_t ihl = p0->l4 - p0->l3;
+    put16(ip + 2, (uint16_t)(ihl + l4len));
+    ip[10] = ip[11] = 0;
+    put16(ip + 10, ipv4_hdr_csum(ip, ihl));
+  }
+}
+
 /*
  * UDP: a run of datagrams of one flow (same Ethernet header, IP header but for the IPv4 ID, which
  * must count up by one as the kernel's segmentation will rewrite it, the lengths and the header
@@ -372,16 +386,8 @@ static void udp_plan(const uint8_t *const *frames, const uint32_t *lens, int n, 
   m->count = k;
   m->hlen = p0->hlen;
   m->total = p0->hlen + total;
-  memcpy(m->hdr, f0, p0->hlen);
-  uint8_t *ip = m->hdr + p0->l3;
   uint32_t l4len = 8 + total;
-  if (p0->v6) {
-    put16(ip + 4, (uint16_t)l4len);
-  } else {
-    put16(ip + 2, (uint16_t)(ihl + l4len));
-    ip[10] = ip[11] = 0;
-    put16(ip + 10, ipv4_hdr_csum(ip, ihl));
-  }
+  merge_ip_header(m, f0, p0, l4len);
   uint8_t *uh = m->hdr + p0->l4;
   put16(uh + 4, (uint16_t)l4len);
   /* CHECKSUM_PARTIAL convention: the folded pseudo-header sum, not complemented. */
@@ -397,20 +403,11 @@ static void udp_plan(const uint8_t *const *frames, const uint32_t *lens, int n, 
 /* The merged frame's headers in m->hdr: f0's, with the IP length(s) for `total` payload bytes, the last segment's flags and the partial checksum. */
 static void tcp_merge_header(vx_merge *m, const uint8_t *f0, const vx_l4 *p0, int count, uint32_t total, uint8_t last_flags,
                              uint32_t mss) {
-  const uint32_t ihl = p0->l4 - p0->l3;
   m->count = count;
   m->hlen = p0->hlen;
   m->total = p0->hlen + total;
-  memcpy(m->hdr, f0, p0->hlen);
-  uint8_t *ip = m->hdr + p0->l3;
   uint32_t l4len = p0->hlen - p0->l4 + total;
-  if (p0->v6) {
-    put16(ip + 4, (uint16_t)l4len);
-  } else {
-    put16(ip + 2, (uint16_t)(ihl + l4len));
-    ip[10] = ip[11] = 0;
-    put16(ip + 10, ipv4_hdr_csum(ip, ihl));
-  }
+  merge_ip_header(m, f0, p0, l4len);
   uint8_t *th = m->hdr + p0->l4;
   th[13] = last_flags;
   /* CHECKSUM_PARTIAL convention: the field holds the folded pseudo-header sum, not complemented. */
